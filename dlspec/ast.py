@@ -1,0 +1,128 @@
+"""The syntax tree of a spec file, as written: every node keeps its source position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from dlspec.errors import Pos
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number literal; `text` is the spelling in the source."""
+
+    value: Union[int, float]
+    text: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Name:
+    """A bare identifier used as a value (`same`, `relu`, `true`)."""
+
+    id: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Str:
+    """A double-quoted string literal."""
+
+    value: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class ListVal:
+    """A bracketed list of values."""
+
+    items: tuple["Value", ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional (key None) or keyword argument."""
+
+    key: Union[str, None]
+    value: "Value"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CallVal:
+    """A call used as a value: `sgd(lr=0.1)`, `normal(std=0.01)`."""
+
+    name: str
+    args: tuple[Arg, ...]
+    pos: Pos
+
+
+Value = Union[Num, Name, Str, ListVal, CallVal]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One layer call in a model body: `conv2d(32, kernel=3)`."""
+
+    op: str
+    args: tuple[Arg, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class LayerStmt:
+    """`[label:] call -> call ...` on one line."""
+
+    label: Union[Name, None]
+    calls: tuple[Call, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    """`input NAME: dtype[d1, d2, ...]` (the batch axis is implicit)."""
+
+    name: str
+    dtype: Name
+    dims: tuple[Num, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class ModelDecl:
+    """A `model NAME { ... }` block."""
+
+    name: str
+    inputs: tuple[InputDecl, ...]
+    layers: tuple[LayerStmt, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Setting:
+    """`key = value`, in a train block or at top level."""
+
+    key: str
+    value: Value
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class TrainDecl:
+    """A `train { ... }` block."""
+
+    settings: tuple[Setting, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A whole parsed file."""
+
+    path: str
+    text: str
+    settings: tuple[Setting, ...]
+    models: tuple[ModelDecl, ...]
+    trains: tuple[TrainDecl, ...]

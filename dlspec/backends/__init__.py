@@ -1,0 +1,18 @@
+"""The registry of targets: name -> backend class. Adding a target means adding a line here."""
+
+from __future__ import annotations
+
+from dlspec.backends.base import Backend
+from dlspec.backends.pytorch import PyTorchBackend
+from dlspec.errors import UsageError
+
+TARGETS: dict[str, type[Backend]] = {
+    "pytorch": PyTorchBackend,
+}
+
+
+def get_backend(name: str) -> Backend:
+    """An instance of the named target; UsageError for an unknown name."""
+    if name not in TARGETS:
+        raise UsageError(f"unknown target {name!r} (known: {', '.join(TARGETS)})")
+    return TARGETS[name]()

@@ -1,0 +1,109 @@
+"""What every backend shares: the LayerCode record, the emit_<op> dispatch and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from dlspec.errors import Problem, Unsupported
+from dlspec.ir import Layer, Model
+from dlspec.ops import OPS, OPTIMIZERS, REQUIRED
+
+
+@dataclass(frozen=True)
+class LayerCode:
+    """Native code for one layer: a constructor expression and forward lines (x in, x out)."""
+
+    module: str = ""
+    forward: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    helpers: frozenset[str] = frozenset()
+
+
+@dataclass
+class Report:
+    """The normalisation report: native defaults a target overrode, and explicit code it wrote."""
+
+    target: str
+    lines: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """Readable text, one line per override."""
+        if not self.lines:
+            return f"{self.target}: no native default overridden"
+        return "\n".join([f"{self.target}: native defaults overridden"] + [f"  - {x}" for x in self.lines])
+
+
+def _show(value: Any) -> str:
+    describe = getattr(value, "describe", None)
+    return describe() if describe else repr(value)
+
+
+class Backend:
+    """A target: mostly tables; emit_<op> methods for what a table cannot say."""
+
+    name: ClassVar[str] = ""
+    template: ClassVar[str] = ""
+    native_profile: ClassVar[str] = ""
+    framework: ClassVar[str] = ""
+    extension: ClassVar[str] = ".py"
+
+    def emit(self, layer: Layer) -> LayerCode:
+        """Dispatch to emit_<op>."""
+        method = getattr(self, f"emit_{layer.op}", None)
+        if method is None:
+            raise NotImplementedError(f"{self.name} has no emit_{layer.op}")
+        return method(layer)
+
+    def supports(self, op: str) -> bool:
+        """Whether this target has an emitter for `op` (the support table reads this)."""
+        return hasattr(self, f"emit_{op}")
+
+    def unsupported(self, model: Model) -> list[Problem]:
+        """Constructs in this model the target cannot express (override to add more)."""
+        return [
+            Unsupported(f"target {self.name} cannot express {layer.op}", layer.pos)
+            for layer in model.layers
+            if not self.supports(layer.op)
+        ]
+
+    def native_overrides(self, model: Model) -> list[str]:
+        """Attributes whose explicit value differs from the framework's own default."""
+        lines = []
+        profile = self.native_profile
+        for layer in model.layers:
+            table = OPS[layer.op].attrs
+            resolved: dict[str, Any] = {}
+            for key, spec in table.items():
+                if key == "activation" or key not in layer.attrs:
+                    continue
+                value = layer.attrs[key]
+                resolved[key] = value
+                native = spec.default_for(profile, resolved) if spec.default is not REQUIRED else None
+                if native is not None and native != value and key != "padding":
+                    lines.append(f"{layer.name}.{key} = {_show(value)} ({self.framework} default: {_show(native)})")
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        resolved = {}
+        for key, spec in OPTIMIZERS[opt.kind].items():
+            resolved[key] = opt[key]
+            native = spec.default_for(profile, resolved) if spec.default is not REQUIRED else None
+            if native is not None and native != opt[key]:
+                lines.append(f"{opt.kind}.{key} = {_show(opt[key])} ({self.framework} default: {_show(native)})")
+        return lines
+
+    def context(self, model: Model) -> dict[str, Any]:  # pragma: no cover - abstract
+        """Template context for this target."""
+        raise NotImplementedError
+
+    def report(self, model: Model) -> Report:
+        """Native defaults overridden, plus notes from the emitters."""
+        report = Report(self.name, self.native_overrides(model))
+        for layer in model.layers:
+            report.lines.extend(f"{layer.name}: {n}" for n in self.emit(layer).notes)
+        report.lines.extend(self.optimizer_notes(model))
+        return report
+
+    def optimizer_notes(self, model: Model) -> list[str]:
+        """Notes on explicit optimiser code (override)."""
+        return []
+

@@ -1,0 +1,217 @@
+"""The PyTorch target: nn.Module layers, canonical weights are the state_dict as is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlspec import contract
+from dlspec.backends.base import Backend, LayerCode
+from dlspec.errors import Problem, Unsupported
+from dlspec.ir import Init, Layer, Model, Param
+
+ACTIVATIONS = {
+    "relu": "nn.ReLU()",
+    "tanh": "nn.Tanh()",
+    "sigmoid": "nn.Sigmoid()",
+}
+
+# optimiser -> (torch class, {canonical attr: torch keyword}); used when the formula matches
+NATIVE_OPTIMIZERS = {
+    "sgd": ("torch.optim.SGD", {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay"}),
+    "adam": ("torch.optim.Adam", {"eps": "eps", "weight_decay": "weight_decay"}),
+    "rmsprop": (
+        "torch.optim.RMSprop",
+        {"rho": "alpha", "eps": "eps", "momentum": "momentum", "centered": "centered", "weight_decay": "weight_decay"},
+    ),
+    "adadelta": ("torch.optim.Adadelta", {"rho": "rho", "eps": "eps", "weight_decay": "weight_decay"}),
+}
+# canonical form that torch's own class computes, per optimiser attribute
+NATIVE_FORMS = {
+    "sgd": {"momentum_form": "gradient", "weight_decay_mode": "l2"},
+    "adam": {"eps_placement": "corrected", "weight_decay_mode": "l2"},
+    "rmsprop": {"eps_placement": "outside", "weight_decay_mode": "l2"},
+    "adadelta": {"weight_decay_mode": "l2"},
+}
+
+
+def _pairs(p: tuple[tuple[int, int], tuple[int, int]]) -> tuple[bool, tuple[int, int], tuple[int, int, int, int]]:
+    """(symmetric?, torch padding (h, w), F.pad order (left, right, top, bottom))."""
+    (t, b), (left, right) = p
+    return t == b and left == right, (t, left), (left, right, t, b)
+
+
+def _init_line(path: str, init: Init) -> str:
+    if init.dist == "uniform":
+        return f"nn.init.uniform_({path}, -{init.limit!r}, {init.limit!r})"
+    if init.dist == "normal":
+        return f"nn.init.normal_({path}, {init.mean!r}, {init.std!r})"
+    if init.dist == "truncated_normal":
+        lo, hi = init.mean - 2 * init.std, init.mean + 2 * init.std
+        return f"nn.init.trunc_normal_({path}, {init.mean!r}, {init.std!r}, {lo!r}, {hi!r})"
+    if init.dist == "orthogonal":
+        return f"nn.init.orthogonal_({path}, {init.gain!r})"
+    return f"nn.init.constant_({path}, {init.value!r})"
+
+
+def init_lines(param: Param) -> list[str]:
+    """Statements that initialise one parameter of `model` as the IR says."""
+    path = "model." + param.name
+    fans = f"fan_in={param.fan_in}, fan_out={param.fan_out}"
+    lines = [f"# {param.name}: {param.init.spec.describe()} ({fans})", _init_line(path, param.init)]
+    if param.gate_offset:
+        start, stop, add = param.gate_offset
+        lines.append(f"{path}[{start}:{stop}] += {add!r}  # forget-gate bias")
+    return lines
+
+
+class PyTorchBackend(Backend):
+    """PyTorch 2.x, NCHW, cuDNN autotune on GPU."""
+
+    name = "pytorch"
+    template = "pytorch/script.py.j2"
+    native_profile = "pytorch"
+    framework = "PyTorch"
+
+    # ---- layers -------------------------------------------------------------------------
+    def emit_conv2d(self, layer: Layer) -> LayerCode:
+        symmetric, pad, fpad = _pairs(layer["padding"])
+        cin = layer.in_shape[0]
+        args = (
+            f"{cin}, {layer['filters']}, kernel_size={layer['kernel']}, stride={layer['stride']}, "
+            f"padding={pad if symmetric else (0, 0)}, dilation={layer['dilation']}, bias={layer['bias']}"
+        )
+        if symmetric:
+            return LayerCode(f"nn.Conv2d({args})", (f"x = self.{layer.name}(x)",))
+        note = f"asymmetric padding {layer['padding']} written as F.pad before the convolution"
+        return LayerCode(f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", f"x = self.{layer.name}(x)"), (note,))
+
+    def _pool(self, layer: Layer, cls: str, extra: str, fill: str) -> LayerCode:
+        symmetric, pad, fpad = _pairs(layer["padding"])
+        ceil = layer["rounding"] == "ceil"
+        base = f"kernel_size={layer['pool']}, stride={layer['stride']}"
+        if symmetric:
+            return LayerCode(f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})", (f"x = self.{layer.name}(x)",))
+        note = f"asymmetric padding {layer['padding']} written as F.pad({fill}) before pooling"
+        forward = (f"x = F.pad(x, {fpad}, value={fill})", f"x = self.{layer.name}(x)")
+        return LayerCode(f"{cls}({base}, ceil_mode={ceil}{extra})", forward, (note,))
+
+    def emit_maxpool2d(self, layer: Layer) -> LayerCode:
+        return self._pool(layer, "nn.MaxPool2d", "", 'float("-inf")')
+
+    def emit_avgpool2d(self, layer: Layer) -> LayerCode:
+        symmetric, _, fpad = _pairs(layer["padding"])
+        if symmetric or layer["count_pad"]:
+            return self._pool(layer, "nn.AvgPool2d", f", count_include_pad={layer['count_pad']}", "0.0")
+        module = (
+            f"AvgPoolExcludingPad(kernel_size={layer['pool']}, stride={layer['stride']}, "
+            f"pads={fpad}, ceil_mode={layer['rounding'] == 'ceil'})"
+        )
+        note = "asymmetric padding with padded cells excluded: sum / count-of-real-cells, written out"
+        return LayerCode(module, (f"x = self.{layer.name}(x)",), (note,), frozenset({"avgpool_excluding_pad"}))
+
+    def emit_dropout(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.Dropout(p={layer['rate']!r})", (f"x = self.{layer.name}(x)",))
+
+    def emit_flatten(self, layer: Layer) -> LayerCode:
+        return LayerCode("nn.Flatten()", (f"x = self.{layer.name}(x)",))
+
+    def emit_dense(self, layer: Layer) -> LayerCode:
+        module = f"nn.Linear({layer.in_shape[-1]}, {layer['units']}, bias={layer['bias']})"
+        return LayerCode(module, (f"x = self.{layer.name}(x)",))
+
+    def emit_embedding(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.Embedding({layer['vocab']}, {layer['dim']})", ("x = x.long()", f"x = self.{layer.name}(x)"))
+
+    def _rnn(self, layer: Layer, cls: str) -> LayerCode:
+        module = (
+            f"{cls}({layer.in_shape[-1]}, {layer['units']}, num_layers={layer['layers']}, "
+            f"bias={layer['bias']}, batch_first=True)"
+        )
+        forward = [f"x, _ = self.{layer.name}(x)"]
+        if layer["readout"] == "last":
+            forward.append("x = x[:, -1, :]")
+        return LayerCode(module, tuple(forward))
+
+    def emit_gru(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "nn.GRU")
+
+    def emit_lstm(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "nn.LSTM")
+
+    def _activation(self, layer: Layer) -> LayerCode:
+        return LayerCode(ACTIVATIONS[layer.op], (f"x = self.{layer.name}(x)",))
+
+    emit_relu = emit_tanh = emit_sigmoid = _activation
+
+    def emit_softmax(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.Softmax(dim={layer['axis']})", (f"x = self.{layer.name}(x)",))
+
+    def emit_elu(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (f"x = self.{layer.name}(x)",))
+
+    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (f"x = self.{layer.name}(x)",))
+
+    # ---- checks -------------------------------------------------------------------------
+    def unsupported(self, model: Model) -> list[Problem]:
+        problems = super().unsupported(model)
+        for layer in model.layers:
+            if layer.op == "gru" and not layer["reset_after"]:
+                problems.append(Unsupported("pytorch: nn.GRU only has reset_after=true (cuDNN form)", layer.pos))
+            if layer.op in ("maxpool2d", "avgpool2d") and layer["rounding"] == "ceil":
+                if not _pairs(layer["padding"])[0]:
+                    problems.append(Unsupported("pytorch: rounding=ceil with asymmetric padding", layer.pos))
+        return problems
+
+    # ---- optimiser ----------------------------------------------------------------------
+    def _native_optimizer(self, model: Model) -> bool:
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        forms = NATIVE_FORMS[opt.kind]
+        for key, form in forms.items():
+            if opt[key] != form:
+                trivial = (key == "weight_decay_mode" and opt["weight_decay"] == 0) or (
+                    key == "momentum_form" and opt["momentum"] == 0
+                )
+                if not trivial:
+                    return False
+        return True
+
+    def optimizer_notes(self, model: Model) -> list[str]:
+        if self._native_optimizer(model):
+            return []
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        forms = ", ".join(f"{k}={opt[k]}" for k in NATIVE_FORMS[opt.kind])
+        return [f"optimizer {opt.kind} ({forms}) has no torch.optim equivalent: update written out"]
+
+    def _optimizer(self, model: Model) -> dict[str, Any]:
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        if not self._native_optimizer(model):
+            values = {k: v for k, v in opt.attrs.items()}
+            return {"native": False, "kind": opt.kind, "attrs": values, "expr": "CanonicalOptimizer(model.parameters())"}
+        cls, names = NATIVE_OPTIMIZERS[opt.kind]
+        args = [f"lr={opt['lr']!r}"]
+        if opt.kind == "adam":
+            args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
+        args += [f"{torch_name}={opt[key]!r}" for key, torch_name in names.items()]
+        if opt.kind == "sgd" and opt["nesterov"]:
+            args.append("dampening=0.0")
+        return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": f"{cls}(model.parameters(), {', '.join(args)})"}
+
+    # ---- context ------------------------------------------------------------------------
+    def context(self, model: Model) -> dict[str, Any]:
+        codes = [(layer, self.emit(layer)) for layer in model.layers]
+        helpers = sorted(set().union(*(c.helpers for _, c in codes)))
+        return {
+            "header": contract.header(model),
+            "constants": contract.constants(model),
+            "data": contract.data_context(model),
+            "schedule": contract.schedule_context(model),
+            "layers": [{"name": layer.name, "module": code.module, "forward": code.forward} for layer, code in codes],
+            "helpers": helpers,
+            "init_lines": [line for p in model.params for line in init_lines(p)],
+            "params": [(p.name, tuple(p.shape)) for p in model.params],
+            "optimizer": self._optimizer(model),
+            "loss": model.train.loss.kind,  # type: ignore[union-attr]
+            "class_name": "Net",
+            "model_name": model.name,
+        }

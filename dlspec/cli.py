@@ -1,0 +1,166 @@
+"""The `dlspec` command line: compile, summary, targets, check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from dlspec import __version__
+from dlspec.backends import TARGETS
+from dlspec.compile import Compiled, compile_model
+from dlspec.errors import DlspecError, SpecError, UsageError, format_problems
+from dlspec.files import stale_diff, write_atomic
+from dlspec.frontend import Built, build_file
+from dlspec.ops import PROFILES
+from dlspec.summary import summary_text
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _targets(name: str) -> list[str]:
+    if name == "all":
+        return list(TARGETS)
+    names = [n.strip() for n in name.split(",") if n.strip()]
+    for n in names:
+        if n not in TARGETS:
+            raise UsageError(f"unknown target {n!r} (known: {', '.join(TARGETS)}, all)")
+    return names
+
+
+def _build(path: str, profile: Optional[str]) -> Built:
+    if not Path(path).is_file():
+        raise UsageError(f"no such spec file: {path}")
+    built = build_file(path, profile)
+    if built.warnings:
+        text = built.model.source.text
+        print(format_problems(list(built.warnings), path, text), file=sys.stderr)
+    return built
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile every spec for every requested target; write nothing unless all succeed."""
+    if args.output and args.out_dir:
+        raise UsageError("give -o FILE or --out-dir DIR, not both")
+    results: list[Compiled] = []
+    for spec in args.specs:
+        built = _build(spec, args.defaults)
+        for target in _targets(args.target):
+            results.append(compile_model(built.model, target))
+    if args.output and len(results) != 1:
+        raise UsageError("-o FILE takes exactly one spec and one target; use --out-dir")
+    for compiled in results:
+        if args.report:
+            print(compiled.report, file=sys.stderr)
+        if args.output:
+            write_atomic(Path(args.output), compiled.source)
+        elif args.out_dir:
+            write_atomic(Path(args.out_dir) / compiled.target / compiled.filename, compiled.source)
+        else:
+            sys.stdout.write(compiled.source)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 1 with a diff when a committed generated file differs from what dlspec generates now."""
+    stale = 0
+    for spec in args.specs:
+        built = _build(spec, args.defaults)
+        for target in _targets(args.target):
+            compiled = compile_model(built.model, target)
+            path = Path(args.out_dir) / compiled.target / compiled.filename
+            diff = stale_diff(path, compiled.source)
+            if diff:
+                stale += 1
+                sys.stdout.write(diff)
+    if stale:
+        print(
+            f"{stale} generated file(s) are stale or were edited by hand; regenerate with:\n"
+            f"  dlspec compile {' '.join(args.specs)} --target {args.target} --out-dir {args.out_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"generated files in {args.out_dir} are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the per-layer table for each spec."""
+    for spec in args.specs:
+        print(summary_text(_build(spec, args.defaults).model))
+    return EXIT_OK
+
+
+def cmd_targets(args: argparse.Namespace) -> int:  # noqa: ARG001
+    """List registered targets."""
+    for name, cls in TARGETS.items():
+        print(f"{name}\t{cls.framework}")
+    return EXIT_OK
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the CLI in the README)."""
+    parser = _Parser(prog="dlspec", description="Compile one network spec for many frameworks.")
+    parser.add_argument("--version", action="version", version=f"dlspec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def with_specs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
+        p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+
+    p = sub.add_parser("compile", help="generate a script per target")
+    with_specs(p)
+    p.add_argument("--target", "-t", default="pytorch", help="target name, a comma list, or all")
+    p.add_argument("-o", "--output", help="write to FILE (one spec, one target)")
+    p.add_argument("--out-dir", help="write DIR/<target>/<model>_<target>.py")
+    p.add_argument("--report", action="store_true", help="print the normalisation report to stderr")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("check", help="fail when committed generated files are stale")
+    with_specs(p)
+    p.add_argument("--target", "-t", default="all")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("summary", help="per-layer shapes and parameter counts")
+    with_specs(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("targets", help="list the registered targets")
+    p.set_defaults(func=cmd_targets)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 spec errors or failed checks, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = make_parser().parse_args(argv)
+        return int(args.func(args))
+    except SpecError as err:
+        if debug:
+            raise
+        print(str(err), file=sys.stderr)
+        return EXIT_FAILED
+    except UsageError as err:
+        if debug:
+            raise
+        print(f"dlspec: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except DlspecError as err:
+        if debug:
+            raise
+        print(f"dlspec: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The explicit intermediate representation: frozen dataclasses, no framework, no parser types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from dlspec.errors import Pos
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """An initialiser as named in a spec or a profile, before fans are known.
+
+    scheme: glorot_uniform, glorot_normal, he_uniform, he_normal, variance_scaling, uniform,
+    normal, truncated_normal, zeros, ones, constant, orthogonal.
+    """
+
+    scheme: str
+    scale: float = 1.0
+    mode: str = "fan_avg"
+    distribution: str = "uniform"
+    limit: float = 0.0
+    std: float = 0.0
+    mean: float = 0.0
+    value: float = 0.0
+    gain: float = 1.0
+
+    def describe(self) -> str:
+        """A short readable form such as `he_normal` or `uniform(limit=0.05)`."""
+        if self.scheme == "variance_scaling":
+            return (
+                f"variance_scaling(scale={self.scale:g}, mode={self.mode}, "
+                f"distribution={self.distribution})"
+            )
+        extra = {
+            "uniform": f"(limit={self.limit:g})",
+            "normal": f"(mean={self.mean:g}, std={self.std:g})",
+            "truncated_normal": f"(mean={self.mean:g}, std={self.std:g})",
+            "constant": f"(value={self.value:g})",
+            "orthogonal": f"(gain={self.gain:g})" if self.gain != 1.0 else "",
+        }.get(self.scheme, "")
+        return self.scheme + extra
+
+
+@dataclass(frozen=True)
+class Init:
+    """A concrete distribution for one parameter, fans already applied.
+
+    dist: uniform U(-limit, limit); normal N(mean, std); truncated_normal N(mean, std) redrawn
+    outside mean +- 2 std; constant; orthogonal (gain * a matrix with orthonormal rows or
+    columns, over the parameter viewed as (shape[0], prod(shape[1:]))).
+    """
+
+    dist: str
+    limit: float = 0.0
+    mean: float = 0.0
+    std: float = 0.0
+    value: float = 0.0
+    gain: float = 1.0
+    spec: InitSpec = field(default_factory=lambda: InitSpec("zeros"))
+
+
+@dataclass(frozen=True)
+class Param:
+    """A trainable tensor in canonical layout; `name` is its key in the weights npz."""
+
+    name: str
+    role: str
+    shape: Shape
+    init: Init
+    fan_in: int
+    fan_out: int
+    gate_offset: Optional[tuple[int, int, float]] = None  # (start, stop, add) after init
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer with every attribute explicit and its shapes known (batch axis omitted)."""
+
+    name: str
+    op: str
+    attrs: dict[str, Any]
+    pos: Pos
+    stated: frozenset[str] = frozenset()
+    in_shape: Shape = ()
+    out_shape: Shape = ()
+    in_dtype: str = "float32"
+    params: tuple[Param, ...] = ()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.attrs[key]
+
+    def with_attrs(self, **changes: Any) -> "Layer":
+        """A copy with some attributes replaced."""
+        return replace(self, attrs={**self.attrs, **changes})
+
+    @property
+    def param_count(self) -> int:
+        """Number of scalar parameters."""
+        total = 0
+        for p in self.params:
+            n = 1
+            for d in p.shape:
+                n *= d
+            total += n
+        return total
+
+
+@dataclass(frozen=True)
+class Input:
+    """The model's input: name, element dtype and shape without the batch axis."""
+
+    name: str
+    dtype: str
+    shape: Shape
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One optimiser in canonical form; `attrs` holds every hyperparameter explicitly."""
+
+    kind: str
+    attrs: dict[str, Any]
+    pos: Pos
+    stated: frozenset[str] = frozenset()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.attrs[key]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Learning rate as a function of the update count or the epoch (unit)."""
+
+    kind: str
+    attrs: dict[str, Any]
+    pos: Pos
+
+    def __getitem__(self, key: str) -> Any:
+        return self.attrs[key]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Loss form: logits in, sparse integer labels, mean over the batch (and elements for mse)."""
+
+    kind: str
+    pos: Pos
+    from_logits: bool = True
+    labels: str = "sparse"
+    reduction: str = "mean"
+
+
+@dataclass(frozen=True)
+class Data:
+    """The dataset the script trains on, and how it is shaped into the model's input."""
+
+    name: str
+    attrs: dict[str, Any]
+    pos: Pos
+    classes: int = 0
+    train_size: int = 0
+    test_size: int = 0
+
+    def __getitem__(self, key: str) -> Any:
+        return self.attrs[key]
+
+
+@dataclass(frozen=True)
+class Train:
+    """Everything about training, explicit."""
+
+    loss: Loss
+    optimizer: Optimizer
+    schedule: Schedule
+    batch: int
+    epochs: int
+    seed: int
+    data: Data
+    global_inits: dict[str, InitSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model came from: the spec path as given and the sha256 of its bytes."""
+
+    path: str
+    sha256: str
+    text: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A whole network and its training settings.
+
+    Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting)
+    and `raw_args` each layer's arguments as written (layer name -> tuple of Args); `train` is
+    None. The passes fill `train`, convert every attribute, and empty both raw fields.
+    """
+
+    name: str
+    profile: str
+    inputs: tuple[Input, ...]
+    layers: tuple[Layer, ...]
+    train: Optional[Train]
+    source: Source
+    pos: Pos = Pos()
+    raw_train: dict[str, Any] = field(default_factory=dict)
+    raw_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_shape(self) -> Shape:
+        """Shape of the last layer's output (without the batch axis)."""
+        return self.layers[-1].out_shape if self.layers else self.inputs[0].shape
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        """Every parameter in layer order."""
+        return tuple(p for layer in self.layers for p in layer.params)
+
+    @property
+    def param_count(self) -> int:
+        """Total scalar parameters."""
+        return sum(layer.param_count for layer in self.layers)

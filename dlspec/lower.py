@@ -1,0 +1,105 @@
+"""Lower the syntax tree to a raw IR Model: one Layer per call, attributes still unread."""
+
+from __future__ import annotations
+
+import hashlib
+
+from dlspec import ast
+from dlspec.errors import BadValue, DuplicateName, Problem, SpecError, UnknownName, Unsupported
+from dlspec.ir import Input, Layer, Model, Source
+from dlspec.ops import DTYPES, OPS, TOP_SETTINGS
+
+
+def _input(decl: ast.InputDecl, problems: list[Problem]) -> Input:
+    if decl.dtype.id not in DTYPES:
+        problems.append(
+            BadValue(f"unknown dtype {decl.dtype.id!r} (known: {', '.join(DTYPES)})", decl.dtype.pos)
+        )
+    for dim in decl.dims:
+        if dim.value < 1:
+            problems.append(BadValue("input dimensions must be >= 1", dim.pos))
+    return Input(decl.name, decl.dtype.id, tuple(int(d.value) for d in decl.dims), decl.pos)
+
+
+def _split_activation(call: ast.Call) -> list[ast.Call]:
+    """`dense(10, activation=relu)` is sugar for `dense(10) -> relu`."""
+    act = [a for a in call.args if a.key == "activation"]
+    if not act or call.op not in OPS or "activation" not in OPS[call.op].attrs:
+        return [call]
+    rest = tuple(a for a in call.args if a.key != "activation")
+    value = act[0].value
+    if isinstance(value, ast.Name) and value.id == "none":
+        return [ast.Call(call.op, rest, call.pos)]
+    if isinstance(value, ast.Name):
+        return [ast.Call(call.op, rest, call.pos), ast.Call(value.id, (), value.pos)]
+    if isinstance(value, ast.CallVal):
+        return [ast.Call(call.op, rest, call.pos), ast.Call(value.name, value.args, value.pos)]
+    return [call]
+
+
+def _layers(decl: ast.ModelDecl) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]]]:
+    """One raw Layer per call; names are provisional (`#k`) until the resolve pass."""
+    layers: list[Layer] = []
+    raw: dict[str, tuple[ast.Arg, ...]] = {}
+    for stmt in decl.layers:
+        calls = [c for call in stmt.calls for c in _split_activation(call)]
+        for i, call in enumerate(calls):
+            key = f"#{len(layers)}"
+            label = stmt.label.id if (stmt.label is not None and i == 0) else ""
+            attrs = {"__label__": label, "__label_pos__": stmt.label.pos if label else None}
+            layers.append(Layer(key, call.op, attrs, call.pos))
+            raw[key] = call.args
+    return layers, raw
+
+
+def _one(items: tuple, what: str, path: str, text: str, required: bool) -> object:
+    problems: list[Problem] = []
+    if required and not items:
+        raise SpecError([Problem(f"the file has no {what} block")], path, text)
+    for extra in items[1:]:
+        problems.append(DuplicateName(f"a second {what} block (one per file for now)", extra.pos))
+    if problems:
+        raise SpecError(problems, path, text)
+    return items[0] if items else None
+
+
+def lower(spec: ast.SpecFile) -> Model:
+    """AST -> raw Model (see Model's docstring); structural problems raise SpecError."""
+    model_decl = _one(spec.models, "model", spec.path, spec.text, True)
+    train_decl = _one(spec.trains, "train", spec.path, spec.text, False)
+    assert isinstance(model_decl, ast.ModelDecl)
+    problems: list[Problem] = []
+    if not model_decl.inputs:
+        problems.append(Problem("the model declares no input", model_decl.pos))
+    for extra in model_decl.inputs[1:]:
+        problems.append(Unsupported("only one input per model for now", extra.pos))
+    inputs = tuple(_input(d, problems) for d in model_decl.inputs[:1])
+    if not model_decl.layers:
+        problems.append(Problem("the model has no layers", model_decl.pos))
+    layers, raw_args = _layers(model_decl)
+    raw_train: dict[str, ast.Setting] = {}
+    settings = list(spec.settings) + (list(train_decl.settings) if train_decl else [])
+    for setting in spec.settings:
+        if setting.key not in TOP_SETTINGS:
+            known = ", ".join(TOP_SETTINGS)
+            problems.append(
+                UnknownName(f"unknown top-level setting {setting.key!r} (known: {known})", setting.pos)
+            )
+    for setting in settings:
+        if setting.key in raw_train:
+            problems.append(DuplicateName(f"setting {setting.key!r} given twice", setting.pos))
+        raw_train[setting.key] = setting
+    if problems:
+        raise SpecError(problems, spec.path, spec.text)
+    source = Source(spec.path, hashlib.sha256(spec.text.encode("utf-8")).hexdigest(), spec.text)
+    return Model(
+        name=model_decl.name,
+        profile="",
+        inputs=inputs,
+        layers=tuple(layers),
+        train=None,
+        source=source,
+        pos=model_decl.pos,
+        raw_train=raw_train,
+        raw_args=raw_args,
+    )

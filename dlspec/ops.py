@@ -1,0 +1,447 @@
+"""THE table of defaults: every op, optimiser, schedule, loss, dataset and initialiser, per profile.
+
+No other module holds a default value. A default is either one value for every profile, a dict
+keyed by profile, or a function of the layer's other (already resolved) attributes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+from dlspec import values as V
+from dlspec.ir import InitSpec
+
+PROFILES = ("dlspec", "pytorch", "keras")
+REQUIRED = object()
+
+Default = Union[Any, dict, Callable[[dict], Any]]
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """One attribute: how to read it, its default per profile, and what it means."""
+
+    convert: Callable[..., Any]
+    default: Default = REQUIRED
+    doc: str = ""
+
+    def default_for(self, profile: str, attrs: dict) -> Any:
+        """The default under a profile, given the attributes resolved so far."""
+        d = self.default
+        if isinstance(d, dict):
+            d = d[profile]
+        if callable(d) and not isinstance(d, InitSpec):
+            return d(attrs)
+        return d
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """A layer op: positional argument order and the attribute table."""
+
+    name: str
+    category: str
+    attrs: dict[str, AttrSpec]
+    positional: tuple[str, ...] = ()
+    doc: str = ""
+    params: tuple[str, ...] = field(default=())
+
+
+# ---- converters ------------------------------------------------------------------------------
+
+
+def pos_int(v: Any, what: str) -> int:
+    return V.integer(v, what, 1)
+
+
+def nonneg_int(v: Any, what: str) -> int:
+    return V.integer(v, what, 0)
+
+
+def pair(v: Any, what: str) -> tuple[int, int]:
+    return V.int_pair(v, what, 1)
+
+
+def rate(v: Any, what: str) -> float:
+    return V.real(v, what, 0.0, 1.0, high_open=True)
+
+
+def unit_open(v: Any, what: str) -> float:
+    return V.real(v, what, 0.0, 1.0, high_open=True)
+
+
+def pos_real(v: Any, what: str) -> float:
+    return V.real(v, what, 0.0, low_open=True)
+
+
+def nonneg_real(v: Any, what: str) -> float:
+    return V.real(v, what, 0.0)
+
+
+def any_real(v: Any, what: str) -> float:
+    return V.real(v, what)
+
+
+def one_of(*options: str) -> Callable[[Any, str], str]:
+    def convert(v: Any, what: str) -> str:
+        return V.choice(v, what, options)
+
+    return convert
+
+
+def init_value(v: Any, what: str) -> InitSpec:
+    from dlspec.inits import init_spec  # the initialiser table lives in dlspec.inits
+
+    return init_spec(v, what)
+
+
+# ---- initialiser defaults --------------------------------------------------------------------
+
+GLOROT_UNIFORM = InitSpec("glorot_uniform")
+ZEROS = InitSpec("zeros")
+ORTHOGONAL = InitSpec("orthogonal")
+# PyTorch Linear/Conv: kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in)) for weight and bias.
+TORCH_LINEAR = InitSpec("variance_scaling", scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+KERAS_EMBEDDING = InitSpec("uniform", limit=0.05)
+TORCH_EMBEDDING = InitSpec("normal", std=1.0)
+
+
+def torch_rnn(attrs: dict) -> InitSpec:
+    """PyTorch RNNs draw every weight and bias from U(+-1/sqrt(hidden))."""
+    return InitSpec("uniform", limit=1.0 / math.sqrt(attrs["units"]))
+
+
+KERNEL_INIT = {"dlspec": GLOROT_UNIFORM, "pytorch": TORCH_LINEAR, "keras": GLOROT_UNIFORM}
+BIAS_INIT = {"dlspec": ZEROS, "pytorch": TORCH_LINEAR, "keras": ZEROS}
+
+# ---- layer ops -------------------------------------------------------------------------------
+
+_ACT = AttrSpec(
+    one_of("none", "relu", "tanh", "sigmoid", "softmax", "elu", "leaky_relu"),
+    "none",
+    "activation applied after the layer (sugar for a separate activation layer)",
+)
+
+
+def _conv_like() -> dict[str, AttrSpec]:
+    return {
+        "stride": AttrSpec(pair, (1, 1), "step between windows, per spatial axis"),
+        "padding": AttrSpec(
+            V.padding,
+            "valid",
+            "zeros added (top, bottom), (left, right); same = TensorFlow's rule, extra after",
+        ),
+    }
+
+
+RNN_ATTRS = {
+    "units": AttrSpec(pos_int, doc="hidden size H"),
+    "readout": AttrSpec(
+        one_of("last", "sequence"),
+        {"dlspec": "last", "pytorch": "sequence", "keras": "last"},
+        "last: output of the final time step (N, H); sequence: every step (N, T, H)",
+    ),
+    "layers": AttrSpec(pos_int, 1, "stacked layers; each feeds its full sequence to the next"),
+    "bias": AttrSpec(V.boolean, True, "two bias vectors per layer (input and recurrent)"),
+    "init": AttrSpec(
+        init_value,
+        {"dlspec": GLOROT_UNIFORM, "pytorch": torch_rnn, "keras": GLOROT_UNIFORM},
+        "input kernels weight_ih",
+    ),
+    "recurrent_init": AttrSpec(
+        init_value,
+        {"dlspec": ORTHOGONAL, "pytorch": torch_rnn, "keras": ORTHOGONAL},
+        "recurrent kernels weight_hh",
+    ),
+    "bias_init": AttrSpec(
+        init_value, {"dlspec": ZEROS, "pytorch": torch_rnn, "keras": ZEROS}, "both bias vectors"
+    ),
+}
+
+OPS: dict[str, OpSpec] = {}
+
+
+def _op(spec: OpSpec) -> None:
+    OPS[spec.name] = spec
+
+
+_op(
+    OpSpec(
+        "conv2d",
+        "layer",
+        {
+            "filters": AttrSpec(pos_int, doc="output channels"),
+            "kernel": AttrSpec(pair, doc="window (kh, kw)"),
+            **_conv_like(),
+            "dilation": AttrSpec(pair, (1, 1), "spacing between kernel taps"),
+            "bias": AttrSpec(V.boolean, True, "add a learned bias per output channel"),
+            "init": AttrSpec(init_value, KERNEL_INIT, "kernel initialiser"),
+            "bias_init": AttrSpec(init_value, BIAS_INIT, "bias initialiser (fans of the kernel)"),
+            "activation": _ACT,
+        },
+        positional=("filters", "kernel"),
+        doc="2-D convolution over NCHW input; weight (out, in, kh, kw)",
+        params=("weight", "bias"),
+    )
+)
+
+for _pool in ("maxpool2d", "avgpool2d"):
+    _pool_attrs = {
+        "pool": AttrSpec(pair, doc="window (ph, pw)"),
+        "stride": AttrSpec(pair, lambda a: a["pool"], "step between windows (default: the window)"),
+        "padding": _conv_like()["padding"],
+        "rounding": AttrSpec(
+            one_of("floor", "ceil"), "floor", "output size rounding (ceil as Caffe, ceil_mode)"
+        ),
+    }
+    if _pool == "avgpool2d":
+        _pool_attrs["count_pad"] = AttrSpec(
+            V.boolean,
+            {"dlspec": False, "pytorch": True, "keras": False},
+            "whether padded cells count in the mean's divisor",
+        )
+    _op(
+        OpSpec(
+            _pool,
+            "layer",
+            _pool_attrs,
+            positional=("pool",),
+            doc="2-D pooling; padded cells never win a max",
+        )
+    )
+
+_op(OpSpec("dropout", "layer", {"rate": AttrSpec(rate, doc="probability of DROPPING a unit")},
+           positional=("rate",), doc="inverted dropout in training, identity in evaluation"))
+_op(OpSpec("flatten", "layer", {}, doc="(C, H, W) -> C*H*W in canonical (C, H, W) order"))
+_op(
+    OpSpec(
+        "dense",
+        "layer",
+        {
+            "units": AttrSpec(pos_int, doc="output features"),
+            "bias": AttrSpec(V.boolean, True, "add a learned bias"),
+            "init": AttrSpec(init_value, KERNEL_INIT, "weight initialiser"),
+            "bias_init": AttrSpec(init_value, BIAS_INIT, "bias initialiser (fans of the weight)"),
+            "activation": _ACT,
+        },
+        positional=("units",),
+        doc="affine map over the last axis; weight (out, in)",
+        params=("weight", "bias"),
+    )
+)
+_op(
+    OpSpec(
+        "embedding",
+        "layer",
+        {
+            "vocab": AttrSpec(pos_int, doc="number of token ids (ids 0..vocab-1)"),
+            "dim": AttrSpec(pos_int, doc="vector size"),
+            "init": AttrSpec(
+                init_value,
+                {"dlspec": KERAS_EMBEDDING, "pytorch": TORCH_EMBEDDING, "keras": KERAS_EMBEDDING},
+                "table initialiser",
+            ),
+        },
+        positional=("vocab", "dim"),
+        doc="lookup table (vocab, dim); input int ids (T,) -> (T, dim)",
+        params=("weight",),
+    )
+)
+_op(
+    OpSpec(
+        "gru",
+        "layer",
+        {
+            **RNN_ATTRS,
+            "reset_after": AttrSpec(
+                V.boolean, True, "apply the reset gate after the recurrent matmul (cuDNN form)"
+            ),
+        },
+        positional=("units",),
+        doc="GRU over (N, T, C); gates [r, z, n]; h' = (1 - z) * n + z * h",
+        params=("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+    )
+)
+_op(
+    OpSpec(
+        "lstm",
+        "layer",
+        {
+            **RNN_ATTRS,
+            "forget_bias": AttrSpec(
+                any_real,
+                {"dlspec": 1.0, "pytorch": 0.0, "keras": 1.0},
+                "added to the forget-gate slice of bias_ih after initialisation",
+            ),
+        },
+        positional=("units",),
+        doc="LSTM over (N, T, C); gates [i, f, g, o]",
+        params=("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+    )
+)
+
+for _act in ("relu", "tanh", "sigmoid"):
+    _op(OpSpec(_act, "activation", {}, doc=f"elementwise {_act}"))
+_op(OpSpec("softmax", "activation", {}, doc="softmax over the feature axis (1 for NCHW, else last)"))
+_op(
+    OpSpec(
+        "elu",
+        "activation",
+        {"alpha": AttrSpec(pos_real, 1.0, "x < 0: alpha * (exp(x) - 1)")},
+        positional=("alpha",),
+        doc="exponential linear unit",
+    )
+)
+_op(
+    OpSpec(
+        "leaky_relu",
+        "activation",
+        {
+            "alpha": AttrSpec(
+                nonneg_real,
+                {"dlspec": 0.01, "pytorch": 0.01, "keras": 0.3},
+                "slope for x < 0",
+            )
+        },
+        positional=("alpha",),
+        doc="max(x, alpha * x)",
+    )
+)
+
+# ---- training --------------------------------------------------------------------------------
+
+WEIGHT_DECAY = AttrSpec(nonneg_real, 0.0, "decay coefficient")
+WD_MODE = AttrSpec(
+    one_of("l2", "decoupled"),
+    {"dlspec": "l2", "pytorch": "l2", "keras": "decoupled"},
+    "l2: g += wd * w before the update; decoupled: w -= lr * wd * w beside it",
+)
+
+OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
+    "sgd": {
+        "lr": AttrSpec(pos_real, {"dlspec": 0.01, "pytorch": 0.001, "keras": 0.01}, "learning rate"),
+        "momentum": AttrSpec(unit_open, 0.0, "momentum coefficient mu"),
+        "nesterov": AttrSpec(V.boolean, False, "Nesterov momentum"),
+        "momentum_form": AttrSpec(
+            one_of("gradient", "update"),
+            {"dlspec": "gradient", "pytorch": "gradient", "keras": "update"},
+            "gradient: v = mu*v + g, w -= lr*v; update: v = mu*v - lr*g, w += v",
+        ),
+        "weight_decay": WEIGHT_DECAY,
+        "weight_decay_mode": WD_MODE,
+    },
+    "adam": {
+        "lr": AttrSpec(pos_real, 0.001, "learning rate"),
+        "beta1": AttrSpec(unit_open, 0.9, "first-moment decay"),
+        "beta2": AttrSpec(unit_open, 0.999, "second-moment decay"),
+        "eps": AttrSpec(pos_real, {"dlspec": 1e-8, "pytorch": 1e-8, "keras": 1e-7}, "epsilon"),
+        "eps_placement": AttrSpec(
+            one_of("corrected", "uncorrected"),
+            {"dlspec": "corrected", "pytorch": "corrected", "keras": "uncorrected"},
+            "corrected: w -= lr*mhat/(sqrt(vhat)+eps); uncorrected: eps added to sqrt(v)"
+            " before bias correction (TF/Keras 'epsilon hat')",
+        ),
+        "weight_decay": WEIGHT_DECAY,
+        "weight_decay_mode": WD_MODE,
+    },
+    "rmsprop": {
+        "lr": AttrSpec(pos_real, {"dlspec": 0.001, "pytorch": 0.01, "keras": 0.001}, "learning rate"),
+        "rho": AttrSpec(unit_open, {"dlspec": 0.9, "pytorch": 0.99, "keras": 0.9}, "decay of E[g^2]"),
+        "eps": AttrSpec(pos_real, {"dlspec": 1e-7, "pytorch": 1e-8, "keras": 1e-7}, "epsilon"),
+        "eps_placement": AttrSpec(
+            one_of("outside", "inside"),
+            {"dlspec": "outside", "pytorch": "outside", "keras": "inside"},
+            "outside: g/(sqrt(v)+eps); inside: g/sqrt(v+eps)",
+        ),
+        "momentum": AttrSpec(unit_open, 0.0, "momentum on the scaled step"),
+        "centered": AttrSpec(V.boolean, False, "subtract the squared mean gradient"),
+        "weight_decay": WEIGHT_DECAY,
+        "weight_decay_mode": WD_MODE,
+    },
+    "adadelta": {
+        "lr": AttrSpec(pos_real, {"dlspec": 1.0, "pytorch": 1.0, "keras": 0.001}, "learning rate"),
+        "rho": AttrSpec(unit_open, {"dlspec": 0.95, "pytorch": 0.9, "keras": 0.95}, "decay rate"),
+        "eps": AttrSpec(pos_real, {"dlspec": 1e-6, "pytorch": 1e-6, "keras": 1e-7}, "epsilon"),
+        "weight_decay": WEIGHT_DECAY,
+        "weight_decay_mode": WD_MODE,
+    },
+}
+
+# Keras 2's optimiser argument `decay=` meant lr / (1 + decay * updates); it becomes a schedule.
+OPTIMIZER_SUGAR = {"decay": AttrSpec(nonneg_real, 0.0, "Keras 2 inverse-time decay per update")}
+
+SCHEDULES: dict[str, dict[str, AttrSpec]] = {
+    "constant": {},
+    "step": {
+        "every": AttrSpec(pos_int, doc="period, in `unit`s"),
+        "gamma": AttrSpec(pos_real, 0.1, "factor applied once per period"),
+        "unit": AttrSpec(one_of("epoch", "step"), "epoch", "what `every` counts"),
+    },
+    "inverse_time": {
+        "decay": AttrSpec(nonneg_real, doc="lr_t = lr / (1 + decay * t)"),
+        "unit": AttrSpec(one_of("epoch", "step"), "step", "what t counts"),
+    },
+}
+
+LOSSES = ("softmax_cross_entropy", "mse")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset provides."""
+
+    attrs: dict[str, AttrSpec]
+    classes: int
+    train_size: int
+    test_size: int
+    elements: int  # values per sample (0: set by the input shape)
+    dtype: str
+    doc: str
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "fashion_mnist": DatasetSpec({}, 10, 60000, 10000, 784, "float32",
+                                 "Fashion-MNIST idx files, scaled to [0, 1]"),
+    "synthetic": DatasetSpec(
+        {
+            "train_size": AttrSpec(pos_int, 50000, "samples per epoch"),
+            "test_size": AttrSpec(pos_int, 10000, "evaluation samples"),
+            "classes": AttrSpec(pos_int, lambda a: 0, "0: from the model's output"),
+        },
+        0, 0, 0, 0, "",
+        "random inputs of the input's shape and dtype; random labels",
+    ),
+    "mnist": DatasetSpec({}, 10, 60000, 10000, 784, "float32",
+                         "MNIST digits, scaled to [0, 1] (pickle or idx files)"),
+    "cifar10": DatasetSpec({}, 10, 50000, 10000, 3072, "float32",
+                           "CIFAR-10 python batches, scaled to [0, 1], (3, 32, 32)"),
+    "imdb": DatasetSpec(
+        {
+            "vocab": AttrSpec(pos_int, 20000, "keep ids below this; others become oov_char"),
+            "pad": AttrSpec(one_of("pre", "post"), "pre", "where short reviews get zeros"),
+            "truncate": AttrSpec(one_of("pre", "post"), "pre", "which end long reviews lose"),
+            "start_char": AttrSpec(nonneg_int, 1, "id put before every review"),
+            "oov_char": AttrSpec(nonneg_int, 2, "id for words at or above vocab"),
+            "index_from": AttrSpec(nonneg_int, 3, "offset added to the stored word ids"),
+        },
+        2, 25000, 25000, 0, "int32",
+        "IMDB reviews from imdb.npz (Keras format), length from the input shape",
+    ),
+}
+
+TRAIN_SETTINGS: dict[str, AttrSpec] = {
+    "loss": AttrSpec(one_of(*LOSSES), "softmax_cross_entropy",
+                     "softmax_cross_entropy: logits + sparse labels; mse: mean squared error"),
+    "batch": AttrSpec(pos_int, 32, "samples per update"),
+    "epochs": AttrSpec(pos_int, 1, "passes over the training set"),
+    "seed": AttrSpec(nonneg_int, 0, "seed for initialisation, shuffling and synthetic data"),
+}
+TRAIN_DEFAULT_OPTIMIZER = "sgd"
+TRAIN_DEFAULT_SCHEDULE = "constant"
+TRAIN_DEFAULT_DATA = "synthetic"
+GLOBAL_INIT_KEYS = ("init", "bias_init", "recurrent_init")
+TOP_SETTINGS = {"defaults": AttrSpec(one_of(*PROFILES), "dlspec", "what unstated attributes mean")}
+
+DTYPES = ("float32", "int32", "int64")

@@ -1,0 +1,177 @@
+"""Parse spec text with lark into the syntax tree; lark's errors become SyntaxProblems here only."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Union
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from dlspec import ast
+from dlspec.errors import Pos, SpecError, SyntaxProblem
+from dlspec.resources import grammar_text
+
+_TOKEN_WORDS = {
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "__ANON_0": "'->'",
+    "NAME": "a name",
+    "INT": "an integer",
+    "SIGNED_NUMBER": "a number",
+    "ESCAPED_STRING": "a string",
+    "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def _pos_of(item: Union[Token, Tree, Any]) -> Pos:
+    if isinstance(item, Token):
+        return Pos(item.line or 0, item.column or 0, (item.column or 0) + len(item))
+    meta = item.meta
+    if getattr(meta, "empty", True):
+        return Pos()
+    end = meta.end_column if meta.end_line == meta.line else meta.column + 1
+    return Pos(meta.line, meta.column, end)
+
+
+def _number(token: Token) -> ast.Num:
+    text = str(token)
+    is_int = all(ch.isdigit() or ch in "+-" for ch in text)
+    value: Union[int, float] = int(text) if is_int else float(text)
+    return ast.Num(value, text, _pos_of(token))
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Turn lark's parse tree into dlspec.ast nodes (one method per grammar rule)."""
+
+    def start(self, meta: Any, items: list) -> tuple:
+        return tuple(items)
+
+    def model(self, meta: Any, items: list) -> ast.ModelDecl:
+        name, *body = items
+        inputs = tuple(i for i in body if isinstance(i, ast.InputDecl))
+        layers = tuple(i for i in body if isinstance(i, ast.LayerStmt))
+        return ast.ModelDecl(str(name), inputs, layers, _pos_of(name))
+
+    def input_decl(self, meta: Any, items: list) -> ast.InputDecl:
+        name, dtype, dims = items
+        return ast.InputDecl(str(name), ast.Name(str(dtype), _pos_of(dtype)), dims, _pos_of(name))
+
+    def dims(self, meta: Any, items: list) -> tuple[ast.Num, ...]:
+        return tuple(_number(t) for t in items)
+
+    def layer_stmt(self, meta: Any, items: list) -> ast.LayerStmt:
+        label, *calls = items
+        first = label.pos if label is not None else calls[0].pos
+        return ast.LayerStmt(label, tuple(calls), first)
+
+    def label(self, meta: Any, items: list) -> ast.Name:
+        return ast.Name(str(items[0]), _pos_of(items[0]))
+
+    def call(self, meta: Any, items: list) -> ast.Call:
+        name, args = items
+        return ast.Call(str(name), args or (), _pos_of(name))
+
+    def arglist(self, meta: Any, items: list) -> tuple[ast.Arg, ...]:
+        args = []
+        for item in items:
+            if item is None:
+                continue
+            args.append(item if isinstance(item, ast.Arg) else ast.Arg(None, item, item.pos))
+        return tuple(args)
+
+    def keyword(self, meta: Any, items: list) -> ast.Arg:
+        key, value = items
+        return ast.Arg(str(key), value, _pos_of(key))
+
+    def train(self, meta: Any, items: list) -> ast.TrainDecl:
+        return ast.TrainDecl(tuple(items), _pos_of(meta_tree(meta)))
+
+    def setting(self, meta: Any, items: list) -> ast.Setting:
+        key, value = items
+        return ast.Setting(str(key), value, _pos_of(key))
+
+    def number(self, meta: Any, items: list) -> ast.Num:
+        return _number(items[0])
+
+    def name(self, meta: Any, items: list) -> ast.Name:
+        return ast.Name(str(items[0]), _pos_of(items[0]))
+
+    def string(self, meta: Any, items: list) -> ast.Str:
+        token = items[0]
+        return ast.Str(str(token)[1:-1], _pos_of(token))
+
+    def call_value(self, meta: Any, items: list) -> ast.CallVal:
+        name, args = items
+        return ast.CallVal(str(name), args or (), _pos_of(name))
+
+    def list(self, meta: Any, items: list) -> ast.ListVal:
+        values = tuple(i for i in items if i is not None)
+        return ast.ListVal(values, Pos(meta.line, meta.column, meta.column + 1))
+
+
+class _MetaTree:
+    """Wrap a lark Meta so _pos_of can read it like a Tree."""
+
+    def __init__(self, meta: Any) -> None:
+        self.meta = meta
+
+
+def meta_tree(meta: Any) -> _MetaTree:
+    """Adapt a rule's meta for _pos_of."""
+    return _MetaTree(meta)
+
+
+def _expected_words(expected: set[str]) -> str:
+    words = sorted({_TOKEN_WORDS.get(e, repr(e.strip('"').lower())) for e in expected})
+    return ", ".join(words[:8])
+
+
+def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
+        return SyntaxProblem(f"unexpected character {char!r}", Pos(err.line, err.column, err.column + 1))
+    if isinstance(err, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        line = len(lines)
+        col = len(lines[-1]) + 1
+        return SyntaxProblem(f"unexpected end of file; expected {_expected_words(err.expected)}", Pos(line, col, col + 1))
+    assert isinstance(err, UnexpectedToken)
+    token = err.token
+    if token.type == "$END":
+        lines = text.splitlines() or [""]
+        return SyntaxProblem(
+            f"unexpected end of file; expected {_expected_words(err.expected)}",
+            Pos(len(lines), len(lines[-1]) + 1, len(lines[-1]) + 2),
+        )
+    expected = err.accepts or err.expected
+    return SyntaxProblem(f"unexpected {str(token)!r}; expected {_expected_words(expected)}", _pos_of(token))
+
+
+def parse(text: str, path: str = "<spec>") -> ast.SpecFile:
+    """Parse spec text; raise SpecError (with positions) on any syntax error."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as err:
+        raise SpecError([_syntax_problem(err, text)], path, text) from None
+    items = _ToAst().transform(tree)
+    return ast.SpecFile(
+        path=path,
+        text=text,
+        settings=tuple(i for i in items if isinstance(i, ast.Setting)),
+        models=tuple(i for i in items if isinstance(i, ast.ModelDecl)),
+        trains=tuple(i for i in items if isinstance(i, ast.TrainDecl)),
+    )

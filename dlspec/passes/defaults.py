@@ -1,0 +1,184 @@
+"""Pass: read every stated value and fill every unstated one from the op table (dlspec.ops)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Optional
+
+from dlspec import ast
+from dlspec.errors import MissingValue, Pos, UnknownName
+from dlspec.ir import Data, InitSpec, Layer, Loss, Model, Optimizer, Schedule, Train
+from dlspec.ops import (
+    DATASETS,
+    GLOBAL_INIT_KEYS,
+    OPS,
+    OPTIMIZER_SUGAR,
+    OPTIMIZERS,
+    REQUIRED,
+    SCHEDULES,
+    TOP_SETTINGS,
+    TRAIN_DEFAULT_DATA,
+    TRAIN_DEFAULT_OPTIMIZER,
+    TRAIN_DEFAULT_SCHEDULE,
+    TRAIN_SETTINGS,
+    AttrSpec,
+    init_value,
+)
+from dlspec.passes.base import PassContext
+from dlspec.passes.resolve import suggest
+from dlspec.values import ValueProblem
+
+
+def fill(
+    table: dict[str, AttrSpec],
+    stated: dict[str, Any],
+    profile: str,
+    where: str,
+    pos: Pos,
+    ctx: PassContext,
+    overrides: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """Convert stated values and default the rest, in table order; problems go to ctx."""
+    out: dict[str, Any] = {}
+    for key, spec in table.items():
+        if key in stated:
+            try:
+                out[key] = spec.convert(stated[key], f"{where}: {key}")
+            except ValueProblem as err:
+                ctx.error(err.problem)
+                out[key] = None
+        elif overrides and key in overrides:
+            out[key] = overrides[key]
+        elif spec.default is REQUIRED:
+            ctx.error(MissingValue(f"{where} needs {key}=", pos))
+            out[key] = None
+        else:
+            out[key] = spec.default_for(profile, out)
+    return out
+
+
+def _call_parts(value: ast.Value) -> tuple[str, dict[str, Any], tuple[ast.Arg, ...]]:
+    if isinstance(value, ast.Name):
+        return value.id, {}, ()
+    if isinstance(value, ast.CallVal):
+        return value.name, {}, value.args
+    raise ValueProblem(UnknownName("expected a name such as sgd or sgd(lr=0.1)", value.pos))
+
+
+def _keyword_args(kind: str, args: tuple[ast.Arg, ...], table: dict, ctx: PassContext) -> dict:
+    got: dict[str, ast.Value] = {}
+    order = list(table)
+    for i, arg in enumerate(args):
+        key = arg.key if arg.key is not None else (order[i] if i < len(order) else None)
+        if key is None or key not in table:
+            hint = suggest(arg.key or "", order)
+            ctx.error(UnknownName(f"{kind} has no argument {arg.key or i + 1!r}{hint}", arg.pos))
+            continue
+        got[key] = arg.value
+    return got
+
+
+def _choose(setting: Optional[ast.Setting], default: str, table: dict, what: str, ctx: PassContext):
+    """(name, stated args, pos) of a `name(args)` setting, or the default name."""
+    if setting is None:
+        return default, {}, Pos()
+    try:
+        name, _, args = _call_parts(setting.value)
+    except ValueProblem as err:
+        ctx.error(err.problem)
+        return None, {}, setting.pos
+    if name not in table:
+        hint = suggest(name, list(table))
+        ctx.error(UnknownName(f"unknown {what} {name!r}{hint}", setting.value.pos))
+        return None, {}, setting.pos
+    return name, args, setting.value.pos
+
+
+def _optimizer(model: Model, ctx: PassContext) -> tuple[Optional[Optimizer], float]:
+    raw = model.raw_train.get("optimizer")
+    name, args, pos = _choose(raw, TRAIN_DEFAULT_OPTIMIZER, OPTIMIZERS, "optimizer", ctx)
+    if name is None:
+        return None, 0.0
+    table = {**OPTIMIZERS[name], **OPTIMIZER_SUGAR}
+    stated = _keyword_args(name, args, table, ctx)
+    attrs = fill(table, stated, model.profile, name, pos, ctx)
+    decay = attrs.pop("decay")
+    return Optimizer(name, attrs, pos, frozenset(stated)), decay or 0.0
+
+
+def _schedule(model: Model, decay: float, ctx: PassContext) -> Optional[Schedule]:
+    raw = model.raw_train.get("schedule")
+    if decay and raw is not None:
+        ctx.error(UnknownName("give either the optimiser's decay= or a schedule, not both", raw.pos))
+    if decay:
+        return Schedule("inverse_time", {"decay": decay, "unit": "step"}, model.raw_train["optimizer"].pos)
+    name, args, pos = _choose(raw, TRAIN_DEFAULT_SCHEDULE, SCHEDULES, "schedule", ctx)
+    if name is None:
+        return None
+    stated = _keyword_args(name, args, SCHEDULES[name], ctx)
+    return Schedule(name, fill(SCHEDULES[name], stated, model.profile, name, pos, ctx), pos)
+
+
+def _data(model: Model, ctx: PassContext) -> Optional[Data]:
+    name, args, pos = _choose(model.raw_train.get("data"), TRAIN_DEFAULT_DATA, DATASETS, "dataset", ctx)
+    if name is None:
+        return None
+    spec = DATASETS[name]
+    stated = _keyword_args(name, args, spec.attrs, ctx)
+    attrs = fill(spec.attrs, stated, model.profile, name, pos, ctx)
+    return Data(name, attrs, pos, spec.classes, spec.train_size, spec.test_size)
+
+
+def _globals(model: Model, ctx: PassContext) -> dict[str, InitSpec]:
+    out = {}
+    for key in GLOBAL_INIT_KEYS:
+        if key in model.raw_train:
+            try:
+                out[key] = init_value(model.raw_train[key].value, key)
+            except ValueProblem as err:
+                ctx.error(err.problem)
+    return out
+
+
+def _train(model: Model, ctx: PassContext) -> Optional[Train]:
+    known = {*TRAIN_SETTINGS, *GLOBAL_INIT_KEYS, *TOP_SETTINGS, "optimizer", "schedule", "data"}
+    for key, setting in model.raw_train.items():
+        if key not in known:
+            hint = suggest(key, sorted(known))
+            ctx.error(UnknownName(f"unknown setting {key!r}{hint}", setting.pos))
+    stated = {k: s.value for k, s in model.raw_train.items() if k in TRAIN_SETTINGS}
+    basic = fill(TRAIN_SETTINGS, stated, model.profile, "train", Pos(), ctx)
+    optimizer, decay = _optimizer(model, ctx)
+    schedule = _schedule(model, decay, ctx)
+    data = _data(model, ctx)
+    loss_pos = model.raw_train["loss"].value.pos if "loss" in model.raw_train else Pos()
+    if optimizer is None or schedule is None or data is None or None in basic.values():
+        return None
+    return Train(
+        loss=Loss(basic["loss"], loss_pos),
+        optimizer=optimizer,
+        schedule=schedule,
+        batch=basic["batch"],
+        epochs=basic["epochs"],
+        seed=basic["seed"],
+        data=data,
+        global_inits=_globals(model, ctx),
+    )
+
+
+def _layer(layer: Layer, profile: str, inits: dict[str, InitSpec], ctx: PassContext) -> Layer:
+    spec = OPS[layer.op]
+    table = {k: v for k, v in spec.attrs.items() if k != "activation"}
+    overrides = {k: v for k, v in inits.items() if k in table}
+    if layer.op == "embedding":
+        overrides.pop("init", None)  # a global `init` means kernels, not embedding tables
+    attrs = fill(table, layer.attrs, profile, layer.op, layer.pos, ctx, overrides)
+    return replace(layer, attrs=attrs)
+
+
+def defaults(model: Model, ctx: PassContext) -> Model:
+    """Every layer attribute and training setting converted and explicit."""
+    train = _train(model, ctx)
+    inits = train.global_inits if train else {}
+    layers = tuple(_layer(layer, model.profile, inits, ctx) for layer in model.layers)
+    return replace(model, layers=layers, train=train, raw_train={})

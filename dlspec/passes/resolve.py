@@ -1,0 +1,102 @@
+"""Pass: choose the defaults profile, map positional arguments to attributes, name every layer."""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+from dataclasses import replace
+from typing import Any
+
+from dlspec import ast
+from dlspec.errors import BadValue, DuplicateName, UnknownName
+from dlspec.ir import Layer, Model
+from dlspec.ops import OPS, PROFILES
+from dlspec.passes.base import PassContext
+from dlspec.values import ValueProblem, choice
+
+
+def suggest(word: str, known: list[str]) -> str:
+    """`; did you mean X?` when a close match exists."""
+    close = difflib.get_close_matches(word, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _profile(model: Model, ctx: PassContext) -> str:
+    if ctx.profile_override:
+        return ctx.profile_override
+    setting = model.raw_train.get("defaults")
+    if setting is None:
+        return "dlspec"
+    try:
+        return choice(setting.value, "defaults", PROFILES)
+    except ValueProblem as err:
+        ctx.error(err.problem)
+        return "dlspec"
+
+
+def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[str, Any]:
+    spec = OPS[layer.op]
+    got: dict[str, Any] = {}
+    for i, arg in enumerate(args):
+        if arg.key is None:
+            if i >= len(spec.positional):
+                ctx.error(BadValue(f"{layer.op} takes at most {len(spec.positional)} positional argument(s)", arg.pos))
+                continue
+            key = spec.positional[i]
+        else:
+            key = arg.key
+        if key not in spec.attrs:
+            hint = suggest(key, list(spec.attrs))
+            ctx.error(UnknownName(f"{layer.op} has no attribute {key!r}{hint}", arg.pos))
+            continue
+        if key in got:
+            ctx.error(DuplicateName(f"attribute {key!r} given twice", arg.pos))
+            continue
+        got[key] = arg.value
+    return got
+
+
+def _check_label(name: str, pos: Any, ctx: PassContext) -> bool:
+    if keyword.iskeyword(name) or name.startswith("_"):
+        ctx.error(BadValue(f"layer name {name!r} is a Python keyword or starts with '_'", pos))
+        return False
+    return True
+
+
+def _name_layers(layers: list[Layer], ctx: PassContext) -> list[Layer]:
+    taken: dict[str, Any] = {}
+    for layer in layers:
+        label = layer.attrs.get("__label__")
+        if label:
+            if label in taken:
+                ctx.error(DuplicateName(f"layer name {label!r} is used twice", layer.attrs["__label_pos__"]))
+            elif _check_label(label, layer.attrs["__label_pos__"], ctx):
+                taken[label] = layer
+    counters: dict[str, int] = {}
+    named = []
+    for layer in layers:
+        name = layer.attrs.get("__label__") or ""
+        if not name:
+            while True:
+                counters[layer.op] = counters.get(layer.op, 0) + 1
+                name = f"{layer.op}_{counters[layer.op]}"
+                if name not in taken:
+                    break
+            taken[name] = layer
+        attrs = {k: v for k, v in layer.attrs.items() if not k.startswith("__")}
+        named.append(replace(layer, name=name, attrs=attrs))
+    return named
+
+
+def resolve(model: Model, ctx: PassContext) -> Model:
+    """Known ops only; attributes keyed by name; every layer has a unique identifier name."""
+    layers = []
+    for layer in model.layers:
+        if layer.op not in OPS:
+            hint = suggest(layer.op, sorted(OPS))
+            ctx.error(UnknownName(f"unknown layer {layer.op!r}{hint}", layer.pos))
+            continue
+        attrs = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
+        keep = {k: v for k, v in layer.attrs.items() if k.startswith("__")}
+        layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
+    return replace(model, profile=_profile(model, ctx), layers=tuple(_name_layers(layers, ctx)), raw_args={})

@@ -1,0 +1,200 @@
+"""Pass: infer every layer's input and output shape, make padding explicit, create parameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Callable, Optional
+
+from dlspec import inits
+from dlspec.errors import ShapeProblem
+from dlspec.ir import InitSpec, Layer, Model, Param, Shape
+from dlspec.passes.base import PassContext
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+class _ShapeError(Exception):
+    pass
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's 'same': out = ceil(size/stride); the odd extra pixel goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def window_out(size: int, kernel: int, stride: int, dilation: int, pads: tuple[int, int],
+               rounding: str = "floor") -> int:
+    """Output length of a sliding window; ceil never starts a window inside the after-padding."""
+    span = size + pads[0] + pads[1] - (kernel - 1) * dilation - 1
+    if span < 0:
+        raise _ShapeError(f"window {kernel} (dilation {dilation}) is larger than padded size {size + sum(pads)}")
+    if rounding == "floor":
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + pads[0]:
+        out -= 1
+    return out
+
+
+def _explicit_pads(layer: Layer, shape: Shape, kernel: tuple[int, int], dilation: tuple[int, int]) -> Pads:
+    padding = layer["padding"]
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        return (
+            same_pads(shape[1], kernel[0], layer["stride"][0], dilation[0]),
+            same_pads(shape[2], kernel[1], layer["stride"][1], dilation[1]),
+        )
+    return padding
+
+
+def _need_rank(shape: Shape, rank: int, what: str) -> None:
+    if len(shape) != rank:
+        raise _ShapeError(f"{what} needs input of rank {rank} (batch excluded), got shape {list(shape)}")
+
+
+def _windowed(layer: Layer, shape: Shape, kernel: tuple[int, int], dilation: tuple[int, int],
+              channels: int, rounding: str) -> tuple[Layer, Shape]:
+    _need_rank(shape, 3, f"{layer.op} (C, H, W)")
+    pads = _explicit_pads(layer, shape, kernel, dilation)
+    stride = layer["stride"]
+    hw = tuple(
+        window_out(shape[1 + i], kernel[i], stride[i], dilation[i], pads[i], rounding) for i in range(2)
+    )
+    if min(hw) < 1:
+        raise _ShapeError(f"output would be empty ({list(hw)})")
+    return layer.with_attrs(padding=pads), (channels, hw[0], hw[1])
+
+
+def _conv(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    _need_rank(shape, 3, "conv2d (C, H, W)")
+    return _windowed(layer, shape, layer["kernel"], layer["dilation"], layer["filters"], "floor")
+
+
+def _pool(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    layer, out = _windowed(layer, shape, layer["pool"], (1, 1), shape[0] if shape else 0, layer["rounding"])
+    for axis in range(2):
+        before, after = layer["padding"][axis]
+        if max(before, after) >= layer["pool"][axis]:
+            raise _ShapeError("pool padding must be smaller than the window on each side")
+    return layer, out
+
+
+def _flatten(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    return layer, (math.prod(shape),)
+
+
+def _dense(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    if not shape:
+        raise _ShapeError("dense needs at least one feature axis")
+    return layer, shape[:-1] + (layer["units"],)
+
+
+def _embedding(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    _need_rank(shape, 1, "embedding (T,)")
+    return layer, shape + (layer["dim"],)
+
+
+def _rnn(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    _need_rank(shape, 2, f"{layer.op} (T, C)")
+    units = layer["units"]
+    return layer, (units,) if layer["readout"] == "last" else (shape[0], units)
+
+
+def _same(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    return layer, shape
+
+
+def _softmax(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    """The feature axis, counted with the batch axis: channels for (C, H, W), else the last."""
+    return layer.with_attrs(axis=1 if len(shape) in (1, 3) else len(shape)), shape
+
+
+SHAPE_RULES: dict[str, Callable[[Layer, Shape], tuple[Layer, Shape]]] = {
+    "conv2d": _conv,
+    "maxpool2d": _pool,
+    "avgpool2d": _pool,
+    "flatten": _flatten,
+    "dense": _dense,
+    "embedding": _embedding,
+    "gru": _rnn,
+    "lstm": _rnn,
+    "softmax": _softmax,
+}
+
+
+def _param(layer: Layer, role: str, shape: Shape, spec: InitSpec, fans: tuple[int, int],
+           suffix: str = "", gate: Optional[tuple[int, int, float]] = None) -> Param:
+    name = f"{layer.name}.{role}{suffix}"
+    init = inits.resolve(spec, *fans)
+    return Param(name, role, shape, init, fans[0], fans[1], gate)
+
+
+def _rnn_params(layer: Layer, shape: Shape) -> tuple[Param, ...]:
+    gates = 3 if layer.op == "gru" else 4
+    units = layer["units"]
+    params = []
+    for k in range(layer["layers"]):
+        width = shape[1] if k == 0 else units
+        g = gates * units
+        sfx = f"_l{k}"
+        params.append(_param(layer, "weight_ih", (g, width), layer["init"], (width, g), sfx))
+        params.append(_param(layer, "weight_hh", (g, units), layer["recurrent_init"], (units, g), sfx))
+        if layer["bias"]:
+            forget = layer.attrs.get("forget_bias", 0.0)
+            gate = (units, 2 * units, forget) if forget else None
+            params.append(_param(layer, "bias_ih", (g,), layer["bias_init"], (width, g), sfx, gate))
+            params.append(_param(layer, "bias_hh", (g,), layer["bias_init"], (units, g), sfx))
+    return tuple(params)
+
+
+def make_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
+    """The layer's parameters in canonical (PyTorch/cuDNN) layout, with fans and inits."""
+    if layer.op == "conv2d":
+        kh, kw = layer["kernel"]
+        cin, cout = in_shape[0], layer["filters"]
+        fans = (cin * kh * kw, cout * kh * kw)
+        weight = _param(layer, "weight", (cout, cin, kh, kw), layer["init"], fans)
+        bias = (_param(layer, "bias", (cout,), layer["bias_init"], fans),) if layer["bias"] else ()
+        return (weight,) + bias
+    if layer.op == "dense":
+        fans = (in_shape[-1], layer["units"])
+        weight = _param(layer, "weight", (layer["units"], in_shape[-1]), layer["init"], fans)
+        bias = (_param(layer, "bias", (layer["units"],), layer["bias_init"], fans),) if layer["bias"] else ()
+        return (weight,) + bias
+    if layer.op == "embedding":
+        fans = (layer["vocab"], layer["dim"])
+        return (_param(layer, "weight", (layer["vocab"], layer["dim"]), layer["init"], fans),)
+    if layer.op in ("gru", "lstm"):
+        return _rnn_params(layer, in_shape)
+    return ()
+
+
+def _dtype_check(layer: Layer, dtype: str) -> None:
+    if layer.op == "embedding" and dtype == "float32":
+        raise _ShapeError("embedding needs integer token ids; declare the input as int32")
+    if layer.op != "embedding" and dtype != "float32":
+        raise _ShapeError(f"{layer.op} needs float input, got {dtype} (only embedding takes ids)")
+
+
+def shapes(model: Model, ctx: PassContext) -> Model:
+    """Every layer gets in_shape, out_shape, explicit pads and its parameters."""
+    shape = model.inputs[0].shape
+    dtype = model.inputs[0].dtype
+    layers = []
+    for layer in model.layers:
+        try:
+            _dtype_check(layer, dtype)
+            rule = SHAPE_RULES.get(layer.op, _same)
+            resolved, out = rule(layer, shape)
+        except _ShapeError as err:
+            ctx.error(ShapeProblem(f"{layer.name} ({layer.op}): {err}", layer.pos))
+            return replace(model, layers=tuple(layers))
+        params = make_params(resolved, shape)
+        layers.append(replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params))
+        shape = out
+        dtype = "float32"
+    return replace(model, layers=tuple(layers))

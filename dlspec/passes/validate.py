@@ -1,0 +1,54 @@
+"""Pass: checks across the model and its training settings (data vs input, loss vs output)."""
+
+from __future__ import annotations
+
+import math
+
+from dlspec.errors import BadValue, ShapeProblem
+from dlspec.ir import Model
+from dlspec.ops import DATASETS
+from dlspec.passes.base import PassContext
+
+
+def _check_data(model: Model, ctx: PassContext) -> None:
+    train = model.train
+    assert train is not None
+    data, inp = train.data, model.inputs[0]
+    spec = DATASETS[data.name]
+    if spec.dtype and spec.dtype != inp.dtype:
+        ctx.error(BadValue(f"data {data.name} gives {spec.dtype} samples but input {inp.name} is {inp.dtype}", inp.pos))
+    if spec.elements and math.prod(inp.shape) != spec.elements:
+        ctx.error(
+            ShapeProblem(
+                f"data {data.name} has {spec.elements} values per sample; input shape {list(inp.shape)} "
+                f"holds {math.prod(inp.shape)}",
+                inp.pos,
+            )
+        )
+    if data.name == "imdb":
+        if len(inp.shape) != 1:
+            ctx.error(ShapeProblem("imdb input must be int32[maxlen]", inp.pos))
+        first = model.layers[0] if model.layers else None
+        if first is not None and first.op == "embedding" and first["vocab"] < data["vocab"]:
+            ctx.error(BadValue(f"embedding vocab {first['vocab']} is smaller than imdb vocab {data['vocab']}", first.pos))
+
+
+def _check_loss(model: Model, ctx: PassContext) -> None:
+    train = model.train
+    assert train is not None
+    out = model.output_shape
+    if train.loss.kind == "softmax_cross_entropy":
+        if len(out) != 1:
+            ctx.error(ShapeProblem(f"softmax_cross_entropy needs (N, classes) logits; the model gives {list(out)}", train.loss.pos))
+        elif train.data.classes and out[0] != train.data.classes:
+            ctx.error(ShapeProblem(f"data {train.data.name} has {train.data.classes} classes; the model outputs {out[0]}", model.layers[-1].pos))
+    elif train.data.name != "synthetic":
+        ctx.error(BadValue(f"mse needs targets of the output's shape; only synthetic data gives them (not {train.data.name})", train.loss.pos))
+
+
+def validate(model: Model, ctx: PassContext) -> Model:
+    """Model-wide consistency; the model passes through unchanged."""
+    if model.train is not None and model.layers:
+        _check_data(model, ctx)
+        _check_loss(model, ctx)
+    return model

@@ -1,0 +1,38 @@
+"""Render a template with Jinja (StrictUndefined) and format the result with the pinned black."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import black
+import jinja2
+
+from dlspec.resources import templates_dir
+
+# black's mode is pinned here and never read from the caller's configuration.
+BLACK_MODE = black.Mode(line_length=100, string_normalization=True, magic_trailing_comma=True)
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The one Jinja environment: strict, trailing newline kept, block whitespace trimmed."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def format_source(source: str) -> str:
+    """black-format Python source with the pinned mode."""
+    return black.format_str(source, mode=BLACK_MODE)
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    """Render and format; a template bug surfaces as black's InvalidInput with the raw text."""
+    source = environment().get_template(template).render(**context)
+    return format_source(source)

@@ -1,0 +1,120 @@
+"""Convert syntax-tree values into checked Python values; each failure names its position."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Union
+
+from dlspec import ast
+from dlspec.errors import BadValue, Pos, Problem, UnknownName
+
+
+class ValueProblem(Exception):
+    """Raised by a converter; carries the Problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def bad(message: str, pos: Pos) -> ValueProblem:
+    """A BadValue problem ready to raise."""
+    return ValueProblem(BadValue(message, pos))
+
+
+def show(value: ast.Value) -> str:
+    """How a value was spelled, for messages."""
+    if isinstance(value, ast.Num):
+        return value.text
+    if isinstance(value, ast.Name):
+        return value.id
+    if isinstance(value, ast.Str):
+        return repr(value.value)
+    if isinstance(value, ast.ListVal):
+        return "[" + ", ".join(show(v) for v in value.items) + "]"
+    return value.name + "(...)"
+
+
+def number(value: ast.Value, what: str) -> Union[int, float]:
+    """Any finite number."""
+    if not isinstance(value, ast.Num) or not math.isfinite(value.value):
+        raise bad(f"{what} must be a number, not {show(value)}", value.pos)
+    return value.value
+
+
+def real(value: ast.Value, what: str, low: float = -math.inf, high: float = math.inf,
+         low_open: bool = False, high_open: bool = False) -> float:
+    """A float within [low, high] (ends optionally open)."""
+    x = float(number(value, what))
+    too_low = x <= low if low_open else x < low
+    too_high = x >= high if high_open else x > high
+    if too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise bad(f"{what} must be in {lo}{low:g}, {high:g}{hi}, not {value.text}", value.pos)  # type: ignore[union-attr]
+    return x
+
+
+def integer(value: ast.Value, what: str, low: int = 0) -> int:
+    """An integer >= low."""
+    if not isinstance(value, ast.Num) or not isinstance(value.value, int):
+        raise bad(f"{what} must be an integer, not {show(value)}", value.pos)
+    if value.value < low:
+        raise bad(f"{what} must be >= {low}, not {value.text}", value.pos)
+    return value.value
+
+
+def int_pair(value: ast.Value, what: str, low: int = 1) -> tuple[int, int]:
+    """An integer or a two-element list of integers."""
+    if isinstance(value, ast.ListVal):
+        if len(value.items) != 2:
+            raise bad(f"{what} must be an integer or [height, width]", value.pos)
+        return integer(value.items[0], what, low), integer(value.items[1], what, low)
+    n = integer(value, what, low)
+    return n, n
+
+
+def boolean(value: ast.Value, what: str) -> bool:
+    """`true` or `false`."""
+    if isinstance(value, ast.Name) and value.id in ("true", "false"):
+        return value.id == "true"
+    raise bad(f"{what} must be true or false, not {show(value)}", value.pos)
+
+
+def choice(value: ast.Value, what: str, options: tuple[str, ...]) -> str:
+    """One name out of a fixed set."""
+    if isinstance(value, ast.Name) and value.id in options:
+        return value.id
+    raise ValueProblem(
+        UnknownName(f"{what} must be one of {', '.join(options)}; got {show(value)}", value.pos)
+    )
+
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+def padding(value: ast.Value, what: str) -> Union[str, Pads]:
+    """`valid`, `same`, an int, [ph, pw] or [[top, bottom], [left, right]]."""
+    if isinstance(value, ast.Name):
+        return choice(value, what, ("valid", "same"))
+    if isinstance(value, ast.Num):
+        p = integer(value, what, 0)
+        return ((p, p), (p, p))
+    if isinstance(value, ast.ListVal) and len(value.items) == 2:
+        axes = []
+        for item in value.items:
+            if isinstance(item, ast.ListVal):
+                if len(item.items) != 2:
+                    raise bad(f"{what}: each axis takes [before, after]", item.pos)
+                axes.append((integer(item.items[0], what), integer(item.items[1], what)))
+            else:
+                p = integer(item, what)
+                axes.append((p, p))
+        return (axes[0], axes[1])
+    raise bad(
+        f"{what} must be valid, same, an integer, [ph, pw] or [[top, bottom], [left, right]]",
+        value.pos,
+    )
+
+
+Converter = Callable[[ast.Value, str], Any]

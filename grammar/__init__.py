@@ -1,0 +1,1 @@
+"""dlspec's LALR grammar, shipped as package data."""

@@ -1,0 +1,1 @@
+"""Jinja templates for every target, shipped as package data."""
