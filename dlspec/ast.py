@@ -37,7 +37,7 @@ class Str:
 class ListVal:
     """A bracketed list of values."""
 
-    items: tuple["Value", ...]
+    items: tuple[Value, ...]
     pos: Pos
 
 
@@ -46,7 +46,7 @@ class Arg:
     """A positional (key None) or keyword argument."""
 
     key: Union[str, None]
-    value: "Value"
+    value: Value
     pos: Pos
 
 

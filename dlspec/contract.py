@@ -9,7 +9,12 @@ from dlspec import __version__
 from dlspec.ir import Model, Schedule
 
 SYNTHETIC_POOL_BATCHES = 8
-LOADERS = {"mnist": "load_mnist", "fashion_mnist": "load_mnist", "cifar10": "load_cifar10", "imdb": "load_imdb"}
+LOADERS = {
+    "mnist": "load_mnist",
+    "fashion_mnist": "load_mnist",
+    "cifar10": "load_cifar10",
+    "imdb": "load_imdb",
+}
 
 
 def header(model: Model) -> list[str]:

@@ -67,13 +67,17 @@ def init_spec(value: ast.Value, what: str) -> InitSpec:
         raise V.bad(f"{what} must be an initialiser such as glorot_uniform", value.pos)
     if name not in SCHEMES:
         known = ", ".join(sorted(SCHEMES))
-        raise V.ValueProblem(UnknownName(f"unknown initialiser {name!r} (known: {known})", value.pos))
+        raise V.ValueProblem(
+            UnknownName(f"unknown initialiser {name!r} (known: {known})", value.pos)
+        )
     order, defaults = SCHEMES[name]
     got: dict[str, Any] = {}
     for i, arg in enumerate(args):
         key = arg.key if arg.key is not None else (order[i] if i < len(order) else None)
         if key is None or key not in defaults:
-            raise V.ValueProblem(UnknownName(f"{name}() takes no argument {arg.key or i + 1!r}", arg.pos))
+            raise V.ValueProblem(
+                UnknownName(f"{name}() takes no argument {arg.key or i + 1!r}", arg.pos)
+            )
         got[key] = _arg(key, arg.value, f"{what} {name}")
     for key, default in defaults.items():
         if key not in got:

@@ -93,7 +93,7 @@ class Layer:
     def __getitem__(self, key: str) -> Any:
         return self.attrs[key]
 
-    def with_attrs(self, **changes: Any) -> "Layer":
+    def with_attrs(self, **changes: Any) -> Layer:
         """A copy with some attributes replaced."""
         return replace(self, attrs={**self.attrs, **changes})
 

@@ -13,7 +13,9 @@ from dlspec.ops import DTYPES, OPS, TOP_SETTINGS
 def _input(decl: ast.InputDecl, problems: list[Problem]) -> Input:
     if decl.dtype.id not in DTYPES:
         problems.append(
-            BadValue(f"unknown dtype {decl.dtype.id!r} (known: {', '.join(DTYPES)})", decl.dtype.pos)
+            BadValue(
+                f"unknown dtype {decl.dtype.id!r} (known: {', '.join(DTYPES)})", decl.dtype.pos
+            )
         )
     for dim in decl.dims:
         if dim.value < 1:
@@ -83,7 +85,9 @@ def lower(spec: ast.SpecFile) -> Model:
         if setting.key not in TOP_SETTINGS:
             known = ", ".join(TOP_SETTINGS)
             problems.append(
-                UnknownName(f"unknown top-level setting {setting.key!r} (known: {known})", setting.pos)
+                UnknownName(
+                    f"unknown top-level setting {setting.key!r} (known: {known})", setting.pos
+                )
             )
     for setting in settings:
         if setting.key in raw_train:

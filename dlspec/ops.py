@@ -212,8 +212,15 @@ for _pool in ("maxpool2d", "avgpool2d"):
         )
     )
 
-_op(OpSpec("dropout", "layer", {"rate": AttrSpec(rate, doc="probability of DROPPING a unit")},
-           positional=("rate",), doc="inverted dropout in training, identity in evaluation"))
+_op(
+    OpSpec(
+        "dropout",
+        "layer",
+        {"rate": AttrSpec(rate, doc="probability of DROPPING a unit")},
+        positional=("rate",),
+        doc="inverted dropout in training, identity in evaluation",
+    )
+)
 _op(OpSpec("flatten", "layer", {}, doc="(C, H, W) -> C*H*W in canonical (C, H, W) order"))
 _op(
     OpSpec(
@@ -284,7 +291,9 @@ _op(
 
 for _act in ("relu", "tanh", "sigmoid"):
     _op(OpSpec(_act, "activation", {}, doc=f"elementwise {_act}"))
-_op(OpSpec("softmax", "activation", {}, doc="softmax over the feature axis (1 for NCHW, else last)"))
+_op(
+    OpSpec("softmax", "activation", {}, doc="softmax over the feature axis (1 for NCHW, else last)")
+)
 _op(
     OpSpec(
         "elu",
@@ -321,7 +330,9 @@ WD_MODE = AttrSpec(
 
 OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
     "sgd": {
-        "lr": AttrSpec(pos_real, {"dlspec": 0.01, "pytorch": 0.001, "keras": 0.01}, "learning rate"),
+        "lr": AttrSpec(
+            pos_real, {"dlspec": 0.01, "pytorch": 0.001, "keras": 0.01}, "learning rate"
+        ),
         "momentum": AttrSpec(unit_open, 0.0, "momentum coefficient mu"),
         "nesterov": AttrSpec(V.boolean, False, "Nesterov momentum"),
         "momentum_form": AttrSpec(
@@ -347,8 +358,12 @@ OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
         "weight_decay_mode": WD_MODE,
     },
     "rmsprop": {
-        "lr": AttrSpec(pos_real, {"dlspec": 0.001, "pytorch": 0.01, "keras": 0.001}, "learning rate"),
-        "rho": AttrSpec(unit_open, {"dlspec": 0.9, "pytorch": 0.99, "keras": 0.9}, "decay of E[g^2]"),
+        "lr": AttrSpec(
+            pos_real, {"dlspec": 0.001, "pytorch": 0.01, "keras": 0.001}, "learning rate"
+        ),
+        "rho": AttrSpec(
+            unit_open, {"dlspec": 0.9, "pytorch": 0.99, "keras": 0.9}, "decay of E[g^2]"
+        ),
         "eps": AttrSpec(pos_real, {"dlspec": 1e-7, "pytorch": 1e-8, "keras": 1e-7}, "epsilon"),
         "eps_placement": AttrSpec(
             one_of("outside", "inside"),
@@ -402,21 +417,34 @@ class DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "fashion_mnist": DatasetSpec({}, 10, 60000, 10000, 784, "float32",
-                                 "Fashion-MNIST idx files, scaled to [0, 1]"),
+    "fashion_mnist": DatasetSpec(
+        {}, 10, 60000, 10000, 784, "float32", "Fashion-MNIST idx files, scaled to [0, 1]"
+    ),
     "synthetic": DatasetSpec(
         {
             "train_size": AttrSpec(pos_int, 50000, "samples per epoch"),
             "test_size": AttrSpec(pos_int, 10000, "evaluation samples"),
             "classes": AttrSpec(pos_int, lambda a: 0, "0: from the model's output"),
         },
-        0, 0, 0, 0, "",
+        0,
+        0,
+        0,
+        0,
+        "",
         "random inputs of the input's shape and dtype; random labels",
     ),
-    "mnist": DatasetSpec({}, 10, 60000, 10000, 784, "float32",
-                         "MNIST digits, scaled to [0, 1] (pickle or idx files)"),
-    "cifar10": DatasetSpec({}, 10, 50000, 10000, 3072, "float32",
-                           "CIFAR-10 python batches, scaled to [0, 1], (3, 32, 32)"),
+    "mnist": DatasetSpec(
+        {}, 10, 60000, 10000, 784, "float32", "MNIST digits, scaled to [0, 1] (pickle or idx files)"
+    ),
+    "cifar10": DatasetSpec(
+        {},
+        10,
+        50000,
+        10000,
+        3072,
+        "float32",
+        "CIFAR-10 python batches, scaled to [0, 1], (3, 32, 32)",
+    ),
     "imdb": DatasetSpec(
         {
             "vocab": AttrSpec(pos_int, 20000, "keep ids below this; others become oov_char"),
@@ -426,14 +454,21 @@ DATASETS: dict[str, DatasetSpec] = {
             "oov_char": AttrSpec(nonneg_int, 2, "id for words at or above vocab"),
             "index_from": AttrSpec(nonneg_int, 3, "offset added to the stored word ids"),
         },
-        2, 25000, 25000, 0, "int32",
+        2,
+        25000,
+        25000,
+        0,
+        "int32",
         "IMDB reviews from imdb.npz (Keras format), length from the input shape",
     ),
 }
 
 TRAIN_SETTINGS: dict[str, AttrSpec] = {
-    "loss": AttrSpec(one_of(*LOSSES), "softmax_cross_entropy",
-                     "softmax_cross_entropy: logits + sparse labels; mse: mean squared error"),
+    "loss": AttrSpec(
+        one_of(*LOSSES),
+        "softmax_cross_entropy",
+        "softmax_cross_entropy: logits + sparse labels; mse: mean squared error",
+    ),
     "batch": AttrSpec(pos_int, 32, "samples per update"),
     "epochs": AttrSpec(pos_int, 1, "passes over the training set"),
     "seed": AttrSpec(nonneg_int, 0, "seed for initialisation, shuffling and synthetic data"),

@@ -143,12 +143,17 @@ def _expected_words(expected: set[str]) -> str:
 def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
-        return SyntaxProblem(f"unexpected character {char!r}", Pos(err.line, err.column, err.column + 1))
+        return SyntaxProblem(
+            f"unexpected character {char!r}", Pos(err.line, err.column, err.column + 1)
+        )
     if isinstance(err, UnexpectedEOF):
         lines = text.splitlines() or [""]
         line = len(lines)
         col = len(lines[-1]) + 1
-        return SyntaxProblem(f"unexpected end of file; expected {_expected_words(err.expected)}", Pos(line, col, col + 1))
+        return SyntaxProblem(
+            f"unexpected end of file; expected {_expected_words(err.expected)}",
+            Pos(line, col, col + 1),
+        )
     assert isinstance(err, UnexpectedToken)
     token = err.token
     if token.type == "$END":
@@ -158,7 +163,9 @@ def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
             Pos(len(lines), len(lines[-1]) + 1, len(lines[-1]) + 2),
         )
     expected = err.accepts or err.expected
-    return SyntaxProblem(f"unexpected {str(token)!r}; expected {_expected_words(expected)}", _pos_of(token))
+    return SyntaxProblem(
+        f"unexpected {str(token)!r}; expected {_expected_words(expected)}", _pos_of(token)
+    )
 
 
 def parse(text: str, path: str = "<spec>") -> ast.SpecFile:

@@ -30,6 +30,8 @@ def summary_text(model: Model) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
-    lines.append(f"model {model.name}: {len(model.layers)} layers, {model.param_count:,} parameters "
-                 f"(defaults profile: {model.profile})")
+    lines.append(
+        f"model {model.name}: {len(model.layers)} layers, {model.param_count:,} parameters "
+        f"(defaults profile: {model.profile})"
+    )
     return "\n".join(lines)

@@ -42,8 +42,14 @@ def number(value: ast.Value, what: str) -> Union[int, float]:
     return value.value
 
 
-def real(value: ast.Value, what: str, low: float = -math.inf, high: float = math.inf,
-         low_open: bool = False, high_open: bool = False) -> float:
+def real(
+    value: ast.Value,
+    what: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """A float within [low, high] (ends optionally open)."""
     x = float(number(value, what))
     too_low = x <= low if low_open else x < low

@@ -31,7 +31,9 @@ class Report:
         """Readable text, one line per override."""
         if not self.lines:
             return f"{self.target}: no native default overridden"
-        return "\n".join([f"{self.target}: native defaults overridden"] + [f"  - {x}" for x in self.lines])
+        return "\n".join(
+            [f"{self.target}: native defaults overridden"] + [f"  - {x}" for x in self.lines]
+        )
 
 
 def _show(value: Any) -> str:
@@ -79,16 +81,22 @@ class Backend:
                     continue
                 value = layer.attrs[key]
                 resolved[key] = value
-                native = spec.default_for(profile, resolved) if spec.default is not REQUIRED else None
+                native = (
+                    spec.default_for(profile, resolved) if spec.default is not REQUIRED else None
+                )
                 if native is not None and native != value and key != "padding":
-                    lines.append(f"{layer.name}.{key} = {_show(value)} ({self.framework} default: {_show(native)})")
+                    lines.append(
+                        f"{layer.name}.{key} = {_show(value)} ({self.framework} default: {_show(native)})"
+                    )
         opt = model.train.optimizer  # type: ignore[union-attr]
         resolved = {}
         for key, spec in OPTIMIZERS[opt.kind].items():
             resolved[key] = opt[key]
             native = spec.default_for(profile, resolved) if spec.default is not REQUIRED else None
             if native is not None and native != opt[key]:
-                lines.append(f"{opt.kind}.{key} = {_show(opt[key])} ({self.framework} default: {_show(native)})")
+                lines.append(
+                    f"{opt.kind}.{key} = {_show(opt[key])} ({self.framework} default: {_show(native)})"
+                )
         return lines
 
     def context(self, model: Model) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -106,4 +114,3 @@ class Backend:
     def optimizer_notes(self, model: Model) -> list[str]:
         """Notes on explicit optimiser code (override)."""
         return []
-

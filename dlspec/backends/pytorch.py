@@ -17,13 +17,25 @@ ACTIVATIONS = {
 
 # optimiser -> (torch class, {canonical attr: torch keyword}); used when the formula matches
 NATIVE_OPTIMIZERS = {
-    "sgd": ("torch.optim.SGD", {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay"}),
+    "sgd": (
+        "torch.optim.SGD",
+        {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay"},
+    ),
     "adam": ("torch.optim.Adam", {"eps": "eps", "weight_decay": "weight_decay"}),
     "rmsprop": (
         "torch.optim.RMSprop",
-        {"rho": "alpha", "eps": "eps", "momentum": "momentum", "centered": "centered", "weight_decay": "weight_decay"},
+        {
+            "rho": "alpha",
+            "eps": "eps",
+            "momentum": "momentum",
+            "centered": "centered",
+            "weight_decay": "weight_decay",
+        },
     ),
-    "adadelta": ("torch.optim.Adadelta", {"rho": "rho", "eps": "eps", "weight_decay": "weight_decay"}),
+    "adadelta": (
+        "torch.optim.Adadelta",
+        {"rho": "rho", "eps": "eps", "weight_decay": "weight_decay"},
+    ),
 }
 # canonical form that torch's own class computes, per optimiser attribute
 NATIVE_FORMS = {
@@ -34,7 +46,9 @@ NATIVE_FORMS = {
 }
 
 
-def _pairs(p: tuple[tuple[int, int], tuple[int, int]]) -> tuple[bool, tuple[int, int], tuple[int, int, int, int]]:
+def _pairs(
+    p: tuple[tuple[int, int], tuple[int, int]],
+) -> tuple[bool, tuple[int, int], tuple[int, int, int, int]]:
     """(symmetric?, torch padding (h, w), F.pad order (left, right, top, bottom))."""
     (t, b), (left, right) = p
     return t == b and left == right, (t, left), (left, right, t, b)
@@ -83,14 +97,19 @@ class PyTorchBackend(Backend):
         if symmetric:
             return LayerCode(f"nn.Conv2d({args})", (f"x = self.{layer.name}(x)",))
         note = f"asymmetric padding {layer['padding']} written as F.pad before the convolution"
-        return LayerCode(f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", f"x = self.{layer.name}(x)"), (note,))
+        return LayerCode(
+            f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", f"x = self.{layer.name}(x)"), (note,)
+        )
 
     def _pool(self, layer: Layer, cls: str, extra: str, fill: str) -> LayerCode:
         symmetric, pad, fpad = _pairs(layer["padding"])
         ceil = layer["rounding"] == "ceil"
         base = f"kernel_size={layer['pool']}, stride={layer['stride']}"
         if symmetric:
-            return LayerCode(f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})", (f"x = self.{layer.name}(x)",))
+            return LayerCode(
+                f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})",
+                (f"x = self.{layer.name}(x)",),
+            )
         note = f"asymmetric padding {layer['padding']} written as F.pad({fill}) before pooling"
         forward = (f"x = F.pad(x, {fpad}, value={fill})", f"x = self.{layer.name}(x)")
         return LayerCode(f"{cls}({base}, ceil_mode={ceil}{extra})", forward, (note,))
@@ -101,13 +120,19 @@ class PyTorchBackend(Backend):
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
         symmetric, _, fpad = _pairs(layer["padding"])
         if symmetric or layer["count_pad"]:
-            return self._pool(layer, "nn.AvgPool2d", f", count_include_pad={layer['count_pad']}", "0.0")
+            return self._pool(
+                layer, "nn.AvgPool2d", f", count_include_pad={layer['count_pad']}", "0.0"
+            )
         module = (
             f"AvgPoolExcludingPad(kernel_size={layer['pool']}, stride={layer['stride']}, "
             f"pads={fpad}, ceil_mode={layer['rounding'] == 'ceil'})"
         )
-        note = "asymmetric padding with padded cells excluded: sum / count-of-real-cells, written out"
-        return LayerCode(module, (f"x = self.{layer.name}(x)",), (note,), frozenset({"avgpool_excluding_pad"}))
+        note = (
+            "asymmetric padding with padded cells excluded: sum / count-of-real-cells, written out"
+        )
+        return LayerCode(
+            module, (f"x = self.{layer.name}(x)",), (note,), frozenset({"avgpool_excluding_pad"})
+        )
 
     def emit_dropout(self, layer: Layer) -> LayerCode:
         return LayerCode(f"nn.Dropout(p={layer['rate']!r})", (f"x = self.{layer.name}(x)",))
@@ -120,7 +145,10 @@ class PyTorchBackend(Backend):
         return LayerCode(module, (f"x = self.{layer.name}(x)",))
 
     def emit_embedding(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Embedding({layer['vocab']}, {layer['dim']})", ("x = x.long()", f"x = self.{layer.name}(x)"))
+        return LayerCode(
+            f"nn.Embedding({layer['vocab']}, {layer['dim']})",
+            ("x = x.long()", f"x = self.{layer.name}(x)"),
+        )
 
     def _rnn(self, layer: Layer, cls: str) -> LayerCode:
         module = (
@@ -150,17 +178,23 @@ class PyTorchBackend(Backend):
         return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (f"x = self.{layer.name}(x)",))
 
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (f"x = self.{layer.name}(x)",))
+        return LayerCode(
+            f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (f"x = self.{layer.name}(x)",)
+        )
 
     # ---- checks -------------------------------------------------------------------------
     def unsupported(self, model: Model) -> list[Problem]:
         problems = super().unsupported(model)
         for layer in model.layers:
             if layer.op == "gru" and not layer["reset_after"]:
-                problems.append(Unsupported("pytorch: nn.GRU only has reset_after=true (cuDNN form)", layer.pos))
+                problems.append(
+                    Unsupported("pytorch: nn.GRU only has reset_after=true (cuDNN form)", layer.pos)
+                )
             if layer.op in ("maxpool2d", "avgpool2d") and layer["rounding"] == "ceil":
                 if not _pairs(layer["padding"])[0]:
-                    problems.append(Unsupported("pytorch: rounding=ceil with asymmetric padding", layer.pos))
+                    problems.append(
+                        Unsupported("pytorch: rounding=ceil with asymmetric padding", layer.pos)
+                    )
         return problems
 
     # ---- optimiser ----------------------------------------------------------------------
@@ -187,7 +221,12 @@ class PyTorchBackend(Backend):
         opt = model.train.optimizer  # type: ignore[union-attr]
         if not self._native_optimizer(model):
             values = {k: v for k, v in opt.attrs.items()}
-            return {"native": False, "kind": opt.kind, "attrs": values, "expr": "CanonicalOptimizer(model.parameters())"}
+            return {
+                "native": False,
+                "kind": opt.kind,
+                "attrs": values,
+                "expr": "CanonicalOptimizer(model.parameters())",
+            }
         cls, names = NATIVE_OPTIMIZERS[opt.kind]
         args = [f"lr={opt['lr']!r}"]
         if opt.kind == "adam":
@@ -195,7 +234,12 @@ class PyTorchBackend(Backend):
         args += [f"{torch_name}={opt[key]!r}" for key, torch_name in names.items()]
         if opt.kind == "sgd" and opt["nesterov"]:
             args.append("dampening=0.0")
-        return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": f"{cls}(model.parameters(), {', '.join(args)})"}
+        return {
+            "native": True,
+            "kind": opt.kind,
+            "attrs": dict(opt.attrs),
+            "expr": f"{cls}(model.parameters(), {', '.join(args)})",
+        }
 
     # ---- context ------------------------------------------------------------------------
     def context(self, model: Model) -> dict[str, Any]:
@@ -206,7 +250,10 @@ class PyTorchBackend(Backend):
             "constants": contract.constants(model),
             "data": contract.data_context(model),
             "schedule": contract.schedule_context(model),
-            "layers": [{"name": layer.name, "module": code.module, "forward": code.forward} for layer, code in codes],
+            "layers": [
+                {"name": layer.name, "module": code.module, "forward": code.forward}
+                for layer, code in codes
+            ],
             "helpers": helpers,
             "init_lines": [line for p in model.params for line in init_lines(p)],
             "params": [(p.name, tuple(p.shape)) for p in model.params],

@@ -109,9 +109,13 @@ def _optimizer(model: Model, ctx: PassContext) -> tuple[Optional[Optimizer], flo
 def _schedule(model: Model, decay: float, ctx: PassContext) -> Optional[Schedule]:
     raw = model.raw_train.get("schedule")
     if decay and raw is not None:
-        ctx.error(UnknownName("give either the optimiser's decay= or a schedule, not both", raw.pos))
+        ctx.error(
+            UnknownName("give either the optimiser's decay= or a schedule, not both", raw.pos)
+        )
     if decay:
-        return Schedule("inverse_time", {"decay": decay, "unit": "step"}, model.raw_train["optimizer"].pos)
+        return Schedule(
+            "inverse_time", {"decay": decay, "unit": "step"}, model.raw_train["optimizer"].pos
+        )
     name, args, pos = _choose(raw, TRAIN_DEFAULT_SCHEDULE, SCHEDULES, "schedule", ctx)
     if name is None:
         return None
@@ -120,7 +124,9 @@ def _schedule(model: Model, decay: float, ctx: PassContext) -> Optional[Schedule
 
 
 def _data(model: Model, ctx: PassContext) -> Optional[Data]:
-    name, args, pos = _choose(model.raw_train.get("data"), TRAIN_DEFAULT_DATA, DATASETS, "dataset", ctx)
+    name, args, pos = _choose(
+        model.raw_train.get("data"), TRAIN_DEFAULT_DATA, DATASETS, "dataset", ctx
+    )
     if name is None:
         return None
     spec = DATASETS[name]

@@ -10,9 +10,13 @@ from dlspec.passes.base import PassContext
 def _softmax_before_logits_loss(model: Model, ctx: PassContext) -> None:
     last = model.layers[-1]
     if last.op == "softmax" and model.train and model.train.loss.kind == "softmax_cross_entropy":
-        ctx.warn(LintWarning(
-            "softmax before softmax_cross_entropy, which takes logits: softmax is applied twice",
-            last.pos, "warning"))
+        ctx.warn(
+            LintWarning(
+                "softmax before softmax_cross_entropy, which takes logits: softmax is applied twice",
+                last.pos,
+                "warning",
+            )
+        )
 
 
 def _last_step_of_post_padded(model: Model, ctx: PassContext) -> None:
@@ -21,16 +25,26 @@ def _last_step_of_post_padded(model: Model, ctx: PassContext) -> None:
         return
     for layer in model.layers:
         if layer.op in ("gru", "lstm") and layer["readout"] == "last":
-            ctx.warn(LintWarning(
-                f"{layer.name} reads the last time step but imdb sequences are post-padded: "
-                "it reads padding; use pad=pre", layer.pos, "warning"))
+            ctx.warn(
+                LintWarning(
+                    f"{layer.name} reads the last time step but imdb sequences are post-padded: "
+                    "it reads padding; use pad=pre",
+                    layer.pos,
+                    "warning",
+                )
+            )
 
 
 def _dropout_last(model: Model, ctx: PassContext) -> None:
     last = model.layers[-1]
     if last.op == "dropout":
-        ctx.warn(LintWarning("dropout is the last layer: it perturbs the logits in training only",
-                             last.pos, "warning"))
+        ctx.warn(
+            LintWarning(
+                "dropout is the last layer: it perturbs the logits in training only",
+                last.pos,
+                "warning",
+            )
+        )
 
 
 LINTS = (_softmax_before_logits_loss, _last_step_of_post_padded, _dropout_last)

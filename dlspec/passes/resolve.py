@@ -40,7 +40,12 @@ def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[st
     for i, arg in enumerate(args):
         if arg.key is None:
             if i >= len(spec.positional):
-                ctx.error(BadValue(f"{layer.op} takes at most {len(spec.positional)} positional argument(s)", arg.pos))
+                ctx.error(
+                    BadValue(
+                        f"{layer.op} takes at most {len(spec.positional)} positional argument(s)",
+                        arg.pos,
+                    )
+                )
                 continue
             key = spec.positional[i]
         else:
@@ -69,7 +74,11 @@ def _name_layers(layers: list[Layer], ctx: PassContext) -> list[Layer]:
         label = layer.attrs.get("__label__")
         if label:
             if label in taken:
-                ctx.error(DuplicateName(f"layer name {label!r} is used twice", layer.attrs["__label_pos__"]))
+                ctx.error(
+                    DuplicateName(
+                        f"layer name {label!r} is used twice", layer.attrs["__label_pos__"]
+                    )
+                )
             elif _check_label(label, layer.attrs["__label_pos__"], ctx):
                 taken[label] = layer
     counters: dict[str, int] = {}
@@ -99,4 +108,6 @@ def resolve(model: Model, ctx: PassContext) -> Model:
         attrs = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
         keep = {k: v for k, v in layer.attrs.items() if k.startswith("__")}
         layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
-    return replace(model, profile=_profile(model, ctx), layers=tuple(_name_layers(layers, ctx)), raw_args={})
+    return replace(
+        model, profile=_profile(model, ctx), layers=tuple(_name_layers(layers, ctx)), raw_args={}
+    )

@@ -25,12 +25,20 @@ def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, 
     return total // 2, total - total // 2
 
 
-def window_out(size: int, kernel: int, stride: int, dilation: int, pads: tuple[int, int],
-               rounding: str = "floor") -> int:
+def window_out(
+    size: int,
+    kernel: int,
+    stride: int,
+    dilation: int,
+    pads: tuple[int, int],
+    rounding: str = "floor",
+) -> int:
     """Output length of a sliding window; ceil never starts a window inside the after-padding."""
     span = size + pads[0] + pads[1] - (kernel - 1) * dilation - 1
     if span < 0:
-        raise _ShapeError(f"window {kernel} (dilation {dilation}) is larger than padded size {size + sum(pads)}")
+        raise _ShapeError(
+            f"window {kernel} (dilation {dilation}) is larger than padded size {size + sum(pads)}"
+        )
     if rounding == "floor":
         return span // stride + 1
     out = -(-span // stride) + 1
@@ -39,7 +47,9 @@ def window_out(size: int, kernel: int, stride: int, dilation: int, pads: tuple[i
     return out
 
 
-def _explicit_pads(layer: Layer, shape: Shape, kernel: tuple[int, int], dilation: tuple[int, int]) -> Pads:
+def _explicit_pads(
+    layer: Layer, shape: Shape, kernel: tuple[int, int], dilation: tuple[int, int]
+) -> Pads:
     padding = layer["padding"]
     if padding == "valid":
         return ((0, 0), (0, 0))
@@ -53,16 +63,25 @@ def _explicit_pads(layer: Layer, shape: Shape, kernel: tuple[int, int], dilation
 
 def _need_rank(shape: Shape, rank: int, what: str) -> None:
     if len(shape) != rank:
-        raise _ShapeError(f"{what} needs input of rank {rank} (batch excluded), got shape {list(shape)}")
+        raise _ShapeError(
+            f"{what} needs input of rank {rank} (batch excluded), got shape {list(shape)}"
+        )
 
 
-def _windowed(layer: Layer, shape: Shape, kernel: tuple[int, int], dilation: tuple[int, int],
-              channels: int, rounding: str) -> tuple[Layer, Shape]:
+def _windowed(
+    layer: Layer,
+    shape: Shape,
+    kernel: tuple[int, int],
+    dilation: tuple[int, int],
+    channels: int,
+    rounding: str,
+) -> tuple[Layer, Shape]:
     _need_rank(shape, 3, f"{layer.op} (C, H, W)")
     pads = _explicit_pads(layer, shape, kernel, dilation)
     stride = layer["stride"]
     hw = tuple(
-        window_out(shape[1 + i], kernel[i], stride[i], dilation[i], pads[i], rounding) for i in range(2)
+        window_out(shape[1 + i], kernel[i], stride[i], dilation[i], pads[i], rounding)
+        for i in range(2)
     )
     if min(hw) < 1:
         raise _ShapeError(f"output would be empty ({list(hw)})")
@@ -75,7 +94,9 @@ def _conv(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
 
 
 def _pool(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
-    layer, out = _windowed(layer, shape, layer["pool"], (1, 1), shape[0] if shape else 0, layer["rounding"])
+    layer, out = _windowed(
+        layer, shape, layer["pool"], (1, 1), shape[0] if shape else 0, layer["rounding"]
+    )
     for axis in range(2):
         before, after = layer["padding"][axis]
         if max(before, after) >= layer["pool"][axis]:
@@ -126,8 +147,15 @@ SHAPE_RULES: dict[str, Callable[[Layer, Shape], tuple[Layer, Shape]]] = {
 }
 
 
-def _param(layer: Layer, role: str, shape: Shape, spec: InitSpec, fans: tuple[int, int],
-           suffix: str = "", gate: Optional[tuple[int, int, float]] = None) -> Param:
+def _param(
+    layer: Layer,
+    role: str,
+    shape: Shape,
+    spec: InitSpec,
+    fans: tuple[int, int],
+    suffix: str = "",
+    gate: Optional[tuple[int, int, float]] = None,
+) -> Param:
     name = f"{layer.name}.{role}{suffix}"
     init = inits.resolve(spec, *fans)
     return Param(name, role, shape, init, fans[0], fans[1], gate)
@@ -142,7 +170,9 @@ def _rnn_params(layer: Layer, shape: Shape) -> tuple[Param, ...]:
         g = gates * units
         sfx = f"_l{k}"
         params.append(_param(layer, "weight_ih", (g, width), layer["init"], (width, g), sfx))
-        params.append(_param(layer, "weight_hh", (g, units), layer["recurrent_init"], (units, g), sfx))
+        params.append(
+            _param(layer, "weight_hh", (g, units), layer["recurrent_init"], (units, g), sfx)
+        )
         if layer["bias"]:
             forget = layer.attrs.get("forget_bias", 0.0)
             gate = (units, 2 * units, forget) if forget else None
@@ -163,7 +193,11 @@ def make_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
     if layer.op == "dense":
         fans = (in_shape[-1], layer["units"])
         weight = _param(layer, "weight", (layer["units"], in_shape[-1]), layer["init"], fans)
-        bias = (_param(layer, "bias", (layer["units"],), layer["bias_init"], fans),) if layer["bias"] else ()
+        bias = (
+            (_param(layer, "bias", (layer["units"],), layer["bias_init"], fans),)
+            if layer["bias"]
+            else ()
+        )
         return (weight,) + bias
     if layer.op == "embedding":
         fans = (layer["vocab"], layer["dim"])
@@ -194,7 +228,9 @@ def shapes(model: Model, ctx: PassContext) -> Model:
             ctx.error(ShapeProblem(f"{layer.name} ({layer.op}): {err}", layer.pos))
             return replace(model, layers=tuple(layers))
         params = make_params(resolved, shape)
-        layers.append(replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params))
+        layers.append(
+            replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params)
+        )
         shape = out
         dtype = "float32"
     return replace(model, layers=tuple(layers))

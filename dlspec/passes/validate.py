@@ -16,7 +16,12 @@ def _check_data(model: Model, ctx: PassContext) -> None:
     data, inp = train.data, model.inputs[0]
     spec = DATASETS[data.name]
     if spec.dtype and spec.dtype != inp.dtype:
-        ctx.error(BadValue(f"data {data.name} gives {spec.dtype} samples but input {inp.name} is {inp.dtype}", inp.pos))
+        ctx.error(
+            BadValue(
+                f"data {data.name} gives {spec.dtype} samples but input {inp.name} is {inp.dtype}",
+                inp.pos,
+            )
+        )
     if spec.elements and math.prod(inp.shape) != spec.elements:
         ctx.error(
             ShapeProblem(
@@ -30,7 +35,12 @@ def _check_data(model: Model, ctx: PassContext) -> None:
             ctx.error(ShapeProblem("imdb input must be int32[maxlen]", inp.pos))
         first = model.layers[0] if model.layers else None
         if first is not None and first.op == "embedding" and first["vocab"] < data["vocab"]:
-            ctx.error(BadValue(f"embedding vocab {first['vocab']} is smaller than imdb vocab {data['vocab']}", first.pos))
+            ctx.error(
+                BadValue(
+                    f"embedding vocab {first['vocab']} is smaller than imdb vocab {data['vocab']}",
+                    first.pos,
+                )
+            )
 
 
 def _check_loss(model: Model, ctx: PassContext) -> None:
@@ -39,11 +49,26 @@ def _check_loss(model: Model, ctx: PassContext) -> None:
     out = model.output_shape
     if train.loss.kind == "softmax_cross_entropy":
         if len(out) != 1:
-            ctx.error(ShapeProblem(f"softmax_cross_entropy needs (N, classes) logits; the model gives {list(out)}", train.loss.pos))
+            ctx.error(
+                ShapeProblem(
+                    f"softmax_cross_entropy needs (N, classes) logits; the model gives {list(out)}",
+                    train.loss.pos,
+                )
+            )
         elif train.data.classes and out[0] != train.data.classes:
-            ctx.error(ShapeProblem(f"data {train.data.name} has {train.data.classes} classes; the model outputs {out[0]}", model.layers[-1].pos))
+            ctx.error(
+                ShapeProblem(
+                    f"data {train.data.name} has {train.data.classes} classes; the model outputs {out[0]}",
+                    model.layers[-1].pos,
+                )
+            )
     elif train.data.name != "synthetic":
-        ctx.error(BadValue(f"mse needs targets of the output's shape; only synthetic data gives them (not {train.data.name})", train.loss.pos))
+        ctx.error(
+            BadValue(
+                f"mse needs targets of the output's shape; only synthetic data gives them (not {train.data.name})",
+                train.loss.pos,
+            )
+        )
 
 
 def validate(model: Model, ctx: PassContext) -> Model:
