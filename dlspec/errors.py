@@ -85,7 +85,7 @@ def format_problem(problem: Problem, path: str, text: str) -> str:
     """Render `file:line:col: severity: message`, the source line and a caret underline."""
     pos = problem.pos
     head = f"{path}:{pos.line}:{pos.col}: {problem.severity}: {problem.message}"
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()
     if not 1 <= pos.line <= len(lines):
         return head
     source = lines[pos.line - 1]

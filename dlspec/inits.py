@@ -66,19 +66,16 @@ def init_spec(value: ast.Value, what: str) -> InitSpec:
     else:
         raise V.bad(f"{what} must be an initialiser such as glorot_uniform", value.pos)
     if name not in SCHEMES:
+        hint = V.suggest(name, sorted(SCHEMES))
         known = ", ".join(sorted(SCHEMES))
         raise V.ValueProblem(
-            UnknownName(f"unknown initialiser {name!r} (known: {known})", value.pos)
+            UnknownName(f"unknown initialiser {name!r} (known: {known}){hint}", value.pos)
         )
     order, defaults = SCHEMES[name]
-    got: dict[str, Any] = {}
-    for i, arg in enumerate(args):
-        key = arg.key if arg.key is not None else (order[i] if i < len(order) else None)
-        if key is None or key not in defaults:
-            raise V.ValueProblem(
-                UnknownName(f"{name}() takes no argument {arg.key or i + 1!r}", arg.pos)
-            )
-        got[key] = _arg(key, arg.value, f"{what} {name}")
+    stated, problems = V.keyed_args(args, order, tuple(defaults), name, "argument")
+    if problems:
+        raise V.ValueProblem(problems[0])
+    got = {key: _arg(key, arg, f"{what} {name}") for key, arg in stated.items()}
     for key, default in defaults.items():
         if key not in got:
             if default is None:

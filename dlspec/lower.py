@@ -3,40 +3,61 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Union
 
 from dlspec import ast
-from dlspec.errors import BadValue, DuplicateName, Problem, SpecError, UnknownName, Unsupported
+from dlspec.errors import (
+    BadValue,
+    DuplicateName,
+    MissingValue,
+    Pos,
+    Problem,
+    SpecError,
+    UnknownName,
+    Unsupported,
+)
 from dlspec.ir import Input, Layer, Model, Source
 from dlspec.ops import DTYPES, OPS, TOP_SETTINGS
+from dlspec.values import suggest
 
 
 def _input(decl: ast.InputDecl, problems: list[Problem]) -> Input:
     if decl.dtype.id not in DTYPES:
-        problems.append(
-            BadValue(
-                f"unknown dtype {decl.dtype.id!r} (known: {', '.join(DTYPES)})", decl.dtype.pos
-            )
-        )
+        known = f"(known: {', '.join(DTYPES)}){suggest(decl.dtype.id, list(DTYPES))}"
+        problems.append(UnknownName(f"unknown dtype {decl.dtype.id!r} {known}", decl.dtype.pos))
     for dim in decl.dims:
         if dim.value < 1:
             problems.append(BadValue("input dimensions must be >= 1", dim.pos))
     return Input(decl.name, decl.dtype.id, tuple(int(d.value) for d in decl.dims), decl.pos)
 
 
+def _activation_call(value: ast.Value) -> Union[ast.Call, None]:
+    """The layer an `activation=` value names, when it names an activation op."""
+    if isinstance(value, ast.Name):
+        name, args = value.id, ()
+    elif isinstance(value, ast.CallVal):
+        name, args = value.name, value.args
+    else:
+        return None
+    if name not in OPS or OPS[name].category != "activation":
+        return None
+    return ast.Call(name, args, value.pos)
+
+
 def _split_activation(call: ast.Call) -> list[ast.Call]:
-    """`dense(10, activation=relu)` is sugar for `dense(10) -> relu`."""
+    """`dense(10, activation=relu)` is sugar for `dense(10) -> relu`.
+
+    Anything else (`none`, a repeated or unknown activation) stays an attribute, which the
+    passes then check and report.
+    """
     act = [a for a in call.args if a.key == "activation"]
-    if not act or call.op not in OPS or "activation" not in OPS[call.op].attrs:
+    if len(act) != 1 or call.op not in OPS or "activation" not in OPS[call.op].attrs:
+        return [call]
+    layer = _activation_call(act[0].value)
+    if layer is None:
         return [call]
     rest = tuple(a for a in call.args if a.key != "activation")
-    value = act[0].value
-    if isinstance(value, ast.Name) and value.id == "none":
-        return [ast.Call(call.op, rest, call.pos)]
-    if isinstance(value, ast.Name):
-        return [ast.Call(call.op, rest, call.pos), ast.Call(value.id, (), value.pos)]
-    if isinstance(value, ast.CallVal):
-        return [ast.Call(call.op, rest, call.pos), ast.Call(value.name, value.args, value.pos)]
-    return [call]
+    return [ast.Call(call.op, rest, call.pos), layer]
 
 
 def _layers(decl: ast.ModelDecl) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]]]:
@@ -57,7 +78,7 @@ def _layers(decl: ast.ModelDecl) -> tuple[list[Layer], dict[str, tuple[ast.Arg, 
 def _one(items: tuple, what: str, path: str, text: str, required: bool) -> object:
     problems: list[Problem] = []
     if required and not items:
-        raise SpecError([Problem(f"the file has no {what} block")], path, text)
+        raise SpecError([MissingValue(f"the file has no {what} block", Pos(1, 1, 2))], path, text)
     for extra in items[1:]:
         problems.append(DuplicateName(f"a second {what} block (one per file for now)", extra.pos))
     if problems:
@@ -72,22 +93,20 @@ def lower(spec: ast.SpecFile) -> Model:
     assert isinstance(model_decl, ast.ModelDecl)
     problems: list[Problem] = []
     if not model_decl.inputs:
-        problems.append(Problem("the model declares no input", model_decl.pos))
+        problems.append(MissingValue("the model declares no input", model_decl.pos))
     for extra in model_decl.inputs[1:]:
         problems.append(Unsupported("only one input per model for now", extra.pos))
     inputs = tuple(_input(d, problems) for d in model_decl.inputs[:1])
     if not model_decl.layers:
-        problems.append(Problem("the model has no layers", model_decl.pos))
+        problems.append(MissingValue("the model has no layers", model_decl.pos))
     layers, raw_args = _layers(model_decl)
     raw_train: dict[str, ast.Setting] = {}
     settings = list(spec.settings) + (list(train_decl.settings) if train_decl else [])
     for setting in spec.settings:
         if setting.key not in TOP_SETTINGS:
-            known = ", ".join(TOP_SETTINGS)
+            known = f"(known: {', '.join(TOP_SETTINGS)}){suggest(setting.key, list(TOP_SETTINGS))}"
             problems.append(
-                UnknownName(
-                    f"unknown top-level setting {setting.key!r} (known: {known})", setting.pos
-                )
+                UnknownName(f"unknown top-level setting {setting.key!r} {known}", setting.pos)
             )
     for setting in settings:
         if setting.key in raw_train:

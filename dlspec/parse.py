@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Union
 
@@ -51,6 +52,14 @@ def _number(token: Token) -> ast.Num:
     is_int = all(ch.isdigit() or ch in "+-" for ch in text)
     value: Union[int, float] = int(text) if is_int else float(text)
     return ast.Num(value, text, _pos_of(token))
+
+
+_ESCAPES = {"n": "\n", "t": "\t"}
+
+
+def _unescape(body: str) -> str:
+    """The text of a string literal: `\\n`, `\\t` and `\\<char>` (as `\\"`) decoded."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
 @v_args(meta=True)
@@ -112,7 +121,7 @@ class _ToAst(Transformer):
 
     def string(self, meta: Any, items: list) -> ast.Str:
         token = items[0]
-        return ast.Str(str(token)[1:-1], _pos_of(token))
+        return ast.Str(_unescape(str(token)[1:-1]), _pos_of(token))
 
     def call_value(self, meta: Any, items: list) -> ast.CallVal:
         name, args = items
@@ -170,10 +179,12 @@ def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
 
 def parse(text: str, path: str = "<spec>") -> ast.SpecFile:
     """Parse spec text; raise SpecError (with positions) on any syntax error."""
+    # a byte-order mark is not part of the spec (editors add it); columns count without it
+    source = text.removeprefix("\ufeff")
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(source)
     except UnexpectedInput as err:
-        raise SpecError([_syntax_problem(err, text)], path, text) from None
+        raise SpecError([_syntax_problem(err, source)], path, text) from None
     items = _ToAst().transform(tree)
     return ast.SpecFile(
         path=path,

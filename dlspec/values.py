@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Callable, Union
 
 from dlspec import ast
-from dlspec.errors import BadValue, Pos, Problem, UnknownName
+from dlspec.errors import BadValue, DuplicateName, Pos, Problem, UnknownName
 
 
 class ValueProblem(Exception):
@@ -15,6 +16,12 @@ class ValueProblem(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.message)
         self.problem = problem
+
+
+def suggest(word: str, known: list[str]) -> str:
+    """`; did you mean X?` when a close match exists."""
+    close = difflib.get_close_matches(word, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def bad(message: str, pos: Pos) -> ValueProblem:
@@ -94,6 +101,37 @@ def choice(value: ast.Value, what: str, options: tuple[str, ...]) -> str:
     raise ValueProblem(
         UnknownName(f"{what} must be one of {', '.join(options)}; got {show(value)}", value.pos)
     )
+
+
+def keyed_args(
+    args: tuple[ast.Arg, ...], order: tuple[str, ...], known: tuple[str, ...], what: str, noun: str
+) -> tuple[dict[str, ast.Value], list[Problem]]:
+    """Name each argument (positional ones by `order`); report misplaced, unknown and repeated ones."""
+    got: dict[str, ast.Value] = {}
+    problems: list[Problem] = []
+    after_keyword = False
+    for i, arg in enumerate(args):
+        if arg.key is not None:
+            after_keyword = True
+            key = arg.key
+        elif after_keyword:
+            problems.append(BadValue(f"{what}: positional argument after a keyword", arg.pos))
+            continue
+        elif i >= len(order):
+            problems.append(
+                BadValue(f"{what} takes at most {len(order)} positional argument(s)", arg.pos)
+            )
+            continue
+        else:
+            key = order[i]
+        if key not in known:
+            hint = suggest(key, list(known))
+            problems.append(UnknownName(f"{what} has no {noun} {key!r}{hint}", arg.pos))
+        elif key in got:
+            problems.append(DuplicateName(f"{what}: {noun} {key!r} given twice", arg.pos))
+        else:
+            got[key] = arg.value
+    return got, problems
 
 
 Pads = tuple[tuple[int, int], tuple[int, int]]

@@ -39,8 +39,20 @@ def test_report_lists_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compile", MLP, "--report"]) == 0
     err = capsys.readouterr().err
     assert "dense_1.init = glorot_uniform (PyTorch default:" in err
-    assert "rmsprop.eps_placement = 'inside'" in err
-    assert "no torch.optim equivalent" in err
+    assert "rmsprop.rho = 0.9 (PyTorch default: 0.99)" in err
+    assert "no torch.optim equivalent" not in err
+
+
+def test_report_names_explicit_optimizer_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "s.dl"
+    text = (ROOT / MLP).read_text().replace("eps_placement=outside", "eps_placement=inside")
+    spec.write_text(text)
+    assert main(["compile", str(spec), "--report"]) == 0
+    err = capsys.readouterr().err
+    assert "rmsprop.eps_placement = 'inside' (PyTorch default: 'outside')" in err
+    assert "no torch.optim equivalent: update written out" in err
 
 
 def test_check_detects_hand_edits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

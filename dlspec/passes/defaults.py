@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any, Optional
 
 from dlspec import ast
-from dlspec.errors import MissingValue, Pos, UnknownName
+from dlspec.errors import BadValue, MissingValue, Pos, UnknownName
 from dlspec.ir import Data, InitSpec, Layer, Loss, Model, Optimizer, Schedule, Train
 from dlspec.ops import (
     DATASETS,
@@ -25,8 +25,7 @@ from dlspec.ops import (
     init_value,
 )
 from dlspec.passes.base import PassContext
-from dlspec.passes.resolve import suggest
-from dlspec.values import ValueProblem
+from dlspec.values import ValueProblem, keyed_args, suggest
 
 
 def fill(
@@ -57,24 +56,19 @@ def fill(
     return out
 
 
-def _call_parts(value: ast.Value) -> tuple[str, dict[str, Any], tuple[ast.Arg, ...]]:
+def _call_parts(value: ast.Value) -> tuple[str, tuple[ast.Arg, ...]]:
     if isinstance(value, ast.Name):
-        return value.id, {}, ()
+        return value.id, ()
     if isinstance(value, ast.CallVal):
-        return value.name, {}, value.args
-    raise ValueProblem(UnknownName("expected a name such as sgd or sgd(lr=0.1)", value.pos))
+        return value.name, value.args
+    raise ValueProblem(BadValue("expected a name such as sgd or sgd(lr=0.1)", value.pos))
 
 
 def _keyword_args(kind: str, args: tuple[ast.Arg, ...], table: dict, ctx: PassContext) -> dict:
-    got: dict[str, ast.Value] = {}
-    order = list(table)
-    for i, arg in enumerate(args):
-        key = arg.key if arg.key is not None else (order[i] if i < len(order) else None)
-        if key is None or key not in table:
-            hint = suggest(arg.key or "", order)
-            ctx.error(UnknownName(f"{kind} has no argument {arg.key or i + 1!r}{hint}", arg.pos))
-            continue
-        got[key] = arg.value
+    order = tuple(table)
+    got, problems = keyed_args(args, order, order, kind, "argument")
+    for problem in problems:
+        ctx.error(problem)
     return got
 
 
@@ -83,7 +77,7 @@ def _choose(setting: Optional[ast.Setting], default: str, table: dict, what: str
     if setting is None:
         return default, {}, Pos()
     try:
-        name, _, args = _call_parts(setting.value)
+        name, args = _call_parts(setting.value)
     except ValueProblem as err:
         ctx.error(err.problem)
         return None, {}, setting.pos
@@ -103,15 +97,13 @@ def _optimizer(model: Model, ctx: PassContext) -> tuple[Optional[Optimizer], flo
     stated = _keyword_args(name, args, table, ctx)
     attrs = fill(table, stated, model.profile, name, pos, ctx)
     decay = attrs.pop("decay")
-    return Optimizer(name, attrs, pos, frozenset(stated)), decay or 0.0
+    return Optimizer(name, attrs, pos, frozenset(k for k in stated if k in attrs)), decay or 0.0
 
 
 def _schedule(model: Model, decay: float, ctx: PassContext) -> Optional[Schedule]:
     raw = model.raw_train.get("schedule")
     if decay and raw is not None:
-        ctx.error(
-            UnknownName("give either the optimiser's decay= or a schedule, not both", raw.pos)
-        )
+        ctx.error(BadValue("give either the optimiser's decay= or a schedule, not both", raw.pos))
     if decay:
         return Schedule(
             "inverse_time", {"decay": decay, "unit": "step"}, model.raw_train["optimizer"].pos
@@ -132,7 +124,8 @@ def _data(model: Model, ctx: PassContext) -> Optional[Data]:
     spec = DATASETS[name]
     stated = _keyword_args(name, args, spec.attrs, ctx)
     attrs = fill(spec.attrs, stated, model.profile, name, pos, ctx)
-    return Data(name, attrs, pos, spec.classes, spec.train_size, spec.test_size)
+    sizes = {k: attrs.get(k) or getattr(spec, k) for k in ("classes", "train_size", "test_size")}
+    return Data(name, attrs, pos, **sizes)
 
 
 def _globals(model: Model, ctx: PassContext) -> dict[str, InitSpec]:
@@ -157,6 +150,7 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
     optimizer, decay = _optimizer(model, ctx)
     schedule = _schedule(model, decay, ctx)
     data = _data(model, ctx)
+    global_inits = _globals(model, ctx)
     loss_pos = model.raw_train["loss"].value.pos if "loss" in model.raw_train else Pos()
     if optimizer is None or schedule is None or data is None or None in basic.values():
         return None
@@ -168,13 +162,13 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
         epochs=basic["epochs"],
         seed=basic["seed"],
         data=data,
-        global_inits=_globals(model, ctx),
+        global_inits=global_inits,
     )
 
 
 def _layer(layer: Layer, profile: str, inits: dict[str, InitSpec], ctx: PassContext) -> Layer:
     spec = OPS[layer.op]
-    table = {k: v for k, v in spec.attrs.items() if k != "activation"}
+    table = spec.attrs
     overrides = {k: v for k, v in inits.items() if k in table}
     if layer.op == "embedding":
         overrides.pop("init", None)  # a global `init` means kernels, not embedding tables

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import keyword
 from dataclasses import replace
 from typing import Any
@@ -12,13 +11,7 @@ from dlspec.errors import BadValue, DuplicateName, UnknownName
 from dlspec.ir import Layer, Model
 from dlspec.ops import OPS, PROFILES
 from dlspec.passes.base import PassContext
-from dlspec.values import ValueProblem, choice
-
-
-def suggest(word: str, known: list[str]) -> str:
-    """`; did you mean X?` when a close match exists."""
-    close = difflib.get_close_matches(word, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+from dlspec.values import ValueProblem, choice, keyed_args, suggest
 
 
 def _profile(model: Model, ctx: PassContext) -> str:
@@ -36,28 +29,9 @@ def _profile(model: Model, ctx: PassContext) -> str:
 
 def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[str, Any]:
     spec = OPS[layer.op]
-    got: dict[str, Any] = {}
-    for i, arg in enumerate(args):
-        if arg.key is None:
-            if i >= len(spec.positional):
-                ctx.error(
-                    BadValue(
-                        f"{layer.op} takes at most {len(spec.positional)} positional argument(s)",
-                        arg.pos,
-                    )
-                )
-                continue
-            key = spec.positional[i]
-        else:
-            key = arg.key
-        if key not in spec.attrs:
-            hint = suggest(key, list(spec.attrs))
-            ctx.error(UnknownName(f"{layer.op} has no attribute {key!r}{hint}", arg.pos))
-            continue
-        if key in got:
-            ctx.error(DuplicateName(f"attribute {key!r} given twice", arg.pos))
-            continue
-        got[key] = arg.value
+    got, problems = keyed_args(args, spec.positional, tuple(spec.attrs), layer.op, "attribute")
+    for problem in problems:
+        ctx.error(problem)
     return got
 
 

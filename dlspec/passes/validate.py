@@ -47,12 +47,14 @@ def _check_loss(model: Model, ctx: PassContext) -> None:
     train = model.train
     assert train is not None
     out = model.output_shape
+    # an unstated loss has no position: point at the layer that makes the output instead
+    where = train.loss.pos if train.loss.pos.line else model.layers[-1].pos
     if train.loss.kind == "softmax_cross_entropy":
         if len(out) != 1:
             ctx.error(
                 ShapeProblem(
                     f"softmax_cross_entropy needs (N, classes) logits; the model gives {list(out)}",
-                    train.loss.pos,
+                    where,
                 )
             )
         elif train.data.classes and out[0] != train.data.classes:

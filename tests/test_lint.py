@@ -1,0 +1,163 @@
+"""The lints: known traps from the hand-written benchmarks that still compile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from dlspec.cli import main
+from dlspec.frontend import build, build_file
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.dl"))
+
+
+def spec(layers: list[str], input: str, train: str) -> str:
+    """A spec whose first layer is on line 4."""
+    body = "\n".join(f"    {line}" for line in layers)
+    return f"# lint\nmodel m {{\n    input x: {input}\n{body}\n}}\ntrain {{\n{train}\n}}\n"
+
+
+def warnings_of(text: str, profile: Optional[str] = None) -> list[tuple[str, int, int, str]]:
+    """(kind, line, col, message) of every warning; building must succeed."""
+    built = build(text, "lint.dl", profile)
+    for w in built.warnings:
+        assert w.severity == "warning"
+    return [(w.kind, w.pos.line, w.pos.col, w.message) for w in built.warnings]
+
+
+IMDB = ["embedding(20000, 16)", "gru(8)", "dense(2)"]
+
+FIRES = [
+    # layers, input, train, profile -> [(line, col, message start)]
+    pytest.param(
+        ["flatten", "dense(10)", "softmax"],
+        "float32[1, 28, 28]",
+        "data = mnist",
+        None,
+        [(6, 5, "softmax before softmax_cross_entropy")],
+        id="softmax-layer",
+    ),
+    pytest.param(
+        ["dense(10, activation=softmax)"],
+        "float32[784]",
+        "loss = softmax_cross_entropy",
+        None,
+        [(4, 26, "softmax before softmax_cross_entropy")],
+        id="softmax-activation",
+    ),
+    pytest.param(
+        IMDB,
+        "int32[80]",
+        "data = imdb(pad=post)",
+        None,
+        [(5, 5, "gru_1 reads the last time step but imdb sequences are post-padded")],
+        id="gru-post-pad",
+    ),
+    pytest.param(
+        ["embedding(20000, 16)", "lstm(8, readout=last)", "dense(2)"],
+        "int32[80]",
+        "data = imdb(vocab=20000, pad=post)",
+        "pytorch",
+        [(5, 5, "lstm_1 reads the last time step")],
+        id="lstm-post-pad",
+    ),
+    pytest.param(
+        ["embedding(20000, 16)", "gru(8, readout=sequence)", "gru(4)", "dense(2)"],
+        "int32[80]",
+        "data = imdb(pad=post)",
+        None,
+        [(6, 5, "gru_2 reads the last time step")],
+        id="stacked-post-pad",
+    ),
+    pytest.param(
+        ["dense(10)", "dropout(0.5)"],
+        "float32[784]",
+        "data = mnist",
+        None,
+        [(5, 5, "dropout is the last layer")],
+        id="dropout-last",
+    ),
+    pytest.param(
+        ["dense(10) -> dropout(0.5)"],
+        "float32[784]",
+        "",
+        None,
+        [(4, 18, "dropout is the last layer")],
+        id="dropout-last-in-chain",
+    ),
+    pytest.param(
+        ["embedding(20000, 16)", "gru(8)", "dense(2)", "dropout(0.1)"],
+        "int32[80]",
+        "data = imdb(pad=post)",
+        None,
+        [(5, 5, "gru_1 reads the last time step"), (7, 5, "dropout is the last layer")],
+        id="two-lints-sorted",
+    ),
+]
+
+
+@pytest.mark.parametrize("layers, input, train, profile, expected", FIRES)
+def test_lint_fires(
+    layers: list[str], input: str, train: str, profile: Optional[str], expected: list
+) -> None:
+    got = warnings_of(spec(layers, input, train), profile)
+    assert [(kind, line, col) for kind, line, col, _ in got] == [
+        ("LintWarning", line, col) for line, col, _ in expected
+    ]
+    for (_, _, _, message), (_, _, start) in zip(got, expected, strict=True):
+        assert message.startswith(start)
+
+
+QUIET = [
+    pytest.param(["flatten", "dense(10)"], "float32[1, 28, 28]", "data = mnist", None, id="logits"),
+    pytest.param(["dense(10)", "softmax"], "float32[4]", "loss = mse", None, id="softmax-mse"),
+    pytest.param(["softmax", "dense(10)"], "float32[4]", "", None, id="softmax-not-last"),
+    pytest.param(IMDB, "int32[80]", "data = imdb(pad=pre)", None, id="pre-pad"),
+    pytest.param(IMDB, "int32[80]", "data = imdb", None, id="default-pad"),
+    pytest.param(
+        ["embedding(20000, 16)", "gru(8, readout=sequence)", "flatten", "dense(2)"],
+        "int32[80]",
+        "data = imdb(pad=post)",
+        None,
+        id="post-pad-sequence",
+    ),
+    pytest.param(
+        ["embedding(20000, 16)", "gru(8)", "flatten", "dense(2)"],
+        "int32[80]",
+        "data = imdb(pad=post)",
+        "pytorch",
+        id="post-pad-pytorch-readout",
+    ),
+    pytest.param(IMDB, "int32[80]", "", None, id="synthetic-tokens"),
+    pytest.param(["dropout(0.5)", "dense(10)"], "float32[784]", "", None, id="dropout-inside"),
+]
+
+
+@pytest.mark.parametrize("layers, input, train, profile", QUIET)
+def test_lint_stays_quiet(
+    layers: list[str], input: str, train: str, profile: Optional[str]
+) -> None:
+    assert warnings_of(spec(layers, input, train), profile) == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("profile", [None, "dlspec", "keras"])
+def test_examples_are_lint_free(path: Path, profile: Optional[str]) -> None:
+    assert build_file(str(path), profile).warnings == ()
+
+
+def test_cli_prints_warnings_and_succeeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lint.dl"
+    path.write_text(spec(["dense(10)", "dropout(0.5)"], "float32[784]", ""), encoding="utf-8")
+    assert main(["summary", str(path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        err[0]
+        == f"{path}:5:5: warning: dropout is the last layer: it perturbs the logits in training only"
+    )
+    assert err[1] == "        dropout(0.5)"
+    assert err[2] == "        ^~~~~~~"
