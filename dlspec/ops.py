@@ -422,14 +422,14 @@ class DatasetSpec:
     classes: int
     train_size: int
     test_size: int
-    elements: int  # values per sample (0: set by the input shape)
+    shape: tuple[int, ...]  # one sample's canonical shape (() : set by the input)
     dtype: str
     doc: str
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "fashion_mnist": DatasetSpec(
-        {}, 10, 60000, 10000, 784, "float32", "Fashion-MNIST idx files, scaled to [0, 1]"
+        {}, 10, 60000, 10000, (1, 28, 28), "float32", "Fashion-MNIST idx files, scaled to [0, 1]"
     ),
     "synthetic": DatasetSpec(
         {
@@ -439,19 +439,25 @@ DATASETS: dict[str, DatasetSpec] = {
         0,
         0,
         0,
-        0,
+        (),
         "",
         "random inputs of the input's shape and dtype; random labels",
     ),
     "mnist": DatasetSpec(
-        {}, 10, 60000, 10000, 784, "float32", "MNIST digits, scaled to [0, 1] (pickle or idx files)"
+        {},
+        10,
+        60000,
+        10000,
+        (1, 28, 28),
+        "float32",
+        "MNIST digits, scaled to [0, 1] (pickle or idx files)",
     ),
     "cifar10": DatasetSpec(
         {},
         10,
         50000,
         10000,
-        3072,
+        (3, 32, 32),
         "float32",
         "CIFAR-10 python batches, scaled to [0, 1], (3, 32, 32)",
     ),
@@ -467,7 +473,7 @@ DATASETS: dict[str, DatasetSpec] = {
         2,
         25000,
         25000,
-        0,
+        (),
         "int32",
         "IMDB reviews from imdb.npz (Keras format), length from the input shape",
     ),

@@ -10,6 +10,14 @@ from dlspec.ops import DATASETS
 from dlspec.passes.base import PassContext
 
 
+def accepted_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """A dataset's sample shape, flattened, or without a leading single channel (never permuted)."""
+    out = [shape, (math.prod(shape),)]
+    if len(shape) > 1 and shape[0] == 1:
+        out.append(shape[1:])
+    return out
+
+
 def _check_data(model: Model, ctx: PassContext) -> None:
     train = model.train
     assert train is not None
@@ -22,11 +30,12 @@ def _check_data(model: Model, ctx: PassContext) -> None:
                 inp.pos,
             )
         )
-    if spec.elements and math.prod(inp.shape) != spec.elements:
+    if spec.shape and tuple(inp.shape) not in accepted_shapes(spec.shape):
+        shapes = " or ".join(str(list(a)) for a in accepted_shapes(spec.shape))
         ctx.error(
             ShapeProblem(
-                f"data {data.name} has {spec.elements} values per sample; input shape {list(inp.shape)} "
-                f"holds {math.prod(inp.shape)}",
+                f"data {data.name} gives samples of shape {list(spec.shape)}; declare the input "
+                f"as {shapes}, not {list(inp.shape)}",
                 inp.pos,
             )
         )
