@@ -326,7 +326,7 @@ _op(
             )
         },
         positional=("alpha",),
-        doc="max(x, alpha * x)",
+        doc="x if x > 0 else alpha * x",
     )
 )
 

@@ -1,0 +1,356 @@
+"""Reverse-mode gradients of the reference loss w.r.t. every parameter, op by op, in float64."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from dlspec import reference as R
+from dlspec.ir import Layer, Model
+
+Array = np.ndarray
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+Weights = dict[str, Array]
+Grads = dict[str, Array]
+
+
+def crop2d(xp: Array, pads: Pads, size: Pair) -> Array:
+    """The unpadded part of a padded NCHW array."""
+    top, left = pads[0][0], pads[1][0]
+    return xp[:, :, top : top + size[0], left : left + size[1]]
+
+
+# ---- layer ops -------------------------------------------------------------------------------
+
+
+def conv2d_backward(
+    x: Array, w: Array, dout: Array, stride: Pair, pads: Pads, dilation: Pair
+) -> tuple[Array, Array, Array]:
+    """(dx, dw, db) of conv2d given dL/dy (N, O, OH, OW)."""
+    n, c, h, wd = x.shape
+    kernel = (w.shape[2], w.shape[3])
+    cols = R.conv_columns(x, kernel, stride, pads, dilation)
+    dy = dout.reshape(n, w.shape[0], -1)
+    dw = np.einsum("nol,nkl->ok", dy, cols).reshape(w.shape)
+    dcols = np.matmul(w.reshape(w.shape[0], -1).T, dy)
+    dwin = dcols.reshape(n, c, kernel[0], kernel[1], dout.shape[2], dout.shape[3])
+    padded = (n, c, h + sum(pads[0]), wd + sum(pads[1]))
+    dx = crop2d(R.unwindows(dwin, padded, stride, dilation), pads, (h, wd))
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+
+
+def _pool_unwindows(dwin: Array, x: Array, stride: Pair, pads: Pads, extra: Pair) -> Array:
+    n, c, h, w = x.shape
+    padded = (n, c, h + sum(pads[0]) + extra[0], w + sum(pads[1]) + extra[1])
+    return crop2d(R.unwindows(dwin, padded, stride, (1, 1)), pads, (h, w))
+
+
+def maxpool2d_backward(
+    x: Array, dout: Array, pool: Pair, stride: Pair, pads: Pads, rounding: str
+) -> Array:
+    """dx of maxpool2d: each window's gradient goes to its first maximal cell (row-major)."""
+    out_hw, extra = R.pool_geometry(x, pool, stride, pads, rounding)
+    win = R.windows(R.pad2d(x, pads, -np.inf, extra), pool, stride, (1, 1), out_hw)
+    n, c = x.shape[:2]
+    flat = win.reshape(n, c, pool[0] * pool[1], *out_hw)
+    first = flat.argmax(axis=2)[:, :, None]
+    taps = np.arange(pool[0] * pool[1]).reshape(1, 1, -1, 1, 1)
+    dwin = np.where(taps == first, dout[:, :, None], 0.0).reshape(win.shape)
+    return _pool_unwindows(dwin, x, stride, pads, extra)
+
+
+def avgpool2d_backward(
+    x: Array,
+    dout: Array,
+    pool: Pair,
+    stride: Pair,
+    pads: Pads,
+    rounding: str,
+    count_pad: bool,
+) -> Array:
+    """dx of avgpool2d: each window's gradient over its divisor, to every cell it covers."""
+    out_hw, extra = R.pool_geometry(x, pool, stride, pads, rounding)
+    share = dout / R.pool_divisor(x, pool, stride, pads, rounding, count_pad)
+    dwin = np.broadcast_to(share[:, :, None, None], share.shape[:2] + pool + out_hw)
+    return _pool_unwindows(np.ascontiguousarray(dwin), x, stride, pads, extra)
+
+
+def dense_backward(x: Array, w: Array, dout: Array) -> tuple[Array, Array, Array]:
+    """(dx, dw, db) of dense over the last axis."""
+    rows_x = x.reshape(-1, x.shape[-1])
+    rows_d = dout.reshape(-1, dout.shape[-1])
+    return dout @ w, rows_d.T @ rows_x, rows_d.sum(axis=0)
+
+
+def embedding_backward(ids: Array, table_shape: tuple[int, ...], dout: Array) -> Array:
+    """dw of the embedding table: rows accumulate every lookup's gradient."""
+    dw = np.zeros(table_shape)
+    np.add.at(dw, np.asarray(ids, dtype=np.int64).reshape(-1), dout.reshape(-1, table_shape[1]))
+    return dw
+
+
+# ---- activations (x is the activation's input) -----------------------------------------------
+
+
+def relu_backward(x: Array, dout: Array) -> Array:
+    """Gradient passes where x > 0."""
+    return np.where(x > 0, dout, 0.0)
+
+
+def tanh_backward(x: Array, dout: Array) -> Array:
+    """dout * (1 - tanh(x)^2)."""
+    return dout * (1.0 - np.tanh(x) ** 2)
+
+
+def sigmoid_backward(x: Array, dout: Array) -> Array:
+    """dout * s * (1 - s)."""
+    s = R.sigmoid(x)
+    return dout * s * (1.0 - s)
+
+
+def softmax_backward(x: Array, dout: Array, axis: int) -> Array:
+    """s * (dout - sum(dout * s)) along the softmax axis."""
+    s = R.softmax(x, axis)
+    return s * (dout - (dout * s).sum(axis=axis, keepdims=True))
+
+
+def elu_backward(x: Array, dout: Array, alpha: float) -> Array:
+    """dout for x > 0, dout * alpha * exp(x) otherwise."""
+    return np.where(x > 0, dout, dout * alpha * np.exp(np.minimum(x, 0.0)))
+
+
+def leaky_relu_backward(x: Array, dout: Array, alpha: float) -> Array:
+    """Gradient of (x > 0 ? x : alpha * x)."""
+    return np.where(x > 0, dout, alpha * dout)
+
+
+# ---- recurrent ops (BPTT) --------------------------------------------------------------------
+
+
+def _bias_grads(b: Optional[Array], db: Array) -> Optional[Array]:
+    return None if b is None else db
+
+
+def gru_layer_backward(
+    x: Array,
+    w_ih: Array,
+    w_hh: Array,
+    b_ih: Optional[Array],
+    b_hh: Optional[Array],
+    reset_after: bool,
+    dhs: Array,
+) -> tuple[Array, list[Optional[Array]]]:
+    """dx (N, T, C) and [dw_ih, dw_hh, db_ih, db_hh] of one GRU layer given dL/dhs (N, T, H)."""
+    hs = R.gru_layer(x, w_ih, w_hh, b_ih, b_hh, reset_after)
+    units = w_hh.shape[1]
+    dw_ih, dw_hh = np.zeros_like(w_ih), np.zeros_like(w_hh)
+    db_ih, db_hh = np.zeros(3 * units), np.zeros(3 * units)
+    dx = np.zeros_like(x)
+    dh = np.zeros((x.shape[0], units))
+    for t in reversed(range(x.shape[1])):
+        h = hs[:, t - 1] if t > 0 else np.zeros_like(dh)
+        r, z, n, gh_n = R.gru_gates(x[:, t], h, w_ih, w_hh, b_ih, b_hh, reset_after)
+        dh = dh + dhs[:, t]
+        da_n = dh * (1.0 - z) * (1.0 - n**2)
+        da_z = dh * (h - n) * z * (1.0 - z)
+        dgh_n = da_n * r if reset_after else da_n
+        dq = dgh_n @ w_hh[2 * units :]
+        dr = da_n * gh_n if reset_after else dq * h
+        da_r = dr * r * (1.0 - r)
+        dgi = np.concatenate([da_r, da_z, da_n], axis=1)
+        q = h if reset_after else r * h
+        dw_ih += dgi.T @ x[:, t]
+        dw_hh[: 2 * units] += dgi[:, : 2 * units].T @ h
+        dw_hh[2 * units :] += dgh_n.T @ q
+        db_ih += dgi.sum(axis=0)
+        db_hh += np.concatenate([da_r, da_z, dgh_n], axis=1).sum(axis=0)
+        dx[:, t] = dgi @ w_ih
+        dh = dh * z + dgi[:, : 2 * units] @ w_hh[: 2 * units] + (dq if reset_after else dq * r)
+    return dx, [dw_ih, dw_hh, _bias_grads(b_ih, db_ih), _bias_grads(b_hh, db_hh)]
+
+
+def lstm_layer_backward(
+    x: Array,
+    w_ih: Array,
+    w_hh: Array,
+    b_ih: Optional[Array],
+    b_hh: Optional[Array],
+    dhs: Array,
+) -> tuple[Array, list[Optional[Array]]]:
+    """dx (N, T, C) and [dw_ih, dw_hh, db_ih, db_hh] of one LSTM layer given dL/dhs (N, T, H)."""
+    hs, cs = R.lstm_states(x, w_ih, w_hh, b_ih, b_hh)
+    units = w_hh.shape[1]
+    dw_ih, dw_hh, db = np.zeros_like(w_ih), np.zeros_like(w_hh), np.zeros(4 * units)
+    dx = np.zeros_like(x)
+    dh = np.zeros((x.shape[0], units))
+    dc = np.zeros_like(dh)
+    for t in reversed(range(x.shape[1])):
+        h = hs[:, t - 1] if t > 0 else np.zeros_like(dh)
+        c = cs[:, t - 1] if t > 0 else np.zeros_like(dh)
+        i, f, g, o = R.lstm_gates(x[:, t], h, w_ih, w_hh, b_ih, b_hh)
+        dh = dh + dhs[:, t]
+        tc = np.tanh(cs[:, t])
+        dc = dc + dh * o * (1.0 - tc**2)
+        da = np.concatenate(
+            [
+                dc * g * i * (1 - i),
+                dc * c * f * (1 - f),
+                dc * i * (1 - g**2),
+                dh * tc * o * (1 - o),
+            ],
+            axis=1,
+        )
+        dw_ih += da.T @ x[:, t]
+        dw_hh += da.T @ h
+        db += da.sum(axis=0)
+        dx[:, t] = da @ w_ih
+        dh = da @ w_hh
+        dc = dc * f
+    return dx, [dw_ih, dw_hh, _bias_grads(b_ih, db), _bias_grads(b_hh, db.copy())]
+
+
+# ---- the model -------------------------------------------------------------------------------
+
+LayerGrads = tuple[Optional[Array], Grads]
+
+
+def _conv2d(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    w, b = R.layer_params(layer, weights)
+    dx, dw, db = conv2d_backward(x, w, dout, layer["stride"], layer["padding"], layer["dilation"])
+    return dx, _weight_bias(layer, dw, db if b is not None else None)
+
+
+def _dense(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    w, b = R.layer_params(layer, weights)
+    dx, dw, db = dense_backward(x, w, dout)
+    return dx, _weight_bias(layer, dw, db if b is not None else None)
+
+
+def _weight_bias(layer: Layer, dw: Array, db: Optional[Array]) -> Grads:
+    out = {f"{layer.name}.weight": dw}
+    if db is not None:
+        out[f"{layer.name}.bias"] = db
+    return out
+
+
+def _maxpool2d(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    a = layer.attrs
+    return maxpool2d_backward(x, dout, a["pool"], a["stride"], a["padding"], a["rounding"]), {}
+
+
+def _avgpool2d(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    a = layer.attrs
+    args = (a["pool"], a["stride"], a["padding"], a["rounding"], a["count_pad"])
+    return avgpool2d_backward(x, dout, *args), {}
+
+
+def _embedding(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    table = R.param(weights, f"{layer.name}.weight")
+    return None, {f"{layer.name}.weight": embedding_backward(x, table.shape, dout)}
+
+
+def _rnn_layer_backward(
+    layer: Layer, weights: Weights, x: Array, k: int, dhs: Array
+) -> tuple[Array, Grads]:
+    params = R.rnn_params(layer, weights, k)
+    if layer.op == "gru":
+        dx, grads = gru_layer_backward(x, *params, layer["reset_after"], dhs)
+    else:
+        dx, grads = lstm_layer_backward(x, *params, dhs)
+    roles = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return dx, {
+        f"{layer.name}.{r}_l{k}": g for r, g in zip(roles, grads, strict=True) if g is not None
+    }
+
+
+def _rnn(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    inputs = [x]
+    for k in range(layer["layers"] - 1):
+        inputs.append(R.rnn_layer(layer, weights, inputs[-1], k))
+    dhs = dout
+    if layer["readout"] == "last":
+        dhs = np.zeros((x.shape[0], x.shape[1], layer["units"]))
+        dhs[:, -1] = dout
+    grads: Grads = {}
+    for k in reversed(range(layer["layers"])):
+        dhs, layer_grads = _rnn_layer_backward(layer, weights, inputs[k], k, dhs)
+        grads.update(layer_grads)
+    return dhs, grads
+
+
+def _act(fn: Callable[..., Array], *keys: str) -> Callable[..., LayerGrads]:
+    def backward(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+        return fn(x, dout, *(layer[k] for k in keys)), {}
+
+    return backward
+
+
+LayerBackward = Callable[[Layer, Weights, Array, Array], LayerGrads]
+
+BACKWARD: dict[str, LayerBackward] = {
+    "conv2d": _conv2d,
+    "maxpool2d": _maxpool2d,
+    "avgpool2d": _avgpool2d,
+    "dense": _dense,
+    "flatten": lambda layer, weights, x, dout: (dout.reshape(x.shape), {}),
+    "embedding": _embedding,
+    "gru": _rnn,
+    "lstm": _rnn,
+    "dropout": lambda layer, weights, x, dout: (dout, {}),
+    "relu": _act(relu_backward),
+    "tanh": _act(tanh_backward),
+    "sigmoid": _act(sigmoid_backward),
+    "softmax": _act(softmax_backward, "axis"),
+    "elu": _act(elu_backward, "alpha"),
+    "leaky_relu": _act(leaky_relu_backward, "alpha"),
+}
+
+
+# ---- losses ----------------------------------------------------------------------------------
+
+
+def softmax_cross_entropy_backward(logits: Array, labels: Array) -> Array:
+    """d(mean CE)/d logits = (softmax - one_hot) / positions."""
+    labels = np.asarray(labels, dtype=np.int64)
+    grad = R.softmax(logits, -1)
+    np.put_along_axis(
+        grad,
+        labels[..., None],
+        np.take_along_axis(grad, labels[..., None], axis=-1) - 1.0,
+        axis=-1,
+    )
+    return grad / labels.size
+
+
+def mse_backward(output: Array, target: Array) -> Array:
+    """d(mean squared error)/d output = 2 (output - target) / elements."""
+    return 2.0 * (output - np.asarray(target, dtype=np.float64)) / output.size
+
+
+LOSS_BACKWARD: dict[str, Callable[[Array, Array], Array]] = {
+    "softmax_cross_entropy": softmax_cross_entropy_backward,
+    "mse": mse_backward,
+}
+
+
+def loss_and_grads(model: Model, weights: Weights, x: Array, y: Array) -> tuple[float, Grads]:
+    """The loss on (x, y) and its gradient w.r.t. every parameter (dropout off), by name."""
+    values = R.layer_inputs(model, weights, x)
+    value = R.loss(model, values[-1], y)
+    dout: Optional[Array] = LOSS_BACKWARD[model.train.loss.kind](values[-1], y)  # type: ignore
+    grads: Grads = {}
+    for layer, x_in in zip(reversed(model.layers), reversed(values[:-1]), strict=True):
+        if dout is None:
+            raise R.OracleError(f"{layer.name}: gradient cannot flow through integer ids")
+        if layer.op not in BACKWARD:
+            raise R.OracleError(f"{layer.name}: the reference has no gradient for {layer.op!r}")
+        dout, layer_grads = BACKWARD[layer.op](layer, weights, x_in, dout)
+        grads.update(layer_grads)
+    return value, {p.name: grads[p.name] for p in model.params}
+
+
+def grads(model: Model, weights: Weights, x: Array, y: Array) -> Grads:
+    """The gradient of the loss on (x, y) w.r.t. every parameter, keyed by the IR's names."""
+    return loss_and_grads(model, weights, x, y)[1]
