@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dlspec import __version__
+from dlspec import __version__, runtimes, verify
 from dlspec.backends import TARGETS
 from dlspec.compile import Compiled, compile_model
 from dlspec.errors import DlspecError, SpecError, UsageError, format_problems
@@ -108,6 +108,45 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
+    """(runtimes to run, skip messages): unavailable runtimes are skipped only when not named."""
+    names = runtimes.expand(_targets(spec) if spec != "all" else list(TARGETS))
+    run, skipped = [], []
+    for name in names:
+        ok, info = runtimes.probe(runtimes.runtime(name))
+        if ok:
+            run.append(name)
+        elif spec == "all":
+            skipped.append(f"{name}: skipped, its runtime is not available ({info})")
+        else:
+            raise DlspecError(f"runtime {name} is not available: {info} (see `dlspec doctor`)")
+    return run, skipped
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Run every target on the same weights and batches; compare with the oracle and each other."""
+    names, skipped = _verify_runtimes(args.targets)
+    for line in skipped:
+        print(line, file=sys.stderr)
+    checks = []
+    for spec in args.specs:
+        checks += verify.verify_model(_build(spec, args.defaults).model, names, args.steps)
+    print(verify.matrix(checks))
+    if args.json:
+        write_atomic(Path(args.json), verify.to_json(checks) + "\n")
+    return EXIT_OK if checks and all(c.passed for c in checks) else EXIT_FAILED
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:  # noqa: ARG001
+    """Show which runtimes can run here, with which interpreter and framework version."""
+    for name in runtimes.RUNTIMES:
+        rt = runtimes.runtime(name)
+        ok, info = runtimes.probe(rt)
+        state = "ok" if ok else "unavailable"
+        print(f"{name:<20} {state:<12} {info}  [{' '.join(rt.python)}]")
+    return EXIT_OK
+
+
 def make_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the CLI in the README)."""
     parser = _Parser(prog="dlspec", description="Compile one network spec for many frameworks.")
@@ -136,6 +175,16 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-layer shapes and parameter counts")
     with_specs(p)
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("verify", help="prove the targets compute the same model as the oracle")
+    with_specs(p)
+    p.add_argument("--targets", default="all", help="comma list of targets/runtimes, or all")
+    p.add_argument("--steps", type=int, default=5, help="training steps to compare (default 5)")
+    p.add_argument("--json", help="also write the checks as JSON to this file")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("doctor", help="which targets can run here, and where")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("targets", help="list the registered targets")
     p.add_argument("--table", action="store_true", help="print the layer x target support table")

@@ -15,6 +15,13 @@ LOADERS = {
     "cifar10": "load_cifar10",
     "imdb": "load_imdb",
 }
+# what each loader reads, for the message when --data lacks it
+DATA_FILES = {
+    "mnist": "mnist.pkl.gz or the idx files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+    "fashion_mnist": "the idx files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+    "cifar10": "the python batches data_batch_1..5 and test_batch (or cifar-10-batches-py/)",
+    "imdb": "imdb.npz in Keras's format (x_train, y_train, x_test, y_test)",
+}
 
 
 def header(model: Model) -> list[str]:
@@ -67,6 +74,8 @@ def data_context(model: Model) -> dict[str, Any]:
         "input_dtype": model.inputs[0].dtype,
         "token_high": first["vocab"] if first.op == "embedding" else 0,
         "sparse_labels": train.loss.kind == "softmax_cross_entropy",
+        "files": repr(DATA_FILES.get(data.name, "")),
+        "mnist_pickle": data.name == "mnist",  # Fashion-MNIST comes as idx files only
     }
     if data.name == "imdb":
         ctx.update(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from dlspec import contract
 from dlspec.backends.base import Backend, LayerCode
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import Init, Layer, Model, Param
+from dlspec.ir import Init, Layer, Model, Optimizer, Param
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -15,34 +15,39 @@ ACTIVATIONS = {
     "sigmoid": "nn.Sigmoid()",
 }
 
-# optimiser -> (torch class, {canonical attr: torch keyword}); used when the formula matches
-NATIVE_OPTIMIZERS = {
+_WD = {"weight_decay": "weight_decay"}
+# optimiser -> torch classes that compute a canonical form exactly:
+# (class, {attribute: the form it computes}, {canonical attribute: torch keyword})
+NATIVE_OPTIMIZERS: dict[str, tuple[tuple[str, dict[str, str], dict[str, str]], ...]] = {
     "sgd": (
-        "torch.optim.SGD",
-        {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay"},
+        (
+            "torch.optim.SGD",
+            {"momentum_form": "gradient", "weight_decay_mode": "l2"},
+            {"momentum": "momentum", "nesterov": "nesterov", **_WD},
+        ),
     ),
-    "adam": ("torch.optim.Adam", {"eps": "eps", "weight_decay": "weight_decay"}),
+    "adam": (
+        (
+            "torch.optim.Adam",
+            {"eps_placement": "corrected", "weight_decay_mode": "l2"},
+            {"eps": "eps", **_WD},
+        ),
+        (
+            "torch.optim.AdamW",
+            {"eps_placement": "corrected", "weight_decay_mode": "decoupled"},
+            {"eps": "eps", **_WD},
+        ),
+    ),
     "rmsprop": (
-        "torch.optim.RMSprop",
-        {
-            "rho": "alpha",
-            "eps": "eps",
-            "momentum": "momentum",
-            "centered": "centered",
-            "weight_decay": "weight_decay",
-        },
+        (
+            "torch.optim.RMSprop",
+            {"eps_placement": "outside", "weight_decay_mode": "l2"},
+            {"rho": "alpha", "eps": "eps", "momentum": "momentum", "centered": "centered", **_WD},
+        ),
     ),
     "adadelta": (
-        "torch.optim.Adadelta",
-        {"rho": "rho", "eps": "eps", "weight_decay": "weight_decay"},
+        ("torch.optim.Adadelta", {"weight_decay_mode": "l2"}, {"rho": "rho", "eps": "eps", **_WD}),
     ),
-}
-# canonical form that torch's own class computes, per optimiser attribute
-NATIVE_FORMS = {
-    "sgd": {"momentum_form": "gradient", "weight_decay_mode": "l2"},
-    "adam": {"eps_placement": "corrected", "weight_decay_mode": "l2"},
-    "rmsprop": {"eps_placement": "outside", "weight_decay_mode": "l2"},
-    "adadelta": {"weight_decay_mode": "l2"},
 }
 
 
@@ -78,11 +83,31 @@ def init_lines(param: Param) -> list[str]:
     return lines
 
 
+def _native_pool_pads(layer: Layer) -> bool:
+    """nn.MaxPool2d/AvgPool2d take only symmetric padding of at most half the window."""
+    symmetric, pad, _ = _pairs(layer["padding"])
+    return symmetric and all(pad[i] <= layer["pool"][i] // 2 for i in range(2))
+
+
+def _irrelevant(opt: Optimizer, key: str) -> bool:
+    """A form that cannot matter: decay mode without decay, momentum form without momentum."""
+    if key == "weight_decay_mode":
+        return opt["weight_decay"] == 0
+    if key == "momentum_form":
+        return opt["momentum"] == 0
+    return False
+
+
 class PyTorchBackend(Backend):
     """PyTorch 2.x, NCHW, cuDNN autotune on GPU."""
 
     name = "pytorch"
     template = "pytorch/script.py.j2"
+    limits = {
+        "gru": "reset_after=true only",
+        "maxpool2d": "rounding=ceil needs symmetric padding <= half the window",
+        "avgpool2d": "rounding=ceil needs symmetric padding <= half the window",
+    }
     native_profile = "pytorch"
     framework = "PyTorch"
 
@@ -102,15 +127,15 @@ class PyTorchBackend(Backend):
         )
 
     def _pool(self, layer: Layer, cls: str, extra: str, fill: str) -> LayerCode:
-        symmetric, pad, fpad = _pairs(layer["padding"])
+        _, pad, fpad = _pairs(layer["padding"])
         ceil = layer["rounding"] == "ceil"
         base = f"kernel_size={layer['pool']}, stride={layer['stride']}"
-        if symmetric:
+        if _native_pool_pads(layer):
             return LayerCode(
                 f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})",
                 (f"x = self.{layer.name}(x)",),
             )
-        note = f"asymmetric padding {layer['padding']} written as F.pad({fill}) before pooling"
+        note = f"padding {layer['padding']} (asymmetric or over half the window) written as F.pad({fill})"
         forward = (f"x = F.pad(x, {fpad}, value={fill})", f"x = self.{layer.name}(x)")
         return LayerCode(f"{cls}({base}, ceil_mode={ceil}{extra})", forward, (note,))
 
@@ -118,8 +143,8 @@ class PyTorchBackend(Backend):
         return self._pool(layer, "nn.MaxPool2d", "", 'float("-inf")')
 
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
-        symmetric, _, fpad = _pairs(layer["padding"])
-        if symmetric or layer["count_pad"]:
+        _, _, fpad = _pairs(layer["padding"])
+        if _native_pool_pads(layer) or layer["count_pad"]:
             return self._pool(
                 layer, "nn.AvgPool2d", f", count_include_pad={layer['count_pad']}", "0.0"
             )
@@ -127,9 +152,7 @@ class PyTorchBackend(Backend):
             f"AvgPoolExcludingPad(kernel_size={layer['pool']}, stride={layer['stride']}, "
             f"pads={fpad}, ceil_mode={layer['rounding'] == 'ceil'})"
         )
-        note = (
-            "asymmetric padding with padded cells excluded: sum / count-of-real-cells, written out"
-        )
+        note = "padding beyond what nn.AvgPool2d takes, cells excluded: sum / count of real cells"
         return LayerCode(
             module, (f"x = self.{layer.name}(x)",), (note,), frozenset({"avgpool_excluding_pad"})
         )
@@ -191,55 +214,41 @@ class PyTorchBackend(Backend):
                     Unsupported("pytorch: nn.GRU only has reset_after=true (cuDNN form)", layer.pos)
                 )
             if layer.op in ("maxpool2d", "avgpool2d") and layer["rounding"] == "ceil":
-                if not _pairs(layer["padding"])[0]:
-                    problems.append(
-                        Unsupported("pytorch: rounding=ceil with asymmetric padding", layer.pos)
-                    )
+                if not _native_pool_pads(layer):
+                    message = "pytorch: rounding=ceil with asymmetric padding or padding over half the window"
+                    problems.append(Unsupported(message, layer.pos))
         return problems
 
     # ---- optimiser ----------------------------------------------------------------------
-    def _native_optimizer(self, model: Model) -> bool:
+    def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, str]]]:
+        """The torch class (and keyword map) computing this optimiser's form, if one does."""
         opt = model.train.optimizer  # type: ignore[union-attr]
-        forms = NATIVE_FORMS[opt.kind]
-        for key, form in forms.items():
-            if opt[key] != form:
-                trivial = (key == "weight_decay_mode" and opt["weight_decay"] == 0) or (
-                    key == "momentum_form" and opt["momentum"] == 0
-                )
-                if not trivial:
-                    return False
-        return True
+        for cls, forms, names in NATIVE_OPTIMIZERS[opt.kind]:
+            if all(opt[key] == form or _irrelevant(opt, key) for key, form in forms.items()):
+                return cls, names
+        return None
 
     def optimizer_notes(self, model: Model) -> list[str]:
         if self._native_optimizer(model):
             return []
         opt = model.train.optimizer  # type: ignore[union-attr]
-        forms = ", ".join(f"{k}={opt[k]}" for k in NATIVE_FORMS[opt.kind])
+        keys = sorted({k for _, forms, _ in NATIVE_OPTIMIZERS[opt.kind] for k in forms})
+        forms = ", ".join(f"{k}={opt[k]}" for k in keys)
         return [f"optimizer {opt.kind} ({forms}) has no torch.optim equivalent: update written out"]
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
         opt = model.train.optimizer  # type: ignore[union-attr]
-        if not self._native_optimizer(model):
-            values = {k: v for k, v in opt.attrs.items()}
-            return {
-                "native": False,
-                "kind": opt.kind,
-                "attrs": values,
-                "expr": "CanonicalOptimizer(model.parameters())",
-            }
-        cls, names = NATIVE_OPTIMIZERS[opt.kind]
+        native = self._native_optimizer(model)
+        if native is None:
+            expr = "CanonicalOptimizer(model.parameters())"
+            return {"native": False, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
+        cls, names = native
         args = [f"lr={opt['lr']!r}"]
         if opt.kind == "adam":
             args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
         args += [f"{torch_name}={opt[key]!r}" for key, torch_name in names.items()]
-        if opt.kind == "sgd" and opt["nesterov"]:
-            args.append("dampening=0.0")
-        return {
-            "native": True,
-            "kind": opt.kind,
-            "attrs": dict(opt.attrs),
-            "expr": f"{cls}(model.parameters(), {', '.join(args)})",
-        }
+        expr = f"{cls}(model.parameters(), {', '.join(args)})"
+        return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
 
     # ---- context ------------------------------------------------------------------------
     def context(self, model: Model) -> dict[str, Any]:
@@ -255,7 +264,8 @@ class PyTorchBackend(Backend):
                 for layer, code in codes
             ],
             "helpers": helpers,
-            "init_lines": [line for p in model.params for line in init_lines(p)],
+            "init_lines": [line for p in model.params for line in init_lines(p)]
+            or ["pass  # the model has no parameters"],
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "optimizer": self._optimizer(model),
             "loss": model.train.loss.kind,  # type: ignore[union-attr]

@@ -159,6 +159,7 @@ def save_weights(model, path):
 # ---- data -------------------------------------------------------------------------------------
 # Real data is read from local files in the standard formats, never downloaded.
 # Everything here is NumPy and the standard library (it also runs under Python 2.7).
+DATA_FILES = "the python batches data_batch_1..5 and test_batch (or cifar-10-batches-py/)"
 
 
 def _open_maybe_gz(path):
@@ -175,10 +176,16 @@ def read_idx(path):
         raw = f.read()
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError("%s is not an unsigned-byte idx file" % path)
-    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims)
+        raise ValueError("%s is not an unsigned-byte idx file (magic %r)" % (path, raw[:4]))
+    offset = 4 + 4 * ndim
+    dims = struct.unpack(">" + "I" * ndim, raw[4:offset])
+    count = int(np.prod(dims))
+    if len(raw) - offset != count:
+        raise ValueError(
+            "%s: dimensions %s need %d bytes of data, found %d"
+            % (path, dims, count, len(raw) - offset)
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
 def _cifar_batch(path):
@@ -214,7 +221,10 @@ def synthetic_data(seed, count):
 def load_data(source, seed):
     """((x_train, y_train), (x_test, y_test)) as NumPy arrays in the model's input shape."""
     if source != "synthetic":
-        (x_train, y_train), (x_test, y_test) = load_cifar10(source)
+        try:
+            (x_train, y_train), (x_test, y_test) = load_cifar10(source)
+        except (IOError, ValueError) as err:
+            raise SystemExit("--data %s: %s\nexpected there: %s" % (source, err, DATA_FILES))
         x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
         x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
         return (x_train, y_train.astype(np.int64)), (x_test, y_test.astype(np.int64))
@@ -267,12 +277,24 @@ def to_device(x, y, device):
 
 
 def batch_order(count, steps, epoch, synthetic, seed):
-    """Index arrays for one epoch: a seeded shuffle of real data, or cycling the synthetic pool."""
+    """Batches of one epoch: a seeded shuffle of real data, or slices cycling the synthetic pool
+    (slices of a tensor already on the device: no copy and no host synchronisation per step)."""
     if synthetic:
         pool = count // BATCH_SIZE
-        return [np.arange(BATCH_SIZE) + (i % pool) * BATCH_SIZE for i in range(steps)]
+        return [slice((i % pool) * BATCH_SIZE, (i % pool + 1) * BATCH_SIZE) for i in range(steps)]
     order = np.random.RandomState(seed + epoch).permutation(count)
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
+
+
+def train_step(model, optimizer, x, y, lr):
+    """One update at learning rate `lr`; returns the loss tensor (no host synchronisation)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 def train(model, optimizer, data, args, device):
@@ -308,21 +330,14 @@ def train(model, optimizer, data, args, device):
                 synchronize(device)
                 timed_start = time.perf_counter()
             if synthetic:
-                index_t = torch.as_tensor(index, device=device)
-                x, y = x_pool[index_t], y_pool[index_t]
+                x, y = x_pool[index], y_pool[index]
             else:
                 x, y = to_device(x_train[index], y_train[index], device)
-            lr = learning_rate(step, epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            running += loss.detach() * len(index)
-            seen += len(index)
+            loss = train_step(model, optimizer, x, y, learning_rate(step, epoch))
+            running += loss.detach() * y.shape[0]
+            seen += y.shape[0]
             if step >= warmup:
-                timed_samples += len(index)
+                timed_samples += y.shape[0]
             step += 1
         synchronize(device)
         epoch_seconds.append(time.perf_counter() - start)
@@ -364,6 +379,35 @@ def evaluate(model, data, device, max_batches=None):
     return result
 
 
+def verify(args):
+    """dlspec verify: forward in evaluation mode and one update per given batch (dropout off),
+    from the canonical weights in DIR/weights.npz and the batches in DIR/batches.npz."""
+    device = pick_device(args.device)
+    model = Net()
+    load_weights(model, os.path.join(args.verify, "weights.npz"))
+    model.to(device)
+    batches = np.load(os.path.join(args.verify, "batches.npz"))
+    model.eval()
+    with torch.no_grad():
+        forward = model(torch.from_numpy(batches["eval_x"]).to(device)).cpu().numpy()
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.eval()
+    optimizer = make_optimizer(model)
+    losses, lrs = [], []
+    steps = len(batches["train_x"]) if "train_x" in batches.files else 0
+    for step in range(steps):
+        x, y = to_device(batches["train_x"][step], batches["train_y"][step], device)
+        lr = learning_rate(step, 0)
+        losses.append(float(train_step(model, optimizer, x, y, lr).item()))
+        lrs.append(lr)
+    result = {"forward": forward, "losses": np.array(losses), "lrs": np.array(lrs)}
+    for name, _ in PARAMETERS:
+        result["param:" + name] = model.get_parameter(name).detach().cpu().numpy()
+    np.savez(os.path.join(args.verify, args.verify_name + ".npz"), **result)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
@@ -380,6 +424,8 @@ def parse_args(argv=None):
     parser.add_argument("--weights-in", help="start from these canonical weights (npz)")
     parser.add_argument("--weights-out", help="write the trained canonical weights (npz)")
     parser.add_argument("--results", help="write the results JSON here (default: stdout)")
+    parser.add_argument("--verify", metavar="DIR", help="dlspec verify mode (no dataset needed)")
+    parser.add_argument("--verify-name", default="result_pytorch", help="result file in DIR")
     return parser.parse_args(argv)
 
 
@@ -389,6 +435,8 @@ def main(argv=None):
     BATCH_SIZE = args.batch_size
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
+    if args.verify:
+        return verify(args)
     device = pick_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -129,6 +129,7 @@ def save_weights(model, path):
 # ---- data -------------------------------------------------------------------------------------
 # Real data is read from local files in the standard formats, never downloaded.
 # Everything here is NumPy and the standard library (it also runs under Python 2.7).
+DATA_FILES = "mnist.pkl.gz or the idx files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
 
 
 def _open_maybe_gz(path):
@@ -145,10 +146,16 @@ def read_idx(path):
         raw = f.read()
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError("%s is not an unsigned-byte idx file" % path)
-    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims)
+        raise ValueError("%s is not an unsigned-byte idx file (magic %r)" % (path, raw[:4]))
+    offset = 4 + 4 * ndim
+    dims = struct.unpack(">" + "I" * ndim, raw[4:offset])
+    count = int(np.prod(dims))
+    if len(raw) - offset != count:
+        raise ValueError(
+            "%s: dimensions %s need %d bytes of data, found %d"
+            % (path, dims, count, len(raw) - offset)
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
 def load_mnist(data_dir):
@@ -160,13 +167,17 @@ def load_mnist(data_dir):
                 train, valid, test = pickle.load(f, encoding="latin1")
             else:
                 train, valid, test = pickle.load(f)
-        x_train = np.concatenate([train[0], valid[0]]).astype(np.float32)
+        # the pickle stores pixel / 256; idx files give pixel / 255: both become pixel / 255
+        x_train = np.round(np.concatenate([train[0], valid[0]]) * 256.0) / 255.0
         y_train = np.concatenate([train[1], valid[1]])
-        return (x_train, y_train), (test[0].astype(np.float32), test[1])
+        x_test = np.round(test[0] * 256.0) / 255.0
+        return (x_train.astype(np.float32), y_train), (x_test.astype(np.float32), test[1])
     parts = []
     for prefix in ("train", "t10k"):
         images = read_idx(os.path.join(data_dir, prefix + "-images-idx3-ubyte"))
         labels = read_idx(os.path.join(data_dir, prefix + "-labels-idx1-ubyte"))
+        if len(images) != len(labels):
+            raise ValueError("%s: %d images but %d labels" % (prefix, len(images), len(labels)))
         parts.append((images.astype(np.float32) / 255.0, labels))
     return parts[0], parts[1]
 
@@ -183,7 +194,10 @@ def synthetic_data(seed, count):
 def load_data(source, seed):
     """((x_train, y_train), (x_test, y_test)) as NumPy arrays in the model's input shape."""
     if source != "synthetic":
-        (x_train, y_train), (x_test, y_test) = load_mnist(source)
+        try:
+            (x_train, y_train), (x_test, y_test) = load_mnist(source)
+        except (IOError, ValueError) as err:
+            raise SystemExit("--data %s: %s\nexpected there: %s" % (source, err, DATA_FILES))
         x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
         x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
         return (x_train, y_train.astype(np.int64)), (x_test, y_test.astype(np.int64))
@@ -234,12 +248,24 @@ def to_device(x, y, device):
 
 
 def batch_order(count, steps, epoch, synthetic, seed):
-    """Index arrays for one epoch: a seeded shuffle of real data, or cycling the synthetic pool."""
+    """Batches of one epoch: a seeded shuffle of real data, or slices cycling the synthetic pool
+    (slices of a tensor already on the device: no copy and no host synchronisation per step)."""
     if synthetic:
         pool = count // BATCH_SIZE
-        return [np.arange(BATCH_SIZE) + (i % pool) * BATCH_SIZE for i in range(steps)]
+        return [slice((i % pool) * BATCH_SIZE, (i % pool + 1) * BATCH_SIZE) for i in range(steps)]
     order = np.random.RandomState(seed + epoch).permutation(count)
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
+
+
+def train_step(model, optimizer, x, y, lr):
+    """One update at learning rate `lr`; returns the loss tensor (no host synchronisation)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 def train(model, optimizer, data, args, device):
@@ -275,21 +301,14 @@ def train(model, optimizer, data, args, device):
                 synchronize(device)
                 timed_start = time.perf_counter()
             if synthetic:
-                index_t = torch.as_tensor(index, device=device)
-                x, y = x_pool[index_t], y_pool[index_t]
+                x, y = x_pool[index], y_pool[index]
             else:
                 x, y = to_device(x_train[index], y_train[index], device)
-            lr = learning_rate(step, epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            running += loss.detach() * len(index)
-            seen += len(index)
+            loss = train_step(model, optimizer, x, y, learning_rate(step, epoch))
+            running += loss.detach() * y.shape[0]
+            seen += y.shape[0]
             if step >= warmup:
-                timed_samples += len(index)
+                timed_samples += y.shape[0]
             step += 1
         synchronize(device)
         epoch_seconds.append(time.perf_counter() - start)
@@ -331,6 +350,35 @@ def evaluate(model, data, device, max_batches=None):
     return result
 
 
+def verify(args):
+    """dlspec verify: forward in evaluation mode and one update per given batch (dropout off),
+    from the canonical weights in DIR/weights.npz and the batches in DIR/batches.npz."""
+    device = pick_device(args.device)
+    model = Net()
+    load_weights(model, os.path.join(args.verify, "weights.npz"))
+    model.to(device)
+    batches = np.load(os.path.join(args.verify, "batches.npz"))
+    model.eval()
+    with torch.no_grad():
+        forward = model(torch.from_numpy(batches["eval_x"]).to(device)).cpu().numpy()
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.eval()
+    optimizer = make_optimizer(model)
+    losses, lrs = [], []
+    steps = len(batches["train_x"]) if "train_x" in batches.files else 0
+    for step in range(steps):
+        x, y = to_device(batches["train_x"][step], batches["train_y"][step], device)
+        lr = learning_rate(step, 0)
+        losses.append(float(train_step(model, optimizer, x, y, lr).item()))
+        lrs.append(lr)
+    result = {"forward": forward, "losses": np.array(losses), "lrs": np.array(lrs)}
+    for name, _ in PARAMETERS:
+        result["param:" + name] = model.get_parameter(name).detach().cpu().numpy()
+    np.savez(os.path.join(args.verify, args.verify_name + ".npz"), **result)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
@@ -347,6 +395,8 @@ def parse_args(argv=None):
     parser.add_argument("--weights-in", help="start from these canonical weights (npz)")
     parser.add_argument("--weights-out", help="write the trained canonical weights (npz)")
     parser.add_argument("--results", help="write the results JSON here (default: stdout)")
+    parser.add_argument("--verify", metavar="DIR", help="dlspec verify mode (no dataset needed)")
+    parser.add_argument("--verify-name", default="result_pytorch", help="result file in DIR")
     return parser.parse_args(argv)
 
 
@@ -356,6 +406,8 @@ def main(argv=None):
     BATCH_SIZE = args.batch_size
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
+    if args.verify:
+        return verify(args)
     device = pick_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -1,0 +1,442 @@
+"""What the generated PyTorch scripts do when they run (needs torch; marked `framework`).
+
+Every example trains a few steps in a subprocess and reports the contract's JSON; exported
+weights come back identical; the written-out optimisers compute their documented formulas; the
+F.pad and exclude-padding pooling code equals a direct NumPy computation; the loaders feed real
+files to the script; and mnist_mlp learns real MNIST in one epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from dataset_files import write_cifar, write_imdb
+
+from dlspec.compile import compile_model
+from dlspec.contract import SYNTHETIC_POOL_BATCHES
+from dlspec.frontend import build, build_file
+from dlspec.ir import Model
+
+torch = pytest.importorskip(
+    "torch", reason="torch cannot be imported (pip install torch==2.13.0 for the CPU build)"
+)
+
+pytestmark = pytest.mark.framework
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
+MNIST_DIR = ROOT / ".cache" / "mnist"
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def write_script(model: Model, folder: Path) -> Path:
+    """Compile `model` for PyTorch into folder/<model>_pytorch.py."""
+    compiled = compile_model(model, "pytorch")
+    path = folder / compiled.filename
+    path.write_text(compiled.source, encoding="utf-8")
+    return path
+
+
+def spec_script(text: str, folder: Path) -> Path:
+    return write_script(build(text, "<test>").model, folder)
+
+
+def import_script(path: Path) -> types.ModuleType:
+    """Import a generated script as a module (its main() does not run)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(script: Path, cwd: Path, *args: str, results: str = "r.json") -> dict[str, Any]:
+    """Run a script in a fresh interpreter on the CPU; return its results JSON."""
+    command = [sys.executable, str(script), "--device", "cpu", "--results", results, *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr}"
+    return json.loads((cwd / results).read_text())
+
+
+def train_steps(module: types.ModuleType, optimizer: Any, model: Any, steps: int) -> None:
+    """The script's own training loop for `steps` updates on its synthetic data."""
+    args = module.parse_args(["--data", "synthetic", "--max-steps", str(steps), "--warmup", "0"])
+    data, _ = module.load_data("synthetic", args.seed)
+    history = module.train(model, optimizer, data, args, torch.device("cpu"))
+    assert history["steps"] == steps
+
+
+def max_param_diff(a: Any, b: Any) -> float:
+    pairs = zip(a.parameters(), b.parameters(), strict=True)
+    return max(float((p - q).detach().abs().max()) for p, q in pairs)
+
+
+# ---- every example ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_trains_and_weights_round_trip(spec: Path, tmp_path: Path) -> None:
+    model = build_file(str(spec)).model
+    script = write_script(model, tmp_path)
+    steps = ["--data", "synthetic", "--max-steps", "2", "--warmup", "1"]
+    first = run_script(script, tmp_path, *steps, "--weights-out", "w.npz")
+    assert first["steps"] == 2 and first["warmup_steps"] == 1
+    assert first["framework"] == "torch" and first["target"] == "pytorch"
+    assert first["model"] == model.name and first["device"] == "cpu"
+    assert first["parameters"] == model.param_count  # `dlspec summary`'s total
+    assert len(first["epoch_losses"]) == 1 and math.isfinite(first["final_loss"])
+    assert first["samples_per_sec"] > 0
+    assert first["test_samples"] == SYNTHETIC_POOL_BATCHES * model.train.batch
+    assert math.isfinite(first["test_loss"]) and 0.0 <= first["accuracy"] <= 1.0
+
+    weights = np.load(tmp_path / "w.npz")
+    assert {k: weights[k].shape for k in weights.files} == {p.name: p.shape for p in model.params}
+
+    # the trained weights, loaded into a fresh run that does not train, evaluate identically
+    again = run_script(script, tmp_path, *steps, "--weights-in", "w.npz", "--epochs", "0")
+    assert again["steps"] == 0
+    assert again["test_loss"] == first["test_loss"]
+    assert again["accuracy"] == first["accuracy"]
+
+
+def test_weights_in_process_and_their_errors(tmp_path: Path) -> None:
+    module = import_script(
+        write_script(build_file(str(ROOT / "examples/mnist_cnn.dl")).model, tmp_path)
+    )
+    torch.manual_seed(1)
+    trained = module.Net()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.normal_()
+    module.save_weights(trained, tmp_path / "w.npz")
+    fresh = module.Net()
+    module.init_parameters(fresh)
+    x = torch.randn(4, *module.INPUT_SHAPE)
+    assert not torch.equal(fresh.eval()(x), trained.eval()(x))
+    module.load_weights(fresh, tmp_path / "w.npz")
+    assert torch.equal(fresh.eval()(x), trained.eval()(x))
+
+    arrays = dict(np.load(tmp_path / "w.npz"))
+    name = module.PARAMETERS[0][0]
+    np.savez(tmp_path / "short.npz", **{k: v for k, v in arrays.items() if k != name})
+    with pytest.raises(SystemExit, match=f"missing \\['{name}'\\], unexpected \\[\\]"):
+        module.load_weights(fresh, tmp_path / "short.npz")
+    np.savez(tmp_path / "bad.npz", **{**arrays, name: arrays[name][:1]})
+    with pytest.raises(SystemExit, match=f"{name} has shape"):
+        module.load_weights(fresh, tmp_path / "bad.npz")
+
+
+# ---- the written-out optimiser ---------------------------------------------------------------
+
+OPT_SPEC = """
+model opt {{
+    input x: float32[6]
+    dense(5) -> tanh
+    dense(3)
+}}
+train {{
+    optimizer = {optimizer}
+    schedule  = {schedule}
+    batch     = 8
+    epochs    = 1
+    data      = synthetic(train_size=64, test_size=16)
+}}
+"""
+SGD_UPDATE = "sgd(lr=0.1, momentum=0.9, momentum_form=update)"
+
+
+def opt_module(tmp_path: Path, optimizer: str, schedule: str = "constant") -> types.ModuleType:
+    text = OPT_SPEC.format(optimizer=optimizer, schedule=schedule)
+    return import_script(spec_script(text, tmp_path))
+
+
+def twin_models(module: types.ModuleType) -> tuple[Any, Any]:
+    torch.manual_seed(0)
+    model = module.Net()
+    module.init_parameters(model)
+    return model, copy.deepcopy(model)
+
+
+@pytest.mark.parametrize(
+    "schedule,agrees",
+    [("constant", True), ("step(every=2, gamma=0.1, unit=step)", False)],
+    ids=["constant", "step-schedule"],
+)
+def test_sgd_update_form_against_torch_sgd(tmp_path: Path, schedule: str, agrees: bool) -> None:
+    """v = mu*v - lr*g; w += v equals torch's v = mu*v + g; w -= lr*v only while lr is constant."""
+    module = opt_module(tmp_path, SGD_UPDATE, schedule)
+    ours, theirs = twin_models(module)
+    start = copy.deepcopy(ours)
+    optimizer = module.make_optimizer(ours)
+    assert type(optimizer).__name__ == "CanonicalOptimizer"
+    train_steps(module, optimizer, ours, 5)
+    train_steps(module, torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9), theirs, 5)
+    assert max_param_diff(ours, start) > 0.05  # five steps really moved the weights
+    diff = max_param_diff(ours, theirs)
+    if agrees:
+        assert diff < 1e-6
+    else:
+        assert diff > 1e-2  # the velocity keeps the old learning rate: the IR's whole point
+
+
+def test_adam_decoupled_equals_adamw(tmp_path: Path) -> None:
+    """weight_decay_mode=decoupled is AdamW's w *= 1 - lr*wd beside the Adam step."""
+    optimizer = "adam(lr=0.01, weight_decay=0.1, weight_decay_mode=decoupled)"
+    module = opt_module(tmp_path, optimizer)
+    ours, theirs = twin_models(module)
+    train_steps(module, module.make_optimizer(ours), ours, 5)
+    adamw = torch.optim.AdamW(theirs.parameters(), lr=0.01, eps=1e-8, weight_decay=0.1)
+    train_steps(module, adamw, theirs, 5)
+    assert max_param_diff(ours, theirs) < 1e-6
+
+
+# the learning rate changes between steps, as under a schedule: the forms differ only then
+LRS = [0.01, 0.01, 0.003, 0.02, 0.001]
+Update = Callable[[np.ndarray, list[np.ndarray]], np.ndarray]
+
+
+def adam_uncorrected(w: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    """TF1/Keras 2 Adam: eps added to sqrt(v) before the bias correction folded into lr."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, (lr, g) in enumerate(zip(LRS, grads, strict=True), start=1):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-3)
+    return w
+
+
+def rmsprop_inside(w: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    """RMSprop with eps inside the square root; momentum buffer on the scaled step, then lr."""
+    v, buf = np.zeros_like(w), np.zeros_like(w)
+    for lr, g in zip(LRS, grads, strict=True):
+        v = 0.9 * v + 0.1 * g * g
+        buf = 0.5 * buf + g / np.sqrt(v + 1e-3)
+        w = w - lr * buf
+    return w
+
+
+def sgd_update_decoupled(w: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    """Keras-style SGD (v = mu*v - lr*g; w += v) beside decoupled decay w -= lr*wd*w."""
+    v = np.zeros_like(w)
+    for lr, g in zip(LRS, grads, strict=True):
+        v = 0.9 * v - lr * g
+        w = w - lr * 0.5 * w + v
+    return w
+
+
+CANONICAL: dict[str, tuple[str, Update]] = {
+    "adam-uncorrected": ("adam(lr=0.01, eps=1e-3, eps_placement=uncorrected)", adam_uncorrected),
+    "rmsprop-inside": (
+        "rmsprop(lr=0.01, rho=0.9, eps=1e-3, momentum=0.5, eps_placement=inside)",
+        rmsprop_inside,
+    ),
+    "sgd-update-decoupled": (
+        "sgd(lr=0.01, momentum=0.9, momentum_form=update, weight_decay=0.5,"
+        " weight_decay_mode=decoupled)",
+        sgd_update_decoupled,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CANONICAL))
+def test_canonical_optimizer_formula(tmp_path: Path, case: str) -> None:
+    """The written-out update on fixed gradients equals the formula in float64 NumPy."""
+    optimizer, reference = CANONICAL[case]
+    module = opt_module(tmp_path, optimizer)
+    rng = np.random.RandomState(0)
+    w0 = rng.standard_normal((4, 3))
+    grads = [rng.standard_normal((4, 3)) for _ in LRS]
+    w = torch.nn.Parameter(torch.tensor(w0, dtype=torch.float32))
+    opt = module.CanonicalOptimizer([w])
+    for lr, g in zip(LRS, grads, strict=True):
+        opt.param_groups[0]["lr"] = lr  # as the training loop sets it
+        w.grad = torch.tensor(g, dtype=torch.float32)
+        opt.step()
+    expected = reference(w0, grads)
+    assert np.abs(expected - w0).max() > 1e-2  # the steps really moved the weights
+    np.testing.assert_allclose(w.detach().numpy(), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", [SGD_UPDATE, *(opt for opt, _ in CANONICAL.values())])
+def test_canonical_optimizer_script_runs(tmp_path: Path, case: str) -> None:
+    module = opt_module(tmp_path, case)
+    assert "CanonicalOptimizer(" in Path(module.__file__).read_text()
+    module.main(
+        [
+            "--data",
+            "synthetic",
+            "--max-steps",
+            "3",
+            "--warmup",
+            "1",
+            "--device",
+            "cpu",
+            "--results",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["steps"] == 3 and math.isfinite(results["final_loss"])
+
+
+# ---- explicit padding ------------------------------------------------------------------------
+
+PAD_SPEC = """
+model pad {{
+    input x: float32[2, 7, 8]
+    {layer}
+}}
+train {{
+    loss = mse
+}}
+"""
+
+
+def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """(N, C, OH, OW, KH, KW) views of every window of an already padded NCHW array."""
+    view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
+    return view[:, :, :: stride[0], :: stride[1]]
+
+
+def nan_pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=np.nan)
+
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+Reference = Callable[[np.ndarray, Any], np.ndarray]
+
+
+def conv(pads: Pads, kernel: int, stride: int) -> Reference:
+    """Cross-correlation of the zero-padded input with conv2d_1's weight, plus its bias."""
+
+    def reference(x: np.ndarray, net: Any) -> np.ndarray:
+        padded = np.pad(x, ((0, 0), (0, 0), *pads))
+        weight = net.conv2d_1.weight.detach().double().numpy()
+        bias = net.conv2d_1.bias.detach().double().numpy()
+        view = windows(padded, (kernel, kernel), (stride, stride))
+        return np.einsum("nchwij,ocij->nohw", view, weight) + bias[None, :, None, None]
+
+    return reference
+
+
+def pool(pads: Pads, kernel: int, stride: int, reduce: Callable[..., np.ndarray]) -> Reference:
+    """`reduce` over every window; padded cells are NaN, so nanmean/nanmax skip them."""
+
+    def reference(x: np.ndarray, net: Any) -> np.ndarray:
+        return reduce(windows(nan_pad(x, pads), (kernel, kernel), (stride, stride)), axis=(4, 5))
+
+    return reference
+
+
+PAD_CASES: dict[str, tuple[str, Reference]] = {
+    "conv-asymmetric": (
+        "conv2d(3, kernel=3, stride=2, padding=[[0, 2], [1, 0]])",
+        conv(((0, 2), (1, 0)), 3, 2),
+    ),
+    # TensorFlow's `same` rule: out = ceil(7/2) = 4 rows need 3 padded rows, the extra one after
+    "conv-same-stride-2": (
+        "conv2d(3, kernel=4, stride=2, padding=same)",
+        conv(((1, 2), (1, 1)), 4, 2),
+    ),
+    "avgpool-exclude-pad-asymmetric": (
+        "avgpool2d(2, stride=1, padding=[[1, 0], [0, 1]], count_pad=false)",
+        pool(((1, 0), (0, 1)), 2, 1, np.nanmean),
+    ),
+    "avgpool-exclude-pad-3x3-stride-2": (
+        "avgpool2d(3, stride=2, padding=[[2, 1], [0, 2]], count_pad=false)",
+        pool(((2, 1), (0, 2)), 3, 2, np.nanmean),
+    ),
+    "avgpool-exclude-pad-symmetric": (
+        "avgpool2d(3, stride=2, padding=1, count_pad=false)",
+        pool(((1, 1), (1, 1)), 3, 2, np.nanmean),
+    ),
+    "avgpool-count-pad-asymmetric": (
+        "avgpool2d(2, stride=1, padding=[[1, 0], [0, 1]], count_pad=true)",
+        pool(((1, 0), (0, 1)), 2, 1, lambda v, axis: np.nan_to_num(v, nan=0.0).mean(axis=axis)),
+    ),
+    "maxpool-asymmetric": (
+        "maxpool2d(2, padding=[[0, 1], [1, 0]])",
+        pool(((0, 1), (1, 0)), 2, 2, np.nanmax),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PAD_CASES))
+def test_explicit_padding_matches_numpy(tmp_path: Path, case: str) -> None:
+    layer, reference = PAD_CASES[case]
+    model_ir = build(PAD_SPEC.format(layer=layer), "<test>").model
+    module = import_script(write_script(model_ir, tmp_path))
+    torch.manual_seed(0)
+    net = module.Net()
+    module.init_parameters(net)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_()  # zero biases would hide a bias bug
+    x = np.random.RandomState(0).standard_normal((2, 2, 7, 8))
+    with torch.no_grad():
+        got = net.eval()(torch.tensor(x, dtype=torch.float32)).double().numpy()
+    expected = reference(x, net)
+    assert got.shape == (2, *model_ir.output_shape) == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+# ---- real files through the script -----------------------------------------------------------
+
+
+def test_cifar_vgg_reads_cifar_batches(tmp_path: Path) -> None:
+    write_cifar(tmp_path / "data" / "cifar-10-batches-py", np.random.RandomState(0))
+    script = write_script(build_file(str(ROOT / "examples/cifar_vgg.dl")).model, tmp_path)
+    results = run_script(script, tmp_path, "--data", "data", "--epochs", "1", "--batch-size", "4")
+    assert results["data"] == "cifar10"
+    assert results["steps"] == 3  # 10 training images in batches of 4
+    assert results["test_samples"] == 3 and math.isfinite(results["test_loss"])
+
+
+def test_imdb_gru_reads_imdb_npz(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    write_imdb(tmp_path / "data", [[1, 2, 3], [4] * 200, [29999, 5]], [[7, 8], [9]])
+    script = write_script(build_file(str(ROOT / "examples/imdb_gru.dl")).model, tmp_path)
+    results = run_script(script, tmp_path, "--data", "data", "--epochs", "2", "--batch-size", "2")
+    assert results["data"] == "imdb"
+    assert results["steps"] == 4 and len(results["epoch_losses"]) == 2
+    assert results["test_samples"] == 2 and math.isfinite(results["test_loss"])
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    script = write_script(build_file(str(ROOT / "examples/mnist_mlp.dl")).model, tmp_path)
+    command = [sys.executable, str(script), "--device", "cpu", "--data", "nowhere"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "--data nowhere: missing data file: nowhere/train-images-idx3-ubyte[.gz]" in done.stderr
+    assert "expected there: mnist.pkl.gz or the idx files" in done.stderr
+
+
+# ---- real MNIST ------------------------------------------------------------------------------
+
+
+def test_mnist_mlp_learns_real_mnist_in_one_epoch(tmp_path: Path) -> None:
+    if not (MNIST_DIR / "mnist.pkl.gz").is_file():
+        pytest.skip("no MNIST in .cache/mnist: run `make .cache/mnist/mnist.pkl.gz`")
+    script = write_script(build_file(str(ROOT / "examples/mnist_mlp.dl")).model, tmp_path)
+    start = time.perf_counter()
+    results = run_script(script, tmp_path, "--data", str(MNIST_DIR), "--epochs", "1")
+    seconds = time.perf_counter() - start
+    print(f"mnist_mlp, 1 epoch on CPU: accuracy {results['accuracy']:.4f} in {seconds:.1f} s")
+    assert results["data"] == "mnist"
+    assert results["steps"] == 469  # ceil(60000 / 128)
+    assert results["test_samples"] == 10000
+    assert results["accuracy"] >= 0.95, f"accuracy {results['accuracy']:.4f} after one epoch"
