@@ -160,6 +160,17 @@ RNN_ATTRS = {
     ),
 }
 
+
+def recurrent_bias(keras: bool) -> AttrSpec:
+    """A second, recurrent bias vector bias_hh (cuDNN form) or only bias_ih. Both get the same
+    gradient, so two vectors move their sum twice as fast: it is a training difference."""
+    return AttrSpec(
+        V.boolean,
+        {"dlspec": True, "pytorch": True, "keras": keras},
+        "a second bias vector bias_hh beside bias_ih (cuDNN); false: bias_ih only",
+    )
+
+
 OPS: dict[str, OpSpec] = {}
 
 
@@ -273,6 +284,7 @@ _op(
         "layer",
         {
             **RNN_ATTRS,
+            "recurrent_bias": recurrent_bias(True),
             "reset_after": AttrSpec(
                 V.boolean, True, "apply the reset gate after the recurrent matmul (cuDNN form)"
             ),
@@ -288,6 +300,7 @@ _op(
         "layer",
         {
             **RNN_ATTRS,
+            "recurrent_bias": recurrent_bias(False),
             "forget_bias": AttrSpec(
                 any_real,
                 {"dlspec": 1.0, "pytorch": 0.0, "keras": 1.0},
@@ -381,7 +394,12 @@ OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
             {"dlspec": "outside", "pytorch": "outside", "keras": "inside"},
             "outside: g/(sqrt(v)+eps); inside: g/sqrt(v+eps)",
         ),
-        "momentum": AttrSpec(unit_open, 0.0, "momentum on the scaled step"),
+        "momentum": AttrSpec(unit_open, 0.0, "momentum on the scaled step s = g/(sqrt(v)+eps)"),
+        "momentum_form": AttrSpec(
+            one_of("gradient", "update"),
+            {"dlspec": "gradient", "pytorch": "gradient", "keras": "update"},
+            "gradient: b = mu*b + s, w -= lr*b; update: b = mu*b + lr*s, w -= b",
+        ),
         "centered": AttrSpec(V.boolean, False, "subtract the squared mean gradient"),
         "weight_decay": WEIGHT_DECAY,
         "weight_decay_mode": WD_MODE,

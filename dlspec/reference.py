@@ -294,12 +294,13 @@ def lstm_layer(
 def rnn_params(
     layer: Layer, weights: Weights, k: int
 ) -> tuple[Array, Array, Optional[Array], Optional[Array]]:
-    """Layer k's (weight_ih, weight_hh, bias_ih, bias_hh) of a gru/lstm; biases None if off."""
+    """Layer k's (weight_ih, weight_hh, bias_ih, bias_hh) of a gru/lstm; a bias is None if off."""
     names = [f"{layer.name}.{role}_l{k}" for role in ("weight_ih", "weight_hh")]
     w_ih, w_hh = (param(weights, n) for n in names)
     if not layer["bias"]:
         return w_ih, w_hh, None, None
-    b_ih, b_hh = (param(weights, f"{layer.name}.{r}_l{k}") for r in ("bias_ih", "bias_hh"))
+    b_ih = param(weights, f"{layer.name}.bias_ih_l{k}")
+    b_hh = param(weights, f"{layer.name}.bias_hh_l{k}") if layer["recurrent_bias"] else None
     return w_ih, w_hh, b_ih, b_hh
 
 

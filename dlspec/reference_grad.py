@@ -260,8 +260,9 @@ def _rnn_layer_backward(
     else:
         dx, grads = lstm_layer_backward(x, *params, dhs)
     roles = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    present = zip(roles, grads, params, strict=True)
     return dx, {
-        f"{layer.name}.{r}_l{k}": g for r, g in zip(roles, grads, strict=True) if g is not None
+        f"{layer.name}.{r}_l{k}": g for r, g, p in present if g is not None and p is not None
     }
 
 

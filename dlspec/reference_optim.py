@@ -64,9 +64,16 @@ def rmsprop_update(w: Array, g: Array, slots: Slots, lr: float, t: int, a: Attrs
         scaled = g / np.sqrt(denominator + eps)
     else:
         scaled = g / (np.sqrt(denominator) + eps)
+    if mu > 0.0 and a["momentum_form"] == "update":
+        return w - _set(slots, "buf", mu * _slot(slots, "buf", w) + lr * scaled)
     if mu > 0.0:
         scaled = slots["buf"] = mu * _slot(slots, "buf", w) + scaled
     return w - lr * scaled
+
+
+def _set(slots: Slots, name: str, value: Array) -> Array:
+    slots[name] = value
+    return value
 
 
 def adadelta_update(w: Array, g: Array, slots: Slots, lr: float, t: int, a: Attrs) -> Array:

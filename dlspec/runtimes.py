@@ -35,8 +35,15 @@ def _interpreter(target: str) -> tuple[str, ...]:
 
 
 # runtime name -> (target, extra environment, import probe)
+_KERAS_PROBE = (
+    "import keras; print('keras ' + keras.__version__ + ' on ' + keras.backend.backend())"
+)
 RUNTIMES: dict[str, tuple[str, dict[str, str], str]] = {
     "pytorch": ("pytorch", {}, "import torch; print(torch.__version__)"),
+    "tensorflow": ("tensorflow", {}, "import tensorflow as tf; print(tf.__version__)"),
+    "keras[tensorflow]": ("keras", {"KERAS_BACKEND": "tensorflow"}, _KERAS_PROBE),
+    "keras[jax]": ("keras", {"KERAS_BACKEND": "jax"}, _KERAS_PROBE),
+    "keras[torch]": ("keras", {"KERAS_BACKEND": "torch"}, _KERAS_PROBE),
 }
 
 

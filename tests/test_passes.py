@@ -141,9 +141,27 @@ OPTIMIZER_DEFAULTS: list[tuple[str, dict[str, dict[str, Any]]]] = [
     (
         "rmsprop",
         {
-            "dlspec": {"lr": 0.001, "rho": 0.9, "eps": 1e-7, "eps_placement": "outside"},
-            "pytorch": {"lr": 0.01, "rho": 0.99, "eps": 1e-8, "eps_placement": "outside"},
-            "keras": {"lr": 0.001, "rho": 0.9, "eps": 1e-7, "eps_placement": "inside"},
+            "dlspec": {
+                "lr": 0.001,
+                "rho": 0.9,
+                "eps": 1e-7,
+                "eps_placement": "outside",
+                "momentum_form": "gradient",
+            },
+            "pytorch": {
+                "lr": 0.01,
+                "rho": 0.99,
+                "eps": 1e-8,
+                "eps_placement": "outside",
+                "momentum_form": "gradient",
+            },
+            "keras": {
+                "lr": 0.001,
+                "rho": 0.9,
+                "eps": 1e-7,
+                "eps_placement": "inside",
+                "momentum_form": "update",
+            },
         },
     ),
     (
@@ -707,9 +725,27 @@ def test_forget_gate_bias_offset(profile: str, stmt: str, offset: Optional[tuple
     offsets = {p.name.split(".")[1]: p.gate_offset for p in rnn.params}
     assert offsets["bias_ih_l0"] == offset
     assert offsets["bias_ih_l1"] == offset
-    assert offsets["bias_hh_l0"] is None
-    assert offsets["bias_hh_l1"] is None
+    assert offsets.get("bias_hh_l0") is None
+    assert offsets.get("bias_hh_l1") is None
     assert offsets["weight_ih_l0"] is None
+
+
+@pytest.mark.parametrize(
+    "profile, stmt, has_recurrent_bias",
+    [
+        ("keras", "lstm(8)", False),
+        ("keras", "gru(8)", True),
+        ("pytorch", "lstm(8)", True),
+        ("dlspec", "lstm(8)", True),
+        ("dlspec", "lstm(8, recurrent_bias=false)", False),
+        ("dlspec", "lstm(8, bias=false)", False),
+    ],
+)
+def test_recurrent_bias_vector(profile: str, stmt: str, has_recurrent_bias: bool) -> None:
+    """Keras's LSTM has one bias vector; cuDNN/PyTorch two (they train differently)."""
+    (rnn,) = build_model([stmt], "float32[6, 5]", profile=profile).layers
+    names = {p.name.split(".")[1] for p in rnn.params}
+    assert ("bias_hh_l0" in names) == has_recurrent_bias
 
 
 def test_rnn_fans() -> None:

@@ -18,6 +18,7 @@ class LayerCode:
     forward: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     helpers: frozenset[str] = frozenset()
+    setup: tuple[str, ...] = ()  # statements run once after the module is built
 
 
 @dataclass

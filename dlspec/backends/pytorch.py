@@ -41,7 +41,7 @@ NATIVE_OPTIMIZERS: dict[str, tuple[tuple[str, dict[str, str], dict[str, str]], .
     "rmsprop": (
         (
             "torch.optim.RMSprop",
-            {"eps_placement": "outside", "weight_decay_mode": "l2"},
+            {"eps_placement": "outside", "weight_decay_mode": "l2", "momentum_form": "gradient"},
             {"rho": "alpha", "eps": "eps", "momentum": "momentum", "centered": "centered", **_WD},
         ),
     ),
@@ -181,7 +181,14 @@ class PyTorchBackend(Backend):
         forward = [f"x, _ = self.{layer.name}(x)"]
         if layer["readout"] == "last":
             forward.append("x = x[:, -1, :]")
-        return LayerCode(module, tuple(forward))
+        if not layer["bias"] or layer["recurrent_bias"]:
+            return LayerCode(module, tuple(forward))
+        setup = []
+        for k in range(layer["layers"]):
+            path = f"self.{layer.name}.bias_hh_l{k}"
+            setup += [f"nn.init.zeros_({path})", f"{path}.requires_grad_(False)"]
+        note = "one bias vector (recurrent_bias=false): torch's bias_hh held at zero, not trained"
+        return LayerCode(module, tuple(forward), (note,), setup=tuple(setup))
 
     def emit_gru(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "nn.GRU")
@@ -260,7 +267,12 @@ class PyTorchBackend(Backend):
             "data": contract.data_context(model),
             "schedule": contract.schedule_context(model),
             "layers": [
-                {"name": layer.name, "module": code.module, "forward": code.forward}
+                {
+                    "name": layer.name,
+                    "module": code.module,
+                    "forward": code.forward,
+                    "setup": code.setup,
+                }
                 for layer, code in codes
             ],
             "helpers": helpers,

@@ -177,7 +177,8 @@ def _rnn_params(layer: Layer, shape: Shape) -> tuple[Param, ...]:
             forget = layer.attrs.get("forget_bias", 0.0)
             gate = (units, 2 * units, forget) if forget else None
             params.append(_param(layer, "bias_ih", (g,), layer["bias_init"], (width, g), sfx, gate))
-            params.append(_param(layer, "bias_hh", (g,), layer["bias_init"], (units, g), sfx))
+            if layer["recurrent_bias"]:
+                params.append(_param(layer, "bias_hh", (g,), layer["bias_init"], (units, g), sfx))
     return tuple(params)
 
 
@@ -214,11 +215,28 @@ def _dtype_check(layer: Layer, dtype: str) -> None:
         raise _ShapeError(f"{layer.op} needs float input, got {dtype} (only embedding takes ids)")
 
 
+ELEMENTWISE = ("dropout", "relu", "tanh", "sigmoid", "elu", "leaky_relu")
+
+
+def _flattened_from(layers: list[Layer], layer: Layer) -> tuple[int, ...]:
+    """For a dense layer: the (C, H, W) map its input features were flattened from, or ()."""
+    if layer.op != "dense":
+        return ()
+    for previous in reversed(layers):
+        if previous.op == "flatten":
+            return previous.in_shape if len(previous.in_shape) == 3 else ()
+        if previous.op not in ELEMENTWISE:
+            return ()
+    return ()
+
+
 def shapes(model: Model, ctx: PassContext) -> Model:
-    """Every layer gets in_shape, out_shape, explicit pads and its parameters."""
+    """Every layer gets in_shape, out_shape, explicit pads and its parameters; a dense layer
+    after a flatten records the (C, H, W) map it reads (`flattened_from`), for channels-last
+    targets that must permute its weight rows."""
     shape = model.inputs[0].shape
     dtype = model.inputs[0].dtype
-    layers = []
+    layers: list[Layer] = []
     for layer in model.layers:
         try:
             _dtype_check(layer, dtype)
@@ -227,6 +245,8 @@ def shapes(model: Model, ctx: PassContext) -> Model:
         except _ShapeError as err:
             ctx.error(ShapeProblem(f"{layer.name} ({layer.op}): {err}", layer.pos))
             return replace(model, layers=tuple(layers))
+        if layer.op == "dense":
+            resolved = resolved.with_attrs(flattened_from=_flattened_from(layers, resolved))
         params = make_params(resolved, shape)
         layers.append(
             replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params)

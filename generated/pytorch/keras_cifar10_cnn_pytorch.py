@@ -469,7 +469,7 @@ def main(argv=None):
         "data": args.data if args.data == "synthetic" else DATASET,
         "batch_size": BATCH_SIZE,
         "epochs": len(history["epoch_seconds"]),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
     results.update(history)
     results["final_loss"] = history["epoch_losses"][-1] if history["epoch_losses"] else None

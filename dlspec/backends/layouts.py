@@ -1,0 +1,111 @@
+"""Canonical (PyTorch/cuDNN) weight layouts to channels-last framework layouts, as NumPy code.
+
+Shared by the TensorFlow and Keras targets. Each NativeParam says how one native weight is built
+from canonical arrays (`c[name]`) and how canonical arrays are recovered from native ones
+(`n[name]`); the expressions are pasted into generated scripts, so they use NumPy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlspec.ir import Layer
+
+
+@dataclass(frozen=True)
+class NativeParam:
+    """One native weight: its name and shape, its recipe from canonical arrays, and the inverse."""
+
+    native: str
+    shape: tuple[int, ...]
+    to_native: str
+    back: tuple[tuple[str, str], ...]
+
+
+def _c(name: str) -> str:
+    return f'c["{name}"]'
+
+
+def _n(name: str) -> str:
+    return f'n["{name}"]'
+
+
+def conv_kernel(layer: Layer, native: str) -> NativeParam:
+    """(out, in, kh, kw) -> (kh, kw, in, out)."""
+    o, i, kh, kw = layer.params[0].shape
+    name = layer.params[0].name
+    return NativeParam(
+        native,
+        (kh, kw, i, o),
+        f"{_c(name)}.transpose(2, 3, 1, 0)",
+        ((name, f"{_n(native)}.transpose(3, 2, 0, 1)"),),
+    )
+
+
+def dense_kernel(layer: Layer, native: str) -> NativeParam:
+    """(out, in) -> (in, out); after a flatten of (C, H, W) the rows follow (H, W, C) order."""
+    out, fan_in = layer.params[0].shape
+    name = layer.params[0].name
+    source = layer.attrs.get("flattened_from", ())
+    if not source:
+        return NativeParam(native, (fan_in, out), f"{_c(name)}.T", ((name, f"{_n(native)}.T"),))
+    ch, h, w = source
+    to = f"{_c(name)}.reshape({out}, {ch}, {h}, {w}).transpose(2, 3, 1, 0).reshape({fan_in}, {out})"
+    back = f"{_n(native)}.reshape({h}, {w}, {ch}, {out}).transpose(3, 2, 0, 1).reshape({out}, {fan_in})"
+    return NativeParam(native, (fan_in, out), to, ((name, back),))
+
+
+def same(name: str, native: str, shape: tuple[int, ...]) -> NativeParam:
+    """A weight stored identically (biases, embedding tables)."""
+    return NativeParam(native, shape, _c(name), ((name, _n(native)),))
+
+
+def gru_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:
+    """Keras GRU (reset_after): kernel (in, 3H) and recurrent (H, 3H) in gate order [z, r, h];
+    bias (2, 3H) = [input bias; recurrent bias]. Swapping the first two blocks maps [r, z, n] to
+    [z, r, h] and back (it is its own inverse)."""
+    units = layer["units"]
+    swap = f"[np.r_[{units}:{2 * units}, 0:{units}, {2 * units}:{3 * units}]]"
+    params: list[NativeParam] = []
+    base = f"{layer.name}.{{}}_l{k}"
+    w_ih, w_hh = base.format("weight_ih"), base.format("weight_hh")
+    fan_in = layer.in_shape[-1] if k == 0 else units
+    for native_role, name, rows in (("kernel", w_ih, fan_in), ("recurrent_kernel", w_hh, units)):
+        native = f"{prefix}/{native_role}"
+        params.append(
+            NativeParam(
+                native, (rows, 3 * units), f"{_c(name)}{swap}.T", ((name, f"{_n(native)}.T{swap}"),)
+            )
+        )
+    if layer["bias"]:
+        b_ih, b_hh = base.format("bias_ih"), base.format("bias_hh")
+        native = f"{prefix}/bias"
+        to = f"np.stack([{_c(b_ih)}{swap}, {_c(b_hh)}{swap}])"
+        back = ((b_ih, f"{_n(native)}[0]{swap}"), (b_hh, f"{_n(native)}[1]{swap}"))
+        params.append(NativeParam(native, (2, 3 * units), to, back))
+    return params
+
+
+def lstm_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:
+    """Keras LSTM: kernel (in, 4H), recurrent (H, 4H), gate order [i, f, c, o] as canonical;
+    ONE bias (4H,) = bias_ih (the IR must say recurrent_bias=false)."""
+    units = layer["units"]
+    base = f"{layer.name}.{{}}_l{k}"
+    fan_in = layer.in_shape[-1] if k == 0 else units
+    params = [
+        NativeParam(
+            f"{prefix}/kernel",
+            (fan_in, 4 * units),
+            f"{_c(base.format('weight_ih'))}.T",
+            ((base.format("weight_ih"), f"{_n(prefix + '/kernel')}.T"),),
+        ),
+        NativeParam(
+            f"{prefix}/recurrent_kernel",
+            (units, 4 * units),
+            f"{_c(base.format('weight_hh'))}.T",
+            ((base.format("weight_hh"), f"{_n(prefix + '/recurrent_kernel')}.T"),),
+        ),
+    ]
+    if layer["bias"]:
+        params.append(same(base.format("bias_ih"), f"{prefix}/bias", (4 * units,)))
+    return params
