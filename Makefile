@@ -50,11 +50,8 @@ test: $(STAMP) $(MNIST)
 
 demo: $(STAMP)
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir out/demo --report
-	@for f in out/demo/pytorch/*.py; do \
-		echo "== $$f (5 steps, synthetic data)"; \
-		$(PY) $$f --data synthetic --max-steps 5 --warmup 2 --results $${f%.py}.json >/dev/null || exit 1; \
-		$(PY) -c "import json,sys; r=json.load(open(sys.argv[1])); print('   loss %.4f  %.1f samples/s on %s' % (r['final_loss'], r['samples_per_sec'] or 0, r['device']))" $${f%.py}.json; \
-	done
+	$(DLSPEC) verify $(EXAMPLES) --targets all --json out/demo/verify.json
+	$(PY) tools/demo.py out/demo 5
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache

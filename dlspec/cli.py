@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dlspec import __version__, runtimes, verify
+from dlspec import __version__
 from dlspec.backends import TARGETS
 from dlspec.compile import Compiled, compile_model
 from dlspec.errors import DlspecError, SpecError, UsageError, format_problems
@@ -110,6 +110,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
     """(runtimes to run, skip messages): unavailable runtimes are skipped only when not named."""
+    from dlspec import runtimes  # imported here: compile and check need no NumPy
     names = runtimes.expand(_targets(spec) if spec != "all" else list(TARGETS))
     run, skipped = [], []
     for name in names:
@@ -125,6 +126,7 @@ def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run every target on the same weights and batches; compare with the oracle and each other."""
+    from dlspec import verify
     names, skipped = _verify_runtimes(args.targets)
     for line in skipped:
         print(line, file=sys.stderr)
@@ -139,6 +141,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:  # noqa: ARG001
     """Show which runtimes can run here, with which interpreter and framework version."""
+    from dlspec import runtimes
     for name in runtimes.RUNTIMES:
         rt = runtimes.runtime(name)
         ok, info = runtimes.probe(rt)
