@@ -36,8 +36,8 @@ check: $(STAMP)
 	$(DLSPEC) check $(EXAMPLES) --out-dir generated
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dlspec tests tools
-	$(VENV)/bin/black --check dlspec tests tools
+	$(VENV)/bin/ruff check dlspec tests tools benchmarks
+	$(VENV)/bin/black --check dlspec tests tools benchmarks
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not framework"
@@ -51,7 +51,7 @@ test: $(STAMP) $(MNIST)
 demo: $(STAMP)
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir out/demo --report
 	$(DLSPEC) verify $(EXAMPLES) --targets all --json out/demo/verify.json
-	$(PY) tools/demo.py out/demo 5
+	$(PY) benchmarks/run.py out/demo --max-steps 5
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache

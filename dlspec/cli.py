@@ -111,6 +111,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
     """(runtimes to run, skip messages): unavailable runtimes are skipped only when not named."""
     from dlspec import runtimes  # imported here: compile and check need no NumPy
+
     names = runtimes.expand(_targets(spec) if spec != "all" else list(TARGETS))
     run, skipped = [], []
     for name in names:
@@ -127,6 +128,7 @@ def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run every target on the same weights and batches; compare with the oracle and each other."""
     from dlspec import verify
+
     names, skipped = _verify_runtimes(args.targets)
     for line in skipped:
         print(line, file=sys.stderr)
@@ -142,6 +144,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:  # noqa: ARG001
     """Show which runtimes can run here, with which interpreter and framework version."""
     from dlspec import runtimes
+
     for name in runtimes.RUNTIMES:
         rt = runtimes.runtime(name)
         ok, info = runtimes.probe(rt)

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from dlspec import weights as W
 from dlspec.compile import compile_model
 from dlspec.errors import DlspecError
 from dlspec.ir import Model
+from dlspec.margins import decision_margin
 from dlspec.reference_grad import loss_and_grads
 from dlspec.reference_optim import ReferenceOptimizer, train_learning_rate
 from dlspec.runtimes import Runtime, runtime
@@ -39,6 +40,8 @@ WEIGHTS_TOL = 1e-4
 WEIGHTS_TOL_ADAPTIVE = 5e-4
 VERIFY_BATCH = 4
 VERIFY_SEED = 1234
+MIN_MARGIN = 1e-6  # relative distance of every kink/tie from flipping (float32 noise is ~3e-7)
+MAX_DRAWS = 16
 
 
 class VerifyError(DlspecError):
@@ -68,6 +71,7 @@ class Oracle:
     lrs: list[float]
     weights: dict[str, Array]
     start: dict[str, Array] = field(default_factory=dict)
+    margins: list[float] = field(default_factory=list)
 
 
 def errors(actual: Array, expected: Array) -> tuple[float, float]:
@@ -108,37 +112,70 @@ def weight_errors(
     return worst_abs, worst_rel, worst_name
 
 
-def make_batches(model: Model, steps: int, seed: int = VERIFY_SEED) -> dict[str, Array]:
-    """A fixed evaluation batch and one training batch per step (inputs and labels)."""
-    n = VERIFY_BATCH
-    train_x = (
-        np.stack([W.input_batch(model, n, seed + 1 + k) for k in range(steps)]) if steps else None
-    )
-    train_y = (
-        np.stack([W.label_batch(model, n, seed + 1 + k) for k in range(steps)]) if steps else None
-    )
-    batches = {"eval_x": W.input_batch(model, n, seed)}
-    if steps:
-        batches.update(train_x=train_x, train_y=train_y)
-    return batches
+def _training_batch(
+    model: Model, weights: dict[str, Array], seed: int, step: int
+) -> tuple[Array, Array, float]:
+    """The first of up to MAX_DRAWS seeded candidate batches whose decision margin at `weights`
+    is at least MIN_MARGIN (else the best one): no ReLU kink or max-pool near-tie within float32
+    noise, where a float32 framework could take the other branch for no semantic reason."""
+    best: tuple[Array, Array, float] = (np.empty(0), np.empty(0), -1.0)
+    for draw in range(MAX_DRAWS):
+        batch_seed = seed + 1 + step + 1000 * draw
+        x, y = W.input_batch(model, VERIFY_BATCH, batch_seed), W.label_batch(
+            model, VERIFY_BATCH, batch_seed
+        )
+        margin = decision_margin(model, weights, x)
+        if margin >= MIN_MARGIN:
+            return x, y, margin
+        if margin > best[2]:
+            best = (x, y, margin)
+    return best
 
 
-def oracle(model: Model, start: dict[str, Array], batches: dict[str, Array]) -> Oracle:
-    """Float64 forward on the evaluation batch, then one update per training batch."""
-    forward = reference.forward(model, start, batches["eval_x"])
+def oracle(
+    model: Model,
+    start: dict[str, Array],
+    batches: Union[int, dict[str, Array]],
+    seed: int = VERIFY_SEED,
+) -> Any:
+    """Float64 forward on the evaluation batch, then one update per training batch.
+
+    `batches` as a number of steps: the batches are drawn here, each checked at that step's
+    weights, and (Oracle, batches) is returned. As a dict of given batches: returns the Oracle."""
+    given = batches if isinstance(batches, dict) else None
+    steps = len(given.get("train_x", ())) if given is not None else int(batches)  # type: ignore[arg-type]
+    eval_x = given["eval_x"] if given is not None else W.input_batch(model, VERIFY_BATCH, seed)
+    forward = reference.forward(model, start, eval_x)
     current = {k: np.asarray(v, np.float64) for k, v in start.items()}
     opt = ReferenceOptimizer(model.train.optimizer)  # type: ignore[union-attr]
-    losses, lrs = [], []
-    for step in range(len(batches.get("train_x", ()))):
-        value, grads = loss_and_grads(
-            model, current, batches["train_x"][step], batches["train_y"][step]
-        )
+    losses, lrs, xs, ys, margins = [], [], [], [], []
+    for step in range(steps):
+        if given is not None:
+            x, y = given["train_x"][step], given["train_y"][step]
+            margin = decision_margin(model, current, x)
+        else:
+            x, y, margin = _training_batch(model, current, seed, step)
+        value, grads = loss_and_grads(model, current, x, y)
         lr = train_learning_rate(model.train, step, 0)  # type: ignore[arg-type]
         losses.append(value)
         lrs.append(lr)
+        xs.append(x)
+        ys.append(y)
+        margins.append(margin)
         current = opt.step(current, grads, lr)
     start64 = {k: np.asarray(v, np.float64) for k, v in start.items()}
-    return Oracle(forward, losses, lrs, current, start64)
+    ref = Oracle(forward, losses, lrs, current, start64, margins)
+    if given is not None:
+        return ref
+    drawn = {"eval_x": eval_x}
+    if steps:
+        drawn.update(train_x=np.stack(xs), train_y=np.stack(ys))
+    return ref, drawn
+
+
+def make_batches(model: Model, steps: int, seed: int = VERIFY_SEED) -> dict[str, Array]:
+    """The batches verify uses for `model` from its canonical starting weights."""
+    return oracle(model, W.draw_weights(model, VERIFY_SEED), steps, seed)[1]
 
 
 def run_script(rt: Runtime, source: str, workdir: Path, timeout: int = 900) -> dict[str, Array]:
@@ -224,9 +261,8 @@ def verify_model(
         work.mkdir(parents=True, exist_ok=True)
         start = W.draw_weights(model, VERIFY_SEED)
         W.save_npz(work / "weights.npz", start)
-        batches = make_batches(model, steps)
+        ref, batches = oracle(model, start, steps)
         np.savez(work / "batches.npz", **batches)
-        ref = oracle(model, start, batches)
         results: dict[str, dict[str, Array]] = {}
         checks: list[Check] = []
         for name in runtimes:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dlspec.backends.base import Backend
+from dlspec.backends.keras import KerasBackend
 from dlspec.backends.pytorch import PyTorchBackend
+from dlspec.backends.tensorflow import TensorFlowBackend
 from dlspec.errors import UsageError
 
 TARGETS: dict[str, type[Backend]] = {
     "pytorch": PyTorchBackend,
+    "keras": KerasBackend,
+    "tensorflow": TensorFlowBackend,
 }
 
 

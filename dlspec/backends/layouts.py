@@ -61,9 +61,10 @@ def same(name: str, native: str, shape: tuple[int, ...]) -> NativeParam:
 
 
 def gru_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:
-    """Keras GRU (reset_after): kernel (in, 3H) and recurrent (H, 3H) in gate order [z, r, h];
-    bias (2, 3H) = [input bias; recurrent bias]. Swapping the first two blocks maps [r, z, n] to
-    [z, r, h] and back (it is its own inverse)."""
+    """Keras GRU: kernel (in, 3H) and recurrent (H, 3H) in gate order [z, r, h]; bias (2, 3H) =
+    [input bias; recurrent bias] (reset_after, recurrent_bias=true) or one bias (3H,) = the input
+    bias (reset_after=false, recurrent_bias=false). Swapping the first two blocks maps [r, z, n]
+    to [z, r, h] and back (it is its own inverse)."""
     units = layer["units"]
     swap = f"[np.r_[{units}:{2 * units}, 0:{units}, {2 * units}:{3 * units}]]"
     params: list[NativeParam] = []
@@ -77,7 +78,11 @@ def gru_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:
                 native, (rows, 3 * units), f"{_c(name)}{swap}.T", ((name, f"{_n(native)}.T{swap}"),)
             )
         )
-    if layer["bias"]:
+    if layer["bias"] and not layer["recurrent_bias"]:
+        b_ih, native = base.format("bias_ih"), f"{prefix}/bias"
+        back = ((b_ih, f"{_n(native)}{swap}"),)
+        params.append(NativeParam(native, (3 * units,), f"{_c(b_ih)}{swap}", back))
+    elif layer["bias"]:
         b_ih, b_hh = base.format("bias_ih"), base.format("bias_hh")
         native = f"{prefix}/bias"
         to = f"np.stack([{_c(b_ih)}{swap}, {_c(b_hh)}{swap}])"

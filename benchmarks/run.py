@@ -1,0 +1,88 @@
+"""Train every generated script briefly in each of its runtimes; print a table, append JSONL.
+
+Used by `make demo` (CPU, a few steps) and for GPU timings:
+    python benchmarks/run.py generated --device gpu --epochs 1 --out benchmarks/results/X.jsonl
+Needs only the standard library and dlspec.runtimes (no dlspec dependencies), so it runs on a
+machine where only the frameworks are installed (PYTHONPATH=.).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from dlspec.runtimes import RUNTIMES, probe, runtime
+
+
+def run_one(name: str, script: Path, args: argparse.Namespace) -> Optional[dict]:
+    """Run `script` in runtime `name`; its results JSON, or None (the error is printed)."""
+    rt = runtime(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        flags = ["--data", "synthetic", "--device", args.device, "--warmup", str(args.warmup)]
+        flags += [
+            "--epochs",
+            str(args.epochs),
+            "--max-steps",
+            str(args.max_steps),
+            "--results",
+            str(out),
+        ]
+        done = subprocess.run(
+            rt.command(str(script), *flags), capture_output=True, text=True, env=rt.environment()
+        )
+        if done.returncode != 0:
+            print(f"   {script.stem:<32} FAILED: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+            return None
+        return {"runtime": name, "script": script.name, **json.loads(out.read_text())}
+
+
+def line(r: dict) -> str:
+    """One table row."""
+    speed = r.get("samples_per_sec") or 0.0
+    epoch = r["epoch_seconds"][-1] if r.get("epoch_seconds") else 0.0
+    return (
+        f"   {Path(r['script']).stem:<32} {r['steps']:>6} steps  loss {r['final_loss']:.4f}  "
+        f"{speed:10.1f} samples/s  last epoch {epoch:7.2f} s  on {r['device']}"
+    )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Every script under FOLDER/<target>/ in every available runtime of that target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default="out/demo")
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu"))
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-steps", type=int, default=5, help="0: whole epochs")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runtimes", default="", help="comma list (default: all available)")
+    parser.add_argument("--out", help="append one JSON line per run here")
+    args = parser.parse_args(argv)
+    wanted = [r for r in args.runtimes.split(",") if r] or list(RUNTIMES)
+    failed = 0
+    for name in wanted:
+        target = RUNTIMES[name][0]
+        scripts = sorted((Path(args.folder) / target).glob("*.py"))
+        ok, info = probe(runtime(name))
+        if not ok or not scripts:
+            print(f"== {name}: skipped ({info if not ok else 'no scripts'})")
+            continue
+        print(f"== {name} ({info}) on {args.device}")
+        for script in scripts:
+            result = run_one(name, script, args)
+            failed += result is None
+            if result is not None:
+                print(line(result))
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(result, sort_keys=True) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,482 @@
+"""The Keras 3 target: one functional-API script for the tensorflow, jax and torch backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from dlspec import contract
+from dlspec.backends import layouts
+from dlspec.backends.base import Backend, LayerCode
+from dlspec.errors import Problem, Unsupported
+from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train
+from dlspec.passes.shapes import same_pads
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+ACTIVATIONS = {
+    "relu": "layers.ReLU(max_value=None, negative_slope=0.0, threshold=0.0",
+    "tanh": 'layers.Activation("tanh"',
+    "sigmoid": 'layers.Activation("sigmoid"',
+}
+
+# optimiser -> (Keras class, {attribute: the form it computes}, {canonical attribute: keyword})
+NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+    "sgd": (
+        "keras.optimizers.SGD",
+        {"momentum_form": "update", "weight_decay_mode": "decoupled"},
+        {"momentum": "momentum", "nesterov": "nesterov"},
+    ),
+    "adam": (
+        "keras.optimizers.Adam",
+        {"eps_placement": "uncorrected", "weight_decay_mode": "decoupled"},
+        {"beta1": "beta_1", "beta2": "beta_2", "eps": "epsilon"},
+    ),
+    "rmsprop": (
+        "keras.optimizers.RMSprop",
+        {"eps_placement": "inside", "momentum_form": "update", "weight_decay_mode": "decoupled"},
+        {"rho": "rho", "momentum": "momentum", "eps": "epsilon", "centered": "centered"},
+    ),
+    "adadelta": (
+        "keras.optimizers.Adadelta",
+        {"weight_decay_mode": "decoupled"},
+        {"rho": "rho", "eps": "epsilon"},
+    ),
+}
+# keywords a native optimiser gets beyond the table (Keras defaults written out)
+NATIVE_EXTRA = {"adam": ("amsgrad=False",)}
+
+_INITIALIZERS = {
+    "uniform": "RandomUniform(minval={neg_limit!r}, maxval={limit!r}, seed={seed})",
+    "normal": "RandomNormal(mean={mean!r}, stddev={std!r}, seed={seed})",
+    "truncated_normal": "TruncatedNormal(mean={mean!r}, stddev={std!r}, seed={seed})",
+    "constant": "Constant(value={value!r})",
+    "orthogonal": "Orthogonal(gain={gain!r}, seed={seed})",
+}
+
+
+def q(text: str) -> str:
+    """A Python string literal in double quotes (as black writes it)."""
+    return json.dumps(text)
+
+
+def initializer(init: Init, name: str) -> str:
+    """A seeded keras.initializers expression for one canonical parameter's distribution."""
+    seed = f"param_seed(seed, {q(name)})"
+    text = _INITIALIZERS[init.dist].format(
+        neg_limit=-init.limit,
+        limit=init.limit,
+        mean=init.mean,
+        std=init.std,
+        value=init.value,
+        gain=init.gain,
+        seed=seed,
+    )
+    return "keras.initializers." + text
+
+
+def param_initializer(param: Param) -> str:
+    """The initialiser of `param`, with its gate offset (the LSTM forget-gate bias) added."""
+    expr = initializer(param.init, param.name)
+    if param.gate_offset is None:
+        return expr
+    start, stop, add = param.gate_offset
+    return f"GateOffset({expr}, start={start}, stop={stop}, add={add!r})"
+
+
+def init_comment(param: Param) -> str:
+    """A comment naming the parameter's initialiser and fans, as in the PyTorch script."""
+    fans = f"fan_in={param.fan_in}, fan_out={param.fan_out}"
+    return f"# {param.name}: {param.init.spec.describe()} ({fans})"
+
+
+def pool_mode(layer: Layer) -> str:
+    """How a pool is realised: valid, same, zero_pad (ZeroPadding2D + valid) or explicit."""
+    pads = layer["padding"]
+    if layer["rounding"] == "ceil":
+        return "explicit"
+    if pads == ((0, 0), (0, 0)):
+        return "valid"
+    if layer.op == "avgpool2d" and layer["count_pad"]:
+        return "zero_pad"
+    if pads != tf_same(layer, layer["pool"], (1, 1)):
+        return "explicit"
+    symmetric = all(before == after for before, after in pads)
+    if layer.op == "avgpool2d" and not symmetric:
+        return "explicit"  # Keras's torch backend replicates edge cells into such windows
+    return "same"
+
+
+def conv_mode(layer: Layer) -> str:
+    """valid, same (TF's rule equals the IR's pads) or zero_pad (ZeroPadding2D + valid)."""
+    pads = layer["padding"]
+    if pads == ((0, 0), (0, 0)):
+        return "valid"
+    if pads == tf_same(layer, layer["kernel"], layer["dilation"]):
+        return "same"
+    return "zero_pad"
+
+
+def tf_same(layer: Layer, window: tuple[int, int], dilation: tuple[int, int]) -> Pads:
+    """The pads TensorFlow's padding="same" gives this layer's input (the shape pass's rule)."""
+    return tuple(  # type: ignore[return-value]
+        same_pads(layer.in_shape[1 + i], window[i], layer["stride"][i], dilation[i])
+        for i in range(2)
+    )
+
+
+def overhang(layer: Layer) -> tuple[int, int]:
+    """Cells a ceil-rounded pool's last window reaches beyond the padded input (never counted)."""
+    pads, pool, stride = layer["padding"], layer["pool"], layer["stride"]
+    return tuple(  # type: ignore[return-value]
+        max(
+            0,
+            (layer.out_shape[1 + i] - 1) * stride[i]
+            + pool[i]
+            - (layer.in_shape[1 + i] + pads[i][0] + pads[i][1]),
+        )
+        for i in range(2)
+    )
+
+
+def is_image(shape: tuple[int, ...]) -> bool:
+    """Rank-3 (C, H, W) tensors are the ones that live in the run-time data_format."""
+    return len(shape) == 3
+
+
+def _call(constructor: str, name: str) -> str:
+    """`x = <constructor>, name=...)(x)`: constructors are written without their closing paren."""
+    return f"x = {constructor}, name={q(name)})(x)"
+
+
+def rnn_layer_names(layer: Layer) -> list[str]:
+    """The Keras layer of each stacked RNN layer."""
+    if layer["layers"] == 1:
+        return [layer.name]
+    return [f"{layer.name}_l{k}" for k in range(layer["layers"])]
+
+
+def _irrelevant(opt: Optimizer, key: str) -> bool:
+    """A form that cannot matter: decay mode without decay, momentum form without momentum."""
+    if key == "weight_decay_mode":
+        return opt["weight_decay"] == 0
+    if key == "momentum_form":
+        return opt["momentum"] == 0
+    return False
+
+
+def _keras2_decay(train: Train) -> bool:
+    """Inverse-time decay per update: what Keras 2's optimiser argument decay= computed."""
+    return train.schedule.kind == "inverse_time" and train.schedule["unit"] == "step"
+
+
+class KerasBackend(Backend):
+    """Keras 3 on any backend; image tensors channels_last on CPU, channels_first on GPU."""
+
+    name = "keras"
+    template = "keras/script.py.j2"
+    native_profile = "keras"
+    framework = "Keras"
+    limits = {
+        "gru": "recurrent_bias=true exactly when reset_after=true",
+        "lstm": "recurrent_bias=false only: Keras's LSTM has one bias vector",
+    }
+
+    # ---- layers -------------------------------------------------------------------------
+    def emit_conv2d(self, layer: Layer) -> LayerCode:
+        mode = conv_mode(layer)
+        params = {p.role: p for p in layer.params}
+        bias = params.get("bias")
+        constructor = (
+            f"layers.Conv2D({layer['filters']}, kernel_size={layer['kernel']}, "
+            f"strides={layer['stride']}, padding={q('valid' if mode == 'zero_pad' else mode)}, "
+            f"data_format=data_format, dilation_rate={layer['dilation']}, groups=1, "
+            f"activation=None, use_bias={layer['bias']}, "
+            f"kernel_initializer={param_initializer(params['weight'])}, "
+            f"bias_initializer={param_initializer(bias) if bias else None}"
+        )
+        lines = [init_comment(p) for p in layer.params]
+        notes: tuple[str, ...] = ()
+        if mode == "zero_pad":
+            pad = f"layers.ZeroPadding2D(padding={layer['padding']}, data_format=data_format"
+            lines.append(_call(pad, f"{layer.name}_pad"))
+            notes = (f"padding {layer['padding']} is not TF's 'same': ZeroPadding2D, then valid",)
+        lines.append(_call(constructor, layer.name))
+        return LayerCode(constructor + ")", tuple(lines), notes)
+
+    def _pool(self, layer: Layer, cls: str) -> LayerCode:
+        mode = pool_mode(layer)
+        base = f"pool_size={layer['pool']}, strides={layer['stride']}"
+        if mode == "explicit":
+            constructor = (
+                f"PaddedPool2D({q('max' if layer.op == 'maxpool2d' else 'avg')}, {base}, "
+                f"pads={layer['padding']}, overhang={overhang(layer)}, "
+                f"count_pad={layer.attrs.get('count_pad', False)}, data_format=data_format"
+            )
+            note = (
+                f"padding {layer['padding']}, rounding={layer['rounding']}: no Keras padding "
+                "mode computes it; PaddedPool2D (keras.ops) pads and divides explicitly"
+            )
+            return LayerCode(
+                constructor + ")",
+                (_call(constructor, layer.name),),
+                (note,),
+                frozenset({"padded_pool"}),
+            )
+        padding = "same" if mode == "same" else "valid"
+        constructor = f"{cls}({base}, padding={q(padding)}, data_format=data_format"
+        lines = [_call(constructor, layer.name)]
+        notes: tuple[str, ...] = ()
+        if mode == "zero_pad":
+            pad = f"layers.ZeroPadding2D(padding={layer['padding']}, data_format=data_format"
+            lines.insert(0, _call(pad, f"{layer.name}_pad"))
+            notes = ("count_pad=true: ZeroPadding2D, then a valid average (zeros counted)",)
+        return LayerCode(constructor + ")", tuple(lines), notes)
+
+    def emit_maxpool2d(self, layer: Layer) -> LayerCode:
+        return self._pool(layer, "layers.MaxPooling2D")
+
+    def emit_avgpool2d(self, layer: Layer) -> LayerCode:
+        return self._pool(layer, "layers.AveragePooling2D")
+
+    def emit_dropout(self, layer: Layer) -> LayerCode:
+        constructor = (
+            f"layers.Dropout({layer['rate']!r}, noise_shape=None, "
+            f"seed=param_seed(seed, {q(layer.name)})"
+        )
+        lines = ("if dropout:", "    " + _call(constructor, layer.name))
+        return LayerCode(constructor + ")", lines)
+
+    def emit_flatten(self, layer: Layer) -> LayerCode:
+        fmt = "data_format" if is_image(layer.in_shape) else '"channels_last"'
+        constructor = f"layers.Flatten(data_format={fmt}"
+        notes: tuple[str, ...] = ()
+        if is_image(layer.in_shape):
+            notes = ("Keras flattens (H, W, C): the next dense layer's rows are permuted",)
+        return LayerCode(constructor + ")", (_call(constructor, layer.name),), notes)
+
+    def emit_dense(self, layer: Layer) -> LayerCode:
+        params = {p.role: p for p in layer.params}
+        bias = params.get("bias")
+        constructor = (
+            f"layers.Dense({layer['units']}, activation=None, use_bias={layer['bias']}, "
+            f"kernel_initializer={param_initializer(params['weight'])}, "
+            f"bias_initializer={param_initializer(bias) if bias else None}"
+        )
+        lines = [init_comment(p) for p in layer.params] + [_call(constructor, layer.name)]
+        if not is_image(layer.in_shape):
+            return LayerCode(constructor + ")", tuple(lines))
+        lines.insert(-1, f"x = canonical_view(x, data_format, {q(layer.name + '_nchw')})")
+        lines.append(f"x = native_view(x, data_format, {q(layer.name + '_native')})")
+        note = "dense over the W axis of a (C, H, W) map: permuted to NCHW around it"
+        return LayerCode(constructor + ")", tuple(lines), (note,), frozenset({"views"}))
+
+    def emit_embedding(self, layer: Layer) -> LayerCode:
+        weight = layer.params[0]
+        constructor = (
+            f"layers.Embedding({layer['vocab']}, {layer['dim']}, "
+            f"embeddings_initializer={param_initializer(weight)}, mask_zero=False"
+        )
+        return LayerCode(constructor + ")", (init_comment(weight), _call(constructor, layer.name)))
+
+    def _rnn_constructor(self, layer: Layer, k: int, cls: str) -> str:
+        params = {p.name.split(".", 1)[1]: p for p in layer.params}
+        w_ih, w_hh = params[f"weight_ih_l{k}"], params[f"weight_hh_l{k}"]
+        sequence = k < layer["layers"] - 1 or layer["readout"] == "sequence"
+        gru = cls == "layers.GRU"
+        extra = f"reset_after={layer['reset_after']}, " if gru else "unit_forget_bias=False, "
+        cudnn = q("auto") if gru else "LSTM_CUDNN"
+        return (
+            f"{cls}({layer['units']}, activation=\"tanh\", recurrent_activation=\"sigmoid\", "
+            f"use_bias={layer['bias']}, kernel_initializer={param_initializer(w_ih)}, "
+            f"recurrent_initializer={param_initializer(w_hh)}, "
+            f"bias_initializer={self._rnn_bias(layer, k, params)}, dropout=0.0, "
+            f"recurrent_dropout=0.0, return_sequences={sequence}, return_state=False, "
+            f"go_backwards=False, stateful=False, unroll=False, {extra}use_cudnn={cudnn}"
+        )
+
+    def _rnn_bias(self, layer: Layer, k: int, params: dict[str, Param]) -> Optional[str]:
+        """One initialiser for the bias, or StackedRows for a (2, 3H) GRU bias drawn two ways."""
+        if not layer["bias"]:
+            return None
+        b_ih = params[f"bias_ih_l{k}"]
+        b_hh = params.get(f"bias_hh_l{k}")
+        if b_hh is None or b_hh.init == b_ih.init:
+            return param_initializer(b_ih)
+        return f"StackedRows([{param_initializer(b_ih)}, {param_initializer(b_hh)}])"
+
+    def _rnn(self, layer: Layer, cls: str) -> LayerCode:
+        lines: list[str] = []
+        constructors = []
+        for k, keras_name in enumerate(rnn_layer_names(layer)):
+            constructor = self._rnn_constructor(layer, k, cls)
+            constructors.append(constructor + ")")
+            lines += [init_comment(p) for p in layer.params if p.name.endswith(f"_l{k}")]
+            lines.append(_call(constructor, keras_name))
+        notes = []
+        helpers = {"stacked_rows" for line in lines if "StackedRows(" in line}
+        if layer.op == "gru":
+            notes.append("gates reordered [r, z, n] -> Keras [z, r, h] on weight import/export")
+        else:
+            helpers.add("lstm_cudnn")
+            notes.append("LSTM_CUDNN: no cuDNN LSTM on the jax backend (it disagreed under jit)")
+        if any(p.gate_offset for p in layer.params):
+            helpers.add("gate_offset")
+            notes.append("forget-gate bias added by GateOffset (unit_forget_bias=False)")
+        return LayerCode("\n".join(constructors), tuple(lines), tuple(notes), frozenset(helpers))
+
+    def emit_gru(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "layers.GRU")
+
+    def emit_lstm(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "layers.LSTM")
+
+    def _activation(self, layer: Layer) -> LayerCode:
+        constructor = ACTIVATIONS[layer.op]
+        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+
+    emit_relu = emit_tanh = emit_sigmoid = _activation
+
+    def emit_softmax(self, layer: Layer) -> LayerCode:
+        axis = "channel_axis" if is_image(layer.in_shape) else repr(layer["axis"])
+        constructor = f"layers.Softmax(axis={axis}"
+        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+
+    def emit_elu(self, layer: Layer) -> LayerCode:
+        constructor = f"layers.ELU(alpha={layer['alpha']!r}"
+        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+
+    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
+        constructor = f"layers.LeakyReLU(negative_slope={layer['alpha']!r}"
+        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+
+    # ---- weights ------------------------------------------------------------------------
+    def native_params(self, layer: Layer) -> list[tuple[str, list[layouts.NativeParam]]]:
+        """(Keras layer, its weights in get_weights() order) for each Keras layer with weights."""
+        if layer.op in ("conv2d", "dense"):
+            convert = layouts.conv_kernel if layer.op == "conv2d" else layouts.dense_kernel
+            weights = [convert(layer, f"{layer.name}/kernel")]
+            if layer["bias"]:
+                bias = layer.params[1]
+                weights.append(layouts.same(bias.name, f"{layer.name}/bias", bias.shape))
+            return [(layer.name, weights)]
+        if layer.op == "embedding":
+            table = layer.params[0]
+            return [
+                (layer.name, [layouts.same(table.name, f"{layer.name}/embeddings", table.shape)])
+            ]
+        if layer.op in ("gru", "lstm"):
+            convert = layouts.gru_keras if layer.op == "gru" else layouts.lstm_keras
+            return [
+                (keras_name, convert(layer, k, keras_name))
+                for k, keras_name in enumerate(rnn_layer_names(layer))
+            ]
+        return []
+
+    def _weights_context(self, model: Model) -> dict[str, Any]:
+        groups = [group for layer in model.layers for group in self.native_params(layer)]
+        return {
+            "native_layers": [(name, [p.native for p in params]) for name, params in groups],
+            "to_native": [(name, [p.to_native for p in params]) for name, params in groups],
+            "to_canonical": [back for _, params in groups for p in params for back in p.back],
+        }
+
+    # ---- checks -------------------------------------------------------------------------
+    def unsupported(self, model: Model) -> list[Problem]:
+        problems = super().unsupported(model)
+        for layer in model.layers:
+            message = self._rnn_problem(layer)
+            if message:
+                problems.append(Unsupported(f"keras: {message}", layer.pos))
+            for p in layer.params:
+                if p.init.dist == "orthogonal" and len(p.shape) < 2:
+                    text = f"keras: {p.name} is 1-D; keras.initializers.Orthogonal needs 2-D"
+                    problems.append(Unsupported(text, layer.pos))
+        return problems
+
+    def _rnn_problem(self, layer: Layer) -> str:
+        if layer.op not in ("gru", "lstm") or not layer["bias"]:
+            return ""
+        if layer.op == "lstm" and layer["recurrent_bias"]:
+            return "LSTM has one bias vector: recurrent_bias=true cannot be expressed"
+        if layer.op == "gru" and layer["recurrent_bias"] != layer["reset_after"]:
+            return (
+                "GRU has two bias vectors exactly when reset_after=true: "
+                f"reset_after={str(layer['reset_after']).lower()} with "
+                f"recurrent_bias={str(layer['recurrent_bias']).lower()} cannot be expressed"
+            )
+        return ""
+
+    # ---- optimiser ----------------------------------------------------------------------
+    def native_optimizer(self, opt: Optimizer) -> bool:
+        """Whether a keras.optimizers class computes this canonical form exactly."""
+        _, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
+        return all(opt[key] == form or _irrelevant(opt, key) for key, form in forms.items())
+
+    def optimizer_notes(self, model: Model) -> list[str]:
+        train = model.train
+        assert train is not None
+        opt = train.optimizer
+        notes = []
+        if train.schedule.kind != "constant":
+            notes.append(
+                f"schedule {train.schedule.kind}: CanonicalSchedule evaluates learning_rate(step, "
+                "epoch) at the optimiser's update count"
+                + (" (Keras 2's decay=; Keras 3 ignores it)" if _keras2_decay(train) else "")
+            )
+        if self.native_optimizer(opt):
+            return notes
+        cls, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
+        differ = ", ".join(f"{k}={opt[k]}" for k in forms if not _irrelevant(opt, k))
+        notes.append(
+            f"optimizer {opt.kind} ({differ}) is not {cls}'s form: "
+            "CanonicalOptimizer writes the update out with keras.ops"
+        )
+        return notes
+
+    def _optimizer(self, model: Model) -> dict[str, Any]:
+        train = model.train
+        assert train is not None
+        opt = train.optimizer
+        decoupled = opt["weight_decay"] != 0 and opt["weight_decay_mode"] == "decoupled"
+        decay = f"weight_decay={opt['weight_decay']!r}" if decoupled else "weight_decay=None"
+        native = self.native_optimizer(opt)
+        if native:
+            cls, _, names = NATIVE_OPTIMIZERS[opt.kind]
+            args = [f"{keyword}={opt[key]!r}" for key, keyword in names.items()]
+            args += NATIVE_EXTRA.get(opt.kind, ())
+        else:
+            cls, args = "CanonicalOptimizer", []
+        args.append(decay)
+        return {
+            "native": native,
+            "kind": opt.kind,
+            "attrs": dict(opt.attrs),
+            "expr": cls,
+            "args": args,
+        }
+
+    # ---- context ------------------------------------------------------------------------
+    def context(self, model: Model) -> dict[str, Any]:
+        train = model.train
+        assert train is not None
+        codes = [self.emit(layer) for layer in model.layers]
+        helpers = sorted(set().union(*(c.helpers for c in codes)))
+        inp = model.inputs[0]
+        forward = [line for code in codes for line in code.forward]
+        return {
+            "header": contract.header(model),
+            "constants": contract.constants(model),
+            "data": contract.data_context(model),
+            "schedule": contract.schedule_context(model),
+            "forward": forward,
+            "channel_axis": any("channel_axis" in line for line in forward),
+            "helpers": helpers,
+            "params": [(p.name, tuple(p.shape)) for p in model.params],
+            "weights": self._weights_context(model),
+            "optimizer": self._optimizer(model),
+            "loss": train.loss.kind,
+            "input_name": inp.name,
+            "input_dtype": inp.dtype,
+            "model_name": model.name,
+        }

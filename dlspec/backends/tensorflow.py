@@ -1,0 +1,527 @@
+"""The TensorFlow target: low-level TF2 (tf.Module variables, tf.nn ops, GradientTape, tf.function)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, ClassVar, Optional
+
+from dlspec import contract
+from dlspec.backends import layouts
+from dlspec.backends.base import Backend, LayerCode, Report
+from dlspec.backends.layouts import NativeParam
+from dlspec.errors import Problem, Unsupported
+from dlspec.ir import Init, Layer, Model, Optimizer, Param
+from dlspec.passes.shapes import ELEMENTWISE, same_pads, window_out
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+NativeRecipe = Callable[[Layer], list[NativeParam]]
+
+NO_PADS: Pads = ((0, 0), (0, 0))
+# attributes of tf.Module (and of the generated Net) that a layer name must not shadow
+RESERVED_NAMES = (
+    "name",
+    "name_scope",
+    "variables",
+    "trainable_variables",
+    "non_trainable_variables",
+    "submodules",
+    "with_name_scope",
+    "native_variables",
+)
+
+
+# ---- canonical -> native weights (NumPy expressions from dlspec.backends.layouts) -------------
+
+
+def transposed(name: str, native: str, shape: tuple[int, ...]) -> NativeParam:
+    """A 2-D weight stored transposed: canonical (rows, cols) -> native (cols, rows)."""
+    return NativeParam(
+        native, tuple(reversed(shape)), f'c["{name}"].T', ((name, f'n["{native}"].T'),)
+    )
+
+
+def conv_params(layer: Layer) -> list[NativeParam]:
+    """conv2d: kernel (kh, kw, in, out); bias as is."""
+    params = [layouts.conv_kernel(layer, f"{layer.name}/kernel")]
+    return params + [layouts.same(p.name, f"{layer.name}/bias", p.shape) for p in layer.params[1:]]
+
+
+def dense_params(layer: Layer) -> list[NativeParam]:
+    """dense: kernel (in, out), rows in (H, W, C) order after a flatten of a map; bias as is."""
+    params = [layouts.dense_kernel(layer, f"{layer.name}/kernel")]
+    return params + [layouts.same(p.name, f"{layer.name}/bias", p.shape) for p in layer.params[1:]]
+
+
+def embedding_params(layer: Layer) -> list[NativeParam]:
+    """embedding: the (vocab, dim) table as is."""
+    p = layer.params[0]
+    return [layouts.same(p.name, f"{layer.name}/embeddings", p.shape)]
+
+
+# gru/lstm parameter role -> (native name, transposed?); gates stay in canonical order
+RNN_NATIVE: dict[str, tuple[str, bool]] = {
+    "weight_ih": ("kernel", True),
+    "weight_hh": ("recurrent_kernel", True),
+    "bias_ih": ("bias_ih", False),
+    "bias_hh": ("bias_hh", False),
+}
+
+
+def rnn_params(layer: Layer) -> list[NativeParam]:
+    """gru/lstm, per stacked layer k: kernel_lk (in, G*H), recurrent_kernel_lk (H, G*H), biases."""
+    out = []
+    for p in layer.params:
+        suffix = p.name[len(f"{layer.name}.{p.role}") :]
+        native_role, flip = RNN_NATIVE[p.role]
+        native = f"{layer.name}/{native_role}{suffix}"
+        out.append(
+            transposed(p.name, native, p.shape) if flip else layouts.same(p.name, native, p.shape)
+        )
+    return out
+
+
+# ---- padding ---------------------------------------------------------------------------------
+
+
+def padding_keyword(layer: Layer, window: Pair, dilation: Pair = (1, 1)) -> Optional[str]:
+    """ "VALID" when the IR's pads are zero, "SAME" when they equal TensorFlow's rule for this
+    input, else None (the pads need explicit code). Never recomputed: compared with the IR."""
+    pads = layer["padding"]
+    if pads == NO_PADS:
+        return "VALID"
+    same = tuple(
+        same_pads(layer.in_shape[1 + a], window[a], layer["stride"][a], dilation[a])
+        for a in range(2)
+    )
+    return "SAME" if pads == same else None
+
+
+def ceil_overhangs(layer: Layer) -> bool:
+    """A ceil-rounded pool whose last window overhangs the padded input (floor would be shorter)."""
+    if layer["rounding"] != "ceil":
+        return False
+    floor = tuple(
+        window_out(layer.in_shape[1 + a], layer["pool"][a], layer["stride"][a], 1, pads)
+        for a, pads in enumerate(layer["padding"])
+    )
+    return floor != tuple(layer.out_shape[1:])
+
+
+def _pads_note(layer: Layer, how: str) -> str:
+    return f"padding {layer['padding']} is neither VALID nor TensorFlow's SAME here: {how}"
+
+
+# ---- initialisers (TensorFlow's RNG, canonical layout) ---------------------------------------
+
+
+def draw_expr(param: Param) -> str:
+    """An expression drawing one canonical parameter with the generator `rng`."""
+    init: Init = param.init
+    shape = tuple(param.shape)
+    if init.dist == "uniform":
+        return f"rng.uniform({shape}, -{init.limit!r}, {init.limit!r})"
+    if init.dist == "normal":
+        return f"rng.normal({shape}, {init.mean!r}, {init.std!r})"
+    if init.dist == "truncated_normal":
+        return f"rng.truncated_normal({shape}, {init.mean!r}, {init.std!r})"
+    if init.dist == "orthogonal":
+        return f"orthogonal(rng, {shape}, {init.gain!r})"
+    return f"tf.fill({shape}, {float(init.value)!r})"
+
+
+def init_lines(param: Param) -> list[str]:
+    """A comment naming the scheme and fans, then the draw into the canonical dict `c`."""
+    fans = f"fan_in={param.fan_in}, fan_out={param.fan_out}"
+    return [
+        f"# {param.name}: {param.init.spec.describe()} ({fans})",
+        f'c["{param.name}"] = {draw_expr(param)}',
+    ]
+
+
+def offset_lines(param: Param) -> list[str]:
+    """The forget-gate bias added after drawing (NumPy, canonical layout)."""
+    if not param.gate_offset:
+        return []
+    start, stop, add = param.gate_offset
+    return [f'c["{param.name}"][{start}:{stop}] += {add!r}  # forget-gate bias']
+
+
+# ---- the optimiser, written out ------------------------------------------------------------
+
+
+def _decay_lines(opt: Optimizer) -> list[str]:
+    wd = opt["weight_decay"]
+    if wd == 0:
+        return []
+    if opt["weight_decay_mode"] == "l2":
+        return [f"g = g + {wd!r} * w  # l2: decay enters the gradient"]
+    return [f"w.assign_sub(lr * {wd!r} * w)  # decoupled: w *= 1 - lr * wd, before the step"]
+
+
+def _sgd(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    mu = a["momentum"]
+    if mu == 0:
+        return [], [], ["w.assign_sub(lr * g)"]
+    if a["momentum_form"] == "gradient":
+        step = "w.assign_sub(lr * (g + {mu} * v))" if a["nesterov"] else "w.assign_sub(lr * v)"
+        return ["v"], [], [f"v.assign({mu!r} * v + g)", step.format(mu=repr(mu))]
+    step = "w.assign_add({mu} * v - lr * g)" if a["nesterov"] else "w.assign_add(v)"
+    return ["v"], [], [f"v.assign({mu!r} * v - lr * g)", step.format(mu=repr(mu))]
+
+
+def _adam(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    b1, b2, eps = repr(a["beta1"]), repr(a["beta2"]), repr(a["eps"])
+    head = ["t = tf.cast(self.t.assign_add(1), tf.float64)"]
+    moments = [
+        f"m.assign({b1} * m + (1.0 - {b1}) * g)",
+        f"v.assign({b2} * v + (1.0 - {b2}) * g * g)",
+    ]
+    if a["eps_placement"] == "uncorrected":
+        head.append(
+            f"alpha = lr * tf.cast(tf.sqrt(1.0 - {b2} ** t) / (1.0 - {b1} ** t), tf.float32)"
+        )
+        return ["m", "v"], head, moments + [f"w.assign_sub(alpha * m / (tf.sqrt(v) + {eps}))"]
+    head += [
+        f"c1 = tf.cast(1.0 - {b1} ** t, tf.float32)",
+        f"c2 = tf.cast(1.0 - {b2} ** t, tf.float32)",
+    ]
+    return ["m", "v"], head, moments + [f"w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + {eps}))"]
+
+
+def _rmsprop(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    rho, eps, mu = repr(a["rho"]), repr(a["eps"]), a["momentum"]
+    slots, lines = ["v"], [f"v.assign({rho} * v + (1.0 - {rho}) * g * g)"]
+    if a["centered"]:
+        slots.append("mean_g")
+        lines += [f"mean_g.assign({rho} * mean_g + (1.0 - {rho}) * g)", "d = v - mean_g * mean_g"]
+    else:
+        lines.append("d = v.read_value()")
+    inside = a["eps_placement"] == "inside"
+    lines.append(f"q = g / tf.sqrt(d + {eps})" if inside else f"q = g / (tf.sqrt(d) + {eps})")
+    if mu == 0:
+        return slots, [], lines + ["w.assign_sub(lr * q)"]
+    slots.append("buf")
+    if a["momentum_form"] == "update":
+        return slots, [], lines + [f"buf.assign({mu!r} * buf + lr * q)", "w.assign_sub(buf)"]
+    return slots, [], lines + [f"buf.assign({mu!r} * buf + q)", "w.assign_sub(lr * buf)"]
+
+
+def _adadelta(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    rho, eps = repr(a["rho"]), repr(a["eps"])
+    return (
+        ["acc_g", "acc_d"],
+        [],
+        [
+            f"acc_g.assign({rho} * acc_g + (1.0 - {rho}) * g * g)",
+            f"delta = tf.sqrt(acc_d + {eps}) / tf.sqrt(acc_g + {eps}) * g",
+            f"acc_d.assign({rho} * acc_d + (1.0 - {rho}) * delta * delta)",
+            "w.assign_sub(lr * delta)",
+        ],
+    )
+
+
+# kind -> attrs -> (slot names, lines once per update, lines per variable)
+OPTIMIZER_LINES: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[str], list[str]]]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "rmsprop": _rmsprop,
+    "adadelta": _adadelta,
+}
+
+
+def optimizer_context(opt: Optimizer) -> dict[str, Any]:
+    """Slots and update lines of the written-out optimiser (w, g, lr and the slots in scope)."""
+    slots, head, body = OPTIMIZER_LINES[opt.kind](dict(opt.attrs))
+    return {
+        "kind": opt.kind,
+        "attrs": [f"{k} = {v}" for k, v in opt.attrs.items()],
+        "slots": slots,
+        "step_counter": any("self.t" in line for line in head),
+        "head": head,
+        "body": _decay_lines(opt) + body,
+    }
+
+
+# ---- the backend -----------------------------------------------------------------------------
+
+
+class TensorFlowBackend(Backend):
+    """TensorFlow 2 without Keras layers: NHWC on the CPU, NCHW on the GPU, optional XLA."""
+
+    name = "tensorflow"
+    template = "tensorflow/script.py.j2"
+    # TF's low-level API (tf.nn, tf.Variable) has no layer defaults of its own; tf.keras (Keras 3)
+    # is TensorFlow's own high-level default set, so the report compares with the keras profile.
+    native_profile = "keras"
+    framework = "TensorFlow"
+    limits = {
+        "maxpool2d": "rounding=ceil only where it gives floor's output size",
+        "avgpool2d": "rounding=ceil only where it gives floor's output size",
+    }
+    ACTIVATIONS: ClassVar[dict[str, str]] = {
+        "relu": "tf.nn.relu(x)",
+        "tanh": "tf.math.tanh(x)",
+        "sigmoid": "tf.math.sigmoid(x)",
+    }
+    NATIVE_PARAMS: ClassVar[dict[str, NativeRecipe]] = {
+        "conv2d": conv_params,
+        "dense": dense_params,
+        "embedding": embedding_params,
+        "gru": rnn_params,
+        "lstm": rnn_params,
+    }
+    # helper functions of the script, in the order the template defines them
+    HELPERS: ClassVar[tuple[str, ...]] = (
+        "layout",
+        "explicit_pads",
+        "pad_spatial",
+        "avg_pool_real_cells",
+        "subsample",
+        "gru",
+        "lstm",
+    )
+
+    # ---- layers -------------------------------------------------------------------------
+    def emit_conv2d(self, layer: Layer) -> LayerCode:
+        keyword = padding_keyword(layer, layer["kernel"], layer["dilation"])
+        if layer["dilation"] != (1, 1):
+            return self._dilated_conv(layer, keyword)
+        padding = f'"{keyword}"' if keyword else f"explicit_pads({layer['padding']})"
+        conv = (
+            f"x = tf.nn.conv2d(x, self.{layer.name}.kernel, strides={layer['stride']}, "
+            f"padding={padding}, dilations={layer['dilation']}, data_format=DATA_FORMAT)"
+        )
+        notes = () if keyword else (_pads_note(layer, "explicit pads of tf.nn.conv2d"),)
+        helpers = frozenset() if keyword else frozenset({"explicit_pads"})
+        return LayerCode("", (conv, *self._conv_bias(layer)), notes, helpers)
+
+    def _dilated_conv(self, layer: Layer, keyword: Optional[str]) -> LayerCode:
+        """tf.nn.convolution (atrous, differentiable on the CPU) takes stride 1 with dilation:
+        a strided layer is computed at stride 1 and subsampled, which is exact."""
+        strided = layer["stride"] != (1, 1)
+        lines, helpers, notes = [], set(), []
+        if strided or keyword is None:
+            if layer["padding"] != NO_PADS:
+                lines.append(f"x = pad_spatial(x, {layer['padding']}, 0.0)")
+                helpers.add("pad_spatial")
+            keyword = "VALID"
+        stride = (1, 1) if strided else layer["stride"]
+        lines.append(
+            f"x = tf.nn.convolution(x, self.{layer.name}.kernel, strides={stride}, "
+            f'padding="{keyword}", dilations={layer["dilation"]}, data_format=DATA_FORMAT)'
+        )
+        if strided:
+            lines.append(f"x = subsample(x, {layer['stride']})")
+            helpers.add("subsample")
+            notes.append("dilation with stride > 1: convolved at stride 1, then subsampled")
+        return LayerCode("", (*lines, *self._conv_bias(layer)), tuple(notes), frozenset(helpers))
+
+    def _conv_bias(self, layer: Layer) -> tuple[str, ...]:
+        if not layer["bias"]:
+            return ()
+        return (f"x = tf.nn.bias_add(x, self.{layer.name}.bias, data_format=DATA_FORMAT)",)
+
+    def _pool_call(self, layer: Layer, fn: str, keyword: str) -> str:
+        return (
+            f"x = tf.nn.{fn}(x, ksize={layer['pool']}, strides={layer['stride']}, "
+            f'padding="{keyword}", data_format=DATA_FORMAT)'
+        )
+
+    def emit_maxpool2d(self, layer: Layer) -> LayerCode:
+        keyword = padding_keyword(layer, layer["pool"])
+        if keyword:
+            return LayerCode("", (self._pool_call(layer, "max_pool2d", keyword),))
+        lines = (
+            f'x = pad_spatial(x, {layer["padding"]}, float("-inf"))',
+            self._pool_call(layer, "max_pool2d", "VALID"),
+        )
+        note = _pads_note(layer, "tf.pad with -inf, then VALID")
+        return LayerCode("", lines, (note,), frozenset({"pad_spatial"}))
+
+    def emit_avgpool2d(self, layer: Layer) -> LayerCode:
+        keyword = padding_keyword(layer, layer["pool"])
+        if keyword == "VALID" or (keyword == "SAME" and not layer["count_pad"]):
+            return LayerCode("", (self._pool_call(layer, "avg_pool2d", keyword),))
+        if layer["count_pad"]:
+            lines = (
+                f"x = pad_spatial(x, {layer['padding']}, 0.0)",
+                self._pool_call(layer, "avg_pool2d", "VALID"),
+            )
+            note = "padded cells counted (count_pad=true): tf.pad with zeros, then VALID"
+            return LayerCode("", lines, (note,), frozenset({"pad_spatial"}))
+        line = f"x = avg_pool_real_cells(x, {layer['pool']}, {layer['stride']}, {layer['padding']})"
+        note = _pads_note(layer, "sum over tf.pad zeros / count of real cells")
+        return LayerCode("", (line,), (note,), frozenset({"pad_spatial", "avg_pool_real_cells"}))
+
+    def emit_dropout(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = tf.nn.dropout(x, rate={layer['rate']!r}) if training else x",))
+
+    def emit_flatten(self, layer: Layer) -> LayerCode:
+        size = layer.out_shape[0]
+        if len(layer.in_shape) != 3:
+            return LayerCode("", (f"x = tf.reshape(x, (-1, {size}))",))
+        if layer.attrs.get("flatten_order", "hwc") == "hwc":
+            return LayerCode(
+                "", (f"x = tf.reshape(as_nhwc(x), (-1, {size}))",), (), frozenset({"layout"})
+            )
+        note = "flatten feeds no dense kernel that could absorb the order: (C, H, W) order kept"
+        return LayerCode(
+            "", (f"x = tf.reshape(as_nchw(x), (-1, {size}))",), (note,), frozenset({"layout"})
+        )
+
+    def emit_dense(self, layer: Layer) -> LayerCode:
+        kernel = f"self.{layer.name}.kernel"
+        bias = (f"x = tf.nn.bias_add(x, self.{layer.name}.bias)",) if layer["bias"] else ()
+        if len(layer.in_shape) == 1:
+            return LayerCode("", (f"x = tf.matmul(x, {kernel})", *bias))
+        if len(layer.in_shape) != 3:
+            return LayerCode("", (f"x = tf.tensordot(x, {kernel}, 1)", *bias))
+        lines = (f"x = tf.tensordot(as_nchw(x), {kernel}, 1)", *bias, "x = from_nchw(x)")
+        note = "dense over the last axis of a (C, H, W) map: applied in NCHW order"
+        return LayerCode("", lines, (note,), frozenset({"layout"}))
+
+    def emit_embedding(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = tf.gather(self.{layer.name}.embeddings, x)",))
+
+    def _rnn(self, layer: Layer, extra: str) -> LayerCode:
+        lines = []
+        v = f"self.{layer.name}"
+        two_biases = layer["bias"] and layer["recurrent_bias"]
+        for k in range(layer["layers"]):
+            bias_ih = f"{v}.bias_ih_l{k}" if layer["bias"] else "None"
+            bias_hh = f"{v}.bias_hh_l{k}" if two_biases else "None"
+            lines.append(
+                f"x = {layer.op}(x, {v}.kernel_l{k}, {v}.recurrent_kernel_l{k}, "
+                f"{bias_ih}, {bias_hh}{extra})"
+            )
+        if layer["readout"] == "last":
+            lines.append("x = x[:, -1, :]")
+        note = f"{layer.op} written with tf.scan in the canonical gate order (no reordering)"
+        return LayerCode("", tuple(lines), (note,), frozenset({layer.op}))
+
+    def emit_gru(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, f", reset_after={layer['reset_after']}")
+
+    def emit_lstm(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "")
+
+    def _activation(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = {self.ACTIVATIONS[layer.op]}",))
+
+    emit_relu = emit_tanh = emit_sigmoid = _activation
+
+    def emit_softmax(self, layer: Layer) -> LayerCode:
+        if len(layer.in_shape) == 3:
+            return LayerCode(
+                "", ("x = tf.nn.softmax(x, axis=channel_axis())",), (), frozenset({"layout"})
+            )
+        return LayerCode("", ("x = tf.nn.softmax(x, axis=-1)",))
+
+    def emit_elu(self, layer: Layer) -> LayerCode:
+        alpha = layer["alpha"]
+        if alpha == 1.0:
+            return LayerCode("", ("x = tf.nn.elu(x)",))
+        return LayerCode("", (f"x = tf.where(x > 0.0, x, {alpha!r} * tf.nn.elu(x))",))
+
+    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
+        # TF's LeakyRelu kernel selects (x > 0 ? x : alpha * x), the canonical meaning.
+        return LayerCode("", (f"x = tf.nn.leaky_relu(x, alpha={layer['alpha']!r})",))
+
+    # ---- checks -------------------------------------------------------------------------
+    def unsupported(self, model: Model) -> list[Problem]:
+        problems = super().unsupported(model)
+        for layer in model.layers:
+            if layer.op in ("maxpool2d", "avgpool2d") and ceil_overhangs(layer):
+                message = (
+                    "tensorflow: rounding=ceil with a last window overhanging the padded input"
+                    " (tf.nn pools round down; the overhang is not recorded in the IR)"
+                )
+                problems.append(Unsupported(message, layer.pos))
+            if layer.name in RESERVED_NAMES:
+                message = f"tensorflow: layer name {layer.name!r} is an attribute of tf.Module"
+                problems.append(Unsupported(message, layer.pos))
+        return problems
+
+    # ---- layout decisions ---------------------------------------------------------------
+    def prepared(self, model: Model) -> Model:
+        """The model with each flatten of a map told its row order: (H, W, C) when a dense
+        kernel that follows absorbs the permutation (its `flattened_from`), else (C, H, W)."""
+        layers = list(model.layers)
+        for i, layer in enumerate(layers):
+            if layer.op == "flatten" and len(layer.in_shape) == 3:
+                layers[i] = layer.with_attrs(
+                    flatten_order="hwc" if self._feeds_permuted_dense(layers, i) else "chw"
+                )
+        return replace(model, layers=tuple(layers))
+
+    @staticmethod
+    def _feeds_permuted_dense(layers: list[Layer], index: int) -> bool:
+        for after in layers[index + 1 :]:
+            if after.op == "dense":
+                return bool(after.attrs.get("flattened_from"))
+            if after.op not in ELEMENTWISE:
+                return False
+        return False
+
+    def report(self, model: Model) -> Report:
+        return super().report(self.prepared(model))
+
+    def optimizer_notes(self, model: Model) -> list[str]:
+        kind = model.train.optimizer.kind  # type: ignore[union-attr]
+        return [f"optimizer {kind} written out with tf.Variable slots (no tf.keras optimiser)"]
+
+    # ---- context ------------------------------------------------------------------------
+    def native_params(self, model: Model) -> list[NativeParam]:
+        """Every native variable in layer order, with its conversions from and to canonical."""
+        return [p for layer in model.layers for p in self.NATIVE_PARAMS.get(layer.op, _none)(layer)]
+
+    def _variable_lines(self, natives: list[NativeParam]) -> list[str]:
+        groups: dict[str, list[str]] = {}
+        for p in natives:
+            layer, key = p.native.split("/")
+            groups.setdefault(layer, []).append(f"{key}={tuple(p.shape)}")
+        return [
+            f'self.{name} = Variables("{name}", {", ".join(keys)})' for name, keys in groups.items()
+        ]
+
+    def context(self, model: Model) -> dict[str, Any]:
+        model = self.prepared(model)
+        codes = [(layer, self.emit(layer)) for layer in model.layers]
+        natives = self.native_params(model)
+        used = set().union(*(c.helpers for _, c in codes))
+        image_input = len(model.inputs[0].shape) == 3
+        output_map = len(model.output_shape) == 3
+        if image_input or output_map:
+            used.add("layout")
+        train = model.train
+        assert train is not None
+        return {
+            "header": contract.header(model),
+            "constants": contract.constants(model),
+            "data": contract.data_context(model),
+            "schedule": contract.schedule_context(model),
+            "forward": [line for _, code in codes for line in code.forward]
+            + (["x = as_nchw(x)  # the model's output in canonical NCHW"] if output_map else []),
+            "helpers": [h for h in self.HELPERS if h in used],
+            "image_input": image_input,
+            "variable_lines": self._variable_lines(natives) or ["pass  # no parameters"],
+            "native_names": [
+                (p.native, "self.{}.{}".format(*p.native.split("/"))) for p in natives
+            ],
+            "to_native": [(p.native, p.to_native) for p in natives],
+            "to_canonical": [back for p in natives for back in p.back],
+            "init_lines": [line for p in model.params for line in init_lines(p)],
+            "offset_lines": [line for p in model.params for line in offset_lines(p)],
+            "orthogonal": any(p.init.dist == "orthogonal" for p in model.params),
+            "params": [(p.name, tuple(p.shape)) for p in model.params],
+            "optimizer": optimizer_context(train.optimizer),
+            "loss": train.loss.kind,
+            "input_dtype": model.inputs[0].dtype,
+            "class_name": "Net",
+            "model_name": model.name,
+        }
+
+
+def _none(layer: Layer) -> list[NativeParam]:
+    return []

@@ -1,0 +1,51 @@
+"""Verify's training batches keep every ReLU kink and max-pool near-tie clear of float32 noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dlspec import verify as V
+from dlspec import weights as W
+from dlspec.frontend import build, build_file
+from dlspec.margins import decision_margin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY = """
+model tiny {
+    input x: float32[1, 2, 3]
+    relu
+    maxpool2d([1, 3])
+    flatten
+    dense(2)
+}
+"""
+
+
+def test_kink_margin_is_relative_to_the_layer_scale() -> None:
+    model = build(TINY, "t.dl").model
+    weights = W.draw_weights(model, 0)
+    x = np.array([[[[2.0, -1.0, 1e-9], [4.0, 0.5, -3.0]]]])
+    assert decision_margin(model, weights, x) == 1e-9 / 4.0
+
+
+def test_max_pool_near_ties_count_but_exact_ties_do_not() -> None:
+    model = build(TINY.replace("    relu\n", ""), "t.dl").model
+    weights = W.draw_weights(model, 0)
+    near = np.array([[[[2.0, 2.0 + 1e-8, -1.0], [4.0, 1.0, -3.0]]]])
+    assert abs(decision_margin(model, weights, near) - 1e-8 / 4.0) < 1e-15
+    exact = np.array([[[[2.0, 2.0, -1.0], [4.0, 1.0, -3.0]]]])
+    assert decision_margin(model, weights, exact) == 3.0 / 4.0
+
+
+def test_verify_batches_clear_the_minimum_margin(monkeypatch) -> None:
+    """keras_cifar10_cnn's first-drawn batch at update 3 sat within float32 noise of a kink."""
+    monkeypatch.chdir(ROOT)
+    model = build_file("examples/keras_cifar10_cnn.dl").model
+    ref, batches = V.oracle(model, W.draw_weights(model, V.VERIFY_SEED), 5)
+    assert len(ref.margins) == 5 and min(ref.margins) >= V.MIN_MARGIN
+    assert batches["train_x"].shape == (5, V.VERIFY_BATCH, 3, 32, 32)
+    again, same = V.oracle(model, W.draw_weights(model, V.VERIFY_SEED), 5)
+    np.testing.assert_array_equal(batches["train_x"], same["train_x"])
