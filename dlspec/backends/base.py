@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import Layer, Model
+from dlspec.ir import Layer, Model, Optimizer
 from dlspec.ops import OPS, OPTIMIZERS, REQUIRED
 
 
@@ -35,6 +35,15 @@ class Report:
         return "\n".join(
             [f"{self.target}: native defaults overridden"] + [f"  - {x}" for x in self.lines]
         )
+
+
+def irrelevant_form(opt: Optimizer, key: str) -> bool:
+    """A form that cannot matter: decay mode without decay, momentum form without momentum."""
+    if key == "weight_decay_mode":
+        return opt["weight_decay"] == 0
+    if key == "momentum_form":
+        return opt["momentum"] == 0
+    return False
 
 
 def _show(value: Any) -> str:

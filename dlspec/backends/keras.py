@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from dlspec import contract
 from dlspec.backends import layouts
-from dlspec.backends.base import Backend, LayerCode
+from dlspec.backends.base import Backend, LayerCode, irrelevant_form
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train
 from dlspec.passes.shapes import same_pads
@@ -154,15 +154,6 @@ def rnn_layer_names(layer: Layer) -> list[str]:
     if layer["layers"] == 1:
         return [layer.name]
     return [f"{layer.name}_l{k}" for k in range(layer["layers"])]
-
-
-def _irrelevant(opt: Optimizer, key: str) -> bool:
-    """A form that cannot matter: decay mode without decay, momentum form without momentum."""
-    if key == "weight_decay_mode":
-        return opt["weight_decay"] == 0
-    if key == "momentum_form":
-        return opt["momentum"] == 0
-    return False
 
 
 def _keras2_decay(train: Train) -> bool:
@@ -411,7 +402,7 @@ class KerasBackend(Backend):
     def native_optimizer(self, opt: Optimizer) -> bool:
         """Whether a keras.optimizers class computes this canonical form exactly."""
         _, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
-        return all(opt[key] == form or _irrelevant(opt, key) for key, form in forms.items())
+        return all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items())
 
     def optimizer_notes(self, model: Model) -> list[str]:
         train = model.train
@@ -427,7 +418,7 @@ class KerasBackend(Backend):
         if self.native_optimizer(opt):
             return notes
         cls, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
-        differ = ", ".join(f"{k}={opt[k]}" for k in forms if not _irrelevant(opt, k))
+        differ = ", ".join(f"{k}={opt[k]}" for k in forms if not irrelevant_form(opt, k))
         notes.append(
             f"optimizer {opt.kind} ({differ}) is not {cls}'s form: "
             "CanonicalOptimizer writes the update out with keras.ops"

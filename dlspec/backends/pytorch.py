@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dlspec import contract
-from dlspec.backends.base import Backend, LayerCode
+from dlspec.backends.base import Backend, LayerCode, irrelevant_form
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import Init, Layer, Model, Optimizer, Param
+from dlspec.ir import Init, Layer, Model, Param
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -87,15 +87,6 @@ def _native_pool_pads(layer: Layer) -> bool:
     """nn.MaxPool2d/AvgPool2d take only symmetric padding of at most half the window."""
     symmetric, pad, _ = _pairs(layer["padding"])
     return symmetric and all(pad[i] <= layer["pool"][i] // 2 for i in range(2))
-
-
-def _irrelevant(opt: Optimizer, key: str) -> bool:
-    """A form that cannot matter: decay mode without decay, momentum form without momentum."""
-    if key == "weight_decay_mode":
-        return opt["weight_decay"] == 0
-    if key == "momentum_form":
-        return opt["momentum"] == 0
-    return False
 
 
 class PyTorchBackend(Backend):
@@ -231,7 +222,7 @@ class PyTorchBackend(Backend):
         """The torch class (and keyword map) computing this optimiser's form, if one does."""
         opt = model.train.optimizer  # type: ignore[union-attr]
         for cls, forms, names in NATIVE_OPTIMIZERS[opt.kind]:
-            if all(opt[key] == form or _irrelevant(opt, key) for key, form in forms.items()):
+            if all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
                 return cls, names
         return None
 
