@@ -10,8 +10,8 @@ from typing import Optional, Sequence
 from dlspec import __version__
 from dlspec.backends import TARGETS
 from dlspec.compile import Compiled, compile_model
-from dlspec.errors import DlspecError, SpecError, UsageError, format_problems
-from dlspec.files import stale_diff, write_atomic
+from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
+from dlspec.files import stale_diff, write_all
 from dlspec.frontend import Built, build_file
 from dlspec.ops import PROFILES
 from dlspec.summary import summary_text
@@ -25,19 +25,34 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _targets(name: str) -> list[str]:
+def _targets(name: str, known: Sequence[str] = tuple(TARGETS)) -> list[str]:
+    """The names in a comma list (or every target for `all`); an unknown name or an empty list
+    is a usage error."""
     if name == "all":
         return list(TARGETS)
     names = [n.strip() for n in name.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"no target named in {name!r} (known: {', '.join(known)}, all)")
     for n in names:
-        if n not in TARGETS:
-            raise UsageError(f"unknown target {n!r} (known: {', '.join(TARGETS)}, all)")
+        if n not in known:
+            raise UsageError(f"unknown target {n!r} (known: {', '.join(known)}, all)")
     return names
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
 def _build(path: str, profile: Optional[str]) -> Built:
-    if not Path(path).is_file():
-        raise UsageError(f"no such spec file: {path}")
+    if not _is_file(path):
+        raise UsageError(f"no such spec file: {display_path(path)}")
     built = build_file(path, profile)
     if built.warnings:
         text = built.model.source.text
@@ -45,27 +60,62 @@ def _build(path: str, profile: Optional[str]) -> Built:
     return built
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    """Compile every spec for every requested target; write nothing unless all succeed."""
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
+def _check_destinations(args: argparse.Namespace) -> None:
+    """Usage errors for -o and --out-dir found before anything is compiled."""
     if args.output and args.out_dir:
         raise UsageError("give -o FILE or --out-dir DIR, not both")
+    if args.output and Path(args.output).is_dir():
+        raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
+    if args.out_dir and Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
+        raise UsageError(f"--out-dir {display_path(args.out_dir)} exists and is not a directory")
+
+
+def _destination(args: argparse.Namespace, compiled: Compiled) -> Optional[Path]:
+    if args.output:
+        return Path(args.output)
+    if args.out_dir:
+        return Path(args.out_dir) / compiled.target / compiled.filename
+    return None
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile every spec for every requested target; write nothing unless all succeed."""
+    _check_destinations(args)
+    targets = _targets(args.target)
     results: list[Compiled] = []
     for spec in args.specs:
         built = _build(spec, args.defaults)
-        for target in _targets(args.target):
+        for target in targets:
             results.append(compile_model(built.model, target))
     if args.output and len(results) != 1:
         raise UsageError("-o FILE takes exactly one spec and one target; use --out-dir")
+    files = []
     for compiled in results:
         if args.report:
             print(compiled.report, file=sys.stderr)
-        if args.output:
-            write_atomic(Path(args.output), compiled.source)
-        elif args.out_dir:
-            write_atomic(Path(args.out_dir) / compiled.target / compiled.filename, compiled.source)
-        else:
+        path = _destination(args, compiled)
+        if path is None:
             sys.stdout.write(compiled.source)
+        else:
+            files.append((path, compiled.source))
+    _write(files)
     return EXIT_OK
+
+
+def _write(files: list[tuple[Path, str]]) -> None:
+    """All files or none; an OS error (a read-only folder, a name too long) is a clear error."""
+    try:
+        write_all(files)
+    except OSError as err:
+        where = display_path(err.filename) if isinstance(err.filename, str) else "output"
+        raise DlspecError(f"cannot write {where}: {err.strerror or err}") from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -83,11 +133,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if stale:
         print(
             f"{stale} generated file(s) are stale or were edited by hand; regenerate with:\n"
-            f"  dlspec compile {' '.join(args.specs)} --target {args.target} --out-dir {args.out_dir}",
+            f"  dlspec compile {' '.join(map(display_path, args.specs))} --target {args.target}"
+            f" --out-dir {display_path(args.out_dir)}",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    print(f"generated files in {args.out_dir} are up to date", file=sys.stderr)
+    print(f"generated files in {display_path(args.out_dir)} are up to date", file=sys.stderr)
     return EXIT_OK
 
 
@@ -112,7 +163,8 @@ def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
     """(runtimes to run, skip messages): unavailable runtimes are skipped only when not named."""
     from dlspec import runtimes  # imported here: compile and check need no NumPy
 
-    names = runtimes.expand(_targets(spec) if spec != "all" else list(TARGETS))
+    known = [*TARGETS, *runtimes.RUNTIMES]
+    names = runtimes.expand(_targets(spec, known) if spec != "all" else list(TARGETS))
     run, skipped = [], []
     for name in names:
         ok, info = runtimes.probe(runtimes.runtime(name))
@@ -129,6 +181,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Run every target on the same weights and batches; compare with the oracle and each other."""
     from dlspec import verify
 
+    if args.json and Path(args.json).is_dir():
+        raise UsageError(f"--json {display_path(args.json)} is a directory; give a file name")
     names, skipped = _verify_runtimes(args.targets)
     for line in skipped:
         print(line, file=sys.stderr)
@@ -137,7 +191,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         checks += verify.verify_model(_build(spec, args.defaults).model, names, args.steps)
     print(verify.matrix(checks))
     if args.json:
-        write_atomic(Path(args.json), verify.to_json(checks) + "\n")
+        _write([(Path(args.json), verify.to_json(checks) + "\n")])
     return EXIT_OK if checks and all(c.passed for c in checks) else EXIT_FAILED
 
 
@@ -184,8 +238,12 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="prove the targets compute the same model as the oracle")
     with_specs(p)
-    p.add_argument("--targets", default="all", help="comma list of targets/runtimes, or all")
-    p.add_argument("--steps", type=int, default=5, help="training steps to compare (default 5)")
+    p.add_argument(
+        "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
+    )
+    p.add_argument(
+        "--steps", type=_positive, default=5, help="training steps to compare (default 5)"
+    )
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)
 
@@ -219,6 +277,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         print(f"dlspec: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:  # a path the system refuses (too long, not a folder, no permission)
+        if debug:
+            raise
+        where = f" {display_path(err.filename)}" if isinstance(err.filename, str) else ""
+        print(f"dlspec: error:{where}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
+
+from dlspec.limits import MAX_PROBLEMS_SHOWN
 
 
 @dataclass(frozen=True, order=True)
@@ -81,19 +84,65 @@ class UsageError(DlspecError):
     """A command-line usage error (exit code 2)."""
 
 
-def format_problem(problem: Problem, path: str, text: str) -> str:
+def display_path(path: str) -> str:
+    """A path as printable ASCII: other characters (a newline, a line separator, an undecodable
+    byte) and the backslash are written as Python escapes, so a file name can neither end a
+    comment in generated code nor forge lines in a message."""
+    out = []
+    for ch in path:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines as the parser counts them: split on \\n only (a lone \\r, a form feed or U+2028
+    does not start a line), without a byte-order mark."""
+    return text.removeprefix("\ufeff").split("\n")
+
+
+def _shown(line: str) -> str:
+    """A source line safe to print: a trailing \\r dropped, control characters as '?'."""
+    line = line.removesuffix("\r")
+    return "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in line)
+
+
+def _caret(line: str, pos: Pos) -> str:
+    """The underline: tabs copied from the source line so the caret lands under the column."""
+    lead = "".join("\t" if ch == "\t" else " " for ch in line[: pos.col - 1])
+    width = max(1, pos.end_col - pos.col) if pos.end_col > pos.col else 1
+    return lead + "^" + "~" * (width - 1)
+
+
+def format_problem(
+    problem: Problem, path: str, text: str, lines: Optional[list[str]] = None
+) -> str:
     """Render `file:line:col: severity: message`, the source line and a caret underline."""
     pos = problem.pos
-    head = f"{path}:{pos.line}:{pos.col}: {problem.severity}: {problem.message}"
-    lines = text.removeprefix("\ufeff").splitlines()
+    head = f"{display_path(path)}:{pos.line}:{pos.col}: {problem.severity}: {problem.message}"
+    lines = source_lines(text) if lines is None else lines
     if not 1 <= pos.line <= len(lines):
         return head
-    source = lines[pos.line - 1]
-    width = max(1, pos.end_col - pos.col) if pos.end_col > pos.col else 1
-    caret = " " * (pos.col - 1) + "^" + "~" * (width - 1)
-    return f"{head}\n    {source}\n    {caret}"
+    source = _shown(lines[pos.line - 1])
+    return f"{head}\n    {source}\n    {_caret(source, pos)}"
 
 
 def format_problems(problems: list[Problem], path: str, text: str) -> str:
-    """Render several problems, one block each."""
-    return "\n".join(format_problem(p, path, text) for p in problems)
+    """Render several problems, one block each (the text is split once: linear in its size)."""
+    lines = source_lines(text)
+    shown = [format_problem(p, path, text, lines) for p in problems[:MAX_PROBLEMS_SHOWN]]
+    hidden = len(problems) - len(shown)
+    if hidden > 0:
+        shown.append(f"{display_path(path)}: {hidden} more problem(s) not shown")
+    return "\n".join(shown)

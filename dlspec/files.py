@@ -10,23 +10,51 @@ from pathlib import Path
 
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename: never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    write_all([(path, text)])
+
+
+def _make_dirs(folder: Path, made: list[Path]) -> None:
+    """mkdir -p that records each folder it creates, so a failed write can remove them."""
+    missing = []
+    for parent in [folder, *folder.parents]:
+        if parent.is_dir():
+            break
+        missing.append(parent)
+    for parent in reversed(missing):
+        parent.mkdir()
+        made.append(parent)
+
+
+def write_all(files: list[tuple[Path, str]]) -> None:
+    """Write several files all or nothing: each is staged beside its destination, and renamed
+    into place only once every one is staged; on failure the staged files and any folders made
+    for them are removed."""
+    made: list[Path] = []
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        for path, text in files:
+            _make_dirs(path.parent, made)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        for folder in reversed(made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
 
 
 def stale_diff(path: Path, expected: str) -> str:
     """'' when `path` holds exactly `expected`, else a unified diff (or a 'missing' line)."""
-    if not path.exists():
+    if not path.is_file():
         return f"missing: {path}\n"
-    actual = path.read_text(encoding="utf-8")
+    actual = path.read_bytes().decode("utf-8", "replace")  # no newline translation
     if actual == expected:
         return ""
     diff = difflib.unified_diff(

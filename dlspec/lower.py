@@ -17,18 +17,26 @@ from dlspec.errors import (
     Unsupported,
 )
 from dlspec.ir import Input, Layer, Model, Source
+from dlspec.limits import MAX_LAYERS
 from dlspec.ops import DTYPES, OPS, TOP_SETTINGS
-from dlspec.values import suggest
+from dlspec.values import ValueProblem, integer, name_problem, suggest
 
 
 def _input(decl: ast.InputDecl, problems: list[Problem]) -> Input:
     if decl.dtype.id not in DTYPES:
         known = f"(known: {', '.join(DTYPES)}){suggest(decl.dtype.id, list(DTYPES))}"
         problems.append(UnknownName(f"unknown dtype {decl.dtype.id!r} {known}", decl.dtype.pos))
+    problem = name_problem(decl.name, decl.pos, "input name")
+    if problem:
+        problems.append(problem)
+    dims = []
     for dim in decl.dims:
-        if dim.value < 1:
-            problems.append(BadValue("input dimensions must be >= 1", dim.pos))
-    return Input(decl.name, decl.dtype.id, tuple(int(d.value) for d in decl.dims), decl.pos)
+        try:
+            dims.append(integer(dim, "input dimensions", 1))
+        except ValueProblem as err:
+            problems.append(err.problem)
+            dims.append(1)
+    return Input(decl.name, decl.dtype.id, tuple(dims), decl.pos)
 
 
 def _activation_call(value: ast.Value) -> Union[ast.Call, None]:
@@ -97,9 +105,16 @@ def lower(spec: ast.SpecFile) -> Model:
     for extra in model_decl.inputs[1:]:
         problems.append(Unsupported("only one input per model for now", extra.pos))
     inputs = tuple(_input(d, problems) for d in model_decl.inputs[:1])
+    problem = name_problem(model_decl.name, model_decl.pos, "model name")
+    if problem:
+        problems.append(problem)
     if not model_decl.layers:
         problems.append(MissingValue("the model has no layers", model_decl.pos))
     layers, raw_args = _layers(model_decl)
+    if len(layers) > MAX_LAYERS:
+        extra = layers[MAX_LAYERS]
+        message = f"the model has {len(layers)} layers; the limit is {MAX_LAYERS}"
+        problems.append(BadValue(message, extra.pos))
     raw_train: dict[str, ast.Setting] = {}
     settings = list(spec.settings) + (list(train_decl.settings) if train_decl else [])
     for setting in spec.settings:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Union
 
 from dlspec import values as V
 from dlspec.ir import InitSpec
+from dlspec.limits import MAX_STACKED
 
 PROFILES = ("dlspec", "pytorch", "keras")
 REQUIRED = object()
@@ -26,6 +27,11 @@ class AttrSpec:
     convert: Callable[..., Any]
     default: Default = REQUIRED
     doc: str = ""
+
+    def derived(self, profile: str) -> bool:
+        """Whether the default under `profile` is computed from the other attributes."""
+        d = self.default.get(profile) if isinstance(self.default, dict) else self.default
+        return callable(d) and not isinstance(d, InitSpec)
 
     def default_for(self, profile: str, attrs: dict) -> Any:
         """The default under a profile, given the attributes resolved so far."""
@@ -54,6 +60,10 @@ class OpSpec:
 
 def pos_int(v: Any, what: str) -> int:
     return V.integer(v, what, 1)
+
+
+def stack_count(v: Any, what: str) -> int:
+    return V.integer(v, what, 1, MAX_STACKED)
 
 
 def nonneg_int(v: Any, what: str) -> int:
@@ -143,7 +153,9 @@ RNN_ATTRS = {
         {"dlspec": "last", "pytorch": "sequence", "keras": "last"},
         "last: output of the final time step (N, H); sequence: every step (N, T, H)",
     ),
-    "layers": AttrSpec(pos_int, 1, "stacked layers; each feeds its full sequence to the next"),
+    "layers": AttrSpec(
+        stack_count, 1, "stacked layers; each feeds its full sequence to the next (at most 64)"
+    ),
     "bias": AttrSpec(V.boolean, True, "two bias vectors per layer (input and recurrent)"),
     "init": AttrSpec(
         init_value,

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from dlspec import ast
-from dlspec.errors import Pos, SpecError, SyntaxProblem
+from dlspec.errors import BadValue, Pos, SpecError, SyntaxProblem, source_lines
+from dlspec.limits import MAX_NESTING, MAX_NUMBER_DIGITS
 from dlspec.resources import grammar_text
 
 _TOKEN_WORDS = {
@@ -47,14 +54,31 @@ def _pos_of(item: Union[Token, Tree, Any]) -> Pos:
     return Pos(meta.line, meta.column, end)
 
 
+class _TooLarge(Exception):
+    """An integer literal with more digits than any limit allows (raised from the transformer)."""
+
+    def __init__(self, pos: Pos, digits: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+        self.digits = digits
+
+
 def _number(token: Token) -> ast.Num:
+    """A number literal; an integer never passes through int() with more digits than any limit
+    allows (Python refuses long ones, and float() of a huge int overflows)."""
     text = str(token)
     is_int = all(ch.isdigit() or ch in "+-" for ch in text)
-    value: Union[int, float] = int(text) if is_int else float(text)
-    return ast.Num(value, text, _pos_of(token))
+    if not is_int:
+        return ast.Num(float(text), text, _pos_of(token))
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise _TooLarge(_pos_of(token), len(digits))
+    sign = -1 if text.startswith("-") else 1
+    return ast.Num(sign * int(digits or "0"), text, _pos_of(token))
 
 
 _ESCAPES = {"n": "\n", "t": "\t"}
+_NESTING_RULES = ("list", "call_value", "arglist")
 
 
 def _unescape(body: str) -> str:
@@ -149,6 +173,32 @@ def _expected_words(expected: set[str]) -> str:
     return ", ".join(words[:8])
 
 
+def _end_pos(text: str) -> Pos:
+    """Just past the last character of the last line that has any (lines split as the parser
+    counts them)."""
+    lines = source_lines(text)
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    col = len(lines[-1].removesuffix("\r")) + 1
+    return Pos(len(lines), col, col + 1)
+
+
+def _too_deep(tree: Tree) -> Optional[Pos]:
+    """The position of the first value nested deeper than MAX_NESTING, found without recursion
+    (the transformer recurses, so depth is checked before it runs)."""
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if node.data in _NESTING_RULES:
+            depth += 1
+            if depth > MAX_NESTING:
+                return Pos(node.meta.line, node.meta.column, node.meta.column + 1)
+        stack.extend((child, depth) for child in node.children)
+    return None
+
+
 def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
@@ -156,20 +206,14 @@ def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
             f"unexpected character {char!r}", Pos(err.line, err.column, err.column + 1)
         )
     if isinstance(err, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        line = len(lines)
-        col = len(lines[-1]) + 1
         return SyntaxProblem(
-            f"unexpected end of file; expected {_expected_words(err.expected)}",
-            Pos(line, col, col + 1),
+            f"unexpected end of file; expected {_expected_words(err.expected)}", _end_pos(text)
         )
     assert isinstance(err, UnexpectedToken)
     token = err.token
     if token.type == "$END":
-        lines = text.splitlines() or [""]
         return SyntaxProblem(
-            f"unexpected end of file; expected {_expected_words(err.expected)}",
-            Pos(len(lines), len(lines[-1]) + 1, len(lines[-1]) + 2),
+            f"unexpected end of file; expected {_expected_words(err.expected)}", _end_pos(text)
         )
     expected = err.accepts or err.expected
     return SyntaxProblem(
@@ -185,7 +229,18 @@ def parse(text: str, path: str = "<spec>") -> ast.SpecFile:
         tree = _parser().parse(source)
     except UnexpectedInput as err:
         raise SpecError([_syntax_problem(err, source)], path, text) from None
-    items = _ToAst().transform(tree)
+    deep = _too_deep(tree)
+    if deep is not None:
+        message = f"values nested more than {MAX_NESTING} deep"
+        raise SpecError([SyntaxProblem(message, deep)], path, text)
+    try:
+        items = _ToAst().transform(tree)
+    except VisitError as err:
+        if not isinstance(err.orig_exc, _TooLarge):
+            raise
+        big = err.orig_exc
+        message = f"a number with {big.digits} digits is out of range (limits: docs/semantics.md)"
+        raise SpecError([BadValue(message, big.pos)], path, text) from None
     return ast.SpecFile(
         path=path,
         text=text,

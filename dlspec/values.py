@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import keyword
 import math
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from dlspec import ast
 from dlspec.errors import BadValue, DuplicateName, Pos, Problem, UnknownName
+from dlspec.limits import FLOAT32_MAX, FLOAT32_TINY, MAX_INT, MAX_NAME_LENGTH
 
 
 class ValueProblem(Exception):
@@ -30,7 +32,12 @@ def bad(message: str, pos: Pos) -> ValueProblem:
 
 
 def show(value: ast.Value) -> str:
-    """How a value was spelled, for messages."""
+    """How a value was spelled, for messages (a long spelling cut short)."""
+    text = _spelling(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _spelling(value: ast.Value) -> str:
     if isinstance(value, ast.Num):
         return value.text
     if isinstance(value, ast.Name):
@@ -38,7 +45,7 @@ def show(value: ast.Value) -> str:
     if isinstance(value, ast.Str):
         return repr(value.value)
     if isinstance(value, ast.ListVal):
-        return "[" + ", ".join(show(v) for v in value.items) + "]"
+        return "[" + ", ".join(_spelling(v) for v in value.items) + "]"
     return value.name + "(...)"
 
 
@@ -57,23 +64,27 @@ def real(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """A float within [low, high] (ends optionally open)."""
+    """A float within [low, high] (ends optionally open), representable in float32."""
     x = float(number(value, what))
+    if abs(x) > FLOAT32_MAX or 0 < abs(x) < FLOAT32_TINY:
+        raise bad(f"{what}: {show(value)} is not representable in float32", value.pos)
     too_low = x <= low if low_open else x < low
     too_high = x >= high if high_open else x > high
     if too_low or too_high:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
-        raise bad(f"{what} must be in {lo}{low:g}, {high:g}{hi}, not {value.text}", value.pos)  # type: ignore[union-attr]
+        raise bad(f"{what} must be in {lo}{low:g}, {high:g}{hi}, not {show(value)}", value.pos)
     return x
 
 
-def integer(value: ast.Value, what: str, low: int = 0) -> int:
-    """An integer >= low."""
+def integer(value: ast.Value, what: str, low: int = 0, high: int = MAX_INT) -> int:
+    """An integer in [low, high]; no integer in a spec exceeds MAX_INT (int32)."""
     if not isinstance(value, ast.Num) or not isinstance(value.value, int):
         raise bad(f"{what} must be an integer, not {show(value)}", value.pos)
     if value.value < low:
-        raise bad(f"{what} must be >= {low}, not {value.text}", value.pos)
+        raise bad(f"{what} must be >= {low}, not {show(value)}", value.pos)
+    if value.value > high:
+        raise bad(f"{what} must be <= {high}, not {show(value)}", value.pos)
     return value.value
 
 
@@ -85,6 +96,16 @@ def int_pair(value: ast.Value, what: str, low: int = 1) -> tuple[int, int]:
         return integer(value.items[0], what, low), integer(value.items[1], what, low)
     n = integer(value, what, low)
     return n, n
+
+
+def name_problem(name: str, pos: Pos, what: str) -> Optional[Problem]:
+    """Why `name` cannot name a model, input or layer (it becomes a file name, a Python
+    attribute, an npz key and a framework layer name), or None."""
+    if keyword.iskeyword(name) or name.startswith("_"):
+        return BadValue(f"{what} {name!r} is a Python keyword or starts with '_'", pos)
+    if len(name) > MAX_NAME_LENGTH:
+        return BadValue(f"{what} has {len(name)} characters; the limit is {MAX_NAME_LENGTH}", pos)
+    return None
 
 
 def boolean(value: ast.Value, what: str) -> bool:

@@ -51,6 +51,8 @@ def fill(
         elif spec.default is REQUIRED:
             ctx.error(MissingValue(f"{where} needs {key}=", pos))
             out[key] = None
+        elif spec.derived(profile) and None in out.values():
+            out[key] = None  # it reads attributes, one of which failed (already reported)
         else:
             out[key] = spec.default_for(profile, out)
     return out

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import replace
 from typing import Any
 
 from dlspec import ast
-from dlspec.errors import BadValue, DuplicateName, UnknownName
-from dlspec.ir import Layer, Model
+from dlspec.errors import DuplicateName, UnknownName
+from dlspec.ir import Input, Layer, Model
 from dlspec.ops import OPS, PROFILES
 from dlspec.passes.base import PassContext
-from dlspec.values import ValueProblem, choice, keyed_args, suggest
+from dlspec.values import ValueProblem, choice, keyed_args, name_problem, suggest
 
 
 def _profile(model: Model, ctx: PassContext) -> str:
@@ -36,23 +35,23 @@ def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[st
 
 
 def _check_label(name: str, pos: Any, ctx: PassContext) -> bool:
-    if keyword.iskeyword(name) or name.startswith("_"):
-        ctx.error(BadValue(f"layer name {name!r} is a Python keyword or starts with '_'", pos))
-        return False
-    return True
+    problem = name_problem(name, pos, "layer name")
+    if problem:
+        ctx.error(problem)
+    return problem is None
 
 
-def _name_layers(layers: list[Layer], ctx: PassContext) -> list[Layer]:
-    taken: dict[str, Any] = {}
+def _name_layers(layers: list[Layer], inputs: tuple[Input, ...], ctx: PassContext) -> list[Layer]:
+    """Labels checked and unique (inputs and layers name tensors in one namespace); unlabeled
+    layers named `<op>_<k>`, skipping every name already taken."""
+    taken: dict[str, Any] = {inp.name: inp for inp in inputs}
     for layer in layers:
         label = layer.attrs.get("__label__")
         if label:
             if label in taken:
-                ctx.error(
-                    DuplicateName(
-                        f"layer name {label!r} is used twice", layer.attrs["__label_pos__"]
-                    )
-                )
+                used = "is an input's name" if isinstance(taken[label], Input) else "is used twice"
+                message = f"layer name {label!r} {used}"
+                ctx.error(DuplicateName(message, layer.attrs["__label_pos__"]))
             elif _check_label(label, layer.attrs["__label_pos__"], ctx):
                 taken[label] = layer
     counters: dict[str, int] = {}
@@ -83,5 +82,8 @@ def resolve(model: Model, ctx: PassContext) -> Model:
         keep = {k: v for k, v in layer.attrs.items() if k.startswith("__")}
         layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
     return replace(
-        model, profile=_profile(model, ctx), layers=tuple(_name_layers(layers, ctx)), raw_args={}
+        model,
+        profile=_profile(model, ctx),
+        layers=tuple(_name_layers(layers, model.inputs, ctx)),
+        raw_args={},
     )

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 from dlspec import inits
 from dlspec.errors import ShapeProblem
 from dlspec.ir import InitSpec, Layer, Model, Param, Shape
+from dlspec.limits import MAX_PARAMS, MAX_TENSOR
 from dlspec.passes.base import PassContext
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -230,24 +231,49 @@ def _flattened_from(layers: list[Layer], layer: Layer) -> tuple[int, ...]:
     return ()
 
 
+def _check_sizes(shape: Shape, batch: int, params: int) -> None:
+    """The limits of dlspec.limits: one sample's tensor, a batch of it, the parameters so far."""
+    elements = math.prod(shape)
+    if elements > MAX_TENSOR:
+        raise _ShapeError(
+            f"output {list(shape)} has {elements} elements; the limit is {MAX_TENSOR}"
+        )
+    if elements * batch > MAX_TENSOR:
+        raise _ShapeError(
+            f"a batch of {batch} outputs {list(shape)} has {elements * batch} elements; the limit"
+            f" is {MAX_TENSOR} (frameworks index tensors with int32)"
+        )
+    if params > MAX_PARAMS:
+        raise _ShapeError(f"the model has {params} parameters so far; the limit is {MAX_PARAMS}")
+
+
 def shapes(model: Model, ctx: PassContext) -> Model:
     """Every layer gets in_shape, out_shape, explicit pads and its parameters; a dense layer
     after a flatten records the (C, H, W) map it reads (`flattened_from`), for channels-last
     targets that must permute its weight rows."""
     shape = model.inputs[0].shape
     dtype = model.inputs[0].dtype
+    batch = model.train.batch if model.train else 1
+    try:
+        _check_sizes(shape, batch, 0)
+    except _ShapeError as err:
+        ctx.error(ShapeProblem(f"input {model.inputs[0].name}: {err}", model.inputs[0].pos))
+        return model
     layers: list[Layer] = []
+    count = 0
     for layer in model.layers:
         try:
             _dtype_check(layer, dtype)
             rule = SHAPE_RULES.get(layer.op, _same)
             resolved, out = rule(layer, shape)
+            if layer.op == "dense":
+                resolved = resolved.with_attrs(flattened_from=_flattened_from(layers, resolved))
+            params = make_params(resolved, shape)
+            count += sum(math.prod(p.shape) for p in params)
+            _check_sizes(out, batch, count)
         except _ShapeError as err:
             ctx.error(ShapeProblem(f"{layer.name} ({layer.op}): {err}", layer.pos))
             return replace(model, layers=tuple(layers))
-        if layer.op == "dense":
-            resolved = resolved.with_attrs(flattened_from=_flattened_from(layers, resolved))
-        params = make_params(resolved, shape)
         layers.append(
             replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params)
         )
