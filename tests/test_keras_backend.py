@@ -386,7 +386,6 @@ UNSUPPORTED = [
     (["lstm(3, recurrent_bias=true)"], "LSTM has one bias vector"),
     (["gru(3, recurrent_bias=false)"], "reset_after=true with recurrent_bias=false"),
     (["gru(3, reset_after=false)"], "reset_after=false with recurrent_bias=true"),
-    (["dense(3, bias_init=orthogonal)"], "dense_1.bias is 1-D"),
 ]
 
 
@@ -400,6 +399,14 @@ def test_unsupported(layers: list[str], message: str) -> None:
 def test_supported_rnn_bias_forms_compile() -> None:
     for line in ("gru(3, reset_after=false, recurrent_bias=false)", "lstm(3, bias=false)"):
         assert compile_model(model_of([line], "float32[6, 4]"), "keras").source
+
+
+def test_orthogonal_vectors_are_drawn_as_one_column() -> None:
+    dense = forward_text(["dense(3, bias_init=orthogonal)"], "float32[5]", "dense_1")
+    assert "bias_initializer=OneColumn(keras.initializers.Orthogonal(" in dense
+    gru = forward_text(["gru(3, bias_init=orthogonal(2.0))"], "float32[6, 4]", "gru_1")
+    assert "StackedRows([OneColumn(keras.initializers.Orthogonal(gain=2.0" in gru
+    assert compile_model(model_of(["dense(3, bias_init=orthogonal)"], "float32[5]"), "keras")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -487,6 +494,19 @@ train {
     batch     = 4
 }
 """,
+    "strided_dilation": """
+model strided_dilation {
+    input image: float32[3, 11, 10]
+    conv2d(4, kernel=3, stride=2, dilation=2, padding=same) -> tanh
+    conv2d(5, kernel=[2, 3], stride=[2, 1], dilation=[1, 2], padding=[[1, 0], [2, 1]])
+    flatten
+    dense(3)
+}
+train {
+    optimizer = sgd(lr=0.5, momentum=0.9)
+    batch     = 4
+}
+""",
     "native_adam": """
 defaults = keras
 model native_adam {
@@ -517,7 +537,7 @@ train {
 model adadelta_l2 {
     input x: float32[6]
     dense(5) -> sigmoid
-    dense(3)
+    dense(3) -> softmax   # the loss must see it: Keras's TF backend would take its input instead
 }
 train {
     optimizer = adadelta(lr=1.0, weight_decay=0.01, weight_decay_mode=l2)
@@ -620,6 +640,7 @@ CHANNELS_FIRST = [
     "tests/specs/odd_same_stride2.dl",
     "tests/specs/nonsquare_flatten.dl",
     "edge_pools",
+    "strided_dilation",
 ]
 CF_MATRIX = [(c, r) for c in CHANNELS_FIRST for r in ("keras[jax]", "keras[torch]")]
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from dataset_files import write_cifar, write_imdb
 
+from dlspec.backends.pytorch import PyTorchBackend
 from dlspec.compile import compile_model
 from dlspec.contract import SYNTHETIC_POOL_BATCHES
 from dlspec.frontend import build, build_file
@@ -440,3 +441,62 @@ def test_mnist_mlp_learns_real_mnist_in_one_epoch(tmp_path: Path) -> None:
     assert results["steps"] == 469  # ceil(60000 / 128)
     assert results["test_samples"] == 10000
     assert results["accuracy"] >= 0.95, f"accuracy {results['accuracy']:.4f} after one epoch"
+
+
+# ---- names a layer's attribute must not take -------------------------------------------------
+
+
+def _public(names: set[str]) -> set[str]:
+    """The names a layer label could equal (labels never start with "_")."""
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_reserved_names_cover_nn_module_and_the_generated_net(tmp_path: Path) -> None:
+    """Every attribute of a fresh nn.Module (instance and class) and of the generated Net (its
+    layers' aside) is in the static list the backend escapes labels from: a new torch attribute
+    fails here."""
+    reserved = PyTorchBackend.RESERVED_NAMES
+    module = torch.nn.Module()
+    assert _public(set(dir(module)) | set(vars(module))) <= reserved
+    net = import_script(spec_script(EVERY_MODULE_KIND, tmp_path)).Net()
+    layers = {name for name, _ in net.named_children()}
+    assert _public(set(dir(net)) | set(vars(net))) - layers <= reserved
+
+
+def test_reserved_labels_train_and_round_trip_canonical_weights(tmp_path: Path) -> None:
+    """Labels equal to nn.Module attributes become other attributes; the npz keeps the labels."""
+    spec = build(RESERVED_LABELS, "<test>").model
+    script = write_script(spec, tmp_path)
+    steps = ["--data", "synthetic", "--max-steps", "1", "--warmup", "0"]
+    first = run_script(script, tmp_path, *steps, "--weights-out", "w.npz")
+    with np.load(tmp_path / "w.npz") as weights:
+        assert sorted(weights.files) == sorted(p.name for p in spec.params)
+    again = run_script(script, tmp_path, "--weights-in", "w.npz", "--epochs", "0", results="2.json")
+    assert math.isclose(again["test_loss"], first["test_loss"], rel_tol=1e-6)
+
+
+EVERY_MODULE_KIND = """
+model every_kind {
+    input image: float32[2, 6, 6]
+    conv2d(3, kernel=2) -> relu
+    avgpool2d(2, padding=[[0, 1], [0, 1]])
+    flatten
+    dense(4)
+}
+train {
+    batch = 4
+}
+"""
+RESERVED_LABELS = """
+model reserved {
+    input x: float32[6]
+    forward: dense(5) -> relu
+    training: dropout(0.5)
+    to: dense(4)
+    forward_: dense(3)
+}
+train {
+    batch = 4
+    data = synthetic(train_size=8, test_size=8)
+}
+"""

@@ -374,9 +374,13 @@ def test_ceil_rounding_only_where_it_equals_floor() -> None:
         compile_model(model_of(["avgpool2d(2, rounding=ceil)", "flatten"], MAP), "tensorflow")
 
 
-def test_reserved_layer_name_is_unsupported() -> None:
+def test_reserved_layer_name_is_escaped() -> None:
     model = model_of(["variables: dense(3)"], "float32[4]")
-    assert any("tf.Module" in p.message for p in BACKEND.unsupported(model))
+    assert not BACKEND.unsupported(model)
+    assert [p.native for p in BACKEND.native_params(model)] == [
+        "variables_/kernel",
+        "variables_/bias",
+    ]
 
 
 # ---- weight conversions ----------------------------------------------------------------------
@@ -820,6 +824,26 @@ def test_injected_fault_fails_forward(text: str, old: str, new: str, tf: types.M
 
 
 # ---- the script's contract ---------------------------------------------------------------------
+
+
+def _public(names: set[str]) -> set[str]:
+    """The names a layer label could equal (labels never start with "_")."""
+    return {name for name in names if not name.startswith("_")}
+
+
+@pytest.mark.framework
+def test_reserved_names_cover_tf_module_and_the_generated_net(
+    tmp_path: Path, tf: types.ModuleType
+) -> None:
+    """Every attribute of a fresh tf.Module and of the generated Net (its layers' aside) is in
+    the static list the backend escapes labels from: a new TensorFlow attribute fails here."""
+    module = tf.Module()
+    assert _public(set(dir(module)) | set(vars(module))) <= BACKEND.RESERVED_NAMES
+    model = model_of(["conv2d(3, kernel=2)", "flatten", "dense(3)"], MAP)
+    net = import_script(model, tmp_path).Net()
+    layers = {name for name, value in vars(net).items() if isinstance(value, tf.Module)}
+    assert layers == {"conv2d_1", "dense_1"}
+    assert _public(set(dir(net)) | set(vars(net))) - layers <= BACKEND.RESERVED_NAMES
 
 
 def import_script(model: Model, folder: Path) -> types.ModuleType:

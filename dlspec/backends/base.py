@@ -1,9 +1,9 @@
-"""What every backend shares: the LayerCode record, the emit_<op> dispatch and the report."""
+"""What every backend shares: the LayerCode record, the emit_<op> dispatch, names and the report."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable
 
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Layer, Model, Optimizer
@@ -46,6 +46,63 @@ def irrelevant_form(opt: Optimizer, key: str) -> bool:
     return False
 
 
+class Names:
+    """The identifiers one script gives a model's names: deterministic, and never colliding.
+
+    User names (inputs, then layers) claim themselves first, so a name the target does not reserve
+    is written as the user wrote it; a reserved one then takes its first free escape (trailing
+    underscores). Helper names a backend derives from a user name (`conv_pad`) are claimed on first
+    use, after every user name, and escape the same way. Canonical weight names never change.
+    """
+
+    ESCAPE = "_"
+
+    def __init__(self, reserved: frozenset[str], users: Iterable[str] = ()) -> None:
+        self.reserved = reserved
+        self.taken: set[str] = set()
+        self.given: dict[tuple[str, str], str] = {}
+        users = list(users)
+        for name in users:
+            if name not in reserved:
+                self._give((name, ""), name)
+        for name in users:
+            self.of(name)
+
+    def _give(self, key: tuple[str, str], name: str) -> str:
+        self.taken.add(name)
+        self.given[key] = name
+        return name
+
+    def _free(self, wanted: str) -> str:
+        name = wanted
+        while name in self.reserved or name in self.taken:
+            name += self.ESCAPE
+        return name
+
+    def of(self, user: str, suffix: str = "") -> str:
+        """The identifier of a user name, or (with a suffix) of a helper named after it."""
+        key = (user, suffix)
+        if key in self.given:
+            return self.given[key]
+        return self._give(key, self._free(user + suffix))
+
+
+def user_names(model: Model) -> list[str]:
+    """The names a spec gives: its inputs', then its layers'."""
+    return [inp.name for inp in model.inputs] + [layer.name for layer in model.layers]
+
+
+# the note of a convolution computed at stride 1 and then subsampled
+SUBSAMPLE_NOTE = "dilation with stride > 1: convolved at stride 1, then subsampled"
+
+
+def subsampled(layer: Layer) -> bool:
+    """A convolution with dilation and stride > 1: convolved at stride 1, then every stride-th
+    output kept, which is exact (TensorFlow's atrous convolution and Keras's Conv2D take dilation
+    only at stride 1)."""
+    return layer["dilation"] != (1, 1) and layer["stride"] != (1, 1)
+
+
 def _show(value: Any) -> str:
     describe = getattr(value, "describe", None)
     return describe() if describe else repr(value)
@@ -61,6 +118,20 @@ class Backend:
     extension: ClassVar[str] = ".py"
     # op -> what the target cannot do with it (shown in the support table; enforced in unsupported)
     limits: ClassVar[dict[str, str]] = {}
+    # identifiers the script itself gives meaning to where user names become identifiers
+    RESERVED_NAMES: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        self.names = Names(self.RESERVED_NAMES)
+
+    def name_model(self, model: Model) -> Model:
+        """Allocate the identifiers of `model` (self.names), which its layers are emitted with."""
+        self.names = Names(self.RESERVED_NAMES, user_names(model))
+        return model
+
+    def native(self, layer: Layer) -> str:
+        """The identifier this target's script gives `layer`."""
+        return self.names.of(layer.name)
 
     def emit(self, layer: Layer) -> LayerCode:
         """Dispatch to emit_<op>."""
@@ -118,10 +189,21 @@ class Backend:
     def report(self, model: Model) -> Report:
         """Native defaults overridden, plus notes from the emitters."""
         report = Report(self.name, self.native_overrides(model))
+        self.name_model(model)
+        report.lines.extend(self.renamed(model))
         for layer in model.layers:
             report.lines.extend(f"{layer.name}: {n}" for n in self.emit(layer).notes)
         report.lines.extend(self.optimizer_notes(model))
         return report
+
+    def renamed(self, model: Model) -> list[str]:
+        """A line for each user name the script writes differently (the target reserves it)."""
+        reserved = f"is reserved in {self.framework} scripts"
+        return [
+            f"{user}: written as {self.names.of(user)} ({user} {reserved})"
+            for user in user_names(model)
+            if self.names.of(user) != user
+        ]
 
     def optimizer_notes(self, model: Model) -> list[str]:
         """Notes on explicit optimiser code (override)."""

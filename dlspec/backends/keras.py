@@ -7,7 +7,14 @@ from typing import Any, Optional
 
 from dlspec import contract
 from dlspec.backends import layouts
-from dlspec.backends.base import Backend, LayerCode, irrelevant_form
+from dlspec.backends.base import (
+    SUBSAMPLE_NOTE,
+    Backend,
+    LayerCode,
+    Report,
+    irrelevant_form,
+    subsampled,
+)
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train
 from dlspec.passes.shapes import same_pads
@@ -76,8 +83,11 @@ def initializer(init: Init, name: str) -> str:
 
 
 def param_initializer(param: Param) -> str:
-    """The initialiser of `param`, with its gate offset (the LSTM forget-gate bias) added."""
+    """The initialiser of `param`, with its gate offset (the LSTM forget-gate bias) added; an
+    orthogonal vector is drawn as the one column of an (n, 1) matrix, as canonically."""
     expr = initializer(param.init, param.name)
+    if param.init.dist == "orthogonal" and len(param.shape) == 1:
+        expr = f"OneColumn({expr})"
     if param.gate_offset is None:
         return expr
     start, stop, add = param.gate_offset
@@ -108,11 +118,12 @@ def pool_mode(layer: Layer) -> str:
 
 
 def conv_mode(layer: Layer) -> str:
-    """valid, same (TF's rule equals the IR's pads) or zero_pad (ZeroPadding2D + valid)."""
+    """valid, same (TF's rule equals the IR's pads) or zero_pad (ZeroPadding2D + valid). A
+    subsampled convolution runs at stride 1, where TF's 'same' means other pads: never same."""
     pads = layer["padding"]
     if pads == ((0, 0), (0, 0)):
         return "valid"
-    if pads == tf_same(layer, layer["kernel"], layer["dilation"]):
+    if not subsampled(layer) and pads == tf_same(layer, layer["kernel"], layer["dilation"]):
         return "same"
     return "zero_pad"
 
@@ -149,11 +160,20 @@ def _call(constructor: str, name: str) -> str:
     return f"x = {constructor}, name={q(name)})(x)"
 
 
-def rnn_layer_names(layer: Layer) -> list[str]:
-    """The Keras layer of each stacked RNN layer."""
-    if layer["layers"] == 1:
-        return [layer.name]
-    return [f"{layer.name}_l{k}" for k in range(layer["layers"])]
+# why a softmax that makes the model's output is followed by an exact copy
+KEPT_SOFTMAX = (
+    "softmax before softmax_cross_entropy: Rescaling(1.0) keeps it in the loss (Keras's "
+    "TensorFlow backend takes a final Softmax op's input as the logits)"
+)
+
+
+def softmax_output(model: Model) -> Optional[Layer]:
+    """The softmax layer whose output the model returns (a dropout after it passes it through
+    in evaluation) when the loss is softmax cross-entropy; else None."""
+    if model.train is None or model.train.loss.kind != "softmax_cross_entropy":
+        return None
+    last = next((layer for layer in reversed(model.layers) if layer.op != "dropout"), None)
+    return last if last is not None and last.op == "softmax" else None
 
 
 def _keras2_decay(train: Train) -> bool:
@@ -178,22 +198,30 @@ class KerasBackend(Backend):
         mode = conv_mode(layer)
         params = {p.role: p for p in layer.params}
         bias = params.get("bias")
+        stride = (1, 1) if subsampled(layer) else layer["stride"]
         constructor = (
             f"layers.Conv2D({layer['filters']}, kernel_size={layer['kernel']}, "
-            f"strides={layer['stride']}, padding={q('valid' if mode == 'zero_pad' else mode)}, "
+            f"strides={stride}, padding={q('valid' if mode == 'zero_pad' else mode)}, "
             f"data_format=data_format, dilation_rate={layer['dilation']}, groups=1, "
             f"activation=None, use_bias={layer['bias']}, "
             f"kernel_initializer={param_initializer(params['weight'])}, "
             f"bias_initializer={param_initializer(bias) if bias else None}"
         )
         lines = [init_comment(p) for p in layer.params]
-        notes: tuple[str, ...] = ()
+        notes: list[str] = []
+        helpers: frozenset[str] = frozenset()
         if mode == "zero_pad":
             pad = f"layers.ZeroPadding2D(padding={layer['padding']}, data_format=data_format"
-            lines.append(_call(pad, f"{layer.name}_pad"))
-            notes = (f"padding {layer['padding']} is not TF's 'same': ZeroPadding2D, then valid",)
-        lines.append(_call(constructor, layer.name))
-        return LayerCode(constructor + ")", tuple(lines), notes)
+            lines.append(_call(pad, self.names.of(layer.name, "_pad")))
+            why = "at stride 1 (then subsampled)" if subsampled(layer) else "is not TF's 'same'"
+            notes.append(f"padding {layer['padding']} {why}: ZeroPadding2D, then valid")
+        lines.append(_call(constructor, self.native(layer)))
+        if subsampled(layer):
+            sub = f"Subsample2D(strides={layer['stride']}, data_format=data_format"
+            lines.append(_call(sub, self.names.of(layer.name, "_subsample")))
+            notes.append(SUBSAMPLE_NOTE)
+            helpers = frozenset({"subsample"})
+        return LayerCode(constructor + ")", tuple(lines), tuple(notes), helpers)
 
     def _pool(self, layer: Layer, cls: str) -> LayerCode:
         mode = pool_mode(layer)
@@ -210,17 +238,17 @@ class KerasBackend(Backend):
             )
             return LayerCode(
                 constructor + ")",
-                (_call(constructor, layer.name),),
+                (_call(constructor, self.native(layer)),),
                 (note,),
                 frozenset({"padded_pool"}),
             )
         padding = "same" if mode == "same" else "valid"
         constructor = f"{cls}({base}, padding={q(padding)}, data_format=data_format"
-        lines = [_call(constructor, layer.name)]
+        lines = [_call(constructor, self.native(layer))]
         notes: tuple[str, ...] = ()
         if mode == "zero_pad":
             pad = f"layers.ZeroPadding2D(padding={layer['padding']}, data_format=data_format"
-            lines.insert(0, _call(pad, f"{layer.name}_pad"))
+            lines.insert(0, _call(pad, self.names.of(layer.name, "_pad")))
             notes = ("count_pad=true: ZeroPadding2D, then a valid average (zeros counted)",)
         return LayerCode(constructor + ")", tuple(lines), notes)
 
@@ -235,7 +263,7 @@ class KerasBackend(Backend):
             f"layers.Dropout({layer['rate']!r}, noise_shape=None, "
             f"seed=param_seed(seed, {q(layer.name)})"
         )
-        lines = ("if dropout:", "    " + _call(constructor, layer.name))
+        lines = ("if dropout:", "    " + _call(constructor, self.native(layer)))
         return LayerCode(constructor + ")", lines)
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
@@ -244,7 +272,7 @@ class KerasBackend(Backend):
         notes: tuple[str, ...] = ()
         if is_image(layer.in_shape):
             notes = ("Keras flattens (H, W, C): the next dense layer's rows are permuted",)
-        return LayerCode(constructor + ")", (_call(constructor, layer.name),), notes)
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),), notes)
 
     def emit_dense(self, layer: Layer) -> LayerCode:
         params = {p.role: p for p in layer.params}
@@ -254,11 +282,12 @@ class KerasBackend(Backend):
             f"kernel_initializer={param_initializer(params['weight'])}, "
             f"bias_initializer={param_initializer(bias) if bias else None}"
         )
-        lines = [init_comment(p) for p in layer.params] + [_call(constructor, layer.name)]
+        lines = [init_comment(p) for p in layer.params] + [_call(constructor, self.native(layer))]
         if not is_image(layer.in_shape):
             return LayerCode(constructor + ")", tuple(lines))
-        lines.insert(-1, f"x = canonical_view(x, data_format, {q(layer.name + '_nchw')})")
-        lines.append(f"x = native_view(x, data_format, {q(layer.name + '_native')})")
+        nchw, native = self.names.of(layer.name, "_nchw"), self.names.of(layer.name, "_native")
+        lines.insert(-1, f"x = canonical_view(x, data_format, {q(nchw)})")
+        lines.append(f"x = native_view(x, data_format, {q(native)})")
         note = "dense over the W axis of a (C, H, W) map: permuted to NCHW around it"
         return LayerCode(constructor + ")", tuple(lines), (note,), frozenset({"views"}))
 
@@ -268,7 +297,15 @@ class KerasBackend(Backend):
             f"layers.Embedding({layer['vocab']}, {layer['dim']}, "
             f"embeddings_initializer={param_initializer(weight)}, mask_zero=False"
         )
-        return LayerCode(constructor + ")", (init_comment(weight), _call(constructor, layer.name)))
+        return LayerCode(
+            constructor + ")", (init_comment(weight), _call(constructor, self.native(layer)))
+        )
+
+    def rnn_layer_names(self, layer: Layer) -> list[str]:
+        """The Keras layer of each stacked RNN layer."""
+        if layer["layers"] == 1:
+            return [self.native(layer)]
+        return [self.names.of(layer.name, f"_l{k}") for k in range(layer["layers"])]
 
     def _rnn_constructor(self, layer: Layer, k: int, cls: str) -> str:
         params = {p.name.split(".", 1)[1]: p for p in layer.params}
@@ -287,19 +324,20 @@ class KerasBackend(Backend):
         )
 
     def _rnn_bias(self, layer: Layer, k: int, params: dict[str, Param]) -> Optional[str]:
-        """One initialiser for the bias, or StackedRows for a (2, 3H) GRU bias drawn two ways."""
+        """One initialiser for the bias, or StackedRows for a (2, 3H) GRU bias drawn two ways (or
+        as two orthogonal vectors, which one draw over (2, 3H) is not)."""
         if not layer["bias"]:
             return None
         b_ih = params[f"bias_ih_l{k}"]
         b_hh = params.get(f"bias_hh_l{k}")
-        if b_hh is None or b_hh.init == b_ih.init:
+        if b_hh is None or (b_hh.init == b_ih.init and b_ih.init.dist != "orthogonal"):
             return param_initializer(b_ih)
         return f"StackedRows([{param_initializer(b_ih)}, {param_initializer(b_hh)}])"
 
     def _rnn(self, layer: Layer, cls: str) -> LayerCode:
         lines: list[str] = []
         constructors = []
-        for k, keras_name in enumerate(rnn_layer_names(layer)):
+        for k, keras_name in enumerate(self.rnn_layer_names(layer)):
             constructor = self._rnn_constructor(layer, k, cls)
             constructors.append(constructor + ")")
             lines += [init_comment(p) for p in layer.params if p.name.endswith(f"_l{k}")]
@@ -324,47 +362,47 @@ class KerasBackend(Backend):
 
     def _activation(self, layer: Layer) -> LayerCode:
         constructor = ACTIVATIONS[layer.op]
-        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
 
     emit_relu = emit_tanh = emit_sigmoid = _activation
 
     def emit_softmax(self, layer: Layer) -> LayerCode:
         axis = "channel_axis" if is_image(layer.in_shape) else repr(layer["axis"])
         constructor = f"layers.Softmax(axis={axis}"
-        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
 
     def emit_elu(self, layer: Layer) -> LayerCode:
         constructor = f"layers.ELU(alpha={layer['alpha']!r}"
-        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
 
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
         constructor = f"layers.LeakyReLU(negative_slope={layer['alpha']!r}"
-        return LayerCode(constructor + ")", (_call(constructor, layer.name),))
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
 
     # ---- weights ------------------------------------------------------------------------
     def native_params(self, layer: Layer) -> list[tuple[str, list[layouts.NativeParam]]]:
         """(Keras layer, its weights in get_weights() order) for each Keras layer with weights."""
+        name = self.native(layer)
         if layer.op in ("conv2d", "dense"):
             convert = layouts.conv_kernel if layer.op == "conv2d" else layouts.dense_kernel
-            weights = [convert(layer, f"{layer.name}/kernel")]
+            weights = [convert(layer, f"{name}/kernel")]
             if layer["bias"]:
                 bias = layer.params[1]
-                weights.append(layouts.same(bias.name, f"{layer.name}/bias", bias.shape))
-            return [(layer.name, weights)]
+                weights.append(layouts.same(bias.name, f"{name}/bias", bias.shape))
+            return [(name, weights)]
         if layer.op == "embedding":
             table = layer.params[0]
-            return [
-                (layer.name, [layouts.same(table.name, f"{layer.name}/embeddings", table.shape)])
-            ]
+            return [(name, [layouts.same(table.name, f"{name}/embeddings", table.shape)])]
         if layer.op in ("gru", "lstm"):
             convert = layouts.gru_keras if layer.op == "gru" else layouts.lstm_keras
             return [
                 (keras_name, convert(layer, k, keras_name))
-                for k, keras_name in enumerate(rnn_layer_names(layer))
+                for k, keras_name in enumerate(self.rnn_layer_names(layer))
             ]
         return []
 
     def _weights_context(self, model: Model) -> dict[str, Any]:
+        """Native weights of every Keras layer (self.names must be this model's)."""
         groups = [group for layer in model.layers for group in self.native_params(layer)]
         return {
             "native_layers": [(name, [p.native for p in params]) for name, params in groups],
@@ -379,10 +417,6 @@ class KerasBackend(Backend):
             message = self._rnn_problem(layer)
             if message:
                 problems.append(Unsupported(f"keras: {message}", layer.pos))
-            for p in layer.params:
-                if p.init.dist == "orthogonal" and len(p.shape) < 2:
-                    text = f"keras: {p.name} is 1-D; keras.initializers.Orthogonal needs 2-D"
-                    problems.append(Unsupported(text, layer.pos))
         return problems
 
     def _rnn_problem(self, layer: Layer) -> str:
@@ -447,14 +481,36 @@ class KerasBackend(Backend):
             "args": args,
         }
 
+    # ---- the model's output -------------------------------------------------------------
+    def _keep_softmax(self, model: Model) -> list[str]:
+        """A copy (x * 1.0 + 0.0) after a softmax the loss would otherwise skip, see KEPT_SOFTMAX."""
+        layer = softmax_output(model)
+        if layer is None:
+            return []
+        name = q(self.names.of(layer.name, "_output"))
+        return [
+            f"# {KEPT_SOFTMAX}",
+            f"x = layers.Rescaling(scale=1.0, offset=0.0, name={name})(x)",
+        ]
+
+    def report(self, model: Model) -> Report:
+        report = super().report(model)
+        layer = softmax_output(model)
+        if layer is not None:
+            report.lines.append(f"{layer.name}: {KEPT_SOFTMAX}")
+        return report
+
     # ---- context ------------------------------------------------------------------------
     def context(self, model: Model) -> dict[str, Any]:
         train = model.train
         assert train is not None
+        self.name_model(model)
         codes = [self.emit(layer) for layer in model.layers]
-        helpers = sorted(set().union(*(c.helpers for c in codes)))
         inp = model.inputs[0]
-        forward = [line for code in codes for line in code.forward]
+        forward = [line for code in codes for line in code.forward] + self._keep_softmax(model)
+        helpers = set().union(*(c.helpers for c in codes))
+        if any("OneColumn(" in line for line in forward):
+            helpers.add("one_column")
         return {
             "header": contract.header(model),
             "constants": contract.constants(model),
@@ -462,12 +518,12 @@ class KerasBackend(Backend):
             "schedule": contract.schedule_context(model),
             "forward": forward,
             "channel_axis": any("channel_axis" in line for line in forward),
-            "helpers": helpers,
+            "helpers": sorted(helpers),
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "weights": self._weights_context(model),
             "optimizer": self._optimizer(model),
             "loss": train.loss.kind,
-            "input_name": inp.name,
+            "input_name": self.names.of(inp.name),
             "input_dtype": inp.dtype,
             "model_name": model.name,
         }

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from dlspec import contract
 from dlspec.backends.base import Backend, LayerCode, irrelevant_form
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import Init, Layer, Model, Param
+from dlspec.ir import Init, Layer, Model, Optimizer, Param
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -51,6 +51,21 @@ NATIVE_OPTIMIZERS: dict[str, tuple[tuple[str, dict[str, str], dict[str, str]], .
 }
 
 
+NESTEROV_NOTE = "nesterov=true without momentum is plain SGD: torch.optim.SGD(nesterov=False)"
+
+
+def nesterov_without_momentum(opt: Optimizer) -> bool:
+    """Nesterov momentum with mu = 0: plain SGD, and torch.optim.SGD refuses to be told it."""
+    return bool(opt.attrs.get("nesterov")) and opt["momentum"] == 0
+
+
+def native_value(opt: Optimizer, key: str) -> Any:
+    """The value torch.optim is given for a canonical attribute (nesterov=False for plain SGD)."""
+    if key == "nesterov" and nesterov_without_momentum(opt):
+        return False
+    return opt[key]
+
+
 def _pairs(
     p: tuple[tuple[int, int], tuple[int, int]],
 ) -> tuple[bool, tuple[int, int], tuple[int, int, int, int]]:
@@ -72,11 +87,14 @@ def _init_line(path: str, init: Init) -> str:
     return f"nn.init.constant_({path}, {init.value!r})"
 
 
-def init_lines(param: Param) -> list[str]:
-    """Statements that initialise one parameter of `model` as the IR says."""
-    path = "model." + param.name
+def init_lines(param: Param, path: str) -> list[str]:
+    """Statements that initialise one parameter of `model` (at attribute `path`) as the IR says."""
+    path = "model." + path
     fans = f"fan_in={param.fan_in}, fan_out={param.fan_out}"
-    lines = [f"# {param.name}: {param.init.spec.describe()} ({fans})", _init_line(path, param.init)]
+    # an orthogonal vector is the one column of an (n, 1) matrix (nn.init.orthogonal_ needs 2-D)
+    column = param.init.dist == "orthogonal" and len(param.shape) == 1
+    init = _init_line(f"{path}.unsqueeze(1)" if column else path, param.init)
+    lines = [f"# {param.name}: {param.init.spec.describe()} ({fans})", init]
     if param.gate_offset:
         start, stop, add = param.gate_offset
         lines.append(f"{path}[{start}:{stop}] += {add!r}  # forget-gate bias")
@@ -102,6 +120,23 @@ class PyTorchBackend(Backend):
     native_profile = "pytorch"
     framework = "PyTorch"
 
+    # attributes of a fresh nn.Module (instance and class) and of the generated Net: a layer's
+    # attribute must shadow none of them (tests/test_pytorch_runtime.py checks the list)
+    RESERVED_NAMES = frozenset("""
+        T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+        double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+        get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+        named_modules named_parameters parameters register_backward_hook register_buffer
+        register_forward_hook register_forward_pre_hook register_full_backward_hook
+        register_full_backward_pre_hook register_load_state_dict_post_hook
+        register_load_state_dict_pre_hook register_module register_parameter
+        register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+        set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+        """.split())
+
+    def _call(self, layer: Layer) -> str:
+        return f"x = self.{self.native(layer)}(x)"
+
     # ---- layers -------------------------------------------------------------------------
     def emit_conv2d(self, layer: Layer) -> LayerCode:
         symmetric, pad, fpad = _pairs(layer["padding"])
@@ -111,10 +146,10 @@ class PyTorchBackend(Backend):
             f"padding={pad if symmetric else (0, 0)}, dilation={layer['dilation']}, bias={layer['bias']}"
         )
         if symmetric:
-            return LayerCode(f"nn.Conv2d({args})", (f"x = self.{layer.name}(x)",))
+            return LayerCode(f"nn.Conv2d({args})", (self._call(layer),))
         note = f"asymmetric padding {layer['padding']} written as F.pad before the convolution"
         return LayerCode(
-            f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", f"x = self.{layer.name}(x)"), (note,)
+            f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", self._call(layer)), (note,)
         )
 
     def _pool(self, layer: Layer, cls: str, extra: str, fill: str) -> LayerCode:
@@ -124,10 +159,10 @@ class PyTorchBackend(Backend):
         if _native_pool_pads(layer):
             return LayerCode(
                 f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})",
-                (f"x = self.{layer.name}(x)",),
+                (self._call(layer),),
             )
         note = f"padding {layer['padding']} (asymmetric or over half the window) written as F.pad({fill})"
-        forward = (f"x = F.pad(x, {fpad}, value={fill})", f"x = self.{layer.name}(x)")
+        forward = (f"x = F.pad(x, {fpad}, value={fill})", self._call(layer))
         return LayerCode(f"{cls}({base}, ceil_mode={ceil}{extra})", forward, (note,))
 
     def emit_maxpool2d(self, layer: Layer) -> LayerCode:
@@ -145,23 +180,23 @@ class PyTorchBackend(Backend):
         )
         note = "padding beyond what nn.AvgPool2d takes, cells excluded: sum / count of real cells"
         return LayerCode(
-            module, (f"x = self.{layer.name}(x)",), (note,), frozenset({"avgpool_excluding_pad"})
+            module, (self._call(layer),), (note,), frozenset({"avgpool_excluding_pad"})
         )
 
     def emit_dropout(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Dropout(p={layer['rate']!r})", (f"x = self.{layer.name}(x)",))
+        return LayerCode(f"nn.Dropout(p={layer['rate']!r})", (self._call(layer),))
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
-        return LayerCode("nn.Flatten()", (f"x = self.{layer.name}(x)",))
+        return LayerCode("nn.Flatten()", (self._call(layer),))
 
     def emit_dense(self, layer: Layer) -> LayerCode:
         module = f"nn.Linear({layer.in_shape[-1]}, {layer['units']}, bias={layer['bias']})"
-        return LayerCode(module, (f"x = self.{layer.name}(x)",))
+        return LayerCode(module, (self._call(layer),))
 
     def emit_embedding(self, layer: Layer) -> LayerCode:
         return LayerCode(
             f"nn.Embedding({layer['vocab']}, {layer['dim']})",
-            ("x = x.long()", f"x = self.{layer.name}(x)"),
+            ("x = x.long()", self._call(layer)),
         )
 
     def _rnn(self, layer: Layer, cls: str) -> LayerCode:
@@ -169,14 +204,14 @@ class PyTorchBackend(Backend):
             f"{cls}({layer.in_shape[-1]}, {layer['units']}, num_layers={layer['layers']}, "
             f"bias={layer['bias']}, batch_first=True)"
         )
-        forward = [f"x, _ = self.{layer.name}(x)"]
+        forward = [f"x, _ = self.{self.native(layer)}(x)"]
         if layer["readout"] == "last":
             forward.append("x = x[:, -1, :]")
         if not layer["bias"] or layer["recurrent_bias"]:
             return LayerCode(module, tuple(forward))
         setup = []
         for k in range(layer["layers"]):
-            path = f"self.{layer.name}.bias_hh_l{k}"
+            path = f"self.{self.native(layer)}.bias_hh_l{k}"
             setup += [f"nn.init.zeros_({path})", f"{path}.requires_grad_(False)"]
         note = "one bias vector (recurrent_bias=false): torch's bias_hh held at zero, not trained"
         return LayerCode(module, tuple(forward), (note,), setup=tuple(setup))
@@ -188,20 +223,18 @@ class PyTorchBackend(Backend):
         return self._rnn(layer, "nn.LSTM")
 
     def _activation(self, layer: Layer) -> LayerCode:
-        return LayerCode(ACTIVATIONS[layer.op], (f"x = self.{layer.name}(x)",))
+        return LayerCode(ACTIVATIONS[layer.op], (self._call(layer),))
 
     emit_relu = emit_tanh = emit_sigmoid = _activation
 
     def emit_softmax(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Softmax(dim={layer['axis']})", (f"x = self.{layer.name}(x)",))
+        return LayerCode(f"nn.Softmax(dim={layer['axis']})", (self._call(layer),))
 
     def emit_elu(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (f"x = self.{layer.name}(x)",))
+        return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (self._call(layer),))
 
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        return LayerCode(
-            f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (f"x = self.{layer.name}(x)",)
-        )
+        return LayerCode(f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (self._call(layer),))
 
     # ---- checks -------------------------------------------------------------------------
     def unsupported(self, model: Model) -> list[Problem]:
@@ -227,9 +260,11 @@ class PyTorchBackend(Backend):
         return None
 
     def optimizer_notes(self, model: Model) -> list[str]:
-        if self._native_optimizer(model):
-            return []
         opt = model.train.optimizer  # type: ignore[union-attr]
+        if not model.params:
+            return ["the model has no parameters: no optimiser, a training step computes the loss"]
+        if self._native_optimizer(model):
+            return [NESTEROV_NOTE] if nesterov_without_momentum(opt) else []
         keys = sorted({k for _, forms, _ in NATIVE_OPTIMIZERS[opt.kind] for k in forms})
         forms = ", ".join(f"{k}={opt[k]}" for k in keys)
         return [f"optimizer {opt.kind} ({forms}) has no torch.optim equivalent: update written out"]
@@ -244,12 +279,24 @@ class PyTorchBackend(Backend):
         args = [f"lr={opt['lr']!r}"]
         if opt.kind == "adam":
             args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
-        args += [f"{torch_name}={opt[key]!r}" for key, torch_name in names.items()]
+        args += [f"{torch_name}={native_value(opt, key)!r}" for key, torch_name in names.items()]
         expr = f"{cls}(model.parameters(), {', '.join(args)})"
         return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
 
     # ---- context ------------------------------------------------------------------------
+    def attribute_paths(self, model: Model) -> dict[str, str]:
+        """Canonical parameter name -> its path among the model's attributes (the state_dict key):
+        the same name unless the layer's label is reserved here."""
+        return {
+            p.name: self.native(layer) + p.name[len(layer.name) :]
+            for layer in model.layers
+            for p in layer.params
+        }
+
     def context(self, model: Model) -> dict[str, Any]:
+        self.name_model(model)
+        paths = self.attribute_paths(model)
+        renamed = [(name, path) for name, path in paths.items() if name != path]
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         helpers = sorted(set().union(*(c.helpers for _, c in codes)))
         return {
@@ -259,7 +306,7 @@ class PyTorchBackend(Backend):
             "schedule": contract.schedule_context(model),
             "layers": [
                 {
-                    "name": layer.name,
+                    "name": self.native(layer),
                     "module": code.module,
                     "forward": code.forward,
                     "setup": code.setup,
@@ -267,10 +314,18 @@ class PyTorchBackend(Backend):
                 for layer, code in codes
             ],
             "helpers": helpers,
-            "init_lines": [line for p in model.params for line in init_lines(p)]
+            "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]
             or ["pass  # the model has no parameters"],
             "params": [(p.name, tuple(p.shape)) for p in model.params],
+            "attribute_paths": renamed,
+            # the parameter called `name` (a canonical name) in the generated code
+            "parameter": (
+                "model.get_parameter(ATTRIBUTE_PATHS.get(name, name))"
+                if renamed
+                else "model.get_parameter(name)"
+            ),
             "optimizer": self._optimizer(model),
+            "trainable": bool(model.params),
             "loss": model.train.loss.kind,  # type: ignore[union-attr]
             "class_name": "Net",
             "model_name": model.name,

@@ -7,7 +7,7 @@ from typing import Any, Callable, ClassVar, Optional
 
 from dlspec import contract
 from dlspec.backends import layouts
-from dlspec.backends.base import Backend, LayerCode, Report
+from dlspec.backends.base import SUBSAMPLE_NOTE, Backend, LayerCode, Report, subsampled
 from dlspec.backends.layouts import NativeParam
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param
@@ -15,20 +15,9 @@ from dlspec.passes.shapes import ELEMENTWISE, same_pads, window_out
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
-NativeRecipe = Callable[[Layer], list[NativeParam]]
+NativeRecipe = Callable[[Layer, str], list[NativeParam]]
 
 NO_PADS: Pads = ((0, 0), (0, 0))
-# attributes of tf.Module (and of the generated Net) that a layer name must not shadow
-RESERVED_NAMES = (
-    "name",
-    "name_scope",
-    "variables",
-    "trainable_variables",
-    "non_trainable_variables",
-    "submodules",
-    "with_name_scope",
-    "native_variables",
-)
 
 
 # ---- canonical -> native weights (NumPy expressions from dlspec.backends.layouts) -------------
@@ -41,22 +30,22 @@ def transposed(name: str, native: str, shape: tuple[int, ...]) -> NativeParam:
     )
 
 
-def conv_params(layer: Layer) -> list[NativeParam]:
-    """conv2d: kernel (kh, kw, in, out); bias as is."""
-    params = [layouts.conv_kernel(layer, f"{layer.name}/kernel")]
-    return params + [layouts.same(p.name, f"{layer.name}/bias", p.shape) for p in layer.params[1:]]
+def conv_params(layer: Layer, prefix: str) -> list[NativeParam]:
+    """conv2d: kernel (kh, kw, in, out); bias as is. `prefix`: the layer's attribute name."""
+    params = [layouts.conv_kernel(layer, f"{prefix}/kernel")]
+    return params + [layouts.same(p.name, f"{prefix}/bias", p.shape) for p in layer.params[1:]]
 
 
-def dense_params(layer: Layer) -> list[NativeParam]:
+def dense_params(layer: Layer, prefix: str) -> list[NativeParam]:
     """dense: kernel (in, out), rows in (H, W, C) order after a flatten of a map; bias as is."""
-    params = [layouts.dense_kernel(layer, f"{layer.name}/kernel")]
-    return params + [layouts.same(p.name, f"{layer.name}/bias", p.shape) for p in layer.params[1:]]
+    params = [layouts.dense_kernel(layer, f"{prefix}/kernel")]
+    return params + [layouts.same(p.name, f"{prefix}/bias", p.shape) for p in layer.params[1:]]
 
 
-def embedding_params(layer: Layer) -> list[NativeParam]:
+def embedding_params(layer: Layer, prefix: str) -> list[NativeParam]:
     """embedding: the (vocab, dim) table as is."""
     p = layer.params[0]
-    return [layouts.same(p.name, f"{layer.name}/embeddings", p.shape)]
+    return [layouts.same(p.name, f"{prefix}/embeddings", p.shape)]
 
 
 # gru/lstm parameter role -> (native name, transposed?); gates stay in canonical order
@@ -68,13 +57,13 @@ RNN_NATIVE: dict[str, tuple[str, bool]] = {
 }
 
 
-def rnn_params(layer: Layer) -> list[NativeParam]:
+def rnn_params(layer: Layer, prefix: str) -> list[NativeParam]:
     """gru/lstm, per stacked layer k: kernel_lk (in, G*H), recurrent_kernel_lk (H, G*H), biases."""
     out = []
     for p in layer.params:
         suffix = p.name[len(f"{layer.name}.{p.role}") :]
         native_role, flip = RNN_NATIVE[p.role]
-        native = f"{layer.name}/{native_role}{suffix}"
+        native = f"{prefix}/{native_role}{suffix}"
         out.append(
             transposed(p.name, native, p.shape) if flip else layouts.same(p.name, native, p.shape)
         )
@@ -264,6 +253,12 @@ class TensorFlowBackend(Backend):
         "tanh": "tf.math.tanh(x)",
         "sigmoid": "tf.math.sigmoid(x)",
     }
+    # attributes of tf.Module (and of the generated Net) that a layer's attribute must not shadow
+    # (tests/test_tensorflow_backend.py checks the list against TensorFlow)
+    RESERVED_NAMES = frozenset("""
+        name name_scope non_trainable_variables submodules trainable_variables variables
+        with_name_scope native_variables
+        """.split())
     NATIVE_PARAMS: ClassVar[dict[str, NativeRecipe]] = {
         "conv2d": conv_params,
         "dense": dense_params,
@@ -289,7 +284,7 @@ class TensorFlowBackend(Backend):
             return self._dilated_conv(layer, keyword)
         padding = f'"{keyword}"' if keyword else f"explicit_pads({layer['padding']})"
         conv = (
-            f"x = tf.nn.conv2d(x, self.{layer.name}.kernel, strides={layer['stride']}, "
+            f"x = tf.nn.conv2d(x, self.{self.native(layer)}.kernel, strides={layer['stride']}, "
             f"padding={padding}, dilations={layer['dilation']}, data_format=DATA_FORMAT)"
         )
         notes = () if keyword else (_pads_note(layer, "explicit pads of tf.nn.conv2d"),)
@@ -299,7 +294,7 @@ class TensorFlowBackend(Backend):
     def _dilated_conv(self, layer: Layer, keyword: Optional[str]) -> LayerCode:
         """tf.nn.convolution (atrous, differentiable on the CPU) takes stride 1 with dilation:
         a strided layer is computed at stride 1 and subsampled, which is exact."""
-        strided = layer["stride"] != (1, 1)
+        strided = subsampled(layer)
         lines, helpers, notes = [], set(), []
         if strided or keyword is None:
             if layer["padding"] != NO_PADS:
@@ -308,19 +303,19 @@ class TensorFlowBackend(Backend):
             keyword = "VALID"
         stride = (1, 1) if strided else layer["stride"]
         lines.append(
-            f"x = tf.nn.convolution(x, self.{layer.name}.kernel, strides={stride}, "
+            f"x = tf.nn.convolution(x, self.{self.native(layer)}.kernel, strides={stride}, "
             f'padding="{keyword}", dilations={layer["dilation"]}, data_format=DATA_FORMAT)'
         )
         if strided:
             lines.append(f"x = subsample(x, {layer['stride']})")
             helpers.add("subsample")
-            notes.append("dilation with stride > 1: convolved at stride 1, then subsampled")
+            notes.append(SUBSAMPLE_NOTE)
         return LayerCode("", (*lines, *self._conv_bias(layer)), tuple(notes), frozenset(helpers))
 
     def _conv_bias(self, layer: Layer) -> tuple[str, ...]:
         if not layer["bias"]:
             return ()
-        return (f"x = tf.nn.bias_add(x, self.{layer.name}.bias, data_format=DATA_FORMAT)",)
+        return (f"x = tf.nn.bias_add(x, self.{self.native(layer)}.bias, data_format=DATA_FORMAT)",)
 
     def _pool_call(self, layer: Layer, fn: str, keyword: str) -> str:
         return (
@@ -371,8 +366,8 @@ class TensorFlowBackend(Backend):
         )
 
     def emit_dense(self, layer: Layer) -> LayerCode:
-        kernel = f"self.{layer.name}.kernel"
-        bias = (f"x = tf.nn.bias_add(x, self.{layer.name}.bias)",) if layer["bias"] else ()
+        kernel = f"self.{self.native(layer)}.kernel"
+        bias = (f"x = tf.nn.bias_add(x, self.{self.native(layer)}.bias)",) if layer["bias"] else ()
         if len(layer.in_shape) == 1:
             return LayerCode("", (f"x = tf.matmul(x, {kernel})", *bias))
         if len(layer.in_shape) != 3:
@@ -382,11 +377,11 @@ class TensorFlowBackend(Backend):
         return LayerCode("", lines, (note,), frozenset({"layout"}))
 
     def emit_embedding(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = tf.gather(self.{layer.name}.embeddings, x)",))
+        return LayerCode("", (f"x = tf.gather(self.{self.native(layer)}.embeddings, x)",))
 
     def _rnn(self, layer: Layer, extra: str) -> LayerCode:
         lines = []
-        v = f"self.{layer.name}"
+        v = f"self.{self.native(layer)}"
         two_biases = layer["bias"] and layer["recurrent_bias"]
         for k in range(layer["layers"]):
             bias_ih = f"{v}.bias_ih_l{k}" if layer["bias"] else "None"
@@ -438,9 +433,6 @@ class TensorFlowBackend(Backend):
                     " (tf.nn pools round down; the overhang is not recorded in the IR)"
                 )
                 problems.append(Unsupported(message, layer.pos))
-            if layer.name in RESERVED_NAMES:
-                message = f"tensorflow: layer name {layer.name!r} is an attribute of tf.Module"
-                problems.append(Unsupported(message, layer.pos))
         return problems
 
     # ---- layout decisions ---------------------------------------------------------------
@@ -474,7 +466,12 @@ class TensorFlowBackend(Backend):
     # ---- context ------------------------------------------------------------------------
     def native_params(self, model: Model) -> list[NativeParam]:
         """Every native variable in layer order, with its conversions from and to canonical."""
-        return [p for layer in model.layers for p in self.NATIVE_PARAMS.get(layer.op, _none)(layer)]
+        self.name_model(model)
+        return [
+            p
+            for layer in model.layers
+            for p in self.NATIVE_PARAMS.get(layer.op, _none)(layer, self.native(layer))
+        ]
 
     def _variable_lines(self, natives: list[NativeParam]) -> list[str]:
         groups: dict[str, list[str]] = {}
@@ -486,7 +483,7 @@ class TensorFlowBackend(Backend):
         ]
 
     def context(self, model: Model) -> dict[str, Any]:
-        model = self.prepared(model)
+        model = self.name_model(self.prepared(model))
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         natives = self.native_params(model)
         used = set().union(*(c.helpers for _, c in codes))
@@ -523,5 +520,5 @@ class TensorFlowBackend(Backend):
         }
 
 
-def _none(layer: Layer) -> list[NativeParam]:
+def _none(layer: Layer, prefix: str) -> list[NativeParam]:
     return []
