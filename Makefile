@@ -1,6 +1,7 @@
 # dlspec: two commands do all the set-up on a fresh machine.
 #   make demo   compile every example for every target, then train each briefly
 #   make test   the whole test suite (fast framework-free tests, then real-framework tests)
+#   make fuzz   the seeded mutation fuzzer for FUZZ_SECONDS (1800) with FUZZ_JOBS processes
 # Both create or refresh .venv/ (dlspec installed, torch==2.13.0 CPU) idempotently.
 
 PYTHON ?= python3
@@ -11,10 +12,12 @@ DLSPEC := $(VENV)/bin/dlspec
 STAMP := $(VENV)/.dlspec-installed
 MNIST := .cache/mnist/mnist.pkl.gz
 EXAMPLES := $(sort $(wildcard examples/*.dl))
+FUZZ_SECONDS ?= 1800
+FUZZ_JOBS ?= 1
 export KERAS_HOME := $(CURDIR)/.cache/keras
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test test-fast test-frameworks venv lint generate check clean
+.PHONY: demo test test-fast test-frameworks venv lint generate check clean fuzz
 
 venv: $(STAMP)
 
@@ -47,6 +50,9 @@ test-frameworks: $(STAMP) $(MNIST)
 
 test: $(STAMP) $(MNIST)
 	$(VENV)/bin/pytest -q -rs
+
+fuzz: $(STAMP)
+	$(PY) tools/fuzz.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
 
 demo: $(STAMP)
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir out/demo --report

@@ -40,7 +40,7 @@ def decode(data: bytes, path: str) -> str:
         problem = BadValue(
             f"the file has {len(data)} bytes; the limit is {MAX_SPEC_BYTES}", Pos(1, 1, 2)
         )
-        raise SpecError([problem], path, "")
+        raise SpecError([problem], path, data.decode("utf-8", "replace"))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
