@@ -21,7 +21,7 @@ import numpy as np
 from dlspec import reference
 from dlspec import weights as W
 from dlspec.compile import compile_model
-from dlspec.errors import DlspecError
+from dlspec.errors import DlspecError, display_path
 from dlspec.ir import Model
 from dlspec.margins import decision_margin
 from dlspec.reference_grad import loss_and_grads
@@ -265,12 +265,13 @@ def verify_model(
         np.savez(work / "batches.npz", **batches)
         results: dict[str, dict[str, Array]] = {}
         checks: list[Check] = []
+        spec = display_path(model.source.path)  # one printable line in the matrix and the JSON
         for name in runtimes:
             rt = runtime(name)
             source = (sources or {}).get(name) or compile_model(model, rt.target).source
             results[name] = run_script(rt, source, work)
-            checks.extend(compare(model.source.path, name, model, ref, results[name]))
-        checks.extend(cross_checks(model.source.path, model, results, ref))
+            checks.extend(compare(spec, name, model, ref, results[name]))
+        checks.extend(cross_checks(spec, model, results, ref))
         return checks
 
 
