@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from dlspec.errors import Pos
 
@@ -78,13 +78,17 @@ class Param:
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer with every attribute explicit and its shapes known (batch axis omitted)."""
+    """One layer with every attribute explicit and its shapes known (batch axis omitted).
+
+    `inputs` names the tensors it reads: each an input's name or an earlier layer's name (a
+    layer's output tensor is named after the layer)."""
 
     name: str
     op: str
     attrs: dict[str, Any]
     pos: Pos
     stated: frozenset[str] = frozenset()
+    inputs: tuple[str, ...] = ()
     in_shape: Shape = ()
     out_shape: Shape = ()
     in_dtype: str = "float32"
@@ -211,10 +215,23 @@ class Model:
     pos: Pos = Pos()
     raw_train: dict[str, Any] = field(default_factory=dict)
     raw_args: dict[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()  # the tensors the model returns; the loss reads the first
+
+    def producer(self, name: str) -> Union[Layer, Input, None]:
+        """The layer or input that makes the tensor called `name`, or None."""
+        for item in (*self.inputs, *self.layers):
+            if item.name == name:
+                return item
+        return None
 
     @property
     def output_shape(self) -> Shape:
-        """Shape of the last layer's output (without the batch axis)."""
+        """Shape of the model's (first) output, without the batch axis."""
+        made = self.producer(self.outputs[0]) if self.outputs else None
+        if isinstance(made, Layer):
+            return made.out_shape
+        if isinstance(made, Input):
+            return made.shape
         return self.layers[-1].out_shape if self.layers else self.inputs[0].shape
 
     @property

@@ -68,18 +68,23 @@ def _split_activation(call: ast.Call) -> list[ast.Call]:
     return [ast.Call(call.op, rest, call.pos), layer]
 
 
-def _layers(decl: ast.ModelDecl) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]]]:
-    """One raw Layer per call; names are provisional (`#k`) until the resolve pass."""
+def _layers(
+    decl: ast.ModelDecl, first_input: str
+) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]]]:
+    """One raw Layer per call, each reading the previous statement's output (the first reads the
+    input); names are provisional (`#k`) until the resolve pass."""
     layers: list[Layer] = []
     raw: dict[str, tuple[ast.Arg, ...]] = {}
+    previous = first_input
     for stmt in decl.layers:
         calls = [c for call in stmt.calls for c in _split_activation(call)]
         for i, call in enumerate(calls):
             key = f"#{len(layers)}"
             label = stmt.label.id if (stmt.label is not None and i == 0) else ""
             attrs = {"__label__": label, "__label_pos__": stmt.label.pos if label else None}
-            layers.append(Layer(key, call.op, attrs, call.pos))
+            layers.append(Layer(key, call.op, attrs, call.pos, inputs=(previous,)))
             raw[key] = call.args
+            previous = key
     return layers, raw
 
 
@@ -110,7 +115,8 @@ def lower(spec: ast.SpecFile) -> Model:
         problems.append(problem)
     if not model_decl.layers:
         problems.append(MissingValue("the model has no layers", model_decl.pos))
-    layers, raw_args = _layers(model_decl)
+    first_input = model_decl.inputs[0].name if model_decl.inputs else ""
+    layers, raw_args = _layers(model_decl, first_input)
     if len(layers) > MAX_LAYERS:
         extra = layers[MAX_LAYERS]
         message = f"the model has {len(layers)} layers; the limit is {MAX_LAYERS}"
@@ -140,4 +146,5 @@ def lower(spec: ast.SpecFile) -> Model:
         pos=model_decl.pos,
         raw_train=raw_train,
         raw_args=raw_args,
+        outputs=(layers[-1].name,) if layers else (),
     )

@@ -70,8 +70,14 @@ def _name_layers(layers: list[Layer], inputs: tuple[Input, ...], ctx: PassContex
     return named
 
 
+def _renamed(names: tuple[str, ...], final: dict[str, str]) -> tuple[str, ...]:
+    """Tensor names with provisional layer names replaced by the final ones."""
+    return tuple(final.get(name, name) for name in names)
+
+
 def resolve(model: Model, ctx: PassContext) -> Model:
-    """Known ops only; attributes keyed by name; every layer has a unique identifier name."""
+    """Known ops only; attributes keyed by name; every layer has a unique identifier name, and
+    every edge (layer inputs, model outputs) names tensors by those names."""
     layers = []
     for layer in model.layers:
         if layer.op not in OPS:
@@ -81,9 +87,12 @@ def resolve(model: Model, ctx: PassContext) -> Model:
         attrs = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
         keep = {k: v for k, v in layer.attrs.items() if k.startswith("__")}
         layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
+    named = _name_layers(layers, model.inputs, ctx)
+    final = {old.name: new.name for old, new in zip(layers, named, strict=True)}
     return replace(
         model,
         profile=_profile(model, ctx),
-        layers=tuple(_name_layers(layers, model.inputs, ctx)),
+        layers=tuple(replace(layer, inputs=_renamed(layer.inputs, final)) for layer in named),
         raw_args={},
+        outputs=_renamed(model.outputs, final),
     )

@@ -219,15 +219,18 @@ def _dtype_check(layer: Layer, dtype: str) -> None:
 ELEMENTWISE = ("dropout", "relu", "tanh", "sigmoid", "elu", "leaky_relu")
 
 
-def _flattened_from(layers: list[Layer], layer: Layer) -> tuple[int, ...]:
-    """For a dense layer: the (C, H, W) map its input features were flattened from, or ()."""
+def _flattened_from(made: dict[str, Layer], layer: Layer) -> tuple[int, ...]:
+    """For a dense layer: the (C, H, W) map its input features were flattened from, or (),
+    found by walking back from its input through elementwise producers."""
     if layer.op != "dense":
         return ()
-    for previous in reversed(layers):
-        if previous.op == "flatten":
-            return previous.in_shape if len(previous.in_shape) == 3 else ()
-        if previous.op not in ELEMENTWISE:
+    producer = made.get(layer.inputs[0])
+    while producer is not None:
+        if producer.op == "flatten":
+            return producer.in_shape if len(producer.in_shape) == 3 else ()
+        if producer.op not in ELEMENTWISE:
             return ()
+        producer = made.get(producer.inputs[0])
     return ()
 
 
@@ -250,24 +253,28 @@ def _check_sizes(shape: Shape, batch: int, params: int) -> None:
 def shapes(model: Model, ctx: PassContext) -> Model:
     """Every layer gets in_shape, out_shape, explicit pads and its parameters; a dense layer
     after a flatten records the (C, H, W) map it reads (`flattened_from`), for channels-last
-    targets that must permute its weight rows."""
-    shape = model.inputs[0].shape
-    dtype = model.inputs[0].dtype
+    targets that must permute its weight rows. Each layer's input shape is looked up by the
+    name of the tensor it reads (its producer's)."""
     batch = model.train.batch if model.train else 1
-    try:
-        _check_sizes(shape, batch, 0)
-    except _ShapeError as err:
-        ctx.error(ShapeProblem(f"input {model.inputs[0].name}: {err}", model.inputs[0].pos))
-        return model
+    tensors: dict[str, tuple[Shape, str]] = {}
+    for inp in model.inputs:
+        try:
+            _check_sizes(inp.shape, batch, 0)
+        except _ShapeError as err:
+            ctx.error(ShapeProblem(f"input {inp.name}: {err}", inp.pos))
+            return model
+        tensors[inp.name] = (inp.shape, inp.dtype)
     layers: list[Layer] = []
+    made: dict[str, Layer] = {}
     count = 0
     for layer in model.layers:
+        shape, dtype = tensors[layer.inputs[0]]
         try:
             _dtype_check(layer, dtype)
             rule = SHAPE_RULES.get(layer.op, _same)
             resolved, out = rule(layer, shape)
             if layer.op == "dense":
-                resolved = resolved.with_attrs(flattened_from=_flattened_from(layers, resolved))
+                resolved = resolved.with_attrs(flattened_from=_flattened_from(made, resolved))
             params = make_params(resolved, shape)
             count += sum(math.prod(p.shape) for p in params)
             _check_sizes(out, batch, count)
@@ -277,6 +284,6 @@ def shapes(model: Model, ctx: PassContext) -> Model:
         layers.append(
             replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params)
         )
-        shape = out
-        dtype = "float32"
+        made[layer.name] = layers[-1]
+        tensors[layer.name] = (out, "float32")
     return replace(model, layers=tuple(layers))
