@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable
 
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import Layer, Model, Optimizer
+from dlspec.ir import Layer, Model, Optimizer, Param
 from dlspec.ops import OPS, OPTIMIZERS, REQUIRED
 
 
@@ -90,6 +90,12 @@ class Names:
 def user_names(model: Model) -> list[str]:
     """The names a spec gives: its inputs', then its layers'."""
     return [inp.name for inp in model.inputs] + [layer.name for layer in model.layers]
+
+
+def orthogonal_vector(param: Param) -> bool:
+    """An orthogonal initialiser on a vector: drawn as the one column of an (n, 1) matrix, which
+    the frameworks' orthogonal initialisers (2-D only) must be given explicitly."""
+    return param.init.dist == "orthogonal" and len(param.shape) == 1
 
 
 # the note of a convolution computed at stride 1 and then subsampled

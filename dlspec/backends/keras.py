@@ -13,6 +13,7 @@ from dlspec.backends.base import (
     LayerCode,
     Report,
     irrelevant_form,
+    orthogonal_vector,
     subsampled,
 )
 from dlspec.errors import Problem, Unsupported
@@ -86,7 +87,7 @@ def param_initializer(param: Param) -> str:
     """The initialiser of `param`, with its gate offset (the LSTM forget-gate bias) added; an
     orthogonal vector is drawn as the one column of an (n, 1) matrix, as canonically."""
     expr = initializer(param.init, param.name)
-    if param.init.dist == "orthogonal" and len(param.shape) == 1:
+    if orthogonal_vector(param):
         expr = f"OneColumn({expr})"
     if param.gate_offset is None:
         return expr
@@ -509,7 +510,7 @@ class KerasBackend(Backend):
         inp = model.inputs[0]
         forward = [line for code in codes for line in code.forward] + self._keep_softmax(model)
         helpers = set().union(*(c.helpers for c in codes))
-        if any("OneColumn(" in line for line in forward):
+        if any(orthogonal_vector(p) for p in model.params):
             helpers.add("one_column")
         return {
             "header": contract.header(model),

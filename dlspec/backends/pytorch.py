@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dlspec import contract
-from dlspec.backends.base import Backend, LayerCode, irrelevant_form
+from dlspec.backends.base import Backend, LayerCode, irrelevant_form, orthogonal_vector
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param
 
@@ -92,7 +92,7 @@ def init_lines(param: Param, path: str) -> list[str]:
     path = "model." + path
     fans = f"fan_in={param.fan_in}, fan_out={param.fan_out}"
     # an orthogonal vector is the one column of an (n, 1) matrix (nn.init.orthogonal_ needs 2-D)
-    column = param.init.dist == "orthogonal" and len(param.shape) == 1
+    column = orthogonal_vector(param)
     init = _init_line(f"{path}.unsqueeze(1)" if column else path, param.init)
     lines = [f"# {param.name}: {param.init.spec.describe()} ({fans})", init]
     if param.gate_offset:
