@@ -401,17 +401,29 @@ def model_input(model: Model, x: Array) -> Array:
     return x.astype(np.float64)
 
 
-def layer_inputs(model: Model, weights: Weights, x: Array) -> list[Array]:
-    """Every layer's input, then the model's output (len(model.layers) + 1 arrays)."""
-    values = [model_input(model, x)]
+def output_name(model: Model) -> str:
+    """The tensor the loss reads: the model's first output."""
+    return model.outputs[0] if model.outputs else model.layers[-1].name
+
+
+def tensors(model: Model, weights: Weights, x: Array) -> dict[str, Array]:
+    """Every named tensor for batch `x` (float64, evaluation mode): the input, then each layer's
+    output in layer order, which is topological (a layer reads only earlier tensors)."""
+    values = {model.inputs[0].name: model_input(model, x)}
     for layer in model.layers:
-        values.append(layer_forward(layer, weights, values[-1]))
+        values[layer.name] = layer_forward(layer, weights, values[layer.inputs[0]])
     return values
+
+
+def layer_inputs(model: Model, weights: Weights, x: Array) -> list[Array]:
+    """Every layer's input in layer order, then the model's output (len(model.layers) + 1)."""
+    values = tensors(model, weights, x)
+    return [values[layer.inputs[0]] for layer in model.layers] + [values[output_name(model)]]
 
 
 def forward(model: Model, weights: Weights, x: Array) -> Array:
     """The model's output for batch `x` in float64, evaluation mode."""
-    return layer_inputs(model, weights, x)[-1]
+    return tensors(model, weights, x)[output_name(model)]
 
 
 # ---- losses ----------------------------------------------------------------------------------

@@ -337,19 +337,32 @@ LOSS_BACKWARD: dict[str, Callable[[Array, Array], Array]] = {
 
 
 def loss_and_grads(model: Model, weights: Weights, x: Array, y: Array) -> tuple[float, Grads]:
-    """The loss on (x, y) and its gradient w.r.t. every parameter (dropout off), by name."""
-    values = R.layer_inputs(model, weights, x)
-    value = R.loss(model, values[-1], y)
-    dout: Optional[Array] = LOSS_BACKWARD[model.train.loss.kind](values[-1], y)  # type: ignore
+    """The loss on (x, y) and its gradient w.r.t. every parameter (dropout off), by name.
+
+    Layers are visited in reverse (topological) order; a tensor read by several layers gets the
+    sum of their gradients, and a layer whose output does not reach the loss gets zero ones."""
+    values = R.tensors(model, weights, x)
+    out = R.output_name(model)
+    value = R.loss(model, values[out], y)
+    douts: dict[str, Array] = {out: LOSS_BACKWARD[model.train.loss.kind](values[out], y)}  # type: ignore
     grads: Grads = {}
-    for layer, x_in in zip(reversed(model.layers), reversed(values[:-1]), strict=True):
+    for layer in reversed(model.layers):
+        dout = douts.pop(layer.name, None)
         if dout is None:
-            raise R.OracleError(f"{layer.name}: gradient cannot flow through integer ids")
+            grads.update({p.name: np.zeros(p.shape) for p in layer.params})
+            continue
         if layer.op not in BACKWARD:
             raise R.OracleError(f"{layer.name}: the reference has no gradient for {layer.op!r}")
-        dout, layer_grads = BACKWARD[layer.op](layer, weights, x_in, dout)
+        dx, layer_grads = BACKWARD[layer.op](layer, weights, values[layer.inputs[0]], dout)
         grads.update(layer_grads)
+        _accumulate(douts, layer.inputs[0], dx)
     return value, {p.name: grads[p.name] for p in model.params}
+
+
+def _accumulate(douts: dict[str, Array], name: str, dx: Optional[Array]) -> None:
+    """Add a gradient flowing into tensor `name` (None: integer ids, which take none)."""
+    if dx is not None:
+        douts[name] = douts[name] + dx if name in douts else dx
 
 
 def grads(model: Model, weights: Weights, x: Array, y: Array) -> Grads:

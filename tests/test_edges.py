@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+import pytest
+
+from dlspec import reference as R
+from dlspec import reference_grad as G
 from dlspec.frontend import build
 from dlspec.ir import Model
 from dlspec.lower import lower
@@ -73,3 +78,60 @@ def test_flattened_from_walks_producers_through_elementwise_layers() -> None:
     model = _explicit(replace(raw, layers=tuple(layers)))
     assert model.layers[5]["flattened_from"] == (3, 4, 4)
     assert model.layers[3]["flattened_from"] == (3, 4, 4)
+
+
+# ---- the oracle walks the graph ----------------------------------------------------------------
+
+TRAINED = CHAIN + "train { loss = mse }\n"
+
+
+def _skipping_model() -> Model:
+    """CHAIN with `head` reading the flatten: dense_1 and relu_2 become a dead branch."""
+    raw = lower(parse(TRAINED))
+    layers = list(raw.layers)
+    layers[5] = replace(layers[5], inputs=(layers[2].name,))
+    return _explicit(replace(raw, layers=tuple(layers)))
+
+
+def _weights(model: Model, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {p.name: 0.5 * rng.standard_normal(p.shape) for p in model.params}
+
+
+def test_oracle_forward_follows_the_producers() -> None:
+    model = _skipping_model()
+    weights = _weights(model, 0)
+    x = np.random.default_rng(1).standard_normal((3, 2, 6, 6))
+    conv = R.conv2d(x, weights["c.weight"], weights["c.bias"], (1, 1), ((0, 0), (0, 0)), (1, 1))
+    expected = R.dense(R.flatten(R.relu(conv)), weights["head.weight"], weights["head.bias"])
+    np.testing.assert_allclose(R.forward(model, weights, x), expected, rtol=1e-12)
+    weights["dense_1.weight"] += 1.0  # the dead branch does not reach the output
+    np.testing.assert_allclose(R.forward(model, weights, x), expected, rtol=1e-12)
+
+
+def test_oracle_gradients_on_a_graph_match_finite_differences() -> None:
+    model = _skipping_model()
+    weights = _weights(model, 2)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 2))
+    _, grads = G.loss_and_grads(model, weights, x, y)
+    assert not grads["dense_1.weight"].any() and not grads["dense_1.bias"].any()
+    eps = 1e-6
+    for name in ("head.weight", "c.bias"):
+        w = weights[name]
+        for i in [(0,) * w.ndim, tuple(d - 1 for d in w.shape)]:
+            keep = w[i]
+            w[i] = keep + eps
+            up = R.loss(model, R.forward(model, weights, x), y)
+            w[i] = keep - eps
+            down = R.loss(model, R.forward(model, weights, x), y)
+            w[i] = keep
+            assert grads[name][i] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
+
+
+def test_gradients_flowing_into_one_tensor_add_up() -> None:
+    douts: dict[str, np.ndarray] = {}
+    G._accumulate(douts, "t", np.ones(2))
+    G._accumulate(douts, "t", np.full(2, 2.0))
+    G._accumulate(douts, "t", None)  # integer ids take no gradient
+    np.testing.assert_array_equal(douts["t"], [3.0, 3.0])
