@@ -24,12 +24,16 @@ class Built:
 
 def build(text: str, path: str = "<spec>", profile: Optional[str] = None) -> Built:
     """Run the whole front end; raise SpecError listing every problem found."""
-    model = lower(parse(text, path))
+    return run_passes(lower(parse(text, path)), profile)
+
+
+def run_passes(model: Model, profile: Optional[str] = None) -> Built:
+    """The pass pipeline over a lowered model; SpecError at the first pass that finds problems."""
     ctx = PassContext(profile_override=profile)
     for step in PIPELINE:
         model = step(model, ctx)
         if ctx.problems:
-            raise SpecError(ctx.problems, path, text)
+            raise SpecError(ctx.problems, model.source.path, model.source.text)
     return Built(model, tuple(sorted(ctx.warnings, key=lambda p: (p.pos.line, p.pos.col))))
 
 

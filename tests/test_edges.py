@@ -10,11 +10,10 @@ import pytest
 
 from dlspec import reference as R
 from dlspec import reference_grad as G
-from dlspec.frontend import build
+from dlspec.frontend import build, run_passes
 from dlspec.ir import Model
 from dlspec.lower import lower
 from dlspec.parse import parse
-from dlspec.passes import PIPELINE, PassContext
 
 CHAIN = """
 model m {
@@ -51,11 +50,7 @@ def test_output_shape_is_the_output_tensors_shape() -> None:
 
 
 def _explicit(model: Model) -> Model:
-    ctx = PassContext()
-    for step in PIPELINE:
-        model = step(model, ctx)
-    assert not ctx.problems, ctx.problems
-    return model
+    return run_passes(model).model
 
 
 def test_shapes_follow_the_named_producer_not_the_statement_order() -> None:
