@@ -259,9 +259,19 @@ def test_cli_usage_errors(
     assert not any(folder.iterdir())
 
 
-def test_verify_targets_accept_runtime_names() -> None:
-    known = [*cli.TARGETS, "keras[jax]", "keras[torch]"]
-    assert cli._targets("keras[jax], pytorch", known) == ["keras[jax]", "pytorch"]
+def test_verify_targets_accept_runtime_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlspec import runtimes
+
+    probed = []
+    monkeypatch.setattr(runtimes, "probe", lambda rt: probed.append(rt.name) or (False, "absent"))
+    spec = tmp_path / "s.dl"
+    spec.write_text(GOOD)
+    # a runtime name is a target list, not a usage error: verify goes on to probe that runtime
+    assert cli.main(["verify", str(spec), "--targets", "keras[jax], pytorch"]) == 1
+    assert probed == ["keras[jax]"]
+    assert "runtime keras[jax] is not available: absent" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["d" * 300, "d" * 100 + "/" + "e" * 300])
