@@ -73,11 +73,14 @@ class Call:
 
 @dataclass(frozen=True)
 class LayerStmt:
-    """`[label:] call -> call ...` on one line."""
+    """`[label:] [[a, b] ->] call -> [label:] call ...`: a chain, reading the listed tensors (or,
+    with none listed, the previous statement's output); `labels[k]` names `calls[k]`."""
 
     label: Union[Name, None]
     calls: tuple[Call, ...]
     pos: Pos
+    sources: tuple[Name, ...] = ()
+    labels: tuple[Union[Name, None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,23 @@ class InputDecl:
 
 
 @dataclass(frozen=True)
+class OutputDecl:
+    """`output a, b`: the tensors the model returns (default: the last statement's)."""
+
+    names: tuple[Name, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class ModelDecl:
-    """A `model NAME { ... }` block."""
+    """A `model NAME { ... }` block; `body` keeps every statement in source order."""
 
     name: str
     inputs: tuple[InputDecl, ...]
     layers: tuple[LayerStmt, ...]
     pos: Pos
+    body: tuple[Union[InputDecl, LayerStmt, OutputDecl], ...] = ()
+    outputs: tuple[OutputDecl, ...] = ()
 
 
 @dataclass(frozen=True)

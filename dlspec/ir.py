@@ -201,9 +201,10 @@ class Source:
 class Model:
     """A whole network and its training settings.
 
-    Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting)
-    and `raw_args` each layer's arguments as written (layer name -> tuple of Args); `train` is
-    None. The passes fill `train`, convert every attribute, and empty both raw fields.
+    Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting),
+    `raw_args` each layer's arguments as written (layer name -> tuple of Args) and `raw_outputs`
+    the `output` statement's names; `train` is None. The passes fill `train`, convert every
+    attribute, and empty the raw fields.
     """
 
     name: str
@@ -216,6 +217,8 @@ class Model:
     raw_train: dict[str, Any] = field(default_factory=dict)
     raw_args: dict[str, Any] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # the tensors the model returns; the loss reads the first
+    raw_outputs: tuple[Any, ...] = ()  # the `output` statement's names as written (until resolve)
+    outputs_pos: Pos = Pos()  # where the `output` statement is (none: the outputs are implicit)
 
     def producer(self, name: str) -> Union[Layer, Input, None]:
         """The layer or input that makes the tensor called `name`, or None."""

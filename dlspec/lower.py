@@ -14,7 +14,6 @@ from dlspec.errors import (
     Problem,
     SpecError,
     UnknownName,
-    Unsupported,
 )
 from dlspec.ir import Input, Layer, Model, Source
 from dlspec.limits import MAX_LAYERS
@@ -68,24 +67,73 @@ def _split_activation(call: ast.Call) -> list[ast.Call]:
     return [ast.Call(call.op, rest, call.pos), layer]
 
 
+def _chain_reads(
+    stmt: ast.LayerStmt, previous: str, decl_has_inputs: bool, problems: list[Problem]
+) -> tuple[tuple[str, ...], tuple[ast.Name, ...]]:
+    """The tensors a chain's first layer reads: those it lists, else the previous statement's
+    output (an input declaration's output is the input)."""
+    if stmt.sources:
+        return tuple(name.id for name in stmt.sources), stmt.sources
+    if not previous and decl_has_inputs:
+        problems.append(
+            MissingValue("this layer has no input: declare an input before it", stmt.pos)
+        )
+    return (previous,) if previous else (), ()
+
+
 def _layers(
-    decl: ast.ModelDecl, first_input: str
+    decl: ast.ModelDecl, problems: list[Problem]
 ) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]]]:
-    """One raw Layer per call, each reading the previous statement's output (the first reads the
-    input); names are provisional (`#k`) until the resolve pass."""
+    """One raw Layer per call, in statement order. Within a chain each layer reads the one before;
+    a chain's first layer reads what _chain_reads says. Names are provisional (`#k`) until the
+    resolve pass; written tensor names stay as written (with their positions in `__sources__`)."""
     layers: list[Layer] = []
     raw: dict[str, tuple[ast.Arg, ...]] = {}
-    previous = first_input
-    for stmt in decl.layers:
-        calls = [c for call in stmt.calls for c in _split_activation(call)]
-        for i, call in enumerate(calls):
-            key = f"#{len(layers)}"
-            label = stmt.label.id if (stmt.label is not None and i == 0) else ""
-            attrs = {"__label__": label, "__label_pos__": stmt.label.pos if label else None}
-            layers.append(Layer(key, call.op, attrs, call.pos, inputs=(previous,)))
-            raw[key] = call.args
-            previous = key
+    previous = ""
+    for stmt in decl.body:
+        if isinstance(stmt, ast.InputDecl):
+            previous = stmt.name
+            continue
+        if not isinstance(stmt, ast.LayerStmt):
+            continue
+        reads, written = _chain_reads(stmt, previous, bool(decl.inputs), problems)
+        labels = stmt.labels or (stmt.label,) + (None,) * (len(stmt.calls) - 1)
+        for call, label_name in zip(stmt.calls, labels, strict=True):
+            for i, part in enumerate(_split_activation(call)):
+                key = f"#{len(layers)}"
+                label = label_name.id if (label_name is not None and i == 0) else ""
+                attrs = {
+                    "__label__": label,
+                    "__label_pos__": label_name.pos if label else None,
+                    "__sources__": written,
+                }
+                layers.append(Layer(key, part.op, attrs, part.pos, inputs=reads))
+                raw[key] = part.args
+                reads, written = (key,), ()
+        previous = layers[-1].name if layers else previous
     return layers, raw
+
+
+def _outputs(decl: ast.ModelDecl, layers: list[Layer], problems: list[Problem]) -> tuple[str, ...]:
+    """The tensors an `output` statement names (resolved by the resolve pass), else the last
+    layer's."""
+    for extra in decl.outputs[1:]:
+        problems.append(
+            DuplicateName("a second output statement (list every output in one)", extra.pos)
+        )
+    if decl.outputs:
+        return tuple(name.id for name in decl.outputs[0].names)
+    return (layers[-1].name,) if layers else ()
+
+
+def _inputs(decl: ast.ModelDecl, problems: list[Problem]) -> tuple[Input, ...]:
+    """Every input declaration, each name once."""
+    seen: set[str] = set()
+    for d in decl.inputs:
+        if d.name in seen:
+            problems.append(DuplicateName(f"input name {d.name!r} is used twice", d.pos))
+        seen.add(d.name)
+    return tuple(_input(d, problems) for d in decl.inputs)
 
 
 def _one(items: tuple, what: str, path: str, text: str, required: bool) -> object:
@@ -107,16 +155,14 @@ def lower(spec: ast.SpecFile) -> Model:
     problems: list[Problem] = []
     if not model_decl.inputs:
         problems.append(MissingValue("the model declares no input", model_decl.pos))
-    for extra in model_decl.inputs[1:]:
-        problems.append(Unsupported("only one input per model for now", extra.pos))
-    inputs = tuple(_input(d, problems) for d in model_decl.inputs[:1])
+    inputs = _inputs(model_decl, problems)
     problem = name_problem(model_decl.name, model_decl.pos, "model name")
     if problem:
         problems.append(problem)
     if not model_decl.layers:
         problems.append(MissingValue("the model has no layers", model_decl.pos))
-    first_input = model_decl.inputs[0].name if model_decl.inputs else ""
-    layers, raw_args = _layers(model_decl, first_input)
+    layers, raw_args = _layers(model_decl, problems)
+    outputs = _outputs(model_decl, layers, problems)
     if len(layers) > MAX_LAYERS:
         extra = layers[MAX_LAYERS]
         message = f"the model has {len(layers)} layers; the limit is {MAX_LAYERS}"
@@ -146,5 +192,7 @@ def lower(spec: ast.SpecFile) -> Model:
         pos=model_decl.pos,
         raw_train=raw_train,
         raw_args=raw_args,
-        outputs=(layers[-1].name,) if layers else (),
+        outputs=outputs,
+        raw_outputs=model_decl.outputs[0].names if model_decl.outputs else (),
+        outputs_pos=model_decl.outputs[0].pos if model_decl.outputs else Pos(),
     )

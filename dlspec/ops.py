@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from dlspec import ast
 from dlspec import values as V
 from dlspec.ir import InitSpec
 from dlspec.limits import MAX_STACKED
@@ -352,6 +353,51 @@ _op(
         },
         positional=("alpha",),
         doc="x if x > 0 else alpha * x",
+    )
+)
+
+# ---- merges: layers that read several tensors ------------------------------------------------
+
+
+def axis_value(v: Any, what: str) -> Union[str, int]:
+    """`features` or a sample axis, negative counting from the end (batch axis excluded)."""
+    if isinstance(v, ast.Name):
+        return V.choice(v, what, ("features",))
+    return V.integer(v, what, -MAX_RANK, MAX_RANK - 1)
+
+
+MAX_RANK = 8
+
+_op(
+    OpSpec(
+        "add",
+        "merge",
+        {},
+        doc="elementwise sum of two or more tensors of one shape",
+    )
+)
+_op(
+    OpSpec(
+        "multiply",
+        "merge",
+        {},
+        doc="elementwise product of two or more tensors of one shape",
+    )
+)
+_op(
+    OpSpec(
+        "concat",
+        "merge",
+        {
+            "axis": AttrSpec(
+                axis_value,
+                "features",
+                "sample axis (batch excluded, canonical layout, negative from the end); "
+                "features: channels of a (C, H, W) map, else the last axis",
+            )
+        },
+        positional=("axis",),
+        doc="join two or more tensors along one axis; the others must agree",
     )
 )
 

@@ -97,7 +97,8 @@ class _ToAst(Transformer):
         name, *body = items
         inputs = tuple(i for i in body if isinstance(i, ast.InputDecl))
         layers = tuple(i for i in body if isinstance(i, ast.LayerStmt))
-        return ast.ModelDecl(str(name), inputs, layers, _pos_of(name))
+        outputs = tuple(i for i in body if isinstance(i, ast.OutputDecl))
+        return ast.ModelDecl(str(name), inputs, layers, _pos_of(name), tuple(body), outputs)
 
     def input_decl(self, meta: Any, items: list) -> ast.InputDecl:
         name, dtype, dims = items
@@ -107,9 +108,26 @@ class _ToAst(Transformer):
         return tuple(_number(t) for t in items)
 
     def layer_stmt(self, meta: Any, items: list) -> ast.LayerStmt:
-        label, *calls = items
-        first = label.pos if label is not None else calls[0].pos
-        return ast.LayerStmt(label, tuple(calls), first)
+        sources, *links = items
+        calls = tuple(call for _, call in links)
+        labels = tuple(label for label, _ in links)
+        first = links[0][0] or links[0][1]
+        start = sources[0].pos if sources else first.pos
+        return ast.LayerStmt(labels[0], calls, start, tuple(sources or ()), labels)
+
+    def sources(self, meta: Any, items: list) -> tuple[ast.Name, ...]:
+        return tuple(items[0])
+
+    def tensor_list(self, meta: Any, items: list) -> tuple[ast.Name, ...]:
+        return tuple(ast.Name(str(t), _pos_of(t)) for t in items)
+
+    def link(self, meta: Any, items: list) -> tuple[Optional[ast.Name], ast.Call]:
+        label, call = items
+        return label, call
+
+    def output_decl(self, meta: Any, items: list) -> ast.OutputDecl:
+        names = tuple(ast.Name(str(t), _pos_of(t)) for t in items)
+        return ast.OutputDecl(names, names[0].pos)
 
     def label(self, meta: Any, items: list) -> ast.Name:
         return ast.Name(str(items[0]), _pos_of(items[0]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -382,6 +382,18 @@ FORWARD: dict[str, LayerForward] = {
 }
 
 
+def concat(xs: list[Array], axis: int) -> Array:
+    """Join along a sample axis (batch excluded)."""
+    return np.concatenate(xs, axis=axis + 1)
+
+
+MERGE_FORWARD: dict[str, Callable[[Layer, list[Array]], Array]] = {
+    "add": lambda layer, xs: np.sum(xs, axis=0),
+    "multiply": lambda layer, xs: np.prod(xs, axis=0),
+    "concat": lambda layer, xs: concat(xs, layer["axis"]),
+}
+
+
 def layer_forward(layer: Layer, weights: Weights, x: Array) -> Array:
     """One layer in evaluation mode (dropout is the identity)."""
     rule = FORWARD.get(layer.op)
@@ -390,15 +402,24 @@ def layer_forward(layer: Layer, weights: Weights, x: Array) -> Array:
     return rule(layer, weights, x)
 
 
-def model_input(model: Model, x: Array) -> Array:
-    """The batch as the first layer takes it: int64 ids for embedding, float64 otherwise."""
-    x = np.asarray(x)
-    expected = model.inputs[0].shape
-    if tuple(x.shape[1:]) != tuple(expected):
-        raise OracleError(f"input batch has shape {list(x.shape)}, expected [N, *{list(expected)}]")
-    if model.layers and model.layers[0].op == "embedding":
-        return x.astype(np.int64)
-    return x.astype(np.float64)
+Batch = Union[Array, dict[str, Array]]
+
+
+def model_inputs(model: Model, x: Batch) -> dict[str, Array]:
+    """Each input's batch (`x` alone for a one-input model, else keyed by input name): int64 ids
+    for an integer input, float64 otherwise."""
+    given = x if isinstance(x, dict) else {model.inputs[0].name: x}
+    values = {}
+    for inp in model.inputs:
+        if inp.name not in given:
+            raise OracleError(f"no batch for input {inp.name!r}")
+        arr = np.asarray(given[inp.name])
+        if tuple(arr.shape[1:]) != tuple(inp.shape):
+            raise OracleError(
+                f"input {inp.name} batch has shape {list(arr.shape)}, expected [N, *{list(inp.shape)}]"
+            )
+        values[inp.name] = arr.astype(np.float64 if inp.dtype == "float32" else np.int64)
+    return values
 
 
 def output_name(model: Model) -> str:
@@ -406,22 +427,25 @@ def output_name(model: Model) -> str:
     return model.outputs[0] if model.outputs else model.layers[-1].name
 
 
-def tensors(model: Model, weights: Weights, x: Array) -> dict[str, Array]:
+def tensors(model: Model, weights: Weights, x: Batch) -> dict[str, Array]:
     """Every named tensor for batch `x` (float64, evaluation mode): the input, then each layer's
     output in layer order, which is topological (a layer reads only earlier tensors)."""
-    values = {model.inputs[0].name: model_input(model, x)}
+    values = model_inputs(model, x)
     for layer in model.layers:
-        values[layer.name] = layer_forward(layer, weights, values[layer.inputs[0]])
+        if layer.op in MERGE_FORWARD:
+            values[layer.name] = MERGE_FORWARD[layer.op](layer, [values[n] for n in layer.inputs])
+        else:
+            values[layer.name] = layer_forward(layer, weights, values[layer.inputs[0]])
     return values
 
 
-def layer_inputs(model: Model, weights: Weights, x: Array) -> list[Array]:
+def layer_inputs(model: Model, weights: Weights, x: Batch) -> list[Array]:
     """Every layer's input in layer order, then the model's output (len(model.layers) + 1)."""
     values = tensors(model, weights, x)
     return [values[layer.inputs[0]] for layer in model.layers] + [values[output_name(model)]]
 
 
-def forward(model: Model, weights: Weights, x: Array) -> Array:
+def forward(model: Model, weights: Weights, x: Batch) -> Array:
     """The model's output for batch `x` in float64, evaluation mode."""
     return tensors(model, weights, x)[output_name(model)]
 

@@ -309,6 +309,27 @@ BACKWARD: dict[str, LayerBackward] = {
 }
 
 
+# ---- merges ----------------------------------------------------------------------------------
+
+
+def multiply_backward(xs: list[Array], dout: Array) -> list[Array]:
+    """d(x_0 * ... * x_k)/d x_i = dout * (the product of the others)."""
+    return [dout * np.prod(xs[:i] + xs[i + 1 :], axis=0) for i in range(len(xs))]
+
+
+def concat_backward(xs: list[Array], dout: Array, axis: int) -> list[Array]:
+    """Each input's slice of dout along the joined sample axis."""
+    ends = np.cumsum([x.shape[axis + 1] for x in xs])[:-1]
+    return np.split(dout, ends, axis=axis + 1)
+
+
+MERGE_BACKWARD: dict[str, Callable[[Layer, list[Array], Array], list[Array]]] = {
+    "add": lambda layer, xs, dout: [dout] * len(xs),
+    "multiply": lambda layer, xs, dout: multiply_backward(xs, dout),
+    "concat": lambda layer, xs, dout: concat_backward(xs, dout, layer["axis"]),
+}
+
+
 # ---- losses ----------------------------------------------------------------------------------
 
 
@@ -336,7 +357,7 @@ LOSS_BACKWARD: dict[str, Callable[[Array, Array], Array]] = {
 }
 
 
-def loss_and_grads(model: Model, weights: Weights, x: Array, y: Array) -> tuple[float, Grads]:
+def loss_and_grads(model: Model, weights: Weights, x: R.Batch, y: Array) -> tuple[float, Grads]:
     """The loss on (x, y) and its gradient w.r.t. every parameter (dropout off), by name.
 
     Layers are visited in reverse (topological) order; a tensor read by several layers gets the
@@ -350,6 +371,13 @@ def loss_and_grads(model: Model, weights: Weights, x: Array, y: Array) -> tuple[
         dout = douts.pop(layer.name, None)
         if dout is None:
             grads.update({p.name: np.zeros(p.shape) for p in layer.params})
+            continue
+        if layer.op in MERGE_BACKWARD:
+            xs = [values[name] for name in layer.inputs]
+            for name, dx in zip(
+                layer.inputs, MERGE_BACKWARD[layer.op](layer, xs, dout), strict=True
+            ):
+                _accumulate(douts, name, dx)
             continue
         if layer.op not in BACKWARD:
             raise R.OracleError(f"{layer.name}: the reference has no gradient for {layer.op!r}")
@@ -365,6 +393,6 @@ def _accumulate(douts: dict[str, Array], name: str, dx: Optional[Array]) -> None
         douts[name] = douts[name] + dx if name in douts else dx
 
 
-def grads(model: Model, weights: Weights, x: Array, y: Array) -> Grads:
+def grads(model: Model, weights: Weights, x: R.Batch, y: Array) -> Grads:
     """The gradient of the loss on (x, y) w.r.t. every parameter, keyed by the IR's names."""
     return loss_and_grads(model, weights, x, y)[1]

@@ -10,10 +10,8 @@ import pytest
 
 from dlspec import reference as R
 from dlspec import reference_grad as G
-from dlspec.frontend import build, run_passes
+from dlspec.frontend import build
 from dlspec.ir import Model
-from dlspec.lower import lower
-from dlspec.parse import parse
 
 CHAIN = """
 model m {
@@ -49,43 +47,40 @@ def test_output_shape_is_the_output_tensors_shape() -> None:
     assert replace(model, outputs=("image",)).output_shape == (2, 6, 6)
 
 
-def _explicit(model: Model) -> Model:
-    return run_passes(model).model
+SKIP = """
+model m {
+    input image: float32[2, 6, 6]
+    c: conv2d(3, 3) -> relu
+    f: flatten
+    dense(2) -> relu
+    [f] -> head: dense(2)
+    [head, relu_2] -> add
+}
+"""
 
 
 def test_shapes_follow_the_named_producer_not_the_statement_order() -> None:
-    raw = lower(parse(CHAIN))
-    layers = list(raw.layers)
-    # the flatten reads the input directly, skipping the convolution and its relu
-    layers[2] = replace(layers[2], inputs=("image",))
-    model = _explicit(replace(raw, layers=tuple(layers)))
-    flatten = model.layers[2]
-    assert flatten.in_shape == (2, 6, 6) and flatten.out_shape == (72,)
-    assert model.layers[3].in_shape == (72,)
-    assert model.layers[3]["flattened_from"] == (2, 6, 6)
+    model = build(SKIP).model
+    by_name = {layer.name: layer for layer in model.layers}
+    assert by_name["head"].inputs == ("f",)
+    assert by_name["head"].in_shape == (48,)
+    assert by_name["add_1"].inputs == ("head", "relu_2")
+    assert by_name["add_1"].out_shape == (2,)
+    assert by_name["head"]["flattened_from"] == (3, 4, 4)
 
 
 def test_flattened_from_walks_producers_through_elementwise_layers() -> None:
-    raw = lower(parse(CHAIN))
-    layers = list(raw.layers)
-    # the second dense reads the flatten, not the relu after the first dense
-    layers[5] = replace(layers[5], inputs=(layers[2].name,))
-    model = _explicit(replace(raw, layers=tuple(layers)))
-    assert model.layers[5]["flattened_from"] == (3, 4, 4)
-    assert model.layers[3]["flattened_from"] == (3, 4, 4)
+    model = build(SKIP.replace("[f] -> head: dense(2)", "[f] -> relu -> head: dense(2)")).model
+    assert {layer.name: layer for layer in model.layers}["head"]["flattened_from"] == (3, 4, 4)
 
 
-# ---- the oracle walks the graph ----------------------------------------------------------------
+def test_a_chain_reads_the_previous_statement_even_after_a_branch() -> None:
+    model = build(SKIP).model
+    # dense_1 follows `f: flatten` (the statement before it); head lists f itself
+    assert model.producer("dense_1").inputs == ("f",)  # type: ignore[union-attr]
 
-TRAINED = CHAIN + "train { loss = mse }\n"
 
-
-def _skipping_model() -> Model:
-    """CHAIN with `head` reading the flatten: dense_1 and relu_2 become a dead branch."""
-    raw = lower(parse(TRAINED))
-    layers = list(raw.layers)
-    layers[5] = replace(layers[5], inputs=(layers[2].name,))
-    return _explicit(replace(raw, layers=tuple(layers)))
+TRAINED = SKIP + "train { loss = mse }\n"
 
 
 def _weights(model: Model, seed: int) -> dict[str, np.ndarray]:
@@ -94,25 +89,24 @@ def _weights(model: Model, seed: int) -> dict[str, np.ndarray]:
 
 
 def test_oracle_forward_follows_the_producers() -> None:
-    model = _skipping_model()
+    model = build(TRAINED).model
     weights = _weights(model, 0)
     x = np.random.default_rng(1).standard_normal((3, 2, 6, 6))
     conv = R.conv2d(x, weights["c.weight"], weights["c.bias"], (1, 1), ((0, 0), (0, 0)), (1, 1))
-    expected = R.dense(R.flatten(R.relu(conv)), weights["head.weight"], weights["head.bias"])
-    np.testing.assert_allclose(R.forward(model, weights, x), expected, rtol=1e-12)
-    weights["dense_1.weight"] += 1.0  # the dead branch does not reach the output
-    np.testing.assert_allclose(R.forward(model, weights, x), expected, rtol=1e-12)
+    f = R.flatten(R.relu(conv))
+    head = R.dense(f, weights["head.weight"], weights["head.bias"])
+    side = R.relu(R.dense(f, weights["dense_1.weight"], weights["dense_1.bias"]))
+    np.testing.assert_allclose(R.forward(model, weights, x), head + side, rtol=1e-12)
 
 
 def test_oracle_gradients_on_a_graph_match_finite_differences() -> None:
-    model = _skipping_model()
+    model = build(TRAINED).model
     weights = _weights(model, 2)
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 2))
     _, grads = G.loss_and_grads(model, weights, x, y)
-    assert not grads["dense_1.weight"].any() and not grads["dense_1.bias"].any()
     eps = 1e-6
-    for name in ("head.weight", "c.bias"):
+    for name in ("head.weight", "c.bias", "dense_1.weight"):
         w = weights[name]
         for i in [(0,) * w.ndim, tuple(d - 1 for d in w.shape)]:
             keep = w[i]
@@ -122,6 +116,20 @@ def test_oracle_gradients_on_a_graph_match_finite_differences() -> None:
             down = R.loss(model, R.forward(model, weights, x), y)
             w[i] = keep
             assert grads[name][i] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
+
+
+def test_a_dead_branch_in_hand_made_ir_gets_zero_gradients() -> None:
+    """The language refuses dead layers; the oracle, given such IR, gives them zero gradients."""
+    model = build(CHAIN.replace("dense(4)", "dense(48)") + "train { loss = mse }\n").model
+    layers = list(model.layers)
+    layers[5] = replace(layers[5], inputs=("flatten_1",))  # head skips dense_1 and relu_2
+    model = replace(model, layers=tuple(layers))
+    weights = _weights(model, 4)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 2))
+    _, grads = G.loss_and_grads(model, weights, x, y)
+    assert not grads["dense_1.weight"].any() and not grads["dense_1.bias"].any()
+    assert grads["head.weight"].any() and grads["c.weight"].any()
 
 
 def test_gradients_flowing_into_one_tensor_add_up() -> None:

@@ -289,6 +289,26 @@ CASES: tuple[Case, ...] = (
         ),
         reload=True,
     ),
+    # ---- graphs: merges, fan-out, tensors named like the forward function's own names ----------
+    Case(
+        "graph_merges_reserved_tensors",
+        "x: float32[2, 6, 6]",
+        (
+            "self: conv2d(3, kernel=3, padding=same) -> torch: relu",
+            "[x] -> tf: conv2d(3, kernel=1)",
+            "[torch, tf] -> training: add",
+            "[training, x, self] -> layers: concat",
+            "[layers, layers] -> data_format: concat(axis=1)",
+            "[data_format, data_format] -> F: multiply",
+            "inputs: flatten",
+            "[inputs] -> keras: dense(4)",
+            "[keras, inputs] -> seed: concat(-1)",
+            "ops: dense(3) -> dropout: tanh",
+            "[ops, dropout] -> channel_axis: add",
+            "dense(2)",
+        ),
+        reload=True,
+    ),
     # ---- optimiser forms, schedules ------------------------------------------------------------
     opt_case(
         "sgd_update_nesterov_decoupled",

@@ -155,11 +155,18 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
         ["if dropout:", "    x = layers.Dropout(0.25, noise_shape=None, seed=param_seed("],
     ),
     (
-        "flatten_image",
-        ["flatten"],
+        "flatten_image_to_dense",
+        ["flatten", "dense(2)"],
         MAP,
         "flatten_1",
         ["layers.Flatten(data_format=data_format"],
+    ),
+    (
+        "flatten_image_as_output",  # canonical (C, H, W) order: no dense absorbs the permutation
+        ["flatten"],
+        MAP,
+        "flatten_1",
+        ['canonical_view(x, data_format, "flatten_1_nchw")', 'Flatten(data_format="channels_last"'],
     ),
     (
         "flatten_sequence",

@@ -285,7 +285,7 @@ SYNTAX_ERRORS = [
         "model m {\n    dense(3)\n",
         2,
         13,
-        "unexpected end of file; expected '->', 'input', '}', a name",
+        "unexpected end of file; expected '->', '[', 'input', 'output', '}', a name",
     ),
     ("model {\n}\n", 1, 7, "unexpected '{'; expected a name"),
     ("model m {\n    input x float32[3]\n}\n", 2, 13, "unexpected 'float32'; expected ':'"),
@@ -323,3 +323,46 @@ def test_byte_order_mark_is_not_a_column() -> None:
     (problem,) = info.value.problems
     assert (problem.pos.line, problem.pos.col) == (1, 12)
     assert str(info.value).splitlines()[1] == "    defaults = = keras"
+
+
+# ---- graphs ------------------------------------------------------------------------------------
+
+
+def test_the_grammar_is_lalr_without_conflicts_in_strict_mode() -> None:
+    from lark import Lark
+
+    from dlspec.resources import grammar_text
+
+    Lark(grammar_text(), parser="lalr", strict=True)  # raises on any shift/reduce collision
+
+
+def test_a_chain_lists_the_tensors_it_reads_and_labels_name_the_layer_after_them() -> None:
+    spec = parse("""model m {
+    input a: float32[4]
+    input b: float32[4]
+    x: dense(4) -> relu
+    [x, b] -> s: add -> t: relu -> dense(2)
+    relu
+    output t, s
+}""")
+    body = spec.models[0].body
+    assert [type(item).__name__ for item in body] == [
+        "InputDecl",
+        "InputDecl",
+        "LayerStmt",
+        "LayerStmt",
+        "LayerStmt",
+        "OutputDecl",
+    ]
+    merge = body[3]
+    assert [n.id for n in merge.sources] == ["x", "b"]
+    assert [c.op for c in merge.calls] == ["add", "relu", "dense"]
+    assert [label.id if label else None for label in merge.labels] == ["s", "t", None]
+    assert (merge.sources[0].pos.line, merge.sources[0].pos.col) == (5, 6)
+    assert [n.id for n in body[5].names] == ["t", "s"]
+
+
+def test_brackets_after_a_bare_call_start_a_new_statement() -> None:
+    # `relu` has no argument list, so `[r, c]` on the next line is the next chain's sources
+    stmts = parse("model m { input x: float32[2]\n r: relu\n [x] -> c: tanh\n [r, c] -> add }")
+    assert stmts.models[0].layers[-1].sources[0].id == "r"

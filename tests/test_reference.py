@@ -347,6 +347,21 @@ model s {
 }
 train { loss = softmax_cross_entropy }
 """,
+    "residual_fanout": """
+model g {
+  input x: float32[2, 5, 4]
+  stem: conv2d(3, kernel=3, padding=same) -> tanh
+  conv2d(3, kernel=3, padding=same) -> tanh
+  conv2d(3, kernel=1)
+  [conv2d_2, tanh_1] -> add -> sigmoid
+  [sigmoid_1, tanh_1, stem] -> multiply
+  [multiply_1, x] -> concat
+  [concat_1, concat_1] -> concat(axis=-1)
+  flatten
+  dense(3)
+}
+train { loss = softmax_cross_entropy }
+""",
     "lstm_sequence": """
 model s {
   input x: float32[4, 2]

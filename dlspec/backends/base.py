@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import re
+import tokenize
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, Optional
 
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Layer, Model, Optimizer, Param
 from dlspec.ops import OPS, OPTIMIZERS, REQUIRED
+
+MERGES = frozenset(name for name, spec in OPS.items() if spec.category == "merge")
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,79 @@ def subsampled(layer: Layer) -> bool:
     return layer["dilation"] != (1, 1) and layer["stride"] != (1, 1)
 
 
+# ---- walking the graph: one local variable per tensor that is read out of order --------------
+
+
+def _names_in(line: str) -> list[tuple[int, str, bool]]:
+    """(column, identifier, follows a dot) of each name token in one line of Python."""
+    found = []
+    previous = ""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline):
+            if tok.type == tokenize.NAME:
+                found.append((tok.start[1], tok.string, previous == "."))
+            if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+                previous = tok.string
+    except (tokenize.TokenError, IndentationError):
+        pass  # a block opener such as `if dropout:` alone: its names are still listed
+    indent = len(line) - len(line.lstrip())
+    return [(col + indent, name, dotted) for col, name, dotted in found]
+
+
+def identifiers(lines: Iterable[str]) -> set[str]:
+    """Names a block of forward lines refers to (not attributes after a dot, not strings)."""
+    return {name for line in lines for _, name, dotted in _names_in(line) if not dotted}
+
+
+def _assigns_x(line: str) -> bool:
+    """A top-level `x = ...` or `x, _ = ...` line."""
+    return bool(re.match(r"x(, _)? = ", line))
+
+
+def reading(lines: tuple[str, ...], var: str) -> tuple[str, ...]:
+    """A layer's forward lines (x in, x out) made to read `var` instead of x: the x of the first
+    statement's right-hand side renamed when that statement assigns x (so later lines see only
+    the new x), else `x = var` first."""
+    first = next((i for i, line in enumerate(lines) if not line.startswith("#")), None)
+    if first is None or not _assigns_x(lines[first]):
+        return (f"x = {var}", *lines)
+    line = lines[first]
+    rhs = line.index(" = ") + 3
+    out = line
+    for col, name, dotted in reversed(_names_in(line)):
+        if name == "x" and not dotted and col >= rhs:
+            out = out[:col] + var + out[col + 1 :]
+    return (*lines[:first], out, *lines[first + 1 :])
+
+
+@dataclass(frozen=True)
+class Walk:
+    """How a forward function holds the tensors: `x` carries the current one; `var[t]` names a
+    local for each tensor read later than straight after it is made (or made by an input)."""
+
+    var: dict[str, str]
+    lines: tuple[str, ...]
+    output: str
+
+
+def _late_readers(model: Model) -> set[str]:
+    """Tensors something reads other than the layer right after their producer (or, for the
+    one input, other than the first layer): they need a variable of their own."""
+    order = [model.inputs[0].name] if len(model.inputs) == 1 else []
+    order += [layer.name for layer in model.layers]
+    late = {inp.name for inp in model.inputs} if len(model.inputs) > 1 else set()
+    next_reader = {name: i + 1 for i, name in enumerate(order)}
+    offset = len(order) - len(model.layers)
+    for j, layer in enumerate(model.layers):
+        for name in layer.inputs:
+            if next_reader.get(name) != j + offset:
+                late.add(name)
+    for name in model.outputs:
+        if name != order[-1]:
+            late.add(name)
+    return late
+
+
 def _show(value: Any) -> str:
     describe = getattr(value, "describe", None)
     return describe() if describe else repr(value)
@@ -126,6 +204,9 @@ class Backend:
     limits: ClassVar[dict[str, str]] = {}
     # identifiers the script itself gives meaning to where user names become identifiers
     RESERVED_NAMES: ClassVar[frozenset[str]] = frozenset()
+    # names the forward function's own text uses (its arguments, x, modules): no tensor variable
+    # may take one; names in the emitted lines are added per model
+    FORWARD_NAMES: ClassVar[frozenset[str]] = frozenset({"x"})
 
     def __init__(self) -> None:
         self.names = Names(self.RESERVED_NAMES)
@@ -139,12 +220,46 @@ class Backend:
         """The identifier this target's script gives `layer`."""
         return self.names.of(layer.name)
 
-    def emit(self, layer: Layer) -> LayerCode:
-        """Dispatch to emit_<op>."""
+    def emit(self, layer: Layer, reads: Optional[tuple[str, ...]] = None) -> LayerCode:
+        """Dispatch to emit_<op>; a merge is given the expressions of the tensors it reads
+        (default: their names)."""
         method = getattr(self, f"emit_{layer.op}", None)
         if method is None:
             raise NotImplementedError(f"{self.name} has no emit_{layer.op}")
+        if layer.op in MERGES:
+            return method(layer, reads or layer.inputs)
         return method(layer)
+
+    def walk(self, model: Model, codes: dict[str, LayerCode]) -> Walk:
+        """The forward lines of the whole graph from each layer's code (x in, x out): a chain
+        keeps everything in x; a tensor read out of order is kept in a local variable, named
+        after it unless the lines use that identifier (FORWARD_NAMES or any emitted name)."""
+        late = _late_readers(model)
+        used = identifiers(
+            line
+            for layer in model.layers
+            if layer.op not in MERGES
+            for line in codes[layer.name].forward
+        )
+        local = Names(self.FORWARD_NAMES | used, [n for n in user_names(model) if n in late])
+        var = {name: local.of(name) for name in user_names(model) if name in late}
+        current = model.inputs[0].name if len(model.inputs) == 1 else ""
+        lines: list[str] = []
+        if current in var:
+            lines.append(f"{var[current]} = x")
+        for layer in model.layers:
+            if layer.op in MERGES:
+                reads = tuple("x" if n == current else var[n] for n in layer.inputs)
+                lines.extend(self.emit(layer, reads).forward)
+            elif layer.inputs[0] == current:
+                lines.extend(codes[layer.name].forward)
+            else:
+                lines.extend(reading(codes[layer.name].forward, var[layer.inputs[0]]))
+            current = layer.name
+            if current in var:
+                lines.append(f"{var[current]} = x")
+        output = model.outputs[0]
+        return Walk(var, tuple(lines), "x" if output == current else var[output])
 
     def supports(self, op: str) -> bool:
         """Whether this target has an emitter for `op` (the support table reads this)."""

@@ -189,6 +189,10 @@ class KerasBackend(Backend):
     template = "keras/script.py.j2"
     native_profile = "keras"
     framework = "Keras"
+    FORWARD_NAMES = frozenset(
+        """x inputs keras layers ops data_format seed dropout channel_axis native_shape
+        INPUT_SHAPE INPUT_DTYPE MODEL_NAME""".split()
+    )
     limits = {
         "gru": "recurrent_bias=true exactly when reset_after=true",
         "lstm": "recurrent_bias=false only: Keras's LSTM has one bias vector",
@@ -268,6 +272,16 @@ class KerasBackend(Backend):
         return LayerCode(constructor + ")", lines)
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
+        if is_image(layer.in_shape) and not layer["permutable"]:
+            # Flatten always yields (H, W, C) order: flatten the NCHW view as if channels-last
+            constructor = 'layers.Flatten(data_format="channels_last"'
+            view = self.names.of(layer.name, "_nchw")
+            lines = (
+                f"x = canonical_view(x, data_format, {q(view)})",
+                _call(constructor, self.native(layer)),
+            )
+            note = "flatten read by more than dense layers: flattened from the NCHW view"
+            return LayerCode(constructor + ")", lines, (note,), frozenset({"views"}))
         fmt = "data_format" if is_image(layer.in_shape) else '"channels_last"'
         constructor = f"layers.Flatten(data_format={fmt}"
         notes: tuple[str, ...] = ()
@@ -379,6 +393,25 @@ class KerasBackend(Backend):
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
         constructor = f"layers.LeakyReLU(negative_slope={layer['alpha']!r}"
         return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
+
+    # ---- merges -------------------------------------------------------------------------
+    def _merge(self, layer: Layer, constructor: str, reads: tuple[str, ...]) -> LayerCode:
+        call = f"x = {constructor}name={q(self.native(layer))})([{', '.join(reads)}])"
+        return LayerCode(constructor + ")", (call,))
+
+    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return self._merge(layer, "layers.Add(", reads)
+
+    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return self._merge(layer, "layers.Multiply(", reads)
+
+    def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        axis = repr(layer["axis"] + 1)
+        if is_image(layer.in_shape):
+            axis = "channel_axis" if layer["axis"] == 0 else f"image_axis({axis}, data_format)"
+        code = self._merge(layer, f"layers.Concatenate(axis={axis}, ", reads)
+        helpers = frozenset({"image_axis"}) if "image_axis" in axis else frozenset()
+        return LayerCode(code.module, code.forward, helpers=helpers)
 
     # ---- weights ------------------------------------------------------------------------
     def native_params(self, layer: Layer) -> list[tuple[str, list[layouts.NativeParam]]]:
@@ -508,7 +541,11 @@ class KerasBackend(Backend):
         self.name_model(model)
         codes = [self.emit(layer) for layer in model.layers]
         inp = model.inputs[0]
-        forward = [line for code in codes for line in code.forward] + self._keep_softmax(model)
+        walk = self.walk(
+            model, {layer.name: code for layer, code in zip(model.layers, codes, strict=True)}
+        )
+        result = [] if walk.output == "x" else [f"x = {walk.output}"]
+        forward = [*walk.lines, *result] + self._keep_softmax(model)
         helpers = set().union(*(c.helpers for c in codes))
         if any(orthogonal_vector(p) for p in model.params):
             helpers.add("one_column")

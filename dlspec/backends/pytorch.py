@@ -133,6 +133,7 @@ class PyTorchBackend(Backend):
         register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
         set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
         """.split())
+    FORWARD_NAMES = frozenset({"x", "self", "torch", "nn", "F"})
 
     def _call(self, layer: Layer) -> str:
         return f"x = self.{self.native(layer)}(x)"
@@ -236,6 +237,16 @@ class PyTorchBackend(Backend):
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
         return LayerCode(f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (self._call(layer),))
 
+    # ---- merges (no module: plain tensor arithmetic) ------------------------------------
+    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' + '.join(reads)}",))
+
+    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' * '.join(reads)}",))
+
+    def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = torch.cat([{', '.join(reads)}], dim={layer['axis'] + 1})",))
+
     # ---- checks -------------------------------------------------------------------------
     def unsupported(self, model: Model) -> list[Problem]:
         problems = super().unsupported(model)
@@ -299,6 +310,7 @@ class PyTorchBackend(Backend):
         renamed = [(name, path) for name, path in paths.items() if name != path]
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         helpers = sorted(set().union(*(c.helpers for _, c in codes)))
+        walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
             "header": contract.header(model),
             "constants": contract.constants(model),
@@ -312,7 +324,10 @@ class PyTorchBackend(Backend):
                     "setup": code.setup,
                 }
                 for layer, code in codes
+                if code.module
             ],
+            "forward": walk.lines,
+            "output": walk.output,
             "helpers": helpers,
             "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]
             or ["pass  # the model has no parameters"],

@@ -11,7 +11,7 @@ from dlspec.backends.base import SUBSAMPLE_NOTE, Backend, LayerCode, Report, sub
 from dlspec.backends.layouts import NativeParam
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param
-from dlspec.passes.shapes import ELEMENTWISE, same_pads, window_out
+from dlspec.passes.shapes import same_pads, window_out
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -259,6 +259,7 @@ class TensorFlowBackend(Backend):
         name name_scope non_trainable_variables submodules trainable_variables variables
         with_name_scope native_variables
         """.split())
+    FORWARD_NAMES = frozenset({"x", "self", "training", "tf"})
     NATIVE_PARAMS: ClassVar[dict[str, NativeRecipe]] = {
         "conv2d": conv_params,
         "dense": dense_params,
@@ -269,6 +270,7 @@ class TensorFlowBackend(Backend):
     # helper functions of the script, in the order the template defines them
     HELPERS: ClassVar[tuple[str, ...]] = (
         "layout",
+        "image_axis",
         "explicit_pads",
         "pad_spatial",
         "avg_pool_real_cells",
@@ -413,6 +415,23 @@ class TensorFlowBackend(Backend):
             )
         return LayerCode("", ("x = tf.nn.softmax(x, axis=-1)",))
 
+    # ---- merges -------------------------------------------------------------------------
+    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' + '.join(reads)}",))
+
+    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' * '.join(reads)}",))
+
+    def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        joined = f"x = tf.concat([{', '.join(reads)}], axis="
+        if len(layer.in_shape) != 3:
+            return LayerCode("", (f"{joined}{layer['axis'] + 1})",))
+        if layer["axis"] == 0:
+            return LayerCode("", (f"{joined}channel_axis())",), (), frozenset({"layout"}))
+        return LayerCode(
+            "", (f"{joined}image_axis({layer['axis']}))",), (), frozenset({"image_axis"})
+        )
+
     def emit_elu(self, layer: Layer) -> LayerCode:
         alpha = layer["alpha"]
         if alpha == 1.0:
@@ -437,24 +456,17 @@ class TensorFlowBackend(Backend):
 
     # ---- layout decisions ---------------------------------------------------------------
     def prepared(self, model: Model) -> Model:
-        """The model with each flatten of a map told its row order: (H, W, C) when a dense
-        kernel that follows absorbs the permutation (its `flattened_from`), else (C, H, W)."""
-        layers = list(model.layers)
-        for i, layer in enumerate(layers):
-            if layer.op == "flatten" and len(layer.in_shape) == 3:
-                layers[i] = layer.with_attrs(
-                    flatten_order="hwc" if self._feeds_permuted_dense(layers, i) else "chw"
-                )
+        """The model with each flatten of a map told its row order: (H, W, C) when the dense
+        kernels reading it absorb the permutation (the IR's `permutable`), else (C, H, W)."""
+        layers = [
+            (
+                layer.with_attrs(flatten_order="hwc" if layer["permutable"] else "chw")
+                if layer.op == "flatten" and len(layer.in_shape) == 3
+                else layer
+            )
+            for layer in model.layers
+        ]
         return replace(model, layers=tuple(layers))
-
-    @staticmethod
-    def _feeds_permuted_dense(layers: list[Layer], index: int) -> bool:
-        for after in layers[index + 1 :]:
-            if after.op == "dense":
-                return bool(after.attrs.get("flattened_from"))
-            if after.op not in ELEMENTWISE:
-                return False
-        return False
 
     def report(self, model: Model) -> Report:
         return super().report(self.prepared(model))
@@ -487,6 +499,8 @@ class TensorFlowBackend(Backend):
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         natives = self.native_params(model)
         used = set().union(*(c.helpers for _, c in codes))
+        walk = self.walk(model, {layer.name: code for layer, code in codes})
+        result = [] if walk.output == "x" else [f"x = {walk.output}"]
         image_input = len(model.inputs[0].shape) == 3
         output_map = len(model.output_shape) == 3
         if image_input or output_map:
@@ -498,7 +512,7 @@ class TensorFlowBackend(Backend):
             "constants": contract.constants(model),
             "data": contract.data_context(model),
             "schedule": contract.schedule_context(model),
-            "forward": [line for _, code in codes for line in code.forward]
+            "forward": [*walk.lines, *result]
             + (["x = as_nchw(x)  # the model's output in canonical NCHW"] if output_map else []),
             "helpers": [h for h in self.HELPERS if h in used],
             "image_input": image_input,

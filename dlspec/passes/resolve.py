@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Optional
 
 from dlspec import ast
-from dlspec.errors import DuplicateName, UnknownName
+from dlspec.errors import BadValue, DuplicateName, Pos, Problem, UnknownName
 from dlspec.ir import Input, Layer, Model
 from dlspec.ops import OPS, PROFILES
 from dlspec.passes.base import PassContext
@@ -75,6 +75,59 @@ def _renamed(names: tuple[str, ...], final: dict[str, str]) -> tuple[str, ...]:
     return tuple(final.get(name, name) for name in names)
 
 
+def _tensor_problem(
+    name: str, pos: Pos, made: set[str], later: set[str], all_names: list[str]
+) -> Optional[Problem]:
+    """Why a chain cannot read tensor `name` (None when it can)."""
+    if name in made:
+        return None
+    if name in later:
+        return UnknownName(
+            f"tensor {name!r} is made later: a chain reads only earlier tensors", pos
+        )
+    return UnknownName(f"unknown tensor {name!r}{suggest(name, all_names)}", pos)
+
+
+def _check_edges(raw: list[Layer], named: list[Layer], model: Model, ctx: PassContext) -> None:
+    """Every tensor a chain lists is made before it (so the graph is acyclic and in topological
+    order); every output names a layer."""
+    all_names = [inp.name for inp in model.inputs] + [layer.name for layer in named]
+    made = {inp.name for inp in model.inputs}
+    later = {layer.name for layer in named}
+    for old, new in zip(raw, named, strict=True):
+        for ref in old.attrs.get("__sources__", ()):
+            problem = _tensor_problem(ref.id, ref.pos, made, later, all_names)
+            if problem:
+                ctx.error(problem)
+        made.add(new.name)
+        later.discard(new.name)
+    for ref in model.raw_outputs:
+        if ref.id in {inp.name for inp in model.inputs}:
+            ctx.error(
+                BadValue(f"output {ref.id!r} is an input: an output is a layer's tensor", ref.pos)
+            )
+        else:
+            problem = _tensor_problem(ref.id, ref.pos, made, set(), all_names)
+            if problem:
+                ctx.error(problem)
+
+
+def _check_used(model: Model, ctx: PassContext) -> None:
+    """Every layer's output reaches a model output, and every input is read: a dead branch is
+    an error (Keras's functional API would drop it, PyTorch would never update it)."""
+    needed = set(model.outputs)
+    for layer in reversed(model.layers):
+        if layer.name in needed:
+            needed.update(layer.inputs)
+    for layer in model.layers:
+        if layer.name not in needed:
+            message = f"layer {layer.name!r} is not used: its output reaches no model output"
+            ctx.error(BadValue(message, layer.pos))
+    for inp in model.inputs:
+        if inp.name not in needed:
+            ctx.error(BadValue(f"input {inp.name!r} is not read by any layer", inp.pos))
+
+
 def resolve(model: Model, ctx: PassContext) -> Model:
     """Known ops only; attributes keyed by name; every layer has a unique identifier name, and
     every edge (layer inputs, model outputs) names tensors by those names."""
@@ -89,10 +142,16 @@ def resolve(model: Model, ctx: PassContext) -> Model:
         layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
     named = _name_layers(layers, model.inputs, ctx)
     final = {old.name: new.name for old, new in zip(layers, named, strict=True)}
-    return replace(
+    if len(layers) == len(model.layers):
+        _check_edges(layers, named, model, ctx)
+    resolved = replace(
         model,
         profile=_profile(model, ctx),
         layers=tuple(replace(layer, inputs=_renamed(layer.inputs, final)) for layer in named),
         raw_args={},
+        raw_outputs=(),
         outputs=_renamed(model.outputs, final),
     )
+    if not ctx.problems:
+        _check_used(resolved, ctx)
+    return resolved

@@ -148,6 +148,65 @@ SHAPE_RULES: dict[str, Callable[[Layer, Shape], tuple[Layer, Shape]]] = {
 }
 
 
+def _same_shapes(layer: Layer, shapes: list[Shape]) -> tuple[Layer, Shape]:
+    """add, multiply: every tensor of one shape."""
+    for name, shape in zip(layer.inputs[1:], shapes[1:], strict=True):
+        if shape != shapes[0]:
+            raise _ShapeError(
+                f"needs tensors of one shape; {layer.inputs[0]} is {list(shapes[0])}, "
+                f"{name} is {list(shape)}"
+            )
+    return layer, shapes[0]
+
+
+def _concat(layer: Layer, shapes: list[Shape]) -> tuple[Layer, Shape]:
+    """The axis made explicit (a sample axis, 0-based); the other axes must agree."""
+    rank = len(shapes[0])
+    axis = layer["axis"]
+    if axis == "features":
+        axis = 0 if rank == 3 else rank - 1
+    elif axis < 0:
+        axis += rank
+    if not 0 <= axis < rank:
+        raise _ShapeError(
+            f"axis {layer['axis']} is outside a sample of rank {rank} {list(shapes[0])}"
+        )
+    for name, shape in zip(layer.inputs[1:], shapes[1:], strict=True):
+        other = [d for i, d in enumerate(shape) if i != axis]
+        if len(shape) != rank or other != [d for i, d in enumerate(shapes[0]) if i != axis]:
+            raise _ShapeError(
+                f"along axis {axis}, {layer.inputs[0]} is {list(shapes[0])} and {name} is "
+                f"{list(shape)}: every other axis must agree"
+            )
+    out = list(shapes[0])
+    out[axis] = sum(shape[axis] for shape in shapes)
+    return layer.with_attrs(axis=axis), tuple(out)
+
+
+MERGE_RULES: dict[str, Callable[[Layer, list[Shape]], tuple[Layer, Shape]]] = {
+    "add": _same_shapes,
+    "multiply": _same_shapes,
+    "concat": _concat,
+}
+
+
+def _infer(layer: Layer, shapes: list[Shape], dtypes: list[str]) -> tuple[Layer, Shape]:
+    """The layer with its shape-dependent attributes explicit, and its output shape."""
+    if layer.op in MERGE_RULES:
+        if len(shapes) < 2:
+            raise _ShapeError(f"merges two or more tensors; it reads {len(shapes)}")
+        for name, dtype in zip(layer.inputs, dtypes, strict=True):
+            if dtype != "float32":
+                raise _ShapeError(f"needs float tensors; {name} is {dtype}")
+        return MERGE_RULES[layer.op](layer, shapes)
+    if len(shapes) != 1:
+        raise _ShapeError(
+            f"reads one tensor; it is given {len(shapes)} ({', '.join(layer.inputs)})"
+        )
+    _dtype_check(layer, dtypes[0])
+    return SHAPE_RULES.get(layer.op, _same)(layer, shapes[0])
+
+
 def _param(
     layer: Layer,
     role: str,
@@ -234,6 +293,57 @@ def _flattened_from(made: dict[str, Layer], layer: Layer) -> tuple[int, ...]:
     return ()
 
 
+def _consumers(layers: list[Layer]) -> dict[str, list[Layer]]:
+    """The layers reading each tensor."""
+    readers: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for name in layer.inputs:
+            readers.setdefault(name, []).append(layer)
+    return readers
+
+
+def _only_dense_reads(name: str, readers: dict[str, list[Layer]], outputs: tuple[str, ...]) -> bool:
+    """Whether every path from tensor `name` (through elementwise layers) ends in a dense layer
+    (and none is a model output): then the order of its features is free to permute."""
+    stack = [name]
+    while stack:
+        tensor = stack.pop()
+        if tensor in outputs or not readers.get(tensor):
+            return False
+        for reader in readers[tensor]:
+            if reader.op in ELEMENTWISE:
+                stack.append(reader.name)
+            elif reader.op != "dense":
+                return False
+    return True
+
+
+def _flatten_orders(layers: list[Layer], outputs: tuple[str, ...]) -> list[Layer]:
+    """Each flatten of a (C, H, W) map states whether its row order is free (`permutable`: only
+    dense layers read it, which channels-last targets give permuted rows); a dense layer keeps
+    `flattened_from` only when its flatten is permutable."""
+    readers = _consumers(layers)
+    free = {
+        layer.name: _only_dense_reads(layer.name, readers, outputs)
+        for layer in layers
+        if layer.op == "flatten" and len(layer.in_shape) == 3
+    }
+    out = []
+    for layer in layers:
+        if layer.name in free:
+            layer = layer.with_attrs(permutable=free[layer.name])
+        out.append(layer)
+    by_name = {layer.name: layer for layer in out}
+    for i, layer in enumerate(out):
+        if layer.op == "dense" and layer["flattened_from"]:
+            source = by_name[layer.inputs[0]]
+            while source.op != "flatten":
+                source = by_name[source.inputs[0]]
+            if not source["permutable"]:
+                out[i] = layer.with_attrs(flattened_from=())
+    return out
+
+
 def _check_sizes(shape: Shape, batch: int, params: int) -> None:
     """The limits of dlspec.limits: one sample's tensor, a batch of it, the parameters so far."""
     elements = math.prod(shape)
@@ -268,11 +378,10 @@ def shapes(model: Model, ctx: PassContext) -> Model:
     made: dict[str, Layer] = {}
     count = 0
     for layer in model.layers:
-        shape, dtype = tensors[layer.inputs[0]]
+        shape, dtype = tensors[layer.inputs[0]] if layer.inputs else ((), "float32")
         try:
-            _dtype_check(layer, dtype)
-            rule = SHAPE_RULES.get(layer.op, _same)
-            resolved, out = rule(layer, shape)
+            known = [tensors[name] for name in layer.inputs]
+            resolved, out = _infer(layer, [k[0] for k in known], [k[1] for k in known])
             if layer.op == "dense":
                 resolved = resolved.with_attrs(flattened_from=_flattened_from(made, resolved))
             params = make_params(resolved, shape)
@@ -286,4 +395,4 @@ def shapes(model: Model, ctx: PassContext) -> Model:
         )
         made[layer.name] = layers[-1]
         tensors[layer.name] = (out, "float32")
-    return replace(model, layers=tuple(layers))
+    return replace(model, layers=tuple(_flatten_orders(layers, model.outputs)))

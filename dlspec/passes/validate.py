@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dlspec.errors import BadValue, ShapeProblem
+from dlspec.errors import BadValue, ShapeProblem, Unsupported
 from dlspec.ir import Model
 from dlspec.ops import DATASETS
 from dlspec.passes.base import PassContext
@@ -82,9 +82,19 @@ def _check_loss(model: Model, ctx: PassContext) -> None:
         )
 
 
+def _check_outputs(model: Model, ctx: PassContext) -> bool:
+    """One output for training: the loss reads one tensor."""
+    if len(model.outputs) <= 1:
+        return True
+    names = ", ".join(model.outputs)
+    message = f"several outputs ({names}): training reads one output (the loss has one)"
+    ctx.error(Unsupported(message, model.outputs_pos))
+    return False
+
+
 def validate(model: Model, ctx: PassContext) -> Model:
     """Model-wide consistency; the model passes through unchanged."""
-    if model.train is not None and model.layers:
+    if model.train is not None and model.layers and _check_outputs(model, ctx):
         _check_data(model, ctx)
         _check_loss(model, ctx)
     return model
