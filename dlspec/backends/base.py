@@ -267,11 +267,18 @@ class Backend:
 
     def unsupported(self, model: Model) -> list[Problem]:
         """Constructs in this model the target cannot express (override to add more)."""
-        return [
+        problems: list[Problem] = [
             Unsupported(f"target {self.name} cannot express {layer.op}", layer.pos)
             for layer in model.layers
             if not self.supports(layer.op)
         ]
+        for extra in model.inputs[1:]:
+            message = (
+                f"target {self.name}: a second input ({extra.name}): generated scripts read "
+                "one input so far"
+            )
+            problems.append(Unsupported(message, extra.pos))
+        return problems
 
     def native_overrides(self, model: Model) -> list[str]:
         """Attributes whose explicit value differs from the framework's own default."""
