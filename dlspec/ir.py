@@ -65,7 +65,9 @@ class Init:
 
 @dataclass(frozen=True)
 class Param:
-    """A trainable tensor in canonical layout; `name` is its key in the weights npz."""
+    """A tensor of the model's state in canonical layout; `name` is its key in the weights npz.
+    Trainable ones are updated by the optimiser; the others (batch norm's running statistics)
+    by the forward pass in training mode."""
 
     name: str
     role: str
@@ -74,6 +76,7 @@ class Param:
     fan_in: int
     fan_out: int
     gate_offset: Optional[tuple[int, int, float]] = None  # (start, stop, add) after init
+    trainable: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,14 +106,20 @@ class Layer:
 
     @property
     def param_count(self) -> int:
-        """Number of scalar parameters."""
-        total = 0
-        for p in self.params:
-            n = 1
-            for d in p.shape:
-                n *= d
-            total += n
-        return total
+        """Number of trainable scalars."""
+        return sum(_size(p.shape) for p in self.params if p.trainable)
+
+    @property
+    def buffer_count(self) -> int:
+        """Number of non-trainable scalars (running statistics)."""
+        return sum(_size(p.shape) for p in self.params if not p.trainable)
+
+
+def _size(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 @dataclass(frozen=True)
@@ -239,10 +248,20 @@ class Model:
 
     @property
     def params(self) -> tuple[Param, ...]:
-        """Every parameter in layer order."""
+        """Every parameter (trainable or not) in layer order: the weights npz's keys."""
         return tuple(p for layer in self.layers for p in layer.params)
 
     @property
+    def trainable_params(self) -> tuple[Param, ...]:
+        """The parameters the optimiser updates, in layer order."""
+        return tuple(p for p in self.params if p.trainable)
+
+    @property
     def param_count(self) -> int:
-        """Total scalar parameters."""
+        """Total trainable scalars."""
         return sum(layer.param_count for layer in self.layers)
+
+    @property
+    def buffer_count(self) -> int:
+        """Total non-trainable scalars (running statistics)."""
+        return sum(layer.buffer_count for layer in self.layers)

@@ -37,8 +37,9 @@ def _tie_margin(layer: Layer, x: Array) -> float:
 
 
 def decision_margin(model: Model, weights: dict[str, Array], x: Array) -> float:
-    """The smallest relative margin of any kink or max-pool tie on batch `x` (inf if none)."""
-    values = R.layer_inputs(model, weights, x)
+    """The smallest relative margin of any kink or max-pool tie on training batch `x` (inf if
+    none), with batch norm on batch statistics as in a training step."""
+    values = R.layer_inputs(model, weights, x, training=True)
     margin = np.inf
     for layer, value in zip(model.layers, values[:-1], strict=True):
         if layer.op in KINKED or (layer.op == "leaky_relu" and layer["alpha"] != 1.0):

@@ -326,6 +326,43 @@ _op(
     )
 )
 
+
+def fraction(v: Any, what: str) -> float:
+    return V.real(v, what, 0.0, 1.0)
+
+
+_op(
+    OpSpec(
+        "batchnorm",
+        "layer",
+        {
+            "momentum": AttrSpec(
+                fraction,
+                {"dlspec": 0.1, "pytorch": 0.1, "keras": 0.01},
+                "weight of the batch statistic: running = (1 - momentum) * running + momentum * "
+                "batch (PyTorch's convention; a Keras momentum m is 1 - m here)",
+            ),
+            "eps": AttrSpec(
+                pos_real,
+                {"dlspec": 1e-5, "pytorch": 1e-5, "keras": 1e-3},
+                "added to the variance under the square root",
+            ),
+            "running_var": AttrSpec(
+                one_of("unbiased", "biased"),
+                {"dlspec": "unbiased", "pytorch": "unbiased", "keras": "biased"},
+                "the batch variance the running average takes: unbiased (n / (n - 1), PyTorch) "
+                "or biased (Keras); normalisation always uses the biased one",
+            ),
+            "scale": AttrSpec(V.boolean, True, "a learned per-feature scale gamma (weight, ones)"),
+            "center": AttrSpec(V.boolean, True, "a learned per-feature shift beta (bias, zeros)"),
+        },
+        positional=("momentum",),
+        doc="normalise each feature (channels of a map, else the last axis) over the batch and "
+        "the other axes; training: batch statistics, evaluation: the running ones",
+        params=("weight", "bias", "running_mean", "running_var"),
+    )
+)
+
 for _act in ("relu", "tanh", "sigmoid"):
     _op(OpSpec(_act, "activation", {}, doc=f"elementwise {_act}"))
 _op(

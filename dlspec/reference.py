@@ -382,6 +382,73 @@ FORWARD: dict[str, LayerForward] = {
 }
 
 
+# ---- batch normalisation ---------------------------------------------------------------------
+
+
+def _per_feature(x: Array, axis: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the axes a feature's statistics run over, the shape that broadcasts a (C,) vector)."""
+    feature = axis + 1
+    over = tuple(a for a in range(x.ndim) if a != feature)
+    shape = tuple(x.shape[a] if a == feature else 1 for a in range(x.ndim))
+    return over, shape
+
+
+def batch_stats(x: Array, axis: int) -> tuple[Array, Array]:
+    """Per-feature mean and biased variance over the batch and the other sample axes."""
+    over, _ = _per_feature(x, axis)
+    return x.mean(axis=over), x.var(axis=over)
+
+
+def batchnorm(
+    x: Array,
+    mean: Array,
+    var: Array,
+    gamma: Optional[Array],
+    beta: Optional[Array],
+    eps: float,
+    axis: int,
+) -> Array:
+    """(x - mean) / sqrt(var + eps) * gamma + beta, per feature along sample axis `axis`."""
+    _, shape = _per_feature(x, axis)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    if gamma is not None:
+        y = y * gamma.reshape(shape)
+    return y if beta is None else y + beta.reshape(shape)
+
+
+def bn_affine(layer: Layer, weights: Weights) -> tuple[Optional[Array], Optional[Array]]:
+    """(gamma, beta) of a batchnorm layer; None where not learned."""
+    gamma = param(weights, f"{layer.name}.weight") if layer["scale"] else None
+    beta = param(weights, f"{layer.name}.bias") if layer["center"] else None
+    return gamma, beta
+
+
+def batchnorm_layer(layer: Layer, weights: Weights, x: Array, training: bool) -> Array:
+    """Batch statistics in training, the running ones in evaluation."""
+    if training:
+        mean, var = batch_stats(x, layer["axis"])
+    else:
+        mean = param(weights, f"{layer.name}.running_mean")
+        var = param(weights, f"{layer.name}.running_var")
+    return batchnorm(x, mean, var, *bn_affine(layer, weights), layer["eps"], layer["axis"])
+
+
+def running_stats(layer: Layer, weights: Weights, x: Array) -> dict[str, Array]:
+    """A batchnorm layer's running mean and variance after one training-mode forward on `x`:
+    running = (1 - momentum) * running + momentum * batch, the variance unbiased (n / (n - 1))
+    or biased as `running_var` says."""
+    mean, var = batch_stats(x, layer["axis"])
+    count = x.size // mean.size
+    if layer["running_var"] == "unbiased":
+        var = var * count / max(count - 1, 1)
+    m = layer["momentum"]
+    names = [f"{layer.name}.running_mean", f"{layer.name}.running_var"]
+    return {
+        name: (1.0 - m) * param(weights, name) + m * stat
+        for name, stat in zip(names, (mean, var), strict=True)
+    }
+
+
 def concat(xs: list[Array], axis: int) -> Array:
     """Join along a sample axis (batch excluded)."""
     return np.concatenate(xs, axis=axis + 1)
@@ -427,27 +494,41 @@ def output_name(model: Model) -> str:
     return model.outputs[0] if model.outputs else model.layers[-1].name
 
 
-def tensors(model: Model, weights: Weights, x: Batch) -> dict[str, Array]:
-    """Every named tensor for batch `x` (float64, evaluation mode): the input, then each layer's
-    output in layer order, which is topological (a layer reads only earlier tensors)."""
+def tensors(model: Model, weights: Weights, x: Batch, training: bool = False) -> dict[str, Array]:
+    """Every named tensor for batch `x` (float64): the inputs, then each layer's output in layer
+    order, which is topological (a layer reads only earlier tensors). `training`: batch norm
+    uses batch statistics (dropout stays off: verify's training steps run without it)."""
     values = model_inputs(model, x)
     for layer in model.layers:
-        if layer.op in MERGE_FORWARD:
+        if layer.op == "batchnorm":
+            values[layer.name] = batchnorm_layer(layer, weights, values[layer.inputs[0]], training)
+        elif layer.op in MERGE_FORWARD:
             values[layer.name] = MERGE_FORWARD[layer.op](layer, [values[n] for n in layer.inputs])
         else:
             values[layer.name] = layer_forward(layer, weights, values[layer.inputs[0]])
     return values
 
 
-def layer_inputs(model: Model, weights: Weights, x: Batch) -> list[Array]:
+def layer_inputs(model: Model, weights: Weights, x: Batch, training: bool = False) -> list[Array]:
     """Every layer's input in layer order, then the model's output (len(model.layers) + 1)."""
-    values = tensors(model, weights, x)
+    values = tensors(model, weights, x, training)
     return [values[layer.inputs[0]] for layer in model.layers] + [values[output_name(model)]]
 
 
-def forward(model: Model, weights: Weights, x: Batch) -> Array:
-    """The model's output for batch `x` in float64, evaluation mode."""
-    return tensors(model, weights, x)[output_name(model)]
+def forward(model: Model, weights: Weights, x: Batch, training: bool = False) -> Array:
+    """The model's output for batch `x` in float64 (evaluation mode unless `training`)."""
+    return tensors(model, weights, x, training)[output_name(model)]
+
+
+def updated_buffers(model: Model, weights: Weights, x: Batch) -> dict[str, Array]:
+    """Every non-trainable parameter after one training-mode forward on `x` (the running
+    statistics of each batchnorm, from the tensors at `weights`)."""
+    values = tensors(model, weights, x, training=True)
+    out: dict[str, Array] = {}
+    for layer in model.layers:
+        if layer.op == "batchnorm":
+            out.update(running_stats(layer, weights, values[layer.inputs[0]]))
+    return out
 
 
 # ---- losses ----------------------------------------------------------------------------------

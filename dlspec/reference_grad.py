@@ -288,9 +288,47 @@ def _act(fn: Callable[..., Array], *keys: str) -> Callable[..., LayerGrads]:
     return backward
 
 
+# ---- batch normalisation (training mode: batch statistics) --------------------------------------
+
+
+def batchnorm_backward(
+    x: Array, gamma: Optional[Array], eps: float, axis: int, dout: Array
+) -> tuple[Array, Array, Array]:
+    """(dx, dgamma, dbeta) of batch normalisation with batch statistics, whose mean and
+    variance depend on every element of the batch."""
+    over, shape = R._per_feature(x, axis)
+    mean, var = R.batch_stats(x, axis)
+    inv = 1.0 / np.sqrt(var.reshape(shape) + eps)
+    xhat = (x - mean.reshape(shape)) * inv
+    count = x.size // mean.size
+    dxhat = dout if gamma is None else dout * gamma.reshape(shape)
+    dx = (
+        inv
+        / count
+        * (
+            count * dxhat
+            - dxhat.sum(axis=over, keepdims=True)
+            - xhat * (dxhat * xhat).sum(axis=over, keepdims=True)
+        )
+    )
+    return dx, (dout * xhat).sum(axis=over), dout.sum(axis=over)
+
+
+def _batchnorm(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    gamma, beta = R.bn_affine(layer, weights)
+    dx, dgamma, dbeta = batchnorm_backward(x, gamma, layer["eps"], layer["axis"], dout)
+    grads: Grads = {}
+    if gamma is not None:
+        grads[f"{layer.name}.weight"] = dgamma
+    if beta is not None:
+        grads[f"{layer.name}.bias"] = dbeta
+    return dx, grads
+
+
 LayerBackward = Callable[[Layer, Weights, Array, Array], LayerGrads]
 
 BACKWARD: dict[str, LayerBackward] = {
+    "batchnorm": _batchnorm,
     "conv2d": _conv2d,
     "maxpool2d": _maxpool2d,
     "avgpool2d": _avgpool2d,
@@ -358,11 +396,12 @@ LOSS_BACKWARD: dict[str, Callable[[Array, Array], Array]] = {
 
 
 def loss_and_grads(model: Model, weights: Weights, x: R.Batch, y: Array) -> tuple[float, Grads]:
-    """The loss on (x, y) and its gradient w.r.t. every parameter (dropout off), by name.
+    """The loss on (x, y) and its gradient w.r.t. every trainable parameter, by name, in training
+    mode as verify's steps run (dropout off, batch norm on batch statistics).
 
     Layers are visited in reverse (topological) order; a tensor read by several layers gets the
     sum of their gradients, and a layer whose output does not reach the loss gets zero ones."""
-    values = R.tensors(model, weights, x)
+    values = R.tensors(model, weights, x, training=True)
     out = R.output_name(model)
     value = R.loss(model, values[out], y)
     douts: dict[str, Array] = {out: LOSS_BACKWARD[model.train.loss.kind](values[out], y)}  # type: ignore
@@ -370,7 +409,7 @@ def loss_and_grads(model: Model, weights: Weights, x: R.Batch, y: Array) -> tupl
     for layer in reversed(model.layers):
         dout = douts.pop(layer.name, None)
         if dout is None:
-            grads.update({p.name: np.zeros(p.shape) for p in layer.params})
+            grads.update({p.name: np.zeros(p.shape) for p in layer.params if p.trainable})
             continue
         if layer.op in MERGE_BACKWARD:
             xs = [values[name] for name in layer.inputs]
@@ -384,7 +423,7 @@ def loss_and_grads(model: Model, weights: Weights, x: R.Batch, y: Array) -> tupl
         dx, layer_grads = BACKWARD[layer.op](layer, weights, values[layer.inputs[0]], dout)
         grads.update(layer_grads)
         _accumulate(douts, layer.inputs[0], dx)
-    return value, {p.name: grads[p.name] for p in model.params}
+    return value, {p.name: grads[p.name] for p in model.trainable_params}
 
 
 def _accumulate(douts: dict[str, Array], name: str, dx: Optional[Array]) -> None:

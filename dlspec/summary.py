@@ -11,8 +11,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def summary_rows(model: Model) -> list[tuple[str, str, str, str]]:
     """(name, op, output shape, parameter count) per layer, input first."""
-    inp = model.inputs[0]
-    rows = [(inp.name, f"input {inp.dtype}", _shape(inp.shape), "0")]
+    rows = [(inp.name, f"input {inp.dtype}", _shape(inp.shape), "0") for inp in model.inputs]
     for layer in model.layers:
         rows.append((layer.name, layer.op, _shape(layer.out_shape), f"{layer.param_count:,}"))
     return rows
@@ -30,8 +29,13 @@ def summary_text(model: Model) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
+    buffers = (
+        f" and {model.buffer_count:,} non-trainable (running statistics)"
+        if model.buffer_count
+        else ""
+    )
     lines.append(
-        f"model {model.name}: {len(model.layers)} layers, {model.param_count:,} parameters "
-        f"(defaults profile: {model.profile})"
+        f"model {model.name}: {len(model.layers)} layers, {model.param_count:,} parameters"
+        f"{buffers} (defaults profile: {model.profile})"
     )
     return "\n".join(lines)

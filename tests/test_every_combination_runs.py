@@ -309,6 +309,17 @@ CASES: tuple[Case, ...] = (
         ),
         reload=True,
     ),
+    Case(
+        "batchnorm_forms",
+        IMAGE,
+        (
+            "conv2d(3, kernel=3) -> batchnorm -> relu",
+            "batchnorm(0.3, eps=0.01, scale=false, center=true, running_var=biased)",
+            "flatten -> dense(4)",
+            "batchnorm(scale=true, center=false, running_var=unbiased) -> dense(2)",
+        ),
+        refused_by=frozenset({"tensorflow", "keras"}),  # not yet emitted there (issue 8)
+    ),
     # ---- optimiser forms, schedules ------------------------------------------------------------
     opt_case(
         "sgd_update_nesterov_decoupled",

@@ -362,6 +362,25 @@ model g {
 }
 train { loss = softmax_cross_entropy }
 """,
+    "batchnorm_map_and_features": """
+model b {
+  input x: float32[2, 4, 3]
+  conv2d(3, kernel=2, padding=same) -> batchnorm
+  tanh -> flatten -> dense(5)
+  batchnorm(0.3, eps=0.01, scale=false) -> sigmoid
+  dense(4) -> batchnorm(center=false)
+  dense(3)
+}
+train { loss = softmax_cross_entropy }
+""",
+    "batchnorm_sequence_residual": """
+model s {
+  input x: float32[4, 3]
+  gru(3, readout=sequence) -> n: batchnorm
+  [n, x] -> add -> flatten -> dense(2)
+}
+train { loss = mse }
+""",
     "lstm_sequence": """
 model s {
   input x: float32[4, 2]
@@ -407,13 +426,13 @@ def test_grads_match_finite_differences(name: str) -> None:
     weights = random_weights(model, 7)
     x, y = batch(model, 3, 8)
     value, analytic = G.loss_and_grads(model, weights, x, y)
-    assert value == pytest.approx(R.loss(model, R.forward(model, weights, x), y), abs=1e-15)
-    assert list(analytic) == [p.name for p in model.params]
+    assert value == pytest.approx(R.loss(model, R.forward(model, weights, x, True), y), abs=1e-15)
+    assert list(analytic) == [p.name for p in model.trainable_params]
 
     def f() -> float:
-        return R.loss(model, R.forward(model, weights, x), y)
+        return R.loss(model, R.forward(model, weights, x, training=True), y)
 
-    for p in model.params:
+    for p in model.trainable_params:
         assert analytic[p.name].shape == p.shape
         np.testing.assert_allclose(
             analytic[p.name], numeric_grad(f, weights[p.name]), rtol=1e-6, atol=1e-9, err_msg=p.name
@@ -612,3 +631,60 @@ def test_oracle_imports_no_parser_template_or_framework() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- batch normalisation ------------------------------------------------------------------------
+
+BN = """
+model b {
+  input x: float32[2, 2, 2]
+  n: batchnorm(0.25, eps=0.5)
+  flatten
+}
+train { loss = mse }
+"""
+
+
+def test_batchnorm_training_uses_batch_stats_and_evaluation_the_running_ones() -> None:
+    model = build(BN).model
+    assert [(p.name, p.trainable) for p in model.params] == [
+        ("n.weight", True),
+        ("n.bias", True),
+        ("n.running_mean", False),
+        ("n.running_var", False),
+    ]
+    assert model.param_count == 4 and model.buffer_count == 4
+    x = np.arange(16, dtype=np.float64).reshape(2, 2, 2, 2)  # channel 0: 0..3 and 8..11
+    w = {
+        "n.weight": np.array([2.0, 1.0]),
+        "n.bias": np.array([0.0, 1.0]),
+        "n.running_mean": np.array([1.0, -1.0]),
+        "n.running_var": np.array([3.5, 0.5]),
+    }
+    ch0 = np.array([0, 1, 2, 3, 8, 9, 10, 11], dtype=np.float64)
+    mean, var = ch0.mean(), ch0.var()  # 5.5 and 16.25 (biased)
+    train = R.forward(model, w, x, training=True).reshape(2, 2, 4)[:, 0]
+    np.testing.assert_allclose(train.ravel(), 2.0 * (ch0 - mean) / np.sqrt(var + 0.5))
+    evaluation = R.forward(model, w, x).reshape(2, 2, 4)[:, 0]
+    np.testing.assert_allclose(evaluation.ravel(), 2.0 * (ch0 - 1.0) / np.sqrt(3.5 + 0.5))
+    new = R.updated_buffers(model, w, x)
+    assert new["n.running_mean"][0] == pytest.approx(0.75 * 1.0 + 0.25 * 5.5)
+    assert new["n.running_var"][0] == pytest.approx(0.75 * 3.5 + 0.25 * var * 8 / 7)  # unbiased
+    biased = build(BN.replace("eps=0.5", "eps=0.5, running_var=biased")).model
+    assert R.updated_buffers(biased, w, x)["n.running_var"][0] == pytest.approx(
+        0.75 * 3.5 + 0.25 * var
+    )
+
+
+def test_batchnorm_defaults_per_profile() -> None:
+    for profile, (momentum, eps, running_var) in {
+        "dlspec": (0.1, 1e-5, "unbiased"),
+        "pytorch": (0.1, 1e-5, "unbiased"),
+        "keras": (0.01, 1e-3, "biased"),
+    }.items():
+        layer = build(f"defaults = {profile}\n" + BN.replace("(0.25, eps=0.5)", "")).model.layers[0]
+        assert (layer["momentum"], layer["eps"], layer["running_var"]) == (
+            momentum,
+            eps,
+            running_var,
+        )

@@ -237,6 +237,31 @@ class PyTorchBackend(Backend):
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
         return LayerCode(f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (self._call(layer),))
 
+    def emit_batchnorm(self, layer: Layer) -> LayerCode:
+        shape = layer.in_shape
+        width = shape[layer["axis"]]
+        common = f"eps={layer['eps']!r}, momentum={layer['momentum']!r}"
+        sequence = len(shape) == 2  # (T, F): torch normalises axis 1, so features go there
+        call = (
+            f"x = self.{self.native(layer)}(x.transpose(1, 2)).transpose(1, 2)"
+            if sequence
+            else self._call(layer)
+        )
+        if layer["running_var"] == "unbiased" and layer["scale"] == layer["center"]:
+            cls = "nn.BatchNorm2d" if len(shape) == 3 else "nn.BatchNorm1d"
+            return LayerCode(f"{cls}({width}, {common}, affine={layer['scale']})", (call,))
+        dims = (0, 2, 3) if len(shape) == 3 else (0, 2) if sequence else (0,)
+        module = (
+            f"BatchNormExplicit({width}, {common}, scale={layer['scale']}, "
+            f"center={layer['center']}, dims={dims}, biased_running_var="
+            f"{layer['running_var'] == 'biased'})"
+        )
+        note = (
+            f"batchnorm (running_var={layer['running_var']}, scale={layer['scale']}, "
+            f"center={layer['center']}) is not nn.BatchNorm's form: BatchNormExplicit writes it"
+        )
+        return LayerCode(module, (call,), (note,), frozenset({"batchnorm_explicit"}))
+
     # ---- merges (no module: plain tensor arithmetic) ------------------------------------
     def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
         return LayerCode("", (f"x = {' + '.join(reads)}",))
@@ -308,6 +333,7 @@ class PyTorchBackend(Backend):
         self.name_model(model)
         paths = self.attribute_paths(model)
         renamed = [(name, path) for name, path in paths.items() if name != path]
+        buffers = [p.name for p in model.params if not p.trainable]
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         helpers = sorted(set().union(*(c.helpers for _, c in codes)))
         walk = self.walk(model, {layer.name: code for layer, code in codes})
@@ -334,11 +360,17 @@ class PyTorchBackend(Backend):
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "attribute_paths": renamed,
             # the parameter called `name` (a canonical name) in the generated code
+            "buffers": buffers,
             "parameter": (
-                "model.get_parameter(ATTRIBUTE_PATHS.get(name, name))"
-                if renamed
-                else "model.get_parameter(name)"
+                "state_tensor(model, name)"
+                if buffers
+                else (
+                    "model.get_parameter(ATTRIBUTE_PATHS.get(name, name))"
+                    if renamed
+                    else "model.get_parameter(name)"
+                )
             ),
+            "path": "ATTRIBUTE_PATHS.get(name, name)" if renamed else "name",
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
             "loss": model.train.loss.kind,  # type: ignore[union-attr]

@@ -135,7 +135,20 @@ def _softmax(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
     return layer.with_attrs(axis=1 if len(shape) in (1, 3) else len(shape)), shape
 
 
+def feature_axis(shape: Shape) -> int:
+    """The axis a per-feature op works on: channels of a (C, H, W) map, else the last."""
+    return 0 if len(shape) == 3 else len(shape) - 1
+
+
+def _batchnorm(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    """The feature axis made explicit (a sample axis)."""
+    if not shape:
+        raise _ShapeError("batchnorm needs at least one feature axis")
+    return layer.with_attrs(axis=feature_axis(shape)), shape
+
+
 SHAPE_RULES: dict[str, Callable[[Layer, Shape], tuple[Layer, Shape]]] = {
+    "batchnorm": _batchnorm,
     "conv2d": _conv,
     "maxpool2d": _pool,
     "avgpool2d": _pool,
@@ -265,7 +278,25 @@ def make_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
         return (_param(layer, "weight", (layer["vocab"], layer["dim"]), layer["init"], fans),)
     if layer.op in ("gru", "lstm"):
         return _rnn_params(layer, in_shape)
+    if layer.op == "batchnorm":
+        return _batchnorm_params(layer, in_shape)
     return ()
+
+
+def _batchnorm_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
+    """gamma (ones) and beta (zeros) if learned; running mean (zeros) and variance (ones),
+    which are not trained (PyTorch's names)."""
+    width = in_shape[feature_axis(in_shape)]
+    fans = (width, width)
+    ones, zeros = InitSpec("ones"), InitSpec("zeros")
+    params = []
+    if layer["scale"]:
+        params.append(_param(layer, "weight", (width,), ones, fans))
+    if layer["center"]:
+        params.append(_param(layer, "bias", (width,), zeros, fans))
+    for role, init in (("running_mean", zeros), ("running_var", ones)):
+        params.append(replace(_param(layer, role, (width,), init, fans), trainable=False))
+    return tuple(params)
 
 
 def _dtype_check(layer: Layer, dtype: str) -> None:
