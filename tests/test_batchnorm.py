@@ -1,13 +1,13 @@
-"""Batch normalisation: the generated PyTorch script against the oracle (forward in evaluation,
-training steps on batch statistics, the running statistics after them), in every form."""
+"""Batch normalisation: every target's script against the oracle (forward in evaluation, training
+steps on batch statistics, the running statistics after them), in every form."""
 
 from __future__ import annotations
 
 import pytest
 
 from dlspec.compile import compile_model
-from dlspec.errors import SpecError
 from dlspec.frontend import build
+from dlspec.runtimes import RUNTIMES
 from dlspec.verify import verify_model
 
 SPEC = """
@@ -43,22 +43,50 @@ FORMS = {
 
 @pytest.mark.framework
 @pytest.mark.parametrize("form", sorted(FORMS))
-def test_pytorch_batchnorm_matches_the_oracle(form: str) -> None:
+def test_batchnorm_matches_the_oracle_on_every_runtime(form: str) -> None:
     profile, call = FORMS[form]
     model = build(SPEC.replace("PROFILE", profile).replace("BN", call), f"{form}.dl").model
-    checks = verify_model(model, ["pytorch"], steps=4)
+    checks = verify_model(model, list(RUNTIMES), steps=4)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
 @pytest.mark.framework
-def test_pytorch_batchnorm_over_a_sequence_normalises_the_last_axis() -> None:
+def test_batchnorm_over_a_sequence_normalises_the_last_axis() -> None:
     model = build(SEQUENCE.replace("BN", "batchnorm"), "seq.dl").model
-    assert all(c.passed for c in verify_model(model, ["pytorch"], steps=3))
+    checks = verify_model(model, list(RUNTIMES), steps=3)
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
-def test_tensorflow_and_keras_refuse_batchnorm_with_its_position_for_now() -> None:
-    model = build(SPEC.replace("PROFILE", "dlspec").replace("BN", "batchnorm")).model
-    for target in ("tensorflow", "keras"):
-        with pytest.raises(SpecError) as err:
-            compile_model(model, target)
-        assert err.value.problems[0].pos.line == 5
+# ---- faults verify must catch ---------------------------------------------------------------------
+
+FAULT_SPEC = SPEC.replace("PROFILE", "dlspec").replace("BN", "batchnorm")
+
+
+def _verify_source(target: str, old: str, new: str) -> set[str]:
+    """verify one target's script with `old` replaced by `new`; the names of the failed checks."""
+    model = build(FAULT_SPEC, "fault.dl").model
+    source = compile_model(model, target).source
+    assert old in source, f"{old!r} not in the {target} script"
+    runtime = target if target != "keras" else "keras[tensorflow]"
+    checks = verify_model(model, [runtime], steps=3, sources={runtime: source.replace(old, new)})
+    return {c.check for c in checks if not c.passed}
+
+
+@pytest.mark.framework
+def test_batch_statistics_in_evaluation_fail_the_forward_check() -> None:
+    # TensorFlow's batch_norm helper taking batch statistics whether training or not
+    failed = _verify_source(
+        "tensorflow", "    if training:\n        axes", "    if True:\n        axes"
+    )
+    assert "forward vs oracle" in failed
+
+
+@pytest.mark.framework
+def test_keras_ordered_momentum_fails_the_running_statistics() -> None:
+    # PyTorch given Keras's momentum (0.9 for a canonical 0.1): the running averages barely move
+    failed = _verify_source(
+        "pytorch",
+        "nn.BatchNorm2d(3, eps=1e-05, momentum=0.1,",
+        "nn.BatchNorm2d(3, eps=1e-05, momentum=0.9,",
+    )
+    assert failed == {"trained weights vs oracle"}

@@ -318,7 +318,6 @@ CASES: tuple[Case, ...] = (
             "flatten -> dense(4)",
             "batchnorm(scale=true, center=false, running_var=unbiased) -> dense(2)",
         ),
-        refused_by=frozenset({"tensorflow", "keras"}),  # not yet emitted there (issue 8)
     ),
     # ---- optimiser forms, schedules ------------------------------------------------------------
     opt_case(

@@ -394,6 +394,32 @@ class KerasBackend(Backend):
         constructor = f"layers.LeakyReLU(negative_slope={layer['alpha']!r}"
         return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
 
+    def emit_batchnorm(self, layer: Layer) -> LayerCode:
+        axis = "channel_axis" if is_image(layer.in_shape) else "-1"
+        common = (
+            f"axis={axis}, momentum={1.0 - layer['momentum']!r}, epsilon={layer['eps']!r}, "
+            f"center={layer['center']}, scale={layer['scale']}"
+        )
+        if layer["running_var"] == "biased":
+            constructor = (
+                f'layers.BatchNormalization({common}, beta_initializer="zeros", '
+                'gamma_initializer="ones", moving_mean_initializer="zeros", '
+                'moving_variance_initializer="ones"'
+            )
+            note = f"momentum {layer['momentum']!r} is Keras's momentum={1.0 - layer['momentum']!r}"
+            return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),), (note,))
+        constructor = f"UnbiasedBatchNorm({common}"
+        note = (
+            "running_var=unbiased: Keras's BatchNormalization stores the biased variance, so "
+            "UnbiasedBatchNorm (keras.ops) writes the update"
+        )
+        return LayerCode(
+            constructor + ")",
+            (_call(constructor, self.native(layer)),),
+            (note,),
+            frozenset({"unbiased_batch_norm"}),
+        )
+
     # ---- merges -------------------------------------------------------------------------
     def _merge(self, layer: Layer, constructor: str, reads: tuple[str, ...]) -> LayerCode:
         call = f"x = {constructor}name={q(self.native(layer))})([{', '.join(reads)}])"
@@ -424,6 +450,8 @@ class KerasBackend(Backend):
                 bias = layer.params[1]
                 weights.append(layouts.same(bias.name, f"{name}/bias", bias.shape))
             return [(name, weights)]
+        if layer.op == "batchnorm":
+            return [(name, layouts.batchnorm_params(layer, name))]
         if layer.op == "embedding":
             table = layer.params[0]
             return [(name, [layouts.same(table.name, f"{name}/embeddings", table.shape)])]

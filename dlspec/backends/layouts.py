@@ -20,6 +20,7 @@ class NativeParam:
     shape: tuple[int, ...]
     to_native: str
     back: tuple[tuple[str, str], ...]
+    trainable: bool = True
 
 
 def _c(name: str) -> str:
@@ -55,9 +56,26 @@ def dense_kernel(layer: Layer, native: str) -> NativeParam:
     return NativeParam(native, (fan_in, out), to, ((name, back),))
 
 
-def same(name: str, native: str, shape: tuple[int, ...]) -> NativeParam:
-    """A weight stored identically (biases, embedding tables)."""
-    return NativeParam(native, shape, _c(name), ((name, _n(native)),))
+def same(name: str, native: str, shape: tuple[int, ...], trainable: bool = True) -> NativeParam:
+    """A weight stored identically (biases, embedding tables, batch norm's vectors)."""
+    return NativeParam(native, shape, _c(name), ((name, _n(native)),), trainable)
+
+
+# canonical batch norm roles -> Keras's (and TensorFlow's) names
+BATCHNORM_NATIVE = {
+    "weight": "gamma",
+    "bias": "beta",
+    "running_mean": "moving_mean",
+    "running_var": "moving_variance",
+}
+
+
+def batchnorm_params(layer: Layer, prefix: str) -> list[NativeParam]:
+    """batchnorm: gamma, beta, moving_mean, moving_variance (the present ones), as is."""
+    return [
+        same(p.name, f"{prefix}/{BATCHNORM_NATIVE[p.role]}", p.shape, p.trainable)
+        for p in layer.params
+    ]
 
 
 def gru_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:

@@ -259,18 +259,20 @@ class TensorFlowBackend(Backend):
         name name_scope non_trainable_variables submodules trainable_variables variables
         with_name_scope native_variables
         """.split())
-    FORWARD_NAMES = frozenset({"x", "self", "training", "tf"})
+    FORWARD_NAMES = frozenset({"x", "self", "training", "dropout", "tf"})
     NATIVE_PARAMS: ClassVar[dict[str, NativeRecipe]] = {
         "conv2d": conv_params,
         "dense": dense_params,
         "embedding": embedding_params,
         "gru": rnn_params,
         "lstm": rnn_params,
+        "batchnorm": layouts.batchnorm_params,
     }
     # helper functions of the script, in the order the template defines them
     HELPERS: ClassVar[tuple[str, ...]] = (
         "layout",
         "image_axis",
+        "batch_norm",
         "explicit_pads",
         "pad_spatial",
         "avg_pool_real_cells",
@@ -352,7 +354,24 @@ class TensorFlowBackend(Backend):
         return LayerCode("", (line,), (note,), frozenset({"pad_spatial", "avg_pool_real_cells"}))
 
     def emit_dropout(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = tf.nn.dropout(x, rate={layer['rate']!r}) if training else x",))
+        line = f"x = tf.nn.dropout(x, rate={layer['rate']!r}) if training and dropout else x"
+        return LayerCode("", (line,))
+
+    def emit_batchnorm(self, layer: Layer) -> LayerCode:
+        v = f"self.{self.native(layer)}"
+        gamma = f"{v}.gamma" if layer["scale"] else "None"
+        beta = f"{v}.beta" if layer["center"] else "None"
+        axis = "channel_axis()" if len(layer.in_shape) == 3 else "-1"
+        line = (
+            f"x = batch_norm(x, {v}, {gamma}, {beta}, training, axis={axis}, "
+            f"momentum={layer['momentum']!r}, eps={layer['eps']!r}, "
+            f"unbiased_running_var={layer['running_var'] == 'unbiased'})"
+        )
+        helpers = {"batch_norm", "layout"} if len(layer.in_shape) == 3 else {"batch_norm"}
+        note = (
+            "batch norm written with tf.nn.moments; moving statistics are non-trainable variables"
+        )
+        return LayerCode("", (line,), (note,), frozenset(helpers))
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
         size = layer.out_shape[0]
@@ -487,12 +506,18 @@ class TensorFlowBackend(Backend):
 
     def _variable_lines(self, natives: list[NativeParam]) -> list[str]:
         groups: dict[str, list[str]] = {}
+        frozen: dict[str, list[str]] = {}
         for p in natives:
             layer, key = p.native.split("/")
             groups.setdefault(layer, []).append(f"{key}={tuple(p.shape)}")
-        return [
-            f'self.{name} = Variables("{name}", {", ".join(keys)})' for name, keys in groups.items()
-        ]
+            if not p.trainable:
+                frozen.setdefault(layer, []).append(key)
+        lines = []
+        for name, keys in groups.items():
+            if name in frozen:
+                keys = [f"frozen={tuple(frozen[name])}", *keys]
+            lines.append(f'self.{name} = Variables("{name}", {", ".join(keys)})')
+        return lines
 
     def context(self, model: Model) -> dict[str, Any]:
         model = self.name_model(self.prepared(model))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dlspec.errors import LintWarning
-from dlspec.ir import Model
+from dlspec.ir import Layer, Model
 from dlspec.passes.base import PassContext
 
 
@@ -47,7 +47,34 @@ def _dropout_last(model: Model, ctx: PassContext) -> None:
         )
 
 
-LINTS = (_softmax_before_logits_loss, _last_step_of_post_padded, _dropout_last)
+def _bias_before_batchnorm(model: Model, ctx: PassContext) -> None:
+    """A conv or dense bias read only by a centring batch norm: it has no effect (its gradient is
+    zero), and adaptive optimisers turn float32 noise in that zero into updates."""
+    readers: dict[str, list[Layer]] = {}
+    for layer in model.layers:
+        for name in layer.inputs:
+            readers.setdefault(name, []).append(layer)
+    for layer in model.layers:
+        if layer.op not in ("conv2d", "dense") or not layer["bias"]:
+            continue
+        after = readers.get(layer.name, [])
+        if after and all(r.op == "batchnorm" for r in after) and layer.name not in model.outputs:
+            ctx.warn(
+                LintWarning(
+                    f"{layer.name}'s bias has no effect: batch norm subtracts the mean right "
+                    "after it (use bias=false)",
+                    layer.pos,
+                    "warning",
+                )
+            )
+
+
+LINTS = (
+    _softmax_before_logits_loss,
+    _last_step_of_post_padded,
+    _dropout_last,
+    _bias_before_batchnorm,
+)
 
 
 def lint(model: Model, ctx: PassContext) -> Model:

@@ -77,11 +77,18 @@ def channel_axis():
 class Variables(tf.Module):
     """The variables of one layer in TensorFlow's layouts (created as zeros, then initialised)."""
 
-    def __init__(self, name, **shapes):
+    def __init__(self, name, frozen=(), **shapes):
         super().__init__(name=name)
         with self.name_scope:
             for key, shape in shapes.items():
-                setattr(self, key, tf.Variable(tf.zeros(shape), name=key))
+                # `frozen`: state the optimiser never sees (batch norm's moving statistics)
+                trained = key not in frozen
+                setattr(self, key, tf.Variable(tf.zeros(shape), name=key, trainable=trained))
+
+
+def trainable(model):
+    """The variables the optimiser updates, in layer order."""
+    return [v for v in model.native_variables().values() if v.trainable]
 
 
 class Net(tf.Module):
@@ -107,8 +114,9 @@ class Net(tf.Module):
             "dense_2/bias": self.dense_2.bias,
         }
 
-    def __call__(self, x, training=False):
-        """Forward pass; `training` only switches dropout on."""
+    def __call__(self, x, training=False, dropout=True):
+        """Forward pass; `training` switches dropout on and batch norm to batch statistics
+        (updating its moving ones); dropout=False keeps dropout off while training (verify)."""
         x = tf.nn.conv2d(
             x,
             self.conv2d_1.kernel,
@@ -132,12 +140,12 @@ class Net(tf.Module):
         x = tf.nn.max_pool2d(
             x, ksize=(2, 2), strides=(2, 2), padding="VALID", data_format=DATA_FORMAT
         )
-        x = tf.nn.dropout(x, rate=0.25) if training else x
+        x = tf.nn.dropout(x, rate=0.25) if training and dropout else x
         x = tf.reshape(as_nhwc(x), (-1, 9216))
         x = tf.matmul(x, self.dense_1.kernel)
         x = tf.nn.bias_add(x, self.dense_1.bias)
         x = tf.nn.relu(x)
-        x = tf.nn.dropout(x, rate=0.5) if training else x
+        x = tf.nn.dropout(x, rate=0.5) if training and dropout else x
         x = tf.matmul(x, self.dense_2.kernel)
         x = tf.nn.bias_add(x, self.dense_2.bias)
         return x
@@ -367,7 +375,7 @@ class CanonicalOptimizer(tf.Module):
 
 def make_optimizer(model):
     """The optimiser in the spec's canonical form."""
-    return CanonicalOptimizer(list(model.native_variables().values()))
+    return CanonicalOptimizer(trainable(model))
 
 
 def loss_fn(output, target):
@@ -380,11 +388,11 @@ def loss_fn(output, target):
 def make_train_step(model, optimizer, xla, dropout=True):
     """One update as a tf.function (XLA when `xla`): forward, loss, GradientTape, optimiser.
     Takes the learning rate as a float32 tensor, so a schedule never retraces it."""
-    variables = list(model.native_variables().values())
+    variables = trainable(model)
 
     def step(x, y, lr):
         with tf.GradientTape() as tape:
-            loss = loss_fn(model(x, training=dropout), y)
+            loss = loss_fn(model(x, training=True, dropout=dropout), y)
         grads = tape.gradient(loss, variables)
         optimizer.apply(grads, variables, lr)
         return loss
@@ -624,7 +632,7 @@ def main(argv=None):
             "data": args.data if args.data == "synthetic" else DATASET,
             "batch_size": BATCH_SIZE,
             "epochs": len(history["epoch_seconds"]),
-            "parameters": sum(int(np.prod(v.shape)) for v in model.native_variables().values()),
+            "parameters": sum(int(np.prod(v.shape)) for v in trainable(model)),
         }
         results.update(device_facts(device))
         results.update(history)
