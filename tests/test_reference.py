@@ -128,6 +128,34 @@ def test_avgpool_ceil_without_padding() -> None:
     np.testing.assert_allclose(out, img([[3.0, 4.5], [7.5, 9.0]]), rtol=0, atol=1e-15)
 
 
+def test_global_pools_by_hand() -> None:
+    x = np.stack([X3[0, 0], -X3[0, 0]])[None]  # (1, 2, 3, 3)
+    np.testing.assert_array_equal(R.global_avgpool2d(x), [[5.0, -5.0]])
+    np.testing.assert_array_equal(R.global_maxpool2d(x), [[9.0, -1.0]])
+
+
+def test_global_maxpool_ties_share_the_gradient() -> None:
+    x = img([[3, 1], [3, 0]])
+    np.testing.assert_array_equal(
+        G.global_maxpool2d_backward(x, np.array([[2.0]])), img([[1, 0], [1, 0]])
+    )
+    np.testing.assert_array_equal(
+        G.global_avgpool2d_backward(x, np.array([[2.0]])), img([[0.5, 0.5], [0.5, 0.5]])
+    )
+
+
+def test_zeropad_adds_zeros_before_and_after() -> None:
+    out = R.zeropad2d(img([[1, 2]]), ((1, 0), (0, 2)))
+    np.testing.assert_array_equal(out, img([[0, 0, 0, 0], [1, 2, 0, 0]]))
+
+
+def test_repeat_vector_copies_along_a_new_axis() -> None:
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(R.repeat_vector(x, 3)[1], [[3, 4], [3, 4], [3, 4]])
+    dout = np.arange(12.0).reshape(2, 3, 2)
+    np.testing.assert_array_equal(G.repeat_vector_backward(dout), [[6, 9], [24, 27]])
+
+
 # ---- dense, flatten, embedding ---------------------------------------------------------------
 
 
