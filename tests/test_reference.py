@@ -390,6 +390,32 @@ model g {
 }
 train { loss = softmax_cross_entropy }
 """,
+    "global_pools_zeropad": """
+model p {
+  input x: float32[2, 5, 4]
+  conv2d(3, kernel=2, padding=[[1, 0], [0, 1]]) -> tanh
+  zeropad2d([[1, 2], [0, 1]])
+  stem: conv2d(3, kernel=2)
+  [stem] -> global_avgpool2d
+  [stem] -> global_maxpool2d
+  [global_avgpool2d_1, global_maxpool2d_1] -> add
+  [stem] -> zeropad2d(1) -> global_maxpool2d
+  [add_1, global_maxpool2d_2] -> concat
+  dense(3)
+}
+train { loss = softmax_cross_entropy }
+""",
+    "repeat_vector": """
+model q {
+  input x: float32[4]
+  dense(3) -> tanh
+  rep: repeat_vector(3)
+  gru(2, readout=sequence)
+  [gru_1, rep] -> concat
+  dense(2)
+}
+train { loss = mse }
+""",
     "lstm_sequence": """
 model s {
   input x: float32[4, 2]
