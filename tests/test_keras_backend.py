@@ -674,6 +674,7 @@ def _data_format(source: str, value: str) -> str:
 CHANNELS_FIRST = [
     "tests/specs/odd_same_stride2.dl",
     "tests/specs/nonsquare_flatten.dl",
+    "tests/specs/pool_pad_repeat.dl",
     "edge_pools",
     "strided_dilation",
 ]

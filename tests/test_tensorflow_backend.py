@@ -752,6 +752,7 @@ def test_edge_specs_verify(name: str, tf: types.ModuleType) -> None:
         ("nonsquare_flatten", "tests/specs/nonsquare_flatten.dl"),
         ("odd_same_stride2", "tests/specs/odd_same_stride2.dl"),
         ("avgpool_padding", "tests/specs/avgpool_padding.dl"),
+        ("pool_pad_repeat", "tests/specs/pool_pad_repeat.dl"),
         ("mnist_cnn", "examples/mnist_cnn.dl"),
     ],
 )
