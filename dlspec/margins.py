@@ -1,8 +1,9 @@
 """How close a batch's non-differentiable decisions come to flipping, measured on the oracle.
 
-A ReLU-family input within float32 noise of 0, or a max-pool window whose top two values are that
-close, can go either way in a float32 framework, and the gradient then differs for a reason that
-has nothing to do with the model's meaning. `dlspec verify` redraws such training batches.
+A ReLU-family input within float32 noise of 0, or a max-pool window (or a global max pool's map)
+whose top two values are that close, can go either way in a float32 framework, and the gradient
+then differs for a reason that has nothing to do with the model's meaning. `dlspec verify` redraws
+such training batches.
 """
 
 from __future__ import annotations
@@ -21,24 +22,36 @@ def _kink_margin(x: Array) -> float:
     return float(np.min(np.abs(x))) / scale if scale > 0 else np.inf
 
 
-def _tie_margin(layer: Layer, x: Array) -> float:
-    """Smallest gap between the best and second-best cell of any window, relative to scale."""
-    pool, stride, pads = layer["pool"], layer["stride"], layer["padding"]
-    out_hw, extra = R.pool_geometry(x, pool, stride, pads, layer["rounding"])
-    win = R.windows(R.pad2d(x, pads, -np.inf, extra), pool, stride, (1, 1), out_hw)
-    flat = win.reshape(win.shape[0], win.shape[1], -1, *win.shape[4:])
-    if flat.shape[2] < 2:
-        return np.inf
-    top2 = np.sort(flat, axis=2)[:, :, -2:]
-    gaps = top2[:, :, 1] - top2[:, :, 0]
-    gaps = gaps[np.isfinite(gaps) & (gaps > 0)]  # exact ties resolve alike everywhere
+def _top_gap(cells: Array, x: Array) -> float:
+    """Smallest gap between the largest value along axis 2 of `cells` and the largest value
+    below it, relative to the scale of `x`. Exact ties at the top are no decision (they resolve
+    alike everywhere: max pooling's first cell, global max pooling's equal shares); a window
+    with one finite value, or of -inf padding below its max, has no gap."""
+    top = cells.max(axis=2, keepdims=True)
+    below = np.where(cells < top, cells, -np.inf).max(axis=2)
+    with np.errstate(invalid="ignore"):
+        gaps = top[:, :, 0] - below
+    gaps = gaps[np.isfinite(gaps)]
     scale = float(np.max(np.abs(x))) if x.size else 0.0
     return float(np.min(gaps)) / scale if gaps.size and scale > 0 else np.inf
 
 
+def _tie_margin(layer: Layer, x: Array) -> float:
+    """Smallest gap between the best and the next-best cell of any max-pool window, relative."""
+    pool, stride, pads = layer["pool"], layer["stride"], layer["padding"]
+    out_hw, extra = R.pool_geometry(x, pool, stride, pads, layer["rounding"])
+    win = R.windows(R.pad2d(x, pads, -np.inf, extra), pool, stride, (1, 1), out_hw)
+    return _top_gap(win.reshape(win.shape[0], win.shape[1], -1, *win.shape[4:]), x)
+
+
+def _global_tie_margin(x: Array) -> float:
+    """The same over each whole map of a global max pool."""
+    return _top_gap(x.reshape(x.shape[0], x.shape[1], -1), x)
+
+
 def decision_margin(model: Model, weights: dict[str, Array], x: Array) -> float:
-    """The smallest relative margin of any kink or max-pool tie on training batch `x` (inf if
-    none), with batch norm on batch statistics as in a training step."""
+    """The smallest relative margin of any kink or (global) max-pool tie on training batch `x`
+    (inf if none), with batch norm on batch statistics as in a training step."""
     values = R.layer_inputs(model, weights, x, training=True)
     margin = np.inf
     for layer, value in zip(model.layers, values[:-1], strict=True):
@@ -46,4 +59,6 @@ def decision_margin(model: Model, weights: dict[str, Array], x: Array) -> float:
             margin = min(margin, _kink_margin(value))
         elif layer.op == "maxpool2d":
             margin = min(margin, _tie_margin(layer, value))
+        elif layer.op == "global_maxpool2d":
+            margin = min(margin, _global_tie_margin(value))
     return margin

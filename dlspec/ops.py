@@ -102,6 +102,20 @@ def one_of(*options: str) -> Callable[[Any, str], str]:
     return convert
 
 
+def explicit_padding(v: Any, what: str) -> V.Pads:
+    """An integer, [ph, pw] or [[top, bottom], [left, right]]; `valid` and `same` are refused,
+    since they describe the padding of a window and zeropad2d has none."""
+    if isinstance(v, ast.Name):
+        raise V.bad(
+            f"{what} must be an integer, [ph, pw] or [[top, bottom], [left, right]], not "
+            f"{V.show(v)} (valid and same describe a window's padding; there is no window here)",
+            v.pos,
+        )
+    pads = V.padding(v, what)
+    assert not isinstance(pads, str)
+    return pads
+
+
 def init_value(v: Any, what: str) -> InitSpec:
     from dlspec.inits import init_spec  # the initialiser table lives in dlspec.inits
 
@@ -249,6 +263,37 @@ for _pool in ("maxpool2d", "avgpool2d"):
 
 _op(
     OpSpec(
+        "global_avgpool2d",
+        "layer",
+        {},
+        doc="(C, H, W) -> (C,): the mean over H and W",
+    )
+)
+_op(
+    OpSpec(
+        "global_maxpool2d",
+        "layer",
+        {},
+        doc="(C, H, W) -> (C,): the max over H and W; tied maxima share the gradient equally",
+    )
+)
+_op(
+    OpSpec(
+        "zeropad2d",
+        "layer",
+        {
+            "padding": AttrSpec(
+                explicit_padding,
+                doc="zeros added (top, bottom), (left, right): an integer, [ph, pw] or "
+                "[[top, bottom], [left, right]]",
+            )
+        },
+        positional=("padding",),
+        doc="zeros around a (C, H, W) map: (C, H + top + bottom, W + left + right)",
+    )
+)
+_op(
+    OpSpec(
         "dropout",
         "layer",
         {"rate": AttrSpec(rate, doc="probability of DROPPING a unit")},
@@ -257,6 +302,15 @@ _op(
     )
 )
 _op(OpSpec("flatten", "layer", {}, doc="(C, H, W) -> C*H*W in canonical (C, H, W) order"))
+_op(
+    OpSpec(
+        "repeat_vector",
+        "layer",
+        {"n": AttrSpec(pos_int, doc="copies: the length of the new axis")},
+        positional=("n",),
+        doc="(F,) -> (n, F): the vector repeated n times along a new axis (Keras RepeatVector)",
+    )
+)
 _op(
     OpSpec(
         "dense",

@@ -145,6 +145,26 @@ def avgpool2d(
     return win.sum(axis=(2, 3)) / pool_divisor(x, pool, stride, pads, rounding, count_pad)
 
 
+def global_avgpool2d(x: Array) -> Array:
+    """(N, C, H, W) -> (N, C): the mean over each map."""
+    return x.mean(axis=(2, 3))
+
+
+def global_maxpool2d(x: Array) -> Array:
+    """(N, C, H, W) -> (N, C): the max over each map."""
+    return x.max(axis=(2, 3))
+
+
+def zeropad2d(x: Array, pads: Pads) -> Array:
+    """Zeros around the spatial axes of NCHW: ((top, bottom), (left, right))."""
+    return pad2d(x, pads)
+
+
+def repeat_vector(x: Array, n: int) -> Array:
+    """(N, F) -> (N, n, F): each vector repeated n times."""
+    return np.repeat(x[:, None, :], n, axis=1)
+
+
 def dense(x: Array, w: Array, b: Optional[Array]) -> Array:
     """Affine map over the last axis with an (out, in) weight."""
     y = x @ w.T
@@ -367,8 +387,12 @@ FORWARD: dict[str, LayerForward] = {
     "conv2d": _conv2d,
     "maxpool2d": _maxpool2d,
     "avgpool2d": _avgpool2d,
+    "global_avgpool2d": lambda layer, weights, x: global_avgpool2d(x),
+    "global_maxpool2d": lambda layer, weights, x: global_maxpool2d(x),
+    "zeropad2d": lambda layer, weights, x: zeropad2d(x, layer["padding"]),
     "dense": _dense,
     "flatten": lambda layer, weights, x: flatten(x),
+    "repeat_vector": lambda layer, weights, x: repeat_vector(x, layer["n"]),
     "embedding": _embedding,
     "gru": _rnn,
     "lstm": _rnn,

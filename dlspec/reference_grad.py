@@ -77,6 +77,24 @@ def avgpool2d_backward(
     return _pool_unwindows(np.ascontiguousarray(dwin), x, stride, pads, extra)
 
 
+def global_avgpool2d_backward(x: Array, dout: Array) -> Array:
+    """dx of global_avgpool2d: each map's gradient over its H * W cells, to every cell."""
+    cells = x.shape[2] * x.shape[3]
+    return np.broadcast_to((dout / cells)[:, :, None, None], x.shape).copy()
+
+
+def global_maxpool2d_backward(x: Array, dout: Array) -> Array:
+    """dx of global_maxpool2d: each map's gradient shared equally by the cells equal to its max
+    (as every framework's reduce-max; a single maximum takes all of it)."""
+    winners = x == x.max(axis=(2, 3), keepdims=True)
+    return np.where(winners, (dout / winners.sum(axis=(2, 3)))[:, :, None, None], 0.0)
+
+
+def repeat_vector_backward(dout: Array) -> Array:
+    """dx of repeat_vector: the copies' gradients added up, (N, n, F) -> (N, F)."""
+    return dout.sum(axis=1)
+
+
 def dense_backward(x: Array, w: Array, dout: Array) -> tuple[Array, Array, Array]:
     """(dx, dw, db) of dense over the last axis."""
     rows_x = x.reshape(-1, x.shape[-1])
@@ -246,6 +264,10 @@ def _avgpool2d(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGr
     return avgpool2d_backward(x, dout, *args), {}
 
 
+def _zeropad2d(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    return crop2d(dout, layer["padding"], (x.shape[2], x.shape[3])), {}
+
+
 def _embedding(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
     table = R.param(weights, f"{layer.name}.weight")
     return None, {f"{layer.name}.weight": embedding_backward(x, table.shape, dout)}
@@ -332,8 +354,12 @@ BACKWARD: dict[str, LayerBackward] = {
     "conv2d": _conv2d,
     "maxpool2d": _maxpool2d,
     "avgpool2d": _avgpool2d,
+    "global_avgpool2d": _act(global_avgpool2d_backward),
+    "global_maxpool2d": _act(global_maxpool2d_backward),
+    "zeropad2d": _zeropad2d,
     "dense": _dense,
     "flatten": lambda layer, weights, x, dout: (dout.reshape(x.shape), {}),
+    "repeat_vector": lambda layer, weights, x, dout: (repeat_vector_backward(dout), {}),
     "embedding": _embedding,
     "gru": _rnn,
     "lstm": _rnn,

@@ -125,8 +125,8 @@ def _training_batch(
     model: Model, weights: dict[str, Array], seed: int, step: int
 ) -> tuple[Array, Array, float]:
     """The first of up to MAX_DRAWS seeded candidate batches whose decision margin at `weights`
-    is at least MIN_MARGIN (else the best one): no ReLU kink or max-pool near-tie within float32
-    noise, where a float32 framework could take the other branch for no semantic reason."""
+    is at least MIN_MARGIN (else the best one): no ReLU kink or (global) max-pool near-tie within
+    float32 noise, where a float32 framework could take the other branch for no semantic reason."""
     best: tuple[Array, Array, float] = (np.empty(0), np.empty(0), -1.0)
     for draw in range(MAX_DRAWS):
         batch_seed = seed + 1 + step + 1000 * draw

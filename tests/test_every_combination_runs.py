@@ -144,6 +144,31 @@ CASES: tuple[Case, ...] = (
         ),
         refused_by=frozenset({"pytorch"}),
     ),
+    # ---- global pooling, zero padding (every padding form), a repeated vector -----------------
+    Case(
+        "global_pools_zeropad_repeat",
+        IMAGE,
+        (
+            "zeropad2d(1)",
+            "conv2d(3, kernel=3) -> relu",
+            "zeropad2d([1, 2])",
+            "stem: zeropad2d(padding=[[0, 1], [2, 0]])",
+            "[stem] -> global_avgpool2d",
+            "[stem] -> global_maxpool2d",
+            "[global_avgpool2d_1, global_maxpool2d_1] -> add",
+            "repeat_vector(4)",
+            "gru(3, readout=sequence)",
+            "dense(2)",
+        ),
+        ("loss = mse", "optimizer = sgd(lr=0.1, momentum=0.9)"),
+        reload=True,
+    ),
+    Case(  # a padded map is the model's output: channels-last targets return it in NCHW
+        "zeropad_output",
+        IMAGE,
+        ("conv2d(2, kernel=3)", "zeropad2d([[2, 0], [1, 3]])"),
+        ("loss = mse",),
+    ),
     # ---- dense, dropout, activations, initialisers --------------------------------------------
     Case(
         "dense_activations",
@@ -382,6 +407,9 @@ SPELLINGS = (
     "padding=[1, 2]",
     "padding=[[1, 0], [0, 1]]",
     "decay=0.01)",
+    "zeropad2d(1)",
+    "zeropad2d([1, 2])",
+    "zeropad2d(padding=[[0, 1], [2, 0]])",
     "schedule = constant",
     *(f"defaults = {profile}" for profile in PROFILES),
     *(f"activation={value}" for value in choices(OPS["dense"].attrs["activation"])),

@@ -148,6 +148,34 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
         ["layers.ZeroPadding2D(padding=((1, 1), (1, 1))", 'padding="valid"'],
     ),
     (
+        "global_avgpool",
+        ["global_avgpool2d"],
+        MAP,
+        "global_avgpool2d_1",
+        ["layers.GlobalAveragePooling2D(data_format=data_format, keepdims=False"],
+    ),
+    (
+        "global_maxpool",
+        ["global_maxpool2d"],
+        MAP,
+        "global_maxpool2d_1",
+        ["layers.GlobalMaxPooling2D(data_format=data_format, keepdims=False"],
+    ),
+    (
+        "zeropad",
+        ["zeropad2d([[1, 0], [2, 3]])"],
+        MAP,
+        "zeropad2d_1",
+        ["layers.ZeroPadding2D(padding=((1, 0), (2, 3)), data_format=data_format"],
+    ),
+    (
+        "repeat_vector",
+        ["repeat_vector(3)"],
+        "float32[5]",
+        "repeat_vector_1",
+        ['x = layers.RepeatVector(3, name="repeat_vector_1")(x)'],
+    ),
+    (
         "dropout",
         ["dropout(0.25)"],
         MAP,
@@ -646,6 +674,7 @@ def _data_format(source: str, value: str) -> str:
 CHANNELS_FIRST = [
     "tests/specs/odd_same_stride2.dl",
     "tests/specs/nonsquare_flatten.dl",
+    "tests/specs/pool_pad_repeat.dl",
     "edge_pools",
     "strided_dilation",
 ]

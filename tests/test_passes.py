@@ -471,6 +471,9 @@ WINDOWED = [
     ("float32[2, 7, 7]", "maxpool2d(3, stride=2)", ((0, 0), (0, 0)), (2, 3, 3)),
     ("float32[2, 7, 7]", "avgpool2d(3, stride=2, padding=same)", ((1, 1), (1, 1)), (2, 4, 4)),
     ("float32[2, 6, 6]", "avgpool2d(2, stride=1, padding=same)", ((0, 1), (0, 1)), (2, 6, 6)),
+    ("float32[2, 4, 5]", "zeropad2d(1)", ((1, 1), (1, 1)), (2, 6, 7)),
+    ("float32[2, 4, 5]", "zeropad2d([1, 2])", ((1, 1), (2, 2)), (2, 6, 9)),
+    ("float32[2, 4, 5]", "zeropad2d(padding=[[0, 3], [2, 0]])", ((0, 3), (2, 0)), (2, 7, 7)),
 ]
 
 
@@ -496,6 +499,12 @@ FLOWS = [
     ),
     ("float32[12, 5]", ["gru(8, readout=sequence)", "gru(4)"], [(12, 8), (4,)]),
     ("float32[3, 4, 4]", ["softmax"], [(3, 4, 4)]),
+    (
+        "float32[3, 4, 5]",
+        ["zeropad2d([[1, 0], [2, 3]])", "global_avgpool2d", "repeat_vector(2)", "gru(4)"],
+        [(3, 5, 10), (3,), (2, 3), (4,)],
+    ),
+    ("float32[3, 4, 5]", ["global_maxpool2d", "repeat_vector(n=6)"], [(3,), (6, 3)]),
 ]
 
 

@@ -372,6 +372,10 @@ PAD_CASES: dict[str, tuple[str, Reference]] = {
         "maxpool2d(2, padding=[[0, 1], [1, 0]])",
         pool(((0, 1), (1, 0)), 2, 2, np.nanmax),
     ),
+    "zeropad-asymmetric": (
+        "zeropad2d([[1, 0], [0, 2]])",
+        lambda x, net: np.pad(x, ((0, 0), (0, 0), (1, 0), (0, 2))),
+    ),
 }
 
 

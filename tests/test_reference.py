@@ -128,6 +128,34 @@ def test_avgpool_ceil_without_padding() -> None:
     np.testing.assert_allclose(out, img([[3.0, 4.5], [7.5, 9.0]]), rtol=0, atol=1e-15)
 
 
+def test_global_pools_by_hand() -> None:
+    x = np.stack([X3[0, 0], -X3[0, 0]])[None]  # (1, 2, 3, 3)
+    np.testing.assert_array_equal(R.global_avgpool2d(x), [[5.0, -5.0]])
+    np.testing.assert_array_equal(R.global_maxpool2d(x), [[9.0, -1.0]])
+
+
+def test_global_maxpool_ties_share_the_gradient() -> None:
+    x = img([[3, 1], [3, 0]])
+    np.testing.assert_array_equal(
+        G.global_maxpool2d_backward(x, np.array([[2.0]])), img([[1, 0], [1, 0]])
+    )
+    np.testing.assert_array_equal(
+        G.global_avgpool2d_backward(x, np.array([[2.0]])), img([[0.5, 0.5], [0.5, 0.5]])
+    )
+
+
+def test_zeropad_adds_zeros_before_and_after() -> None:
+    out = R.zeropad2d(img([[1, 2]]), ((1, 0), (0, 2)))
+    np.testing.assert_array_equal(out, img([[0, 0, 0, 0], [1, 2, 0, 0]]))
+
+
+def test_repeat_vector_copies_along_a_new_axis() -> None:
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(R.repeat_vector(x, 3)[1], [[3, 4], [3, 4], [3, 4]])
+    dout = np.arange(12.0).reshape(2, 3, 2)
+    np.testing.assert_array_equal(G.repeat_vector_backward(dout), [[6, 9], [24, 27]])
+
+
 # ---- dense, flatten, embedding ---------------------------------------------------------------
 
 
@@ -373,11 +401,37 @@ model b {
 }
 train { loss = softmax_cross_entropy }
 """,
+    "global_pools_zeropad": """
+model p {
+  input x: float32[2, 5, 4]
+  conv2d(3, kernel=2, padding=[[1, 0], [0, 1]]) -> tanh
+  zeropad2d([[1, 2], [0, 1]])
+  stem: conv2d(3, kernel=2)
+  [stem] -> global_avgpool2d
+  [stem] -> global_maxpool2d
+  [global_avgpool2d_1, global_maxpool2d_1] -> add
+  [stem] -> zeropad2d(1) -> global_maxpool2d
+  [add_1, global_maxpool2d_2] -> concat
+  dense(3)
+}
+train { loss = softmax_cross_entropy }
+""",
     "batchnorm_sequence_residual": """
 model s {
   input x: float32[4, 3]
   gru(3, readout=sequence) -> n: batchnorm
   [n, x] -> add -> flatten -> dense(2)
+}
+train { loss = mse }
+""",
+    "repeat_vector": """
+model q {
+  input x: float32[4]
+  dense(3) -> tanh
+  rep: repeat_vector(3)
+  gru(2, readout=sequence)
+  [gru_1, rep] -> concat
+  dense(2)
 }
 train { loss = mse }
 """,

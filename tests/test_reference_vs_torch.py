@@ -132,6 +132,40 @@ def test_explicit_pad_then_ceil_pool_adds_a_window_the_ir_drops() -> None:
     assert bool(torch.isinf(theirs[..., 3]).all())
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_global_pools(ties: bool) -> None:
+    x = rand(2, 3, 4, 5, seed=13)
+    if ties:  # rounded, then clipped: many maps reach their max in several cells
+        x = np.minimum(np.round(x), 1.0)
+    dout = rand(2, 3, seed=14)
+    for ours, backward, theirs in (
+        (R.global_avgpool2d, G.global_avgpool2d_backward, torch.mean),
+        (R.global_maxpool2d, G.global_maxpool2d_backward, torch.amax),
+    ):
+        tx = t(x)
+        out = theirs(tx, dim=(2, 3))
+        close(ours(x), out)
+        backprop(out, dout)
+        close(backward(x, dout), tx.grad)
+
+
+def test_zeropad_and_repeat_vector() -> None:
+    x = rand(2, 3, 4, 5, seed=15)
+    tx = t(x)
+    out = torch.nn.ZeroPad2d((0, 2, 1, 3))(tx)  # (left, right, top, bottom)
+    close(R.zeropad2d(x, ((1, 3), (0, 2))), out)
+    dout = rand(*out.shape, seed=16)
+    backprop(out, dout)
+    close(G.crop2d(dout, ((1, 3), (0, 2)), (4, 5)), tx.grad)
+    v = rand(2, 5, seed=17)
+    tv = t(v)
+    out = tv.unsqueeze(1).repeat(1, 3, 1)
+    close(R.repeat_vector(v, 3), out)
+    dout = rand(2, 3, 5, seed=18)
+    backprop(out, dout)
+    close(G.repeat_vector_backward(dout), tv.grad)
+
+
 # ---- dense, embedding, activations, losses ---------------------------------------------------
 
 

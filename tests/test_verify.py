@@ -87,6 +87,14 @@ def test_every_example_passes(spec: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert forward.rel_err < 1e-5
 
 
+@pytest.mark.parametrize("spec", sorted(p.name for p in (ROOT / "tests" / "specs").glob("*.dl")))
+def test_every_test_spec_passes(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    checks = verify_model(build_file(f"tests/specs/{spec}").model, ["pytorch"], steps=5)
+    print(matrix(checks))
+    assert checks and not _failed(checks)
+
+
 def test_purpose_built_specs_pass() -> None:
     for text, name in [(SMALL_CNN, "cnn.dl"), (SMALL_GRU, "gru.dl")]:
         assert not _failed(_verify(text, name))

@@ -1,4 +1,5 @@
-"""Verify's training batches keep every ReLU kink and max-pool near-tie clear of float32 noise."""
+"""Verify's training batches keep every ReLU kink and (global) max-pool near-tie clear of float32
+noise."""
 
 from __future__ import annotations
 
@@ -38,6 +39,34 @@ def test_max_pool_near_ties_count_but_exact_ties_do_not() -> None:
     assert abs(decision_margin(model, weights, near) - 1e-8 / 4.0) < 1e-15
     exact = np.array([[[[2.0, 2.0, -1.0], [4.0, 1.0, -3.0]]]])
     assert decision_margin(model, weights, exact) == 3.0 / 4.0
+
+
+def test_an_exact_tie_does_not_hide_a_near_third() -> None:
+    model = build(TINY.replace("    relu\n", ""), "t.dl").model
+    weights = W.draw_weights(model, 0)
+    x = np.array([[[[2.0, 2.0, 2.0 - 1e-8], [4.0, 1.0, -3.0]]]])
+    assert abs(decision_margin(model, weights, x) - 1e-8 / 4.0) < 1e-15
+
+
+GLOBAL_MAX = """
+model global_max {
+    input x: float32[2, 2, 3]
+    global_maxpool2d
+    dense(2)
+}
+"""
+
+
+def test_global_max_pool_near_ties_count_but_exact_ties_do_not() -> None:
+    model = build(GLOBAL_MAX, "g.dl").model
+    weights = W.draw_weights(model, 0)
+    other = [[1.0, 0.5, -4.0], [0.0, 0.25, 0.0]]  # the second map: its max 1.0 is 0.5 clear
+    near = np.array([[[[2.0, -1.0, 0.0], [2.0 + 1e-8, 1.0, -3.0]], other]])
+    assert abs(decision_margin(model, weights, near) - 1e-8 / 4.0) < 1e-15
+    exact = np.array([[[[2.0, -1.0, 0.0], [2.0, 1.0, -3.0]], other]])
+    assert decision_margin(model, weights, exact) == 0.5 / 4.0
+    third = np.array([[[[2.0, -1.0, 2.0 - 1e-8], [2.0, 1.0, -3.0]], other]])
+    assert abs(decision_margin(model, weights, third) - 1e-8 / 4.0) < 1e-15
 
 
 def test_verify_batches_clear_the_minimum_margin(monkeypatch) -> None:

@@ -263,6 +263,25 @@ class KerasBackend(Backend):
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
         return self._pool(layer, "layers.AveragePooling2D")
 
+    def _global_pool(self, layer: Layer, cls: str) -> LayerCode:
+        constructor = f"{cls}(data_format=data_format, keepdims=False"
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
+
+    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
+        return self._global_pool(layer, "layers.GlobalAveragePooling2D")
+
+    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
+        # ops.max: tied maxima share the gradient equally on every backend, as canonically
+        return self._global_pool(layer, "layers.GlobalMaxPooling2D")
+
+    def emit_zeropad2d(self, layer: Layer) -> LayerCode:
+        constructor = f"layers.ZeroPadding2D(padding={layer['padding']}, data_format=data_format"
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
+
+    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
+        constructor = f"layers.RepeatVector({layer['n']}"
+        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
+
     def emit_dropout(self, layer: Layer) -> LayerCode:
         constructor = (
             f"layers.Dropout({layer['rate']!r}, noise_shape=None, "

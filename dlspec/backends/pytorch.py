@@ -184,8 +184,22 @@ class PyTorchBackend(Backend):
             module, (self._call(layer),), (note,), frozenset({"avgpool_excluding_pad"})
         )
 
+    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
+        return LayerCode("", ("x = torch.mean(x, dim=(2, 3))",))
+
+    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
+        # amax, not max(dim=...): tied maxima share the gradient equally, as canonically
+        return LayerCode("", ("x = torch.amax(x, dim=(2, 3))",))
+
+    def emit_zeropad2d(self, layer: Layer) -> LayerCode:
+        _, _, fpad = _pairs(layer["padding"])
+        return LayerCode(f"nn.ZeroPad2d({fpad})", (self._call(layer),))
+
     def emit_dropout(self, layer: Layer) -> LayerCode:
         return LayerCode(f"nn.Dropout(p={layer['rate']!r})", (self._call(layer),))
+
+    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = x.unsqueeze(1).repeat(1, {layer['n']}, 1)",))
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
         return LayerCode("nn.Flatten()", (self._call(layer),))

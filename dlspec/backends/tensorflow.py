@@ -353,6 +353,21 @@ class TensorFlowBackend(Backend):
         note = _pads_note(layer, "sum over tf.pad zeros / count of real cells")
         return LayerCode("", (line,), (note,), frozenset({"pad_spatial", "avg_pool_real_cells"}))
 
+    def _global_pool(self, layer: Layer, reduce: str) -> LayerCode:
+        line = f"x = tf.{reduce}(x, axis=(image_axis(1), image_axis(2)))"
+        return LayerCode("", (line,), (), frozenset({"image_axis"}))
+
+    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
+        return self._global_pool(layer, "reduce_mean")
+
+    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
+        # reduce_max's gradient is shared equally by tied maxima, as canonically
+        return self._global_pool(layer, "reduce_max")
+
+    def emit_zeropad2d(self, layer: Layer) -> LayerCode:
+        line = f"x = pad_spatial(x, {layer['padding']}, 0.0)"
+        return LayerCode("", (line,), (), frozenset({"pad_spatial"}))
+
     def emit_dropout(self, layer: Layer) -> LayerCode:
         line = f"x = tf.nn.dropout(x, rate={layer['rate']!r}) if training and dropout else x"
         return LayerCode("", (line,))
@@ -372,6 +387,9 @@ class TensorFlowBackend(Backend):
             "batch norm written with tf.nn.moments; moving statistics are non-trainable variables"
         )
         return LayerCode("", (line,), (note,), frozenset(helpers))
+
+    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = tf.repeat(tf.expand_dims(x, 1), {layer['n']}, axis=1)",))
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
         size = layer.out_shape[0]

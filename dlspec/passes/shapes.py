@@ -105,6 +105,25 @@ def _pool(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
     return layer, out
 
 
+def _global_pool(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    """(C, H, W) -> (C,)."""
+    _need_rank(shape, 3, f"{layer.op} (C, H, W)")
+    return layer, shape[:1]
+
+
+def _zeropad(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    """(C, H, W) -> (C, H + top + bottom, W + left + right)."""
+    _need_rank(shape, 3, "zeropad2d (C, H, W)")
+    (top, bottom), (left, right) = layer["padding"]
+    return layer, (shape[0], shape[1] + top + bottom, shape[2] + left + right)
+
+
+def _repeat_vector(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
+    """(F,) -> (n, F)."""
+    _need_rank(shape, 1, "repeat_vector (F,)")
+    return layer, (layer["n"], shape[0])
+
+
 def _flatten(layer: Layer, shape: Shape) -> tuple[Layer, Shape]:
     return layer, (math.prod(shape),)
 
@@ -152,7 +171,11 @@ SHAPE_RULES: dict[str, Callable[[Layer, Shape], tuple[Layer, Shape]]] = {
     "conv2d": _conv,
     "maxpool2d": _pool,
     "avgpool2d": _pool,
+    "global_avgpool2d": _global_pool,
+    "global_maxpool2d": _global_pool,
+    "zeropad2d": _zeropad,
     "flatten": _flatten,
+    "repeat_vector": _repeat_vector,
     "dense": _dense,
     "embedding": _embedding,
     "gru": _rnn,
