@@ -64,11 +64,13 @@ Value = Union[Num, Name, Str, ListVal, CallVal]
 
 @dataclass(frozen=True)
 class Call:
-    """One layer call in a model body: `conv2d(32, kernel=3)`."""
+    """One layer (or block) call in a model or block body: `conv2d(32, kernel=3)`; `repeat` is the
+    count of `name(...) * N`, as written (None without `* N`)."""
 
     op: str
     args: tuple[Arg, ...]
     pos: Pos
+    repeat: Union[Num, None] = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,43 @@ class ModelDecl:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A block parameter: `stride` or `stride=1` (the default is a value, used as written)."""
+
+    name: str
+    default: Union[Value, None]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class BlockInput:
+    """`input a, b` in a block: input tensors named in order (shapes come from each call)."""
+
+    names: tuple[Name, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class BlockDecl:
+    """A `block NAME(params) { ... }` definition; `body` keeps every statement in source order."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Union[BlockInput, LayerStmt, OutputDecl], ...]
+    pos: Pos
+
+    @property
+    def inputs(self) -> tuple[Name, ...]:
+        """The input tensors' names, in declaration order."""
+        return tuple(n for s in self.body if isinstance(s, BlockInput) for n in s.names)
+
+    @property
+    def outputs(self) -> tuple[OutputDecl, ...]:
+        """The `output` statements (one is allowed)."""
+        return tuple(s for s in self.body if isinstance(s, OutputDecl))
+
+
+@dataclass(frozen=True)
 class Setting:
     """`key = value`, in a train block or at top level."""
 
@@ -139,3 +178,4 @@ class SpecFile:
     settings: tuple[Setting, ...]
     models: tuple[ModelDecl, ...]
     trains: tuple[TrainDecl, ...]
+    blocks: tuple[BlockDecl, ...] = ()

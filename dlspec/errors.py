@@ -71,10 +71,13 @@ class DlspecError(Exception):
 
 
 class SpecError(DlspecError):
-    """One or more problems in a spec, sorted by position."""
+    """One or more problems in a spec, sorted by position; a problem found more than once (the
+    same kind, message and position: a layer of a block expanded at several calls) is listed
+    once."""
 
     def __init__(self, problems: list[Problem], path: str = "<spec>", text: str = "") -> None:
-        self.problems = sorted(problems, key=lambda p: (p.pos.line, p.pos.col, p.message))
+        unique = list({(p.kind, p.message, p.pos): p for p in problems}.values())
+        self.problems = sorted(unique, key=lambda p: (p.pos.line, p.pos.col, p.message))
         self.path = path
         self.text = text
         super().__init__(format_problems(self.problems, path, text))

@@ -211,8 +211,9 @@ class Model:
     """A whole network and its training settings.
 
     Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting),
-    `raw_args` each layer's arguments as written (layer name -> tuple of Args) and `raw_outputs`
-    the `output` statement's names; `train` is None. The passes fill `train`, convert every
+    `raw_args` each layer's arguments as written (layer name -> tuple of Args), `raw_outputs`
+    the `output` statement's names and `raw_blocks` the names of the spec's blocks (their calls
+    are already expanded into layers); `train` is None. The passes fill `train`, convert every
     attribute, and empty the raw fields.
     """
 
@@ -228,6 +229,7 @@ class Model:
     outputs: tuple[str, ...] = ()  # the tensors the model returns; the loss reads the first
     raw_outputs: tuple[Any, ...] = ()  # the `output` statement's names as written (until resolve)
     outputs_pos: Pos = Pos()  # where the `output` statement is (none: the outputs are implicit)
+    raw_blocks: tuple[str, ...] = ()  # the spec's block names, for suggestions (until resolve)
 
     def producer(self, name: str) -> Union[Layer, Input, None]:
         """The layer or input that makes the tensor called `name`, or None."""

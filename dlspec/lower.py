@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Union
 
 from dlspec import ast
+from dlspec.blocks import Blocks, split_activation
 from dlspec.errors import (
     BadValue,
     DuplicateName,
@@ -17,7 +17,7 @@ from dlspec.errors import (
 )
 from dlspec.ir import Input, Layer, Model, Source
 from dlspec.limits import MAX_LAYERS
-from dlspec.ops import DTYPES, OPS, TOP_SETTINGS
+from dlspec.ops import DTYPES, TOP_SETTINGS
 from dlspec.values import ValueProblem, integer, name_problem, suggest
 
 
@@ -38,35 +38,6 @@ def _input(decl: ast.InputDecl, problems: list[Problem]) -> Input:
     return Input(decl.name, decl.dtype.id, tuple(dims), decl.pos)
 
 
-def _activation_call(value: ast.Value) -> Union[ast.Call, None]:
-    """The layer an `activation=` value names, when it names an activation op."""
-    if isinstance(value, ast.Name):
-        name, args = value.id, ()
-    elif isinstance(value, ast.CallVal):
-        name, args = value.name, value.args
-    else:
-        return None
-    if name not in OPS or OPS[name].category != "activation":
-        return None
-    return ast.Call(name, args, value.pos)
-
-
-def _split_activation(call: ast.Call) -> list[ast.Call]:
-    """`dense(10, activation=relu)` is sugar for `dense(10) -> relu`.
-
-    Anything else (`none`, a repeated or unknown activation) stays an attribute, which the
-    passes then check and report.
-    """
-    act = [a for a in call.args if a.key == "activation"]
-    if len(act) != 1 or call.op not in OPS or "activation" not in OPS[call.op].attrs:
-        return [call]
-    layer = _activation_call(act[0].value)
-    if layer is None:
-        return [call]
-    rest = tuple(a for a in call.args if a.key != "activation")
-    return [ast.Call(call.op, rest, call.pos), layer]
-
-
 def _chain_reads(
     stmt: ast.LayerStmt, previous: str, decl_has_inputs: bool, problems: list[Problem]
 ) -> tuple[tuple[str, ...], tuple[ast.Name, ...]]:
@@ -82,13 +53,18 @@ def _chain_reads(
 
 
 def _layers(
-    decl: ast.ModelDecl, problems: list[Problem]
-) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]]]:
-    """One raw Layer per call, in statement order. Within a chain each layer reads the one before;
-    a chain's first layer reads what _chain_reads says. Names are provisional (`#k`) until the
-    resolve pass; written tensor names stay as written (with their positions in `__sources__`)."""
+    decl: ast.ModelDecl, blocks: Blocks, problems: list[Problem]
+) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]], str]:
+    """One raw Layer per call, in statement order, block calls expanded (dlspec/blocks.py).
+    Within a chain each layer reads the one before; a chain's first layer reads what
+    _chain_reads says. Names are provisional (`#k`) until the resolve pass, except expanded
+    layers', which carry their final names as labels; written tensor names stay as written (with
+    their positions in `__sources__`). Also returns the last statement's output tensor."""
     layers: list[Layer] = []
     raw: dict[str, tuple[ast.Arg, ...]] = {}
+    taken = {d.name for d in decl.inputs} | {
+        label.id for stmt in decl.layers for label in stmt.labels if label is not None
+    }
     previous = ""
     for stmt in decl.body:
         if isinstance(stmt, ast.InputDecl):
@@ -99,7 +75,14 @@ def _layers(
         reads, written = _chain_reads(stmt, previous, bool(decl.inputs), problems)
         labels = stmt.labels or (stmt.label,) + (None,) * (len(stmt.calls) - 1)
         for call, label_name in zip(stmt.calls, labels, strict=True):
-            for i, part in enumerate(_split_activation(call)):
+            if call.op in blocks.decls:
+                reads = blocks.expand(call, label_name, reads, written, taken, layers, raw)
+                written = ()
+                continue
+            problem = blocks.not_a_block(call)
+            if problem:
+                problems.append(problem)
+            for i, part in enumerate(split_activation(call)):
                 key = f"#{len(layers)}"
                 label = label_name.id if (label_name is not None and i == 0) else ""
                 attrs = {
@@ -110,20 +93,20 @@ def _layers(
                 layers.append(Layer(key, part.op, attrs, part.pos, inputs=reads))
                 raw[key] = part.args
                 reads, written = (key,), ()
-        previous = layers[-1].name if layers else previous
-    return layers, raw
+        previous = reads[0] if reads else previous
+    return layers, raw, previous
 
 
-def _outputs(decl: ast.ModelDecl, layers: list[Layer], problems: list[Problem]) -> tuple[str, ...]:
+def _outputs(decl: ast.ModelDecl, last: str, problems: list[Problem]) -> tuple[str, ...]:
     """The tensors an `output` statement names (resolved by the resolve pass), else the last
-    layer's."""
+    statement's."""
     for extra in decl.outputs[1:]:
         problems.append(
             DuplicateName("a second output statement (list every output in one)", extra.pos)
         )
     if decl.outputs:
         return tuple(name.id for name in decl.outputs[0].names)
-    return (layers[-1].name,) if layers else ()
+    return (last,) if last else ()
 
 
 def _inputs(decl: ast.ModelDecl, problems: list[Problem]) -> tuple[Input, ...]:
@@ -161,9 +144,10 @@ def lower(spec: ast.SpecFile) -> Model:
         problems.append(problem)
     if not model_decl.layers:
         problems.append(MissingValue("the model has no layers", model_decl.pos))
-    layers, raw_args = _layers(model_decl, problems)
-    outputs = _outputs(model_decl, layers, problems)
-    if len(layers) > MAX_LAYERS:
+    blocks = Blocks.check(spec.blocks, problems)
+    layers, raw_args, last = _layers(model_decl, blocks, problems)
+    outputs = _outputs(model_decl, last, problems)
+    if len(layers) > MAX_LAYERS and not blocks.overflow:
         extra = layers[MAX_LAYERS]
         message = f"the model has {len(layers)} layers; the limit is {MAX_LAYERS}"
         problems.append(BadValue(message, extra.pos))
@@ -195,4 +179,5 @@ def lower(spec: ast.SpecFile) -> Model:
         outputs=outputs,
         raw_outputs=model_decl.outputs[0].names if model_decl.outputs else (),
         outputs_pos=model_decl.outputs[0].pos if model_decl.outputs else Pos(),
+        raw_blocks=tuple(blocks.names()),
     )

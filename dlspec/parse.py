@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Optional, Union
 
@@ -31,6 +32,7 @@ _TOKEN_WORDS = {
     "COLON": "':'",
     "EQUAL": "'='",
     "__ANON_0": "'->'",
+    "STAR": "'*'",
     "NAME": "a name",
     "INT": "an integer",
     "SIGNED_NUMBER": "a number",
@@ -78,7 +80,7 @@ def _number(token: Token) -> ast.Num:
 
 
 _ESCAPES = {"n": "\n", "t": "\t"}
-_NESTING_RULES = ("list", "call_value", "arglist")
+_NESTING_RULES = ("list", "call_value", "arglist", "params")
 
 
 def _unescape(body: str) -> str:
@@ -122,8 +124,26 @@ class _ToAst(Transformer):
         return tuple(ast.Name(str(t), _pos_of(t)) for t in items)
 
     def link(self, meta: Any, items: list) -> tuple[Optional[ast.Name], ast.Call]:
-        label, call = items
-        return label, call
+        label, call, repeat = items
+        return label, (call if repeat is None else replace(call, repeat=repeat))
+
+    def repeat(self, meta: Any, items: list) -> ast.Num:
+        return _number(items[0])
+
+    def block(self, meta: Any, items: list) -> ast.BlockDecl:
+        name, params, *body = items
+        return ast.BlockDecl(str(name), params or (), tuple(body), _pos_of(name))
+
+    def params(self, meta: Any, items: list) -> tuple[ast.Param, ...]:
+        return tuple(item for item in items if item is not None)
+
+    def param(self, meta: Any, items: list) -> ast.Param:
+        name, default = items
+        return ast.Param(str(name), default, _pos_of(name))
+
+    def block_input(self, meta: Any, items: list) -> ast.BlockInput:
+        names = tuple(ast.Name(str(t), _pos_of(t)) for t in items)
+        return ast.BlockInput(names, names[0].pos)
 
     def output_decl(self, meta: Any, items: list) -> ast.OutputDecl:
         names = tuple(ast.Name(str(t), _pos_of(t)) for t in items)
@@ -265,4 +285,5 @@ def parse(text: str, path: str = "<spec>") -> ast.SpecFile:
         settings=tuple(i for i in items if isinstance(i, ast.Setting)),
         models=tuple(i for i in items if isinstance(i, ast.ModelDecl)),
         trains=tuple(i for i in items if isinstance(i, ast.TrainDecl)),
+        blocks=tuple(i for i in items if isinstance(i, ast.BlockDecl)),
     )

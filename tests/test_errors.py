@@ -101,6 +101,21 @@ def test_problems_are_sorted_by_position() -> None:
     assert [p.message for p in error.problems] == ["c", "a", "b"]
 
 
+def test_a_problem_found_twice_is_listed_once() -> None:
+    found = [
+        UnknownName("a", Pos(2, 1, 2)),
+        UnknownName("a", Pos(2, 1, 2)),  # the same problem, found again (a block called twice)
+        UnknownName("a", Pos(3, 1, 2)),
+        errors.BadValue("a", Pos(2, 1, 2)),
+    ]
+    error = SpecError(found, "x.dl", "")
+    assert [(p.kind, p.pos.line) for p in error.problems] == [
+        ("UnknownName", 2),
+        ("BadValue", 2),  # another kind of problem at the same place stays
+        ("UnknownName", 3),
+    ]
+
+
 def test_every_problem_kind_is_named_after_its_class() -> None:
     for cls in (
         errors.SyntaxProblem,

@@ -285,7 +285,7 @@ SYNTAX_ERRORS = [
         "model m {\n    dense(3)\n",
         2,
         13,
-        "unexpected end of file; expected '->', '[', 'input', 'output', '}', a name",
+        "unexpected end of file; expected '*', '->', '[', 'input', 'output', '}', a name",
     ),
     ("model {\n}\n", 1, 7, "unexpected '{'; expected a name"),
     ("model m {\n    input x float32[3]\n}\n", 2, 13, "unexpected 'float32'; expected ':'"),
@@ -366,3 +366,83 @@ def test_brackets_after_a_bare_call_start_a_new_statement() -> None:
     # `relu` has no argument list, so `[r, c]` on the next line is the next chain's sources
     stmts = parse("model m { input x: float32[2]\n r: relu\n [x] -> c: tanh\n [r, c] -> add }")
     assert stmts.models[0].layers[-1].sources[0].id == "r"
+
+
+# ---- blocks ------------------------------------------------------------------------------------
+
+BLOCKS = """model m {
+    input image: float32[3, 8, 8]
+    b1: res(4, act=tanh) * 2 -> relu
+    [b1, image] -> pair(k=1)
+}
+block res(width, stride=1, act=relu) {
+    input x
+    conv2d(width, 3, stride=stride, padding=[width, 1]) -> c: relu
+    [c, x] -> add
+    output add_1
+}
+block pair(k,) { input a, b input c [a, b, c] -> concat }
+block empty() { input x relu }
+block bare { input x relu }
+"""
+
+
+def test_blocks_parse_before_or_after_the_model_with_params_inputs_and_output() -> None:
+    spec = parse(BLOCKS, "b.dl")
+    assert [b.name for b in spec.blocks] == ["res", "pair", "empty", "bare"]
+    res, pair, empty, bare = spec.blocks
+    assert [(p.name, plain(p.default) if p.default else None) for p in res.params] == [
+        ("width", None),
+        ("stride", 1),
+        ("act", "relu"),
+    ]
+    assert res.pos == Pos(6, 7, 10)
+    assert res.params[1].pos == Pos(6, 18, 24)
+    assert [n.id for n in res.inputs] == ["x"]
+    assert [n.id for n in pair.inputs] == ["a", "b", "c"]  # `input a, b input c`
+    assert [type(s).__name__ for s in pair.body] == ["BlockInput", "BlockInput", "LayerStmt"]
+    assert [n.id for n in res.outputs[0].names] == ["add_1"]
+    assert (empty.params, bare.params) == ((), ())
+    conv = res.body[1].calls[0]
+    assert [plain(a) for a in conv.args] == [
+        (None, "width"),
+        (None, 3),
+        ("stride", "stride"),
+        ("padding", ["width", 1]),
+    ]
+
+
+def test_a_repeat_count_follows_a_call_and_a_label_names_the_whole_call() -> None:
+    spec = parse(BLOCKS, "b.dl")
+    chain = spec.models[0].layers[0]
+    call = chain.calls[0]
+    assert (call.op, chain.labels[0].id if chain.labels[0] else None) == ("res", "b1")
+    assert call.repeat is not None and (call.repeat.value, call.repeat.pos) == (2, Pos(3, 28, 29))
+    assert chain.calls[1].repeat is None
+    assert spec.models[0].layers[1].calls[0].repeat is None
+
+
+def test_block_is_a_keyword_only_where_a_block_may_start() -> None:
+    spec = parse("model m { input x: float32[2]\n block: relu }\ntrain { block = 3 }\n")
+    assert spec.models[0].layers[0].labels[0].id == "block"  # type: ignore[union-attr]
+    assert spec.trains[0].settings[0].key == "block"
+
+
+BLOCK_SYNTAX_ERRORS = [
+    ("model m { input x: float32[2]\n b(1) * -2 }", 2, 9, "unexpected '-2'; expected an integer"),
+    ("model m { input x: float32[2]\n b(1) * 2.5 }", 2, 10, "unexpected '.5'"),
+    ("model m { input x: float32[2]\n b(1) * }", 2, 9, "unexpected '}'; expected an integer"),
+    ("block b(w=) { input x relu }", 1, 11, "unexpected ')'"),
+    ("block b(w) { input x: float32[2] relu }", 1, 21, "unexpected ':'"),
+    ("block b(w) { input }", 1, 20, "unexpected '}'; expected a name"),
+    ("block { input x relu }", 1, 7, "unexpected '{'; expected a name"),
+]
+
+
+@pytest.mark.parametrize("text, line, col, message", BLOCK_SYNTAX_ERRORS)
+def test_block_syntax_errors(text: str, line: int, col: int, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse(text, "bad.dl")
+    (problem,) = info.value.problems
+    assert (problem.kind, problem.pos.line, problem.pos.col) == ("SyntaxProblem", line, col)
+    assert problem.message.startswith(message), problem.message

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any
 
 from dlspec import ast
-from dlspec.errors import BadValue, DuplicateName, Pos, Problem, UnknownName
+from dlspec.blocks import tensor_problem
+from dlspec.errors import BadValue, DuplicateName, Pos, UnknownName
 from dlspec.ir import Input, Layer, Model
 from dlspec.ops import OPS, PROFILES
 from dlspec.passes.base import PassContext
@@ -41,11 +42,22 @@ def _check_label(name: str, pos: Any, ctx: PassContext) -> bool:
     return problem is None
 
 
+def _aliases(layer: Layer) -> tuple[tuple[str, Pos], ...]:
+    """The block instances whose output tensor is this layer's: (instance name, position)."""
+    return layer.attrs.get("__aliases__", ())
+
+
 def _name_layers(layers: list[Layer], inputs: tuple[Input, ...], ctx: PassContext) -> list[Layer]:
-    """Labels checked and unique (inputs and layers name tensors in one namespace); unlabeled
-    layers named `<op>_<k>`, skipping every name already taken."""
+    """Labels checked and unique (inputs, layers and block instances name tensors in one
+    namespace); unlabeled layers named `<op>_<k>`, skipping every name already taken."""
     taken: dict[str, Any] = {inp.name: inp for inp in inputs}
     for layer in layers:
+        for alias, pos in _aliases(layer):
+            if alias in taken:
+                used = "is an input's name" if isinstance(taken[alias], Input) else "is used twice"
+                ctx.error(DuplicateName(f"block instance name {alias!r} {used}", pos))
+            else:
+                taken[alias] = layer
         label = layer.attrs.get("__label__")
         if label:
             if label in taken:
@@ -75,39 +87,29 @@ def _renamed(names: tuple[str, ...], final: dict[str, str]) -> tuple[str, ...]:
     return tuple(final.get(name, name) for name in names)
 
 
-def _tensor_problem(
-    name: str, pos: Pos, made: set[str], later: set[str], all_names: list[str]
-) -> Optional[Problem]:
-    """Why a chain cannot read tensor `name` (None when it can)."""
-    if name in made:
-        return None
-    if name in later:
-        return UnknownName(
-            f"tensor {name!r} is made later: a chain reads only earlier tensors", pos
-        )
-    return UnknownName(f"unknown tensor {name!r}{suggest(name, all_names)}", pos)
-
-
-def _check_edges(raw: list[Layer], named: list[Layer], model: Model, ctx: PassContext) -> None:
+def _check_edges(
+    raw: list[Layer], named: list[Layer], aliases: dict[str, str], model: Model, ctx: PassContext
+) -> None:
     """Every tensor a chain lists is made before it (so the graph is acyclic and in topological
-    order); every output names a layer."""
-    all_names = [inp.name for inp in model.inputs] + [layer.name for layer in named]
+    order); every output names a layer (a block instance names its output layer's tensor)."""
+    all_names = [inp.name for inp in model.inputs] + [layer.name for layer in named] + [*aliases]
     made = {inp.name for inp in model.inputs}
-    later = {layer.name for layer in named}
+    later = {layer.name for layer in named} | set(aliases)
     for old, new in zip(raw, named, strict=True):
         for ref in old.attrs.get("__sources__", ()):
-            problem = _tensor_problem(ref.id, ref.pos, made, later, all_names)
+            problem = tensor_problem(ref.id, ref.pos, made, later, all_names)
             if problem:
                 ctx.error(problem)
-        made.add(new.name)
-        later.discard(new.name)
+        for name in (new.name, *(alias for alias, _ in _aliases(old))):
+            made.add(name)
+            later.discard(name)
     for ref in model.raw_outputs:
         if ref.id in {inp.name for inp in model.inputs}:
             ctx.error(
                 BadValue(f"output {ref.id!r} is an input: an output is a layer's tensor", ref.pos)
             )
         else:
-            problem = _tensor_problem(ref.id, ref.pos, made, set(), all_names)
+            problem = tensor_problem(ref.id, ref.pos, made, set(), all_names)
             if problem:
                 ctx.error(problem)
 
@@ -134,7 +136,7 @@ def resolve(model: Model, ctx: PassContext) -> Model:
     layers = []
     for layer in model.layers:
         if layer.op not in OPS:
-            hint = suggest(layer.op, sorted(OPS))
+            hint = suggest(layer.op, sorted(OPS) + list(model.raw_blocks))
             ctx.error(UnknownName(f"unknown layer {layer.op!r}{hint}", layer.pos))
             continue
         attrs = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
@@ -142,14 +144,21 @@ def resolve(model: Model, ctx: PassContext) -> Model:
         layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
     named = _name_layers(layers, model.inputs, ctx)
     final = {old.name: new.name for old, new in zip(layers, named, strict=True)}
+    aliases = {
+        alias: new.name
+        for old, new in zip(layers, named, strict=True)
+        for alias, _ in _aliases(old)
+    }
     if len(layers) == len(model.layers):
-        _check_edges(layers, named, model, ctx)
+        _check_edges(layers, named, aliases, model, ctx)
+    final.update(aliases)
     resolved = replace(
         model,
         profile=_profile(model, ctx),
         layers=tuple(replace(layer, inputs=_renamed(layer.inputs, final)) for layer in named),
         raw_args={},
         raw_outputs=(),
+        raw_blocks=(),
         outputs=_renamed(model.outputs, final),
     )
     if not ctx.problems:
