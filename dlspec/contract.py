@@ -8,8 +8,14 @@ from typing import Any
 from dlspec import __version__
 from dlspec.errors import display_path
 from dlspec.ir import Model, Schedule
+from dlspec.weights import vocab_of
 
 SYNTHETIC_POOL_BATCHES = 8
+# keys of verify's batches.npz: per input, its evaluation batch (EVAL + name) and its training
+# batches stacked over the steps (TRAIN + name); the training labels (TRAIN_LABELS)
+EVAL = "eval:"
+TRAIN = "train:"
+TRAIN_LABELS = "train_labels"
 LOADERS = {
     "mnist": "load_mnist",
     "fashion_mnist": "load_mnist",
@@ -51,6 +57,7 @@ def constants(model: Model) -> list[tuple[str, str]]:
     classes = model.output_shape[0] if train.loss.kind == "softmax_cross_entropy" else 0
     return [
         ("MODEL_NAME", repr(model.name)),
+        ("INPUTS", repr([(i.name, tuple(i.shape), i.dtype) for i in model.inputs])),
         ("INPUT_SHAPE", repr(tuple(inp.shape))),
         ("OUTPUT_SHAPE", repr(tuple(model.output_shape))),
         ("CLASSES", repr(classes)),
@@ -69,12 +76,14 @@ def data_context(model: Model) -> dict[str, Any]:
     train = model.train
     assert train is not None
     data = train.data
-    first = model.layers[0]
     ctx: dict[str, Any] = {
         "name": data.name,
         "loader": LOADERS.get(data.name, ""),
         "input_dtype": model.inputs[0].dtype,
-        "token_high": first["vocab"] if first.op == "embedding" else 0,
+        "inputs": [
+            {"shape": tuple(inp.shape), "dtype": inp.dtype, "token_high": vocab_of(model, inp.name)}
+            for inp in model.inputs
+        ],
         "sparse_labels": train.loss.kind == "softmax_cross_entropy",
         "files": repr(DATA_FILES.get(data.name, "")),
         "mnist_pickle": data.name == "mnist",  # Fashion-MNIST comes as idx files only

@@ -21,6 +21,7 @@ import numpy as np
 from dlspec import reference
 from dlspec import weights as W
 from dlspec.compile import compile_model
+from dlspec.contract import EVAL, TRAIN, TRAIN_LABELS
 from dlspec.errors import DlspecError, display_path
 from dlspec.ir import Model
 from dlspec.margins import decision_margin
@@ -123,16 +124,15 @@ def weight_errors(
 
 def _training_batch(
     model: Model, weights: dict[str, Array], seed: int, step: int
-) -> tuple[Array, Array, float]:
+) -> tuple[dict[str, Array], Array, float]:
     """The first of up to MAX_DRAWS seeded candidate batches whose decision margin at `weights`
     is at least MIN_MARGIN (else the best one): no ReLU kink or (global) max-pool near-tie within
     float32 noise, where a float32 framework could take the other branch for no semantic reason."""
-    best: tuple[Array, Array, float] = (np.empty(0), np.empty(0), -1.0)
+    best: tuple[dict[str, Array], Array, float] = ({}, np.empty(0), -1.0)
     for draw in range(MAX_DRAWS):
         batch_seed = seed + 1 + step + 1000 * draw
-        x, y = W.input_batch(model, VERIFY_BATCH, batch_seed), W.label_batch(
-            model, VERIFY_BATCH, batch_seed
-        )
+        x = W.input_batches(model, VERIFY_BATCH, batch_seed)
+        y = W.label_batch(model, VERIFY_BATCH, batch_seed)
         margin = decision_margin(model, weights, x)
         if margin >= MIN_MARGIN:
             return x, y, margin
@@ -152,15 +152,20 @@ def oracle(
     `batches` as a number of steps: the batches are drawn here, each checked at that step's
     weights, and (Oracle, batches) is returned. As a dict of given batches: returns the Oracle."""
     given = batches if isinstance(batches, dict) else None
-    steps = len(given.get("train_x", ())) if given is not None else int(batches)  # type: ignore[arg-type]
-    eval_x = given["eval_x"] if given is not None else W.input_batch(model, VERIFY_BATCH, seed)
+    names = [inp.name for inp in model.inputs]
+    steps = len(given.get(TRAIN_LABELS, ())) if given is not None else int(batches)  # type: ignore[arg-type]
+    if given is not None:
+        eval_x = {name: given[EVAL + name] for name in names}
+    else:
+        eval_x = W.input_batches(model, VERIFY_BATCH, seed)
     forward = reference.forward(model, start, eval_x)
     current = {k: np.asarray(v, np.float64) for k, v in start.items()}
     opt = ReferenceOptimizer(model.train.optimizer)  # type: ignore[union-attr]
     losses, lrs, xs, ys, margins = [], [], [], [], []
     for step in range(steps):
         if given is not None:
-            x, y = given["train_x"][step], given["train_y"][step]
+            x = {name: given[TRAIN + name][step] for name in names}
+            y = given[TRAIN_LABELS][step]
             margin = decision_margin(model, current, x)
         else:
             x, y, margin = _training_batch(model, current, seed, step)
@@ -178,9 +183,10 @@ def oracle(
     ref = Oracle(forward, losses, lrs, current, start64, margins)
     if given is not None:
         return ref
-    drawn = {"eval_x": eval_x}
+    drawn = {EVAL + name: eval_x[name] for name in names}
     if steps:
-        drawn.update(train_x=np.stack(xs), train_y=np.stack(ys))
+        drawn.update({TRAIN + name: np.stack([x[name] for x in xs]) for name in names})
+        drawn[TRAIN_LABELS] = np.stack(ys)
     return ref, drawn
 
 

@@ -128,21 +128,40 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
 
-def vocab_of(model: Model) -> int:
-    """The id range of an embedding-first model's input (0 when the input is not ids)."""
-    first = model.layers[0] if model.layers else None
-    return int(first["vocab"]) if first is not None and first.op == "embedding" else 0
+def vocab_of(model: Model, input_name: str = "") -> int:
+    """The id range of an integer input (the first one by default): the smallest vocab of the
+    embedding layers reading it (0 when the input is not ids)."""
+    name = input_name or model.inputs[0].name
+    vocabs = [
+        int(layer["vocab"])
+        for layer in model.layers
+        if layer.op == "embedding" and name in layer.inputs
+    ]
+    return min(vocabs) if vocabs else 0
+
+
+def input_stream(k: int) -> int:
+    """The random stream of input k (the first input keeps the stream it always had)."""
+    return INPUT_STREAM if k == 0 else 10 + k
+
+
+def input_batches(model: Model, n: int, seed: int) -> dict[str, Array]:
+    """n samples of every input, by name: float32 N(0, 1), or ids uniform in [0, vocab)."""
+    out = {}
+    for k, inp in enumerate(model.inputs):
+        rng = _rng(seed, input_stream(k))
+        shape = (n, *inp.shape)
+        vocab = vocab_of(model, inp.name)
+        if vocab:
+            out[inp.name] = rng.integers(0, vocab, size=shape).astype(inp.dtype)
+        else:
+            out[inp.name] = rng.standard_normal(shape).astype(np.float32)
+    return out
 
 
 def input_batch(model: Model, n: int, seed: int) -> Array:
-    """n inputs: float32 N(0, 1), or ids uniform in [0, vocab) for an embedding-first model."""
-    inp = model.inputs[0]
-    rng = _rng(seed, INPUT_STREAM)
-    shape = (n, *inp.shape)
-    vocab = vocab_of(model)
-    if vocab:
-        return rng.integers(0, vocab, size=shape).astype(inp.dtype)
-    return rng.standard_normal(shape).astype(np.float32)
+    """n samples of a one-input model's input (see input_batches)."""
+    return input_batches(model, n, seed)[model.inputs[0].name]
 
 
 def label_batch(model: Model, n: int, seed: int) -> Array:

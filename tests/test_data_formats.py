@@ -12,6 +12,7 @@ import pickle
 import struct
 import types
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -34,7 +35,19 @@ def data_module(spec: str) -> types.ModuleType:
     constants = "".join(f"{name} = {value}\n" for name, value in contract.constants(model))
     module = types.ModuleType(f"data_{model.name}")
     exec(compile(PRELUDE + constants + section, module.__name__, "exec"), module.__dict__)
+    module.load_data = _one_input(module.load_data)
     return module
+
+
+def _one_input(load_data: Callable[..., Any]) -> Callable[..., Any]:
+    """load_data gives x as a list, one array per input: these specs have one, unwrapped here."""
+
+    def load(*args: Any) -> Any:
+        (x_train, y_train), (x_test, y_test) = load_data(*args)
+        assert isinstance(x_train, list) and len(x_train) == 1 and len(x_test) == 1
+        return (x_train[0], y_train), (x_test[0], y_test)
+
+    return load
 
 
 def image_spec(dataset: str, shape: str) -> str:

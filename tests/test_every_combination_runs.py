@@ -334,6 +334,17 @@ CASES: tuple[Case, ...] = (
         ),
         reload=True,
     ),
+    Case(  # several inputs, each read out of order, one of them ids
+        "graph_two_inputs",
+        "question: float32[4]\n    input story: int32[6]",
+        (
+            "[story] -> embedding(20, 4) -> gru(4) -> s: relu",
+            "[question] -> dense(4) -> q: tanh",
+            "[s, q, question] -> add",
+            "[add_1, s] -> concat -> dense(2)",
+        ),
+        reload=True,
+    ),
     Case(
         "batchnorm_forms",
         IMAGE,

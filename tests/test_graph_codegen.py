@@ -3,12 +3,9 @@ made to read one (no framework needed)."""
 
 from __future__ import annotations
 
-import pytest
-
 from dlspec.backends import TARGETS
 from dlspec.backends.base import reading
 from dlspec.compile import compile_model
-from dlspec.errors import SpecError
 from dlspec.frontend import build
 
 CHAIN = """
@@ -72,15 +69,3 @@ def test_tensors_read_out_of_order_get_escaped_variables() -> None:
 def test_every_target_compiles_the_graph() -> None:
     for target in TARGETS:
         assert "add" in compile_model(build(GRAPH + "train { loss = mse }").model, target).source
-
-
-def test_a_second_input_is_refused_by_every_target_with_its_position() -> None:
-    model = build(
-        "model two {\n input a: float32[4]\n input b: float32[4]\n [a, b] -> add -> dense(2)\n}"
-    ).model
-    for target in TARGETS:
-        with pytest.raises(SpecError) as err:
-            compile_model(model, target)
-        (problem,) = err.value.problems
-        assert (problem.pos.line, problem.pos.col) == (3, 8)
-        assert "second input (b)" in problem.message

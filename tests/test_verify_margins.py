@@ -75,6 +75,6 @@ def test_verify_batches_clear_the_minimum_margin(monkeypatch) -> None:
     model = build_file("examples/keras_cifar10_cnn.dl").model
     ref, batches = V.oracle(model, W.draw_weights(model, V.VERIFY_SEED), 5)
     assert len(ref.margins) == 5 and min(ref.margins) >= V.MIN_MARGIN
-    assert batches["train_x"].shape == (5, V.VERIFY_BATCH, 3, 32, 32)
+    assert batches["train:image"].shape == (5, V.VERIFY_BATCH, 3, 32, 32)
     again, same = V.oracle(model, W.draw_weights(model, V.VERIFY_SEED), 5)
-    np.testing.assert_array_equal(batches["train_x"], same["train_x"])
+    np.testing.assert_array_equal(batches["train:image"], same["train:image"])

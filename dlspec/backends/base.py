@@ -167,6 +167,7 @@ class Walk:
     var: dict[str, str]
     lines: tuple[str, ...]
     output: str
+    arguments: tuple[str, ...] = ("x",)  # the forward function's inputs, in declaration order
 
 
 def _late_readers(model: Model) -> set[str]:
@@ -259,7 +260,8 @@ class Backend:
             if current in var:
                 lines.append(f"{var[current]} = x")
         output = model.outputs[0]
-        return Walk(var, tuple(lines), "x" if output == current else var[output])
+        arguments = ("x",) if len(model.inputs) == 1 else tuple(var[i.name] for i in model.inputs)
+        return Walk(var, tuple(lines), "x" if output == current else var[output], arguments)
 
     def supports(self, op: str) -> bool:
         """Whether this target has an emitter for `op` (the support table reads this)."""
@@ -267,18 +269,11 @@ class Backend:
 
     def unsupported(self, model: Model) -> list[Problem]:
         """Constructs in this model the target cannot express (override to add more)."""
-        problems: list[Problem] = [
+        return [
             Unsupported(f"target {self.name} cannot express {layer.op}", layer.pos)
             for layer in model.layers
             if not self.supports(layer.op)
         ]
-        for extra in model.inputs[1:]:
-            message = (
-                f"target {self.name}: a second input ({extra.name}): generated scripts read "
-                "one input so far"
-            )
-            problems.append(Unsupported(message, extra.pos))
-        return problems
 
     def native_overrides(self, model: Model) -> list[str]:
         """Attributes whose explicit value differs from the framework's own default."""

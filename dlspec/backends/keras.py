@@ -191,7 +191,7 @@ class KerasBackend(Backend):
     framework = "Keras"
     FORWARD_NAMES = frozenset(
         """x inputs keras layers ops data_format seed dropout channel_axis native_shape
-        INPUT_SHAPE INPUT_DTYPE MODEL_NAME""".split()
+        INPUTS MODEL_NAME""".split()
     )
     limits = {
         "gru": "recurrent_bias=true exactly when reset_after=true",
@@ -587,7 +587,6 @@ class KerasBackend(Backend):
         assert train is not None
         self.name_model(model)
         codes = [self.emit(layer) for layer in model.layers]
-        inp = model.inputs[0]
         walk = self.walk(
             model, {layer.name: code for layer, code in zip(model.layers, codes, strict=True)}
         )
@@ -608,7 +607,9 @@ class KerasBackend(Backend):
             "weights": self._weights_context(model),
             "optimizer": self._optimizer(model),
             "loss": train.loss.kind,
-            "input_name": self.names.of(inp.name),
-            "input_dtype": inp.dtype,
+            "input_vars": [
+                (var, k, self.names.of(i.name))
+                for k, (var, i) in enumerate(zip(walk.arguments, model.inputs, strict=True))
+            ],
             "model_name": model.name,
         }

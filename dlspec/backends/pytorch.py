@@ -367,6 +367,7 @@ class PyTorchBackend(Backend):
                 if code.module
             ],
             "forward": walk.lines,
+            "forward_args": ", ".join(walk.arguments),
             "output": walk.output,
             "helpers": helpers,
             "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]

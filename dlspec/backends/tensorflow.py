@@ -544,7 +544,7 @@ class TensorFlowBackend(Backend):
         used = set().union(*(c.helpers for _, c in codes))
         walk = self.walk(model, {layer.name: code for layer, code in codes})
         result = [] if walk.output == "x" else [f"x = {walk.output}"]
-        image_input = len(model.inputs[0].shape) == 3
+        image_input = any(len(inp.shape) == 3 for inp in model.inputs)
         output_map = len(model.output_shape) == 3
         if image_input or output_map:
             used.add("layout")
@@ -555,10 +555,10 @@ class TensorFlowBackend(Backend):
             "constants": contract.constants(model),
             "data": contract.data_context(model),
             "schedule": contract.schedule_context(model),
+            "forward_args": ", ".join(walk.arguments),
             "forward": [*walk.lines, *result]
             + (["x = as_nchw(x)  # the model's output in canonical NCHW"] if output_map else []),
             "helpers": [h for h in self.HELPERS if h in used],
-            "image_input": image_input,
             "variable_lines": self._variable_lines(natives) or ["pass  # no parameters"],
             "native_names": [
                 (p.native, "self.{}.{}".format(*p.native.split("/"))) for p in natives

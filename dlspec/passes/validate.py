@@ -23,6 +23,13 @@ def _check_data(model: Model, ctx: PassContext) -> None:
     assert train is not None
     data, inp = train.data, model.inputs[0]
     spec = DATASETS[data.name]
+    if data.name != "synthetic" and len(model.inputs) > 1:
+        message = (
+            f"data {data.name} gives one input; the model has {len(model.inputs)} "
+            "(a model with several inputs trains on synthetic data)"
+        )
+        ctx.error(BadValue(message, model.inputs[1].pos))
+        return
     if spec.dtype and spec.dtype != inp.dtype:
         ctx.error(
             BadValue(

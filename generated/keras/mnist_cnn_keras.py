@@ -40,6 +40,7 @@ import keras  # noqa: E402  (imported once the backend is chosen)
 from keras import layers, ops  # noqa: E402
 
 MODEL_NAME = "mnist_cnn"
+INPUTS = [("image", (1, 28, 28), "float32")]
 INPUT_SHAPE = (1, 28, 28)
 OUTPUT_SHAPE = (10,)
 CLASSES = 10
@@ -50,7 +51,6 @@ DATASET = "mnist"
 TRAIN_SIZE = 60000
 TEST_SIZE = 10000
 SYNTHETIC_POOL_BATCHES = 8
-INPUT_DTYPE = "float32"
 # canonical parameter names (keys of the weights npz) and shapes, in layer order
 PARAMETERS = [
     ("conv2d_1.weight", (32, 1, 3, 3)),
@@ -101,9 +101,8 @@ def to_canonical_layout(array, data_format):
 def build_model(data_format="channels_last", seed=SEED, dropout=True):
     """The network, layer by layer as in the spec. Image tensors are in `data_format`; every
     initialiser is the spec's, seeded per parameter; dropout=False leaves dropout out (verify)."""
-    x = inputs = keras.Input(
-        shape=native_shape(INPUT_SHAPE, data_format), dtype=INPUT_DTYPE, name="image"
-    )
+    x = keras.Input(shape=native_shape(INPUTS[0][1], data_format), dtype=INPUTS[0][2], name="image")
+    inputs = [x]
     # conv2d_1.weight: glorot_uniform (fan_in=9, fan_out=288)
     # conv2d_1.bias: zeros (fan_in=9, fan_out=288)
     x = layers.Conv2D(
@@ -330,16 +329,18 @@ def load_mnist(data_dir):
 
 
 def synthetic_data(seed, count):
-    """Random inputs of the model's input shape and dtype, and random targets."""
+    """Random inputs of each input's shape and dtype (a list: one array per input, as INPUTS
+    orders them), and random targets."""
     rng = np.random.RandomState(seed)
-    shape = (count,) + INPUT_SHAPE
-    x = rng.standard_normal(shape).astype(np.float32)
+    x = [
+        rng.standard_normal((count,) + (1, 28, 28)).astype(np.float32),
+    ]
     y = rng.randint(0, CLASSES, size=(count,)).astype(np.int64)
     return x, y
 
 
 def load_data(source, seed):
-    """((x_train, y_train), (x_test, y_test)) as NumPy arrays in the model's input shape."""
+    """((x_train, y_train), (x_test, y_test)): x a list of arrays, one per input (INPUTS)."""
     if source != "synthetic":
         try:
             (x_train, y_train), (x_test, y_test) = load_mnist(source)
@@ -347,7 +348,7 @@ def load_data(source, seed):
             raise SystemExit("--data %s: %s\nexpected there: %s" % (source, err, DATA_FILES))
         x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
         x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
-        return (x_train, y_train.astype(np.int64)), (x_test, y_test.astype(np.int64))
+        return ([x_train], y_train.astype(np.int64)), ([x_test], y_test.astype(np.int64))
     pool = SYNTHETIC_POOL_BATCHES * BATCH_SIZE
     return synthetic_data(seed, pool), synthetic_data(seed + 1, pool)
 
@@ -502,14 +503,14 @@ class Batches(keras.utils.PyDataset):
         super().__init__(workers=1, use_multiprocessing=False, max_queue_size=10)
         self.x, self.y, self.steps, self.mode, self.seed = x, y, steps, mode, seed
         self.epoch = 0
-        self.order = np.random.RandomState(seed).permutation(len(x)) if mode == "shuffle" else None
+        self.order = np.random.RandomState(seed).permutation(len(y)) if mode == "shuffle" else None
 
     def __len__(self):
         return self.steps
 
     def index(self, i):
         if self.mode == "cycle":
-            k = i % (len(self.x) // BATCH_SIZE)
+            k = i % (len(self.y) // BATCH_SIZE)
             return slice(k * BATCH_SIZE, (k + 1) * BATCH_SIZE)
         if self.mode == "shuffle":
             return self.order[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
@@ -518,16 +519,16 @@ class Batches(keras.utils.PyDataset):
     def batch_size(self, i):
         if self.mode == "cycle":
             return BATCH_SIZE
-        return min(BATCH_SIZE, len(self.x) - i * BATCH_SIZE)
+        return min(BATCH_SIZE, len(self.y) - i * BATCH_SIZE)
 
     def __getitem__(self, i):
         index = self.index(i)
-        return self.x[index], self.y[index]
+        return [a[index] for a in self.x], self.y[index]
 
     def on_epoch_end(self):
         self.epoch += 1
         if self.mode == "shuffle":
-            self.order = np.random.RandomState(self.seed + self.epoch).permutation(len(self.x))
+            self.order = np.random.RandomState(self.seed + self.epoch).permutation(len(self.y))
 
 
 class Timing(keras.callbacks.Callback):
@@ -592,10 +593,11 @@ def evaluate(model, data, max_batches=None):
     """Loss and accuracy with dropout off (model.evaluate runs the layers in inference mode)."""
     x_test, y_test = data
     if max_batches is not None:
-        x_test, y_test = x_test[: max_batches * BATCH_SIZE], y_test[: max_batches * BATCH_SIZE]
-    batches = Batches(x_test, y_test, math.ceil(len(x_test) / BATCH_SIZE), "ordered")
+        rows = slice(0, max_batches * BATCH_SIZE)
+        x_test, y_test = [a[rows] for a in x_test], y_test[rows]
+    batches = Batches(x_test, y_test, math.ceil(len(y_test) / BATCH_SIZE), "ordered")
     logs = model.evaluate(batches, verbose=0, return_dict=True)
-    result = {"test_loss": float(logs["loss"]), "test_samples": len(x_test)}
+    result = {"test_loss": float(logs["loss"]), "test_samples": len(y_test)}
     result["accuracy"] = float(logs["accuracy"])
     return result
 
@@ -609,11 +611,12 @@ def verify(args):
     model = build_model(data_format, args.seed, dropout=False)
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     batches = np.load(os.path.join(args.verify, "batches.npz"))
-    output = model(to_native_layout(batches["eval_x"], data_format), training=False)
+    inputs = [to_native_layout(batches["eval:" + name], data_format) for name, _, _ in INPUTS]
+    output = model(inputs, training=False)
     forward = to_canonical_layout(ops.convert_to_numpy(output), data_format)
     compile_model(model, 0, args.jit_compile)
     losses, lrs = [], []
-    steps = len(batches["train_x"]) if "train_x" in batches.files else 0
+    steps = len(batches["train_labels"]) if "train_labels" in batches.files else 0
     for step in range(steps):
         lr = learning_rate(step, 0)
         scheduled = float(ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -622,8 +625,8 @@ def verify(args):
                 "step %d: the optimiser's learning rate is %r, the schedule's %r"
                 % (step, scheduled, lr)
             )
-        x = to_native_layout(batches["train_x"][step], data_format)
-        y = labels_in_layout(batches["train_y"][step], data_format)
+        x = [to_native_layout(batches["train:" + name][step], data_format) for name, _, _ in INPUTS]
+        y = labels_in_layout(batches["train_labels"][step], data_format)
         logs = model.train_on_batch(x, y, return_dict=True)
         losses.append(float(logs["loss"]))
         lrs.append(lr)
@@ -686,10 +689,12 @@ def main(argv=None):
     if args.weights_in:
         load_weights(model, args.weights_in)
     (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
-    train_data = (to_native_layout(x_train, data_format), labels_in_layout(y_train, data_format))
-    test_data = (to_native_layout(x_test, data_format), labels_in_layout(y_test, data_format))
+    x_train = [to_native_layout(a, data_format) for a in x_train]
+    x_test = [to_native_layout(a, data_format) for a in x_test]
+    train_data = (x_train, labels_in_layout(y_train, data_format))
+    test_data = (x_test, labels_in_layout(y_test, data_format))
     synthetic = args.data == "synthetic"
-    steps_per_epoch = math.ceil((TRAIN_SIZE if synthetic else len(x_train)) / BATCH_SIZE)
+    steps_per_epoch = math.ceil((TRAIN_SIZE if synthetic else len(y_train)) / BATCH_SIZE)
     compile_model(model, steps_per_epoch, args.jit_compile)
     history = train(model, train_data, args, steps_per_epoch)
     results = {

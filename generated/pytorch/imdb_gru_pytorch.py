@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MODEL_NAME = "imdb_gru"
+INPUTS = [("tokens", (150,), "int32")]
 INPUT_SHAPE = (150,)
 OUTPUT_SHAPE = (2,)
 CLASSES = 2
@@ -159,16 +160,18 @@ def load_imdb(data_dir):
 
 
 def synthetic_data(seed, count):
-    """Random inputs of the model's input shape and dtype, and random targets."""
+    """Random inputs of each input's shape and dtype (a list: one array per input, as INPUTS
+    orders them), and random targets."""
     rng = np.random.RandomState(seed)
-    shape = (count,) + INPUT_SHAPE
-    x = rng.randint(0, 30000, size=shape).astype(np.int32)
+    x = [
+        rng.randint(0, 30000, size=(count,) + (150,)).astype(np.int32),
+    ]
     y = rng.randint(0, CLASSES, size=(count,)).astype(np.int64)
     return x, y
 
 
 def load_data(source, seed):
-    """((x_train, y_train), (x_test, y_test)) as NumPy arrays in the model's input shape."""
+    """((x_train, y_train), (x_test, y_test)): x a list of arrays, one per input (INPUTS)."""
     if source != "synthetic":
         try:
             (x_train, y_train), (x_test, y_test) = load_imdb(source)
@@ -176,7 +179,7 @@ def load_data(source, seed):
             raise SystemExit("--data %s: %s\nexpected there: %s" % (source, err, DATA_FILES))
         x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.int32)
         x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.int32)
-        return (x_train, y_train.astype(np.int64)), (x_test, y_test.astype(np.int64))
+        return ([x_train], y_train.astype(np.int64)), ([x_test], y_test.astype(np.int64))
     pool = SYNTHETIC_POOL_BATCHES * BATCH_SIZE
     return synthetic_data(seed, pool), synthetic_data(seed + 1, pool)
 
@@ -216,12 +219,12 @@ def synchronize(device):
 
 
 def to_device(x, y, device):
-    x = torch.from_numpy(x)
+    """Inputs (a list, one array per input) and targets as tensors on `device`."""
+    x = [torch.from_numpy(a) for a in x]
     y = torch.from_numpy(y)
     if device.type == "cuda":
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(
-            device, non_blocking=True
-        )
+        x = [a.pin_memory().to(device, non_blocking=True) for a in x]
+        return x, y.pin_memory().to(device, non_blocking=True)
     return x, y
 
 
@@ -240,7 +243,7 @@ def train_step(model, optimizer, x, y, lr):
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
+    loss = loss_fn(model(*x), y)
     loss.backward()
     optimizer.step()
     return loss
@@ -251,7 +254,7 @@ def train(model, optimizer, data, args, device):
     x_train, y_train = data
     synthetic = args.data == "synthetic"
     steps_per_epoch = (
-        math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(x_train) / BATCH_SIZE)
+        math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(y_train) / BATCH_SIZE)
     )
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
@@ -272,16 +275,16 @@ def train(model, optimizer, data, args, device):
         start = time.perf_counter()
         running = torch.zeros((), device=device)
         seen = 0
-        for index in batch_order(len(x_train), steps_per_epoch, epoch, synthetic, args.seed):
+        for index in batch_order(len(y_train), steps_per_epoch, epoch, synthetic, args.seed):
             if step >= total_steps:
                 break
             if step == warmup:
                 synchronize(device)
                 timed_start = time.perf_counter()
             if synthetic:
-                x, y = x_pool[index], y_pool[index]
+                x, y = [a[index] for a in x_pool], y_pool[index]
             else:
-                x, y = to_device(x_train[index], y_train[index], device)
+                x, y = to_device([a[index] for a in x_train], y_train[index], device)
             loss = train_step(model, optimizer, x, y, learning_rate(step, epoch))
             running += loss.detach() * y.shape[0]
             seen += y.shape[0]
@@ -313,13 +316,12 @@ def evaluate(model, data, device, max_batches=None):
     correct = torch.zeros((), device=device)
     count = 0
     with torch.no_grad():
-        for i, start in enumerate(range(0, len(x_test), BATCH_SIZE)):
+        for i, start in enumerate(range(0, len(y_test), BATCH_SIZE)):
             if max_batches is not None and i >= max_batches:
                 break
-            x, y = to_device(
-                x_test[start : start + BATCH_SIZE], y_test[start : start + BATCH_SIZE], device
-            )
-            output = model(x)
+            rows = slice(start, start + BATCH_SIZE)
+            x, y = to_device([a[rows] for a in x_test], y_test[rows], device)
+            output = model(*x)
             total += loss_fn(output, y) * len(y)
             correct += (output.argmax(dim=1) == y).sum()
             count += len(y)
@@ -338,16 +340,18 @@ def verify(args):
     batches = np.load(os.path.join(args.verify, "batches.npz"))
     model.eval()
     with torch.no_grad():
-        forward = model(torch.from_numpy(batches["eval_x"]).to(device)).cpu().numpy()
+        inputs = [torch.from_numpy(batches["eval:" + name]).to(device) for name, _, _ in INPUTS]
+        forward = model(*inputs).cpu().numpy()
     model.train()
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.eval()
     optimizer = make_optimizer(model)
     losses, lrs = [], []
-    steps = len(batches["train_x"]) if "train_x" in batches.files else 0
+    steps = len(batches["train_labels"]) if "train_labels" in batches.files else 0
     for step in range(steps):
-        x, y = to_device(batches["train_x"][step], batches["train_y"][step], device)
+        x = [batches["train:" + name][step] for name, _, _ in INPUTS]
+        x, y = to_device(x, batches["train_labels"][step], device)
         lr = learning_rate(step, 0)
         losses.append(float(train_step(model, optimizer, x, y, lr).item()))
         lrs.append(lr)

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 MODEL_NAME = "mnist_cnn"
+INPUTS = [("image", (1, 28, 28), "float32")]
 INPUT_SHAPE = (1, 28, 28)
 OUTPUT_SHAPE = (10,)
 CLASSES = 10
@@ -27,7 +28,6 @@ DATASET = "mnist"
 TRAIN_SIZE = 60000
 TEST_SIZE = 10000
 SYNTHETIC_POOL_BATCHES = 8
-INPUT_DTYPE = tf.float32
 # activations of (C, H, W) maps: NHWC on the CPU (TF's CPU kernels), NCHW on the GPU (cuDNN)
 DATA_FORMAT = "NHWC"
 # canonical parameter names (keys of the weights npz) and shapes, in layer order
@@ -45,13 +45,21 @@ PARAMETERS = [
 
 # ---- layout -----------------------------------------------------------------------------------
 def to_layout(x):
-    """A canonical NCHW batch (NumPy) in DATA_FORMAT, transposed once when data is loaded."""
-    return x if DATA_FORMAT == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    """Each input's canonical batch (a list of NumPy arrays, as INPUTS orders them) in
+    DATA_FORMAT: (C, H, W) maps are transposed once, when data is loaded."""
+    return [
+        (
+            np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+            if a.ndim == 4 and DATA_FORMAT == "NHWC"
+            else a
+        )
+        for a in x
+    ]
 
 
 def layout_shape(shape):
-    """A canonical (C, H, W) shape in DATA_FORMAT."""
-    return shape if DATA_FORMAT == "NCHW" else (shape[1], shape[2], shape[0])
+    """A canonical sample shape in DATA_FORMAT ((C, H, W) maps permuted, others as they are)."""
+    return (shape[1], shape[2], shape[0]) if len(shape) == 3 and DATA_FORMAT == "NHWC" else shape
 
 
 def as_nhwc(x):
@@ -303,16 +311,18 @@ def load_mnist(data_dir):
 
 
 def synthetic_data(seed, count):
-    """Random inputs of the model's input shape and dtype, and random targets."""
+    """Random inputs of each input's shape and dtype (a list: one array per input, as INPUTS
+    orders them), and random targets."""
     rng = np.random.RandomState(seed)
-    shape = (count,) + INPUT_SHAPE
-    x = rng.standard_normal(shape).astype(np.float32)
+    x = [
+        rng.standard_normal((count,) + (1, 28, 28)).astype(np.float32),
+    ]
     y = rng.randint(0, CLASSES, size=(count,)).astype(np.int64)
     return x, y
 
 
 def load_data(source, seed):
-    """((x_train, y_train), (x_test, y_test)) as NumPy arrays in the model's input shape."""
+    """((x_train, y_train), (x_test, y_test)): x a list of arrays, one per input (INPUTS)."""
     if source != "synthetic":
         try:
             (x_train, y_train), (x_test, y_test) = load_mnist(source)
@@ -320,7 +330,7 @@ def load_data(source, seed):
             raise SystemExit("--data %s: %s\nexpected there: %s" % (source, err, DATA_FILES))
         x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
         x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
-        return (x_train, y_train.astype(np.int64)), (x_test, y_test.astype(np.int64))
+        return ([x_train], y_train.astype(np.int64)), ([x_test], y_test.astype(np.int64))
     pool = SYNTHETIC_POOL_BATCHES * BATCH_SIZE
     return synthetic_data(seed, pool), synthetic_data(seed + 1, pool)
 
@@ -332,7 +342,7 @@ def prepare(x, y):
 
 def specs():
     """The tf.function signatures: batch of inputs, batch of labels (batch size left open)."""
-    x = tf.TensorSpec((None,) + layout_shape(INPUT_SHAPE), INPUT_DTYPE)
+    x = [tf.TensorSpec((None,) + layout_shape(shape), dtype) for _, shape, dtype in INPUTS]
     return x, tf.TensorSpec((None,), tf.int32)
 
 
@@ -392,7 +402,7 @@ def make_train_step(model, optimizer, xla, dropout=True):
 
     def step(x, y, lr):
         with tf.GradientTape() as tape:
-            loss = loss_fn(model(x, training=True, dropout=dropout), y)
+            loss = loss_fn(model(*x, training=True, dropout=dropout), y)
         grads = tape.gradient(loss, variables)
         optimizer.apply(grads, variables, lr)
         return loss
@@ -405,7 +415,7 @@ def make_eval_step(model, xla):
     """Summed loss and correct predictions of one batch, dropout off, no gradients."""
 
     def step(x, y):
-        output = model(x, training=False)
+        output = model(*x, training=False)
         count = tf.cast(tf.shape(output)[0], tf.float32)
         hits = tf.equal(tf.argmax(output, axis=1, output_type=tf.int32), y)
         return loss_fn(output, y) * count, tf.reduce_sum(tf.cast(hits, tf.float32))
@@ -453,7 +463,7 @@ def train(model, optimizer, data, args):
     x_train, y_train = data
     synthetic = args.data == "synthetic"
     steps_per_epoch = (
-        math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(x_train) / BATCH_SIZE)
+        math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(y_train) / BATCH_SIZE)
     )
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
@@ -462,10 +472,11 @@ def train(model, optimizer, data, args):
     train_step = make_train_step(model, optimizer, args.xla)
     if synthetic:
         # copied to the device once (tf.identity places the copy under the device scope)
-        x_pool, y_pool = tf.identity(tf.constant(x_train)), tf.identity(tf.constant(y_train))
+        x_pool = [tf.identity(tf.constant(a)) for a in x_train]
+        y_pool = tf.identity(tf.constant(y_train))
         pool = [
-            (x_pool[i : i + BATCH_SIZE], y_pool[i : i + BATCH_SIZE])
-            for i in range(0, len(x_train), BATCH_SIZE)
+            ([a[i : i + BATCH_SIZE] for a in x_pool], y_pool[i : i + BATCH_SIZE])
+            for i in range(0, len(y_train), BATCH_SIZE)
         ]
     step = 0
     epoch_seconds = []
@@ -479,13 +490,13 @@ def train(model, optimizer, data, args):
         start = time.perf_counter()
         running = tf.zeros(())
         seen = 0
-        for index in batch_order(len(x_train), steps_per_epoch, epoch, synthetic, args.seed):
+        for index in batch_order(len(y_train), steps_per_epoch, epoch, synthetic, args.seed):
             if step >= total_steps:
                 break
             if step == warmup:
                 synchronize(loss)
                 timed_start = time.perf_counter()
-            x, y = pool[index] if synthetic else (x_train[index], y_train[index])
+            x, y = pool[index] if synthetic else ([a[index] for a in x_train], y_train[index])
             loss = train_step(x, y, tf.constant(learning_rate(step, epoch), tf.float32))
             running += loss * len(y)
             seen += len(y)
@@ -516,15 +527,14 @@ def evaluate(model, data, xla, max_batches=None):
     total = tf.zeros(())
     correct = tf.zeros(())
     count = 0
-    for i, start in enumerate(range(0, len(x_test), BATCH_SIZE)):
+    for i, start in enumerate(range(0, len(y_test), BATCH_SIZE)):
         if max_batches is not None and i >= max_batches:
             break
-        loss_sum, hits = eval_step(
-            x_test[start : start + BATCH_SIZE], y_test[start : start + BATCH_SIZE]
-        )
+        rows = slice(start, start + BATCH_SIZE)
+        loss_sum, hits = eval_step([a[rows] for a in x_test], y_test[rows])
         total += loss_sum
         correct += hits
-        count += len(y_test[start : start + BATCH_SIZE])
+        count += len(y_test[rows])
     result = {"test_loss": float(total.numpy()) / max(count, 1), "test_samples": count}
     result["accuracy"] = float(correct.numpy()) / max(count, 1)
     return result
@@ -536,13 +546,14 @@ def verify(args):
     model = Net()
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     batches = np.load(os.path.join(args.verify, "batches.npz"))
-    predict = tf.function(lambda x: model(x, training=False), jit_compile=args.xla)
-    forward = predict(to_layout(batches["eval_x"])).numpy()
+    predict = tf.function(lambda x: model(*x, training=False), jit_compile=args.xla)
+    forward = predict(to_layout([batches["eval:" + name] for name, _, _ in INPUTS])).numpy()
     train_step = make_train_step(model, make_optimizer(model), args.xla, dropout=False)
     losses, lrs = [], []
-    steps = len(batches["train_x"]) if "train_x" in batches.files else 0
+    steps = len(batches["train_labels"]) if "train_labels" in batches.files else 0
     for step in range(steps):
-        x, y = prepare(batches["train_x"][step], batches["train_y"][step])
+        x = [batches["train:" + name][step] for name, _, _ in INPUTS]
+        x, y = prepare(x, batches["train_labels"][step])
         lr = learning_rate(step, 0)
         losses.append(float(train_step(x, y, tf.constant(lr, tf.float32)).numpy()))
         lrs.append(lr)
