@@ -142,7 +142,6 @@ CASES: tuple[Case, ...] = (
             "flatten",
             "dense(3)",
         ),
-        refused_by=frozenset({"pytorch"}),
     ),
     # ---- dense, dropout, activations, initialisers --------------------------------------------
     Case(
@@ -201,13 +200,12 @@ CASES: tuple[Case, ...] = (
         "gru_reset_before",
         TOKENS,
         ("embedding(20, 4)", "gru(3, reset_after=false, recurrent_bias=false)", "dense(2)"),
-        refused_by=frozenset({"pytorch"}),
     ),
     Case(
         "gru_reset_before_two_biases",
         FRAMES,
         ("gru(3, reset_after=false, recurrent_bias=true)", "dense(2)"),
-        refused_by=frozenset({"pytorch", "keras"}),
+        refused_by=frozenset({"keras"}),
     ),
     Case(
         "rnn_two_and_one_biases",

@@ -14,6 +14,7 @@ from dlspec.backends.base import (
     Report,
     irrelevant_form,
     orthogonal_vector,
+    overhang,
     subsampled,
 )
 from dlspec.errors import Problem, Unsupported
@@ -133,20 +134,6 @@ def tf_same(layer: Layer, window: tuple[int, int], dilation: tuple[int, int]) ->
     """The pads TensorFlow's padding="same" gives this layer's input (the shape pass's rule)."""
     return tuple(  # type: ignore[return-value]
         same_pads(layer.in_shape[1 + i], window[i], layer["stride"][i], dilation[i])
-        for i in range(2)
-    )
-
-
-def overhang(layer: Layer) -> tuple[int, int]:
-    """Cells a ceil-rounded pool's last window reaches beyond the padded input (never counted)."""
-    pads, pool, stride = layer["padding"], layer["pool"], layer["stride"]
-    return tuple(  # type: ignore[return-value]
-        max(
-            0,
-            (layer.out_shape[1 + i] - 1) * stride[i]
-            + pool[i]
-            - (layer.in_shape[1 + i] + pads[i][0] + pads[i][1]),
-        )
         for i in range(2)
     )
 
