@@ -131,7 +131,6 @@ CASES: tuple[Case, ...] = (
             "flatten",
             "dense(3)",
         ),
-        refused_by=frozenset({"tensorflow"}),
     ),
     Case(
         "pools_ceil_asymmetric",
