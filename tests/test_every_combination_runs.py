@@ -204,7 +204,6 @@ CASES: tuple[Case, ...] = (
         "gru_reset_before_two_biases",
         FRAMES,
         ("gru(3, reset_after=false, recurrent_bias=true)", "dense(2)"),
-        refused_by=frozenset({"keras"}),
     ),
     Case(
         "rnn_two_and_one_biases",
@@ -214,7 +213,6 @@ CASES: tuple[Case, ...] = (
             "lstm(3, recurrent_bias=true, forget_bias=0.0, bias_init=constant(0.1))",
             "dense(2)",
         ),
-        refused_by=frozenset({"keras"}),
     ),
     # ---- profiles --------------------------------------------------------------------------------
     Case(
