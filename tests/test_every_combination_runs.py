@@ -131,7 +131,6 @@ CASES: tuple[Case, ...] = (
             "flatten",
             "dense(3)",
         ),
-        refused_by=frozenset({"tensorflow"}),
     ),
     Case(
         "pools_ceil_asymmetric",
@@ -142,7 +141,6 @@ CASES: tuple[Case, ...] = (
             "flatten",
             "dense(3)",
         ),
-        refused_by=frozenset({"pytorch"}),
     ),
     # ---- global pooling, zero padding (every padding form), a repeated vector -----------------
     Case(
@@ -226,13 +224,11 @@ CASES: tuple[Case, ...] = (
         "gru_reset_before",
         TOKENS,
         ("embedding(20, 4)", "gru(3, reset_after=false, recurrent_bias=false)", "dense(2)"),
-        refused_by=frozenset({"pytorch"}),
     ),
     Case(
         "gru_reset_before_two_biases",
         FRAMES,
         ("gru(3, reset_after=false, recurrent_bias=true)", "dense(2)"),
-        refused_by=frozenset({"pytorch", "keras"}),
     ),
     Case(
         "rnn_two_and_one_biases",
@@ -242,7 +238,6 @@ CASES: tuple[Case, ...] = (
             "lstm(3, recurrent_bias=true, forget_bias=0.0, bias_init=constant(0.1))",
             "dense(2)",
         ),
-        refused_by=frozenset({"keras"}),
     ),
     # ---- profiles --------------------------------------------------------------------------------
     Case(

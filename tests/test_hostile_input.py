@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from dlspec import __version__, cli, errors
+from dlspec.backends.pytorch import PyTorchBackend
 from dlspec.compile import compile_model
 from dlspec.errors import Pos, Problem, SpecError, display_path, format_problem, format_problems
 from dlspec.files import write_all
 from dlspec.frontend import build, build_file, decode
+from dlspec.ir import Model
 from dlspec.limits import MAX_LAYERS, MAX_PROBLEMS_SHOWN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,15 +220,18 @@ def test_write_all_writes_nothing_when_one_file_fails(tmp_path: Path) -> None:
 
 
 def test_cli_writes_nothing_when_a_later_target_refuses(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # every target now computes every spec it accepts: a refusal is made up for the test
+    def refuse(self: PyTorchBackend, model: Model) -> list[Problem]:
+        return [errors.Unsupported("pytorch: refused for this test", model.layers[0].pos)]
+
+    monkeypatch.setattr(PyTorchBackend, "unsupported", refuse)
     spec = tmp_path / "s.dl"
-    spec.write_text(
-        "model m { input x: float32[5, 4]\n gru(3, reset_after=false, recurrent_bias=false)\n dense(2)\n}\n"
-    )
+    spec.write_text("model m { input x: float32[5, 4]\n gru(3)\n dense(2)\n}\n")
     out = tmp_path / "out"
     assert cli.main(["compile", str(spec), "--target", "keras,pytorch", "--out-dir", str(out)]) == 1
-    assert "pytorch: nn.GRU only has reset_after=true" in capsys.readouterr().err
+    assert "pytorch: refused for this test" in capsys.readouterr().err
     assert not out.exists()
 
 

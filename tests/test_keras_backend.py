@@ -23,7 +23,6 @@ from dlspec.backends import layouts
 from dlspec.backends.keras import KerasBackend
 from dlspec.compile import compile_model
 from dlspec.contract import SYNTHETIC_POOL_BATCHES
-from dlspec.errors import SpecError
 from dlspec.frontend import build, build_file
 from dlspec.ir import Layer, Model
 from dlspec.ops import OPS
@@ -267,6 +266,37 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
             " add=1.0)",
         ],
     ),
+    (
+        "lstm_two_biases",
+        ["embedding(9, 4)", "lstm(3, recurrent_bias=true)"],
+        SEQ,
+        "lstm_1",
+        [
+            'x = layers.RNN(CanonicalRNNCell("lstm", 3, reset_after=False, kernel_initializer=',
+            "bias_ih_initializer=GateOffset(keras.initializers.Constant(value=0.0), start=3,",
+            "bias_hh_initializer=keras.initializers.Constant(value=0.0)), return_sequences=False",
+            'name="lstm_1"',
+        ],
+    ),
+    (
+        "gru_reset_before_two_biases",
+        ["embedding(9, 4)", "gru(3, reset_after=false, layers=2)"],
+        SEQ,
+        "gru_1",
+        [
+            'CanonicalRNNCell("gru", 3, reset_after=False,',
+            "bias_hh_initializer=keras.initializers.Constant(value=0.0)), return_sequences=True",
+            'name="gru_1_l0"',
+            'name="gru_1_l1"',
+        ],
+    ),
+    (
+        "gru_reset_after_one_bias",
+        ["embedding(9, 4)", "gru(3, recurrent_bias=false)"],
+        SEQ,
+        "gru_1",
+        ['CanonicalRNNCell("gru", 3, reset_after=True,', "bias_hh_initializer=None)"],
+    ),
     ("relu", ["relu"], MAP, "relu_1", ["layers.ReLU(max_value=None, negative_slope=0.0"]),
     ("tanh", ["tanh"], MAP, "tanh_1", ['layers.Activation("tanh", name="tanh_1")']),
     ("sigmoid", ["sigmoid"], MAP, "sigmoid_1", ['layers.Activation("sigmoid"']),
@@ -391,6 +421,9 @@ CONVERSIONS = [
     (["embedding(11, 4)", "gru(3, reset_after=false, recurrent_bias=false)"], "int32[6]"),
     (["embedding(11, 4)", "lstm(3, recurrent_bias=false)", "dense(2)"], "int32[6]"),
     (["embedding(11, 4)", "lstm(3, bias=false)"], "int32[6]"),
+    (["embedding(11, 4)", "lstm(3, layers=2, recurrent_bias=true)"], "int32[6]"),
+    (["embedding(11, 4)", "gru(3, reset_after=false)"], "int32[6]"),
+    (["embedding(11, 4)", "gru(3, recurrent_bias=false)"], "int32[6]"),
 ]
 
 
@@ -417,23 +450,37 @@ def test_gru_gates_and_flatten_rows_move() -> None:
     assert ".reshape(3, 2, 5, 4).transpose(2, 3, 1, 0).reshape(40, 3)" in dense.to_native
 
 
-UNSUPPORTED = [
-    (["lstm(3, recurrent_bias=true)"], "LSTM has one bias vector"),
-    (["gru(3, recurrent_bias=false)"], "reset_after=true with recurrent_bias=false"),
-    (["gru(3, reset_after=false)"], "reset_after=false with recurrent_bias=true"),
+EXPLICIT_RNN = [
+    ("lstm(3, recurrent_bias=true)", "recurrent_bias=true: Keras's LSTM has one bias vector"),
+    ("gru(3, recurrent_bias=false)", "reset_after=true with recurrent_bias=false"),
+    ("gru(3, reset_after=false)", "reset_after=false with recurrent_bias=true"),
 ]
 
 
-@pytest.mark.parametrize("layers,message", UNSUPPORTED, ids=[u[1] for u in UNSUPPORTED])
-def test_unsupported(layers: list[str], message: str) -> None:
-    input = "float32[5]" if layers[0].startswith("dense") else "float32[6, 4]"
-    with pytest.raises(SpecError, match=re.escape(message)):
-        compile_model(model_of(layers, input), "keras")
+@pytest.mark.parametrize("line,why", EXPLICIT_RNN, ids=[e[1][:40] for e in EXPLICIT_RNN])
+def test_rnn_bias_forms_keras_lacks_use_the_canonical_cell(line: str, why: str) -> None:
+    """Formerly refused: the form's own cell, with bias_ih and bias_hh (when present) as
+    separate weights in canonical gate order, and a report line saying why."""
+    model = model_of([line], "float32[6, 4]")
+    compiled = compile_model(model, "keras")
+    assert "class CanonicalRNNCell(layers.Layer)" in compiled.source
+    assert why in compiled.report and "CanonicalRNNCell" in compiled.report
+    layer = model.layers[0]
+    roles = ["kernel", "recurrent_kernel", "bias_ih"] + ["bias_hh"] * layer["recurrent_bias"]
+    natives = [p.native for p in _natives([line], "float32[6, 4]")]
+    assert natives == [f"{layer.name}/{role}" for role in roles]
 
 
-def test_supported_rnn_bias_forms_compile() -> None:
-    for line in ("gru(3, reset_after=false, recurrent_bias=false)", "lstm(3, bias=false)"):
-        assert compile_model(model_of([line], "float32[6, 4]"), "keras").source
+def test_native_rnn_bias_forms_stay_native() -> None:
+    for line in (
+        "gru(3, reset_after=false, recurrent_bias=false)",
+        "gru(3)",
+        "lstm(3, bias=false)",
+        "lstm(3, recurrent_bias=false)",
+        "gru(3, bias=false, recurrent_bias=false)",
+    ):
+        source = compile_model(model_of([line], "float32[6, 4]"), "keras").source
+        assert "CanonicalRNNCell" not in source, line
 
 
 def test_orthogonal_vectors_are_drawn_as_one_column() -> None:
@@ -732,6 +779,33 @@ def test_injected_fault_fails_forward(
     monkeypatch.undo()
     assert source != compile_model(model, "keras").source
     assert "forward vs oracle" in _failed(_verify(model, "keras[jax]", source))
+
+
+TWO_BIASES = """
+model two_biases {
+    input frames: float32[5, 3]
+    lstm(3, recurrent_bias=true, bias_init=uniform(0.3))
+    dense(2)
+}
+train {
+    optimizer = sgd(lr=0.1)
+    batch = 4
+}
+"""
+
+
+@pytest.mark.framework
+def test_a_frozen_second_bias_vector_fails_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two bias vectors move their sum twice as fast as one: with bias_hh not trained (one
+    vector's worth of movement) the forward still agrees, the trained weights do not."""
+    need("keras[jax]")
+    model = build(TWO_BIASES, "two_biases.dl").model
+    source = compile_model(model, "keras").source
+    trained = 'initializer=bias_hh, name="bias_hh")'
+    assert trained in source
+    frozen = source.replace(trained, 'initializer=bias_hh, name="bias_hh", trainable=False)')
+    failed = _failed(_verify(model, "keras[jax]", frozen))
+    assert "forward vs oracle" not in failed and "trained weights vs oracle" in failed
 
 
 SAME_AVG = """

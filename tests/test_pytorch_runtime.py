@@ -342,6 +342,25 @@ def pool(pads: Pads, kernel: int, stride: int, reduce: Callable[..., np.ndarray]
     return reference
 
 
+def ceil_pool(
+    pads: Pads,
+    overhang: tuple[int, int],
+    kernel: int,
+    reduce: Callable[..., np.ndarray],
+    pad_value: float = np.nan,
+) -> Reference:
+    """A ceil-rounded pool at stride 2: padded cells hold `pad_value` (0 when they count, NaN
+    when skipped), the `overhang` (rows, columns) past the padding is NaN (never counted), and
+    the windows round down over the whole."""
+
+    def reference(x: np.ndarray, net: Any) -> np.ndarray:
+        padded = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=pad_value)
+        padded = nan_pad(padded, ((0, overhang[0]), (0, overhang[1])))
+        return reduce(windows(padded, (kernel, kernel), (2, 2)), axis=(4, 5))
+
+    return reference
+
+
 PAD_CASES: dict[str, tuple[str, Reference]] = {
     "conv-asymmetric": (
         "conv2d(3, kernel=3, stride=2, padding=[[0, 2], [1, 0]])",
@@ -375,6 +394,28 @@ PAD_CASES: dict[str, tuple[str, Reference]] = {
     "zeropad-asymmetric": (
         "zeropad2d([[1, 0], [0, 2]])",
         lambda x, net: np.pad(x, ((0, 0), (0, 0), (1, 0), (0, 2))),
+    ),
+    # ceil rounding over padding nn.MaxPool2d/AvgPool2d do not take (overhang by hand)
+    "maxpool-ceil-asymmetric": (
+        "maxpool2d(3, stride=2, padding=[[1, 0], [0, 1]], rounding=ceil)",
+        ceil_pool(((1, 0), (0, 1)), (1, 0), 3, np.nanmax),
+    ),
+    # the ceil window that would start in the after-padding is dropped: 4 columns, not 5
+    "maxpool-ceil-no-window-in-padding": (
+        "maxpool2d(3, stride=2, padding=[[0, 0], [0, 2]], rounding=ceil)",
+        ceil_pool(((0, 0), (0, 2)), (0, 0), 3, np.nanmax),
+    ),
+    "avgpool-ceil-count-pad-over-half": (
+        "avgpool2d(3, stride=2, padding=[[2, 1], [2, 0]], rounding=ceil, count_pad=true)",
+        ceil_pool(((2, 1), (2, 0)), (1, 1), 3, np.nanmean, pad_value=0.0),
+    ),
+    "avgpool-ceil-exclude-pad-over-half": (
+        "avgpool2d(3, stride=2, padding=[[2, 1], [2, 0]], rounding=ceil, count_pad=false)",
+        ceil_pool(((2, 1), (2, 0)), (1, 1), 3, np.nanmean),
+    ),
+    "avgpool-ceil-count-pad-asymmetric": (
+        "avgpool2d(2, stride=2, padding=[[0, 1], [1, 0]], rounding=ceil, count_pad=true)",
+        ceil_pool(((0, 1), (1, 0)), (0, 1), 2, np.nanmean, pad_value=0.0),
     ),
 }
 

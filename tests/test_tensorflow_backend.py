@@ -25,7 +25,6 @@ from dlspec.backends.tensorflow import (
 )
 from dlspec.compile import compile_model
 from dlspec.contract import SYNTHETIC_POOL_BATCHES
-from dlspec.errors import SpecError
 from dlspec.frontend import build, build_file
 from dlspec.ir import Layer, Model
 
@@ -163,8 +162,11 @@ TRANSLATIONS = [
         ["avgpool2d(2, stride=1, padding=[[1, 0], [0, 1]], count_pad=false)"],
         MAP,
         "avgpool2d_1",
-        ["avg_pool_real_cells(x, (2, 2), (1, 1), ((1, 0), (0, 1)))"],
-        {"pad_spatial", "avg_pool_real_cells"},
+        [
+            "avg_pool_explicit(x, (2, 2), (1, 1), ((1, 0), (0, 1)), overhang=(0, 0), "
+            "count_pad=False)"
+        ],
+        {"pad_spatial", "avg_pool_explicit"},
         "count of real cells",
         id="avgpool-explicit-excluding",
     ),
@@ -203,6 +205,27 @@ TRANSLATIONS = [
         set(),
         None,
         id="repeat-vector",
+    ),
+    pytest.param(
+        ["maxpool2d(2, rounding=ceil)"],
+        MAP,
+        "maxpool2d_1",
+        ['pad_spatial(x, ((0, 1), (0, 0)), float("-inf"))', 'padding="VALID"'],
+        {"pad_spatial"},
+        "overhang (1, 0) (rows, columns) is padded",
+        id="maxpool-ceil-overhang",
+    ),
+    pytest.param(
+        ["avgpool2d(3, stride=2, padding=1, rounding=ceil, count_pad=true)"],
+        MAP,
+        "avgpool2d_1",
+        [
+            "avg_pool_explicit(x, (3, 3), (2, 2), ((1, 1), (1, 1)), overhang=(0, 1), "
+            "count_pad=True)"
+        ],
+        {"pad_spatial", "avg_pool_explicit"},
+        "zeros, never counted; sum / count of real and padded cells",
+        id="avgpool-ceil-overhang-counted",
     ),
     pytest.param(
         ["dropout(0.25)"],
@@ -403,11 +426,16 @@ def test_padding_keyword(
     assert padding_keyword(pool, pool["pool"]) == expected
 
 
-def test_ceil_rounding_only_where_it_equals_floor() -> None:
+def test_ceil_rounding_pads_only_the_overhang() -> None:
     exact = model_of(["maxpool2d(2, rounding=ceil)", "flatten"], "float32[1, 6, 6]")
     assert not BACKEND.unsupported(exact)
-    with pytest.raises(SpecError, match="rounding=ceil"):
-        compile_model(model_of(["avgpool2d(2, rounding=ceil)", "flatten"], MAP), "tensorflow")
+    assert BACKEND.emit(exact.layers[0]).forward == (
+        'x = tf.nn.max_pool2d(x, ksize=(2, 2), strides=(2, 2), padding="VALID", '
+        "data_format=DATA_FORMAT)",
+    )
+    overhanging = model_of(["avgpool2d(2, rounding=ceil)", "flatten"], MAP)
+    assert not BACKEND.unsupported(overhanging)
+    assert "overhang=(1, 0), count_pad=False" in compile_model(overhanging, "tensorflow").source
 
 
 def test_reserved_layer_name_is_escaped() -> None:
@@ -753,6 +781,7 @@ def test_edge_specs_verify(name: str, tf: types.ModuleType) -> None:
         ("odd_same_stride2", "tests/specs/odd_same_stride2.dl"),
         ("avgpool_padding", "tests/specs/avgpool_padding.dl"),
         ("pool_pad_repeat", "tests/specs/pool_pad_repeat.dl"),
+        ("pools_ceil", "tests/specs/pools_ceil.dl"),
         ("mnist_cnn", "examples/mnist_cnn.dl"),
     ],
 )

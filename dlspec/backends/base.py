@@ -114,6 +114,22 @@ def subsampled(layer: Layer) -> bool:
     return layer["dilation"] != (1, 1) and layer["stride"] != (1, 1)
 
 
+def overhang(layer: Layer) -> tuple[int, int]:
+    """Cells (rows, columns) a ceil-rounded pool's last window reaches beyond the padded input,
+    from the IR's shapes: padded after the explicit pads, they let a floor-rounded pool make the
+    ceil-rounded windows, and they are never counted ((0, 0) under floor)."""
+    pads, pool, stride = layer["padding"], layer["pool"], layer["stride"]
+    return tuple(  # type: ignore[return-value]
+        max(
+            0,
+            (layer.out_shape[1 + i] - 1) * stride[i]
+            + pool[i]
+            - (layer.in_shape[1 + i] + pads[i][0] + pads[i][1]),
+        )
+        for i in range(2)
+    )
+
+
 # ---- walking the graph: one local variable per tensor that is read out of order --------------
 
 

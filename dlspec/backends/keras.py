@@ -14,9 +14,9 @@ from dlspec.backends.base import (
     Report,
     irrelevant_form,
     orthogonal_vector,
+    overhang,
     subsampled,
 )
-from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train
 from dlspec.passes.shapes import same_pads
 
@@ -137,20 +137,6 @@ def tf_same(layer: Layer, window: tuple[int, int], dilation: tuple[int, int]) ->
     )
 
 
-def overhang(layer: Layer) -> tuple[int, int]:
-    """Cells a ceil-rounded pool's last window reaches beyond the padded input (never counted)."""
-    pads, pool, stride = layer["padding"], layer["pool"], layer["stride"]
-    return tuple(  # type: ignore[return-value]
-        max(
-            0,
-            (layer.out_shape[1 + i] - 1) * stride[i]
-            + pool[i]
-            - (layer.in_shape[1 + i] + pads[i][0] + pads[i][1]),
-        )
-        for i in range(2)
-    )
-
-
 def is_image(shape: tuple[int, ...]) -> bool:
     """Rank-3 (C, H, W) tensors are the ones that live in the run-time data_format."""
     return len(shape) == 3
@@ -177,6 +163,17 @@ def softmax_output(model: Model) -> Optional[Layer]:
     return last if last is not None and last.op == "softmax" else None
 
 
+def explicit_rnn(layer: Layer) -> bool:
+    """A gru/lstm whose bias vectors Keras's own layers cannot hold: an LSTM with two (Keras's
+    has one), a GRU with two unless reset-after, or one when reset-after (Keras's GRU has its
+    (2, 3H) bias exactly when reset_after=True). CanonicalRNNCell computes them."""
+    if layer.op not in ("gru", "lstm") or not layer["bias"]:
+        return False
+    if layer.op == "lstm":
+        return bool(layer["recurrent_bias"])
+    return layer["recurrent_bias"] != layer["reset_after"]
+
+
 def _keras2_decay(train: Train) -> bool:
     """Inverse-time decay per update: what Keras 2's optimiser argument decay= computed."""
     return train.schedule.kind == "inverse_time" and train.schedule["unit"] == "step"
@@ -193,10 +190,7 @@ class KerasBackend(Backend):
         """x inputs keras layers ops data_format seed dropout channel_axis native_shape
         INPUTS MODEL_NAME""".split()
     )
-    limits = {
-        "gru": "recurrent_bias=true exactly when reset_after=true",
-        "lstm": "recurrent_bias=false only: Keras's LSTM has one bias vector",
-    }
+    limits: dict[str, str] = {}
 
     # ---- layers -------------------------------------------------------------------------
     def emit_conv2d(self, layer: Layer) -> LayerCode:
@@ -368,17 +362,43 @@ class KerasBackend(Backend):
             return param_initializer(b_ih)
         return f"StackedRows([{param_initializer(b_ih)}, {param_initializer(b_hh)}])"
 
+    def _cell_constructor(self, layer: Layer, k: int) -> str:
+        """layers.RNN over the script's CanonicalRNNCell (two separate bias weights, canonical
+        gate order), with the keywords of the native layer it stands in for."""
+        params = {p.name.split(".", 1)[1]: p for p in layer.params}
+        sequence = k < layer["layers"] - 1 or layer["readout"] == "sequence"
+        inits = [params.get(f"{role}_l{k}") for role in ("weight_ih", "weight_hh")]
+        inits += [params.get(f"{role}_l{k}") for role in ("bias_ih", "bias_hh")]
+        keywords = ("kernel", "recurrent", "bias_ih", "bias_hh")
+        cell = ", ".join(
+            f"{key}_initializer={param_initializer(p) if p else None}"
+            for key, p in zip(keywords, inits, strict=True)
+        )
+        return (
+            f"layers.RNN(CanonicalRNNCell({q(layer.op)}, {layer['units']}, "
+            f"reset_after={layer.attrs.get('reset_after', False)}, {cell}), "
+            f"return_sequences={sequence}, return_state=False, go_backwards=False, "
+            "stateful=False, unroll=False"
+        )
+
     def _rnn(self, layer: Layer, cls: str) -> LayerCode:
+        explicit = explicit_rnn(layer)
         lines: list[str] = []
         constructors = []
         for k, keras_name in enumerate(self.rnn_layer_names(layer)):
-            constructor = self._rnn_constructor(layer, k, cls)
+            if explicit:
+                constructor = self._cell_constructor(layer, k)
+            else:
+                constructor = self._rnn_constructor(layer, k, cls)
             constructors.append(constructor + ")")
             lines += [init_comment(p) for p in layer.params if p.name.endswith(f"_l{k}")]
             lines.append(_call(constructor, keras_name))
         notes = []
         helpers = {"stacked_rows" for line in lines if "StackedRows(" in line}
-        if layer.op == "gru":
+        if explicit:
+            helpers.add("canonical_rnn_cell")
+            notes.append(self._cell_note(layer))
+        elif layer.op == "gru":
             notes.append("gates reordered [r, z, n] -> Keras [z, r, h] on weight import/export")
         else:
             helpers.add("lstm_cudnn")
@@ -387,6 +407,25 @@ class KerasBackend(Backend):
             helpers.add("gate_offset")
             notes.append("forget-gate bias added by GateOffset (unit_forget_bias=False)")
         return LayerCode("\n".join(constructors), tuple(lines), tuple(notes), frozenset(helpers))
+
+    def _cell_note(self, layer: Layer) -> str:
+        if layer.op == "lstm":
+            why = "recurrent_bias=true: Keras's LSTM has one bias vector"
+        else:
+            why = (
+                f"reset_after={str(layer['reset_after']).lower()} with recurrent_bias="
+                f"{str(layer['recurrent_bias']).lower()}: Keras's GRU has two bias vectors "
+                "exactly when reset_after=true"
+            )
+        biases = (
+            "bias_ih and bias_hh are separate weights, each trained"
+            if layer["recurrent_bias"]
+            else "bias_ih is its one bias vector"
+        )
+        return (
+            f"{why}, so layers.RNN runs CanonicalRNNCell (keras.ops, in the script): {biases}; "
+            "gates in canonical order"
+        )
 
     def emit_gru(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "layers.GRU")
@@ -476,6 +515,8 @@ class KerasBackend(Backend):
             return [(name, [layouts.same(table.name, f"{name}/embeddings", table.shape)])]
         if layer.op in ("gru", "lstm"):
             convert = layouts.gru_keras if layer.op == "gru" else layouts.lstm_keras
+            if explicit_rnn(layer):
+                convert = layouts.rnn_cell_keras
             return [
                 (keras_name, convert(layer, k, keras_name))
                 for k, keras_name in enumerate(self.rnn_layer_names(layer))
@@ -490,28 +531,6 @@ class KerasBackend(Backend):
             "to_native": [(name, [p.to_native for p in params]) for name, params in groups],
             "to_canonical": [back for _, params in groups for p in params for back in p.back],
         }
-
-    # ---- checks -------------------------------------------------------------------------
-    def unsupported(self, model: Model) -> list[Problem]:
-        problems = super().unsupported(model)
-        for layer in model.layers:
-            message = self._rnn_problem(layer)
-            if message:
-                problems.append(Unsupported(f"keras: {message}", layer.pos))
-        return problems
-
-    def _rnn_problem(self, layer: Layer) -> str:
-        if layer.op not in ("gru", "lstm") or not layer["bias"]:
-            return ""
-        if layer.op == "lstm" and layer["recurrent_bias"]:
-            return "LSTM has one bias vector: recurrent_bias=true cannot be expressed"
-        if layer.op == "gru" and layer["recurrent_bias"] != layer["reset_after"]:
-            return (
-                "GRU has two bias vectors exactly when reset_after=true: "
-                f"reset_after={str(layer['reset_after']).lower()} with "
-                f"recurrent_bias={str(layer['recurrent_bias']).lower()} cannot be expressed"
-            )
-        return ""
 
     # ---- optimiser ----------------------------------------------------------------------
     def native_optimizer(self, opt: Optimizer) -> bool:

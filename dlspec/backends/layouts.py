@@ -132,3 +132,28 @@ def lstm_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:
     if layer["bias"]:
         params.append(same(base.format("bias_ih"), f"{prefix}/bias", (4 * units,)))
     return params
+
+
+def rnn_cell_keras(layer: Layer, k: int, prefix: str) -> list[NativeParam]:
+    """The Keras script's CanonicalRNNCell (the gru/lstm bias forms Keras's own layers lack):
+    kernel (in, G*H) = weight_ih.T and recurrent_kernel (H, G*H) = weight_hh.T in the canonical
+    gate order (no reordering), then bias_ih and bias_hh (the present ones) as they are."""
+    native_roles = {
+        "weight_ih": "kernel",
+        "weight_hh": "recurrent_kernel",
+        "bias_ih": "bias_ih",
+        "bias_hh": "bias_hh",
+    }
+    params = []
+    for p in layer.params:
+        if not p.name.endswith(f"_l{k}"):
+            continue
+        native = f"{prefix}/{native_roles[p.role]}"
+        if p.role.startswith("bias"):
+            params.append(same(p.name, native, p.shape))
+        else:
+            rows, cols = p.shape
+            params.append(
+                NativeParam(native, (cols, rows), f"{_c(p.name)}.T", ((p.name, f"{_n(native)}.T"),))
+            )
+    return params

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dlspec import contract
-from dlspec.backends.base import Backend, LayerCode, irrelevant_form, orthogonal_vector
-from dlspec.errors import Problem, Unsupported
+from dlspec.backends.base import (
+    Backend,
+    LayerCode,
+    irrelevant_form,
+    orthogonal_vector,
+    overhang,
+)
 from dlspec.ir import Init, Layer, Model, Optimizer, Param
 
 ACTIVATIONS = {
@@ -107,16 +112,26 @@ def _native_pool_pads(layer: Layer) -> bool:
     return symmetric and all(pad[i] <= layer["pool"][i] // 2 for i in range(2))
 
 
+def _with_overhang(fpad: tuple[int, int, int, int], cells: tuple[int, int]) -> tuple[int, ...]:
+    """F.pad's (left, right, top, bottom) with a ceil pool's overhang (rows, columns) added after."""
+    left, right, top, bottom = fpad
+    return (left, right + cells[1], top, bottom + cells[0])
+
+
+def _ceil_note(cells: tuple[int, int], how: str) -> str:
+    return (
+        f"rounding=ceil over explicit padding: the last windows' overhang {cells} (rows, "
+        f"columns) is padded too ({how}) and the pool rounds down (ceil_mode would let a "
+        "window start in the padding)"
+    )
+
+
 class PyTorchBackend(Backend):
     """PyTorch 2.x, NCHW, cuDNN autotune on GPU."""
 
     name = "pytorch"
     template = "pytorch/script.py.j2"
-    limits = {
-        "gru": "reset_after=true only",
-        "maxpool2d": "rounding=ceil needs symmetric padding <= half the window",
-        "avgpool2d": "rounding=ceil needs symmetric padding <= half the window",
-    }
+    limits: dict[str, str] = {}
     native_profile = "pytorch"
     framework = "PyTorch"
 
@@ -162,26 +177,41 @@ class PyTorchBackend(Backend):
                 f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})",
                 (self._call(layer),),
             )
-        note = f"padding {layer['padding']} (asymmetric or over half the window) written as F.pad({fill})"
-        forward = (f"x = F.pad(x, {fpad}, value={fill})", self._call(layer))
-        return LayerCode(f"{cls}({base}, ceil_mode={ceil}{extra})", forward, (note,))
+        notes = [
+            f"padding {layer['padding']} (asymmetric or over half the window) written as F.pad({fill})"
+        ]
+        # after F.pad, ceil_mode would let a window start in the after-padding (it is input to
+        # torch): the ceil windows are made by padding their overhang too, then rounding down
+        cells = overhang(layer)
+        if ceil:
+            notes.append(_ceil_note(cells, fill))
+        forward = (f"x = F.pad(x, {_with_overhang(fpad, cells)}, value={fill})", self._call(layer))
+        return LayerCode(f"{cls}({base}, ceil_mode=False{extra})", forward, tuple(notes))
 
     def emit_maxpool2d(self, layer: Layer) -> LayerCode:
         return self._pool(layer, "nn.MaxPool2d", "", 'float("-inf")')
 
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
         _, _, fpad = _pairs(layer["padding"])
-        if _native_pool_pads(layer) or layer["count_pad"]:
+        cells = overhang(layer)
+        native = _native_pool_pads(layer)
+        if native or (layer["count_pad"] and cells == (0, 0)):
             return self._pool(
                 layer, "nn.AvgPool2d", f", count_include_pad={layer['count_pad']}", "0.0"
             )
         module = (
-            f"AvgPoolExcludingPad(kernel_size={layer['pool']}, stride={layer['stride']}, "
-            f"pads={fpad}, ceil_mode={layer['rounding'] == 'ceil'})"
+            f"AvgPoolExplicit(kernel_size={layer['pool']}, stride={layer['stride']}, "
+            f"pads={fpad}, overhang={cells}, count_pad={layer['count_pad']})"
         )
-        note = "padding beyond what nn.AvgPool2d takes, cells excluded: sum / count of real cells"
+        counted = "real and padded cells" if layer["count_pad"] else "real cells"
+        notes = [
+            f"padding {layer['padding']} (count_pad={str(layer['count_pad']).lower()}) beyond what "
+            f"nn.AvgPool2d takes: AvgPoolExplicit divides each window's sum by its {counted}"
+        ]
+        if layer["rounding"] == "ceil":
+            notes.append(_ceil_note(cells, "zeros, never counted"))
         return LayerCode(
-            module, (self._call(layer),), (note,), frozenset({"avgpool_excluding_pad"})
+            module, (self._call(layer),), tuple(notes), frozenset({"avgpool_explicit"})
         )
 
     def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
@@ -232,7 +262,20 @@ class PyTorchBackend(Backend):
         return LayerCode(module, tuple(forward), (note,), setup=tuple(setup))
 
     def emit_gru(self, layer: Layer) -> LayerCode:
-        return self._rnn(layer, "nn.GRU")
+        if layer["reset_after"]:
+            return self._rnn(layer, "nn.GRU")
+        module = (
+            f"GRUResetBefore({layer.in_shape[-1]}, {layer['units']}, num_layers={layer['layers']}, "
+            f"bias={layer['bias']}, recurrent_bias={layer['bias'] and layer['recurrent_bias']})"
+        )
+        forward = [f"x, _ = self.{self.native(layer)}(x)"]
+        if layer["readout"] == "last":
+            forward.append("x = x[:, -1, :]")
+        note = (
+            "reset_after=false: nn.GRU has only the reset-after (cuDNN) form, so GRUResetBefore "
+            "(written in the script) loops over the time steps, parameters named as nn.GRU's"
+        )
+        return LayerCode(module, tuple(forward), (note,), frozenset({"gru_reset_before"}))
 
     def emit_lstm(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "nn.LSTM")
@@ -285,20 +328,6 @@ class PyTorchBackend(Backend):
 
     def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
         return LayerCode("", (f"x = torch.cat([{', '.join(reads)}], dim={layer['axis'] + 1})",))
-
-    # ---- checks -------------------------------------------------------------------------
-    def unsupported(self, model: Model) -> list[Problem]:
-        problems = super().unsupported(model)
-        for layer in model.layers:
-            if layer.op == "gru" and not layer["reset_after"]:
-                problems.append(
-                    Unsupported("pytorch: nn.GRU only has reset_after=true (cuDNN form)", layer.pos)
-                )
-            if layer.op in ("maxpool2d", "avgpool2d") and layer["rounding"] == "ceil":
-                if not _native_pool_pads(layer):
-                    message = "pytorch: rounding=ceil with asymmetric padding or padding over half the window"
-                    problems.append(Unsupported(message, layer.pos))
-        return problems
 
     # ---- optimiser ----------------------------------------------------------------------
     def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, str]]]:

@@ -7,11 +7,17 @@ from typing import Any, Callable, ClassVar, Optional
 
 from dlspec import contract
 from dlspec.backends import layouts
-from dlspec.backends.base import SUBSAMPLE_NOTE, Backend, LayerCode, Report, subsampled
+from dlspec.backends.base import (
+    SUBSAMPLE_NOTE,
+    Backend,
+    LayerCode,
+    Report,
+    overhang,
+    subsampled,
+)
 from dlspec.backends.layouts import NativeParam
-from dlspec.errors import Problem, Unsupported
 from dlspec.ir import Init, Layer, Model, Optimizer, Param
-from dlspec.passes.shapes import same_pads, window_out
+from dlspec.passes.shapes import same_pads
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -86,15 +92,17 @@ def padding_keyword(layer: Layer, window: Pair, dilation: Pair = (1, 1)) -> Opti
     return "SAME" if pads == same else None
 
 
-def ceil_overhangs(layer: Layer) -> bool:
-    """A ceil-rounded pool whose last window overhangs the padded input (floor would be shorter)."""
-    if layer["rounding"] != "ceil":
-        return False
-    floor = tuple(
-        window_out(layer.in_shape[1 + a], layer["pool"][a], layer["stride"][a], 1, pads)
-        for a, pads in enumerate(layer["padding"])
+def with_overhang(pads: Pads, cells: Pair) -> Pads:
+    """((top, bottom), (left, right)) with a ceil pool's overhang (rows, columns) added after."""
+    (top, bottom), (left, right) = pads
+    return ((top, bottom + cells[0]), (left, right + cells[1]))
+
+
+def _ceil_note(cells: Pair, how: str) -> str:
+    return (
+        f"rounding=ceil: tf.nn pools round down, so the last windows' overhang {cells} (rows, "
+        f"columns) is padded after the explicit pads ({how}), then VALID"
     )
-    return floor != tuple(layer.out_shape[1:])
 
 
 def _pads_note(layer: Layer, how: str) -> str:
@@ -244,10 +252,7 @@ class TensorFlowBackend(Backend):
     # is TensorFlow's own high-level default set, so the report compares with the keras profile.
     native_profile = "keras"
     framework = "TensorFlow"
-    limits = {
-        "maxpool2d": "rounding=ceil only where it gives floor's output size",
-        "avgpool2d": "rounding=ceil only where it gives floor's output size",
-    }
+    limits: ClassVar[dict[str, str]] = {}
     ACTIVATIONS: ClassVar[dict[str, str]] = {
         "relu": "tf.nn.relu(x)",
         "tanh": "tf.math.tanh(x)",
@@ -275,7 +280,7 @@ class TensorFlowBackend(Backend):
         "batch_norm",
         "explicit_pads",
         "pad_spatial",
-        "avg_pool_real_cells",
+        "avg_pool_explicit",
         "subsample",
         "gru",
         "lstm",
@@ -328,30 +333,40 @@ class TensorFlowBackend(Backend):
         )
 
     def emit_maxpool2d(self, layer: Layer) -> LayerCode:
-        keyword = padding_keyword(layer, layer["pool"])
+        cells = overhang(layer)
+        keyword = padding_keyword(layer, layer["pool"]) if cells == (0, 0) else None
         if keyword:
             return LayerCode("", (self._pool_call(layer, "max_pool2d", keyword),))
         lines = (
-            f'x = pad_spatial(x, {layer["padding"]}, float("-inf"))',
+            f'x = pad_spatial(x, {with_overhang(layer["padding"], cells)}, float("-inf"))',
             self._pool_call(layer, "max_pool2d", "VALID"),
         )
-        note = _pads_note(layer, "tf.pad with -inf, then VALID")
-        return LayerCode("", lines, (note,), frozenset({"pad_spatial"}))
+        notes = [_pads_note(layer, "tf.pad with -inf, then VALID")]
+        if cells != (0, 0):
+            notes = [_ceil_note(cells, "-inf")]
+        return LayerCode("", lines, tuple(notes), frozenset({"pad_spatial"}))
 
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
-        keyword = padding_keyword(layer, layer["pool"])
+        cells = overhang(layer)
+        keyword = padding_keyword(layer, layer["pool"]) if cells == (0, 0) else None
         if keyword == "VALID" or (keyword == "SAME" and not layer["count_pad"]):
             return LayerCode("", (self._pool_call(layer, "avg_pool2d", keyword),))
-        if layer["count_pad"]:
+        if layer["count_pad"] and cells == (0, 0):
             lines = (
                 f"x = pad_spatial(x, {layer['padding']}, 0.0)",
                 self._pool_call(layer, "avg_pool2d", "VALID"),
             )
             note = "padded cells counted (count_pad=true): tf.pad with zeros, then VALID"
             return LayerCode("", lines, (note,), frozenset({"pad_spatial"}))
-        line = f"x = avg_pool_real_cells(x, {layer['pool']}, {layer['stride']}, {layer['padding']})"
-        note = _pads_note(layer, "sum over tf.pad zeros / count of real cells")
-        return LayerCode("", (line,), (note,), frozenset({"pad_spatial", "avg_pool_real_cells"}))
+        line = (
+            f"x = avg_pool_explicit(x, {layer['pool']}, {layer['stride']}, {layer['padding']}, "
+            f"overhang={cells}, count_pad={layer['count_pad']})"
+        )
+        counted = "real and padded cells" if layer["count_pad"] else "real cells"
+        note = _pads_note(layer, f"sum over tf.pad zeros / count of {counted}")
+        if cells != (0, 0):
+            note = _ceil_note(cells, f"zeros, never counted; sum / count of {counted}")
+        return LayerCode("", (line,), (note,), frozenset({"pad_spatial", "avg_pool_explicit"}))
 
     def _global_pool(self, layer: Layer, reduce: str) -> LayerCode:
         line = f"x = tf.{reduce}(x, axis=(image_axis(1), image_axis(2)))"
@@ -478,18 +493,6 @@ class TensorFlowBackend(Backend):
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
         # TF's LeakyRelu kernel selects (x > 0 ? x : alpha * x), the canonical meaning.
         return LayerCode("", (f"x = tf.nn.leaky_relu(x, alpha={layer['alpha']!r})",))
-
-    # ---- checks -------------------------------------------------------------------------
-    def unsupported(self, model: Model) -> list[Problem]:
-        problems = super().unsupported(model)
-        for layer in model.layers:
-            if layer.op in ("maxpool2d", "avgpool2d") and ceil_overhangs(layer):
-                message = (
-                    "tensorflow: rounding=ceil with a last window overhanging the padded input"
-                    " (tf.nn pools round down; the overhang is not recorded in the IR)"
-                )
-                problems.append(Unsupported(message, layer.pos))
-        return problems
 
     # ---- layout decisions ---------------------------------------------------------------
     def prepared(self, model: Model) -> Model:
