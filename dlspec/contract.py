@@ -64,6 +64,7 @@ def constants(model: Model) -> list[tuple[str, str]]:
         ("BATCH_SIZE", repr(train.batch)),
         ("EPOCHS", repr(train.epochs)),
         ("SEED", repr(train.seed)),
+        ("SHUFFLE", repr(train.shuffle)),
         ("DATASET", repr(train.data.name)),
         ("TRAIN_SIZE", repr(train_size)),
         ("TEST_SIZE", repr(test_size)),
@@ -84,7 +85,8 @@ def data_context(model: Model) -> dict[str, Any]:
             {"shape": tuple(inp.shape), "dtype": inp.dtype, "token_high": vocab_of(model, inp.name)}
             for inp in model.inputs
         ],
-        "sparse_labels": train.loss.kind == "softmax_cross_entropy",
+        "sparse_labels": train.loss.labels == "sparse",
+        "multi_label": train.loss.labels == "multi_label",
         "files": repr(DATA_FILES.get(data.name, "")),
         "mnist_pickle": data.name == "mnist",  # Fashion-MNIST comes as idx files only
     }

@@ -159,7 +159,9 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Loss:
-    """Loss form: logits in, sparse integer labels, mean over the batch (and elements for mse)."""
+    """Loss form: logits in where it takes them, what its targets are (`sparse` class ids,
+    `multi_label` 0/1 per output element, `real` values), the mean over the batch (and over the
+    elements, except softmax_cross_entropy's class axis)."""
 
     kind: str
     pos: Pos
@@ -195,6 +197,7 @@ class Train:
     seed: int
     data: Data
     global_inits: dict[str, InitSpec] = field(default_factory=dict)
+    shuffle: bool = True
 
 
 @dataclass(frozen=True)

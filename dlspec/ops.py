@@ -578,7 +578,14 @@ SCHEDULES: dict[str, dict[str, AttrSpec]] = {
     },
 }
 
-LOSSES = ("softmax_cross_entropy", "mse")
+LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "mae")
+# what each loss's targets are: integer class ids, 0/1 per output element, or reals
+LOSS_TARGETS = {
+    "softmax_cross_entropy": "sparse",
+    "binary_cross_entropy": "multi_label",
+    "mse": "real",
+    "mae": "real",
+}
 
 
 @dataclass(frozen=True)
@@ -650,7 +657,11 @@ TRAIN_SETTINGS: dict[str, AttrSpec] = {
     "loss": AttrSpec(
         one_of(*LOSSES),
         "softmax_cross_entropy",
-        "softmax_cross_entropy: logits + sparse labels; mse: mean squared error",
+        "softmax_cross_entropy: logits + integer labels; binary_cross_entropy: logits + 0/1 "
+        "targets per output (sigmoid fused, multi-label); mse, mae: real targets",
+    ),
+    "shuffle": AttrSpec(
+        V.boolean, True, "reshuffle the training samples every epoch (false: their stored order)"
     ),
     "batch": AttrSpec(pos_int, 32, "samples per update"),
     "epochs": AttrSpec(pos_int, 1, "passes over the training set"),

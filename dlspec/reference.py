@@ -571,7 +571,21 @@ def mse(output: Array, target: Array) -> float:
     return float(np.mean((output - np.asarray(target, dtype=np.float64)) ** 2))
 
 
+def binary_cross_entropy(logits: Array, target: Array) -> float:
+    """Mean over every element of -(t log s(z) + (1 - t) log(1 - s(z))), s the sigmoid, computed
+    from the logits without overflow: max(z, 0) - z t + log(1 + exp(-|z|))."""
+    t = np.asarray(target, dtype=np.float64)
+    return float(np.mean(np.maximum(logits, 0.0) - logits * t + np.log1p(np.exp(-np.abs(logits)))))
+
+
+def mae(output: Array, target: Array) -> float:
+    """Mean over all elements of |output - target|."""
+    return float(np.mean(np.abs(output - np.asarray(target, dtype=np.float64))))
+
+
 LOSSES: dict[str, Callable[[Array, Array], float]] = {
+    "binary_cross_entropy": binary_cross_entropy,
+    "mae": mae,
     "softmax_cross_entropy": softmax_cross_entropy,
     "mse": mse,
 }

@@ -415,7 +415,19 @@ def mse_backward(output: Array, target: Array) -> Array:
     return 2.0 * (output - np.asarray(target, dtype=np.float64)) / output.size
 
 
+def binary_cross_entropy_backward(logits: Array, target: Array) -> Array:
+    """d(mean BCE)/d logits = (sigmoid(z) - t) / elements."""
+    return (R.sigmoid(logits) - np.asarray(target, dtype=np.float64)) / logits.size
+
+
+def mae_backward(output: Array, target: Array) -> Array:
+    """d(mean |o - t|)/d o = sign(o - t) / elements (0 where they are equal)."""
+    return np.sign(output - np.asarray(target, dtype=np.float64)) / output.size
+
+
 LOSS_BACKWARD: dict[str, Callable[[Array, Array], Array]] = {
+    "binary_cross_entropy": binary_cross_entropy_backward,
+    "mae": mae_backward,
     "softmax_cross_entropy": softmax_cross_entropy_backward,
     "mse": mse_backward,
 }

@@ -165,9 +165,13 @@ def input_batch(model: Model, n: int, seed: int) -> Array:
 
 
 def label_batch(model: Model, n: int, seed: int) -> Array:
-    """n targets: int64 class ids over the output's last axis, or float32 N(0, 1) for mse."""
+    """n targets: int64 class ids over the output's last axis, 0/1 float32 per output element
+    (binary_cross_entropy), or float32 N(0, 1) (mse, mae)."""
     rng = _rng(seed, LABEL_STREAM)
     out = model.output_shape
-    if model.train is not None and model.train.loss.kind == "mse":
+    labels = model.train.loss.labels if model.train is not None else "sparse"
+    if labels == "real":
         return rng.standard_normal((n, *out)).astype(np.float32)
+    if labels == "multi_label":
+        return rng.integers(0, 2, size=(n, *out)).astype(np.float32)
     return rng.integers(0, out[-1], size=(n, *out[:-1])).astype(np.int64)

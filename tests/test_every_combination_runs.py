@@ -329,6 +329,13 @@ CASES: tuple[Case, ...] = (
         ),
         reload=True,
     ),
+    Case(
+        "multi_label_unshuffled",
+        IMAGE,
+        ("conv2d(3, kernel=3, bias=false) -> batchnorm -> relu", "global_avgpool2d -> dense(4)"),
+        ("loss = binary_cross_entropy", "shuffle = false"),
+    ),
+    Case("mae_regression", VECTOR, ("dense(4) -> tanh -> dense(2)",), ("loss = mae",)),
     Case(  # several inputs, each read out of order, one of them ids
         "graph_two_inputs",
         "question: float32[4]\n    input story: int32[6]",

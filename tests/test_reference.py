@@ -435,6 +435,20 @@ model q {
 }
 train { loss = mse }
 """,
+    "binary_cross_entropy": """
+model l {
+  input x: float32[2, 3, 3]
+  conv2d(2, kernel=2) -> tanh -> flatten -> dense(4)
+}
+train { loss = binary_cross_entropy }
+""",
+    "mae": """
+model l {
+  input x: float32[5]
+  dense(4) -> tanh -> dense(3)
+}
+train { loss = mae }
+""",
     "lstm_sequence": """
 model s {
   input x: float32[4, 2]
@@ -455,8 +469,11 @@ def batch(model: Model, n: int, seed: int) -> tuple[Array, Array]:
     else:
         x = rng.standard_normal(shape)
     out = model.output_shape
-    if model.train is not None and model.train.loss.kind == "mse":
+    labels = model.train.loss.labels if model.train is not None else "sparse"
+    if labels == "real":
         return x, rng.standard_normal((n, *out))
+    if labels == "multi_label":
+        return x, rng.integers(0, 2, size=(n, *out)).astype(np.float64)
     return x, rng.integers(0, out[-1], size=(n, *out[:-1]))
 
 

@@ -11,6 +11,7 @@ from dlspec.ir import Data, InitSpec, Layer, Loss, Model, Optimizer, Schedule, T
 from dlspec.ops import (
     DATASETS,
     GLOBAL_INIT_KEYS,
+    LOSS_TARGETS,
     OPS,
     OPTIMIZER_SUGAR,
     OPTIMIZERS,
@@ -157,7 +158,7 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
     if optimizer is None or schedule is None or data is None or None in basic.values():
         return None
     return Train(
-        loss=Loss(basic["loss"], loss_pos),
+        loss=Loss(basic["loss"], loss_pos, labels=LOSS_TARGETS[basic["loss"]]),
         optimizer=optimizer,
         schedule=schedule,
         batch=basic["batch"],
@@ -165,6 +166,7 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
         seed=basic["seed"],
         data=data,
         global_inits=global_inits,
+        shuffle=basic["shuffle"],
     )
 
 

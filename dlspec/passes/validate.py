@@ -83,7 +83,8 @@ def _check_loss(model: Model, ctx: PassContext) -> None:
     elif train.data.name != "synthetic":
         ctx.error(
             BadValue(
-                f"mse needs targets of the output's shape; only synthetic data gives them (not {train.data.name})",
+                f"{train.loss.kind} needs targets of the output's shape; only synthetic data "
+                f"gives them (not {train.data.name})",
                 train.loss.pos,
             )
         )

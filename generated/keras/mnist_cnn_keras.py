@@ -47,6 +47,7 @@ CLASSES = 10
 BATCH_SIZE = 128
 EPOCHS = 12
 SEED = 0
+SHUFFLE = True
 DATASET = "mnist"
 TRAIN_SIZE = 60000
 TEST_SIZE = 10000
@@ -574,7 +575,7 @@ def train(model, data, args, steps_per_epoch):
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
     warmup = min(args.warmup, max(total_steps - 1, 0))
-    mode = "cycle" if args.data == "synthetic" else "shuffle"
+    mode = "cycle" if args.data == "synthetic" else "shuffle" if SHUFFLE else "ordered"
     batches = Batches(x_train, y_train, steps_per_epoch, mode, args.seed)
     timing = Timing(batches, total_steps, warmup)
     if total_steps > 0:

@@ -26,6 +26,7 @@ CLASSES = 10
 BATCH_SIZE = 64
 EPOCHS = 10
 SEED = 0
+SHUFFLE = True
 DATASET = "cifar10"
 TRAIN_SIZE = 50000
 TEST_SIZE = 10000
@@ -280,12 +281,12 @@ def to_device(x, y, device):
 
 
 def batch_order(count, steps, epoch, synthetic, seed):
-    """Batches of one epoch: a seeded shuffle of real data, or slices cycling the synthetic pool
+    """Batches of one epoch: real data in a seeded shuffle (its order when SHUFFLE is off), or slices cycling the synthetic pool
     (slices of a tensor already on the device: no copy and no host synchronisation per step)."""
     if synthetic:
         pool = count // BATCH_SIZE
         return [slice((i % pool) * BATCH_SIZE, (i % pool + 1) * BATCH_SIZE) for i in range(steps)]
-    order = np.random.RandomState(seed + epoch).permutation(count)
+    order = np.random.RandomState(seed + epoch).permutation(count) if SHUFFLE else np.arange(count)
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 

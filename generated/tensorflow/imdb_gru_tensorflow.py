@@ -24,6 +24,7 @@ CLASSES = 2
 BATCH_SIZE = 64
 EPOCHS = 3
 SEED = 0
+SHUFFLE = True
 DATASET = "imdb"
 TRAIN_SIZE = 25000
 TEST_SIZE = 25000
@@ -444,12 +445,12 @@ def synchronize(value):
 
 
 def batch_order(count, steps, epoch, synthetic, seed):
-    """Batches of one epoch: a seeded shuffle of real data, or indices cycling the synthetic
+    """Batches of one epoch: real data in a seeded shuffle (its order when SHUFFLE is off), or indices cycling the synthetic
     pool (batches already on the device: no copy and no host synchronisation per step)."""
     if synthetic:
         pool = count // BATCH_SIZE
         return [i % pool for i in range(steps)]
-    order = np.random.RandomState(seed + epoch).permutation(count)
+    order = np.random.RandomState(seed + epoch).permutation(count) if SHUFFLE else np.arange(count)
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 
