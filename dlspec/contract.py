@@ -21,6 +21,7 @@ LOADERS = {
     "fashion_mnist": "load_mnist",
     "cifar10": "load_cifar10",
     "imdb": "load_imdb",
+    "npz": "load_npz",
 }
 # what each loader reads, for the message when --data lacks it
 DATA_FILES = {
@@ -28,6 +29,8 @@ DATA_FILES = {
     "fashion_mnist": "the idx files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
     "cifar10": "the python batches data_batch_1..5 and test_batch (or cifar-10-batches-py/)",
     "imdb": "imdb.npz in Keras's format (x_train, y_train, x_test, y_test)",
+    "npz": "an .npz file (--data FILE) with x_train, x_test (or x_train_<input>, x_test_<input> "
+    "for each input), y_train, y_test",
 }
 
 

@@ -635,6 +635,16 @@ DATASETS: dict[str, DatasetSpec] = {
         "float32",
         "CIFAR-10 python batches, scaled to [0, 1], (3, 32, 32)",
     ),
+    "npz": DatasetSpec(
+        {},
+        0,
+        0,
+        0,
+        (),
+        "",
+        "the user's arrays from one .npz (--data FILE): x_train, x_test (or x_train_<input>, "
+        "x_test_<input> per input), y_train, y_test",
+    ),
     "imdb": DatasetSpec(
         {
             "vocab": AttrSpec(pos_int, 20000, "keep ids below this; others become oov_char"),

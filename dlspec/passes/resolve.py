@@ -127,7 +127,12 @@ def _check_used(model: Model, ctx: PassContext) -> None:
             ctx.error(BadValue(message, layer.pos))
     for inp in model.inputs:
         if inp.name not in needed:
-            ctx.error(BadValue(f"input {inp.name!r} is not read by any layer", inp.pos))
+            hint = (
+                f" (a chain without sources reads the statement before it: write [{inp.name}] -> ...)"
+                if len(model.inputs) > 1
+                else ""
+            )
+            ctx.error(BadValue(f"input {inp.name!r} is not read by any layer{hint}", inp.pos))
 
 
 def resolve(model: Model, ctx: PassContext) -> Model:

@@ -23,10 +23,10 @@ def _check_data(model: Model, ctx: PassContext) -> None:
     assert train is not None
     data, inp = train.data, model.inputs[0]
     spec = DATASETS[data.name]
-    if data.name != "synthetic" and len(model.inputs) > 1:
+    if data.name not in ("synthetic", "npz") and len(model.inputs) > 1:
         message = (
             f"data {data.name} gives one input; the model has {len(model.inputs)} "
-            "(a model with several inputs trains on synthetic data)"
+            "(a model with several inputs trains on synthetic or npz data)"
         )
         ctx.error(BadValue(message, model.inputs[1].pos))
         return
@@ -80,11 +80,11 @@ def _check_loss(model: Model, ctx: PassContext) -> None:
                     model.layers[-1].pos,
                 )
             )
-    elif train.data.name != "synthetic":
+    elif train.data.name not in ("synthetic", "npz"):
         ctx.error(
             BadValue(
-                f"{train.loss.kind} needs targets of the output's shape; only synthetic data "
-                f"gives them (not {train.data.name})",
+                f"{train.loss.kind} needs targets of the output's shape; synthetic and npz "
+                f"data give them (not {train.data.name})",
                 train.loss.pos,
             )
         )

@@ -634,7 +634,7 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         index = self.index(i)
-        return [a[index] for a in self.x], self.y[index]
+        return tuple(a[index] for a in self.x), self.y[index]
 
     def on_epoch_end(self):
         self.epoch += 1
