@@ -232,6 +232,7 @@ class Model:
     outputs: tuple[str, ...] = ()  # the tensors the model returns; the loss reads the first
     raw_outputs: tuple[Any, ...] = ()  # the `output` statement's names as written (until resolve)
     outputs_pos: Pos = Pos()  # where the `output` statement is (none: the outputs are implicit)
+    inference: bool = False  # no train block: scripts time forward passes in evaluation mode
     raw_blocks: tuple[str, ...] = ()  # the spec's block names, for suggestions (until resolve)
 
     def producer(self, name: str) -> Union[Layer, Input, None]:

@@ -179,5 +179,6 @@ def lower(spec: ast.SpecFile) -> Model:
         outputs=outputs,
         raw_outputs=model_decl.outputs[0].names if model_decl.outputs else (),
         outputs_pos=model_decl.outputs[0].pos if model_decl.outputs else Pos(),
+        inference=train_decl is None,
         raw_blocks=tuple(blocks.names()),
     )

@@ -293,7 +293,7 @@ def verify_model(
         work.mkdir(parents=True, exist_ok=True)
         start = W.draw_weights(model, VERIFY_SEED)
         W.save_npz(work / "weights.npz", start)
-        ref, batches = oracle(model, start, steps)
+        ref, batches = oracle(model, start, 0 if model.inference else steps)
         np.savez(work / "batches.npz", **batches)
         results: dict[str, dict[str, Array]] = {}
         checks: list[Check] = []

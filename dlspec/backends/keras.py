@@ -626,6 +626,7 @@ class KerasBackend(Backend):
             "weights": self._weights_context(model),
             "optimizer": self._optimizer(model),
             "loss": train.loss.kind,
+            "inference": model.inference,
             "input_vars": [
                 (var, k, self.names.of(i.name))
                 for k, (var, i) in enumerate(zip(walk.arguments, model.inputs, strict=True))

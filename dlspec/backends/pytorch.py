@@ -397,6 +397,7 @@ class PyTorchBackend(Backend):
             ],
             "forward": walk.lines,
             "forward_args": ", ".join(walk.arguments),
+            "inference": model.inference,
             "output": walk.output,
             "helpers": helpers,
             "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]

@@ -559,6 +559,7 @@ class TensorFlowBackend(Backend):
             "data": contract.data_context(model),
             "schedule": contract.schedule_context(model),
             "forward_args": ", ".join(walk.arguments),
+            "inference": model.inference,
             "forward": [*walk.lines, *result]
             + (["x = as_nchw(x)  # the model's output in canonical NCHW"] if output_map else []),
             "helpers": [h for h in self.HELPERS if h in used],

@@ -104,5 +104,6 @@ def validate(model: Model, ctx: PassContext) -> Model:
     """Model-wide consistency; the model passes through unchanged."""
     if model.train is not None and model.layers and _check_outputs(model, ctx):
         _check_data(model, ctx)
-        _check_loss(model, ctx)
+        if not model.inference:
+            _check_loss(model, ctx)
     return model
