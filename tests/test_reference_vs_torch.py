@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+from example_specs import TRAINED
 
 from dlspec import reference as R
 from dlspec import reference_grad as G
@@ -378,7 +379,7 @@ train {
 """
 
 # spec text and updates to check (three for the tricky ones: their learning rate changes twice)
-SPECS = {p.stem: (p.read_text(encoding="utf-8"), 2) for p in EXAMPLES}
+SPECS = {p.stem: (p.read_text(encoding="utf-8"), 2) for p in TRAINED}
 SPECS.update(tricky_cnn=(TRICKY_CNN, 3), tricky_rnn=(TRICKY_RNN, 3))
 
 
