@@ -1,8 +1,9 @@
-"""The `dlspec` command line: compile, summary, targets, check."""
+"""The `dlspec` command line: compile, summary, targets, check, verify, doctor, weights import."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -11,7 +12,7 @@ from dlspec import __version__
 from dlspec.backends import TARGETS
 from dlspec.compile import Compiled, compile_model
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
-from dlspec.files import stale_diff, write_all
+from dlspec.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.frontend import Built, build_file
 from dlspec.ops import PROFILES
 from dlspec.summary import summary_text
@@ -195,6 +196,46 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if checks and all(c.passed for c in checks) else EXIT_FAILED
 
 
+def cmd_weights_import(args: argparse.Namespace) -> int:
+    """Convert a library model's weights (torchvision state_dict, Keras weights) into the spec's
+    canonical npz; every missing, unexpected or mis-shaped tensor is an error, and then nothing
+    is written."""
+    import numpy as np
+
+    from dlspec import weights_import as importer  # NumPy, and torch or h5py when reading
+
+    library, source = args.source
+    if library not in importer.LIBRARIES:
+        raise UsageError(
+            f"--from {library!r}: unknown library (known: {', '.join(importer.LIBRARIES)})"
+        )
+    if not _is_file(source):
+        raise UsageError(f"no such weights file: {display_path(source)}")
+    if Path(args.output).is_dir():
+        raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
+    built = _build(args.spec, args.defaults)
+    imported = importer.import_weights(built.model, importer.load_source(library, source))
+    if args.show_map:
+        print(imported.table())
+    buffer = io.BytesIO()
+    np.savez(buffer, **imported.weights)
+    _write_bytes(Path(args.output), buffer.getvalue())
+    print(
+        imported.summary(f"{library} {display_path(source)}", display_path(args.output)),
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a binary file atomically (staged beside it, then renamed); an OS error is clear."""
+    try:
+        write_bytes_atomic(path, data)
+    except OSError as err:
+        where = display_path(err.filename) if isinstance(err.filename, str) else "output"
+        raise DlspecError(f"cannot write {where}: {err.strerror or err}") from None
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:  # noqa: ARG001
     """Show which runtimes can run here, with which interpreter and framework version."""
     from dlspec import runtimes
@@ -246,6 +287,27 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("weights", help="canonical weights: import a library model's")
+    weights = p.add_subparsers(dest="weights_command", required=True, parser_class=_Parser)
+    p = weights.add_parser(
+        "import", help="convert torchvision or Keras weights into the spec's canonical npz"
+    )
+    p.add_argument("spec", metavar="SPEC", help=".dl spec file")
+    p.add_argument(
+        "--from",
+        dest="source",
+        nargs=2,
+        required=True,
+        metavar=("LIBRARY", "FILE"),
+        help="torchvision STATE_DICT.pt, or keras FILE.weights.h5 | FILE.keras",
+    )
+    p.add_argument("-o", "--output", required=True, help="the npz to write")
+    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+    p.add_argument(
+        "--show-map", action="store_true", help="print which library layer fills which spec layer"
+    )
+    p.set_defaults(func=cmd_weights_import)
 
     p = sub.add_parser("doctor", help="which targets can run here, and where")
     p.set_defaults(func=cmd_doctor)

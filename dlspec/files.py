@@ -13,6 +13,26 @@ def write_atomic(path: Path, text: str) -> None:
     write_all([(path, text)])
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write binary data via a temporary file in the same folder and rename (folders made as
+    needed): never a partial file, and nothing left behind on failure."""
+    made: list[Path] = []
+    tmp = ""
+    try:
+        _make_dirs(path.parent, made)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        for folder in reversed(made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
 def _make_dirs(folder: Path, made: list[Path]) -> None:
     """mkdir -p that records each folder it creates, so a failed write can remove them."""
     missing = []

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pytest
 from dataset_files import write_cifar, write_imdb
+from example_specs import TRAINED
 
 from dlspec import verify as V
 from dlspec.backends import keras as K
@@ -637,7 +638,7 @@ def _model(case: str) -> Model:
 
 # keras_cifar10_cnn's third update crosses a ReLU kink inside float32 resolution (see below)
 KINK = "examples/keras_cifar10_cnn.dl"
-CASES = [str(p.relative_to(ROOT)) for p in EXAMPLES + SPECS] + list(EDGE_SPECS)
+CASES = [str(p.relative_to(ROOT)) for p in TRAINED + SPECS] + list(EDGE_SPECS)
 MATRIX = [(case, rt) for case in CASES for rt in RUNTIMES]
 
 
@@ -859,7 +860,7 @@ def test_every_example_trains_two_steps(runtime: str, tmp_path: Path) -> None:
     """Each example's script trains 2 steps on synthetic data, reports the contract's JSON, and
     its exported weights evaluate identically in a fresh model (one interpreter per backend)."""
     need(runtime)
-    models = [build_file(str(p)).model for p in EXAMPLES]
+    models = [build_file(str(p)).model for p in TRAINED]
     args = []
     for model in models:
         compiled = compile_model(model, "keras")

@@ -595,10 +595,12 @@ def test_layer_parameters(stmt: str, input: str, params: list) -> None:
 
 PARAM_COUNTS = {
     "cifar_vgg": 3_441_592,
+    "densenet121_chexnet": 6_968_206,  # torchvision densenet121(num_classes=14)
     "imdb_gru": 3_818_302,
     "keras_cifar10_cnn": 1_250_858,
     "mnist_cnn": 1_199_882,
     "mnist_mlp": 669_706,
+    "resnet50": 23_508_032,  # torchvision resnet50 without its fc
 }
 
 
@@ -607,7 +609,7 @@ def test_example_parameter_counts(name: str, count: int) -> None:
     model = build_file(str(EXAMPLES / f"{name}.dl")).model
     assert model.name == name
     assert model.param_count == count
-    assert sum(math.prod(p.shape) for p in model.params) == count
+    assert sum(math.prod(p.shape) for p in model.trainable_params) == count
 
 
 def test_every_example_has_a_count() -> None:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 from dataset_files import write_cifar, write_imdb
+from example_specs import TRAINED
 
 from dlspec.backends.pytorch import PyTorchBackend
 from dlspec.compile import compile_model
@@ -88,7 +89,7 @@ def max_param_diff(a: Any, b: Any) -> float:
 # ---- every example ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("spec", TRAINED, ids=[p.stem for p in TRAINED])
 def test_example_trains_and_weights_round_trip(spec: Path, tmp_path: Path) -> None:
     model = build_file(str(spec)).model
     script = write_script(model, tmp_path)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+from example_specs import TRAINED
 
 from dlspec import reference as R
 from dlspec import reference_grad as G
@@ -389,7 +390,7 @@ train { optimizer = sgd(lr=0.1, momentum=0.9) }
 """
 
 # spec text and updates to check (three for the tricky ones: their learning rate changes twice)
-SPECS = {p.stem: (p.read_text(encoding="utf-8"), 2) for p in EXAMPLES}
+SPECS = {p.stem: (p.read_text(encoding="utf-8"), 2) for p in TRAINED}
 SPECS.update(tricky_cnn=(TRICKY_CNN, 3), tricky_rnn=(TRICKY_RNN, 3), tricky_gru=(TRICKY_GRU, 2))
 
 

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
+from example_specs import TRAINED
 
 from dlspec import verify as V
 from dlspec.backends.tensorflow import (
@@ -695,7 +696,7 @@ def _verify_with_flags(model: Model, *flags: str) -> list[V.Check]:
 
 
 @pytest.mark.framework
-@pytest.mark.parametrize("path", EXAMPLES + SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", TRAINED + SPECS, ids=lambda p: p.stem)
 def test_verify_against_the_oracle(
     path: Path, tf: types.ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -933,7 +934,7 @@ def run_script(script: Path, cwd: Path, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.framework
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", TRAINED, ids=lambda p: p.stem)
 def test_script_trains_and_reports(path: Path, tmp_path: Path, tf: types.ModuleType) -> None:
     model = build_file(str(path)).model
     compiled = compile_model(model, "tensorflow")

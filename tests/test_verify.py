@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from example_specs import TRAINED
 
 from dlspec.cli import main
 from dlspec.compile import compile_model
@@ -77,7 +78,7 @@ def _inject(source: str, old: str, new: str) -> str:
 LOAD = "            value = arrays[name]\n"
 
 
-@pytest.mark.parametrize("spec", sorted(p.name for p in (ROOT / "examples").glob("*.dl")))
+@pytest.mark.parametrize("spec", sorted(p.name for p in TRAINED))
 def test_every_example_passes(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     checks = verify_model(build_file(f"examples/{spec}").model, ["pytorch"], steps=5)
