@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.test_data_formats import data_module
+from test_data_formats import data_module
 
 TWO_INPUTS = """
 model reg {
