@@ -72,8 +72,9 @@ def split_activation(call: ast.Call) -> list[ast.Call]:
 
 
 def _split_wrapped_activation(call: ast.Call) -> list[ast.Call]:
-    """`time_distributed(dense(10, activation=relu))` is `time_distributed(dense(10)) -> relu`:
-    an activation is elementwise, so applying it to every step is applying it to the sequence."""
+    """`time_distributed(dense(10, activation=relu))` is `time_distributed(dense(10)) ->
+    time_distributed(relu)`: the wrapped layer's sugar, split as anywhere, each part wrapped (a
+    softmax of a step is not a softmax of the sequence)."""
     for i, arg in enumerate(call.args):
         if not ((i == 0 and arg.key is None) or arg.key == "layer"):
             continue
@@ -84,7 +85,12 @@ def _split_wrapped_activation(call: ast.Call) -> list[ast.Call]:
         if len(parts) == 1:
             return [call]
         inner = replace(arg, value=replace(value, args=parts[0].args))
-        return [replace(call, args=call.args[:i] + (inner,) + call.args[i + 1 :]), parts[1]]
+        act = parts[1]
+        wrapped_act = ast.Arg(None, ast.CallVal(act.op, act.args, act.pos), act.pos)
+        return [
+            replace(call, args=call.args[:i] + (inner,) + call.args[i + 1 :]),
+            ast.Call(TIME_DISTRIBUTED, (wrapped_act,), act.pos),
+        ]
     return [call]
 
 

@@ -364,7 +364,7 @@ CASES: tuple[Case, ...] = (
         "rows: float32[5, 4, 3]",
         (
             "td: time_distributed(lstm(4, recurrent_bias=false))",
-            "time_distributed(dense(3, activation=relu))",  # split: time_distributed -> relu
+            "time_distributed(dense(3, activation=relu))",  # -> time_distributed(relu)
             "time_distributed(layer=repeat_vector(2))",
             "time_distributed(gru(3, layers=2, readout=sequence, reset_after=false))",
             "time_distributed(lstm(3, recurrent_bias=true, bias_init=uniform(0.1)))",

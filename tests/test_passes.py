@@ -806,17 +806,26 @@ def test_a_wrapped_layer_gets_its_shape_dependent_attributes_per_step() -> None:
     assert model.layers[-1].out_shape == (4, 2, 3, 3)
 
 
-def test_activation_inside_a_wrapped_call_becomes_a_layer_after_the_wrapper() -> None:
-    model = build_model(["time_distributed(dense(3, activation=leaky_relu(0.2)))"], "float32[5, 2]")
-    td, act = model.layers
-    assert (td.op, wrapped(td).op, act.op, act["alpha"]) == (
-        "time_distributed",
+def test_activation_inside_a_wrapped_call_becomes_a_wrapped_layer_after_the_wrapper() -> None:
+    model = build_model(
+        [
+            "time_distributed(dense(3, activation=leaky_relu(0.2)))",
+            "time_distributed(layer=conv2d(2, 1, activation=softmax))",
+        ],
+        "float32[5, 1, 2, 2]",
+    )
+    td, act, conv, softmax = model.layers
+    assert [layer.op for layer in model.layers] == ["time_distributed"] * 4
+    assert [wrapped(layer).op for layer in model.layers] == [
         "dense",
         "leaky_relu",
-        0.2,
-    )
+        "conv2d",
+        "softmax",
+    ]
     assert "activation" not in wrapped(td).stated and wrapped(td)["activation"] == "none"
-    assert act.inputs == ("time_distributed_1",) and act.out_shape == (5, 3)
+    assert wrapped(act)["alpha"] == 0.2 and act.inputs == ("time_distributed_1",)
+    assert (act.pos.line, act.pos.col) == (4, 42)  # the activation's own position
+    assert wrapped(softmax)["axis"] == 1  # a step's channels, not the sequence's last axis
 
 
 def test_time_distributed_embedding_reads_ids_per_step() -> None:
