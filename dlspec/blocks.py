@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 
 from dlspec import ast
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, Problem, UnknownName
-from dlspec.ir import Layer
+from dlspec.ir import TIME_DISTRIBUTED, Layer
 from dlspec.limits import MAX_BLOCK_DEPTH, MAX_LAYERS, MAX_NAME_LENGTH
 from dlspec.ops import OPS
 from dlspec.values import ValueProblem, integer, keyed_args, name_problem, suggest
@@ -59,6 +59,8 @@ def split_activation(call: ast.Call) -> list[ast.Call]:
     Anything else (`none`, a repeated or unknown activation) stays an attribute, which the
     passes then check and report.
     """
+    if call.op == TIME_DISTRIBUTED:
+        return _split_wrapped_activation(call)
     act = [a for a in call.args if a.key == "activation"]
     if len(act) != 1 or call.op not in OPS or "activation" not in OPS[call.op].attrs:
         return [call]
@@ -67,6 +69,29 @@ def split_activation(call: ast.Call) -> list[ast.Call]:
         return [call]
     rest = tuple(a for a in call.args if a.key != "activation")
     return [ast.Call(call.op, rest, call.pos), layer]
+
+
+def _split_wrapped_activation(call: ast.Call) -> list[ast.Call]:
+    """`time_distributed(dense(10, activation=relu))` is `time_distributed(dense(10)) ->
+    time_distributed(relu)`: the wrapped layer's sugar, split as anywhere, each part wrapped (a
+    softmax of a step is not a softmax of the sequence)."""
+    for i, arg in enumerate(call.args):
+        if not ((i == 0 and arg.key is None) or arg.key == "layer"):
+            continue
+        value = arg.value
+        if not isinstance(value, ast.CallVal) or value.name == TIME_DISTRIBUTED:
+            return [call]
+        parts = split_activation(ast.Call(value.name, value.args, value.pos))
+        if len(parts) == 1:
+            return [call]
+        inner = replace(arg, value=replace(value, args=parts[0].args))
+        act = parts[1]
+        wrapped_act = ast.Arg(None, ast.CallVal(act.op, act.args, act.pos), act.pos)
+        return [
+            replace(call, args=call.args[:i] + (inner,) + call.args[i + 1 :]),
+            ast.Call(TIME_DISTRIBUTED, (wrapped_act,), act.pos),
+        ]
+    return [call]
 
 
 def tensor_problem(

@@ -115,6 +115,15 @@ class Layer:
         return sum(_size(p.shape) for p in self.params if not p.trainable)
 
 
+TIME_DISTRIBUTED = "time_distributed"
+
+
+def wrapped(layer: Layer) -> Layer:
+    """The layer that computes `layer`'s steps: a time_distributed layer's wrapped layer (named
+    as the wrapper, per-step shapes, the wrapper's parameters), else `layer` itself."""
+    return layer.attrs["layer"] if layer.op == TIME_DISTRIBUTED else layer
+
+
 def _size(shape: Shape) -> int:
     n = 1
     for d in shape:

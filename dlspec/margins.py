@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlspec import reference as R
-from dlspec.ir import Layer, Model
+from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
 
 Array = np.ndarray
 KINKED = ("relu", "leaky_relu", "elu")
@@ -55,6 +55,8 @@ def decision_margin(model: Model, weights: dict[str, Array], x: Array) -> float:
     values = R.layer_inputs(model, weights, x, training=True)
     margin = np.inf
     for layer, value in zip(model.layers, values[:-1], strict=True):
+        if layer.op == TIME_DISTRIBUTED:  # the wrapped layer sees every step as a sample
+            layer, value = wrapped(layer), R.steps(value)
         if layer.op in KINKED or (layer.op == "leaky_relu" and layer["alpha"] != 1.0):
             margin = min(margin, _kink_margin(value))
         elif layer.op == "maxpool2d":

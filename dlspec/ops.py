@@ -12,7 +12,7 @@ from typing import Any, Callable, Union
 
 from dlspec import ast
 from dlspec import values as V
-from dlspec.ir import InitSpec
+from dlspec.ir import InitSpec, Layer
 from dlspec.limits import MAX_STACKED
 
 PROFILES = ("dlspec", "pytorch", "keras")
@@ -444,6 +444,36 @@ _op(
         },
         positional=("alpha",),
         doc="x if x > 0 else alpha * x",
+    )
+)
+
+# ---- wrappers: a layer applied to every step of a sequence ----------------------------------
+
+
+def wrapped_layer(v: Any, what: str) -> Any:
+    """The wrapped layer: the resolve pass reads its call (`lstm(128)`, `dense(10)`) into a
+    Layer whose attributes the defaults pass fills from this table, as any layer's."""
+    if isinstance(v, Layer):
+        return v
+    raise V.bad(
+        f"{what} must be a layer call such as lstm(128) or dense(10), not {V.show(v)}", v.pos
+    )
+
+
+_op(
+    OpSpec(
+        "time_distributed",
+        "wrapper",
+        {
+            "layer": AttrSpec(
+                wrapped_layer,
+                doc="the layer applied to every step, with its own attributes and defaults: "
+                "lstm(128), dense(10), ...",
+            )
+        },
+        positional=("layer",),
+        doc="(T, *S) -> (T, *S'): the wrapped layer (S -> S') applied to every step with one "
+        "set of weights (Keras TimeDistributed)",
     )
 )
 

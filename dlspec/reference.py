@@ -7,7 +7,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir import Layer, Model
+from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
 
 Array = np.ndarray
 Pair = tuple[int, int]
@@ -381,6 +381,18 @@ def _rnn(layer: Layer, weights: Weights, x: Array) -> Array:
     return readout(layer, x)
 
 
+def steps(x: Array) -> Array:
+    """(N, T, *S) -> (N*T, *S): every step of every sample, as one batch."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def _time_distributed(layer: Layer, weights: Weights, x: Array) -> Array:
+    """The wrapped layer on every step at once: (N, T, *S) -> (N*T, *S) -> (N*T, *S') ->
+    (N, T, *S'); its parameters are the wrapper's, one set for every step."""
+    y = layer_forward(wrapped(layer), weights, steps(x))
+    return y.reshape(x.shape[0], x.shape[1], *y.shape[1:])
+
+
 LayerForward = Callable[[Layer, Weights, Array], Array]
 
 FORWARD: dict[str, LayerForward] = {
@@ -403,6 +415,7 @@ FORWARD: dict[str, LayerForward] = {
     "softmax": lambda layer, weights, x: softmax(x, layer["axis"]),
     "elu": lambda layer, weights, x: elu(x, layer["alpha"]),
     "leaky_relu": lambda layer, weights, x: leaky_relu(x, layer["alpha"]),
+    TIME_DISTRIBUTED: _time_distributed,
 }
 
 

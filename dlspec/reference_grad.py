@@ -7,7 +7,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from dlspec import reference as R
-from dlspec.ir import Layer, Model
+from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
 
 Array = np.ndarray
 Pair = tuple[int, int]
@@ -347,6 +347,14 @@ def _batchnorm(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGr
     return dx, grads
 
 
+def _time_distributed(layer: Layer, weights: Weights, x: Array, dout: Array) -> LayerGrads:
+    """The wrapped layer's backward over every step as one batch, (N, T, *S) -> (N*T, *S): the
+    gradients of the one set of weights add up over the steps in that batch."""
+    inner = wrapped(layer)
+    dx, grads = BACKWARD[inner.op](inner, weights, R.steps(x), R.steps(dout))
+    return (None if dx is None else dx.reshape(x.shape)), grads
+
+
 LayerBackward = Callable[[Layer, Weights, Array, Array], LayerGrads]
 
 BACKWARD: dict[str, LayerBackward] = {
@@ -370,6 +378,7 @@ BACKWARD: dict[str, LayerBackward] = {
     "softmax": _act(softmax_backward, "axis"),
     "elu": _act(elu_backward, "alpha"),
     "leaky_relu": _act(leaky_relu_backward, "alpha"),
+    TIME_DISTRIBUTED: _time_distributed,
 }
 
 

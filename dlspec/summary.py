@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from dlspec.ir import Model
+from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
 
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(N, " + ", ".join(str(d) for d in shape) + ")" if shape else "(N,)"
 
 
+def _op(layer: Layer) -> str:
+    """The op, with the wrapped one for a time_distributed layer: `time_distributed(lstm)`."""
+    return f"{layer.op}({wrapped(layer).op})" if layer.op == TIME_DISTRIBUTED else layer.op
+
+
 def summary_rows(model: Model) -> list[tuple[str, str, str, str]]:
     """(name, op, output shape, parameter count) per layer, input first."""
     rows = [(inp.name, f"input {inp.dtype}", _shape(inp.shape), "0") for inp in model.inputs]
     for layer in model.layers:
-        rows.append((layer.name, layer.op, _shape(layer.out_shape), f"{layer.param_count:,}"))
+        rows.append((layer.name, _op(layer), _shape(layer.out_shape), f"{layer.param_count:,}"))
     return rows
 
 

@@ -23,7 +23,7 @@ from dlspec import weights as W
 from dlspec.compile import compile_model
 from dlspec.contract import EVAL, TRAIN, TRAIN_LABELS
 from dlspec.errors import DlspecError, display_path
-from dlspec.ir import Model
+from dlspec.ir import Model, wrapped
 from dlspec.margins import decision_margin
 from dlspec.reference_grad import loss_and_grads
 from dlspec.reference_optim import ReferenceOptimizer, train_learning_rate
@@ -225,7 +225,7 @@ def _params(result: dict[str, Array]) -> dict[str, Array]:
 
 def compare(spec: str, rt: str, model: Model, ref: Oracle, got: dict[str, Array]) -> list[Check]:
     """The checks of one runtime's results against the oracle."""
-    rnn = any(layer.op in ("gru", "lstm") for layer in model.layers)
+    rnn = any(wrapped(layer).op in ("gru", "lstm") for layer in model.layers)
     tol = FORWARD_TOL_RNN if rnn else FORWARD_TOL
     checks = [_check(spec, rt, "forward vs oracle", *errors(got["forward"], ref.forward), tol)]
     if not ref.losses:

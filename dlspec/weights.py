@@ -9,7 +9,7 @@ from typing import Callable, Union
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir import Init, Model, Param, Shape
+from dlspec.ir import Init, Model, Param, Shape, wrapped
 
 Array = np.ndarray
 Weights = dict[str, Array]
@@ -130,12 +130,12 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 
 def vocab_of(model: Model, input_name: str = "") -> int:
     """The id range of an integer input (the first one by default): the smallest vocab of the
-    embedding layers reading it (0 when the input is not ids)."""
+    embedding layers reading it, time-distributed ones too (0 when the input is not ids)."""
     name = input_name or model.inputs[0].name
     vocabs = [
-        int(layer["vocab"])
+        int(wrapped(layer)["vocab"])
         for layer in model.layers
-        if layer.op == "embedding" and name in layer.inputs
+        if wrapped(layer).op == "embedding" and name in layer.inputs
     ]
     return min(vocabs) if vocabs else 0
 

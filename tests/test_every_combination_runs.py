@@ -25,8 +25,9 @@ from dlspec.compile import Compiled, compile_model
 from dlspec.errors import SpecError, Unsupported
 from dlspec.frontend import build
 from dlspec.inits import SCHEMES
-from dlspec.ir import InitSpec, Model
+from dlspec.ir import TIME_DISTRIBUTED, InitSpec, Layer, Model, wrapped
 from dlspec.ops import DTYPES, LOSSES, OPS, OPTIMIZERS, PROFILES, SCHEDULES, AttrSpec
+from dlspec.passes.resolve import NOT_WRAPPED
 from dlspec.runtimes import RUNTIMES, runtime
 
 RUNNER = Path(__file__).resolve().parent / "run_scripts.py"
@@ -357,6 +358,55 @@ CASES: tuple[Case, ...] = (
             "batchnorm(scale=true, center=false, running_var=unbiased) -> dense(2)",
         ),
     ),
+    # ---- time_distributed: every op it wraps, over (T, ...) sequences of vectors and maps ----
+    Case(  # rows: a (T, F, G) tensor, a map to the channels-last targets, in and out
+        "time_distributed_rnn",
+        "rows: float32[5, 4, 3]",
+        (
+            "td: time_distributed(lstm(4, recurrent_bias=false))",
+            "time_distributed(dense(3, activation=relu))",  # -> time_distributed(relu)
+            "time_distributed(layer=repeat_vector(2))",
+            "time_distributed(gru(3, layers=2, readout=sequence, reset_after=false))",
+            "time_distributed(lstm(3, recurrent_bias=true, bias_init=uniform(0.1)))",
+            "time_distributed(softmax) -> time_distributed(dropout(0.5))",
+            "time_distributed(tanh) -> time_distributed(sigmoid)",
+            "lstm(4)",
+            "dense(2)",
+        ),
+        ("optimizer = adam(lr=0.01)",),
+        reload=True,
+    ),
+    Case(
+        "time_distributed_tokens",
+        "clips: int32[3, 6]",
+        (
+            "time_distributed(embedding(20, 4))",
+            "time_distributed(flatten)",
+            "time_distributed(elu(0.5)) -> time_distributed(leaky_relu(0.2))",
+            "time_distributed(relu)",
+            "gru(3)",
+            "dense(2)",
+        ),
+    ),
+    Case(  # (C, H, W) maps per step: Keras's TimeDistributed would hand them over canonically
+        "time_distributed_maps",
+        "video: float32[3, 2, 6, 6]",
+        (
+            "time_distributed(conv2d(3, kernel=3, padding=same)) -> relu",
+            "time_distributed(zeropad2d([[0, 1], [1, 0]]))",
+            "time_distributed(maxpool2d(2, rounding=ceil))",
+            "time_distributed(avgpool2d(2, padding=1, count_pad=false))",
+            "s: time_distributed(softmax)",
+            "[s] -> mean: time_distributed(global_avgpool2d)",
+            "[s] -> time_distributed(dense(2)) -> rows: time_distributed(flatten)",
+            "[s] -> top: time_distributed(global_maxpool2d)",
+            "[mean, rows, top] -> concat",
+            "lstm(3)",
+            "dense(2)",
+        ),
+        refused_by=frozenset({"keras"}),
+        reload=True,
+    ),
     # ---- optimiser forms, schedules ------------------------------------------------------------
     opt_case(
         "sgd_update_nesterov_decoupled",
@@ -424,6 +474,7 @@ SPELLINGS = (
     "zeropad2d([1, 2])",
     "zeropad2d(padding=[[0, 1], [2, 0]])",
     "schedule = constant",
+    "time_distributed(layer=",
     *(f"defaults = {profile}" for profile in PROFILES),
     *(f"activation={value}" for value in choices(OPS["dense"].attrs["activation"])),
 )
@@ -435,13 +486,31 @@ def model_of(case: Case) -> Model:
     return build(case.text(), f"{case.name}.dl").model
 
 
-def _layer_values(models: list[Model]) -> Iterator[tuple[str, str, Any]]:
-    """(op, "", None), (op, stated key, None) and (op, key, value) of every layer."""
+def _layers(models: list[Model]) -> Iterator[Layer]:
+    """Every layer, and the layer every time_distributed wraps."""
     for model in models:
         for layer in model.layers:
-            yield layer.op, "", None
-            yield from ((layer.op, key, None) for key in layer.stated)
-            yield from ((layer.op, key, value) for key, value in layer.attrs.items())
+            yield layer
+            if layer.op == TIME_DISTRIBUTED:
+                yield wrapped(layer)
+
+
+def _layer_values(models: list[Model]) -> Iterator[tuple[str, str, Any]]:
+    """(op, "", None), (op, stated key, None) and (op, key, value) of every layer (a wrapped
+    layer is a value of its wrapper, counted as a layer itself)."""
+    for layer in _layers(models):
+        yield layer.op, "", None
+        yield from ((layer.op, key, None) for key in layer.stated)
+        yield from (
+            (layer.op, key, value)
+            for key, value in layer.attrs.items()
+            if not isinstance(value, Layer)
+        )
+
+
+def wrappable(op: str) -> bool:
+    """Whether the language lets time_distributed wrap `op`."""
+    return OPS[op].category not in ("merge", "wrapper") and op not in NOT_WRAPPED
 
 
 def _optimizer_values(models: list[Model]) -> Iterator[tuple[str, str, Any]]:
@@ -483,8 +552,7 @@ def _missing(table: dict[str, dict[str, AttrSpec]], seen: set[tuple[str, str, An
 def _init_schemes(models: list[Model]) -> set[str]:
     return {
         value.scheme
-        for model in models
-        for layer in model.layers
+        for layer in _layers(models)
         for value in layer.attrs.values()
         if isinstance(value, InitSpec)
     }
@@ -502,6 +570,8 @@ def test_every_op_attribute_and_value_has_a_case() -> None:
     missing += [f"input {d}" for d in DTYPES if d not in {m.inputs[0].dtype for m in models}]
     texts = "".join(case.text() for case in CASES)
     missing += [f"spelling {s!r}" for s in SPELLINGS if s not in texts]
+    inside = {wrapped(layer).op for layer in _layers(models) if layer.op == TIME_DISTRIBUTED}
+    missing += [f"time_distributed({op})" for op in OPS if wrappable(op) and op not in inside]
     assert not missing, f"no case in CASES covers: {', '.join(missing)}"
 
 

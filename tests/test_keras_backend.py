@@ -484,6 +484,39 @@ def test_native_rnn_bias_forms_stay_native() -> None:
         assert "CanonicalRNNCell" not in source, line
 
 
+def test_time_distributed_wraps_each_keras_layer_under_the_wrapped_layers_names() -> None:
+    model = model_of(
+        [
+            "td: time_distributed(gru(3, layers=2))",
+            "time_distributed(dropout(0.5))",
+            "lstm(2)",
+        ],
+        "float32[5, 4, 3]",
+    )
+    codes = {layer.name: BACKEND.emit(layer) for layer in model.layers}
+    text = "\n".join(BACKEND.walk(model, codes).lines)
+    assert text.count("layers.TimeDistributed(") == 2  # one per stacked layer, no dropout's
+    assert 'x = canonical_view(x, data_format, "td_nchw")' in text  # a (T, F, G) input is a map
+    assert 'name="td_l0")(x)' in text and 'name="td_l1")(x)' in text
+    assert "if dropout:" in text and "layers.Dropout(0.5, noise_shape=None" in text
+    natives = [
+        p.native
+        for p in _natives(["time_distributed(lstm(3, recurrent_bias=false))"], "float32[5, 4, 3]")
+    ]
+    assert natives == [f"time_distributed_1/{w}" for w in ("kernel", "recurrent_kernel", "bias")]
+
+
+def test_time_distributed_over_maps_is_refused_at_the_wrapped_layer() -> None:
+    model = model_of(
+        ["time_distributed(conv2d(2, kernel=3)) -> time_distributed(relu)", "flatten"],
+        "float32[3, 2, 5, 5]",
+    )
+    (problem,) = BACKEND.unsupported(model)
+    assert problem.kind == "Unsupported" and (problem.pos.line, problem.pos.col) == (3, 22)
+    assert "cannot time-distribute conv2d over (C, H, W) maps per step" in problem.message
+    assert "time_distributed" in BACKEND.limits
+
+
 def test_orthogonal_vectors_are_drawn_as_one_column() -> None:
     dense = forward_text(["dense(3, bias_init=orthogonal)"], "float32[5]", "dense_1")
     assert "bias_initializer=OneColumn(keras.initializers.Orthogonal(" in dense
@@ -723,6 +756,7 @@ CHANNELS_FIRST = [
     "tests/specs/odd_same_stride2.dl",
     "tests/specs/nonsquare_flatten.dl",
     "tests/specs/pool_pad_repeat.dl",
+    "tests/specs/time_distributed.dl",  # a (T, F, G) input: a map, read through the views
     "edge_pools",
     "strided_dilation",
 ]

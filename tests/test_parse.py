@@ -446,3 +446,21 @@ def test_block_syntax_errors(text: str, line: int, col: int, message: str) -> No
     (problem,) = info.value.problems
     assert (problem.kind, problem.pos.line, problem.pos.col) == ("SyntaxProblem", line, col)
     assert problem.message.startswith(message), problem.message
+
+
+# ---- time_distributed: the wrapped layer is a call value ---------------------------------------
+
+
+def test_a_wrapped_layer_is_a_call_value_with_positions_of_its_own() -> None:
+    spec = parse(
+        "model m {\n input x: float32[5, 3]\n td: time_distributed(lstm(4, readout=last)) -> relu\n}"
+    )
+    chain = spec.models[0].layers[0]
+    assert [call.op for call in chain.calls] == ["time_distributed", "relu"]
+    (arg,) = chain.calls[0].args
+    assert arg.key is None and isinstance(arg.value, ast.CallVal)
+    assert (arg.value.name, arg.value.pos) == ("lstm", Pos(3, 23, 27))
+    assert [(a.key, plain(a.value), a.pos) for a in arg.value.args] == [
+        (None, 4, Pos(3, 28, 29)),
+        ("readout", "last", Pos(3, 31, 38)),
+    ]

@@ -10,7 +10,7 @@ import pytest
 
 from dlspec import ast, inits
 from dlspec.frontend import build, build_file
-from dlspec.ir import Init, InitSpec, Layer, Model
+from dlspec.ir import Init, InitSpec, Layer, Model, wrapped
 from dlspec.ops import DATASETS, OPS, OPTIMIZERS, SCHEDULES
 from dlspec.parse import parse
 from dlspec.passes.shapes import same_pads, window_out
@@ -765,6 +765,76 @@ def test_rnn_fans() -> None:
     assert fans["weight_ih_l0"] == (5, 24)
     assert fans["weight_hh_l0"] == (8, 24)
     assert fans["weight_ih_l1"] == (8, 24)
+
+
+# ---- time_distributed ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_wrapped_layer_takes_its_own_defaults_and_the_wrappers_name(profile: str) -> None:
+    model = build_model(
+        ["td: time_distributed(lstm(4, readout=sequence))", "time_distributed(dense(3))"],
+        "float32[5, 6, 2]",
+        "loss = mse\ninit = he_uniform",
+        profile,
+    )
+    td, dense = model.layers
+    inner = wrapped(td)
+    assert (inner.name, inner.op, inner.stated) == ("td", "lstm", {"units", "readout"})
+    assert inner["forget_bias"] == {"dlspec": 1.0, "pytorch": 0.0, "keras": 1.0}[profile]
+    assert inner["init"] == InitSpec("he_uniform")  # the train block's global init reaches it
+    assert (td.in_shape, td.out_shape) == ((5, 6, 2), (5, 6, 4))
+    assert (inner.in_shape, inner.out_shape) == ((6, 2), (6, 4))
+    names = ["td.weight_ih_l0", "td.weight_hh_l0", "td.bias_ih_l0"]
+    names += [] if profile == "keras" else ["td.bias_hh_l0"]  # Keras's LSTM: one bias vector
+    assert [p.name for p in td.params] == names == [p.name for p in inner.params]
+    assert td.params[0].shape == (16, 2)
+    assert [p.name for p in dense.params] == [
+        "time_distributed_1.weight",
+        "time_distributed_1.bias",
+    ]
+    assert dense.out_shape == (5, 6, 3) and wrapped(dense)["flattened_from"] == ()
+    assert model.param_count == td.param_count + dense.param_count
+
+
+def test_a_wrapped_layer_gets_its_shape_dependent_attributes_per_step() -> None:
+    model = build_model(
+        ["time_distributed(conv2d(2, 3, padding=same, stride=2))", "time_distributed(softmax)"],
+        "float32[4, 3, 5, 5]",
+    )
+    conv, softmax = map(wrapped, model.layers)
+    assert conv["padding"] == ((1, 1), (1, 1)) and conv.out_shape == (2, 3, 3)
+    assert softmax["axis"] == 1  # channels of a step (C, H, W), batch counted
+    assert model.layers[-1].out_shape == (4, 2, 3, 3)
+
+
+def test_activation_inside_a_wrapped_call_becomes_a_wrapped_layer_after_the_wrapper() -> None:
+    model = build_model(
+        [
+            "time_distributed(dense(3, activation=leaky_relu(0.2)))",
+            "time_distributed(layer=conv2d(2, 1, activation=softmax))",
+        ],
+        "float32[5, 1, 2, 2]",
+    )
+    td, act, conv, softmax = model.layers
+    assert [layer.op for layer in model.layers] == ["time_distributed"] * 4
+    assert [wrapped(layer).op for layer in model.layers] == [
+        "dense",
+        "leaky_relu",
+        "conv2d",
+        "softmax",
+    ]
+    assert "activation" not in wrapped(td).stated and wrapped(td)["activation"] == "none"
+    assert wrapped(act)["alpha"] == 0.2 and act.inputs == ("time_distributed_1",)
+    assert (act.pos.line, act.pos.col) == (4, 42)  # the activation's own position
+    assert wrapped(softmax)["axis"] == 1  # a step's channels, not the sequence's last axis
+
+
+def test_time_distributed_embedding_reads_ids_per_step() -> None:
+    model = build_model(["time_distributed(embedding(9, 2, init=zeros))"], "int32[3, 4]")
+    (td,) = model.layers
+    assert td.out_shape == (3, 4, 2) and wrapped(td).in_dtype == "int32"
+    assert wrapped(td)["init"] == ZEROS
 
 
 # ---- schedules ------------------------------------------------------------------------------

@@ -243,6 +243,19 @@ def test_stacked_rnn_feeds_its_sequence_up(op: str) -> None:
     np.testing.assert_allclose(R.forward(last, weights, x), h[:, -1], rtol=0, atol=1e-15)
 
 
+def test_time_distributed_applies_one_layer_to_every_step() -> None:
+    spec = "model t {{ input x: float32[{shape}] {layer} }} train {{ loss = mse }}"
+    layer = "lstm(3, readout=sequence)"
+    wrapped = build(spec.format(shape="3, 4, 2", layer=f"time_distributed({layer})")).model
+    alone = build(spec.format(shape="4, 2", layer=layer)).model
+    weights = random_weights(alone, 4)
+    x = np.random.default_rng(5).standard_normal((2, 3, 4, 2))
+    every_step = np.stack([R.forward(alone, weights, x[:, t]) for t in range(3)], axis=1)
+    renamed = {p.name: weights[q.name] for p, q in zip(wrapped.params, alone.params, strict=True)}
+    assert list(renamed) == [f"time_distributed_1.{p.role}_l0" for p in alone.params]
+    np.testing.assert_allclose(R.forward(wrapped, renamed, x), every_step, rtol=0, atol=1e-15)
+
+
 # ---- activations and losses ------------------------------------------------------------------
 
 
@@ -454,6 +467,26 @@ model s {
   input x: float32[4, 2]
   lstm(3, readout=sequence, bias=false)
   dense(2)
+}
+train { loss = mse }
+""",
+    "time_distributed_dense": """
+model t {
+  input x: float32[3, 2, 4]
+  time_distributed(dense(3)) -> tanh
+  time_distributed(dense(2, bias=false))
+  time_distributed(flatten) -> flatten
+  dense(3)
+}
+train { loss = softmax_cross_entropy }
+""",
+    "time_distributed_lstm": """
+model t {
+  input x: float32[3, 4, 2]
+  time_distributed(lstm(3, readout=sequence, recurrent_bias=true))
+  time_distributed(gru(2, layers=2, reset_after=false))
+  lstm(2)
+  dense(3)
 }
 train { loss = mse }
 """,

@@ -391,6 +391,25 @@ def test_layer_translation(
         assert any(note in n for n in code.notes), code.notes
 
 
+def test_time_distributed_reshapes_around_the_wrapped_code_in_canonical_order() -> None:
+    model = BACKEND.prepared(
+        model_of(
+            ["time_distributed(conv2d(2, 3)) -> time_distributed(flatten)", "flatten"],
+            "float32[4, 3, 5, 5]",
+        )
+    )
+    conv, flat = (BACKEND.emit(layer) for layer in model.layers[:2])
+    assert conv.forward[:2] == ("x = tf.reshape(x, (-1, 3, 5, 5))", "x = from_nchw(x)")
+    assert conv.forward[-2:] == ("x = as_nchw(x)", "x = tf.reshape(x, (-1, 4, 2, 3, 3))")
+    assert "tf.nn.conv2d(x, self.time_distributed_1.kernel" in conv.forward[2]
+    assert "layout" in conv.helpers
+    # a wrapped flatten of a map keeps canonical (C, H, W) order: nothing absorbs a permutation
+    assert "x = tf.reshape(as_nchw(x), (-1, 18))" in flat.forward
+    rows = BACKEND.emit(model_of(["time_distributed(dense(2))"], "float32[5, 4, 3]").layers[0])
+    assert rows.forward[0] == "x = tf.reshape(as_nchw(x), (-1, 4, 3))"  # a (T, F, G) input
+    assert rows.forward[-1] == "x = from_nchw(tf.reshape(x, (-1, 5, 4, 2)))"
+
+
 def test_every_op_has_an_emitter() -> None:
     from dlspec.ops import OPS
 
@@ -758,8 +777,26 @@ model sequences {
 train { optimizer = rmsprop(lr=0.01, centered=true, momentum=0.5) }
 """
 
+# time_distributed over (C, H, W) maps (a step enters the wrapped code in DATA_FORMAT) and over
+# a (T, F, G) tensor the script holds as a map (read through as_nchw, written with from_nchw)
+TIME_DISTRIBUTED_MAPS = """
+model time_distributed_maps {
+    input video: float32[3, 2, 6, 5]
+    time_distributed(conv2d(3, 3, padding=same, stride=2)) -> relu
+    time_distributed(maxpool2d(2, padding=[[0, 1], [0, 0]])) -> time_distributed(softmax)
+    time_distributed(dense(2))
+    time_distributed(flatten) -> time_distributed(repeat_vector(2))
+    time_distributed(gru(3, readout=sequence))
+    time_distributed(dense(2))
+    flatten
+    dense(3)
+}
+train { optimizer = sgd(lr=0.1, momentum=0.9) }
+"""
+
 EDGE_SPECS = {
     "layout_edges": LAYOUT_EDGES,
+    "time_distributed_maps": TIME_DISTRIBUTED_MAPS,
     "map_output": MAP_OUTPUT,
     "flatten_output": FLATTEN_OUTPUT,
     "sequences": SEQUENCES,
@@ -778,6 +815,7 @@ def test_edge_specs_verify(name: str, tf: types.ModuleType) -> None:
     [
         ("layout_edges", None),
         ("map_output", None),
+        ("time_distributed_maps", None),
         ("nonsquare_flatten", "tests/specs/nonsquare_flatten.dl"),
         ("odd_same_stride2", "tests/specs/odd_same_stride2.dl"),
         ("avgpool_padding", "tests/specs/avgpool_padding.dl"),

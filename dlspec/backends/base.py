@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Iterable, Optional
 
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import Layer, Model, Optimizer, Param
+from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, Optimizer, Param, wrapped
 from dlspec.ops import OPS, OPTIMIZERS, REQUIRED
+from dlspec.passes.shapes import ELEMENTWISE
 
 MERGES = frozenset(name for name, spec in OPS.items() if spec.category == "merge")
 
@@ -204,6 +205,13 @@ def _late_readers(model: Model) -> set[str]:
     return late
 
 
+# the note of a time_distributed over an elementwise layer, whose code is used as it is
+ELEMENTWISE_NOTE = (
+    "time_distributed over an elementwise layer: applied to the whole (T, ...) tensor, which is "
+    "applying it to every step"
+)
+
+
 def _show(value: Any) -> str:
     describe = getattr(value, "describe", None)
     return describe() if describe else repr(value)
@@ -279,23 +287,51 @@ class Backend:
         arguments = ("x",) if len(model.inputs) == 1 else tuple(var[i.name] for i in model.inputs)
         return Walk(var, tuple(lines), "x" if output == current else var[output], arguments)
 
+    def emit_time_distributed(self, layer: Layer) -> LayerCode:
+        """The wrapped layer's code made to run on every step (`wrap_steps`, per target). An
+        elementwise layer's code is used as it is: on every step or on the whole tensor alike."""
+        inner = wrapped(layer)
+        code = self.emit(inner)
+        if inner.op in ELEMENTWISE:
+            return replace(code, notes=(*code.notes, ELEMENTWISE_NOTE))
+        return self.wrap_steps(layer, inner, code)
+
+    def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
+        """`code` (the wrapped layer's, x in, x out on (N*T, *S) steps) applied to every step of
+        the (N, T, *S) tensor x (override per target)."""
+        raise NotImplementedError(f"{self.name} has no time_distributed")
+
+    def unwrappable(self, layer: Layer) -> Optional[str]:
+        """Why this target cannot run a time_distributed layer's wrapped layer (None: it can)."""
+        return None
+
     def supports(self, op: str) -> bool:
         """Whether this target has an emitter for `op` (the support table reads this)."""
         return hasattr(self, f"emit_{op}")
 
     def unsupported(self, model: Model) -> list[Problem]:
         """Constructs in this model the target cannot express (override to add more)."""
-        return [
+        problems: list[Problem] = [
             Unsupported(f"target {self.name} cannot express {layer.op}", layer.pos)
             for layer in model.layers
             if not self.supports(layer.op)
         ]
+        for layer in model.layers:
+            if layer.op != TIME_DISTRIBUTED or not self.supports(layer.op):
+                continue
+            inner = wrapped(layer)
+            why = self.unwrappable(layer)
+            if not self.supports(inner.op):
+                why = f"target {self.name} cannot express {inner.op}"
+            if why:
+                problems.append(Unsupported(why, inner.pos))
+        return problems
 
     def native_overrides(self, model: Model) -> list[str]:
         """Attributes whose explicit value differs from the framework's own default."""
         lines = []
         profile = self.native_profile
-        for layer in model.layers:
+        for layer in map(wrapped, model.layers):  # a wrapped layer's, under the wrapper's name
             table = OPS[layer.op].attrs
             resolved: dict[str, Any] = {}
             for key, spec in table.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional
 
 from dlspec import contract
@@ -17,8 +18,8 @@ from dlspec.backends.base import (
     overhang,
     subsampled,
 )
-from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train
-from dlspec.passes.shapes import same_pads
+from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train, wrapped
+from dlspec.passes.shapes import ELEMENTWISE, same_pads
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -147,6 +148,10 @@ def _call(constructor: str, name: str) -> str:
     return f"x = {constructor}, name={q(name)})(x)"
 
 
+# a line written by _call: the constructor (without its closing paren) and the layer's name
+KERAS_CALL = re.compile(r'x = (?P<constructor>.*), name="(?P<name>\w+)"\)\(x\)')
+
+
 # why a softmax that makes the model's output is followed by an exact copy
 KEPT_SOFTMAX = (
     "softmax before softmax_cross_entropy: Rescaling(1.0) keeps it in the loss (Keras's "
@@ -190,7 +195,10 @@ class KerasBackend(Backend):
         """x inputs keras layers ops data_format seed dropout channel_axis native_shape
         INPUTS MODEL_NAME""".split()
     )
-    limits: dict[str, str] = {}
+    limits: dict[str, str] = {
+        "time_distributed": "not over (C, H, W) maps per step: conv2d, pools, zeropad2d, or "
+        "a flatten, dense or softmax of a map"
+    }
 
     # ---- layers -------------------------------------------------------------------------
     def emit_conv2d(self, layer: Layer) -> LayerCode:
@@ -478,6 +486,49 @@ class KerasBackend(Backend):
             frozenset({"unbiased_batch_norm"}),
         )
 
+    def unwrappable(self, layer: Layer) -> Optional[str]:
+        inner = wrapped(layer)
+        if inner.op in ELEMENTWISE or not (is_image(inner.in_shape) or is_image(inner.out_shape)):
+            return None
+        return (
+            f"target keras cannot time-distribute {inner.op} over (C, H, W) maps per step: "
+            "TimeDistributed hands the wrapped layer canonical (C, H, W) steps, and the Keras "
+            "script computes maps in its data_format (channels-last on the CPU)"
+        )
+
+    def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
+        """layers.TimeDistributed around each Keras layer of the wrapped layer's code (a
+        stacked RNN's layers each wrapped: every one maps steps to steps), named as the wrapped
+        layers are, so their weights are the wrapped layer's. A (T, F, G) tensor, a map to this
+        script, is read in canonical order (canonical_view) and written back (native_view)."""
+        lines = []
+        helpers = set(code.helpers)
+        if is_image(layer.in_shape):
+            view = self.names.of(layer.name, "_nchw")
+            lines.append(f"x = canonical_view(x, data_format, {q(view)})")
+            helpers.add("views")
+        for line in code.forward:
+            match = KERAS_CALL.fullmatch(line)
+            if line.startswith("#"):
+                lines.append(line)
+            elif match:
+                lines.append(
+                    _call(f"layers.TimeDistributed({match['constructor']})", match["name"])
+                )
+            else:  # pragma: no cover - every wrapped form is one Keras layer per line
+                raise NotImplementedError(f"keras: cannot time-distribute {line!r}")
+        if is_image(layer.out_shape):
+            view = self.names.of(layer.name, "_native")
+            lines.append(f"x = native_view(x, data_format, {q(view)})")
+            helpers.add("views")
+        note = (
+            f"time_distributed({inner.op}): layers.TimeDistributed runs the wrapped Keras layer "
+            f"on each of the {layer.in_shape[0]} steps, one set of weights"
+        )
+        return LayerCode(
+            code.module, tuple(lines), (*code.notes, note), frozenset(helpers), code.setup
+        )
+
     # ---- merges -------------------------------------------------------------------------
     def _merge(self, layer: Layer, constructor: str, reads: tuple[str, ...]) -> LayerCode:
         call = f"x = {constructor}name={q(self.native(layer))})([{', '.join(reads)}])"
@@ -499,7 +550,9 @@ class KerasBackend(Backend):
 
     # ---- weights ------------------------------------------------------------------------
     def native_params(self, layer: Layer) -> list[tuple[str, list[layouts.NativeParam]]]:
-        """(Keras layer, its weights in get_weights() order) for each Keras layer with weights."""
+        """(Keras layer, its weights in get_weights() order) for each Keras layer with weights
+        (a TimeDistributed's are its wrapped layer's, under the same name)."""
+        layer = wrapped(layer)
         name = self.native(layer)
         if layer.op in ("conv2d", "dense"):
             convert = layouts.conv_kernel if layer.op == "conv2d" else layouts.dense_kernel

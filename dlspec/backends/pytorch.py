@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 from dlspec import contract
@@ -318,6 +319,18 @@ class PyTorchBackend(Backend):
             f"center={layer['center']}) is not nn.BatchNorm's form: BatchNormExplicit writes it"
         )
         return LayerCode(module, (call,), (note,), frozenset({"batchnorm_explicit"}))
+
+    def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
+        """Every step as a sample: reshape (N, T, *S) to (N*T, *S), run the wrapped module (an
+        RNN returns its readout), reshape (N*T, *S') back to (N, T, *S')."""
+        steps = ", ".join(str(d) for d in (-1, *inner.in_shape))
+        back = ", ".join(str(d) for d in (-1, layer.in_shape[0], *inner.out_shape))
+        forward = (f"x = x.reshape({steps})", *code.forward, f"x = x.reshape({back})")
+        note = (
+            f"time_distributed({inner.op}): the {layer.in_shape[0]} steps folded into the batch "
+            "around one module, so one set of weights serves every step"
+        )
+        return replace(code, forward=forward, notes=(*code.notes, note))
 
     # ---- merges (no module: plain tensor arithmetic) ------------------------------------
     def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:

@@ -16,7 +16,7 @@ from dlspec.backends.base import (
     subsampled,
 )
 from dlspec.backends.layouts import NativeParam
-from dlspec.ir import Init, Layer, Model, Optimizer, Param
+from dlspec.ir import TIME_DISTRIBUTED, Init, Layer, Model, Optimizer, Param, wrapped
 from dlspec.passes.shapes import same_pads
 
 Pair = tuple[int, int]
@@ -494,19 +494,39 @@ class TensorFlowBackend(Backend):
         # TF's LeakyRelu kernel selects (x > 0 ? x : alpha * x), the canonical meaning.
         return LayerCode("", (f"x = tf.nn.leaky_relu(x, alpha={layer['alpha']!r})",))
 
+    def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
+        """Every step as a sample: (N, T, *S) reshaped to (N*T, *S), the wrapped layer's code,
+        then back to (N, T, *S'). Reshapes read canonical order: a (T, F, G) tensor (a map to
+        this script) is read through as_nchw and written back with from_nchw; a (C, H, W) step
+        enters the wrapped code in DATA_FORMAT (from_nchw) and leaves it canonical (as_nchw)."""
+        helpers = set(code.helpers)
+        source = "x"
+        if len(layer.in_shape) == 3:
+            source = "as_nchw(x)"
+        lines = [f"x = tf.reshape({source}, {(-1, *inner.in_shape)})"]
+        if len(inner.in_shape) == 3:
+            lines.append("x = from_nchw(x)")
+        lines += code.forward
+        if len(inner.out_shape) == 3:
+            lines.append("x = as_nchw(x)")
+        back = f"tf.reshape(x, {(-1, layer.in_shape[0], *inner.out_shape)})"
+        lines.append(f"x = from_nchw({back})" if len(layer.out_shape) == 3 else f"x = {back}")
+        shapes = (layer.in_shape, layer.out_shape, inner.in_shape, inner.out_shape)
+        if any(len(shape) == 3 for shape in shapes):
+            helpers.add("layout")
+        note = (
+            f"time_distributed({inner.op}): the {layer.in_shape[0]} steps folded into the batch "
+            "with tf.reshape, one set of variables for every step"
+        )
+        return replace(
+            code, forward=tuple(lines), notes=(*code.notes, note), helpers=frozenset(helpers)
+        )
+
     # ---- layout decisions ---------------------------------------------------------------
     def prepared(self, model: Model) -> Model:
         """The model with each flatten of a map told its row order: (H, W, C) when the dense
         kernels reading it absorb the permutation (the IR's `permutable`), else (C, H, W)."""
-        layers = [
-            (
-                layer.with_attrs(flatten_order="hwc" if layer["permutable"] else "chw")
-                if layer.op == "flatten" and len(layer.in_shape) == 3
-                else layer
-            )
-            for layer in model.layers
-        ]
-        return replace(model, layers=tuple(layers))
+        return replace(model, layers=tuple(_flatten_order(layer) for layer in model.layers))
 
     def report(self, model: Model) -> Report:
         return super().report(self.prepared(model))
@@ -521,7 +541,7 @@ class TensorFlowBackend(Backend):
         self.name_model(model)
         return [
             p
-            for layer in model.layers
+            for layer in map(wrapped, model.layers)  # a wrapped layer's, as the wrapper's
             for p in self.NATIVE_PARAMS.get(layer.op, _none)(layer, self.native(layer))
         ]
 
@@ -579,6 +599,15 @@ class TensorFlowBackend(Backend):
             "class_name": "Net",
             "model_name": model.name,
         }
+
+
+def _flatten_order(layer: Layer) -> Layer:
+    """A flatten of a map (a time_distributed's wrapped one too) told its row order."""
+    if layer.op == TIME_DISTRIBUTED:
+        return layer.with_attrs(layer=_flatten_order(wrapped(layer)))
+    if layer.op == "flatten" and len(layer.in_shape) == 3:
+        return layer.with_attrs(flatten_order="hwc" if layer["permutable"] else "chw")
+    return layer
 
 
 def _none(layer: Layer, prefix: str) -> list[NativeParam]:

@@ -7,7 +7,17 @@ from typing import Any, Optional
 
 from dlspec import ast
 from dlspec.errors import BadValue, MissingValue, Pos, UnknownName
-from dlspec.ir import Data, InitSpec, Layer, Loss, Model, Optimizer, Schedule, Train
+from dlspec.ir import (
+    TIME_DISTRIBUTED,
+    Data,
+    InitSpec,
+    Layer,
+    Loss,
+    Model,
+    Optimizer,
+    Schedule,
+    Train,
+)
 from dlspec.ops import (
     DATASETS,
     GLOBAL_INIT_KEYS,
@@ -171,6 +181,9 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
 
 
 def _layer(layer: Layer, profile: str, inits: dict[str, InitSpec], ctx: PassContext) -> Layer:
+    if layer.op == TIME_DISTRIBUTED and isinstance(layer.attrs.get("layer"), Layer):
+        # the wrapped layer's attributes: its own op's table, profile and global initialisers
+        layer = layer.with_attrs(layer=_layer(layer["layer"], profile, inits, ctx))
     spec = OPS[layer.op]
     table = spec.attrs
     overrides = {k: v for k, v in inits.items() if k in table}

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Optional
 
 from dlspec import ast
 from dlspec.blocks import tensor_problem
 from dlspec.errors import BadValue, DuplicateName, Pos, UnknownName
-from dlspec.ir import Input, Layer, Model
+from dlspec.ir import TIME_DISTRIBUTED, Input, Layer, Model
 from dlspec.ops import OPS, PROFILES
 from dlspec.passes.base import PassContext
-from dlspec.values import ValueProblem, choice, keyed_args, name_problem, suggest
+from dlspec.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
 
 
 def _profile(model: Model, ctx: PassContext) -> str:
@@ -33,6 +33,52 @@ def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[st
     for problem in problems:
         ctx.error(problem)
     return got
+
+
+# ops the language does not wrap, and why (merges are refused for reading several tensors)
+NOT_WRAPPED = {
+    TIME_DISTRIBUTED: "time_distributed inside time_distributed is not supported: wrap the "
+    "innermost layer once",
+    "batchnorm": "batchnorm inside time_distributed is not supported (Keras's TimeDistributed "
+    "would take statistics per step, a reshape over every step at once): apply batchnorm to the "
+    "(T, ...) tensor, whose statistics run over the batch and every axis but the features",
+}
+
+
+def _wrapped(value: ast.Value, blocks: tuple[str, ...], ctx: PassContext) -> Optional[Layer]:
+    """The layer a time_distributed wraps, read from its call as a chain's layer is (attributes
+    keyed by name, unknown and misplaced ones reported at their position); None on a problem.
+    Its name is the wrapper's (set once layers are named), its attributes are filled later."""
+    if isinstance(value, ast.Name):
+        op, args = value.id, ()
+    elif isinstance(value, ast.CallVal):
+        op, args = value.name, value.args
+    else:
+        message = "time_distributed: layer must be a layer call such as lstm(128) or dense(10)"
+        ctx.error(BadValue(f"{message}, not {show(value)}", value.pos))
+        return None
+    if op in blocks:
+        message = f"time_distributed wraps one layer; {op!r} is a block (wrap its layers instead)"
+        ctx.error(BadValue(message, value.pos))
+        return None
+    if op not in OPS:
+        ctx.error(UnknownName(f"unknown layer {op!r}{suggest(op, sorted(OPS))}", value.pos))
+        return None
+    if OPS[op].category == "merge":
+        message = (
+            f"time_distributed wraps a layer that reads one tensor; {op} merges several "
+            "(merge the (T, ...) tensors themselves: every step is merged alike)"
+        )
+        ctx.error(BadValue(message, value.pos))
+        return None
+    if op in NOT_WRAPPED:
+        ctx.error(BadValue(NOT_WRAPPED[op], value.pos))
+        return None
+    spec = OPS[op]
+    got, problems = keyed_args(args, spec.positional, tuple(spec.attrs), op, "attribute")
+    for problem in problems:
+        ctx.error(problem)
+    return Layer("", op, got, value.pos, stated=frozenset(got))
 
 
 def _check_label(name: str, pos: Any, ctx: PassContext) -> bool:
@@ -135,6 +181,15 @@ def _check_used(model: Model, ctx: PassContext) -> None:
             ctx.error(BadValue(f"input {inp.name!r} is not read by any layer{hint}", inp.pos))
 
 
+def _name_wrapped(layer: Layer) -> Layer:
+    """A time_distributed's wrapped layer takes the wrapper's name: its parameters are the
+    wrapper's, `<wrapper>.<param>` (`td.weight_ih_l0`)."""
+    inner = layer.attrs.get("layer") if layer.op == TIME_DISTRIBUTED else None
+    if not isinstance(inner, Layer):
+        return layer
+    return layer.with_attrs(layer=replace(inner, name=layer.name))
+
+
 def resolve(model: Model, ctx: PassContext) -> Model:
     """Known ops only; attributes keyed by name; every layer has a unique identifier name, and
     every edge (layer inputs, model outputs) names tensors by those names."""
@@ -144,7 +199,10 @@ def resolve(model: Model, ctx: PassContext) -> Model:
             hint = suggest(layer.op, sorted(OPS) + list(model.raw_blocks))
             ctx.error(UnknownName(f"unknown layer {layer.op!r}{hint}", layer.pos))
             continue
-        attrs = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
+        attrs: dict[str, Any] = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
+        if layer.op == TIME_DISTRIBUTED and "layer" in attrs:
+            inner = _wrapped(attrs["layer"], model.raw_blocks, ctx)
+            attrs["layer"] = inner if inner is not None else attrs["layer"]
         keep = {k: v for k, v in layer.attrs.items() if k.startswith("__")}
         layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
     named = _name_layers(layers, model.inputs, ctx)
@@ -160,7 +218,9 @@ def resolve(model: Model, ctx: PassContext) -> Model:
     resolved = replace(
         model,
         profile=_profile(model, ctx),
-        layers=tuple(replace(layer, inputs=_renamed(layer.inputs, final)) for layer in named),
+        layers=tuple(
+            _name_wrapped(replace(layer, inputs=_renamed(layer.inputs, final))) for layer in named
+        ),
         raw_args={},
         raw_outputs=(),
         raw_blocks=(),

@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from dlspec import inits
-from dlspec.errors import ShapeProblem
-from dlspec.ir import InitSpec, Layer, Model, Param, Shape
+from dlspec.errors import Pos, ShapeProblem
+from dlspec.ir import TIME_DISTRIBUTED, InitSpec, Layer, Model, Param, Shape
 from dlspec.limits import MAX_PARAMS, MAX_TENSOR
 from dlspec.passes.base import PassContext
 
@@ -16,7 +16,11 @@ Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
 class _ShapeError(Exception):
-    pass
+    """A shape problem; `pos` when it is not the layer's own position (a wrapped layer's)."""
+
+    def __init__(self, message: str, pos: Optional[Pos] = None) -> None:
+        super().__init__(message)
+        self.pos = pos
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -239,8 +243,36 @@ def _infer(layer: Layer, shapes: list[Shape], dtypes: list[str]) -> tuple[Layer,
         raise _ShapeError(
             f"reads one tensor; it is given {len(shapes)} ({', '.join(layer.inputs)})"
         )
+    if layer.op == TIME_DISTRIBUTED:
+        return _time_distributed(layer, shapes[0], dtypes[0])
     _dtype_check(layer, dtypes[0])
     return SHAPE_RULES.get(layer.op, _same)(layer, shapes[0])
+
+
+def _time_distributed(layer: Layer, shape: Shape, dtype: str) -> tuple[Layer, Shape]:
+    """(T, *S) -> (T, *S'): the wrapped layer's own rule on one step S, which also makes its
+    attributes explicit (pads, a softmax axis) and its parameters (named as the wrapper)."""
+    if len(shape) < 2:
+        raise _ShapeError(
+            "time_distributed needs (T, ...) input: a time axis, then a step of rank 1 or more "
+            f"(batch excluded); got shape {list(shape)}"
+        )
+    inner, step = layer["layer"], shape[1:]
+    try:
+        resolved, out = _infer(inner, [step], [dtype])
+    except _ShapeError as err:
+        where = err.pos if err.pos is not None else inner.pos
+        raise _ShapeError(f"{err} (one step of input {list(shape)})", where) from None
+    extra: dict[str, object] = {}
+    if inner.op == "flatten" and len(step) == 3:
+        extra["permutable"] = False  # nothing absorbs a row permutation inside the wrapper
+    if inner.op == "dense":
+        extra["flattened_from"] = ()
+    params = make_params(resolved, step)
+    inner = replace(
+        resolved.with_attrs(**extra), in_shape=step, out_shape=out, in_dtype=dtype, params=params
+    )
+    return layer.with_attrs(layer=inner), (shape[0], *out)
 
 
 def _param(
@@ -303,6 +335,8 @@ def make_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
         return _rnn_params(layer, in_shape)
     if layer.op == "batchnorm":
         return _batchnorm_params(layer, in_shape)
+    if layer.op == TIME_DISTRIBUTED:
+        return layer["layer"].params  # made with the wrapped layer, for one step
     return ()
 
 
@@ -442,7 +476,8 @@ def shapes(model: Model, ctx: PassContext) -> Model:
             count += sum(math.prod(p.shape) for p in params)
             _check_sizes(out, batch, count)
         except _ShapeError as err:
-            ctx.error(ShapeProblem(f"{layer.name} ({layer.op}): {err}", layer.pos))
+            where = err.pos if err.pos is not None else layer.pos
+            ctx.error(ShapeProblem(f"{layer.name} ({layer.op}): {err}", where))
             return replace(model, layers=tuple(layers))
         layers.append(
             replace(resolved, in_shape=shape, out_shape=out, in_dtype=dtype, params=params)
