@@ -907,8 +907,8 @@ FAULTS = [
     ),
     pytest.param(
         SMALL_CNN,
-        "predict = tf.function(lambda x: model(x, training=False)",
-        "predict = tf.function(lambda x: model(x, training=True)",
+        "predict = tf.function(lambda x: model(*x, training=False)",
+        "predict = tf.function(lambda x: model(*x, training=True)",
         id="dropout-on-in-evaluation",
     ),
     pytest.param(

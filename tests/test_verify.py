@@ -127,8 +127,8 @@ def test_wrong_gru_gate_order_fails_forward() -> None:
 
 
 def test_dropout_left_on_in_evaluation_fails_forward() -> None:
-    old = "    model.eval()\n    with torch.no_grad():\n        forward ="
-    new = "    model.train()\n    with torch.no_grad():\n        forward ="
+    old = "    model.eval()\n    with torch.no_grad():\n        inputs ="
+    new = "    model.train()\n    with torch.no_grad():\n        inputs ="
     src = _inject(_source(SMALL_CNN, "cnn.dl"), old, new)
     assert "forward vs oracle" in _failed(_verify(SMALL_CNN, "cnn.dl", src))
 
