@@ -10,11 +10,11 @@ from typing import Optional, Sequence
 
 from dlspec import __version__
 from dlspec.backends import TARGETS
-from dlspec.compile import Compiled, compile_model
+from dlspec.codegen.compile import Compiled, compile_model
+from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
-from dlspec.files import stale_diff, write_all, write_bytes_atomic
-from dlspec.frontend import Built, build_file
-from dlspec.ops import PROFILES
+from dlspec.frontend.load import Built, build_file
+from dlspec.ir.ops import PROFILES
 from dlspec.summary import summary_text
 from dlspec.support import support_table
 
@@ -180,7 +180,7 @@ def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run every target on the same weights and batches; compare with the oracle and each other."""
-    from dlspec import verify
+    from dlspec.verify import run as verify
 
     if args.json and Path(args.json).is_dir():
         raise UsageError(f"--json {display_path(args.json)} is a directory; give a file name")
@@ -202,7 +202,7 @@ def cmd_weights_import(args: argparse.Namespace) -> int:
     is written."""
     import numpy as np
 
-    from dlspec import weights_import as importer  # NumPy, and torch or h5py when reading
+    from dlspec.weights import library as importer  # NumPy, and torch or h5py when reading
 
     library, source = args.source
     if library not in importer.LIBRARIES:

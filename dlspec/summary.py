@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
 
 
 def _shape(shape: tuple[int, ...]) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from dlspec.frontend import build, build_file
+from dlspec.frontend.load import build, build_file
 from dlspec.runtimes import expand
-from dlspec.verify import Check, matrix, verify_model
+from dlspec.verify.run import Check, matrix, verify_model
 
 
 def assert_equivalent(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from dlspec.compile import compile_model
-from dlspec.frontend import build
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build
 from dlspec.runtimes import RUNTIMES
-from dlspec.verify import verify_model
+from dlspec.verify.run import verify_model
 
 SPEC = """
 defaults = PROFILE

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dlspec.compile import compile_model
+from dlspec.codegen.compile import compile_model
 from dlspec.errors import Pos, SpecError
-from dlspec.frontend import build, build_file
-from dlspec.ir import Model
+from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET = ROOT / "tests" / "specs" / "resnet_blocks.dl"

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from dataset_files import write_cifar, write_idx, write_imdb, write_mnist_idx, write_mnist_pickle
 
-from dlspec import contract
-from dlspec.frontend import build
-from dlspec.render import environment
+from dlspec.codegen import contract
+from dlspec.codegen.render import environment
+from dlspec.frontend.load import build
 
 # The data section's imports: the standard library and NumPy, nothing else (see its header).
 PRELUDE = "import gzip\nimport os\nimport pickle\nimport struct\nimport sys\n\nimport numpy as np\n"

@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dlspec import reference as R
-from dlspec import reference_grad as G
-from dlspec.frontend import build
-from dlspec.ir import Model
+from dlspec.frontend.load import build
+from dlspec.ir.model import Model
+from dlspec.oracle import forward as R
+from dlspec.oracle import grad as G
 
 CHAIN = """
 model m {

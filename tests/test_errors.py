@@ -17,8 +17,8 @@ import pytest
 from dlspec import errors
 from dlspec.cli import main
 from dlspec.errors import Pos, SpecError, SyntaxProblem, UnknownName, format_problem
-from dlspec.frontend import build
-from dlspec.parse import parse
+from dlspec.frontend.load import build
+from dlspec.frontend.parse import parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "errors"
 SPECS = sorted(FIXTURES.glob("*.dl"))

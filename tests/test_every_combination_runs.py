@@ -18,15 +18,15 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import pytest
 
-from dlspec import values
 from dlspec.backends import TARGETS
 from dlspec.backends.base import irrelevant_form
-from dlspec.compile import Compiled, compile_model
+from dlspec.codegen.compile import Compiled, compile_model
 from dlspec.errors import SpecError, Unsupported
-from dlspec.frontend import build
-from dlspec.inits import SCHEMES
-from dlspec.ir import TIME_DISTRIBUTED, InitSpec, Layer, Model, wrapped
-from dlspec.ops import DTYPES, LOSSES, OPS, OPTIMIZERS, PROFILES, SCHEDULES, AttrSpec
+from dlspec.frontend import values
+from dlspec.frontend.load import build
+from dlspec.ir.inits import SCHEMES
+from dlspec.ir.model import TIME_DISTRIBUTED, InitSpec, Layer, Model, wrapped
+from dlspec.ir.ops import DTYPES, LOSSES, OPS, OPTIMIZERS, PROFILES, SCHEDULES, AttrSpec
 from dlspec.passes.resolve import NOT_WRAPPED
 from dlspec.runtimes import RUNTIMES, runtime
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dlspec.backends import TARGETS
-from dlspec.compile import compile_model
-from dlspec.files import stale_diff
-from dlspec.frontend import build_file
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.files import stale_diff
+from dlspec.frontend.load import build_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dlspec.backends import TARGETS
 from dlspec.backends.base import reading
-from dlspec.compile import compile_model
-from dlspec.frontend import build
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build
 
 CHAIN = """
 model m {

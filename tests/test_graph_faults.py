@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dlspec.compile import compile_model
-from dlspec.frontend import build_file
-from dlspec.verify import verify_model
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build_file
+from dlspec.verify.run import verify_model
 
 SPEC = str(Path(__file__).resolve().parent / "specs" / "graph_merges.dl")
 

@@ -14,11 +14,11 @@ import pytest
 
 from dlspec import __version__, cli, errors
 from dlspec.backends.pytorch import PyTorchBackend
-from dlspec.compile import compile_model
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.files import write_all
 from dlspec.errors import Pos, Problem, SpecError, display_path, format_problem, format_problems
-from dlspec.files import write_all
-from dlspec.frontend import build, build_file, decode
-from dlspec.ir import Model
+from dlspec.frontend.load import build, build_file, decode
+from dlspec.ir.model import Model
 from dlspec.limits import MAX_LAYERS, MAX_PROBLEMS_SHOWN
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dlspec.compile import compile_model
-from dlspec.frontend import build
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build
 from dlspec.runtimes import RUNTIMES, runtime
-from dlspec.verify import verify_model
+from dlspec.verify.run import verify_model
 
 FEATURES = """
 model features {

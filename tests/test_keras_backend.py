@@ -18,15 +18,15 @@ import pytest
 from dataset_files import write_cifar, write_imdb
 from example_specs import TRAINED
 
-from dlspec import verify as V
 from dlspec.backends import keras as K
 from dlspec.backends import layouts
 from dlspec.backends.keras import KerasBackend
-from dlspec.compile import compile_model
-from dlspec.contract import SYNTHETIC_POOL_BATCHES
-from dlspec.frontend import build, build_file
-from dlspec.ir import Layer, Model
-from dlspec.ops import OPS
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.contract import SYNTHETIC_POOL_BATCHES
+from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import Layer, Model
+from dlspec.ir.ops import OPS
+from dlspec.verify import run as V
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
@@ -694,10 +694,11 @@ KINK_PROBE = """
 import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from dlspec import reference, verify as V
-from dlspec.frontend import build_file
-from dlspec.reference_grad import loss_and_grads
-from dlspec.reference_optim import ReferenceOptimizer, train_learning_rate
+from dlspec.oracle import forward as reference
+from dlspec.verify import run as V
+from dlspec.frontend.load import build_file
+from dlspec.oracle.grad import loss_and_grads
+from dlspec.oracle.optim import ReferenceOptimizer, train_learning_rate
 import script
 model = build_file(sys.argv[1]).model
 weights = {k: np.asarray(v, np.float64) for k, v in V.W.draw_weights(model, V.VERIFY_SEED).items()}

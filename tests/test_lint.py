@@ -8,7 +8,7 @@ from typing import Optional
 import pytest
 
 from dlspec.cli import main
-from dlspec.frontend import build, build_file
+from dlspec.frontend.load import build, build_file
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.dl"))
 

@@ -10,9 +10,9 @@ import pytest
 
 from dlspec.backends import TARGETS, get_backend
 from dlspec.backends.base import Names
-from dlspec.compile import compile_model
-from dlspec.frontend import build
-from dlspec.ir import Model
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build
+from dlspec.ir.model import Model
 
 TRAIN = "train {\n    data = synthetic(train_size=8, test_size=8)\n    batch = 4\n}\n"
 

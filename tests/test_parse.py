@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dlspec import ast
 from dlspec.errors import Pos, SpecError
-from dlspec.parse import parse
+from dlspec.frontend import ast
+from dlspec.frontend.parse import parse
 
 
 def plain(node: Any) -> Any:

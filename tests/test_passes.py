@@ -8,11 +8,12 @@ from typing import Any, Optional
 
 import pytest
 
-from dlspec import ast, inits
-from dlspec.frontend import build, build_file
-from dlspec.ir import Init, InitSpec, Layer, Model, wrapped
-from dlspec.ops import DATASETS, OPS, OPTIMIZERS, SCHEDULES
-from dlspec.parse import parse
+from dlspec.frontend import ast
+from dlspec.frontend.load import build, build_file
+from dlspec.frontend.parse import parse
+from dlspec.ir import inits
+from dlspec.ir.model import Init, InitSpec, Layer, Model, wrapped
+from dlspec.ir.ops import DATASETS, OPS, OPTIMIZERS, SCHEDULES
 from dlspec.passes.shapes import same_pads, window_out
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -25,10 +25,10 @@ from dataset_files import write_cifar, write_imdb
 from example_specs import TRAINED
 
 from dlspec.backends.pytorch import PyTorchBackend
-from dlspec.compile import compile_model
-from dlspec.contract import SYNTHETIC_POOL_BATCHES
-from dlspec.frontend import build, build_file
-from dlspec.ir import Model
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.contract import SYNTHETIC_POOL_BATCHES
+from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import Model
 
 torch = pytest.importorskip(
     "torch", reason="torch cannot be imported (pip install torch==2.13.0 for the CPU build)"

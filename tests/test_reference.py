@@ -10,12 +10,12 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from dlspec import reference as R
-from dlspec import reference_grad as G
-from dlspec import reference_optim as O
 from dlspec.errors import Pos
-from dlspec.frontend import build
-from dlspec.ir import Model, Optimizer, Schedule
+from dlspec.frontend.load import build
+from dlspec.ir.model import Model, Optimizer, Schedule
+from dlspec.oracle import forward as R
+from dlspec.oracle import grad as G
+from dlspec.oracle import optim as O
 
 Array = np.ndarray
 
@@ -729,7 +729,7 @@ def test_window_count_agrees_with_shape_inference() -> None:
 
 def test_oracle_imports_no_parser_template_or_framework() -> None:
     code = (
-        "import sys, dlspec.reference_optim, dlspec.weights\n"
+        "import sys, dlspec.oracle.optim, dlspec.weights.canonical\n"
         "bad = [m for m in ('lark', 'jinja2', 'black', 'torch', 'tensorflow', 'mxnet')"
         " if m in sys.modules]\n"
         "assert not bad, bad"

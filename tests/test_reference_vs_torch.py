@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from example_specs import TRAINED
 
-from dlspec import reference as R
-from dlspec import reference_grad as G
-from dlspec import reference_optim as O
-from dlspec import weights as W
-from dlspec.frontend import build
-from dlspec.ir import Model, Optimizer
+from dlspec.frontend.load import build
+from dlspec.ir.model import Model, Optimizer
+from dlspec.oracle import forward as R
+from dlspec.oracle import grad as G
+from dlspec.oracle import optim as O
+from dlspec.weights import canonical as W
 
 torch = pytest.importorskip("torch", reason="torch is not installed: oracle-vs-torch not run")
 F = torch.nn.functional
@@ -396,7 +396,7 @@ SPECS.update(tricky_cnn=(TRICKY_CNN, 3), tricky_rnn=(TRICKY_RNN, 3), tricky_gru=
 
 def compiled_module(model: Model, tmp_path: Path) -> ModuleType:
     """Compile `model` for PyTorch now and import the script as a module."""
-    from dlspec.compile import compile_model
+    from dlspec.codegen.compile import compile_model
 
     path = tmp_path / f"{model.name}_pytorch.py"
     path.write_text(compile_model(model, "pytorch").source, encoding="utf-8")

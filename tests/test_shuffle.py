@@ -11,8 +11,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from dlspec.compile import compile_model
-from dlspec.frontend import build
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build
 
 SPEC = """
 model s {

@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 from example_specs import TRAINED
 
-from dlspec import verify as V
 from dlspec.backends.tensorflow import (
     TensorFlowBackend,
     optimizer_context,
     padding_keyword,
 )
-from dlspec.compile import compile_model
-from dlspec.contract import SYNTHETIC_POOL_BATCHES
-from dlspec.frontend import build, build_file
-from dlspec.ir import Layer, Model
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.contract import SYNTHETIC_POOL_BATCHES
+from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import Layer, Model
+from dlspec.verify import run as V
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
@@ -411,7 +411,7 @@ def test_time_distributed_reshapes_around_the_wrapped_code_in_canonical_order() 
 
 
 def test_every_op_has_an_emitter() -> None:
-    from dlspec.ops import OPS
+    from dlspec.ir.ops import OPS
 
     assert all(BACKEND.supports(op) for op in OPS)
 

@@ -9,10 +9,10 @@ import pytest
 from example_specs import TRAINED
 
 from dlspec.cli import main
-from dlspec.compile import compile_model
-from dlspec.frontend import build, build_file
+from dlspec.codegen.compile import compile_model
+from dlspec.frontend.load import build, build_file
 from dlspec.testing import assert_equivalent
-from dlspec.verify import errors, matrix, verify_model, weight_errors
+from dlspec.verify.run import errors, matrix, verify_model, weight_errors
 
 pytestmark = pytest.mark.framework
 torch = pytest.importorskip("torch", reason="torch is not installed: PyTorch verify tests skipped")

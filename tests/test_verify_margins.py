@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dlspec import verify as V
-from dlspec import weights as W
-from dlspec.frontend import build, build_file
-from dlspec.margins import decision_margin
+from dlspec.frontend.load import build, build_file
+from dlspec.verify import run as V
+from dlspec.verify.margins import decision_margin
+from dlspec.weights import canonical as W
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlspec import weights as W
 from dlspec.errors import DlspecError
-from dlspec.frontend import build
-from dlspec.ir import Init, Model, Param
+from dlspec.frontend.load import build
+from dlspec.ir.model import Init, Model, Param
+from dlspec.weights import canonical as W
 
 SPEC = """
 model w {

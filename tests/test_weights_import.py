@@ -12,10 +12,10 @@ import pytest
 
 from dlspec.backends import layouts
 from dlspec.cli import main
-from dlspec.frontend import build, build_file
-from dlspec.ir import Model
-from dlspec.weights import WeightsError, draw_weights
-from dlspec.weights_import import import_weights, read_keras_weights, torchvision_source
+from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import Model
+from dlspec.weights.canonical import WeightsError, draw_weights
+from dlspec.weights.library import import_weights, read_keras_weights, torchvision_source
 
 ROOT = Path(__file__).resolve().parent.parent
 

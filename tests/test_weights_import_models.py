@@ -21,14 +21,15 @@ import numpy as np
 import pytest
 from library_models import calibrate_keras, calibrate_torch, import_torchvision
 
-from dlspec import reference, runtimes
+from dlspec import runtimes
 from dlspec.cli import main
-from dlspec.compile import compile_model
-from dlspec.contract import EVAL
-from dlspec.frontend import build_file
-from dlspec.ir import Model
-from dlspec.verify import errors, run_script
-from dlspec.weights_import import import_weights, keras_model_source, read_keras_weights
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.contract import EVAL
+from dlspec.frontend.load import build_file
+from dlspec.ir.model import Model
+from dlspec.oracle import forward as reference
+from dlspec.verify.run import errors, run_script
+from dlspec.weights.library import import_weights, keras_model_source, read_keras_weights
 
 pytestmark = pytest.mark.framework
 

@@ -20,7 +20,7 @@ from fuzz_mutations import ROOT
 
 from dlspec.backends import TARGETS
 from dlspec.cli import main as dlspec_main
-from dlspec.render import format_source
+from dlspec.codegen.render import format_source
 
 CASE_SECONDS = 30.0  # the largest spec compiles for every target in about 15 s
 SPEC_NAME = "spec.dl"

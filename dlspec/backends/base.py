@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Iterable, Optional
 
 from dlspec.errors import Problem, Unsupported
-from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, Optimizer, Param, wrapped
-from dlspec.ops import OPS, OPTIMIZERS, REQUIRED
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, Optimizer, Param, wrapped
+from dlspec.ir.ops import OPS, OPTIMIZERS, REQUIRED
 from dlspec.passes.shapes import ELEMENTWISE
 
 MERGES = frozenset(name for name, spec in OPS.items() if spec.category == "merge")

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any, Optional
 
-from dlspec import contract
 from dlspec.backends import layouts
 from dlspec.backends.base import (
     SUBSAMPLE_NOTE,
@@ -18,7 +17,8 @@ from dlspec.backends.base import (
     overhang,
     subsampled,
 )
-from dlspec.ir import Init, Layer, Model, Optimizer, Param, Train, wrapped
+from dlspec.codegen import contract
+from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
 from dlspec.passes.shapes import ELEMENTWISE, same_pads
 
 Pads = tuple[tuple[int, int], tuple[int, int]]

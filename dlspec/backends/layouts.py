@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlspec.ir import Layer
+from dlspec.ir.model import Layer
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec import contract
 from dlspec.backends.base import (
     Backend,
     LayerCode,
@@ -13,7 +12,8 @@ from dlspec.backends.base import (
     orthogonal_vector,
     overhang,
 )
-from dlspec.ir import Init, Layer, Model, Optimizer, Param
+from dlspec.codegen import contract
+from dlspec.ir.model import Init, Layer, Model, Optimizer, Param
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, ClassVar, Optional
 
-from dlspec import contract
 from dlspec.backends import layouts
 from dlspec.backends.base import (
     SUBSAMPLE_NOTE,
@@ -16,7 +15,8 @@ from dlspec.backends.base import (
     subsampled,
 )
 from dlspec.backends.layouts import NativeParam
-from dlspec.ir import TIME_DISTRIBUTED, Init, Layer, Model, Optimizer, Param, wrapped
+from dlspec.codegen import contract
+from dlspec.ir.model import TIME_DISTRIBUTED, Init, Layer, Model, Optimizer, Param, wrapped
 from dlspec.passes.shapes import same_pads
 
 Pair = tuple[int, int]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from dlspec.errors import Problem
-from dlspec.ir import Model
+from dlspec.ir.model import Model
 
 
 @dataclass

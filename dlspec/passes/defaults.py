@@ -1,13 +1,14 @@
-"""Pass: read every stated value and fill every unstated one from the op table (dlspec.ops)."""
+"""Pass: read every stated value and fill every unstated one from the op table (dlspec.ir.ops)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec import ast
 from dlspec.errors import BadValue, MissingValue, Pos, UnknownName
-from dlspec.ir import (
+from dlspec.frontend import ast
+from dlspec.frontend.values import ValueProblem, keyed_args, suggest
+from dlspec.ir.model import (
     TIME_DISTRIBUTED,
     Data,
     InitSpec,
@@ -18,7 +19,7 @@ from dlspec.ir import (
     Schedule,
     Train,
 )
-from dlspec.ops import (
+from dlspec.ir.ops import (
     DATASETS,
     GLOBAL_INIT_KEYS,
     LOSS_TARGETS,
@@ -36,7 +37,6 @@ from dlspec.ops import (
     init_value,
 )
 from dlspec.passes.base import PassContext
-from dlspec.values import ValueProblem, keyed_args, suggest
 
 
 def fill(

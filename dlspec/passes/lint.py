@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dlspec.errors import LintWarning
-from dlspec.ir import Layer, Model
+from dlspec.ir.model import Layer, Model
 from dlspec.passes.base import PassContext
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec import ast
-from dlspec.blocks import tensor_problem
 from dlspec.errors import BadValue, DuplicateName, Pos, UnknownName
-from dlspec.ir import TIME_DISTRIBUTED, Input, Layer, Model
-from dlspec.ops import OPS, PROFILES
+from dlspec.frontend import ast
+from dlspec.frontend.blocks import tensor_problem
+from dlspec.frontend.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
+from dlspec.ir.model import TIME_DISTRIBUTED, Input, Layer, Model
+from dlspec.ir.ops import OPS, PROFILES
 from dlspec.passes.base import PassContext
-from dlspec.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
 
 
 def _profile(model: Model, ctx: PassContext) -> str:

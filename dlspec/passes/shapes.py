@@ -6,9 +6,9 @@ import math
 from dataclasses import replace
 from typing import Callable, Optional
 
-from dlspec import inits
 from dlspec.errors import Pos, ShapeProblem
-from dlspec.ir import TIME_DISTRIBUTED, InitSpec, Layer, Model, Param, Shape
+from dlspec.ir import inits
+from dlspec.ir.model import TIME_DISTRIBUTED, InitSpec, Layer, Model, Param, Shape
 from dlspec.limits import MAX_PARAMS, MAX_TENSOR
 from dlspec.passes.base import PassContext
 

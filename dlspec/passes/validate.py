@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from dlspec.errors import BadValue, ShapeProblem, Unsupported
-from dlspec.ir import Model
-from dlspec.ops import DATASETS
+from dlspec.ir.model import Model
+from dlspec.ir.ops import DATASETS
 from dlspec.passes.base import PassContext
 
 

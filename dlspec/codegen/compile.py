@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlspec.backends import get_backend
+from dlspec.codegen.render import render
 from dlspec.errors import SpecError
-from dlspec.ir import Model
-from dlspec.render import render
+from dlspec.ir.model import Model
 
 
 @dataclass(frozen=True)

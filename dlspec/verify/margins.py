@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlspec import reference as R
-from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.oracle import forward as R
 
 Array = np.ndarray
 KINKED = ("relu", "leaky_relu", "elu")

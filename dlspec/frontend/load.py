@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 from dlspec.errors import BadValue, Pos, Problem, SpecError, UsageError, display_path
-from dlspec.ir import Model
+from dlspec.frontend.lower import lower
+from dlspec.frontend.parse import parse
+from dlspec.ir.model import Model
 from dlspec.limits import MAX_SPEC_BYTES
-from dlspec.lower import lower
-from dlspec.parse import parse
 from dlspec.passes import PIPELINE, PassContext
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from dlspec import ast
-from dlspec.blocks import Blocks, split_activation
 from dlspec.errors import (
     BadValue,
     DuplicateName,
@@ -15,10 +13,12 @@ from dlspec.errors import (
     SpecError,
     UnknownName,
 )
-from dlspec.ir import Input, Layer, Model, Source
+from dlspec.frontend import ast
+from dlspec.frontend.blocks import Blocks, split_activation
+from dlspec.frontend.values import ValueProblem, integer, name_problem, suggest
+from dlspec.ir.model import Input, Layer, Model, Source
+from dlspec.ir.ops import DTYPES, TOP_SETTINGS
 from dlspec.limits import MAX_LAYERS
-from dlspec.ops import DTYPES, TOP_SETTINGS
-from dlspec.values import ValueProblem, integer, name_problem, suggest
 
 
 def _input(decl: ast.InputDecl, problems: list[Problem]) -> Input:
@@ -55,7 +55,7 @@ def _chain_reads(
 def _layers(
     decl: ast.ModelDecl, blocks: Blocks, problems: list[Problem]
 ) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]], str]:
-    """One raw Layer per call, in statement order, block calls expanded (dlspec/blocks.py).
+    """One raw Layer per call, in statement order, block calls expanded (dlspec/frontend/blocks.py).
     Within a chain each layer reads the one before; a chain's first layer reads what
     _chain_reads says. Names are provisional (`#k`) until the resolve pass, except expanded
     layers', which carry their final names as labels; written tensor names stay as written (with

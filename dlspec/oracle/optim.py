@@ -8,8 +8,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir import Model, Optimizer, Schedule, Train
-from dlspec.reference_grad import loss_and_grads
+from dlspec.ir.model import Model, Optimizer, Schedule, Train
+from dlspec.oracle.grad import loss_and_grads
 
 Array = np.ndarray
 Slots = dict[str, Array]

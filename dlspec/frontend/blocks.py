@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Union
 
-from dlspec import ast
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, Problem, UnknownName
-from dlspec.ir import TIME_DISTRIBUTED, Layer
+from dlspec.frontend import ast
+from dlspec.frontend.values import ValueProblem, integer, keyed_args, name_problem, suggest
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer
+from dlspec.ir.ops import OPS
 from dlspec.limits import MAX_BLOCK_DEPTH, MAX_LAYERS, MAX_NAME_LENGTH
-from dlspec.ops import OPS
-from dlspec.values import ValueProblem, integer, keyed_args, name_problem, suggest
 
 Env = dict[str, ast.Value]
 

@@ -6,8 +6,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from dlspec import reference as R
-from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.oracle import forward as R
 
 Array = np.ndarray
 Pair = tuple[int, int]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dlspec import ast
-from dlspec import values as V
 from dlspec.errors import UnknownName
-from dlspec.ir import Init, InitSpec
+from dlspec.frontend import ast
+from dlspec.frontend import values as V
+from dlspec.ir.model import Init, InitSpec
 
 # name -> (argument -> converter, with default or required); arguments are keyword or positional
 _POS = {"limit": 0.0, "std": 0.0, "mean": 0.0, "value": 0.0, "gain": 1.0, "scale": 1.0}

@@ -16,8 +16,8 @@ from lark.exceptions import (
     VisitError,
 )
 
-from dlspec import ast
 from dlspec.errors import BadValue, Pos, SpecError, SyntaxProblem, source_lines
+from dlspec.frontend import ast
 from dlspec.limits import MAX_NESTING, MAX_NUMBER_DIGITS
 from dlspec.resources import grammar_text
 
@@ -90,7 +90,7 @@ def _unescape(body: str) -> str:
 
 @v_args(meta=True)
 class _ToAst(Transformer):
-    """Turn lark's parse tree into dlspec.ast nodes (one method per grammar rule)."""
+    """Turn lark's parse tree into dlspec.frontend.ast nodes (one method per grammar rule)."""
 
     def start(self, meta: Any, items: list) -> tuple:
         return tuple(items)

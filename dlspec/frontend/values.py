@@ -7,8 +7,8 @@ import keyword
 import math
 from typing import Any, Callable, Optional, Union
 
-from dlspec import ast
 from dlspec.errors import BadValue, DuplicateName, Pos, Problem, UnknownName
+from dlspec.frontend import ast
 from dlspec.limits import FLOAT32_MAX, FLOAT32_TINY, MAX_INT, MAX_NAME_LENGTH
 
 

@@ -9,7 +9,7 @@ from typing import Callable, Union
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir import Init, Model, Param, Shape, wrapped
+from dlspec.ir.model import Init, Model, Param, Shape, wrapped
 
 Array = np.ndarray
 Weights = dict[str, Array]

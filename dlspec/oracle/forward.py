@@ -7,7 +7,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
 
 Array = np.ndarray
 Pair = tuple[int, int]
@@ -214,7 +214,7 @@ def elu(x: Array, alpha: float) -> Array:
 
 
 def leaky_relu(x: Array, alpha: float) -> Array:
-    """x where x > 0, else alpha * x (the canonical meaning documented in dlspec.ops)."""
+    """x where x > 0, else alpha * x (the canonical meaning documented in dlspec.ir.ops)."""
     return np.where(x > 0, x, alpha * x)
 
 

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from dlspec import ast
-from dlspec import values as V
-from dlspec.ir import InitSpec, Layer
+from dlspec.frontend import ast
+from dlspec.frontend import values as V
+from dlspec.ir.model import InitSpec, Layer
 from dlspec.limits import MAX_STACKED
 
 PROFILES = ("dlspec", "pytorch", "keras")
@@ -117,7 +117,7 @@ def explicit_padding(v: Any, what: str) -> V.Pads:
 
 
 def init_value(v: Any, what: str) -> InitSpec:
-    from dlspec.inits import init_spec  # the initialiser table lives in dlspec.inits
+    from dlspec.ir.inits import init_spec  # the initialiser table lives in dlspec.ir.inits
 
     return init_spec(v, what)
 

@@ -29,9 +29,9 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from dlspec.errors import display_path
-from dlspec.ir import Layer, Model
+from dlspec.ir.model import Layer, Model
 from dlspec.limits import MAX_PROBLEMS_SHOWN
-from dlspec.weights import Weights, WeightsError, check_weights
+from dlspec.weights.canonical import Weights, WeightsError, check_weights
 
 Array = np.ndarray
 PathLike = Union[str, Path]

@@ -1,7 +1,7 @@
 """`dlspec verify`: run every target's script on the same weights and batches, compare to the oracle.
 
-The oracle is dlspec.reference (float64 NumPy forward), dlspec.reference_grad (its gradients) and
-dlspec.reference_optim (the canonical optimiser formulas). Each target's generated script runs in
+The oracle is dlspec.oracle.forward (float64 NumPy forward), dlspec.oracle.grad (its gradients) and
+dlspec.oracle.optim (the canonical optimiser formulas). Each target's generated script runs in
 its own runtime with `--verify DIR`: it reads DIR/weights.npz and DIR/batches.npz, and writes
 DIR/result_<runtime>.npz with the evaluation-mode forward output, the loss and learning rate of
 each training step (dropout off), and the weights after the last step.
@@ -18,16 +18,16 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from dlspec import reference
-from dlspec import weights as W
-from dlspec.compile import compile_model
-from dlspec.contract import EVAL, TRAIN, TRAIN_LABELS
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.contract import EVAL, TRAIN, TRAIN_LABELS
 from dlspec.errors import DlspecError, display_path
-from dlspec.ir import Model, wrapped
-from dlspec.margins import decision_margin
-from dlspec.reference_grad import loss_and_grads
-from dlspec.reference_optim import ReferenceOptimizer, train_learning_rate
+from dlspec.ir.model import Model, wrapped
+from dlspec.oracle import forward as reference
+from dlspec.oracle.grad import loss_and_grads
+from dlspec.oracle.optim import ReferenceOptimizer, train_learning_rate
 from dlspec.runtimes import Runtime, runtime
+from dlspec.verify.margins import decision_margin
+from dlspec.weights import canonical as W
 
 Array = np.ndarray
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from dlspec import __version__
 from dlspec.errors import display_path
-from dlspec.ir import Model, Schedule
-from dlspec.weights import vocab_of
+from dlspec.ir.model import Model, Schedule
+from dlspec.weights.canonical import vocab_of
 
 SYNTHETIC_POOL_BATCHES = 8
 # keys of verify's batches.npz: per input, its evaluation batch (EVAL + name) and its training
