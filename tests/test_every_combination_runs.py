@@ -388,7 +388,7 @@ CASES: tuple[Case, ...] = (
             "dense(2)",
         ),
     ),
-    Case(  # (C, H, W) maps per step: Keras's TimeDistributed would hand them over canonically
+    Case(  # (C, H, W) maps per step: channels-last targets permute the steps for map layers
         "time_distributed_maps",
         "video: float32[3, 2, 6, 6]",
         (
@@ -404,7 +404,6 @@ CASES: tuple[Case, ...] = (
             "lstm(3)",
             "dense(2)",
         ),
-        refused_by=frozenset({"keras"}),
         reload=True,
     ),
     # ---- optimiser forms, schedules ------------------------------------------------------------

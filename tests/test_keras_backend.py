@@ -506,15 +506,45 @@ def test_time_distributed_wraps_each_keras_layer_under_the_wrapped_layers_names(
     assert natives == [f"time_distributed_1/{w}" for w in ("kernel", "recurrent_kernel", "bias")]
 
 
-def test_time_distributed_over_maps_is_refused_at_the_wrapped_layer() -> None:
+def test_time_distributed_over_maps_permutes_steps_once_and_flattens_in_chw_order() -> None:
+    """(T, C, H, W) tensors are held canonically: the map layers in a row (an elementwise one
+    between them) get their steps permuted into data_format once, in and out; the flatten reads
+    the canonical steps, in (C, H, W) order."""
     model = model_of(
-        ["time_distributed(conv2d(2, kernel=3)) -> time_distributed(relu)", "flatten"],
-        "float32[3, 2, 5, 5]",
+        [
+            "td: time_distributed(conv2d(2, kernel=3)) -> time_distributed(relu)",
+            "time_distributed(maxpool2d(2, rounding=ceil)) -> time_distributed(zeropad2d(1))",
+            "time_distributed(dense(2)) -> time_distributed(softmax)",
+            "time_distributed(flatten)",
+            "lstm(2)",
+        ],
+        "float32[3, 2, 7, 7]",
     )
-    (problem,) = BACKEND.unsupported(model)
-    assert problem.kind == "Unsupported" and (problem.pos.line, problem.pos.col) == (3, 22)
-    assert "cannot time-distribute conv2d over (C, H, W) maps per step" in problem.message
-    assert "time_distributed" in BACKEND.limits
+    assert BACKEND.unsupported(model) == [] and "time_distributed" not in BACKEND.limits
+    source = compile_model(model, "keras").source
+    assert source.count("x = step_native_view(x, ") == 1
+    assert source.count("x = step_canonical_view(x, ") == 1
+    assert 'step_native_view(x, data_format, "td_steps_native")' in source
+    forward = source[source.index("def build_model") : source.index("def native_weights")]
+    order = ["td_steps_native", 'name="td"', "layers.ReLU", "PaddedPool2D", "ZeroPadding2D"]
+    order += ["_steps_nchw", "layers.Dense", "layers.Softmax(axis=1)", "layers.Flatten("]
+    assert [forward.index(s) for s in order] == sorted(forward.index(s) for s in order)
+    assert "layers.TimeDistributed(layers.Softmax(axis=1)" in source  # C of an (N, C, H, W) step
+    assert 'layers.Flatten(data_format="channels_last")' in forward
+    assert "def compute_output_shape(self, input_shape)" in source  # PaddedPool2D inside
+    assert source.count("layers.TimeDistributed(") == 6  # not the relu: it is elementwise
+
+
+def test_step_views_are_fused_only_across_elementwise_lines() -> None:
+    out_ = 'x = step_canonical_view(x, data_format, "a_steps_nchw")'
+    in_ = 'x = step_native_view(x, data_format, "b_steps_native")'
+    relu = 'x = layers.ReLU(name="r")(x)'
+    assert K.fuse_step_views([out_, relu, in_, "conv"], {relu}) == [relu, "conv"]
+    for between in ("maps = x", 'x = layers.Dropout(name="d")(x)'):
+        kept = [out_, between, in_]
+        assert K.fuse_step_views(kept, {relu}) == kept
+    kept = [out_, 'x = layers.ReLU(name="r")(maps)', in_]  # reads another tensor
+    assert K.fuse_step_views(kept, {relu}) == kept
 
 
 def test_orthogonal_vectors_are_drawn_as_one_column() -> None:
@@ -758,6 +788,7 @@ CHANNELS_FIRST = [
     "tests/specs/nonsquare_flatten.dl",
     "tests/specs/pool_pad_repeat.dl",
     "tests/specs/time_distributed.dl",  # a (T, F, G) input: a map, read through the views
+    "tests/specs/time_distributed_maps.dl",  # (C, H, W) steps: no permutation under channels_first
     "edge_pools",
     "strided_dilation",
 ]
@@ -815,6 +846,22 @@ def test_injected_fault_fails_forward(
     monkeypatch.undo()
     assert source != compile_model(model, "keras").source
     assert "forward vs oracle" in _failed(_verify(model, "keras[jax]", source))
+
+
+@pytest.mark.framework
+def test_a_step_flatten_in_hwc_order_fails_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fault: time_distributed_maps.dl's per-step flatten read from channels-last steps,
+    (H, W, C) order, which nothing absorbs inside the wrapper."""
+    need("keras[jax]")
+    monkeypatch.chdir(ROOT)
+    model = _model("tests/specs/time_distributed_maps.dl")
+    source = compile_model(model, "keras").source
+    flatten = 'x = layers.TimeDistributed(layers.Flatten(data_format="channels_last"), name="rows")'
+    assert flatten in source
+    steps_hwc = 'x = step_native_view(x, data_format, "rows_hwc")\n    '
+    assert "forward vs oracle" in _failed(
+        _verify(model, "keras[jax]", source.replace(flatten, steps_hwc + flatten))
+    )
 
 
 TWO_BIASES = """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any, Optional
 
 from dlspec.backends import layouts
@@ -143,6 +144,14 @@ def is_image(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3
 
 
+# ops whose Keras layers compute (C, H, W) maps in the script's data_format: time-distributed, they
+# read their steps permuted into it (step_native_view) and write maps back canonically; every other
+# wrapped layer reads its steps as they are held, canonically (a (T, C, H, W) tensor is not a map)
+FORMAT_OPS = frozenset(
+    {"conv2d", "maxpool2d", "avgpool2d", "zeropad2d", "global_avgpool2d", "global_maxpool2d"}
+)
+
+
 def _call(constructor: str, name: str) -> str:
     """`x = <constructor>, name=...)(x)`: constructors are written without their closing paren."""
     return f"x = {constructor}, name={q(name)})(x)"
@@ -150,6 +159,28 @@ def _call(constructor: str, name: str) -> str:
 
 # a line written by _call: the constructor (without its closing paren) and the layer's name
 KERAS_CALL = re.compile(r'x = (?P<constructor>.*), name="(?P<name>\w+)"\)\(x\)')
+
+
+# the permutations of (N, T, C, H, W) steps around a time-distributed layer of FORMAT_OPS
+STEP_INTO_FORMAT = re.compile(r'x = step_native_view\(x, data_format, "\w+"\)')
+STEP_TO_CANONICAL = re.compile(r'x = step_canonical_view\(x, data_format, "\w+"\)')
+
+
+def fuse_step_views(lines: list[str], elementwise: set[str]) -> list[str]:
+    """Forward lines without each step_canonical_view that the next step_native_view undoes (only
+    `elementwise` lines between, which compute the same in either layout): time-distributed map
+    layers in a row permute their steps once, in and out."""
+    out: list[str] = []
+    for line in lines:
+        if STEP_INTO_FORMAT.fullmatch(line):
+            k = len(out)
+            while k > 0 and out[k - 1] in elementwise:
+                k -= 1
+            if k > 0 and STEP_TO_CANONICAL.fullmatch(out[k - 1]):
+                del out[k - 1]
+                continue
+        out.append(line)
+    return out
 
 
 # why a softmax that makes the model's output is followed by an exact copy
@@ -195,10 +226,6 @@ class KerasBackend(Backend):
         """x inputs keras layers ops data_format seed dropout channel_axis native_shape
         INPUTS MODEL_NAME""".split()
     )
-    limits: dict[str, str] = {
-        "time_distributed": "not over (C, H, W) maps per step: conv2d, pools, zeropad2d, or "
-        "a flatten, dense or softmax of a map"
-    }
 
     # ---- layers -------------------------------------------------------------------------
     def emit_conv2d(self, layer: Layer) -> LayerCode:
@@ -310,7 +337,8 @@ class KerasBackend(Backend):
             notes = ("Keras flattens (H, W, C): the next dense layer's rows are permuted",)
         return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),), notes)
 
-    def emit_dense(self, layer: Layer) -> LayerCode:
+    def _dense(self, layer: Layer) -> LayerCode:
+        """layers.Dense over the last axis of x as it is held."""
         params = {p.role: p for p in layer.params}
         bias = params.get("bias")
         constructor = (
@@ -319,13 +347,21 @@ class KerasBackend(Backend):
             f"bias_initializer={param_initializer(bias) if bias else None}"
         )
         lines = [init_comment(p) for p in layer.params] + [_call(constructor, self.native(layer))]
+        return LayerCode(constructor + ")", tuple(lines))
+
+    def emit_dense(self, layer: Layer) -> LayerCode:
+        code = self._dense(layer)
         if not is_image(layer.in_shape):
-            return LayerCode(constructor + ")", tuple(lines))
+            return code
         nchw, native = self.names.of(layer.name, "_nchw"), self.names.of(layer.name, "_native")
-        lines.insert(-1, f"x = canonical_view(x, data_format, {q(nchw)})")
-        lines.append(f"x = native_view(x, data_format, {q(native)})")
+        lines = (
+            *code.forward[:-1],
+            f"x = canonical_view(x, data_format, {q(nchw)})",
+            code.forward[-1],
+            f"x = native_view(x, data_format, {q(native)})",
+        )
         note = "dense over the W axis of a (C, H, W) map: permuted to NCHW around it"
-        return LayerCode(constructor + ")", tuple(lines), (note,), frozenset({"views"}))
+        return LayerCode(code.module, lines, (note,), frozenset({"views"}))
 
     def emit_embedding(self, layer: Layer) -> LayerCode:
         weight = layer.params[0]
@@ -486,27 +522,48 @@ class KerasBackend(Backend):
             frozenset({"unbiased_batch_norm"}),
         )
 
-    def unwrappable(self, layer: Layer) -> Optional[str]:
+    def emit_time_distributed(self, layer: Layer) -> LayerCode:
+        """As every target's, except that a flatten, dense or softmax of (C, H, W) steps is
+        emitted for the steps as they are held, canonically (`_canonical_step`)."""
         inner = wrapped(layer)
-        if inner.op in ELEMENTWISE or not (is_image(inner.in_shape) or is_image(inner.out_shape)):
-            return None
-        return (
-            f"target keras cannot time-distribute {inner.op} over (C, H, W) maps per step: "
-            "TimeDistributed hands the wrapped layer canonical (C, H, W) steps, and the Keras "
-            "script computes maps in its data_format (channels-last on the CPU)"
-        )
+        if is_image(inner.in_shape) and inner.op in ("flatten", "dense", "softmax"):
+            return self.wrap_steps(layer, inner, self._canonical_step(inner))
+        return super().emit_time_distributed(layer)
+
+    def _canonical_step(self, inner: Layer) -> LayerCode:
+        """The Keras layer of a flatten, dense or softmax of one canonical (C, H, W) step: a
+        flatten in (C, H, W) order (its rows are never permuted inside the wrapper, see the
+        shape pass), a dense over W, a softmax over C (axis 1 of the (N, C, H, W) step)."""
+        if inner.op == "dense":
+            code = self._dense(inner)
+            return replace(code, notes=("dense over the W axis of canonical (C, H, W) steps",))
+        if inner.op == "softmax":
+            constructor = f"layers.Softmax(axis={inner['axis']!r}"
+            note = "softmax over the C axis of canonical (C, H, W) steps"
+        else:
+            constructor = 'layers.Flatten(data_format="channels_last"'
+            note = "flatten of canonical (C, H, W) steps: in C, H, W order"
+        return LayerCode(constructor + ")", (_call(constructor, self.native(inner)),), (note,))
 
     def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
         """layers.TimeDistributed around each Keras layer of the wrapped layer's code (a
         stacked RNN's layers each wrapped: every one maps steps to steps), named as the wrapped
         layers are, so their weights are the wrapped layer's. A (T, F, G) tensor, a map to this
-        script, is read in canonical order (canonical_view) and written back (native_view)."""
+        script, is read in canonical order (canonical_view) and written back (native_view).
+        (T, C, H, W) tensors are held canonically: a layer that computes maps in data_format
+        (FORMAT_OPS) gets its steps permuted into it (step_native_view) and gives maps back
+        canonical (step_canonical_view); any other reads the canonical steps as they are."""
         lines = []
         helpers = set(code.helpers)
         if is_image(layer.in_shape):
             view = self.names.of(layer.name, "_nchw")
             lines.append(f"x = canonical_view(x, data_format, {q(view)})")
             helpers.add("views")
+        in_format = inner.op in FORMAT_OPS
+        if in_format and is_image(inner.in_shape):
+            view = self.names.of(layer.name, "_steps_native")
+            lines.append(f"x = step_native_view(x, data_format, {q(view)})")
+            helpers.add("step_views")
         for line in code.forward:
             match = KERAS_CALL.fullmatch(line)
             if line.startswith("#"):
@@ -517,17 +574,25 @@ class KerasBackend(Backend):
                 )
             else:  # pragma: no cover - every wrapped form is one Keras layer per line
                 raise NotImplementedError(f"keras: cannot time-distribute {line!r}")
+        if in_format and is_image(inner.out_shape):
+            view = self.names.of(layer.name, "_steps_nchw")
+            lines.append(f"x = step_canonical_view(x, data_format, {q(view)})")
+            helpers.add("step_views")
         if is_image(layer.out_shape):
             view = self.names.of(layer.name, "_native")
             lines.append(f"x = native_view(x, data_format, {q(view)})")
             helpers.add("views")
-        note = (
+        notes = list(code.notes)
+        if in_format and is_image(inner.in_shape):
+            back = ", its maps permuted back" if is_image(inner.out_shape) else ""
+            notes.append(
+                f"canonical (C, H, W) steps permuted into data_format for {inner.op}{back}"
+            )
+        notes.append(
             f"time_distributed({inner.op}): layers.TimeDistributed runs the wrapped Keras layer "
             f"on each of the {layer.in_shape[0]} steps, one set of weights"
         )
-        return LayerCode(
-            code.module, tuple(lines), (*code.notes, note), frozenset(helpers), code.setup
-        )
+        return LayerCode(code.module, tuple(lines), tuple(notes), frozenset(helpers), code.setup)
 
     # ---- merges -------------------------------------------------------------------------
     def _merge(self, layer: Layer, constructor: str, reads: tuple[str, ...]) -> LayerCode:
@@ -663,7 +728,14 @@ class KerasBackend(Backend):
             model, {layer.name: code for layer, code in zip(model.layers, codes, strict=True)}
         )
         result = [] if walk.output == "x" else [f"x = {walk.output}"]
-        forward = [*walk.lines, *result] + self._keep_softmax(model)
+        elementwise = {
+            line
+            for layer, code in zip(model.layers, codes, strict=True)
+            if wrapped(layer).op in ELEMENTWISE and wrapped(layer).op != "dropout"
+            for line in code.forward
+        }
+        forward = fuse_step_views([*walk.lines, *result], elementwise)
+        forward += self._keep_softmax(model)
         helpers = set().union(*(c.helpers for c in codes))
         if any(orthogonal_vector(p) for p in model.params):
             helpers.add("one_column")

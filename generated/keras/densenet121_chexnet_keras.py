@@ -1970,6 +1970,16 @@ class PaddedPool2D(layers.Layer):
         mask = self._pad(mask, ((0, self.overhang[0]), (0, self.overhang[1])), 0.0)
         return total / self._pool(mask)
 
+    def compute_output_shape(self, input_shape):
+        """The pooled shape (symbolic calls ask for it; TimeDistributed does not trace)."""
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        shape = list(input_shape)
+        for i, axis in enumerate(axes):
+            if shape[axis] is not None:
+                padded = shape[axis] + sum(self.pads[i]) + self.overhang[i]
+                shape[axis] = (padded - self.pool_size[i]) // self.strides[i] + 1
+        return tuple(shape)
+
 
 # ---- model ------------------------------------------------------------------------------------
 def build_model(data_format="channels_last", seed=SEED, dropout=True):
