@@ -243,6 +243,7 @@ class Model:
     outputs_pos: Pos = Pos()  # where the `output` statement is (none: the outputs are implicit)
     inference: bool = False  # no train block: scripts time forward passes in evaluation mode
     raw_blocks: tuple[str, ...] = ()  # the spec's block names, for suggestions (until resolve)
+    verify_tolerances: dict[str, float] = field(default_factory=dict)  # `verify = tolerance(...)`
 
     def producer(self, name: str) -> Union[Layer, Input, None]:
         """The layer or input that makes the tensor called `name`, or None."""

@@ -711,6 +711,30 @@ TRAIN_DEFAULT_OPTIMIZER = "sgd"
 TRAIN_DEFAULT_SCHEDULE = "constant"
 TRAIN_DEFAULT_DATA = "synthetic"
 GLOBAL_INIT_KEYS = ("init", "bias_init", "recurrent_init")
-TOP_SETTINGS = {"defaults": AttrSpec(one_of(*PROFILES), "dlspec", "what unstated attributes mean")}
+MAX_VERIFY_TOL = 0.1  # a bound above this would prove little
+
+
+def verify_tol(v: Any, what: str) -> float:
+    return V.real(v, what, 0.0, MAX_VERIFY_TOL, low_open=True)
+
+
+# `verify = tolerance(...)`: a spec's own bounds for `dlspec verify`, each replacing the default
+# bound of that check against the oracle (docs/semantics.md, section 10); unstated: the default
+VERIFY_TOLERANCES: dict[str, AttrSpec] = {
+    "forward": AttrSpec(verify_tol, None, "forward vs oracle (default 1e-5, 1e-4 with an RNN)"),
+    "losses": AttrSpec(verify_tol, None, "step losses vs oracle (default 1e-4)"),
+    "weights": AttrSpec(
+        verify_tol, None, "trained weights vs oracle (default 1e-4, 5e-4 for adaptive optimisers)"
+    ),
+}
+# top-level settings (names and meanings; resolve.py reads `defaults`, defaults.py `verify`)
+TOP_SETTINGS = {
+    "defaults": AttrSpec(one_of(*PROFILES), "dlspec", "what unstated attributes mean"),
+    "verify": AttrSpec(
+        lambda v, what: v,
+        None,
+        "the spec's own verify bounds: tolerance(forward=, losses=, weights=)",
+    ),
+}
 
 DTYPES = ("float32", "int32", "int64")

@@ -33,6 +33,7 @@ from dlspec.ir.ops import (
     TRAIN_DEFAULT_OPTIMIZER,
     TRAIN_DEFAULT_SCHEDULE,
     TRAIN_SETTINGS,
+    VERIFY_TOLERANCES,
     AttrSpec,
     init_value,
 )
@@ -180,6 +181,37 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
     )
 
 
+VERIFY_FORM = "tolerance(forward=..., losses=..., weights=...), each bound optional"
+
+
+def _verify(model: Model, ctx: PassContext) -> dict[str, float]:
+    """The bounds a top-level `verify = tolerance(weights=...)` states (keywords only)."""
+    setting = model.raw_train.get("verify")
+    if setting is not None and not isinstance(setting.value, (ast.Name, ast.CallVal)):
+        ctx.error(BadValue(f"verify must be {VERIFY_FORM}", setting.value.pos))
+        return {}
+    table = {"tolerance": VERIFY_TOLERANCES}
+    name, args, pos = _choose(setting, "tolerance", table, "verify setting", ctx)
+    if setting is None or name is None:
+        return {}
+    for arg in args:
+        if arg.key is None:
+            ctx.error(BadValue(f"verify bounds are keywords: {VERIFY_FORM}", arg.pos))
+    keywords = tuple(arg for arg in args if arg.key is not None)
+    order = tuple(VERIFY_TOLERANCES)
+    stated, problems = keyed_args(keywords, (), order, "verify = tolerance(...)", "bound")
+    for problem in problems:
+        ctx.error(problem)
+    if not args:
+        ctx.error(MissingValue(f"verify = tolerance(...) states no bound: {VERIFY_FORM}", pos))
+    if model.inference and set(stated) - {"forward"}:
+        ctx.error(
+            BadValue("an inference spec (no train block) is verified by its forward only", pos)
+        )
+    bounds = fill(VERIFY_TOLERANCES, stated, model.profile, "verify", pos, ctx)
+    return {k: v for k, v in bounds.items() if k in stated and v is not None}
+
+
 def _layer(layer: Layer, profile: str, inits: dict[str, InitSpec], ctx: PassContext) -> Layer:
     if layer.op == TIME_DISTRIBUTED and isinstance(layer.attrs.get("layer"), Layer):
         # the wrapped layer's attributes: its own op's table, profile and global initialisers
@@ -198,4 +230,5 @@ def defaults(model: Model, ctx: PassContext) -> Model:
     train = _train(model, ctx)
     inits = train.global_inits if train else {}
     layers = tuple(_layer(layer, model.profile, inits, ctx) for layer in model.layers)
-    return replace(model, layers=layers, train=train, raw_train={})
+    bounds = _verify(model, ctx)
+    return replace(model, layers=layers, train=train, raw_train={}, verify_tolerances=bounds)

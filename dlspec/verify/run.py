@@ -214,9 +214,17 @@ def run_script(rt: Runtime, source: str, workdir: Path, timeout: int = 900) -> d
 
 
 def weights_tolerance(model: Model) -> float:
-    """The trained-weights bound for this model's optimiser."""
+    """The trained-weights bound: the spec's own (`verify = tolerance(weights=...)`), else the
+    one for this model's optimiser."""
     kind = model.train.optimizer.kind  # type: ignore[union-attr]
-    return WEIGHTS_TOL if kind == "sgd" else WEIGHTS_TOL_ADAPTIVE
+    default = WEIGHTS_TOL if kind == "sgd" else WEIGHTS_TOL_ADAPTIVE
+    return model.verify_tolerances.get("weights", default)
+
+
+def forward_tolerance(model: Model) -> float:
+    """The forward bound: the spec's own, else the one for a model with or without an RNN."""
+    rnn = any(wrapped(layer).op in ("gru", "lstm") for layer in model.layers)
+    return model.verify_tolerances.get("forward", FORWARD_TOL_RNN if rnn else FORWARD_TOL)
 
 
 def _params(result: dict[str, Array]) -> dict[str, Array]:
@@ -225,19 +233,19 @@ def _params(result: dict[str, Array]) -> dict[str, Array]:
 
 def compare(spec: str, rt: str, model: Model, ref: Oracle, got: dict[str, Array]) -> list[Check]:
     """The checks of one runtime's results against the oracle."""
-    rnn = any(wrapped(layer).op in ("gru", "lstm") for layer in model.layers)
-    tol = FORWARD_TOL_RNN if rnn else FORWARD_TOL
+    tol = forward_tolerance(model)
     checks = [_check(spec, rt, "forward vs oracle", *errors(got["forward"], ref.forward), tol)]
     if not ref.losses:
         return checks
     lrs = errors(got["lrs"], np.array(ref.lrs))
     losses = errors(got["losses"], np.array(ref.losses))
     abs_err, rel, name = weight_errors(_params(got), ref.weights, ref.start, len(ref.losses))
+    loss_tol = model.verify_tolerances.get("losses", LOSS_TOL)
     if rel > weights_tolerance(model) and _barely_moved(ref, name):
         name += f" ({INERT_NOTE})"
     return checks + [
         _check(spec, rt, "lr schedule", *lrs, 1e-12),
-        _check(spec, rt, "step losses vs oracle", *losses, LOSS_TOL),
+        _check(spec, rt, "step losses vs oracle", *losses, loss_tol),
         _check(spec, rt, "trained weights vs oracle", abs_err, rel, weights_tolerance(model), name),
     ]
 
@@ -264,7 +272,8 @@ def cross_checks(
     for other in names[1:]:
         a, b = results[other], results[names[0]]
         fwd = errors(a["forward"], b["forward"])
-        checks.append(_check(spec, other, f"forward vs {names[0]}", *fwd, 2 * FORWARD_TOL_RNN))
+        tol = 2 * max(FORWARD_TOL_RNN, forward_tolerance(model))
+        checks.append(_check(spec, other, f"forward vs {names[0]}", *fwd, tol))
         if ref.losses:
             abs_err, rel, name = weight_errors(_params(a), _params(b), ref.start, len(ref.losses))
             what = f"trained weights vs {names[0]}"
