@@ -595,13 +595,17 @@ def test_layer_parameters(stmt: str, input: str, params: list) -> None:
 
 
 PARAM_COUNTS = {
+    "alexnet": 61_100_840,  # torchvision alexnet
     "cifar_vgg": 3_441_592,
+    "comparison_mnist_cnn": 3_274_634,  # its Keras 3 build (tests/test_zoo_models.py)
+    "daquar_vqa": 6_280_659,  # its Keras 3 build (tests/test_zoo_models.py)
     "densenet121_chexnet": 6_968_206,  # torchvision densenet121(num_classes=14)
     "imdb_gru": 3_818_302,
     "keras_cifar10_cnn": 1_250_858,
     "mnist_cnn": 1_199_882,
     "mnist_mlp": 669_706,
     "resnet50": 23_508_032,  # torchvision resnet50 without its fc
+    "vgg_a": 132_863_336,  # torchvision vgg11
 }
 
 

@@ -407,13 +407,14 @@ def compiled_module(model: Model, tmp_path: Path) -> ModuleType:
     return module
 
 
-def torch_step(script: ModuleType, net: Any, opt: Any, x: Array, y: Array, lr: float) -> Any:
-    """One update as the script's training loop makes it; returns the output before it."""
-    tx = torch.from_numpy(x) if x.dtype.kind == "i" else torch.from_numpy(x.astype(np.float64))
+def torch_step(script: ModuleType, net: Any, opt: Any, xs: list[Array], y: Array, lr: float) -> Any:
+    """One update as the script's training loop makes it (one array per input, in the model's
+    order); returns the output before it."""
+    tx = [torch.from_numpy(x if x.dtype.kind == "i" else x.astype(np.float64)) for x in xs]
     for group in opt.param_groups:
         group["lr"] = lr
     opt.zero_grad(set_to_none=True)
-    out = net(tx)
+    out = net(*tx)
     script.loss_fn(out, torch.from_numpy(y)).backward()
     return out
 
@@ -426,7 +427,7 @@ def test_model_forward_and_steps_match_the_pytorch_script(name: str, tmp_path: P
     script = compiled_module(model, tmp_path)
     weights = W.draw_weights(model, 0)
     W.save_npz(tmp_path / "w.npz", weights)
-    x, y = W.input_batch(model, 2, 0), W.label_batch(model, 2, 0)
+    x, y = W.input_batches(model, 2, 0), W.label_batch(model, 2, 0)
     net = script.Net().double()
     script.load_weights(net, str(tmp_path / "w.npz"))
     net.eval()  # dropout off: verify compares forward passes and training steps without it
@@ -436,7 +437,7 @@ def test_model_forward_and_steps_match_the_pytorch_script(name: str, tmp_path: P
     for step in range(steps):
         lr = script.learning_rate(step, 0)
         assert lr == pytest.approx(O.train_learning_rate(model.train, step, 0), rel=1e-15)
-        out = torch_step(script, net, opt, x, y, lr)
+        out = torch_step(script, net, opt, [x[inp.name] for inp in model.inputs], y, lr)
         close(R.forward(model, current, x), out)
         _, grads = G.loss_and_grads(model, current, x, y)
         for pname, g in grads.items():

@@ -280,7 +280,9 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 ZOO = {
     # spec: (trainable, running statistics), each checked against the library model
+    "examples/alexnet.dl": (61_100_840, 0),  # torchvision alexnet
     "examples/resnet50.dl": (23_508_032, 53_120),  # torchvision resnet50 25,557,032 less fc
+    "examples/vgg_a.dl": (132_863_336, 0),  # torchvision vgg11
     "examples/densenet121_chexnet.dl": (6_968_206, 83_648),  # densenet121(num_classes=14)
     "tests/fixtures/zoo/densenet121_keras.dl": (7_978_856, 83_648),  # Keras count_params 8,062,504
 }
