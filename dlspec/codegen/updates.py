@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
-from dlspec.ir.updates import Bin, Expr, Name, Num, Sqrt
+from dlspec.ir.updates import Bin, Expr, Let, Name, Num, Sqrt, Statement
 
 # binding strength of Python's operators: + -, then * /, then unary minus, then **, then atoms
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
@@ -45,3 +45,19 @@ class Printer:
                 right = f"({right})"
             return f"{left} {expr.op} {right}", own
         raise TypeError(f"not an expression: {expr!r}")
+
+
+def render(statement: Statement, printer: Printer, assign: Callable[[str, str, str], str]) -> str:
+    """One statement as a line of Python: `name = value` for a local, `assign(target, op, value)`
+    for a slot or the variable (the target's in-place form), its note as a trailing comment."""
+    value = printer(statement.value)
+    if isinstance(statement, Let):
+        line = f"{statement.name} = {value}"
+    else:
+        line = assign(statement.target, statement.op, value)
+    return noted(line, statement.note)
+
+
+def noted(line: str, note: str) -> str:
+    """A line with its note as a trailing comment."""
+    return f"{line}  # {note}" if note else line

@@ -192,7 +192,7 @@ def _adam(a: Attrs) -> Form:
         Assign("v", "=", b2 * v + (1.0 - b2) * g * g),
     ]
     if a["eps_placement"] == "uncorrected":
-        c = Let("c", Sqrt(1.0 - b2**t) / (1.0 - b1**t), "bias correction folded into the rate")
+        c = Let("c", Sqrt(1.0 - b2**t) / (1.0 - b1**t))  # the bias correction, in the rate
         step = Assign(W, "-=", lr * Name("c") * m / (Sqrt(v) + eps))
         return ("m", "v"), [c], [*moments, step]
     corrections = [Let("c1", 1.0 - b1**t), Let("c2", 1.0 - b2**t)]
