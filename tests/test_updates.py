@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
-import itertools
 import math
 from typing import Any
 
 import numpy as np
 import pytest
+from optimizer_forms import LRS, form_id, forms
 
 from dlspec.codegen.updates import Printer
 from dlspec.errors import Pos
-from dlspec.frontend import values
 from dlspec.ir.model import Optimizer
-from dlspec.ir.ops import OPTIMIZERS, AttrSpec
+from dlspec.ir.ops import OPTIMIZERS
 from dlspec.ir.updates import (
     LR,
     STEP,
@@ -35,36 +33,8 @@ from dlspec.ir.updates import (
 )
 from dlspec.oracle.optim import ReferenceOptimizer
 
-# numbers that switch a statement on (the others keep their dlspec default)
-SWITCHES = {"momentum": (0.0, 0.9), "weight_decay": (0.0, 0.05)}
-
-
-def _choices(key: str, spec: AttrSpec) -> tuple[Any, ...]:
-    if key in SWITCHES:
-        return SWITCHES[key]
-    if spec.convert is values.boolean:
-        return (False, True)
-    options = inspect.getclosurevars(spec.convert).nonlocals.get("options")
-    if isinstance(options, tuple):
-        return options
-    return (spec.default_for("dlspec", {}),)
-
-
-def _forms() -> list[tuple[str, dict[str, Any]]]:
-    """Every optimiser with every combination of its forms (booleans, one_of, momentum and decay
-    on or off), read from the op table so a new form is covered without editing this test."""
-    out = []
-    for kind, table in OPTIMIZERS.items():
-        keys = list(table)
-        for combo in itertools.product(*(_choices(k, table[k]) for k in keys)):
-            out.append((kind, dict(zip(keys, combo, strict=True))))
-    return out
-
-
-FORMS = _forms()
-IDS = [f"{kind}-" + "-".join(f"{v}" for k, v in a.items() if k != "lr") for kind, a in FORMS]
-# the learning rate changes between updates, as under a schedule (the forms differ only then)
-LRS = [0.05, 0.05, 0.01, 0.08, 0.002, 0.03]
+FORMS = forms()
+IDS = [form_id(f) for f in FORMS]
 
 
 def test_every_optimiser_has_forms() -> None:
