@@ -582,12 +582,18 @@ OPTIMIZER_LINES = [
     (
         "adam(lr=0.01)",
         ["m", "v"],
-        ["w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + 1e-08))"],
+        [
+            "t = tf.cast(self.t.assign_add(1), tf.float64)",
+            "c1 = tf.cast(1.0 - 0.9 ** t, tf.float32)",
+            "c2 = tf.cast(1.0 - 0.999 ** t, tf.float32)",
+            "m.assign(0.9 * m + (1.0 - 0.9) * g)",
+            "w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + 1e-08))",
+        ],
     ),
     (
         "adam(lr=0.01, eps_placement=uncorrected, eps=1e-7)",
         ["m", "v"],
-        ["w.assign_sub(alpha * m / (tf.sqrt(v) + 1e-07))"],
+        ["w.assign_sub(lr * c * m / (tf.sqrt(v) + 1e-07))"],
     ),
     (
         "rmsprop(lr=0.01, eps_placement=inside, centered=true)",
@@ -597,7 +603,7 @@ OPTIMIZER_LINES = [
     (
         "rmsprop(lr=0.01, momentum=0.5)",
         ["v", "buf"],
-        ["q = g / (tf.sqrt(d) + 1e-07)", "buf.assign(0.5 * buf + q)", "w.assign_sub(lr * buf)"],
+        ["q = g / (tf.sqrt(v) + 1e-07)", "buf.assign(0.5 * buf + q)", "w.assign_sub(lr * buf)"],
     ),
     (
         "rmsprop(lr=0.01, momentum=0.5, momentum_form=update)",

@@ -19,7 +19,9 @@ from dlspec.backends.base import (
     subsampled,
 )
 from dlspec.codegen import contract
+from dlspec.codegen.updates import Printer, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
+from dlspec.ir.updates import update_rule
 from dlspec.passes.shapes import ELEMENTWISE, same_pads
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -55,6 +57,28 @@ NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
 }
 # keywords a native optimiser gets beyond the table (Keras defaults written out)
 NATIVE_EXTRA = {"adam": ("amsgrad=False",)}
+
+# the written-out update (dlspec.ir.updates) with keras.ops, the same on every Keras backend
+KERAS_EXPR = Printer(sqrt="ops.sqrt", power="ops.power")
+_KERAS_ASSIGN = {"=": "assign", "+=": "assign_add", "-=": "assign_sub"}
+
+
+def _keras_assign(target: str, op: str, value: str) -> str:
+    return f"self.{_KERAS_ASSIGN[op]}({target}, {value})"
+
+
+def optimizer_code(opt: Optimizer) -> dict[str, Any]:
+    """Slots and lines of CanonicalOptimizer.update_step (w, g, lr, t and the slots in scope);
+    decoupled decay is among the lines, so Keras's own weight_decay stays None."""
+    rule = update_rule(opt.kind, opt.attrs)
+    return {
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
+        "lines": [
+            render(s, KERAS_EXPR, _keras_assign) for s in (*rule.per_update, *rule.per_variable)
+        ],
+    }
+
 
 _INITIALIZERS = {
     "uniform": "RandomUniform(minval={neg_limit!r}, maxval={limit!r}, seed={seed})",
@@ -681,23 +705,17 @@ class KerasBackend(Backend):
         train = model.train
         assert train is not None
         opt = train.optimizer
+        ctx = {"native": self.native_optimizer(opt), "kind": opt.kind, "attrs": dict(opt.attrs)}
+        if not ctx["native"]:
+            # decoupled decay is one of the written-out lines, not Keras's weight_decay
+            written = {"expr": "CanonicalOptimizer", "args": ["weight_decay=None"]}
+            return {**ctx, **written, **optimizer_code(opt)}
+        cls, _, names = NATIVE_OPTIMIZERS[opt.kind]
+        args = [f"{keyword}={opt[key]!r}" for key, keyword in names.items()]
+        args += NATIVE_EXTRA.get(opt.kind, ())
         decoupled = opt["weight_decay"] != 0 and opt["weight_decay_mode"] == "decoupled"
-        decay = f"weight_decay={opt['weight_decay']!r}" if decoupled else "weight_decay=None"
-        native = self.native_optimizer(opt)
-        if native:
-            cls, _, names = NATIVE_OPTIMIZERS[opt.kind]
-            args = [f"{keyword}={opt[key]!r}" for key, keyword in names.items()]
-            args += NATIVE_EXTRA.get(opt.kind, ())
-        else:
-            cls, args = "CanonicalOptimizer", []
-        args.append(decay)
-        return {
-            "native": native,
-            "kind": opt.kind,
-            "attrs": dict(opt.attrs),
-            "expr": cls,
-            "args": args,
-        }
+        args.append(f"weight_decay={opt['weight_decay']!r}" if decoupled else "weight_decay=None")
+        return {**ctx, "expr": cls, "args": args}
 
     # ---- the model's output -------------------------------------------------------------
     def _keep_softmax(self, model: Model) -> list[str]:

@@ -350,14 +350,12 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     eps_placement = corrected
     weight_decay = 0.0
     weight_decay_mode = l2
-    Decoupled weight decay is Keras's own `weight_decay` (w -= lr * wd * w before the update)."""
+    Weight decay is part of update_step (Keras's own `weight_decay` stays None)."""
 
     SLOTS = ["m", "v"]
 
-    def __init__(self, learning_rate, weight_decay=None, **kwargs):
-        super().__init__(
-            learning_rate=learning_rate, weight_decay=weight_decay, name="canonical_adam", **kwargs
-        )
+    def __init__(self, learning_rate, **kwargs):
+        super().__init__(learning_rate=learning_rate, name="canonical_adam", **kwargs)
 
     def build(self, variables):
         if self.built:
@@ -366,19 +364,19 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
         self.slots = {name: self.add_optimizer_variables(variables, name) for name in self.SLOTS}
 
     def update_step(self, gradient, variable, learning_rate):
-        lr = ops.cast(learning_rate, variable.dtype)
+        w = variable
+        lr = ops.cast(learning_rate, w.dtype)
         # dense: TensorFlow hands an embedding's gradient over as IndexedSlices
-        g = ops.add(ops.zeros(variable.shape, variable.dtype), ops.cast(gradient, variable.dtype))
-        index = self._get_variable_index(variable)
-        slot = {name: values[index] for name, values in self.slots.items()}
-        b1, b2, eps = 0.9, 0.999, 1e-08
-        t = ops.cast(self.iterations + 1, variable.dtype)
-        m, v = slot["m"], slot["v"]
-        self.assign(m, b1 * m + (1.0 - b1) * g)
-        self.assign(v, b2 * v + (1.0 - b2) * g * g)
-        m_hat = m / (1.0 - ops.power(b1, t))
-        v_hat = v / (1.0 - ops.power(b2, t))
-        self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + eps))
+        g = ops.add(ops.zeros(w.shape, w.dtype), ops.cast(gradient, w.dtype))
+        index = self._get_variable_index(w)
+        m = self.slots["m"][index]
+        v = self.slots["v"][index]
+        t = ops.cast(self.iterations + 1, w.dtype)
+        c1 = 1.0 - ops.power(0.9, t)
+        c2 = 1.0 - ops.power(0.999, t)
+        self.assign(m, 0.9 * m + (1.0 - 0.9) * g)
+        self.assign(v, 0.999 * v + (1.0 - 0.999) * g * g)
+        self.assign_sub(w, lr * (m / c1) / (ops.sqrt(v / c2) + 1e-08))
 
 
 # no clipping, moving average, loss scaling or gradient accumulation (Keras defaults, stated)

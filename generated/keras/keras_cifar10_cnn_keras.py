@@ -458,17 +458,12 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     centered = False
     weight_decay = 0.0
     weight_decay_mode = decoupled
-    Decoupled weight decay is Keras's own `weight_decay` (w -= lr * wd * w before the update)."""
+    Weight decay is part of update_step (Keras's own `weight_decay` stays None)."""
 
     SLOTS = ["v"]
 
-    def __init__(self, learning_rate, weight_decay=None, **kwargs):
-        super().__init__(
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            name="canonical_rmsprop",
-            **kwargs
-        )
+    def __init__(self, learning_rate, **kwargs):
+        super().__init__(learning_rate=learning_rate, name="canonical_rmsprop", **kwargs)
 
     def build(self, variables):
         if self.built:
@@ -477,17 +472,15 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
         self.slots = {name: self.add_optimizer_variables(variables, name) for name in self.SLOTS}
 
     def update_step(self, gradient, variable, learning_rate):
-        lr = ops.cast(learning_rate, variable.dtype)
+        w = variable
+        lr = ops.cast(learning_rate, w.dtype)
         # dense: TensorFlow hands an embedding's gradient over as IndexedSlices
-        g = ops.add(ops.zeros(variable.shape, variable.dtype), ops.cast(gradient, variable.dtype))
-        index = self._get_variable_index(variable)
-        slot = {name: values[index] for name, values in self.slots.items()}
-        rho, eps = 0.9, 1e-07
-        v = slot["v"]
-        self.assign(v, rho * v + (1.0 - rho) * g * g)
-        denominator = v
-        scaled = g / (ops.sqrt(denominator) + eps)
-        self.assign_sub(variable, lr * scaled)
+        g = ops.add(ops.zeros(w.shape, w.dtype), ops.cast(gradient, w.dtype))
+        index = self._get_variable_index(w)
+        v = self.slots["v"][index]
+        self.assign(v, 0.9 * v + (1.0 - 0.9) * g * g)
+        q = g / (ops.sqrt(v) + 1e-07)
+        self.assign_sub(w, lr * q)
 
 
 # no clipping, moving average, loss scaling or gradient accumulation (Keras defaults, stated)

@@ -425,8 +425,7 @@ class CanonicalOptimizer(tf.Module):
         for w, g, v in zip(variables, grads, self.v):
             g = tf.convert_to_tensor(g)  # dense, also for an embedding's IndexedSlices
             v.assign(0.9 * v + (1.0 - 0.9) * g * g)
-            d = v.read_value()
-            q = g / (tf.sqrt(d) + 1e-07)
+            q = g / (tf.sqrt(v) + 1e-07)
             w.assign_sub(lr * q)
 
 
