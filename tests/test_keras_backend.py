@@ -23,6 +23,7 @@ from dlspec.backends import layouts
 from dlspec.backends.keras import KerasBackend
 from dlspec.codegen.compile import compile_model
 from dlspec.codegen.contract import SYNTHETIC_POOL_BATCHES
+from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build, build_file
 from dlspec.ir.model import Layer, Model
 from dlspec.ir.ops import OPS
@@ -962,19 +963,20 @@ def test_every_example_trains_two_steps(runtime: str, tmp_path: Path) -> None:
 def _check_results(model: Model, stem: Path, backend: str) -> None:
     first = json.loads(Path(f"{stem}.first.json").read_text())
     again = json.loads(Path(f"{stem}.again.json").read_text())
+    assert validate_results(first) == [] and validate_results(again) == []
     assert first["steps"] == 2 and first["warmup_steps"] == 1 and first["epochs"] == 1
     assert (first["framework"], first["target"], first["backend"]) == ("keras", "keras", backend)
     assert first["model"] == model.name and first["device"] == "cpu"
-    assert first["data_format"] == "channels_last"
+    assert first["data_format"] == "NHWC" and first["runtime"] == f"keras[{backend}]"
     assert first["parameters"] == model.param_count
-    assert np.isfinite(first["final_loss"]) and first["samples_per_sec"] > 0
+    assert np.isfinite(first["final_loss"]) and first["samples_per_second"] > 0
     assert first["test_samples"] == SYNTHETIC_POOL_BATCHES * model.train.batch
-    assert 0.0 <= first["accuracy"] <= 1.0
+    assert 0.0 <= first["test_accuracy"] <= 1.0
     weights = np.load(f"{stem}.npz")
     assert {k: weights[k].shape for k in weights.files} == {p.name: p.shape for p in model.params}
     assert again["steps"] == 0 and again["epoch_losses"] == []
     assert again["test_loss"] == pytest.approx(first["test_loss"], rel=1e-6)
-    assert again["accuracy"] == first["accuracy"]
+    assert again["test_accuracy"] == first["test_accuracy"]
 
 
 def _cifar(folder: Path) -> None:
@@ -1045,9 +1047,9 @@ def test_mnist_mlp_learns_real_mnist_in_one_epoch(runtime: str, tmp_path: Path) 
     results = json.loads((tmp_path / "r.json").read_text())
     print(
         f"mnist_mlp on {runtime}, 1 epoch on CPU: accuracy {results['accuracy']:.4f}, "
-        f"epoch {results['epoch_seconds'][0]:.1f} s, {results['samples_per_sec']:.0f} samples/s, "
+        f"epoch {results['epoch_seconds'][0]:.1f} s, {results['samples_per_second']:.0f} samples/s, "
         f"{seconds:.1f} s in all"
     )
     assert results["data"] == "mnist" and results["backend"] == backend
     assert results["test_samples"] == 10000
-    assert results["accuracy"] >= 0.95
+    assert results["test_accuracy"] >= 0.95

@@ -19,7 +19,17 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from dlspec.codegen.compile import compile_model
-from dlspec.codegen.contract import EVAL, TRAIN, TRAIN_LABELS
+from dlspec.codegen.interface import (
+    BATCHES_FILE,
+    EVAL,
+    FORWARD,
+    LOSSES,
+    LRS,
+    PARAM,
+    TRAIN,
+    TRAIN_LABELS,
+    WEIGHTS_FILE,
+)
 from dlspec.errors import DlspecError, display_path
 from dlspec.ir.model import Model, wrapped
 from dlspec.oracle import forward as reference
@@ -220,18 +230,18 @@ def weights_tolerance(model: Model) -> float:
 
 
 def _params(result: dict[str, Array]) -> dict[str, Array]:
-    return {k[len("param:") :]: v for k, v in result.items() if k.startswith("param:")}
+    return {k[len(PARAM) :]: v for k, v in result.items() if k.startswith(PARAM)}
 
 
 def compare(spec: str, rt: str, model: Model, ref: Oracle, got: dict[str, Array]) -> list[Check]:
     """The checks of one runtime's results against the oracle."""
     rnn = any(wrapped(layer).op in ("gru", "lstm") for layer in model.layers)
     tol = FORWARD_TOL_RNN if rnn else FORWARD_TOL
-    checks = [_check(spec, rt, "forward vs oracle", *errors(got["forward"], ref.forward), tol)]
+    checks = [_check(spec, rt, "forward vs oracle", *errors(got[FORWARD], ref.forward), tol)]
     if not ref.losses:
         return checks
-    lrs = errors(got["lrs"], np.array(ref.lrs))
-    losses = errors(got["losses"], np.array(ref.losses))
+    lrs = errors(got[LRS], np.array(ref.lrs))
+    losses = errors(got[LOSSES], np.array(ref.losses))
     abs_err, rel, name = weight_errors(_params(got), ref.weights, ref.start, len(ref.losses))
     if rel > weights_tolerance(model) and _barely_moved(ref, name):
         name += f" ({INERT_NOTE})"
@@ -263,7 +273,7 @@ def cross_checks(
     checks = []
     for other in names[1:]:
         a, b = results[other], results[names[0]]
-        fwd = errors(a["forward"], b["forward"])
+        fwd = errors(a[FORWARD], b[FORWARD])
         checks.append(_check(spec, other, f"forward vs {names[0]}", *fwd, 2 * FORWARD_TOL_RNN))
         if ref.losses:
             abs_err, rel, name = weight_errors(_params(a), _params(b), ref.start, len(ref.losses))
@@ -292,9 +302,9 @@ def verify_model(
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         start = W.draw_weights(model, VERIFY_SEED)
-        W.save_npz(work / "weights.npz", start)
+        W.save_npz(work / WEIGHTS_FILE, start)
         ref, batches = oracle(model, start, 0 if model.inference else steps)
-        np.savez(work / "batches.npz", **batches)
+        np.savez(work / BATCHES_FILE, **batches)
         results: dict[str, dict[str, Array]] = {}
         checks: list[Check] = []
         spec = display_path(model.source.path)  # one printable line in the matrix and the JSON
