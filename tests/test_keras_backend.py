@@ -37,6 +37,7 @@ BACKEND = KerasBackend()
 RUNTIMES = ("keras[tensorflow]", "keras[jax]", "keras[torch]")
 STDLIB = {
     "argparse",
+    "contextlib",
     "gzip",
     "importlib",
     "json",
