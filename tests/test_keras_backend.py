@@ -411,6 +411,30 @@ def test_optimizer_native_or_written_out(
     assert any("CanonicalOptimizer" in n for n in notes) is not native
 
 
+EMBEDS = [
+    # (layers, input, whether an embedding makes an IndexedSlices gradient)
+    (["embedding(5, 2)", "flatten", "dense(2)"], "int32[3]", True),
+    (["time_distributed(embedding(5, 2))", "flatten", "dense(2)"], "int32[3, 2]", True),
+    (["dense(2)"], "float32[3]", False),
+]
+
+
+@pytest.mark.parametrize("line", ["adam(lr=0.01)", "rmsprop", "adadelta(lr=1.0)", "sgd(lr=0.1)"])
+@pytest.mark.parametrize("layers, input, embeds", EMBEDS, ids=["embedding", "wrapped", "none"])
+def test_an_embedding_keeps_squaring_optimizers_dense(
+    line: str, layers: list[str], input: str, embeds: bool
+) -> None:
+    """On TensorFlow an embedding's gradient is IndexedSlices, which Keras's Adam, RMSprop and
+    Adadelta square row by row (an id read twice: g1^2 + g2^2), so they are written out
+    (CanonicalOptimizer densifies the gradient); SGD is linear in it and stays native."""
+    text = "defaults = keras\n" + spec(layers, input, f"optimizer = {line}\n    loss = mse")
+    model = build(text, "t.dl").model
+    written_out = embeds and not line.startswith("sgd")
+    assert BACKEND.context(model)["optimizer"]["native"] is not written_out
+    notes = " ".join(BACKEND.optimizer_notes(model))
+    assert ("squares an embedding's gradient slice by slice" in notes) is written_out
+
+
 def _natives(layers: list[str], input: str) -> list[layouts.NativeParam]:
     model = model_of(layers, input)
     return [p for layer in model.layers for _, ps in BACKEND.native_params(layer) for p in ps]
@@ -633,6 +657,22 @@ model native_adam {
 train {
     optimizer = adam(lr=0.01, weight_decay=0.1)
     schedule  = step(every=2, gamma=0.5, unit=step)
+    batch     = 4
+}
+""",
+    "native_rmsprop_tokens": """
+defaults = keras
+# RMSprop in Keras's own form over an embedding whose 9 ids come from 4: ids repeat in every
+# sample, so TensorFlow's IndexedSlices gradient has duplicate rows (Keras's RMSprop would square
+# them one by one; the script densifies the gradient first)
+model native_rmsprop_tokens {
+    input tokens: int32[9]
+    embedding(4, 3)
+    flatten
+    dense(3)
+}
+train {
+    optimizer = rmsprop(lr=0.01)
     batch     = 4
 }
 """,
