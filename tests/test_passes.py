@@ -633,12 +633,15 @@ def test_layer_parameters(stmt: str, input: str, params: list) -> None:
 
 
 PARAM_COUNTS = {
+    "babi_rnn": 45_836,  # Keras count_params of the original (tests/test_zoo_keras_originals.py)
     "cifar_vgg": 3_441_592,
     "densenet121_chexnet": 6_968_206,  # torchvision densenet121(num_classes=14)
     "imdb_gru": 3_818_302,
     "keras_cifar10_cnn": 1_250_858,
     "mnist_cnn": 1_199_882,
+    "mnist_hierarchical_rnn": 199_434,  # Keras count_params of the original
     "mnist_mlp": 669_706,
+    "pm25_lstm": 11_851,  # Keras count_params of the original
     "resnet50": 23_508_032,  # torchvision resnet50 without its fc
 }
 
