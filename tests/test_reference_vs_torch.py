@@ -407,13 +407,19 @@ def compiled_module(model: Model, tmp_path: Path) -> ModuleType:
     return module
 
 
-def torch_step(script: ModuleType, net: Any, opt: Any, x: Array, y: Array, lr: float) -> Any:
-    """One update as the script's training loop makes it; returns the output before it."""
-    tx = torch.from_numpy(x) if x.dtype.kind == "i" else torch.from_numpy(x.astype(np.float64))
+def torch_step(
+    script: ModuleType, net: Any, opt: Any, x: dict[str, Array], y: Array, lr: float
+) -> Any:
+    """One update as the script's training loop makes it (the inputs, by name, in the script's
+    INPUTS order); returns the output before it."""
+    tx = [
+        torch.from_numpy(a) if a.dtype.kind == "i" else torch.from_numpy(a.astype(np.float64))
+        for a in (x[name] for name, _, _ in script.INPUTS)
+    ]
     for group in opt.param_groups:
         group["lr"] = lr
     opt.zero_grad(set_to_none=True)
-    out = net(tx)
+    out = net(*tx)
     script.loss_fn(out, torch.from_numpy(y)).backward()
     return out
 
@@ -426,7 +432,7 @@ def test_model_forward_and_steps_match_the_pytorch_script(name: str, tmp_path: P
     script = compiled_module(model, tmp_path)
     weights = W.draw_weights(model, 0)
     W.save_npz(tmp_path / "w.npz", weights)
-    x, y = W.input_batch(model, 2, 0), W.label_batch(model, 2, 0)
+    x, y = W.input_batches(model, 2, 0), W.label_batch(model, 2, 0)
     net = script.Net().double()
     script.load_weights(net, str(tmp_path / "w.npz"))
     net.eval()  # dropout off: verify compares forward passes and training steps without it

@@ -12,7 +12,7 @@ from dlspec.cli import main
 from dlspec.codegen.compile import compile_model
 from dlspec.frontend.load import build, build_file
 from dlspec.testing import assert_equivalent
-from dlspec.verify.run import errors, matrix, verify_model, weight_errors
+from dlspec.verify.run import Check, errors, matrix, verify_model, weight_errors
 
 pytestmark = pytest.mark.framework
 torch = pytest.importorskip("torch", reason="torch is not installed: PyTorch verify tests skipped")
@@ -183,3 +183,23 @@ def test_cli_and_pytest_helper(tmp_path: Path, capsys: pytest.CaptureFixture[str
         )
         checks = verify_model(build(broken, "b.dl").model, ["pytorch"], 2, {"pytorch": model_src})
         raise AssertionError(matrix(checks))
+
+
+def test_matrix_columns_fit_long_names() -> None:
+    """A spec path or check name longer than the default column still leaves the columns aligned."""
+    long = Check(
+        "examples/mnist_hierarchical_rnn.dl",
+        "keras[tensorflow]",
+        "trained weights vs keras[tensorflow]",
+        1e-7,
+        2e-7,
+        1e-3,
+        True,
+        "",
+    )
+    short = Check("a.dl", "pytorch", "lr schedule", 0.0, 0.0, 1e-12, True, "")
+    head, _, *rows, total = matrix([long, short]).splitlines()
+    runtime, rel_end = head.index("runtime"), head.index(" rel") + 4
+    assert [row[runtime:].split()[0] for row in rows] == ["keras[tensorflow]", "pytorch"]
+    assert [row[rel_end - 8 : rel_end] for row in rows] == ["2.00e-07", "0.00e+00"]
+    assert total == "2 passed, 0 failed"

@@ -57,6 +57,24 @@ NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
 }
 # keywords a native optimiser gets beyond the table (Keras defaults written out)
 NATIVE_EXTRA = {"adam": ("amsgrad=False",)}
+# Keras optimisers that square the gradient. On the TensorFlow backend an embedding's gradient is
+# tf.IndexedSlices, one slice per id looked up, and Keras 3.15's update squares it slice by slice:
+# an id read twice in a batch adds g1^2 + g2^2 to the second moment instead of (g1 + g2)^2.
+# CanonicalOptimizer densifies the gradient first (duplicate ids summed), so it takes these.
+SQUARES_GRADIENT = {"adam", "rmsprop", "adadelta"}
+SPARSE_NOTE = (
+    "squares an embedding's gradient slice by slice on the TensorFlow backend "
+    "(IndexedSlices: an id read twice gets g1^2 + g2^2, not (g1 + g2)^2)"
+)
+
+
+def _sparse_squared(model: Model) -> bool:
+    """Whether the native optimiser would square an embedding's IndexedSlices gradient."""
+    train = model.train
+    assert train is not None
+    embeds = any(wrapped(layer).op == "embedding" for layer in model.layers)
+    return embeds and train.optimizer.kind in SQUARES_GRADIENT
+
 
 # the written-out update (dlspec.ir.updates) with keras.ops, the same on every Keras backend
 KERAS_EXPR = Printer(sqrt="ops.sqrt", power="ops.power")
@@ -680,6 +698,11 @@ class KerasBackend(Backend):
         _, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
         return all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items())
 
+    def native_for(self, model: Model) -> bool:
+        """native_optimizer, and no embedding gradient the native update would square wrongly."""
+        assert model.train is not None
+        return self.native_optimizer(model.train.optimizer) and not _sparse_squared(model)
+
     def optimizer_notes(self, model: Model) -> list[str]:
         train = model.train
         assert train is not None
@@ -691,21 +714,27 @@ class KerasBackend(Backend):
                 "epoch) at the optimiser's update count"
                 + (" (Keras 2's decay=; Keras 3 ignores it)" if _keras2_decay(train) else "")
             )
-        if self.native_optimizer(opt):
+        if self.native_for(model):
             return notes
         cls, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
-        differ = ", ".join(f"{k}={opt[k]}" for k in forms if not irrelevant_form(opt, k))
-        notes.append(
-            f"optimizer {opt.kind} ({differ}) is not {cls}'s form: "
-            "CanonicalOptimizer writes the update out with keras.ops"
-        )
+        if self.native_optimizer(opt):
+            why = f"optimizer {opt.kind}: {cls} {SPARSE_NOTE}"
+        else:
+            differ = ", ".join(f"{k}={opt[k]}" for k in forms if not irrelevant_form(opt, k))
+            why = f"optimizer {opt.kind} ({differ}) is not {cls}'s form"
+        notes.append(f"{why}: CanonicalOptimizer writes the update out with keras.ops")
         return notes
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
         train = model.train
         assert train is not None
         opt = train.optimizer
-        ctx = {"native": self.native_optimizer(opt), "kind": opt.kind, "attrs": dict(opt.attrs)}
+        ctx = {
+            "native": self.native_for(model),
+            "sparse": _sparse_squared(model) and self.native_optimizer(opt),
+            "kind": opt.kind,
+            "attrs": dict(opt.attrs),
+        }
         if not ctx["native"]:
             # decoupled decay is one of the written-out lines, not Keras's weight_decay
             written = {"expr": "CanonicalOptimizer", "args": ["weight_decay=None"]}

@@ -9,6 +9,7 @@ from dlspec import __version__
 from dlspec.codegen import interface
 from dlspec.errors import display_path
 from dlspec.ir.model import Model, Schedule
+from dlspec.ir.ops import DATASETS
 from dlspec.weights.canonical import vocab_of
 
 SYNTHETIC_POOL_BATCHES = 8
@@ -45,9 +46,14 @@ def header(model: Model) -> list[str]:
 
 
 def _train_size(model: Model) -> tuple[int, int]:
+    """(train, test) samples of the spec's dataset: what an epoch on `--data synthetic` spans.
+    The user's npz has the file's sizes, unknown here: its synthetic epoch is synthetic's own."""
     data = model.train.data  # type: ignore[union-attr]
     if data.name == "synthetic":
         return data["train_size"], data["test_size"]
+    if data.name == "npz":
+        sizes = DATASETS["synthetic"].attrs
+        return int(sizes["train_size"].default), int(sizes["test_size"].default)
     return data.train_size, data.test_size
 
 
