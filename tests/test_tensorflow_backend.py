@@ -35,7 +35,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
 SPECS = sorted((ROOT / "tests" / "specs").glob("*.dl"))
 MNIST_DIR = ROOT / ".cache" / "mnist"
 BACKEND = TensorFlowBackend()
-STDLIB = {"argparse", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time"}
+STDLIB = {"argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time"}
 
 
 MSE = "loss = mse\n    optimizer = sgd(lr=0.1)"
