@@ -1098,7 +1098,7 @@ def test_mnist_mlp_learns_real_mnist_in_one_epoch(runtime: str, tmp_path: Path) 
     seconds = time.perf_counter() - start
     results = json.loads((tmp_path / "r.json").read_text())
     print(
-        f"mnist_mlp on {runtime}, 1 epoch on CPU: accuracy {results['accuracy']:.4f}, "
+        f"mnist_mlp on {runtime}, 1 epoch on CPU: accuracy {results['test_accuracy']:.4f}, "
         f"epoch {results['epoch_seconds'][0]:.1f} s, {results['samples_per_second']:.0f} samples/s, "
         f"{seconds:.1f} s in all"
     )

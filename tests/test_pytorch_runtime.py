@@ -502,7 +502,7 @@ def test_mnist_mlp_learns_real_mnist_in_one_epoch(tmp_path: Path) -> None:
     start = time.perf_counter()
     results = run_script(script, tmp_path, "--data", str(MNIST_DIR), "--epochs", "1")
     seconds = time.perf_counter() - start
-    print(f"mnist_mlp, 1 epoch on CPU: accuracy {results['accuracy']:.4f} in {seconds:.1f} s")
+    print(f"mnist_mlp, 1 epoch on CPU: accuracy {results['test_accuracy']:.4f} in {seconds:.1f} s")
     assert results["data"] == "mnist"
     assert results["steps"] == 469  # ceil(60000 / 128)
     assert results["test_samples"] == 10000

@@ -92,7 +92,12 @@ def source(target: str, form: Form) -> str:
     if target == "tensorflow":
         return render("tensorflow/optimizer.py.j2", {"optimizer": optimizer_context(opt)})
     module = pytorch_backend if target == "pytorch" else keras_backend
-    context = {"kind": opt.kind, "attrs": dict(opt.attrs), **module.optimizer_code(opt)}
+    context = {
+        "kind": opt.kind,
+        "attrs": dict(opt.attrs),
+        "sparse": False,
+        **module.optimizer_code(opt),
+    }
     return render(f"{target}/optimizer.py.j2", {"optimizer": context})
 
 
