@@ -2,8 +2,9 @@
 
 Used by `make demo` (CPU, a few steps) and for GPU timings:
     python benchmarks/run.py generated --device gpu --epochs 1 --out benchmarks/results/X.jsonl
-Needs only the standard library and dlspec.runtimes (no dlspec dependencies), so it runs on a
-machine where only the frameworks are installed (PYTHONPATH=.).
+Needs only the standard library, dlspec.runtimes and dlspec.codegen.interface (no dlspec
+dependencies), so it runs on a machine where only the frameworks are installed (PYTHONPATH=.).
+Each script's results are checked against the results schema; a run whose results break it fails.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from dlspec.codegen.interface import validate_results
 from dlspec.runtimes import RUNTIMES, probe, runtime
 
 
@@ -39,16 +41,24 @@ def run_one(name: str, script: Path, args: argparse.Namespace) -> Optional[dict]
         if done.returncode != 0:
             print(f"   {script.stem:<32} FAILED: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
             return None
-        return {"runtime": name, "script": script.name, **json.loads(out.read_text())}
+        results = json.loads(out.read_text())
+        problems = validate_results(results)
+        if not problems and results["runtime"] != name:
+            problems = [f"runtime: {results['runtime']!r}, run on {name}"]
+        if problems:
+            print(f"   {script.stem:<32} FAILED: results break the schema: {'; '.join(problems)}")
+            return None
+        return {"script": script.name, **results}
 
 
 def line(r: dict) -> str:
-    """One table row."""
-    speed = r.get("samples_per_sec") or 0.0
-    epoch = r["epoch_seconds"][-1] if r.get("epoch_seconds") else 0.0
+    """One table row (an inference run has no loss and no epochs)."""
+    speed = r["samples_per_second"] or 0.0
+    loss = "" if r.get("final_loss") is None else f"loss {r['final_loss']:.4f}"
+    epoch = f"last epoch {r['epoch_seconds'][-1]:7.2f} s" if r.get("epoch_seconds") else ""
     return (
-        f"   {Path(r['script']).stem:<32} {r['steps']:>6} steps  loss {r['final_loss']:.4f}  "
-        f"{speed:10.1f} samples/s  last epoch {epoch:7.2f} s  on {r['device']}"
+        f"   {Path(r['script']).stem:<32} {r['steps']:>6} steps  {loss:<11}  "
+        f"{speed:10.1f} samples/s  {epoch:<20}  on {r['device']}"
     )
 
 

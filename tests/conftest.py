@@ -14,6 +14,10 @@ BIN = Path(sys.executable).parent
 
 os.environ.setdefault("KERAS_HOME", str(ROOT / ".cache" / "keras"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before numpy loads: the float64 oracle multiplies small matrices thousands of times (an RNN step
+# each), where OpenBLAS's threads cost more than they save (2 cores: mnist_hierarchical_rnn's
+# 5-step oracle took 1.2 s CPU single-threaded, 5 to 14 s threaded). Frameworks keep their pools.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Writers for small files in the real dataset formats (MNIST idx and pickle, CIFAR-10, IMDB)."""
+"""Writers for small files in the real dataset formats (MNIST idx and pickle, CIFAR-10, IMDB, and
+the npz of examples/pm25_lstm.dl)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,17 @@ def write_imdb(folder: Path, train: list[list[int]], test: list[list[int]]) -> N
         x_test=object_array(test),
         y_test=np.ones(len(test), dtype=np.int64),
     )
+
+
+def write_pm25(
+    path: Path, train: int, test: int, rng: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """The arrays examples/pm25_lstm.dl reads with `--data FILE.npz`, as its tutorial prepares
+    them: each sample one hour's 8 variables scaled to [0, 1], as (1 time step, 8 features);
+    the target the next hour's scaled pollution, (N, 1). Hours run in order through train, then
+    test (the target of hour t is variable 0 of hour t + 1)."""
+    hours = rng.uniform(0.0, 1.0, size=(train + test + 1, 8)).astype(np.float32)
+    x, y = hours[:-1, None, :], hours[1:, :1]
+    arrays = {"x_train": x[:train], "y_train": y[:train], "x_test": x[train:], "y_test": y[train:]}
+    np.savez(path, **arrays)
+    return arrays

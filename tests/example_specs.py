@@ -13,8 +13,19 @@ tests/test_weights_import_models.py (ResNet-50, DenseNet-121) and tests/test_zoo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from dlspec.ir.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
 ZOO = {"resnet50", "densenet121_chexnet", "alexnet", "vgg_a"}
 TRAINED = [p for p in EXAMPLES if p.stem not in ZOO]
+
+
+def reports_accuracy(model: Model, results: dict[str, Any]) -> bool:
+    """A classifier's results hold an accuracy in [0, 1]; a regression's (mse, mae) hold null."""
+    assert model.train is not None
+    if model.train.loss.kind == "softmax_cross_entropy":
+        return 0.0 <= results["test_accuracy"] <= 1.0
+    return results["test_accuracy"] is None

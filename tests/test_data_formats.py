@@ -115,6 +115,19 @@ def test_idx_files_image_input(tmp_path: Path, dataset: str) -> None:
     np.testing.assert_array_equal(x_train[:, 0] * np.float32(255.0), images)
 
 
+def test_idx_files_channel_last_input(tmp_path: Path) -> None:
+    """[28, 28, 1] (Keras's hierarchical RNN) is the same image with its single channel last:
+    row r of the sample is the image's row r, one pixel per step."""
+    arrays = write_mnist_idx(tmp_path, True, np.random.RandomState(1))
+    (x_train, _), (x_test, _) = data_module(image_spec("mnist", "[28, 28, 1]")).load_data(
+        str(tmp_path), 0
+    )
+    assert x_train.shape == (5, 28, 28, 1) and x_test.shape == (3, 28, 28, 1)
+    images = arrays["train-images-idx3-ubyte"]
+    assert x_train[4, 27, 3, 0] == np.float32(images[4, 27, 3]) / np.float32(255.0)
+    np.testing.assert_array_equal(x_train[..., 0] * np.float32(255.0), images)
+
+
 def test_idx_header_is_checked(tmp_path: Path) -> None:
     module = data_module(image_spec("mnist", "[784]"))
     bad = tmp_path / "float-idx"

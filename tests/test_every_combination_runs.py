@@ -21,6 +21,7 @@ import pytest
 from dlspec.backends import TARGETS
 from dlspec.backends.base import irrelevant_form
 from dlspec.codegen.compile import Compiled, compile_model
+from dlspec.codegen.interface import INFERENCE, TRAINING, validate_results
 from dlspec.errors import SpecError, Unsupported
 from dlspec.frontend import values
 from dlspec.frontend.load import build
@@ -50,6 +51,7 @@ class Case:
     top: str = ""
     refused_by: frozenset[str] = frozenset()
     reload: bool = False  # also evaluate the saved weights in a fresh model (native names)
+    inference: bool = False  # no train block: the script times forward passes
 
     def text(self) -> str:
         """The spec's source text."""
@@ -57,9 +59,8 @@ class Case:
         batch = () if any(line.startswith("batch") for line in self.train) else ("batch = 4",)
         train = "".join(f"    {line}\n" for line in (*self.train, DATA, *batch))
         top = f"{self.top}\n" if self.top else ""
-        return (
-            f"{top}model {self.name} {{\n    input {self.input}\n{layers}}}\ntrain {{\n{train}}}\n"
-        )
+        model = f"{top}model {self.name} {{\n    input {self.input}\n{layers}}}\n"
+        return model if self.inference else f"{model}train {{\n{train}}}\n"
 
 
 def opt_case(name: str, optimizer: str, *train: str) -> Case:
@@ -446,6 +447,23 @@ CASES: tuple[Case, ...] = (
         "adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01, weight_decay_mode=l2)",
     ),
     opt_case("adadelta_decoupled", "adadelta(weight_decay=0.01, weight_decay_mode=decoupled)"),
+    # ---- inference models (no train block): forward passes timed in evaluation mode ------------
+    Case(
+        "inference_residual",
+        IMAGE,
+        (
+            "conv2d(4, kernel=3, padding=1, bias=false) -> batchnorm -> relu",
+            "[image] -> conv2d(4, kernel=1, bias=false) -> shortcut: batchnorm",
+            "[relu_1, shortcut] -> add -> relu -> global_avgpool2d",
+        ),
+        inference=True,
+    ),
+    Case(
+        "inference_tokens",
+        TOKENS,
+        ("embedding(20, 4)", "lstm(4, readout=sequence)", "dropout(0.5)", "dense(3)"),
+        inference=True,
+    ),
 )
 
 # ---- the table covers what the compiler accepts (no framework) ---------------------------------
@@ -663,16 +681,30 @@ def _run(name: str, jobs: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
     return json.loads((folder / "out.json").read_text(encoding="utf-8"))
 
 
-def _check_results(case: Case, folder: Path) -> None:
-    """One step, finite losses, the canonical weight names; a reload evaluates the same."""
+def _results(path: Path, runtime_name: str, kind: str) -> dict[str, Any]:
+    """A results JSON, checked against the results schema and the runtime that wrote it."""
+    results = json.loads(path.read_text(encoding="utf-8"))
+    problems = validate_results(results)
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+    assert (results["runtime"], results["kind"]) == (runtime_name, kind), path.name
+    return results
+
+
+def _check_results(case: Case, folder: Path, runtime_name: str) -> None:
+    """Results that follow the schema; one step, finite losses (or a timed forward pass), the
+    canonical weight names; a reload evaluates the same."""
     stem = folder / case.name
-    results = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    kind = INFERENCE if case.inference else TRAINING
+    results = _results(stem.with_suffix(".json"), runtime_name, kind)
     assert results["steps"] == 1, case.name
-    assert _finite(results["final_loss"]) and _finite(results["test_loss"]), case.name
+    if case.inference:
+        assert results["timed_samples"] > 0 and results["samples_per_second"] > 0, case.name
+    else:
+        assert _finite(results["final_loss"]) and _finite(results["test_loss"]), case.name
     with np.load(stem.with_suffix(".npz")) as weights:
         assert sorted(weights.files) == sorted(p.name for p in model_of(case).params), case.name
     if case.reload:
-        again = json.loads(stem.with_suffix(".reload.json").read_text(encoding="utf-8"))
+        again = _results(stem.with_suffix(".reload.json"), runtime_name, kind)
         assert again["steps"] == 0, case.name
         assert math.isclose(again["test_loss"], results["test_loss"], rel_tol=1e-5), case.name
 
@@ -680,8 +712,9 @@ def _check_results(case: Case, folder: Path) -> None:
 @pytest.mark.framework
 @pytest.mark.parametrize("name", list(RUNTIMES))
 def test_every_script_runs(name: str, tmp_path: Path) -> None:
-    """Each compiled case trains one step and evaluates on this runtime, writing its results
-    JSON with finite losses and its canonical weights; all in one interpreter (run_scripts.py)."""
+    """Each compiled case trains one step and evaluates (an inference case times one forward
+    batch) on this runtime, writing its results JSON, which follows the results schema, and its
+    canonical weights; all in one interpreter (run_scripts.py)."""
     need(name)
     jobs = _jobs(runtime(name).target, tmp_path)
     outcome = _run(name, jobs, tmp_path)
@@ -694,4 +727,4 @@ def test_every_script_runs(name: str, tmp_path: Path) -> None:
     ran = {job["id"] for job in jobs}
     for case in CASES:
         if case.name in ran:
-            _check_results(case, tmp_path)
+            _check_results(case, tmp_path, name)

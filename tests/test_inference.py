@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlspec.codegen.compile import compile_model
+from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import RUNTIMES, runtime
 from dlspec.verify.run import verify_model
@@ -58,7 +59,10 @@ def test_the_script_times_forward_passes(name: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert results["inference"] is True and results["steps"] == 6 and results["warmup_steps"] == 2
-    assert results["samples_per_sec"] > 0
-    assert results["seconds_per_1000"] == pytest.approx(1000.0 / results["samples_per_sec"])
+    assert validate_results(results) == []
+    assert results["kind"] == "inference" and results["runtime"] == name
+    assert results["steps"] == 6 and results["warmup_steps"] == 2
+    assert results["timed_samples"] == 4 * 4 and results["samples_per_second"] > 0
+    rate = 1000.0 / results["samples_per_second"]
+    assert results["seconds_per_1000_samples"] == pytest.approx(rate)
     assert "epochs" not in results and "final_loss" not in results

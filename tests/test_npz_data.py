@@ -3,11 +3,15 @@ every shape (no framework needed: the data section is NumPy only)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from test_data_formats import data_module
+
+from dlspec.codegen import contract
+from dlspec.frontend.load import build
 
 TWO_INPUTS = """
 model reg {
@@ -72,3 +76,12 @@ def test_missing_or_misshapen_arrays_are_named(tmp_path: Path, arrays: dict, mes
     np.savez(path, **arrays)
     with pytest.raises(SystemExit, match=message.replace("(", r"\(").replace(")", r"\)")):
         data_module(TWO_INPUTS).load_data(str(path), 0)
+
+
+def test_a_synthetic_run_of_an_npz_spec_has_synthetic_epochs() -> None:
+    """`--data synthetic` on a `data = npz` spec (the file's size is unknown when compiling)
+    trains epochs as long as `data = synthetic`'s, not zero steps."""
+    model = build(ONE_INPUT).model
+    constants = dict(contract.constants(model))
+    assert (constants["TRAIN_SIZE"], constants["TEST_SIZE"]) == ("50000", "10000")
+    assert contract.steps_per_epoch(model) == math.ceil(50000 / model.train.batch)

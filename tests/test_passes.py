@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
+from dlspec.errors import SpecError
 from dlspec.frontend import ast
 from dlspec.frontend.load import build, build_file
 from dlspec.frontend.parse import parse
@@ -270,6 +272,43 @@ def test_dataset_facts() -> None:
     model = build_file(str(EXAMPLES / "mnist_mlp.dl")).model
     data = model.train.data
     assert (data.name, data.classes, data.train_size, data.test_size) == ("mnist", 10, 60000, 10000)
+
+
+MNIST_SHAPES = "declare the input as [1, 28, 28] or [784] or [28, 28] or [28, 28, 1], not"
+
+
+@pytest.mark.parametrize(
+    "shape, accepted",
+    [
+        ((1, 28, 28), True),
+        ((784,), True),
+        ((28, 28), True),
+        ((28, 28, 1), True),  # the single channel moved last: a reshape (Keras's examples)
+        ((28, 1, 28), False),
+        ((14, 56), False),
+    ],
+)
+def test_mnist_input_shapes(shape: tuple[int, ...], accepted: bool) -> None:
+    dims = ", ".join(map(str, shape))
+    text = (
+        f"model m {{ input x: float32[{dims}]\n flatten -> dense(10) }}\ntrain {{ data = mnist }}"
+    )
+    if accepted:
+        assert build(text, "t.dl").model.inputs[0].shape == shape
+    else:
+        with pytest.raises(SpecError, match=re.escape(MNIST_SHAPES)):
+            build(text, "t.dl")
+
+
+def test_only_a_single_channel_moves_last() -> None:
+    """CIFAR-10's three channels stay first: (32, 32, 3) would be a permutation, not a reshape."""
+    text = (
+        "model m { input x: float32[32, 32, 3]\n flatten -> dense(10) }\ntrain { data = cifar10 }"
+    )
+    with pytest.raises(
+        SpecError, match=re.escape("declare the input as [3, 32, 32] or [3072], not")
+    ):
+        build(text, "t.dl")
 
 
 # ---- global initialisers -------------------------------------------------------------------------
@@ -596,6 +635,7 @@ def test_layer_parameters(stmt: str, input: str, params: list) -> None:
 
 PARAM_COUNTS = {
     "alexnet": 61_100_840,  # torchvision alexnet
+    "babi_rnn": 45_836,  # Keras count_params of the original (tests/test_zoo_keras_originals.py)
     "cifar_vgg": 3_441_592,
     "comparison_mnist_cnn": 3_274_634,  # its Keras 3 build (tests/test_zoo_models.py)
     "daquar_vqa": 6_280_659,  # its Keras 3 build (tests/test_zoo_models.py)
@@ -603,7 +643,9 @@ PARAM_COUNTS = {
     "imdb_gru": 3_818_302,
     "keras_cifar10_cnn": 1_250_858,
     "mnist_cnn": 1_199_882,
+    "mnist_hierarchical_rnn": 199_434,  # Keras count_params of the original
     "mnist_mlp": 669_706,
+    "pm25_lstm": 11_851,  # Keras count_params of the original
     "resnet50": 23_508_032,  # torchvision resnet50 without its fc
     "vgg_a": 132_863_336,  # torchvision vgg11
 }

@@ -407,10 +407,15 @@ def compiled_module(model: Model, tmp_path: Path) -> ModuleType:
     return module
 
 
-def torch_step(script: ModuleType, net: Any, opt: Any, xs: list[Array], y: Array, lr: float) -> Any:
-    """One update as the script's training loop makes it (one array per input, in the model's
-    order); returns the output before it."""
-    tx = [torch.from_numpy(x if x.dtype.kind == "i" else x.astype(np.float64)) for x in xs]
+def torch_step(
+    script: ModuleType, net: Any, opt: Any, x: dict[str, Array], y: Array, lr: float
+) -> Any:
+    """One update as the script's training loop makes it (the inputs, by name, in the script's
+    INPUTS order); returns the output before it."""
+    tx = [
+        torch.from_numpy(a) if a.dtype.kind == "i" else torch.from_numpy(a.astype(np.float64))
+        for a in (x[name] for name, _, _ in script.INPUTS)
+    ]
     for group in opt.param_groups:
         group["lr"] = lr
     opt.zero_grad(set_to_none=True)
@@ -437,7 +442,7 @@ def test_model_forward_and_steps_match_the_pytorch_script(name: str, tmp_path: P
     for step in range(steps):
         lr = script.learning_rate(step, 0)
         assert lr == pytest.approx(O.train_learning_rate(model.train, step, 0), rel=1e-15)
-        out = torch_step(script, net, opt, [x[inp.name] for inp in model.inputs], y, lr)
+        out = torch_step(script, net, opt, x, y, lr)
         close(R.forward(model, current, x), out)
         _, grads = G.loss_and_grads(model, current, x, y)
         for pname, g in grads.items():

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
-from example_specs import TRAINED
+from example_specs import TRAINED, reports_accuracy
 
 from dlspec.backends.tensorflow import (
     TensorFlowBackend,
@@ -25,6 +25,7 @@ from dlspec.backends.tensorflow import (
 )
 from dlspec.codegen.compile import compile_model
 from dlspec.codegen.contract import SYNTHETIC_POOL_BATCHES
+from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build, build_file
 from dlspec.ir.model import Layer, Model
 from dlspec.verify import run as V
@@ -34,7 +35,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
 SPECS = sorted((ROOT / "tests" / "specs").glob("*.dl"))
 MNIST_DIR = ROOT / ".cache" / "mnist"
 BACKEND = TensorFlowBackend()
-STDLIB = {"argparse", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time"}
+STDLIB = {"argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time"}
 
 
 MSE = "loss = mse\n    optimizer = sgd(lr=0.1)"
@@ -582,12 +583,18 @@ OPTIMIZER_LINES = [
     (
         "adam(lr=0.01)",
         ["m", "v"],
-        ["w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + 1e-08))"],
+        [
+            "t = tf.cast(self.t.assign_add(1), tf.float64)",
+            "c1 = tf.cast(1.0 - 0.9 ** t, tf.float32)",
+            "c2 = tf.cast(1.0 - 0.999 ** t, tf.float32)",
+            "m.assign(0.9 * m + (1.0 - 0.9) * g)",
+            "w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + 1e-08))",
+        ],
     ),
     (
         "adam(lr=0.01, eps_placement=uncorrected, eps=1e-7)",
         ["m", "v"],
-        ["w.assign_sub(alpha * m / (tf.sqrt(v) + 1e-07))"],
+        ["w.assign_sub(lr * c * m / (tf.sqrt(v) + 1e-07))"],
     ),
     (
         "rmsprop(lr=0.01, eps_placement=inside, centered=true)",
@@ -597,7 +604,7 @@ OPTIMIZER_LINES = [
     (
         "rmsprop(lr=0.01, momentum=0.5)",
         ["v", "buf"],
-        ["q = g / (tf.sqrt(d) + 1e-07)", "buf.assign(0.5 * buf + q)", "w.assign_sub(lr * buf)"],
+        ["q = g / (tf.sqrt(v) + 1e-07)", "buf.assign(0.5 * buf + q)", "w.assign_sub(lr * buf)"],
     ),
     (
         "rmsprop(lr=0.01, momentum=0.5, momentum_form=update)",
@@ -980,16 +987,17 @@ def test_script_trains_and_reports(path: Path, tmp_path: Path, tf: types.ModuleT
     script.write_text(compiled.source, encoding="utf-8")
     steps = ["--data", "synthetic", "--max-steps", "2", "--warmup", "1"]
     first = run_script(script, tmp_path, *steps, "--weights-out", "w.npz")
+    assert validate_results(first) == []
     assert first["steps"] == 2 and first["warmup_steps"] == 1
     assert first["framework"] == "tensorflow" and first["target"] == "tensorflow"
     assert first["framework_version"] == tf.__version__
     assert first["model"] == model.name and first["device"] == "cpu"
-    assert first["data_format"] == "NHWC" and first["xla"] is False
+    assert first["data_format"] == "NHWC" and first["jit_compile"] is False
     assert first["parameters"] == model.param_count
     assert len(first["epoch_losses"]) == 1 and math.isfinite(first["final_loss"])
-    assert first["samples_per_sec"] > 0
+    assert first["samples_per_second"] > 0
     assert first["test_samples"] == SYNTHETIC_POOL_BATCHES * model.train.batch
-    assert math.isfinite(first["test_loss"]) and 0.0 <= first["accuracy"] <= 1.0
+    assert math.isfinite(first["test_loss"]) and reports_accuracy(model, first)
     weights = np.load(tmp_path / "w.npz")
     assert {k: weights[k].shape for k in weights.files} == {p.name: p.shape for p in model.params}
     again = run_script(script, tmp_path, *steps, "--weights-in", "w.npz", "--epochs", "0")
@@ -1045,9 +1053,9 @@ def test_mnist_mlp_learns_real_mnist_in_one_epoch(tmp_path: Path, tf: types.Modu
     results = run_script(script, tmp_path, "--data", str(MNIST_DIR), "--epochs", "1")
     wall = time.perf_counter() - started
     print(
-        f"mnist_mlp, TensorFlow, 1 epoch on real MNIST: accuracy {results['accuracy']:.4f}, "
-        f"epoch {results['epoch_seconds'][0]:.1f} s, {results['samples_per_sec']:.0f} samples/s, "
+        f"mnist_mlp, TensorFlow, 1 epoch on real MNIST: accuracy {results['test_accuracy']:.4f}, "
+        f"epoch {results['epoch_seconds'][0]:.1f} s, {results['samples_per_second']:.0f} samples/s, "
         f"wall {wall:.1f} s"
     )
     assert results["data"] == "mnist" and results["test_samples"] == 10000
-    assert results["accuracy"] >= 0.95
+    assert results["test_accuracy"] >= 0.95

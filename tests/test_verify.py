@@ -12,7 +12,7 @@ from dlspec.cli import main
 from dlspec.codegen.compile import compile_model
 from dlspec.frontend.load import build, build_file
 from dlspec.testing import assert_equivalent
-from dlspec.verify.run import errors, matrix, verify_model, weight_errors
+from dlspec.verify.run import Check, errors, matrix, verify_model, weight_errors
 
 pytestmark = pytest.mark.framework
 torch = pytest.importorskip("torch", reason="torch is not installed: PyTorch verify tests skipped")
@@ -75,7 +75,8 @@ def _inject(source: str, old: str, new: str) -> str:
     return source.replace(old, new, 1)
 
 
-LOAD = "            value = arrays[name]\n"
+# in read_weights, the weights import every script shares (the skeleton)
+LOAD = "        value = arrays[name]\n"
 
 
 @pytest.mark.parametrize("spec", sorted(p.name for p in TRAINED))
@@ -107,9 +108,9 @@ def test_purpose_built_specs_pass() -> None:
 
 
 def test_transposed_conv_kernel_fails_forward() -> None:
-    injected = "            value = arrays[name]\n            if value.ndim == 4:\n"
+    injected = LOAD + "        if value.ndim == 4:\n"
     injected += (
-        "                value = np.ascontiguousarray(value.transpose(0, 1, 3, 2)[:, :, :, :])\n"
+        "            value = np.ascontiguousarray(value.transpose(0, 1, 3, 2)[:, :, :, :])\n"
     )
     src = _inject(_source(SMALL_CNN.replace("[3, 2]", "3"), "cnn.dl"), LOAD, injected)
     checks = _verify(SMALL_CNN.replace("[3, 2]", "3"), "cnn.dl", src)
@@ -118,17 +119,17 @@ def test_transposed_conv_kernel_fails_forward() -> None:
 
 def test_wrong_gru_gate_order_fails_forward() -> None:
     swap = (
-        LOAD + '            if "_ih_l" in name or "_hh_l" in name:\n'
-        "                h = value.shape[0] // 3\n"
-        "                value = np.concatenate([value[h : 2 * h], value[:h], value[2 * h :]])\n"
+        LOAD + '        if "_ih_l" in name or "_hh_l" in name:\n'
+        "            h = value.shape[0] // 3\n"
+        "            value = np.concatenate([value[h : 2 * h], value[:h], value[2 * h :]])\n"
     )
     src = _inject(_source(SMALL_GRU, "gru.dl"), LOAD, swap)
     assert "forward vs oracle" in _failed(_verify(SMALL_GRU, "gru.dl", src))
 
 
 def test_dropout_left_on_in_evaluation_fails_forward() -> None:
-    old = "    model.eval()\n    with torch.no_grad():\n        inputs ="
-    new = "    model.train()\n    with torch.no_grad():\n        inputs ="
+    old = "    model.eval()\n    with torch.no_grad():\n        forward ="
+    new = "    model.train()\n    with torch.no_grad():\n        forward ="
     src = _inject(_source(SMALL_CNN, "cnn.dl"), old, new)
     assert "forward vs oracle" in _failed(_verify(SMALL_CNN, "cnn.dl", src))
 
@@ -182,3 +183,23 @@ def test_cli_and_pytest_helper(tmp_path: Path, capsys: pytest.CaptureFixture[str
         )
         checks = verify_model(build(broken, "b.dl").model, ["pytorch"], 2, {"pytorch": model_src})
         raise AssertionError(matrix(checks))
+
+
+def test_matrix_columns_fit_long_names() -> None:
+    """A spec path or check name longer than the default column still leaves the columns aligned."""
+    long = Check(
+        "examples/mnist_hierarchical_rnn.dl",
+        "keras[tensorflow]",
+        "trained weights vs keras[tensorflow]",
+        1e-7,
+        2e-7,
+        1e-3,
+        True,
+        "",
+    )
+    short = Check("a.dl", "pytorch", "lr schedule", 0.0, 0.0, 1e-12, True, "")
+    head, _, *rows, total = matrix([long, short]).splitlines()
+    runtime, rel_end = head.index("runtime"), head.index(" rel") + 4
+    assert [row[runtime:].split()[0] for row in rows] == ["keras[tensorflow]", "pytorch"]
+    assert [row[rel_end - 8 : rel_end] for row in rows] == ["2.00e-07", "0.00e+00"]
+    assert total == "2 passed, 0 failed"

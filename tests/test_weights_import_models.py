@@ -24,7 +24,7 @@ from library_models import calibrate_keras, calibrate_torch, import_torchvision
 from dlspec import runtimes
 from dlspec.cli import main
 from dlspec.codegen.compile import compile_model
-from dlspec.codegen.contract import EVAL
+from dlspec.codegen.interface import EVAL
 from dlspec.frontend.load import build_file
 from dlspec.ir.model import Model
 from dlspec.oracle import forward as reference

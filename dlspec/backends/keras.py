@@ -19,7 +19,9 @@ from dlspec.backends.base import (
     subsampled,
 )
 from dlspec.codegen import contract
+from dlspec.codegen.updates import Printer, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
+from dlspec.ir.updates import update_rule
 from dlspec.passes.shapes import ELEMENTWISE, same_pads
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -55,6 +57,46 @@ NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
 }
 # keywords a native optimiser gets beyond the table (Keras defaults written out)
 NATIVE_EXTRA = {"adam": ("amsgrad=False",)}
+# Keras optimisers that square the gradient. On the TensorFlow backend an embedding's gradient is
+# tf.IndexedSlices, one slice per id looked up, and Keras 3.15's update squares it slice by slice:
+# an id read twice in a batch adds g1^2 + g2^2 to the second moment instead of (g1 + g2)^2.
+# CanonicalOptimizer densifies the gradient first (duplicate ids summed), so it takes these.
+SQUARES_GRADIENT = {"adam", "rmsprop", "adadelta"}
+SPARSE_NOTE = (
+    "squares an embedding's gradient slice by slice on the TensorFlow backend "
+    "(IndexedSlices: an id read twice gets g1^2 + g2^2, not (g1 + g2)^2)"
+)
+
+
+def _sparse_squared(model: Model) -> bool:
+    """Whether the native optimiser would square an embedding's IndexedSlices gradient."""
+    train = model.train
+    assert train is not None
+    embeds = any(wrapped(layer).op == "embedding" for layer in model.layers)
+    return embeds and train.optimizer.kind in SQUARES_GRADIENT
+
+
+# the written-out update (dlspec.ir.updates) with keras.ops, the same on every Keras backend
+KERAS_EXPR = Printer(sqrt="ops.sqrt", power="ops.power")
+_KERAS_ASSIGN = {"=": "assign", "+=": "assign_add", "-=": "assign_sub"}
+
+
+def _keras_assign(target: str, op: str, value: str) -> str:
+    return f"self.{_KERAS_ASSIGN[op]}({target}, {value})"
+
+
+def optimizer_code(opt: Optimizer) -> dict[str, Any]:
+    """Slots and lines of CanonicalOptimizer.update_step (w, g, lr, t and the slots in scope);
+    decoupled decay is among the lines, so Keras's own weight_decay stays None."""
+    rule = update_rule(opt.kind, opt.attrs)
+    return {
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
+        "lines": [
+            render(s, KERAS_EXPR, _keras_assign) for s in (*rule.per_update, *rule.per_variable)
+        ],
+    }
+
 
 _INITIALIZERS = {
     "uniform": "RandomUniform(minval={neg_limit!r}, maxval={limit!r}, seed={seed})",
@@ -656,6 +698,11 @@ class KerasBackend(Backend):
         _, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
         return all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items())
 
+    def native_for(self, model: Model) -> bool:
+        """native_optimizer, and no embedding gradient the native update would square wrongly."""
+        assert model.train is not None
+        return self.native_optimizer(model.train.optimizer) and not _sparse_squared(model)
+
     def optimizer_notes(self, model: Model) -> list[str]:
         train = model.train
         assert train is not None
@@ -667,37 +714,37 @@ class KerasBackend(Backend):
                 "epoch) at the optimiser's update count"
                 + (" (Keras 2's decay=; Keras 3 ignores it)" if _keras2_decay(train) else "")
             )
-        if self.native_optimizer(opt):
+        if self.native_for(model):
             return notes
         cls, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
-        differ = ", ".join(f"{k}={opt[k]}" for k in forms if not irrelevant_form(opt, k))
-        notes.append(
-            f"optimizer {opt.kind} ({differ}) is not {cls}'s form: "
-            "CanonicalOptimizer writes the update out with keras.ops"
-        )
+        if self.native_optimizer(opt):
+            why = f"optimizer {opt.kind}: {cls} {SPARSE_NOTE}"
+        else:
+            differ = ", ".join(f"{k}={opt[k]}" for k in forms if not irrelevant_form(opt, k))
+            why = f"optimizer {opt.kind} ({differ}) is not {cls}'s form"
+        notes.append(f"{why}: CanonicalOptimizer writes the update out with keras.ops")
         return notes
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
         train = model.train
         assert train is not None
         opt = train.optimizer
-        decoupled = opt["weight_decay"] != 0 and opt["weight_decay_mode"] == "decoupled"
-        decay = f"weight_decay={opt['weight_decay']!r}" if decoupled else "weight_decay=None"
-        native = self.native_optimizer(opt)
-        if native:
-            cls, _, names = NATIVE_OPTIMIZERS[opt.kind]
-            args = [f"{keyword}={opt[key]!r}" for key, keyword in names.items()]
-            args += NATIVE_EXTRA.get(opt.kind, ())
-        else:
-            cls, args = "CanonicalOptimizer", []
-        args.append(decay)
-        return {
-            "native": native,
+        ctx = {
+            "native": self.native_for(model),
+            "sparse": _sparse_squared(model) and self.native_optimizer(opt),
             "kind": opt.kind,
             "attrs": dict(opt.attrs),
-            "expr": cls,
-            "args": args,
         }
+        if not ctx["native"]:
+            # decoupled decay is one of the written-out lines, not Keras's weight_decay
+            written = {"expr": "CanonicalOptimizer", "args": ["weight_decay=None"]}
+            return {**ctx, **written, **optimizer_code(opt)}
+        cls, _, names = NATIVE_OPTIMIZERS[opt.kind]
+        args = [f"{keyword}={opt[key]!r}" for key, keyword in names.items()]
+        args += NATIVE_EXTRA.get(opt.kind, ())
+        decoupled = opt["weight_decay"] != 0 and opt["weight_decay_mode"] == "decoupled"
+        args.append(f"weight_decay={opt['weight_decay']!r}" if decoupled else "weight_decay=None")
+        return {**ctx, "expr": cls, "args": args}
 
     # ---- the model's output -------------------------------------------------------------
     def _keep_softmax(self, model: Model) -> list[str]:

@@ -13,7 +13,9 @@ from dlspec.backends.base import (
     overhang,
 )
 from dlspec.codegen import contract
+from dlspec.codegen.updates import Printer, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param
+from dlspec.ir.updates import update_rule
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -70,6 +72,28 @@ def native_value(opt: Optimizer, key: str) -> Any:
     if key == "nesterov" and nesterov_without_momentum(opt):
         return False
     return opt[key]
+
+
+# the written-out update (dlspec.ir.updates): tensors in place under no_grad, scalars in Python
+TORCH_TENSOR = Printer(sqrt="torch.sqrt")
+TORCH_SCALAR = Printer(sqrt="math.sqrt")
+_TORCH_IN_PLACE = {"=": "copy_", "+=": "add_", "-=": "sub_"}
+
+
+def _torch_assign(target: str, op: str, value: str) -> str:
+    return f"{target}.{_TORCH_IN_PLACE[op]}({value})"
+
+
+def optimizer_code(opt: Optimizer) -> dict[str, Any]:
+    """Slots and lines of CanonicalOptimizer.step (w, g, lr, t and the slots in scope): the
+    scalars of the step count as Python floats, the rest torch ops in place."""
+    rule = update_rule(opt.kind, opt.attrs)
+    return {
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
+        "lines": [render(s, TORCH_SCALAR, _torch_assign) for s in rule.per_update]
+        + [render(s, TORCH_TENSOR, _torch_assign) for s in rule.per_variable],
+    }
 
 
 def _pairs(
@@ -366,7 +390,13 @@ class PyTorchBackend(Backend):
         native = self._native_optimizer(model)
         if native is None:
             expr = "CanonicalOptimizer(model.parameters())"
-            return {"native": False, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
+            return {
+                "native": False,
+                "kind": opt.kind,
+                "attrs": dict(opt.attrs),
+                "expr": expr,
+                **optimizer_code(opt),
+            }
         cls, names = native
         args = [f"lr={opt['lr']!r}"]
         if opt.kind == "adam":

@@ -16,7 +16,9 @@ from dlspec.backends.base import (
 )
 from dlspec.backends.layouts import NativeParam
 from dlspec.codegen import contract
+from dlspec.codegen.updates import Printer, noted, render
 from dlspec.ir.model import TIME_DISTRIBUTED, Init, Layer, Model, Optimizer, Param, wrapped
+from dlspec.ir.updates import update_rule
 from dlspec.passes.shapes import same_pads
 
 Pair = tuple[int, int]
@@ -144,99 +146,32 @@ def offset_lines(param: Param) -> list[str]:
     return [f'c["{param.name}"][{start}:{stop}] += {add!r}  # forget-gate bias']
 
 
-# ---- the optimiser, written out ------------------------------------------------------------
+# ---- the optimiser, written out (dlspec.ir.updates with tf.Variable slots) -------------------
+
+TF_EXPR = Printer(sqrt="tf.sqrt")
+_TF_ASSIGN = {"=": "assign", "+=": "assign_add", "-=": "assign_sub"}
 
 
-def _decay_lines(opt: Optimizer) -> list[str]:
-    wd = opt["weight_decay"]
-    if wd == 0:
-        return []
-    if opt["weight_decay_mode"] == "l2":
-        return [f"g = g + {wd!r} * w  # l2: decay enters the gradient"]
-    return [f"w.assign_sub(lr * {wd!r} * w)  # decoupled: w *= 1 - lr * wd, before the step"]
-
-
-def _sgd(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    mu = a["momentum"]
-    if mu == 0:
-        return [], [], ["w.assign_sub(lr * g)"]
-    if a["momentum_form"] == "gradient":
-        step = "w.assign_sub(lr * (g + {mu} * v))" if a["nesterov"] else "w.assign_sub(lr * v)"
-        return ["v"], [], [f"v.assign({mu!r} * v + g)", step.format(mu=repr(mu))]
-    step = "w.assign_add({mu} * v - lr * g)" if a["nesterov"] else "w.assign_add(v)"
-    return ["v"], [], [f"v.assign({mu!r} * v - lr * g)", step.format(mu=repr(mu))]
-
-
-def _adam(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    b1, b2, eps = repr(a["beta1"]), repr(a["beta2"]), repr(a["eps"])
-    head = ["t = tf.cast(self.t.assign_add(1), tf.float64)"]
-    moments = [
-        f"m.assign({b1} * m + (1.0 - {b1}) * g)",
-        f"v.assign({b2} * v + (1.0 - {b2}) * g * g)",
-    ]
-    if a["eps_placement"] == "uncorrected":
-        head.append(
-            f"alpha = lr * tf.cast(tf.sqrt(1.0 - {b2} ** t) / (1.0 - {b1} ** t), tf.float32)"
-        )
-        return ["m", "v"], head, moments + [f"w.assign_sub(alpha * m / (tf.sqrt(v) + {eps}))"]
-    head += [
-        f"c1 = tf.cast(1.0 - {b1} ** t, tf.float32)",
-        f"c2 = tf.cast(1.0 - {b2} ** t, tf.float32)",
-    ]
-    return ["m", "v"], head, moments + [f"w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + {eps}))"]
-
-
-def _rmsprop(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    rho, eps, mu = repr(a["rho"]), repr(a["eps"]), a["momentum"]
-    slots, lines = ["v"], [f"v.assign({rho} * v + (1.0 - {rho}) * g * g)"]
-    if a["centered"]:
-        slots.append("mean_g")
-        lines += [f"mean_g.assign({rho} * mean_g + (1.0 - {rho}) * g)", "d = v - mean_g * mean_g"]
-    else:
-        lines.append("d = v.read_value()")
-    inside = a["eps_placement"] == "inside"
-    lines.append(f"q = g / tf.sqrt(d + {eps})" if inside else f"q = g / (tf.sqrt(d) + {eps})")
-    if mu == 0:
-        return slots, [], lines + ["w.assign_sub(lr * q)"]
-    slots.append("buf")
-    if a["momentum_form"] == "update":
-        return slots, [], lines + [f"buf.assign({mu!r} * buf + lr * q)", "w.assign_sub(buf)"]
-    return slots, [], lines + [f"buf.assign({mu!r} * buf + q)", "w.assign_sub(lr * buf)"]
-
-
-def _adadelta(a: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    rho, eps = repr(a["rho"]), repr(a["eps"])
-    return (
-        ["acc_g", "acc_d"],
-        [],
-        [
-            f"acc_g.assign({rho} * acc_g + (1.0 - {rho}) * g * g)",
-            f"delta = tf.sqrt(acc_d + {eps}) / tf.sqrt(acc_g + {eps}) * g",
-            f"acc_d.assign({rho} * acc_d + (1.0 - {rho}) * delta * delta)",
-            "w.assign_sub(lr * delta)",
-        ],
-    )
-
-
-# kind -> attrs -> (slot names, lines once per update, lines per variable)
-OPTIMIZER_LINES: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[str], list[str]]]] = {
-    "sgd": _sgd,
-    "adam": _adam,
-    "rmsprop": _rmsprop,
-    "adadelta": _adadelta,
-}
+def _tf_assign(target: str, op: str, value: str) -> str:
+    return f"{target}.{_TF_ASSIGN[op]}({value})"
 
 
 def optimizer_context(opt: Optimizer) -> dict[str, Any]:
-    """Slots and update lines of the written-out optimiser (w, g, lr and the slots in scope)."""
-    slots, head, body = OPTIMIZER_LINES[opt.kind](dict(opt.attrs))
+    """Slots and update lines of the written-out optimiser (w, g, lr and the slots in scope):
+    the scalars of the step count once per update in float64, cast to float32 once."""
+    rule = update_rule(opt.kind, opt.attrs)
+    head = ["t = tf.cast(self.t.assign_add(1), tf.float64)"] if rule.uses_step else []
+    head += [
+        noted(f"{s.name} = tf.cast({TF_EXPR(s.value)}, tf.float32)", s.note)
+        for s in rule.per_update
+    ]
     return {
         "kind": opt.kind,
         "attrs": [f"{k} = {v}" for k, v in opt.attrs.items()],
-        "slots": slots,
-        "step_counter": any("self.t" in line for line in head),
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
         "head": head,
-        "body": _decay_lines(opt) + body,
+        "body": [render(s, TF_EXPR, _tf_assign) for s in rule.per_variable],
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlspec.backends import get_backend
+from dlspec.codegen.contract import skeleton_context
 from dlspec.codegen.render import render
 from dlspec.errors import SpecError
 from dlspec.ir.model import Model
@@ -26,6 +27,7 @@ def compile_model(model: Model, target: str) -> Compiled:
     problems = backend.unsupported(model)
     if problems:
         raise SpecError(problems, model.source.path, model.source.text)
-    source = render(backend.template, backend.context(model))
+    context = {**backend.context(model), **skeleton_context(model, backend.name)}
+    source = render(backend.template, context)
     filename = f"{model.name}_{backend.name}{backend.extension}"
     return Compiled(backend.name, source, backend.report(model).render(), filename)

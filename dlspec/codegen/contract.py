@@ -1,4 +1,4 @@
-"""The framework-neutral part of every generated script: constants, data and schedule context."""
+"""The framework-neutral part of every generated script: constants, data, schedule, skeleton."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import math
 from typing import Any
 
 from dlspec import __version__
+from dlspec.codegen import interface
 from dlspec.errors import display_path
 from dlspec.ir.model import Model, Schedule
+from dlspec.ir.ops import DATASETS
 from dlspec.weights.canonical import vocab_of
 
 SYNTHETIC_POOL_BATCHES = 8
-# keys of verify's batches.npz: per input, its evaluation batch (EVAL + name) and its training
-# batches stacked over the steps (TRAIN + name); the training labels (TRAIN_LABELS)
-EVAL = "eval:"
-TRAIN = "train:"
-TRAIN_LABELS = "train_labels"
+# the standard-library modules every script imports (data section and skeleton), and a target's own
+STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
+TARGET_STDLIB = {"keras": ("importlib", "zlib")}
+PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
 LOADERS = {
     "mnist": "load_mnist",
     "fashion_mnist": "load_mnist",
@@ -45,9 +46,14 @@ def header(model: Model) -> list[str]:
 
 
 def _train_size(model: Model) -> tuple[int, int]:
+    """(train, test) samples of the spec's dataset: what an epoch on `--data synthetic` spans.
+    The user's npz has the file's sizes, unknown here: its synthetic epoch is synthetic's own."""
     data = model.train.data  # type: ignore[union-attr]
     if data.name == "synthetic":
         return data["train_size"], data["test_size"]
+    if data.name == "npz":
+        sizes = DATASETS["synthetic"].attrs
+        return int(sizes["train_size"].default), int(sizes["test_size"].default)
     return data.train_size, data.test_size
 
 
@@ -130,3 +136,24 @@ def steps_per_epoch(model: Model) -> int:
     """Updates per epoch on the spec's dataset size (the last batch may be partial)."""
     train_size, _ = _train_size(model)
     return math.ceil(train_size / model.train.batch)  # type: ignore[union-attr]
+
+
+def skeleton_context(model: Model, target: str) -> dict[str, Any]:
+    """What the shared skeleton (templates/common/script.py.j2) needs: the kind of spec, the
+    flags (add_argument's arguments), verify's file names and keys (plain strings), imports."""
+    keys = ("WEIGHTS_FILE", "BATCHES_FILE", "EVAL", "TRAIN", "TRAIN_LABELS")
+    keys += ("FORWARD", "LOSSES", "LRS", "PARAM")
+    pickled = model.train is not None and model.train.data.name in PICKLED
+    return {
+        "script": {
+            "target": repr(target),
+            "version": repr(__version__),
+            "inference": model.inference,
+            "kind": interface.INFERENCE if model.inference else interface.TRAINING,
+            "imports": sorted(
+                {*STDLIB, *TARGET_STDLIB.get(target, ())} - (set() if pickled else {"pickle"})
+            ),
+            "flags": [flag.argument() for flag in interface.flags(target)],
+            "verify": {key.lower(): getattr(interface, key) for key in keys},
+        }
+    }

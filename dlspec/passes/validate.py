@@ -11,10 +11,13 @@ from dlspec.passes.base import PassContext
 
 
 def accepted_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """A dataset's sample shape, flattened, or without a leading single channel (never permuted)."""
+    """A dataset's sample shape, flattened, or with a leading single channel dropped or moved last.
+
+    Each is a reshape of the stored values, never a permutation: moving an axis of length 1 keeps
+    every value's position in memory (Keras's MNIST examples declare (28, 28, 1))."""
     out = [shape, (math.prod(shape),)]
     if len(shape) > 1 and shape[0] == 1:
-        out.append(shape[1:])
+        out += [shape[1:], (*shape[1:], 1)]
     return out
 
 

@@ -19,7 +19,17 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from dlspec.codegen.compile import compile_model
-from dlspec.codegen.contract import EVAL, TRAIN, TRAIN_LABELS
+from dlspec.codegen.interface import (
+    BATCHES_FILE,
+    EVAL,
+    FORWARD,
+    LOSSES,
+    LRS,
+    PARAM,
+    TRAIN,
+    TRAIN_LABELS,
+    WEIGHTS_FILE,
+)
 from dlspec.errors import DlspecError, display_path
 from dlspec.ir.model import Model, wrapped
 from dlspec.oracle import forward as reference
@@ -228,17 +238,17 @@ def forward_tolerance(model: Model) -> float:
 
 
 def _params(result: dict[str, Array]) -> dict[str, Array]:
-    return {k[len("param:") :]: v for k, v in result.items() if k.startswith("param:")}
+    return {k[len(PARAM) :]: v for k, v in result.items() if k.startswith(PARAM)}
 
 
 def compare(spec: str, rt: str, model: Model, ref: Oracle, got: dict[str, Array]) -> list[Check]:
     """The checks of one runtime's results against the oracle."""
     tol = forward_tolerance(model)
-    checks = [_check(spec, rt, "forward vs oracle", *errors(got["forward"], ref.forward), tol)]
+    checks = [_check(spec, rt, "forward vs oracle", *errors(got[FORWARD], ref.forward), tol)]
     if not ref.losses:
         return checks
-    lrs = errors(got["lrs"], np.array(ref.lrs))
-    losses = errors(got["losses"], np.array(ref.losses))
+    lrs = errors(got[LRS], np.array(ref.lrs))
+    losses = errors(got[LOSSES], np.array(ref.losses))
     abs_err, rel, name = weight_errors(_params(got), ref.weights, ref.start, len(ref.losses))
     loss_tol = model.verify_tolerances.get("losses", LOSS_TOL)
     if rel > weights_tolerance(model) and _barely_moved(ref, name):
@@ -271,7 +281,7 @@ def cross_checks(
     checks = []
     for other in names[1:]:
         a, b = results[other], results[names[0]]
-        fwd = errors(a["forward"], b["forward"])
+        fwd = errors(a[FORWARD], b[FORWARD])
         tol = 2 * max(FORWARD_TOL_RNN, forward_tolerance(model))
         checks.append(_check(spec, other, f"forward vs {names[0]}", *fwd, tol))
         if ref.losses:
@@ -301,9 +311,9 @@ def verify_model(
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         start = W.draw_weights(model, VERIFY_SEED)
-        W.save_npz(work / "weights.npz", start)
+        W.save_npz(work / WEIGHTS_FILE, start)
         ref, batches = oracle(model, start, 0 if model.inference else steps)
-        np.savez(work / "batches.npz", **batches)
+        np.savez(work / BATCHES_FILE, **batches)
         results: dict[str, dict[str, Array]] = {}
         checks: list[Check] = []
         spec = display_path(model.source.path)  # one printable line in the matrix and the JSON
@@ -317,16 +327,17 @@ def verify_model(
 
 
 def matrix(checks: list[Check]) -> str:
-    """The printed matrix: one line per (spec, runtime, check) with errors, tolerance, verdict."""
-    head = (
-        f"{'spec':<28} {'runtime':<18} {'check':<30} {'max abs':>9} {'rel':>9} {'tol':>7}  result"
-    )
+    """The printed matrix: one line per (spec, runtime, check) with errors, tolerance, verdict;
+    the text columns as wide as their longest entry (at least 28 and 30 characters)."""
+    sw = max([28, *(len(c.spec) for c in checks)])
+    cw = max([30, *(len(c.check) for c in checks)])
+    head = f"{'spec':<{sw}} {'runtime':<18} {'check':<{cw}} {'max abs':>9} {'rel':>9} {'tol':>7}  result"
     lines = [head, "-" * len(head)]
     for c in checks:
         verdict = "ok" if c.passed else "FAIL"
         extra = f"  (worst: {c.detail})" if c.detail and not c.passed else ""
         lines.append(
-            f"{c.spec:<28} {c.runtime:<18} {c.check:<30} {c.abs_err:9.2e} {c.rel_err:9.2e} {c.tol:7.0e}  {verdict}{extra}"
+            f"{c.spec:<{sw}} {c.runtime:<18} {c.check:<{cw}} {c.abs_err:9.2e} {c.rel_err:9.2e} {c.tol:7.0e}  {verdict}{extra}"
         )
     failed = sum(not c.passed for c in checks)
     lines.append(f"{len(checks) - failed} passed, {failed} failed")

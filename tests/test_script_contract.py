@@ -1,0 +1,205 @@
+"""The script contract: validate_results against the results schema, and every generated script's
+flags and results fields read (without a framework) from its source against the one definition."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlspec.backends import TARGETS
+from dlspec.codegen import interface
+from dlspec.codegen.interface import (
+    INFERENCE,
+    KINDS,
+    RESULTS,
+    TRAINING,
+    flags,
+    result_fields,
+    validate_results,
+)
+from dlspec.resources import templates_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDENS = sorted((ROOT / "generated").glob("*/*.py"))
+SAMPLE = {"str": "x", "int": 1, "float": 0.5, "bool": False, "list[float]": [0.5]}
+
+
+def valid(kind: str) -> dict[str, Any]:
+    """A results object that follows the schema for `kind` (one epoch, two steps, one timed)."""
+    obj = {}
+    for name in result_fields(kind):
+        field = RESULTS[name]
+        obj[name] = field.choices[0] if field.choices else SAMPLE[field.type]
+    obj.update(kind=kind, steps=2, warmup_steps=1)
+    return obj
+
+
+# ---- validate_results (no framework) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_valid_object_has_no_problems(kind: str) -> None:
+    assert validate_results(valid(kind)) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nullable_fields_may_be_null(kind: str) -> None:
+    obj = valid(kind)
+    obj.update({name: None for name in obj if RESULTS[name].nullable})
+    assert validate_results(obj) == []
+
+
+def test_a_missing_field_is_reported() -> None:
+    obj = valid(TRAINING)
+    del obj["test_loss"], obj["cuda"]  # a nullable field must be present too (null)
+    assert validate_results(obj) == ["cuda: missing", "test_loss: missing"]
+
+
+def test_a_wrong_type_is_reported() -> None:
+    obj = valid(TRAINING)
+    obj.update(steps=2.0, cudnn=91900, epoch_seconds=[1.0, "2"], epochs=2, epoch_losses=[1, 2])
+    assert validate_results(obj) == [
+        "cudnn: expected str, got int 91900",
+        "steps: expected int, got float 2.0",
+        "epoch_seconds: expected list[float], got list [1.0, '2']",
+    ]
+
+
+def test_a_bool_is_not_a_number_but_an_int_is_a_float() -> None:
+    obj = valid(INFERENCE)
+    obj["timed_seconds"] = 3  # JSON has one number type: 3 and 3.0 are the same duration
+    assert validate_results(obj) == []
+    obj["parameters"] = True
+    assert validate_results(obj) == ["parameters: expected int, got bool True"]
+
+
+def test_an_extra_field_is_reported() -> None:
+    obj = valid(TRAINING)
+    obj["samples_per_sec"] = 1.0  # the field's old name
+    assert validate_results(obj) == ["samples_per_sec: not a results field"]
+
+
+def test_a_field_of_the_other_kind_is_reported() -> None:
+    obj = valid(INFERENCE)
+    obj["final_loss"] = 0.5
+    assert validate_results(obj) == ["final_loss: a field of training results only"]
+    obj = valid(TRAINING)
+    obj["seconds_per_1000_samples"] = 0.5
+    assert validate_results(obj) == ["seconds_per_1000_samples: a field of inference results only"]
+
+
+def test_null_where_not_nullable_and_values_outside_the_choices() -> None:
+    obj = valid(TRAINING)
+    obj.update(test_loss=None, runtime="keras[mxnet]", data_format="channels_last")
+    assert validate_results(obj) == [
+        "runtime: 'keras[mxnet]' is not one of "
+        "pytorch, tensorflow, keras[tensorflow], keras[jax], keras[torch]",
+        "data_format: 'channels_last' is not one of NCHW, NHWC",
+        "test_loss: null, expected float",
+    ]
+
+
+def test_an_unknown_kind_checks_the_common_fields() -> None:
+    obj = valid(TRAINING)
+    obj["kind"] = "benchmark"
+    problems = validate_results(obj)
+    assert problems[0] == "kind: 'benchmark' is not one of training, inference"
+    assert "epochs: not a results field" not in problems  # still a field, of some kind
+    del obj["kind"]
+    assert validate_results(obj)[0] == "kind: missing"
+
+
+def test_inconsistent_fields_are_reported() -> None:
+    obj = valid(TRAINING)
+    obj.update(epochs=3, warmup_steps=2, timed_seconds=-1.0)
+    assert validate_results(obj) == [
+        "warmup_steps: 2 of 2 steps",
+        "epochs: 3, but 1 epoch_seconds and 1 epoch_losses",
+        "timed_seconds: -1.0 is not a duration",
+    ]
+
+
+def test_only_an_object_is_valid() -> None:
+    assert validate_results([]) == ["results: expected a JSON object, got list"]
+
+
+def test_the_schema_is_well_formed() -> None:
+    for name, field in RESULTS.items():
+        assert field.type in interface.TYPES, name
+        assert field.kinds and set(field.kinds) <= set(KINDS), name
+        assert field.meaning and not field.meaning.endswith("."), name
+        assert not field.choices or field.type == "str", name
+    for target in TARGETS:
+        names = [flag.name for flag in flags(target)]
+        assert len(names) == len(set(names)), target
+        assert all("%" not in flag.help for flag in flags(target)), target  # argparse formats %
+
+
+# ---- every generated script against the contract (its source, parsed) ---------------------------
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def _written_keys(function: ast.FunctionDef) -> set[str]:
+    """String keys a function writes: dict literals' keys, `d["k"] = ...` targets, and tuples of
+    strings (dict.fromkeys)."""
+    keys = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Dict):
+            keys |= {k.value for k in node.keys if isinstance(k, ast.Constant)}
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            if isinstance(node.slice, ast.Constant):
+                keys.add(node.slice.value)
+        elif isinstance(node, ast.Tuple) and node.elts:
+            if all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                keys |= {e.value for e in node.elts}  # type: ignore[attr-defined]
+    return keys
+
+
+@pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)
+def test_every_script_writes_exactly_the_schema_fields(path: Path) -> None:
+    """results_of, platform_facts and the history (train and evaluate, or infer) together write
+    every field of the script's kind and nothing else."""
+    functions = _functions(ast.parse(path.read_text(encoding="utf-8")))
+    kind = INFERENCE if "infer" in functions else TRAINING
+    history = ("infer",) if kind == INFERENCE else ("train", "evaluate")
+    names = ("results_of", "platform_facts", "backend_facts", *history)
+    written = set().union(*(_written_keys(functions[n]) for n in names if n in functions))
+    assert written == set(result_fields(kind))
+
+
+@pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)
+def test_every_script_parses_exactly_the_contract_flags(path: Path) -> None:
+    functions = _functions(ast.parse(path.read_text(encoding="utf-8")))
+    added = [
+        node.args[0].value  # type: ignore[attr-defined]
+        for node in ast.walk(functions["parse_args"])
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument"
+    ]
+    assert added == [flag.name for flag in flags(path.parent.name)]
+
+
+def test_the_skeleton_is_written_once() -> None:
+    """Each target's script template extends the shared skeleton and leaves it the flags, the
+    weights-file checks, the results and main's training or inference branch."""
+    skeleton = templates_dir() / "common" / "script.py.j2"
+    shared = ("def parse_args", "def read_weights", "def results_of", "def main", "json.dumps")
+    assert all(text in skeleton.read_text(encoding="utf-8") for text in shared)
+    for target in TARGETS:
+        folder = templates_dir() / target
+        text = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.j2")))
+        assert (
+            (folder / "script.py.j2")
+            .read_text(encoding="utf-8")
+            .startswith('{% extends "common/script.py.j2" %}')
+        )
+        for piece in (*shared, "arrays.files"):
+            assert piece not in text, f"{target}: {piece!r} belongs to the skeleton"
+        branch = re.search(r"{%-?\s*(el)?if [^%]*inference", text)
+        assert branch is None, f"{target}: {branch.group(0)!r}: the skeleton branches on the kind"

@@ -1,0 +1,161 @@
+"""The optimiser updates written once (dlspec.ir.updates) against the float64 oracle, and printed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from optimizer_forms import LRS, form_id, forms
+
+from dlspec.codegen.updates import Printer
+from dlspec.errors import Pos
+from dlspec.ir.model import Optimizer
+from dlspec.ir.ops import OPTIMIZERS
+from dlspec.ir.updates import (
+    LR,
+    STEP,
+    Assign,
+    Bin,
+    Expr,
+    G,
+    Let,
+    Name,
+    Num,
+    Sqrt,
+    UpdateRule,
+    W,
+    apply_update,
+    evaluate,
+    names,
+    update_rule,
+)
+from dlspec.oracle.optim import ReferenceOptimizer
+
+FORMS = forms()
+IDS = [form_id(f) for f in FORMS]
+
+
+def test_every_optimiser_has_forms() -> None:
+    assert {kind for kind, _ in FORMS} == set(OPTIMIZERS)
+    assert len(FORMS) > 100
+
+
+@pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)
+def test_description_equals_the_oracle(kind: str, attrs: dict[str, Any]) -> None:
+    """Six updates of the description evaluated in float64 = the oracle's ReferenceOptimizer."""
+    rng = np.random.default_rng(0)
+    w0 = {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(5)}
+    grads = [{k: rng.standard_normal(v.shape) for k, v in w0.items()} for _ in LRS]
+    oracle = ReferenceOptimizer(Optimizer(kind, attrs, Pos()))
+    rule = update_rule(kind, attrs)
+    ours, theirs = dict(w0), dict(w0)
+    slots: dict[str, dict[str, np.ndarray]] = {k: {} for k in w0}
+    for t, (lr, g) in enumerate(zip(LRS, grads, strict=True), start=1):
+        theirs = oracle.step(theirs, g, lr)
+        ours = {k: apply_update(rule, ours[k], g[k], slots[k], lr, t) for k in w0}
+    for k in w0:
+        assert np.abs(theirs[k] - w0[k]).max() > 1e-4  # the updates really moved the weights
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-15)
+    assert {k: set(v) for k, v in slots.items()} == {k: set(rule.slots) for k in w0}
+
+
+@pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)
+def test_description_is_well_formed(kind: str, attrs: dict[str, Any]) -> None:
+    """Per-update scalars read t and numbers only; each statement reads what exists before it;
+    slots are set with `=`, the variable moved with `+=`/`-=`; every slot is written."""
+    rule = update_rule(kind, attrs)
+    defined = {W, G, LR, *rule.slots}
+    for let in rule.per_update:
+        assert names(let.value) <= {STEP} | {x.name for x in rule.per_update}
+        assert let.name not in defined
+        defined.add(let.name)
+    written = set()
+    for statement in rule.per_variable:
+        assert STEP not in names(statement.value)
+        assert names(statement.value) <= defined, statement
+        if isinstance(statement, Let):
+            assert statement.name == G or statement.name not in defined | {STEP}
+            defined.add(statement.name)
+        else:
+            assert (statement.target, statement.op) in {(W, "+="), (W, "-=")} or (
+                statement.target in rule.slots and statement.op == "="
+            )
+            written.add(statement.target)
+    assert written == {W, *rule.slots}
+    assert rule.uses_step == (kind == "adam")
+
+
+def test_decay_comes_first() -> None:
+    base = {"lr": 0.1, "momentum": 0.9, "nesterov": False, "momentum_form": "gradient"}
+    l2 = update_rule("sgd", {**base, "weight_decay": 0.1, "weight_decay_mode": "l2"})
+    decoupled = update_rule("sgd", {**base, "weight_decay": 0.1, "weight_decay_mode": "decoupled"})
+    assert l2.per_variable[0] == Let(G, Name(G) + Num(0.1) * Name(W), l2.per_variable[0].note)
+    first = decoupled.per_variable[0]
+    assert isinstance(first, Assign) and (first.target, first.op) == (W, "-=")
+    none = update_rule("sgd", {**base, "weight_decay": 0.0, "weight_decay_mode": "decoupled"})
+    assert len(none.per_variable) == len(l2.per_variable) - 1
+
+
+def test_numbers_are_validated_reals() -> None:
+    with pytest.raises(TypeError):
+        Num(True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Num(math.inf)
+    with pytest.raises(ValueError):
+        Bin("%", Num(1.0), Num(2.0))
+
+
+# ---- the printer keeps the tree -----------------------------------------------------------------
+
+NUMPY = Printer(sqrt="np.sqrt")
+a, b, c = Name("a"), Name("b"), Name("c")
+
+
+@pytest.mark.parametrize(
+    "expr,text",
+    [
+        (a * (b / c), "a * (b / c)"),
+        (a * b / c, "a * b / c"),
+        (a - (b - c), "a - (b - c)"),
+        (a - b - c, "a - b - c"),
+        (a + (b + c), "a + (b + c)"),
+        ((a + b) * c, "(a + b) * c"),
+        (a**b**c, "a ** b ** c"),
+        ((a**b) ** c, "(a ** b) ** c"),
+        (Num(-2.0) ** a, "(-2.0) ** a"),
+        (a * Num(-2.0), "a * -2.0"),
+        (1.0 - Num(0.9), "1.0 - 0.9"),
+        (Sqrt(a + 1e-08) / b, "np.sqrt(a + 1e-08) / b"),
+    ],
+)
+def test_printer_parenthesises(expr: Expr, text: str) -> None:
+    assert NUMPY(expr) == text
+
+
+def test_printer_power_function() -> None:
+    keras = Printer(sqrt="ops.sqrt", power="ops.power")
+    assert keras(1.0 - Num(0.9) ** Name(STEP)) == "1.0 - ops.power(0.9, t)"
+    assert keras(Sqrt(a) * (b**c)) == "ops.sqrt(a) * ops.power(b, c)"
+
+
+def _expressions(rule: UpdateRule) -> list[Expr]:
+    return [s.value for s in (*rule.per_update, *rule.per_variable)]
+
+
+@pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)
+def test_printed_updates_compute_the_tree(kind: str, attrs: dict[str, Any]) -> None:
+    """Every expression printed as Python, run on float64 NumPy values, gives bit for bit what
+    the tree gives: the printer loses no parenthesis that rounding would notice."""
+    rng = np.random.default_rng(1)
+    rule = update_rule(kind, attrs)
+    env: dict[str, Any] = {W: rng.standard_normal(7), G: rng.standard_normal(7), LR: 0.03}
+    env[STEP] = 3
+    for name in (*rule.slots, *(s.name for s in rule.per_variable if isinstance(s, Let))):
+        env[name] = np.abs(rng.standard_normal(7)) + 0.5  # positive: square roots stay real
+    for let in rule.per_update:
+        env[let.name] = evaluate(let.value, env)
+    for expr in _expressions(rule):
+        printed = eval(NUMPY(expr), {"np": np}, dict(env))  # noqa: S307 (our own printed text)
+        assert np.array_equal(printed, evaluate(expr, env)), NUMPY(expr)
