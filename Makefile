@@ -14,7 +14,7 @@ MNIST := .cache/mnist/mnist.pkl.gz
 EXAMPLES := $(sort $(wildcard examples/*.dl))
 # ImageNet-sized examples: compiled and checked like the rest, but too slow to verify and train on
 # a CPU in the demo (tests/example_specs.py leaves them out of the per-example runtime tests too)
-ZOO := examples/resnet50.dl examples/densenet121_chexnet.dl
+ZOO := examples/resnet50.dl examples/densenet121_chexnet.dl examples/alexnet.dl examples/vgg_a.dl
 DEMO_EXAMPLES := $(filter-out $(ZOO),$(EXAMPLES))
 FUZZ_SECONDS ?= 1800
 FUZZ_JOBS ?= 1
