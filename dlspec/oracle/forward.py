@@ -497,6 +497,15 @@ MERGE_FORWARD: dict[str, Callable[[Layer, list[Array]], Array]] = {
     "concat": lambda layer, xs: concat(xs, layer["axis"]),
 }
 
+# Ops whose forward depends on the mode (batch statistics in training, running ones in
+# evaluation), and the buffers one training-mode forward of each updates.
+MODE_FORWARD: dict[str, Callable[[Layer, Weights, Array, bool], Array]] = {
+    "batchnorm": batchnorm_layer,
+}
+BUFFER_UPDATES: dict[str, Callable[[Layer, Weights, Array], dict[str, Array]]] = {
+    "batchnorm": running_stats,
+}
+
 
 def layer_forward(layer: Layer, weights: Weights, x: Array) -> Array:
     """One layer in evaluation mode (dropout is the identity)."""
@@ -537,8 +546,9 @@ def tensors(model: Model, weights: Weights, x: Batch, training: bool = False) ->
     uses batch statistics (dropout stays off: verify's training steps run without it)."""
     values = model_inputs(model, x)
     for layer in model.layers:
-        if layer.op == "batchnorm":
-            values[layer.name] = batchnorm_layer(layer, weights, values[layer.inputs[0]], training)
+        if layer.op in MODE_FORWARD:
+            x_in = values[layer.inputs[0]]
+            values[layer.name] = MODE_FORWARD[layer.op](layer, weights, x_in, training)
         elif layer.op in MERGE_FORWARD:
             values[layer.name] = MERGE_FORWARD[layer.op](layer, [values[n] for n in layer.inputs])
         else:
@@ -563,8 +573,8 @@ def updated_buffers(model: Model, weights: Weights, x: Batch) -> dict[str, Array
     values = tensors(model, weights, x, training=True)
     out: dict[str, Array] = {}
     for layer in model.layers:
-        if layer.op == "batchnorm":
-            out.update(running_stats(layer, weights, values[layer.inputs[0]]))
+        if layer.op in BUFFER_UPDATES:
+            out.update(BUFFER_UPDATES[layer.op](layer, weights, values[layer.inputs[0]]))
     return out
 
 
