@@ -34,13 +34,14 @@ fail() {
 
 # Run a step with its output in the log; on failure the reason names the step and the log's tail.
 step() {
-    local what="$1" start status=0 last
+    local what="$1" start status=0 last began=$SECONDS
     shift
     echo "== $what" >>"$LOG"
     start=$(wc -l <"$LOG")
     "$@" >>"$LOG" 2>&1 || status=$?
+    last="$(tail -n +$((start + 1)) "$LOG" | tail -n 1 | cut -c1-300)"
+    echo "-- $((SECONDS - began)) s, exit $status" >>"$LOG"
     if [ "$status" != 0 ]; then
-        last="$(tail -n +$((start + 1)) "$LOG" | tail -n 1 | cut -c1-300)"
         fail "$what failed (exit $status): ${last:-no output} (full log: ${LOG#"$ROOT_DIR"/})"
     fi
 }
