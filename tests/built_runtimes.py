@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any, Optional
@@ -12,6 +13,7 @@ import pytest
 from dlspec import runtimes
 from dlspec.runtimes import Runtime
 
+REQUIRE = "DLSPEC_REQUIRE_RUNTIMES"
 # Python 2.7 source: is a file valid Python 2 syntax? compile() writes no .pyc, unlike py_compile
 _PY2_COMPILE = """
 import sys
@@ -26,11 +28,15 @@ except SyntaxError as err:
 
 def ready(name: str) -> Runtime:
     """Runtime `name` when its framework imports here; else skip the test with the reason and
-    the fix (the failed build's own reason when `make runtimes` left one)."""
+    the fix (the failed build's own reason when `make runtimes` left one), or fail it when
+    DLSPEC_REQUIRE_RUNTIMES is set."""
     rt = runtimes.runtime(name)
     ok, info = runtimes.probe(rt)
     if not ok:
-        pytest.skip(f"{name} runtime not runnable here ({info}); fix: {runtimes.fix(rt)}")
+        why = f"{name} runtime not runnable here ({info}); fix: {runtimes.fix(rt)}"
+        if os.environ.get(REQUIRE):  # where every runtime must build, a missing one fails
+            pytest.fail(f"{why} ({REQUIRE} is set)")
+        pytest.skip(why)
     return rt
 
 
