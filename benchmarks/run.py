@@ -76,7 +76,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     wanted = [r for r in args.runtimes.split(",") if r] or list(RUNTIMES)
     failed = 0
     for name in wanted:
-        target = RUNTIMES[name][0]
+        target = RUNTIMES[name].target
         scripts = sorted((Path(args.folder) / target).glob("*.py"))
         ok, info = probe(runtime(name))
         if not ok or not scripts:

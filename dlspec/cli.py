@@ -15,6 +15,7 @@ from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
 from dlspec.frontend.load import Built, build_file
 from dlspec.ir.ops import PROFILES
+from dlspec.runtimes import PENDING
 from dlspec.summary import summary_text
 from dlspec.support import support_table
 
@@ -35,6 +36,8 @@ def _targets(name: str, known: Sequence[str] = tuple(TARGETS)) -> list[str]:
     if not names:
         raise UsageError(f"no target named in {name!r} (known: {', '.join(known)}, all)")
     for n in names:
+        if n in PENDING and n not in known:
+            raise UsageError(f"target {n!r} has a runtime (see `dlspec doctor`) but no emitter yet")
         if n not in known:
             raise UsageError(f"unknown target {n!r} (known: {', '.join(known)}, all)")
     return names
@@ -237,14 +240,11 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:  # noqa: ARG001
-    """Show which runtimes can run here, with which interpreter and framework version."""
-    from dlspec import runtimes
+    """Show every target's runtimes: interpreter, framework version, runnable, and what fixes a
+    missing one. Exit 0 whatever it finds: it is a report."""
+    from dlspec import doctor
 
-    for name in runtimes.RUNTIMES:
-        rt = runtimes.runtime(name)
-        ok, info = runtimes.probe(rt)
-        state = "ok" if ok else "unavailable"
-        print(f"{name:<20} {state:<12} {info}  [{' '.join(rt.python)}]")
+    print(doctor.report())
     return EXIT_OK
 
 
@@ -309,7 +309,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_weights_import)
 
-    p = sub.add_parser("doctor", help="which targets can run here, and where")
+    p = sub.add_parser(
+        "doctor", help="every target's runtimes: interpreter, version, runnable, and the fix"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("targets", help="list the registered targets")
