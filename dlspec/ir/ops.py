@@ -728,7 +728,7 @@ VERIFY_TOLERANCES: dict[str, AttrSpec] = {
     ),
 }
 # `verify = precision(float64)`: the dtype verify's training checks run in (docs/semantics.md,
-# section 10.3): float64 runs each script twice, float32 for the forward, float64 for the rest
+# section 10, "The float64 mode"): each script runs twice, float32 for the forward, float64 for all
 VERIFY_PRECISIONS = ("float32", "float64")
 # top-level settings (names and meanings; resolve.py reads `defaults`, defaults.py `verify`)
 TOP_SETTINGS = {
