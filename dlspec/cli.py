@@ -192,7 +192,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     checks = []
     for spec in args.specs:
-        checks += verify.verify_model(_build(spec, args.defaults).model, names, args.steps)
+        model = _build(spec, args.defaults).model
+        checks += verify.verify_model(model, names, args.steps, precision=args.precision)
     print(verify.matrix(checks))
     if args.json:
         _write([(Path(args.json), verify.to_json(checks) + "\n")])
@@ -284,6 +285,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--steps", type=_positive, default=5, help="training steps to compare (default 5)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=("spec", "float32", "float64"),
+        default="spec",
+        help="the dtype of the training checks: the spec's (`verify = precision(...)`, float32 "
+        "unless stated), or float64 (each script also runs in float64) or float32 for any spec",
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)

@@ -585,8 +585,8 @@ OPTIMIZER_LINES = [
         ["m", "v"],
         [
             "t = tf.cast(self.t.assign_add(1), tf.float64)",
-            "c1 = tf.cast(1.0 - 0.9 ** t, tf.float32)",
-            "c2 = tf.cast(1.0 - 0.999 ** t, tf.float32)",
+            "c1 = tf.cast(1.0 - 0.9 ** t, FLOAT)",
+            "c2 = tf.cast(1.0 - 0.999 ** t, FLOAT)",
             "m.assign(0.9 * m + (1.0 - 0.9) * g)",
             "w.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + 1e-08))",
         ],

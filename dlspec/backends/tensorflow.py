@@ -158,12 +158,12 @@ def _tf_assign(target: str, op: str, value: str) -> str:
 
 def optimizer_context(opt: Optimizer) -> dict[str, Any]:
     """Slots and update lines of the written-out optimiser (w, g, lr and the slots in scope):
-    the scalars of the step count once per update in float64, cast to float32 once."""
+    the scalars of the step count once per update in float64, cast to FLOAT (the variables'
+    dtype) once."""
     rule = update_rule(opt.kind, opt.attrs)
     head = ["t = tf.cast(self.t.assign_add(1), tf.float64)"] if rule.uses_step else []
     head += [
-        noted(f"{s.name} = tf.cast({TF_EXPR(s.value)}, tf.float32)", s.note)
-        for s in rule.per_update
+        noted(f"{s.name} = tf.cast({TF_EXPR(s.value)}, FLOAT)", s.note) for s in rule.per_update
     ]
     return {
         "kind": opt.kind,

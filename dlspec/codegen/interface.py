@@ -99,6 +99,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--results", "str", None, "write the results JSON here (default: stdout)", metavar="JSON"),
     Flag("--verify", "str", None, "dlspec verify: run on the files it left in DIR", metavar="DIR"),
     Flag("--verify-name", "str", "result_{target}", "verify's result file in DIR, without .npz"),
+    Flag("--verify-precision", "str", "float32", "dlspec verify: the dtype of the model, data and optimiser", ("float32", "float64")),
 )
 # the flags only one target has
 TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {

@@ -152,6 +152,7 @@ def lower(spec: ast.SpecFile) -> Model:
         message = f"the model has {len(layers)} layers; the limit is {MAX_LAYERS}"
         problems.append(BadValue(message, extra.pos))
     raw_train: dict[str, ast.Setting] = {}
+    raw_verify: list[ast.Setting] = []  # `verify = tolerance(...)` and `verify = precision(...)`
     settings = list(spec.settings) + (list(train_decl.settings) if train_decl else [])
     for setting in spec.settings:
         if setting.key not in TOP_SETTINGS:
@@ -160,6 +161,9 @@ def lower(spec: ast.SpecFile) -> Model:
                 UnknownName(f"unknown top-level setting {setting.key!r} {known}", setting.pos)
             )
     for setting in settings:
+        if setting.key == "verify":
+            raw_verify.append(setting)  # one of each form: the defaults pass checks
+            continue
         if setting.key in raw_train:
             problems.append(DuplicateName(f"setting {setting.key!r} given twice", setting.pos))
         raw_train[setting.key] = setting
@@ -175,6 +179,7 @@ def lower(spec: ast.SpecFile) -> Model:
         source=source,
         pos=model_decl.pos,
         raw_train=raw_train,
+        raw_verify=tuple(raw_verify),
         raw_args=raw_args,
         outputs=outputs,
         raw_outputs=model_decl.outputs[0].names if model_decl.outputs else (),

@@ -223,9 +223,9 @@ class Model:
     """A whole network and its training settings.
 
     Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting),
-    `raw_args` each layer's arguments as written (layer name -> tuple of Args), `raw_outputs`
-    the `output` statement's names and `raw_blocks` the names of the spec's blocks (their calls
-    are already expanded into layers); `train` is None. The passes fill `train`, convert every
+    `raw_verify` the `verify = ...` settings, `raw_args` each layer's arguments as written (layer
+    name -> tuple of Args), `raw_outputs` the `output` statement's names and `raw_blocks` the
+    names of the spec's blocks (their calls are already expanded into layers); `train` is None. The passes fill `train`, convert every
     attribute, and empty the raw fields.
     """
 
@@ -244,6 +244,8 @@ class Model:
     inference: bool = False  # no train block: scripts time forward passes in evaluation mode
     raw_blocks: tuple[str, ...] = ()  # the spec's block names, for suggestions (until resolve)
     verify_tolerances: dict[str, float] = field(default_factory=dict)  # `verify = tolerance(...)`
+    raw_verify: tuple[Any, ...] = ()  # the `verify = ...` settings as written (until defaults)
+    verify_precision: str = "float32"  # `verify = precision(...)`: the dtype verify trains in
 
     def producer(self, name: str) -> Union[Layer, Input, None]:
         """The layer or input that makes the tensor called `name`, or None."""

@@ -727,13 +727,17 @@ VERIFY_TOLERANCES: dict[str, AttrSpec] = {
         verify_tol, None, "trained weights vs oracle (default 1e-4, 5e-4 for adaptive optimisers)"
     ),
 }
+# `verify = precision(float64)`: the dtype verify's training checks run in (docs/semantics.md,
+# section 10, "The float64 mode"): each script runs twice, float32 for the forward, float64 for all
+VERIFY_PRECISIONS = ("float32", "float64")
 # top-level settings (names and meanings; resolve.py reads `defaults`, defaults.py `verify`)
 TOP_SETTINGS = {
     "defaults": AttrSpec(one_of(*PROFILES), "dlspec", "what unstated attributes mean"),
     "verify": AttrSpec(
         lambda v, what: v,
         None,
-        "the spec's own verify bounds: tolerance(forward=, losses=, weights=)",
+        "the spec's own verify bounds, tolerance(forward=, losses=, weights=), and the dtype "
+        "its training checks run in, precision(float64); each at most once",
     ),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec.errors import BadValue, MissingValue, Pos, UnknownName
+from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, UnknownName
 from dlspec.frontend import ast
 from dlspec.frontend.values import ValueProblem, keyed_args, suggest
 from dlspec.ir.model import (
@@ -33,6 +33,7 @@ from dlspec.ir.ops import (
     TRAIN_DEFAULT_OPTIMIZER,
     TRAIN_DEFAULT_SCHEDULE,
     TRAIN_SETTINGS,
+    VERIFY_PRECISIONS,
     VERIFY_TOLERANCES,
     AttrSpec,
     init_value,
@@ -182,18 +183,52 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
 
 
 VERIFY_FORM = "tolerance(forward=..., losses=..., weights=...), each bound optional"
+PRECISION_FORM = f"precision({' or '.join(VERIFY_PRECISIONS)})"
+VERIFY_FORMS = f"{VERIFY_FORM}, or {PRECISION_FORM}"
 
 
-def _verify(model: Model, ctx: PassContext) -> dict[str, float]:
-    """The bounds a top-level `verify = tolerance(weights=...)` states (keywords only)."""
-    setting = model.raw_train.get("verify")
-    if setting is not None and not isinstance(setting.value, (ast.Name, ast.CallVal)):
-        ctx.error(BadValue(f"verify must be {VERIFY_FORM}", setting.value.pos))
-        return {}
-    table = {"tolerance": VERIFY_TOLERANCES}
-    name, args, pos = _choose(setting, "tolerance", table, "verify setting", ctx)
-    if setting is None or name is None:
-        return {}
+def _verify(model: Model, ctx: PassContext) -> tuple[dict[str, float], str]:
+    """The bounds a top-level `verify = tolerance(weights=...)` states (keywords only) and the
+    precision a `verify = precision(float64)` states; each form at most once."""
+    bounds, precision, seen = {}, VERIFY_PRECISIONS[0], set()
+    table = {"tolerance": VERIFY_TOLERANCES, "precision": VERIFY_PRECISIONS}
+    for setting in model.raw_verify:
+        if not isinstance(setting.value, (ast.Name, ast.CallVal)):
+            ctx.error(BadValue(f"verify must be {VERIFY_FORMS}", setting.value.pos))
+            continue
+        name, args, pos = _choose(setting, "tolerance", table, "verify setting", ctx)
+        if name is None:
+            continue
+        if name in seen:
+            ctx.error(DuplicateName(f"verify = {name}(...) given twice", setting.pos))
+            continue
+        seen.add(name)
+        if name == "precision":
+            precision = _precision(args, pos, ctx) or precision
+        else:
+            bounds = _tolerances(model, args, pos, ctx)
+    return bounds, precision
+
+
+def _precision(args: tuple[ast.Arg, ...], pos: Pos, ctx: PassContext) -> Optional[str]:
+    """The one dtype name of `verify = precision(float64)`, or None (reported)."""
+    if len(args) != 1 or args[0].key is not None or not isinstance(args[0].value, ast.Name):
+        where = args[1].pos if len(args) > 1 else args[0].pos if args else pos
+        ctx.error(BadValue(f"verify = precision(...) takes one dtype: {PRECISION_FORM}", where))
+        return None
+    value = args[0].value
+    if value.id not in VERIFY_PRECISIONS:
+        hint = suggest(value.id, list(VERIFY_PRECISIONS))
+        message = f"verify precision {value.id!r} is not {' or '.join(VERIFY_PRECISIONS)}{hint}"
+        ctx.error(BadValue(message, value.pos))
+        return None
+    return value.id
+
+
+def _tolerances(
+    model: Model, args: tuple[ast.Arg, ...], pos: Pos, ctx: PassContext
+) -> dict[str, float]:
+    """The bounds of `verify = tolerance(...)` (keywords only, at least one)."""
     for arg in args:
         if arg.key is None:
             ctx.error(BadValue(f"verify bounds are keywords: {VERIFY_FORM}", arg.pos))
@@ -230,5 +265,13 @@ def defaults(model: Model, ctx: PassContext) -> Model:
     train = _train(model, ctx)
     inits = train.global_inits if train else {}
     layers = tuple(_layer(layer, model.profile, inits, ctx) for layer in model.layers)
-    bounds = _verify(model, ctx)
-    return replace(model, layers=layers, train=train, raw_train={}, verify_tolerances=bounds)
+    bounds, precision = _verify(model, ctx)
+    return replace(
+        model,
+        layers=layers,
+        train=train,
+        raw_train={},
+        raw_verify=(),
+        verify_tolerances=bounds,
+        verify_precision=precision,
+    )

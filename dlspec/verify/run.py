@@ -5,6 +5,10 @@ dlspec.oracle.optim (the canonical optimiser formulas). Each target's generated 
 its own runtime with `--verify DIR`: it reads DIR/weights.npz and DIR/batches.npz, and writes
 DIR/result_<runtime>.npz with the evaluation-mode forward output, the loss and learning rate of
 each training step (dropout off), and the weights after the last step.
+
+A spec stating `verify = precision(float64)` (or `dlspec verify --precision float64`) has each
+script run twice: with --verify-precision float32, checked for its forward output at the float32
+bounds, and with --verify-precision float64, checked for everything at the float64 bounds.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -53,6 +57,13 @@ VERIFY_BATCH = 4
 VERIFY_SEED = 1234
 MIN_MARGIN = 1e-6  # relative distance of every kink/tie from flipping (float32 noise is ~3e-7)
 MAX_DRAWS = 16
+# float64 runs (`verify = precision(float64)`): bounds on the same measures, and the margin their
+# training batches need (float64's unit roundoff is 2^-29 of float32's: 1e-6 scaled is ~2e-15)
+FORWARD_TOL_FLOAT64 = 1e-9
+LOSS_TOL_FLOAT64 = 1e-9
+WEIGHTS_TOL_FLOAT64 = 1e-9
+MIN_MARGIN_FLOAT64 = 1e-10
+PRECISIONS = ("float32", "float64")
 
 
 class VerifyError(DlspecError):
@@ -97,17 +108,23 @@ def errors(actual: Array, expected: Array) -> tuple[float, float]:
 
 
 FLOAT32_ROUNDOFF = 2.0**-24
+FLOAT64_ROUNDOFF = 2.0**-53
+ROUNDOFF = {"float32": FLOAT32_ROUNDOFF, "float64": FLOAT64_ROUNDOFF}
 MOVEMENT_FLOOR = 1e-3
 
 
 def weight_errors(
-    actual: dict[str, Array], expected: dict[str, Array], start: dict[str, Array], steps: int = 0
+    actual: dict[str, Array],
+    expected: dict[str, Array],
+    start: dict[str, Array],
+    steps: int = 0,
+    roundoff: float = FLOAT32_ROUNDOFF,
 ) -> tuple[float, float, str]:
     """Worst parameter by update error max(||w_a - w_e|| - steps * u * ||w_e||, 0) / ||w_e - w_0||
-    (2-norms per tensor; u = float32 unit roundoff: `steps` updates of float32 weights may each
-    round every element by up to u * |w|, which is no semantic difference); the divisor is at
-    least MOVEMENT_FLOOR times the largest movement of any tensor. Also returns the largest
-    element-wise absolute error of the final weights."""
+    (2-norms per tensor; u = `roundoff`, the unit roundoff of the run's weights, float32's by
+    default: `steps` updates may each round every element by up to u * |w|, which is no semantic
+    difference); the divisor is at least MOVEMENT_FLOOR times the largest movement of any tensor.
+    Also returns the largest element-wise absolute error of the final weights."""
     worst_abs, worst_rel, worst_name = 0.0, 0.0, ""
     largest = max(
         (float(np.linalg.norm(np.asarray(e, np.float64) - start[n])) for n, e in expected.items()),
@@ -120,7 +137,7 @@ def weight_errors(
         diff = np.asarray(a, np.float64) - np.asarray(e, np.float64)
         e64 = np.asarray(e, np.float64)
         moved = float(np.linalg.norm(e64 - start[name]))
-        budget = steps * FLOAT32_ROUNDOFF * float(np.linalg.norm(e64))
+        budget = steps * roundoff * float(np.linalg.norm(e64))
         beyond = max(float(np.linalg.norm(diff)) - budget, 0.0)
         # a tensor the oracle barely moves (a bias under batch norm has a zero gradient, which
         # float32 computes as noise) is judged against a thousandth of the largest movement
@@ -133,18 +150,19 @@ def weight_errors(
 
 
 def _training_batch(
-    model: Model, weights: dict[str, Array], seed: int, step: int
+    model: Model, weights: dict[str, Array], seed: int, step: int, min_margin: float = MIN_MARGIN
 ) -> tuple[dict[str, Array], Array, float]:
     """The first of up to MAX_DRAWS seeded candidate batches whose decision margin at `weights`
-    is at least MIN_MARGIN (else the best one): no ReLU kink or (global) max-pool near-tie within
-    float32 noise, where a float32 framework could take the other branch for no semantic reason."""
+    is at least `min_margin` (else the best one): no ReLU kink or (global) max-pool near-tie
+    within float32 noise (MIN_MARGIN; float64's for float64 runs), where a framework could take
+    the other branch for no semantic reason."""
     best: tuple[dict[str, Array], Array, float] = ({}, np.empty(0), -1.0)
     for draw in range(MAX_DRAWS):
         batch_seed = seed + 1 + step + 1000 * draw
         x = W.input_batches(model, VERIFY_BATCH, batch_seed)
         y = W.label_batch(model, VERIFY_BATCH, batch_seed)
         margin = decision_margin(model, weights, x)
-        if margin >= MIN_MARGIN:
+        if margin >= min_margin:
             return x, y, margin
         if margin > best[2]:
             best = (x, y, margin)
@@ -156,11 +174,13 @@ def oracle(
     start: dict[str, Array],
     batches: Union[int, dict[str, Array]],
     seed: int = VERIFY_SEED,
+    min_margin: float = MIN_MARGIN,
 ) -> Any:
     """Float64 forward on the evaluation batch, then one update per training batch.
 
     `batches` as a number of steps: the batches are drawn here, each checked at that step's
-    weights, and (Oracle, batches) is returned. As a dict of given batches: returns the Oracle."""
+    weights (a decision margin of `min_margin` wanted), and (Oracle, batches) is returned. As a
+    dict of given batches: returns the Oracle."""
     given = batches if isinstance(batches, dict) else None
     names = [inp.name for inp in model.inputs]
     steps = len(given.get(TRAIN_LABELS, ())) if given is not None else int(batches)  # type: ignore[arg-type]
@@ -178,7 +198,7 @@ def oracle(
             y = given[TRAIN_LABELS][step]
             margin = decision_margin(model, current, x)
         else:
-            x, y, margin = _training_batch(model, current, seed, step)
+            x, y, margin = _training_batch(model, current, seed, step, min_margin)
         value, grads = loss_and_grads(model, current, x, y)
         lr = train_learning_rate(model.train, step, 0)  # type: ignore[arg-type]
         losses.append(value)
@@ -205,14 +225,18 @@ def make_batches(model: Model, steps: int, seed: int = VERIFY_SEED) -> dict[str,
     return oracle(model, W.draw_weights(model, VERIFY_SEED), steps, seed)[1]
 
 
-def run_script(rt: Runtime, source: str, workdir: Path, timeout: int = 900) -> dict[str, Array]:
-    """Write the script, run it in `rt` with --verify, and read its result npz."""
+def run_script(
+    rt: Runtime, source: str, workdir: Path, timeout: int = 900, precision: str = "float32"
+) -> dict[str, Array]:
+    """Write the script, run it in `rt` with --verify (in `precision`), and read its result npz."""
     script = workdir / f"script_{rt.name.replace('[', '_').replace(']', '')}.py"
     script.write_text(source, encoding="utf-8")
     out_name = f"result_{script.stem[len('script_'):]}"
-    cmd = rt.command(
-        str(script), "--verify", str(workdir), "--verify-name", out_name, "--device", "cpu"
-    )
+    args = ["--verify", str(workdir), "--verify-name", out_name, "--device", "cpu"]
+    if precision != "float32":
+        args[3] = out_name = f"{out_name}_{precision}"
+        args += ["--verify-precision", precision]
+    cmd = rt.command(str(script), *args)
     done = subprocess.run(
         cmd, capture_output=True, text=True, env=rt.environment(), timeout=timeout
     )
@@ -223,41 +247,77 @@ def run_script(rt: Runtime, source: str, workdir: Path, timeout: int = 900) -> d
         return {k: f[k] for k in f.files}
 
 
-def weights_tolerance(model: Model) -> float:
-    """The trained-weights bound: the spec's own (`verify = tolerance(weights=...)`), else the
-    one for this model's optimiser."""
+def weights_tolerance(model: Model, precision: str = "float32") -> float:
+    """The trained-weights bound: float64's for a float64 run; else the spec's own
+    (`verify = tolerance(weights=...)`), else the one for this model's optimiser."""
+    if precision == "float64":
+        return WEIGHTS_TOL_FLOAT64
     kind = model.train.optimizer.kind  # type: ignore[union-attr]
     default = WEIGHTS_TOL if kind == "sgd" else WEIGHTS_TOL_ADAPTIVE
     return model.verify_tolerances.get("weights", default)
 
 
-def forward_tolerance(model: Model) -> float:
-    """The forward bound: the spec's own, else the one for a model with or without an RNN."""
+def forward_tolerance(model: Model, precision: str = "float32") -> float:
+    """The forward bound: float64's for a float64 run; else the spec's own, else the one for a
+    model with or without an RNN."""
+    if precision == "float64":
+        return FORWARD_TOL_FLOAT64
     rnn = any(wrapped(layer).op in ("gru", "lstm") for layer in model.layers)
     return model.verify_tolerances.get("forward", FORWARD_TOL_RNN if rnn else FORWARD_TOL)
+
+
+def loss_tolerance(model: Model, precision: str = "float32") -> float:
+    """The step-losses bound: float64's for a float64 run; else the spec's own, else LOSS_TOL."""
+    if precision == "float64":
+        return LOSS_TOL_FLOAT64
+    return model.verify_tolerances.get("losses", LOSS_TOL)
 
 
 def _params(result: dict[str, Array]) -> dict[str, Array]:
     return {k[len(PARAM) :]: v for k, v in result.items() if k.startswith(PARAM)}
 
 
-def compare(spec: str, rt: str, model: Model, ref: Oracle, got: dict[str, Array]) -> list[Check]:
-    """The checks of one runtime's results against the oracle."""
-    tol = forward_tolerance(model)
-    checks = [_check(spec, rt, "forward vs oracle", *errors(got[FORWARD], ref.forward), tol)]
-    if not ref.losses:
+def compare(
+    spec: str,
+    rt: str,
+    model: Model,
+    ref: Oracle,
+    got: dict[str, Array],
+    precision: str = "float32",
+    label: bool = False,
+    forward_only: bool = False,
+) -> list[Check]:
+    """The checks of one runtime's results (a run in `precision`) against the oracle; `label`
+    names the precision in each check, `forward_only` leaves the training checks out."""
+    name = _labeller(precision, label)
+    tol = forward_tolerance(model, precision)
+    checks = [_check(spec, rt, name("forward vs oracle"), *errors(got[FORWARD], ref.forward), tol)]
+    if not ref.losses or forward_only:
         return checks
     lrs = errors(got[LRS], np.array(ref.lrs))
     losses = errors(got[LOSSES], np.array(ref.losses))
-    abs_err, rel, name = weight_errors(_params(got), ref.weights, ref.start, len(ref.losses))
-    loss_tol = model.verify_tolerances.get("losses", LOSS_TOL)
-    if rel > weights_tolerance(model) and _barely_moved(ref, name):
-        name += f" ({INERT_NOTE})"
+    steps, roundoff = len(ref.losses), ROUNDOFF[precision]
+    abs_err, rel, worst = weight_errors(_params(got), ref.weights, ref.start, steps, roundoff)
+    if rel > weights_tolerance(model, precision) and _barely_moved(ref, worst):
+        worst += f" ({INERT_NOTE})"
     return checks + [
-        _check(spec, rt, "lr schedule", *lrs, 1e-12),
-        _check(spec, rt, "step losses vs oracle", *losses, loss_tol),
-        _check(spec, rt, "trained weights vs oracle", abs_err, rel, weights_tolerance(model), name),
+        _check(spec, rt, name("lr schedule"), *lrs, 1e-12),
+        _check(spec, rt, name("step losses vs oracle"), *losses, loss_tolerance(model, precision)),
+        _check(
+            spec,
+            rt,
+            name("trained weights vs oracle"),
+            abs_err,
+            rel,
+            weights_tolerance(model, precision),
+            worst,
+        ),
     ]
+
+
+def _labeller(precision: str, label: bool) -> Callable[[str], str]:
+    """A check's name, with the precision its run computed in when `label`."""
+    return (lambda what: f"{what} ({precision})") if label else (lambda what: what)
 
 
 INERT_NOTE = (
@@ -274,22 +334,31 @@ def _barely_moved(ref: Oracle, name: str) -> bool:
 
 
 def cross_checks(
-    spec: str, model: Model, results: dict[str, dict[str, Array]], ref: Oracle
+    spec: str,
+    model: Model,
+    results: dict[str, dict[str, Array]],
+    ref: Oracle,
+    precision: str = "float32",
+    label: bool = False,
 ) -> list[Check]:
-    """Every runtime against the first one (forward and trained weights), at twice the bounds."""
+    """Every runtime against the first one (forward and trained weights), at twice the bounds
+    of runs in `precision` (float32: at least twice the RNN forward bound)."""
     names = list(results)
+    name = _labeller(precision, label)
+    forward_tol = 2 * forward_tolerance(model, precision)
+    if precision == "float32":
+        forward_tol = max(forward_tol, 2 * FORWARD_TOL_RNN)
     checks = []
     for other in names[1:]:
         a, b = results[other], results[names[0]]
         fwd = errors(a[FORWARD], b[FORWARD])
-        tol = 2 * max(FORWARD_TOL_RNN, forward_tolerance(model))
-        checks.append(_check(spec, other, f"forward vs {names[0]}", *fwd, tol))
+        checks.append(_check(spec, other, name(f"forward vs {names[0]}"), *fwd, forward_tol))
         if ref.losses:
-            abs_err, rel, name = weight_errors(_params(a), _params(b), ref.start, len(ref.losses))
-            what = f"trained weights vs {names[0]}"
-            checks.append(
-                _check(spec, other, what, abs_err, rel, 2 * weights_tolerance(model), name)
-            )
+            steps, roundoff = len(ref.losses), ROUNDOFF[precision]
+            abs_err, rel, worst = weight_errors(_params(a), _params(b), ref.start, steps, roundoff)
+            what = name(f"trained weights vs {names[0]}")
+            tol = 2 * weights_tolerance(model, precision)
+            checks.append(_check(spec, other, what, abs_err, rel, tol, worst))
     return checks
 
 
@@ -299,20 +368,38 @@ def _check(
     return Check(spec, rt, what, abs_err, rel, tol, bool(rel <= tol), detail)
 
 
+def training_precision(model: Model, precision: str = "spec") -> str:
+    """The precision verify's training checks run in: the spec's (`verify = precision(...)`,
+    float32 unless stated) for "spec", else the one given (`dlspec verify --precision`)."""
+    if precision == "spec":
+        return model.verify_precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not spec, {' or '.join(PRECISIONS)}")
+    return precision
+
+
 def verify_model(
     model: Model,
     runtimes: list[str],
     steps: int = 5,
     sources: Optional[dict[str, str]] = None,
     workdir: Optional[Path] = None,
+    precision: str = "spec",
 ) -> list[Check]:
-    """Verify one model on the named runtimes; `sources` may replace a runtime's script text."""
+    """Verify one model on the named runtimes; `sources` may replace a runtime's script text.
+
+    In float32 (training_precision) each script runs once and every check is float32's. In
+    float64 each runs twice: in float32 for its forward output at the float32 bound, then in
+    float64 for every check at the float64 bounds; runtimes are compared by their float64 runs,
+    and the training batches need only float64's decision margin."""
+    wide = training_precision(model, precision) == "float64"
     with tempfile.TemporaryDirectory(prefix="dlspec-verify-") as tmp:
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         start = W.draw_weights(model, VERIFY_SEED)
         W.save_npz(work / WEIGHTS_FILE, start)
-        ref, batches = oracle(model, start, 0 if model.inference else steps)
+        margin = MIN_MARGIN_FLOAT64 if wide else MIN_MARGIN
+        ref, batches = oracle(model, start, 0 if model.inference else steps, min_margin=margin)
         np.savez(work / BATCHES_FILE, **batches)
         results: dict[str, dict[str, Array]] = {}
         checks: list[Check] = []
@@ -321,8 +408,15 @@ def verify_model(
             rt = runtime(name)
             source = (sources or {}).get(name) or compile_model(model, rt.target).source
             results[name] = run_script(rt, source, work)
-            checks.extend(compare(spec, name, model, ref, results[name]))
-        checks.extend(cross_checks(spec, model, results, ref))
+            checks.extend(
+                compare(spec, name, model, ref, results[name], label=wide, forward_only=wide)
+            )
+            if wide:
+                results[name] = run_script(rt, source, work, precision="float64")
+                checks.extend(compare(spec, name, model, ref, results[name], "float64", label=True))
+        checks.extend(
+            cross_checks(spec, model, results, ref, "float64" if wide else "float32", wide)
+        )
         return checks
 
 

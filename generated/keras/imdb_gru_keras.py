@@ -205,7 +205,7 @@ def load_weights(model, path):
     native = native_weights(read_weights(path))
     for layer, _ in NATIVE_LAYERS:
         model.get_layer(layer).set_weights(
-            [np.ascontiguousarray(v, dtype=np.float32) for v in native[layer]]
+            [np.ascontiguousarray(v, dtype=keras.config.floatx()) for v in native[layer]]
         )
 
 
@@ -215,7 +215,7 @@ def get_canonical_weights(model):
     for layer, names in NATIVE_LAYERS:
         native.update(zip(names, model.get_layer(layer).get_weights()))
     return {
-        name: np.asarray(value, dtype=np.float32)
+        name: np.asarray(value, dtype=keras.config.floatx())
         for name, value in canonical_weights(native).items()
     }
 
@@ -321,9 +321,9 @@ class CanonicalSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.steps_per_epoch = steps_per_epoch
 
     def __call__(self, step):
-        step = ops.cast(step, "float32")
+        step = ops.cast(step, keras.config.floatx())
         epoch = ops.floor(step / self.steps_per_epoch) if self.steps_per_epoch else 0.0
-        return ops.cast(learning_rate(step, epoch), "float32")
+        return ops.cast(learning_rate(step, epoch), keras.config.floatx())
 
     def get_config(self):
         return {"steps_per_epoch": self.steps_per_epoch}
@@ -653,7 +653,8 @@ def new_model(args):
 
 def verify(args):
     """dlspec verify: forward in inference mode and one train_on_batch per given batch (dropout
-    left out), from the canonical weights in DIR/weights.npz."""
+    left out), from the canonical weights in DIR/weights.npz, all in --verify-precision."""
+    use_precision(args.verify_precision)
     data_format = args.data_format
     model = build_model(data_format, args.seed, dropout=False)
     load_weights(model, os.path.join(args.verify, "weights.npz"))
@@ -675,6 +676,23 @@ def verify(args):
         losses.append(float(logs["loss"]))
         lrs.append(lr)
     write_verify_result(args, forward, losses, lrs, get_canonical_weights(model).items())
+
+
+def use_precision(name):
+    """Make Keras's floatx `name` (float32 or float64) for the layers, weights, optimiser and loss
+    built after. For float64, JAX needs 64-bit types enabled, and Keras (3.15) narrows float64
+    results to float32 on its jax and torch backends (BIT64_TO_BIT32_DTYPE, as JAX does by
+    default: ops.mean, ops.matmul, ... would compute in float32), which this undoes."""
+    keras.config.set_floatx(name)
+    if name != "float64":
+        return
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from keras.src.backend.common import dtypes
+
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
 
 
 def parameter_count(model):
@@ -721,12 +739,18 @@ def read_weights(path):
 
 def verify_batches(args):
     """dlspec verify's batches (DIR/batches.npz): the evaluation inputs (a list, one array per
-    input) and the training batches, one (inputs, labels) per step."""
+    input) and the training batches, one (inputs, labels) per step; floating arrays in
+    --verify-precision, integer ones (token ids, class labels) as they are."""
     batches = np.load(os.path.join(args.verify, "batches.npz"))
-    inputs = [batches["eval:" + name] for name, _, _ in INPUTS]
-    labels = batches["train_labels"] if "train_labels" in batches.files else []
+
+    def read(key):
+        value = batches[key]
+        return value.astype(args.verify_precision) if value.dtype.kind == "f" else value
+
+    inputs = [read("eval:" + name) for name, _, _ in INPUTS]
+    labels = read("train_labels") if "train_labels" in batches.files else []
     train = [
-        ([batches["train:" + name][step] for name, _, _ in INPUTS], labels[step])
+        ([read("train:" + name)[step] for name, _, _ in INPUTS], labels[step])
         for step in range(len(labels))
     ]
     return inputs, train
@@ -786,6 +810,12 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--verify-name", default="result_keras", help="verify's result file in DIR, without .npz"
+    )
+    parser.add_argument(
+        "--verify-precision",
+        choices=("float32", "float64"),
+        default="float32",
+        help="dlspec verify: the dtype of the model, data and optimiser",
     )
     parser.add_argument(
         "--backend",

@@ -408,11 +408,12 @@ def new_model(args):
 
 def verify(args):
     """dlspec verify: forward in evaluation mode and one update per given batch (dropout off),
-    from the canonical weights in DIR/weights.npz."""
+    from the canonical weights in DIR/weights.npz; parameters, buffers and data in
+    --verify-precision."""
     device = args.device
     model = Net()
     load_weights(model, os.path.join(args.verify, "weights.npz"))
-    model.to(device)
+    model.to(device, getattr(torch, args.verify_precision))
     inputs, batches = verify_batches(args)
     model.eval()
     with torch.no_grad():
@@ -480,12 +481,18 @@ def read_weights(path):
 
 def verify_batches(args):
     """dlspec verify's batches (DIR/batches.npz): the evaluation inputs (a list, one array per
-    input) and the training batches, one (inputs, labels) per step."""
+    input) and the training batches, one (inputs, labels) per step; floating arrays in
+    --verify-precision, integer ones (token ids, class labels) as they are."""
     batches = np.load(os.path.join(args.verify, "batches.npz"))
-    inputs = [batches["eval:" + name] for name, _, _ in INPUTS]
-    labels = batches["train_labels"] if "train_labels" in batches.files else []
+
+    def read(key):
+        value = batches[key]
+        return value.astype(args.verify_precision) if value.dtype.kind == "f" else value
+
+    inputs = [read("eval:" + name) for name, _, _ in INPUTS]
+    labels = read("train_labels") if "train_labels" in batches.files else []
     train = [
-        ([batches["train:" + name][step] for name, _, _ in INPUTS], labels[step])
+        ([read("train:" + name)[step] for name, _, _ in INPUTS], labels[step])
         for step in range(len(labels))
     ]
     return inputs, train
@@ -545,6 +552,12 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--verify-name", default="result_pytorch", help="verify's result file in DIR, without .npz"
+    )
+    parser.add_argument(
+        "--verify-precision",
+        choices=("float32", "float64"),
+        default="float32",
+        help="dlspec verify: the dtype of the model, data and optimiser",
     )
     return parser.parse_args(argv)
 

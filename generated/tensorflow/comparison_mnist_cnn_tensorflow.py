@@ -45,6 +45,9 @@ PARAMETERS = [
 ]
 # activations of (C, H, W) maps: NHWC on the CPU (TF's CPU kernels), NCHW on the GPU (cuDNN)
 DATA_FORMAT = "NHWC"
+# the dtype of every variable, float input, label, learning rate and optimiser scalar (dlspec
+# verify's --verify-precision float64 makes it tf.float64: use_precision)
+FLOAT = tf.float32
 
 
 # ---- layout -----------------------------------------------------------------------------------
@@ -95,7 +98,7 @@ class Variables(tf.Module):
             for key, shape in shapes.items():
                 # `frozen`: state the optimiser never sees (batch norm's moving statistics)
                 trained = key not in frozen
-                setattr(self, key, tf.Variable(tf.zeros(shape), name=key, trainable=trained))
+                setattr(self, key, tf.Variable(tf.zeros(shape, FLOAT), name=key, trainable=trained))
 
 
 def trainable(model):
@@ -228,7 +231,7 @@ def assign_canonical(model, arrays):
     """Set every variable from a dict of canonical arrays."""
     native = to_native(arrays)
     for name, variable in model.native_variables().items():
-        variable.assign(np.asarray(native[name], dtype=np.float32))
+        variable.assign(np.asarray(native[name], dtype=FLOAT.as_numpy_dtype))
 
 
 def load_weights(model, path):
@@ -335,7 +338,10 @@ def prepare(x, y):
 
 def specs():
     """The tf.function signatures: batch of inputs, batch of labels (batch size left open)."""
-    x = [tf.TensorSpec((None,) + layout_shape(shape), dtype) for _, shape, dtype in INPUTS]
+    x = [
+        tf.TensorSpec((None,) + layout_shape(shape), FLOAT if dtype == "float32" else dtype)
+        for _, shape, dtype in INPUTS
+    ]
     return x, tf.TensorSpec((None,), tf.int32)
 
 
@@ -363,7 +369,7 @@ class CanonicalOptimizer(tf.Module):
             pass  # plain SGD keeps no state
 
     def apply(self, grads, variables, lr):
-        """One update of every variable at learning rate `lr` (a float32 scalar tensor)."""
+        """One update of every variable at learning rate `lr` (a FLOAT scalar tensor)."""
         for w, g in zip(variables, grads):
             g = tf.convert_to_tensor(g)  # dense, also for an embedding's IndexedSlices
             w.assign_sub(lr * g)
@@ -383,7 +389,7 @@ def loss_fn(output, target):
 
 def make_train_step(model, optimizer, xla, dropout=True):
     """One update as a tf.function (XLA when `xla`): forward, loss, GradientTape, optimiser.
-    Takes the learning rate as a float32 tensor, so a schedule never retraces it."""
+    Takes the learning rate as a FLOAT tensor, so a schedule never retraces it."""
     variables = trainable(model)
 
     def step(x, y, lr):
@@ -393,7 +399,7 @@ def make_train_step(model, optimizer, xla, dropout=True):
         optimizer.apply(grads, variables, lr)
         return loss
 
-    signature = list(specs()) + [tf.TensorSpec((), tf.float32)]
+    signature = list(specs()) + [tf.TensorSpec((), FLOAT)]
     return tf.function(step, input_signature=signature, jit_compile=xla)
 
 
@@ -402,9 +408,9 @@ def make_eval_step(model, xla):
 
     def step(x, y):
         output = model(*x, training=False)
-        count = tf.cast(tf.shape(output)[0], tf.float32)
+        count = tf.cast(tf.shape(output)[0], FLOAT)
         hits = tf.equal(tf.argmax(output, axis=1, output_type=tf.int32), y)
-        return loss_fn(output, y) * count, tf.reduce_sum(tf.cast(hits, tf.float32))
+        return loss_fn(output, y) * count, tf.reduce_sum(tf.cast(hits, FLOAT))
 
     return tf.function(step, input_signature=list(specs()), jit_compile=xla)
 
@@ -486,7 +492,7 @@ def train(model, data, args, optimizer=None):
                 synchronize(loss)
                 timed_start = time.perf_counter()
             x, y = pool[index] if synthetic else ([a[index] for a in x_train], y_train[index])
-            loss = train_step(x, y, tf.constant(learning_rate(step, epoch), tf.float32))
+            loss = train_step(x, y, tf.constant(learning_rate(step, epoch), FLOAT))
             running += loss * len(y)
             seen += len(y)
             if step >= warmup:
@@ -554,7 +560,8 @@ def new_model(args):
 
 def verify(args):
     """dlspec verify: forward in evaluation mode and one update per given batch (dropout off),
-    from the canonical weights in DIR/weights.npz."""
+    from the canonical weights in DIR/weights.npz, all in --verify-precision."""
+    use_precision(args.verify_precision)
     model = Net()
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     inputs, batches = verify_batches(args)
@@ -565,9 +572,15 @@ def verify(args):
     for step, (x, y) in enumerate(batches):
         x, y = prepare(x, y)
         lr = learning_rate(step, 0)
-        losses.append(float(train_step(x, y, tf.constant(lr, tf.float32)).numpy()))
+        losses.append(float(train_step(x, y, tf.constant(lr, FLOAT)).numpy()))
         lrs.append(lr)
     write_verify_result(args, forward, losses, lrs, canonical_weights(model))
+
+
+def use_precision(name):
+    """Make FLOAT tf.<name> (float32 or float64) for the model, data and optimiser built after."""
+    global FLOAT
+    FLOAT = tf.as_dtype(name)
 
 
 def parameter_count(model):
@@ -629,12 +642,18 @@ def read_weights(path):
 
 def verify_batches(args):
     """dlspec verify's batches (DIR/batches.npz): the evaluation inputs (a list, one array per
-    input) and the training batches, one (inputs, labels) per step."""
+    input) and the training batches, one (inputs, labels) per step; floating arrays in
+    --verify-precision, integer ones (token ids, class labels) as they are."""
     batches = np.load(os.path.join(args.verify, "batches.npz"))
-    inputs = [batches["eval:" + name] for name, _, _ in INPUTS]
-    labels = batches["train_labels"] if "train_labels" in batches.files else []
+
+    def read(key):
+        value = batches[key]
+        return value.astype(args.verify_precision) if value.dtype.kind == "f" else value
+
+    inputs = [read("eval:" + name) for name, _, _ in INPUTS]
+    labels = read("train_labels") if "train_labels" in batches.files else []
     train = [
-        ([batches["train:" + name][step] for name, _, _ in INPUTS], labels[step])
+        ([read("train:" + name)[step] for name, _, _ in INPUTS], labels[step])
         for step in range(len(labels))
     ]
     return inputs, train
@@ -696,6 +715,12 @@ def parse_args(argv=None):
         "--verify-name",
         default="result_tensorflow",
         help="verify's result file in DIR, without .npz",
+    )
+    parser.add_argument(
+        "--verify-precision",
+        choices=("float32", "float64"),
+        default="float32",
+        help="dlspec verify: the dtype of the model, data and optimiser",
     )
     parser.add_argument(
         "--xla", action="store_true", help="compile the steps with XLA (tf.function jit_compile)"
