@@ -1,0 +1,393 @@
+"""The MXNet target: Gluon HybridBlocks (hybridised by default), gluon.Trainer, canonical layouts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, ClassVar, Optional
+
+from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
+from dlspec.codegen import contract
+from dlspec.codegen.updates import Printer, render
+from dlspec.errors import Problem, Unsupported
+from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
+from dlspec.ir.updates import update_rule
+
+ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+# optimiser -> (gluon name, {attribute: the form it computes}, {canonical attribute: keyword}):
+# read from MXNet 1.9.1's optimizer.py and its update operators. sgd: mom = mu*mom - lr*(g + wd*w),
+# w += mom (the update form); adam: lr_t = lr*sqrt(1-b2^t)/(1-b1^t), w -= lr_t*m/(sqrt(v)+eps)
+# (eps uncorrected); rmsprop (uncentred, no momentum): w -= lr*g/sqrt(n+eps) (eps inside).
+# AdaDelta is never native: Gluon's ignores the learning rate and decays w by wd * w unscaled.
+NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
+    "sgd": (
+        "sgd",
+        {"momentum_form": "update", "weight_decay_mode": "l2", "nesterov": False},
+        {"momentum": "momentum"},
+    ),
+    "adam": (
+        "adam",
+        {"eps_placement": "uncorrected", "weight_decay_mode": "l2"},
+        {"beta1": "beta1", "beta2": "beta2", "eps": "epsilon"},
+    ),
+    "rmsprop": (
+        "rmsprop",
+        {"eps_placement": "inside", "weight_decay_mode": "l2", "centered": False, "momentum": 0.0},
+        {"rho": "gamma1", "eps": "epsilon"},
+    ),
+}
+
+# canonical RNN parameter name (its stem before _l<k>) -> Gluon's (l<k>_<name>)
+RNN_NAMES = {
+    "weight_ih": "i2h_weight",
+    "weight_hh": "h2h_weight",
+    "bias_ih": "i2h_bias",
+    "bias_hh": "h2h_bias",
+}
+
+# the written-out update (dlspec.ir.updates) on NDArrays: slots in place, scalars in Python
+MX_TENSOR = Printer(sqrt="nd.sqrt")
+MX_SCALAR = Printer(sqrt="math.sqrt")
+
+LOSS_NOTE = (
+    "loss: Gluon's losses are per sample (mean over all axes but the batch); the gradient of "
+    "their sum is taken and trainer.step(batch_size) divides it by the batch: the canonical mean"
+)
+INIT_NOTE = (
+    "init: every parameter drawn by init_parameters as the spec says (NumPy, seeded), never "
+    "Gluon's default initialiser (Uniform(0.07), zero biases)"
+)
+
+
+def _assign(target: str, op: str, value: str) -> str:
+    return f"{target}[:] = {value}" if op == "=" else f"{target} {op} {value}"
+
+
+def optimizer_code(opt: Optimizer) -> dict[str, Any]:
+    """Slots and lines of CanonicalOptimizer.step (w, g, lr, t and the slots in scope)."""
+    rule = update_rule(opt.kind, opt.attrs)
+    return {
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
+        "lines": [render(s, MX_SCALAR, _assign) for s in rule.per_update]
+        + [render(s, MX_TENSOR, _assign) for s in rule.per_variable],
+    }
+
+
+def _pad_width(pads: tuple[tuple[int, int], tuple[int, int]], cells: tuple[int, int]) -> str:
+    """F.pad's pad_width for NCHW: (before, after) per axis, a pool's overhang added after."""
+    (top, bottom), (left, right) = pads
+    return f"(0, 0, 0, 0, {top}, {bottom + cells[0]}, {left}, {right + cells[1]})"
+
+
+def _symmetric(pads: tuple[tuple[int, int], tuple[int, int]]) -> Optional[tuple[int, int]]:
+    (top, bottom), (left, right) = pads
+    return (top, left) if top == bottom and left == right else None
+
+
+def _native_pool(layer: Layer) -> bool:
+    """Gluon's pools take symmetric padding of at most half the window; their ceil_mode ('full'
+    convention) lets a last window start in the padding, so ceil is native only unpadded."""
+    pad = _symmetric(layer["padding"])
+    if pad is None or any(pad[i] > layer["pool"][i] // 2 for i in range(2)):
+        return False
+    return layer["rounding"] == "floor" or pad == (0, 0)
+
+
+def _rnn_name(param: str) -> str:
+    """Gluon's attribute for a canonical RNN parameter (weight_ih_l0 -> l0_i2h_weight)."""
+    stem, layer = param.rsplit("_l", 1)
+    return f"l{layer}_{RNN_NAMES[stem]}"
+
+
+def _draw(param: Param) -> str:
+    """The NumPy expression drawing one parameter's initial value (helpers in the script)."""
+    init, shape = param.init, tuple(param.shape)
+    if init.dist == "uniform":
+        return f"uniform(rng, {shape}, {init.limit!r})"
+    if init.dist == "normal":
+        return f"normal(rng, {shape}, {init.mean!r}, {init.std!r})"
+    if init.dist == "truncated_normal":
+        return f"truncated_normal(rng, {shape}, {init.mean!r}, {init.std!r})"
+    if init.dist == "orthogonal":
+        return f"orthogonal(rng, {shape}, {init.gain!r})"
+    return f"np.full({shape}, {init.value!r})"
+
+
+def init_lines(param: Param) -> list[str]:
+    """Statements drawing one parameter as the IR says and setting it (canonical layout)."""
+    fans = f"fan_in={param.fan_in}, fan_out={param.fan_out}"
+    lines = [f"# {param.name}: {param.init.spec.describe()} ({fans})", f"value = {_draw(param)}"]
+    if param.gate_offset:
+        start, stop, add = param.gate_offset
+        lines.append(f"value[{start}:{stop}] += {add!r}  # forget-gate bias")
+    lines.append(f"set_parameter(model, {param.name!r}, value)")
+    return lines
+
+
+class MXNetBackend(Backend):
+    """MXNet 1.9 Gluon: NCHW, HybridBlocks hybridised unless --no-hybridize, gluon.Trainer."""
+
+    name = "mxnet"
+    template = "mxnet/script.py.j2"
+    native_profile = ""
+    framework = "MXNet"
+    limits: ClassVar[dict[str, str]] = {
+        "avgpool2d": "padding only symmetric, and ceil rounding only without padding",
+        "gru": "reset_after=true with both bias vectors only (Gluon's GRU is the cuDNN form)",
+        "lstm": "bias and recurrent_bias on only (Gluon's LSTM has both bias vectors)",
+    }
+    RESERVED_NAMES = frozenset("""
+        apply cast collect_params export forward hybrid_forward hybridize infer_shape infer_type
+        initialize load load_parameters load_params name name_scope optimize_for params prefix
+        register_child register_forward_hook register_forward_pre_hook register_op_hook save
+        save_parameters save_params summary
+        """.split())
+    FORWARD_NAMES = frozenset({"x", "self", "F", "nn", "rnn", "nd", "mx", "gluon"})
+
+    def _call(self, layer: Layer) -> str:
+        return f"x = self.{self.native(layer)}(x)"
+
+    # ---- what Gluon cannot run ----------------------------------------------------------
+    def unsupported(self, model: Model) -> list[Problem]:
+        problems = super().unsupported(model)
+        for layer in map(wrapped, model.layers):
+            why = self._limit(layer)
+            if why:
+                problems.append(Unsupported(f"target mxnet: {layer.op} {why}", layer.pos))
+        return problems
+
+    def _limit(self, layer: Layer) -> str:
+        """Why Gluon's layer cannot take this layer's attributes ('' when it can)."""
+        if layer.op == "avgpool2d" and not self._native_avgpool(layer):
+            return self.limits["avgpool2d"]
+        if layer.op == "gru" and not (
+            layer["reset_after"] and layer["bias"] and layer["recurrent_bias"]
+        ):
+            return self.limits["gru"]
+        if layer.op == "lstm" and not (layer["bias"] and layer["recurrent_bias"]):
+            return self.limits["lstm"]
+        return ""
+
+    # ---- the report ---------------------------------------------------------------------
+    def native_overrides(self, model: Model) -> list[str]:
+        """Gluon has no defaults profile in the op table: the report states its conventions."""
+        return [LOSS_NOTE, INIT_NOTE] if model.train and model.params else []
+
+    # ---- layers -------------------------------------------------------------------------
+    def emit_dense(self, layer: Layer) -> LayerCode:
+        module = (
+            f"nn.Dense({layer['units']}, use_bias={layer['bias']}, flatten=False, "
+            f"in_units={layer.in_shape[-1]})"
+        )
+        notes = ()
+        if len(layer.in_shape) > 1:
+            notes = ("flatten=False: Gluon's Dense would flatten every axis but the batch",)
+        return LayerCode(module, (self._call(layer),), notes)
+
+    def emit_conv2d(self, layer: Layer) -> LayerCode:
+        pad = _symmetric(layer["padding"])
+        module = (
+            f"nn.Conv2D({layer['filters']}, kernel_size={layer['kernel']}, "
+            f"strides={layer['stride']}, padding={pad or (0, 0)}, dilation={layer['dilation']}, "
+            f"use_bias={layer['bias']}, in_channels={layer.in_shape[0]})"
+        )
+        if pad is not None:
+            return LayerCode(module, (self._call(layer),))
+        width = _pad_width(layer["padding"], (0, 0))
+        note = f"asymmetric padding {layer['padding']} written as F.pad before the convolution"
+        forward = (f'x = F.pad(x, mode="constant", pad_width={width})', self._call(layer))
+        return LayerCode(module, forward, (note,))
+
+    def emit_maxpool2d(self, layer: Layer) -> LayerCode:
+        base = f"pool_size={layer['pool']}, strides={layer['stride']}"
+        if _native_pool(layer):
+            pad, ceil = _symmetric(layer["padding"]), layer["rounding"] == "ceil"
+            module = f"nn.MaxPool2D({base}, padding={pad}, ceil_mode={ceil})"
+            return LayerCode(module, (self._call(layer),))
+        cells = overhang(layer)
+        width = _pad_width(layer["padding"], cells)
+        note = (
+            f"padding {layer['padding']} (rounding={layer['rounding']}) written as F.pad(-inf), "
+            f"the last windows' overhang {cells} padded too, then a floor-rounded pool"
+        )
+        forward = (
+            f'x = F.pad(x, mode="constant", pad_width={width}, constant_value=float("-inf"))',
+            self._call(layer),
+        )
+        return LayerCode(f"nn.MaxPool2D({base})", forward, (note,))
+
+    @staticmethod
+    def _native_avgpool(layer: Layer) -> bool:
+        pad = _symmetric(layer["padding"])
+        return _native_pool(layer) or (
+            pad is not None and layer["rounding"] == "floor" and overhang(layer) == (0, 0)
+        )
+
+    def emit_avgpool2d(self, layer: Layer) -> LayerCode:
+        pad, ceil = _symmetric(layer["padding"]), layer["rounding"] == "ceil"
+        module = (
+            f"nn.AvgPool2D(pool_size={layer['pool']}, strides={layer['stride']}, padding={pad}, "
+            f"ceil_mode={ceil}, count_include_pad={layer['count_pad']})"
+        )
+        return LayerCode(module, (self._call(layer),))
+
+    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
+        return LayerCode("", ("x = F.mean(x, axis=(2, 3))",))
+
+    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
+        return LayerCode("", ("x = F.max(x, axis=(2, 3))",))
+
+    def emit_zeropad2d(self, layer: Layer) -> LayerCode:
+        width = _pad_width(layer["padding"], (0, 0))
+        return LayerCode("", (f'x = F.pad(x, mode="constant", pad_width={width})',))
+
+    def emit_dropout(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.Dropout({layer['rate']!r} if dropout else 0.0)", (self._call(layer),))
+
+    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = F.repeat(F.expand_dims(x, axis=1), {layer['n']}, axis=1)",))
+
+    def emit_flatten(self, layer: Layer) -> LayerCode:
+        return LayerCode("nn.Flatten()", (self._call(layer),))
+
+    def emit_embedding(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.Embedding({layer['vocab']}, {layer['dim']})", (self._call(layer),))
+
+    def _rnn(self, layer: Layer, cls: str) -> LayerCode:
+        module = (
+            f'rnn.{cls}({layer["units"]}, num_layers={layer["layers"]}, layout="NTC", '
+            f"input_size={layer.in_shape[-1]})"
+        )
+        forward = [self._call(layer)]
+        if layer["readout"] == "last":
+            forward.append("x = F.squeeze(F.slice_axis(x, axis=1, begin=-1, end=None), axis=1)")
+        gates = "[r, z, n], n = tanh(W_in x + b_in + r * (W_hn h + b_hn))" if cls == "GRU" else ""
+        gates = gates or "[i, f, g, o]"
+        note = (
+            f'layout="NTC" (Gluon\'s default is "TNC"); gates {gates} and two bias vectors '
+            "(i2h, h2h) as canonically: weights copied as they are, l<k>_i2h_weight = weight_ih_l<k>"
+        )
+        return LayerCode(module, tuple(forward), (note,))
+
+    def emit_gru(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "GRU")
+
+    def emit_lstm(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, "LSTM")
+
+    def _activation(self, layer: Layer) -> LayerCode:
+        return LayerCode(f'nn.Activation("{ACTIVATIONS[layer.op]}")', (self._call(layer),))
+
+    emit_relu = emit_tanh = emit_sigmoid = _activation
+
+    def emit_softmax(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = F.softmax(x, axis={layer['axis']})",))
+
+    def emit_elu(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (self._call(layer),))
+
+    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
+        return LayerCode(f"nn.LeakyReLU(alpha={layer['alpha']!r})", (self._call(layer),))
+
+    def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
+        """Every step as a sample: (N, T, *S) reshaped to (N*T, *S) around the wrapped block."""
+        steps = ", ".join(str(d) for d in (-1, *inner.in_shape))
+        back = ", ".join(str(d) for d in (-1, layer.in_shape[0], *inner.out_shape))
+        forward = (
+            f"x = F.reshape(x, shape=({steps}))",
+            *code.forward,
+            f"x = F.reshape(x, shape=({back}))",
+        )
+        note = f"time_distributed({inner.op}): the {layer.in_shape[0]} steps folded into the batch"
+        return replace(code, forward=forward, notes=(*code.notes, note))
+
+    # ---- merges -------------------------------------------------------------------------
+    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' + '.join(reads)}",))
+
+    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' * '.join(reads)}",))
+
+    def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = F.concat({', '.join(reads)}, dim={layer['axis'] + 1})",))
+
+    # ---- optimiser ----------------------------------------------------------------------
+    def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, str]]]:
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        if opt.kind not in NATIVE_OPTIMIZERS:
+            return None
+        name, forms, names = NATIVE_OPTIMIZERS[opt.kind]
+        if all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
+            return name, names
+        return None
+
+    def optimizer_notes(self, model: Model) -> list[str]:
+        if not model.params:
+            return ["the model has no parameters: no optimiser, a training step computes the loss"]
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        if self._native_optimizer(model):
+            return []
+        return [f"optimizer {opt.kind}: no Gluon optimiser computes this form, update written out"]
+
+    def _optimizer(self, model: Model) -> dict[str, Any]:
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        native = self._native_optimizer(model)
+        if native is None:
+            return {
+                "native": False,
+                "kind": opt.kind,
+                "attrs": dict(opt.attrs),
+                "expr": "CanonicalOptimizer(model)",
+                **optimizer_code(opt),
+            }
+        name, names = native
+        args = {"learning_rate": opt["lr"], "wd": opt["weight_decay"]}
+        args.update({gluon: opt[key] for key, gluon in names.items()})
+        params = ", ".join(f'"{k}": {v!r}' for k, v in args.items())
+        expr = f'gluon.Trainer(model.collect_params(), "{name}", {{{params}}})'
+        return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
+
+    # ---- context ------------------------------------------------------------------------
+    def native_paths(self, model: Model) -> dict[str, str]:
+        """Canonical parameter name -> its attribute path in the Gluon model."""
+        paths = {}
+        for layer in model.layers:
+            inner = wrapped(layer)
+            for p in layer.params:
+                own = p.name[len(layer.name) + 1 :]
+                if inner.op in ("gru", "lstm"):
+                    own = _rnn_name(own)
+                elif inner.op == "batchnorm":
+                    own = {"weight": "gamma", "bias": "beta"}.get(own, own)
+                paths[p.name] = f"{self.native(layer)}.{own}"
+        return paths
+
+    def context(self, model: Model) -> dict[str, Any]:
+        self.name_model(model)
+        codes = [(layer, self.emit(layer)) for layer in model.layers]
+        walk = self.walk(model, {layer.name: code for layer, code in codes})
+        return {
+            "header": contract.header(model),
+            "constants": contract.constants(model),
+            "data": contract.data_context(model),
+            "schedule": contract.schedule_context(model),
+            "layers": [
+                {"name": self.native(layer), "module": code.module, "setup": code.setup}
+                for layer, code in codes
+                if code.module
+            ],
+            "forward": walk.lines,
+            "forward_args": ", ".join(walk.arguments),
+            "output": walk.output,
+            "draws": sorted({p.init.dist for p in model.params}),
+            "init_lines": [line for p in model.params for line in init_lines(p)],
+            "params": [(p.name, tuple(p.shape)) for p in model.params],
+            "native_paths": list(self.native_paths(model).items()),
+            "inference": model.inference,
+            "optimizer": self._optimizer(model),
+            "trainable": bool(model.params),
+            "loss": model.train.loss.kind,  # type: ignore[union-attr]
+            "class_name": "Net",
+            "model_name": model.name,
+        }
