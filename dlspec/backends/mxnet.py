@@ -17,8 +17,8 @@ ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
 # optimiser -> (gluon name, {attribute: the form it computes}, {canonical attribute: keyword}):
 # read from MXNet 1.9.1's optimizer.py and its update operators. sgd: mom = mu*mom - lr*(g + wd*w),
 # w += mom (the update form); adam: lr_t = lr*sqrt(1-b2^t)/(1-b1^t), w -= lr_t*m/(sqrt(v)+eps)
-# (eps uncorrected); rmsprop (uncentred, no momentum): w -= lr*g/sqrt(n+eps) (eps inside).
-# AdaDelta is never native: Gluon's ignores the learning rate and decays w by wd * w unscaled.
+# (eps uncorrected). Written out instead: RMSProp (Gluon's keeps its state in float32 whatever the
+# weights' dtype, so float64 runs fail) and AdaDelta (Gluon's ignores the learning rate).
 NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
     "sgd": (
         "sgd",
@@ -29,11 +29,6 @@ NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         "adam",
         {"eps_placement": "uncorrected", "weight_decay_mode": "l2"},
         {"beta1": "beta1", "beta2": "beta2", "eps": "epsilon"},
-    ),
-    "rmsprop": (
-        "rmsprop",
-        {"eps_placement": "inside", "weight_decay_mode": "l2", "centered": False, "momentum": 0.0},
-        {"rho": "gamma1", "eps": "epsilon"},
     ),
 }
 
@@ -58,6 +53,11 @@ INIT_NOTE = (
     "Gluon's default initialiser (Uniform(0.07), zero biases)"
 )
 
+FLOAT64_NOTE = (
+    "optimizer: gluon.Trainer in float32 runs; under --verify-precision float64 the update is "
+    "written out (Gluon's update operators take lr, wd and momentum as float32 attributes)"
+)
+
 
 def _assign(target: str, op: str, value: str) -> str:
     return f"{target}[:] = {value}" if op == "=" else f"{target} {op} {value}"
@@ -72,6 +72,17 @@ def optimizer_code(opt: Optimizer) -> dict[str, Any]:
         "lines": [render(s, MX_SCALAR, _assign) for s in rule.per_update]
         + [render(s, MX_TENSOR, _assign) for s in rule.per_variable],
     }
+
+
+def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
+    """(Gluon optimiser name, its keyword arguments) when one computes this canonical form."""
+    if opt.kind not in NATIVE_OPTIMIZERS:
+        return None
+    name, forms, names = NATIVE_OPTIMIZERS[opt.kind]
+    if not all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
+        return None
+    args = {"learning_rate": opt["lr"], "wd": opt["weight_decay"]}
+    return name, {**args, **{gluon: opt[key] for key, gluon in names.items()}}
 
 
 def _pad_width(pads: tuple[tuple[int, int], tuple[int, int]], cells: tuple[int, int]) -> str:
@@ -313,40 +324,37 @@ class MXNetBackend(Backend):
         return LayerCode("", (f"x = F.concat({', '.join(reads)}, dim={layer['axis'] + 1})",))
 
     # ---- optimiser ----------------------------------------------------------------------
-    def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, str]]]:
-        opt = model.train.optimizer  # type: ignore[union-attr]
-        if opt.kind not in NATIVE_OPTIMIZERS:
-            return None
-        name, forms, names = NATIVE_OPTIMIZERS[opt.kind]
-        if all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
-            return name, names
-        return None
+    def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, Any]]]:
+        return native_optimizer(model.train.optimizer)  # type: ignore[union-attr]
 
     def optimizer_notes(self, model: Model) -> list[str]:
         if not model.params:
             return ["the model has no parameters: no optimiser, a training step computes the loss"]
         opt = model.train.optimizer  # type: ignore[union-attr]
         if self._native_optimizer(model):
-            return []
+            return [FLOAT64_NOTE]
         return [f"optimizer {opt.kind}: no Gluon optimiser computes this form, update written out"]
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
+        """The written-out update always (float64 runs use it: Gluon's update operators take
+        their coefficients as float32 attributes), and the gluon.Trainer where one computes the
+        form (float32 runs)."""
         opt = model.train.optimizer  # type: ignore[union-attr]
         native = self._native_optimizer(model)
-        if native is None:
-            return {
-                "native": False,
-                "kind": opt.kind,
-                "attrs": dict(opt.attrs),
-                "expr": "CanonicalOptimizer(model)",
-                **optimizer_code(opt),
-            }
-        name, names = native
-        args = {"learning_rate": opt["lr"], "wd": opt["weight_decay"]}
-        args.update({gluon: opt[key] for key, gluon in names.items()})
-        params = ", ".join(f'"{k}": {v!r}' for k, v in args.items())
-        expr = f'gluon.Trainer(model.collect_params(), "{name}", {{{params}}})'
-        return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
+        written = "CanonicalOptimizer(model.collect_params())"
+        expr = written
+        if native is not None:
+            name, args = native
+            params = ", ".join(f'"{k}": {v!r}' for k, v in args.items())
+            expr = f'gluon.Trainer(model.collect_params(), "{name}", {{{params}}})'
+        return {
+            "native": native is not None,
+            "kind": opt.kind,
+            "attrs": dict(opt.attrs),
+            "expr": expr,
+            "written": written,
+            **optimizer_code(opt),
+        }
 
     # ---- context ------------------------------------------------------------------------
     def native_paths(self, model: Model) -> dict[str, str]:
