@@ -144,9 +144,9 @@ class MXNetBackend(Backend):
     native_profile = ""
     framework = "MXNet"
     limits: ClassVar[dict[str, str]] = {
-        "avgpool2d": "padding only symmetric, and ceil rounding only without padding",
-        "gru": "reset_after=true with both bias vectors only (Gluon's GRU is the cuDNN form)",
-        "lstm": "bias and recurrent_bias on only (Gluon's LSTM has both bias vectors)",
+        "avgpool2d": "with asymmetric padding, or ceil rounding over padding: not written yet",
+        "gru": "reset_after=false: not written yet (Gluon's GRU is the cuDNN reset-after form)",
+        "batchnorm": "running_var=unbiased in training: not written yet (Gluon's is biased)",
     }
     RESERVED_NAMES = frozenset("""
         apply cast collect_params export forward hybrid_forward hybridize infer_shape infer_type
@@ -163,21 +163,19 @@ class MXNetBackend(Backend):
     def unsupported(self, model: Model) -> list[Problem]:
         problems = super().unsupported(model)
         for layer in map(wrapped, model.layers):
-            why = self._limit(layer)
+            why = self._limit(layer, model.inference)
             if why:
                 problems.append(Unsupported(f"target mxnet: {layer.op} {why}", layer.pos))
         return problems
 
-    def _limit(self, layer: Layer) -> str:
+    def _limit(self, layer: Layer, inference: bool) -> str:
         """Why Gluon's layer cannot take this layer's attributes ('' when it can)."""
         if layer.op == "avgpool2d" and not self._native_avgpool(layer):
             return self.limits["avgpool2d"]
-        if layer.op == "gru" and not (
-            layer["reset_after"] and layer["bias"] and layer["recurrent_bias"]
-        ):
+        if layer.op == "gru" and not layer["reset_after"]:
             return self.limits["gru"]
-        if layer.op == "lstm" and not (layer["bias"] and layer["recurrent_bias"]):
-            return self.limits["lstm"]
+        if layer.op == "batchnorm" and layer["running_var"] != "biased" and not inference:
+            return self.limits["batchnorm"]
         return ""
 
     # ---- the report ---------------------------------------------------------------------
@@ -275,11 +273,22 @@ class MXNetBackend(Backend):
             forward.append("x = F.squeeze(F.slice_axis(x, axis=1, begin=-1, end=None), axis=1)")
         gates = "[r, z, n], n = tanh(W_in x + b_in + r * (W_hn h + b_hn))" if cls == "GRU" else ""
         gates = gates or "[i, f, g, o]"
-        note = (
+        notes = [
             f'layout="NTC" (Gluon\'s default is "TNC"); gates {gates} and two bias vectors '
             "(i2h, h2h) as canonically: weights copied as they are, l<k>_i2h_weight = weight_ih_l<k>"
-        )
-        return LayerCode(module, tuple(forward), (note,))
+        ]
+        held = [] if layer["bias"] else ["i2h"]
+        held += [] if layer["bias"] and layer["recurrent_bias"] else ["h2h"]
+        setup = [
+            f'self.{self.native(layer)}.l{k}_{which}_bias.grad_req = "null"'
+            for k in range(layer["layers"])
+            for which in held
+        ]
+        if held:
+            notes.append(
+                f"no {' or '.join(held)} bias in the spec: Gluon's held at zero, not trained"
+            )
+        return LayerCode(module, tuple(forward), tuple(notes), setup=tuple(setup))
 
     def emit_gru(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "GRU")
@@ -300,6 +309,20 @@ class MXNetBackend(Backend):
 
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
         return LayerCode(f"nn.LeakyReLU(alpha={layer['alpha']!r})", (self._call(layer),))
+
+    def emit_batchnorm(self, layer: Layer) -> LayerCode:
+        axis = layer["axis"] + 1
+        module = (
+            f"nn.BatchNorm(axis={axis}, momentum={1.0 - layer['momentum']!r}, "
+            f"epsilon={layer['eps']!r}, center={layer['center']}, scale={layer['scale']}, "
+            f"in_channels={layer.in_shape[layer['axis']]})"
+        )
+        notes = [
+            f"momentum={1.0 - layer['momentum']!r}: Gluon's momentum weights the running value "
+            f"(running = m * running + (1 - m) * batch), the canonical {layer['momentum']!r} the "
+            "batch; running statistics updated by backward(), the variance biased"
+        ]
+        return LayerCode(module, (self._call(layer),), tuple(notes))
 
     def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
         """Every step as a sample: (N, T, *S) reshaped to (N*T, *S) around the wrapped block."""
