@@ -44,7 +44,7 @@ FORMS = {
 
 
 def runnable(model: Model) -> list[str]:
-    """The runtimes whose target compiles the model (mxnet: the biased running variance only)."""
+    """The runtimes whose target compiles the model."""
     names = []
     for name, entry in RUNTIMES.items():
         try:

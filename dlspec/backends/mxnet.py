@@ -146,7 +146,6 @@ class MXNetBackend(Backend):
     limits: ClassVar[dict[str, str]] = {
         "avgpool2d": "with asymmetric padding, or ceil rounding over padding: not written yet",
         "gru": "reset_after=false: not written yet (Gluon's GRU is the cuDNN reset-after form)",
-        "batchnorm": "running_var=unbiased in training: not written yet (Gluon's is biased)",
     }
     RESERVED_NAMES = frozenset("""
         apply cast collect_params export forward hybrid_forward hybridize infer_shape infer_type
@@ -163,19 +162,17 @@ class MXNetBackend(Backend):
     def unsupported(self, model: Model) -> list[Problem]:
         problems = super().unsupported(model)
         for layer in map(wrapped, model.layers):
-            why = self._limit(layer, model.inference)
+            why = self._limit(layer)
             if why:
                 problems.append(Unsupported(f"target mxnet: {layer.op} {why}", layer.pos))
         return problems
 
-    def _limit(self, layer: Layer, inference: bool) -> str:
+    def _limit(self, layer: Layer) -> str:
         """Why Gluon's layer cannot take this layer's attributes ('' when it can)."""
         if layer.op == "avgpool2d" and not self._native_avgpool(layer):
             return self.limits["avgpool2d"]
         if layer.op == "gru" and not layer["reset_after"]:
             return self.limits["gru"]
-        if layer.op == "batchnorm" and layer["running_var"] != "biased" and not inference:
-            return self.limits["batchnorm"]
         return ""
 
     # ---- the report ---------------------------------------------------------------------
@@ -320,9 +317,31 @@ class MXNetBackend(Backend):
         notes = [
             f"momentum={1.0 - layer['momentum']!r}: Gluon's momentum weights the running value "
             f"(running = m * running + (1 - m) * batch), the canonical {layer['momentum']!r} the "
-            "batch; running statistics updated by backward(), the variance biased"
+            "batch; running statistics updated by backward() with a float32 momentum and the "
+            "biased variance: train_step re-weights the batch's share exactly (RUNNING_STATS)"
         ]
+        if layer["running_var"] == "unbiased":
+            notes.append("running_var=unbiased: the batch variance's share times n / (n - 1)")
         return LayerCode(module, (self._call(layer),), tuple(notes))
+
+    def running_stats(self, model: Model) -> list[tuple[str, float, int]]:
+        """(canonical name, Gluon momentum, cells per sample and channel) of each batch norm's
+        running statistics: cells 0 but for an unbiased running variance (a wrapped layer's
+        cells count its steps)."""
+        out = []
+        for layer in model.layers:
+            inner = wrapped(layer)
+            if inner.op != "batchnorm":
+                continue
+            cells = 0
+            if inner["running_var"] == "unbiased":
+                cells = 1
+                for d in layer.in_shape:
+                    cells *= d
+                cells //= inner.in_shape[inner["axis"]]
+            m = 1.0 - inner["momentum"]
+            out += [(f"{layer.name}.running_mean", m, 0), (f"{layer.name}.running_var", m, cells)]
+        return out
 
     def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
         """Every step as a sample: (N, T, *S) reshaped to (N*T, *S) around the wrapped block."""
@@ -416,6 +435,7 @@ class MXNetBackend(Backend):
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "native_paths": list(self.native_paths(model).items()),
             "inference": model.inference,
+            "running_stats": self.running_stats(model),
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
             "loss": model.train.loss.kind,  # type: ignore[union-attr]

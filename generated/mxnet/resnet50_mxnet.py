@@ -569,6 +569,117 @@ NATIVE_PATHS = {
     "layer4_2_bn3.running_mean": "layer4_2_bn3.running_mean",
     "layer4_2_bn3.running_var": "layer4_2_bn3.running_var",
 }
+# running statistics: (canonical name, Gluon momentum m, cells per sample and channel when the
+# variance is the unbiased one, else 0). Gluon folds in the batch statistic with m as a float32
+# and the biased variance: train_step re-weights the batch's share in the run's precision
+RUNNING_STATS = [
+    ("bn1.running_mean", 0.9, 0),
+    ("bn1.running_var", 0.9, 12544),
+    ("layer1_0_bn1.running_mean", 0.9, 0),
+    ("layer1_0_bn1.running_var", 0.9, 3136),
+    ("layer1_0_bn2.running_mean", 0.9, 0),
+    ("layer1_0_bn2.running_var", 0.9, 3136),
+    ("layer1_0_bn3.running_mean", 0.9, 0),
+    ("layer1_0_bn3.running_var", 0.9, 3136),
+    ("layer1_0_downsample_1.running_mean", 0.9, 0),
+    ("layer1_0_downsample_1.running_var", 0.9, 3136),
+    ("layer1_1_bn1.running_mean", 0.9, 0),
+    ("layer1_1_bn1.running_var", 0.9, 3136),
+    ("layer1_1_bn2.running_mean", 0.9, 0),
+    ("layer1_1_bn2.running_var", 0.9, 3136),
+    ("layer1_1_bn3.running_mean", 0.9, 0),
+    ("layer1_1_bn3.running_var", 0.9, 3136),
+    ("layer1_2_bn1.running_mean", 0.9, 0),
+    ("layer1_2_bn1.running_var", 0.9, 3136),
+    ("layer1_2_bn2.running_mean", 0.9, 0),
+    ("layer1_2_bn2.running_var", 0.9, 3136),
+    ("layer1_2_bn3.running_mean", 0.9, 0),
+    ("layer1_2_bn3.running_var", 0.9, 3136),
+    ("layer2_0_bn1.running_mean", 0.9, 0),
+    ("layer2_0_bn1.running_var", 0.9, 3136),
+    ("layer2_0_bn2.running_mean", 0.9, 0),
+    ("layer2_0_bn2.running_var", 0.9, 784),
+    ("layer2_0_bn3.running_mean", 0.9, 0),
+    ("layer2_0_bn3.running_var", 0.9, 784),
+    ("layer2_0_downsample_1.running_mean", 0.9, 0),
+    ("layer2_0_downsample_1.running_var", 0.9, 784),
+    ("layer2_1_bn1.running_mean", 0.9, 0),
+    ("layer2_1_bn1.running_var", 0.9, 784),
+    ("layer2_1_bn2.running_mean", 0.9, 0),
+    ("layer2_1_bn2.running_var", 0.9, 784),
+    ("layer2_1_bn3.running_mean", 0.9, 0),
+    ("layer2_1_bn3.running_var", 0.9, 784),
+    ("layer2_2_bn1.running_mean", 0.9, 0),
+    ("layer2_2_bn1.running_var", 0.9, 784),
+    ("layer2_2_bn2.running_mean", 0.9, 0),
+    ("layer2_2_bn2.running_var", 0.9, 784),
+    ("layer2_2_bn3.running_mean", 0.9, 0),
+    ("layer2_2_bn3.running_var", 0.9, 784),
+    ("layer2_3_bn1.running_mean", 0.9, 0),
+    ("layer2_3_bn1.running_var", 0.9, 784),
+    ("layer2_3_bn2.running_mean", 0.9, 0),
+    ("layer2_3_bn2.running_var", 0.9, 784),
+    ("layer2_3_bn3.running_mean", 0.9, 0),
+    ("layer2_3_bn3.running_var", 0.9, 784),
+    ("layer3_0_bn1.running_mean", 0.9, 0),
+    ("layer3_0_bn1.running_var", 0.9, 784),
+    ("layer3_0_bn2.running_mean", 0.9, 0),
+    ("layer3_0_bn2.running_var", 0.9, 196),
+    ("layer3_0_bn3.running_mean", 0.9, 0),
+    ("layer3_0_bn3.running_var", 0.9, 196),
+    ("layer3_0_downsample_1.running_mean", 0.9, 0),
+    ("layer3_0_downsample_1.running_var", 0.9, 196),
+    ("layer3_1_bn1.running_mean", 0.9, 0),
+    ("layer3_1_bn1.running_var", 0.9, 196),
+    ("layer3_1_bn2.running_mean", 0.9, 0),
+    ("layer3_1_bn2.running_var", 0.9, 196),
+    ("layer3_1_bn3.running_mean", 0.9, 0),
+    ("layer3_1_bn3.running_var", 0.9, 196),
+    ("layer3_2_bn1.running_mean", 0.9, 0),
+    ("layer3_2_bn1.running_var", 0.9, 196),
+    ("layer3_2_bn2.running_mean", 0.9, 0),
+    ("layer3_2_bn2.running_var", 0.9, 196),
+    ("layer3_2_bn3.running_mean", 0.9, 0),
+    ("layer3_2_bn3.running_var", 0.9, 196),
+    ("layer3_3_bn1.running_mean", 0.9, 0),
+    ("layer3_3_bn1.running_var", 0.9, 196),
+    ("layer3_3_bn2.running_mean", 0.9, 0),
+    ("layer3_3_bn2.running_var", 0.9, 196),
+    ("layer3_3_bn3.running_mean", 0.9, 0),
+    ("layer3_3_bn3.running_var", 0.9, 196),
+    ("layer3_4_bn1.running_mean", 0.9, 0),
+    ("layer3_4_bn1.running_var", 0.9, 196),
+    ("layer3_4_bn2.running_mean", 0.9, 0),
+    ("layer3_4_bn2.running_var", 0.9, 196),
+    ("layer3_4_bn3.running_mean", 0.9, 0),
+    ("layer3_4_bn3.running_var", 0.9, 196),
+    ("layer3_5_bn1.running_mean", 0.9, 0),
+    ("layer3_5_bn1.running_var", 0.9, 196),
+    ("layer3_5_bn2.running_mean", 0.9, 0),
+    ("layer3_5_bn2.running_var", 0.9, 196),
+    ("layer3_5_bn3.running_mean", 0.9, 0),
+    ("layer3_5_bn3.running_var", 0.9, 196),
+    ("layer4_0_bn1.running_mean", 0.9, 0),
+    ("layer4_0_bn1.running_var", 0.9, 196),
+    ("layer4_0_bn2.running_mean", 0.9, 0),
+    ("layer4_0_bn2.running_var", 0.9, 49),
+    ("layer4_0_bn3.running_mean", 0.9, 0),
+    ("layer4_0_bn3.running_var", 0.9, 49),
+    ("layer4_0_downsample_1.running_mean", 0.9, 0),
+    ("layer4_0_downsample_1.running_var", 0.9, 49),
+    ("layer4_1_bn1.running_mean", 0.9, 0),
+    ("layer4_1_bn1.running_var", 0.9, 49),
+    ("layer4_1_bn2.running_mean", 0.9, 0),
+    ("layer4_1_bn2.running_var", 0.9, 49),
+    ("layer4_1_bn3.running_mean", 0.9, 0),
+    ("layer4_1_bn3.running_var", 0.9, 49),
+    ("layer4_2_bn1.running_mean", 0.9, 0),
+    ("layer4_2_bn1.running_var", 0.9, 49),
+    ("layer4_2_bn2.running_mean", 0.9, 0),
+    ("layer4_2_bn2.running_var", 0.9, 49),
+    ("layer4_2_bn3.running_mean", 0.9, 0),
+    ("layer4_2_bn3.running_var", 0.9, 49),
+]
 
 
 # ---- model ------------------------------------------------------------------------------------
@@ -2443,9 +2554,18 @@ def batch_order(count, steps, epoch, synthetic, seed):
 def train_step(model, optimizer, x, y, lr):
     """One update at learning rate `lr`; returns the mean loss (an NDArray: no host sync)."""
     optimizer.set_learning_rate(lr)
+    before = [parameter(model, name).data().copy() for name, _, _ in RUNNING_STATS]
     with autograd.record():
         loss = loss_fn(model(*x), y)
     loss.backward()
+    # backward() left m32 * old + (1 - m32) * batch: its share re-weighted to (1 - m) * batch,
+    # times n / (n - 1) for an unbiased variance
+    for (name, m, cells), old in zip(RUNNING_STATS, before):
+        m32 = float(np.float32(m))
+        n = y.shape[0] * cells
+        scale = (1 - m) / (1 - m32) * (n / (n - 1) if n > 1 else 1.0)
+        running = parameter(model, name).data()
+        running[:] = m * old + (running - m32 * old) * scale
     optimizer.step(y.shape[0])
     return loss.mean()
 
