@@ -225,8 +225,8 @@ class Model:
     Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting),
     `raw_verify` the `verify = ...` settings, `raw_args` each layer's arguments as written (layer
     name -> tuple of Args), `raw_outputs` the `output` statement's names and `raw_blocks` the
-    names of the spec's blocks (their calls are already expanded into layers); `train` is None. The passes fill `train`, convert every
-    attribute, and empty the raw fields.
+    names of the spec's blocks (their calls are already expanded into layers); `train` is None.
+    The passes fill `train`, convert every attribute, and empty the raw fields.
     """
 
     name: str
