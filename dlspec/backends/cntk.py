@@ -18,8 +18,8 @@ ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 # optimiser -> (CNTK learner, {attribute: the form it computes}): read from CNTK 2.7's learners
 # (bindings/python/cntk/learners/__init__.py) and checked numerically (tests/test_cntk.py).
 # momentum_sgd with unit_gain=False: v = mu * v + lr * g, w -= v (the update form; unit_gain=True,
-# CNTK's default, would scale g by 1 - mu); sgd without momentum; weight decay only as l2
-# (l2_regularization_weight adds wd * w to the gradient of the mean). Others are written out.
+# CNTK's default, would scale g by 1 - mu); sgd when there is no momentum; weight decay only as
+# l2 (l2_regularization_weight adds wd * w to the mean's gradient). The rest is written out.
 NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "sgd": (
         "momentum_sgd",
@@ -69,7 +69,21 @@ def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
     name, forms = NATIVE_OPTIMIZERS[opt.kind]
     if not all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
         return None
+    name = name if opt["momentum"] else "sgd"
     return name, {"momentum": opt["momentum"], "l2": opt["weight_decay"]}
+
+
+def optimizer_context(opt: Optimizer) -> dict[str, Any]:
+    """What templates/cntk/optimizer.py.j2 needs: the learner (name, settings) when one computes
+    the form, and the written-out update always (float64 runs take it)."""
+    native = native_optimizer(opt)
+    return {
+        "native": native[0] if native else "",
+        "settings": native[1] if native else {},
+        "kind": opt.kind,
+        "attrs": dict(opt.attrs),
+        **optimizer_code(opt),
+    }
 
 
 def _pattern(pads: tuple[tuple[int, int], tuple[int, int]], cells: tuple[int, int]) -> str:
@@ -115,6 +129,8 @@ class CNTKBackend(Backend):
         return LayerCode(module, (self._call(layer),), tuple(notes))
 
     def emit_conv2d(self, layer: Layer) -> LayerCode:
+        if layer["dilation"] != (1, 1):
+            return self._dilated_conv2d(layer)
         module = (
             f"C.layers.Convolution2D({layer['kernel']}, {layer['filters']}, pad=False, "
             f"strides={layer['stride']}, dilation={layer['dilation']}, bias={layer['bias']}, "
@@ -128,6 +144,24 @@ class CNTKBackend(Backend):
             "(CNTK's pad=True centres the window by its own rule)"
         )
         return LayerCode(module, (f"x = C.pad(x, {pattern})", self._call(layer)), (note,))
+
+    def _dilated_conv2d(self, layer: Layer) -> LayerCode:
+        """CNTK 2.7 has no dilated convolution on the CPU (its training pass raises "Dilated
+        convolution on CPU is not yet implemented"): the kernel is spread out with zeros by
+        CNTK ops (reshape, pad, slice), which the gradient passes through to the real taps."""
+        module = (
+            f"DilatedConv2D({layer['kernel']}, {layer['filters']}, {layer.in_shape[0]}, "
+            f"{layer['stride']}, {layer['dilation']}, {layer['bias']}, {layer.name!r})"
+        )
+        forward = [self._call(layer)]
+        notes = [
+            f"dilation {layer['dilation']}: the kernel spread out with zeros in CNTK ops and an "
+            "undilated C.convolution (CNTK 2.7 has no dilated convolution on the CPU)"
+        ]
+        if _padded(layer):
+            forward.insert(0, f"x = C.pad(x, {_pattern(layer['padding'], (0, 0))})")
+            notes.append(f"padding {layer['padding']} written as C.pad before the convolution")
+        return LayerCode(module, tuple(forward), tuple(notes), frozenset({"dilated_conv2d"}))
 
     def _pool(self, layer: Layer, kind: str) -> LayerCode:
         module = (
@@ -335,15 +369,7 @@ class CNTKBackend(Backend):
         return [f"optimizer {opt.kind}: no CNTK learner computes this form, update written out"]
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
-        opt = model.train.optimizer  # type: ignore[union-attr]
-        native = self._native_optimizer(model)
-        return {
-            "native": native[0] if native else "",
-            "settings": native[1] if native else {},
-            "kind": opt.kind,
-            "attrs": dict(opt.attrs),
-            **optimizer_code(opt),
-        }
+        return optimizer_context(model.train.optimizer)  # type: ignore[union-attr]
 
     # ---- context ------------------------------------------------------------------------
     def native_paths(self, model: Model) -> dict[str, tuple[str, str]]:
@@ -357,7 +383,7 @@ class CNTKBackend(Backend):
                 if inner.op == "dense":
                     own, layout = {"weight": ("W", "transpose"), "bias": ("b", "")}[own]
                 elif inner.op == "conv2d":
-                    own = {"weight": "W", "bias": "b"}[own]
+                    own = {"weight": "W", "bias": "b"}[own]  # DilatedConv2D's too
                 elif inner.op in ("gru", "lstm") and own.startswith("weight"):
                     layout = "transpose"
                 path = f"{self.native(layer)}.{own}"

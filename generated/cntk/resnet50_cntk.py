@@ -2479,7 +2479,7 @@ def targets(model, y):
 
 
 class CanonicalOptimizer(object):
-    """sgd written out, for float64 runs (C.momentum_sgd computes this
+    """sgd written out, for float64 runs (C.sgd computes this
     form in float32 ones):
     lr = 0.001
     momentum = 0.0
@@ -2509,7 +2509,7 @@ class CanonicalOptimizer(object):
 
 
 class LearnerOptimizer(object):
-    """C.momentum_sgd in a C.Trainer: unit_gain=False (CNTK's default True scales the
+    """C.sgd in a C.Trainer: unit_gain=False (CNTK's default True scales the
     gradient by 1 - momentum), momentum per minibatch, and the learning rate per sample: the
     trainer sums the per-sample losses, so lr / n per sample on a step of n samples is lr on
     their mean. (reset_learning_rate keeps the reference minibatch size a schedule was made
@@ -2527,7 +2527,7 @@ class LearnerOptimizer(object):
 
 
 def make_optimizer(model, criterion, precision="float32"):
-    """The optimiser in the spec's canonical form: C.momentum_sgd in float32 runs, the
+    """The optimiser in the spec's canonical form: C.sgd in float32 runs, the
     written-out update (NumPy, on CNTK's gradients) in float64 ones."""
     if precision == "float64":
         return CanonicalOptimizer(model, criterion)
