@@ -41,10 +41,6 @@ INIT_NOTE = (
     "init: every parameter drawn by init_parameters as the spec says (NumPy, seeded), never "
     "CNTK's default initialisers (glorot_uniform, zero biases)"
 )
-FLOAT64_NOTE = (
-    "optimizer: a CNTK learner in float32 runs; under --verify-precision float64 the update is "
-    "written out in NumPy on the gradients CNTK computes"
-)
 
 
 def _assign(target: str, op: str, value: str) -> str:
@@ -75,7 +71,7 @@ def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
 
 def optimizer_context(opt: Optimizer) -> dict[str, Any]:
     """What templates/cntk/optimizer.py.j2 needs: the learner (name, settings) when one computes
-    the form, and the written-out update always (float64 runs take it)."""
+    the form (then no written-out update), else the written-out update."""
     native = native_optimizer(opt)
     return {
         "native": native[0] if native else "",
@@ -363,8 +359,7 @@ class CNTKBackend(Backend):
         if native:
             return [
                 f"optimizer {opt.kind}: C.{native[0]} with unit_gain=False (CNTK's default "
-                "unit_gain=True scales the gradient by 1 - momentum)",
-                FLOAT64_NOTE,
+                "unit_gain=True scales the gradient by 1 - momentum), a per-sample rate lr / n"
             ]
         return [f"optimizer {opt.kind}: no CNTK learner computes this form, update written out"]
 

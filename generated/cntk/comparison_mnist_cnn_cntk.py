@@ -314,36 +314,6 @@ def targets(model, y):
     return np.eye(CLASSES, dtype=model.dtype)[np.asarray(y, dtype=np.int64)]
 
 
-class CanonicalOptimizer(object):
-    """sgd written out, for float64 runs (C.sgd computes this
-    form in float32 ones):
-    lr = 0.01
-    momentum = 0.0
-    nesterov = False
-    momentum_form = gradient
-    weight_decay = 0.0
-    weight_decay_mode = l2
-    step(feeds, lr, n): CNTK's gradient of the summed per-sample loss (a training pass: dropout
-    on, running statistics updated), divided by n, then the update in NumPy.
-    """
-
-    def __init__(self, model, criterion):
-        self.params = model.output.parameters
-        self.loss = criterion[1]
-        self.state = [{} for _ in self.params]
-
-    def step(self, feeds, lr, n):
-        grads, losses = self.loss.grad(feeds, wrt=self.params, outputs=[self.loss.output])
-        if not isinstance(grads, dict):  # one parameter: its gradient alone
-            grads = {self.params[0]: grads}
-        for param, state in zip(self.params, self.state):
-            w = param.value
-            g = grads[param] / n
-            w -= lr * g
-            param.value = w
-        return float(np.mean(losses))
-
-
 class LearnerOptimizer(object):
     """C.sgd in a C.Trainer: unit_gain=False (CNTK's default True scales the
     gradient by 1 - momentum), momentum per minibatch, and the learning rate per sample: the
@@ -362,11 +332,9 @@ class LearnerOptimizer(object):
         return self.trainer.previous_minibatch_loss_average
 
 
-def make_optimizer(model, criterion, precision="float32"):
-    """The optimiser in the spec's canonical form: C.sgd in float32 runs, the
-    written-out update (NumPy, on CNTK's gradients) in float64 ones."""
-    if precision == "float64":
-        return CanonicalOptimizer(model, criterion)
+def make_optimizer(model, criterion):
+    """The optimiser in the spec's canonical form: C.sgd, which computes it
+    (in the parameters' dtype, float64 runs included)."""
     return LearnerOptimizer(model, criterion)
 
 
@@ -503,7 +471,7 @@ def verify(args):
     inputs, batches = verify_batches(args)
     forward = model.output.eval(model.feed(inputs))
     criterion = make_criterion(model)
-    optimizer = make_optimizer(model, criterion, args.verify_precision)
+    optimizer = make_optimizer(model, criterion)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
         lr = learning_rate(step, 0)

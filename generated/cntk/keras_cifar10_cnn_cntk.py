@@ -394,7 +394,7 @@ class CanonicalOptimizer(object):
         return float(np.mean(losses))
 
 
-def make_optimizer(model, criterion, precision="float32"):
+def make_optimizer(model, criterion):
     """The optimiser in the spec's canonical form, written out (no CNTK learner computes it)."""
     return CanonicalOptimizer(model, criterion)
 
@@ -532,7 +532,7 @@ def verify(args):
     inputs, batches = verify_batches(args)
     forward = model.output.eval(model.feed(inputs))
     criterion = make_criterion(model)
-    optimizer = make_optimizer(model, criterion, args.verify_precision)
+    optimizer = make_optimizer(model, criterion)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
         lr = learning_rate(step, 0)
