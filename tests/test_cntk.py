@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import black
 import numpy as np
 import pytest
 from built_runtimes import py2_syntax_error, ready, run_json
+from dataset_files import write_pm25
 
 from dlspec.codegen.compile import compile_model
+from dlspec.codegen.interface import validate_results
 from dlspec.codegen.render import BLACK_MODE, PY2_BLACK_MODE
 from dlspec.frontend.load import build
 
@@ -221,3 +225,67 @@ def test_batch_norm_time_constant_0_leaves_the_batch_mean_and_unbiased_variance(
 def test_cntk_has_no_dilated_convolution_on_the_cpu(facts: dict) -> None:
     # why the scripts spread the kernel out themselves (DilatedConv2D)
     assert facts["dilated_grad"].startswith("Dilated convolution on CPU is not yet implemented")
+
+
+# ---- real data files read under Python 2.7 -------------------------------------------------------
+
+
+# mnist.pkl.gz and CIFAR-10's batches were pickled by Python 2 and NumPy 1.x (numpy.core); the
+# py3 writers of dataset_files.py pickle NumPy 2 arrays (numpy._core), which NumPy 1.16 cannot
+# load, so these are written in the runtime itself, as the originals were
+PY2_WRITER = """
+import gzip, json, pickle, sys
+import numpy as np
+
+folder = json.loads(sys.argv[1])
+rng = np.random.RandomState(0)
+parts = [((rng.randint(0, 256, size=(n, 784)) / 256.0).astype(np.float32),
+          rng.randint(0, 10, size=n).astype(np.int64)) for n in (4, 2, 3)]
+with gzip.open(folder + "/mnist.pkl.gz", "wb") as f:
+    pickle.dump(tuple(parts), f, protocol=2)
+for name in ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch"]:
+    n = 3 if name == "test_batch" else 2
+    batch = {b"labels": [int(v) for v in rng.randint(0, 10, size=n)],
+             b"data": rng.randint(0, 256, size=(n, 3072)).astype(np.uint8)}
+    with open(folder + "/" + name, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+print(json.dumps("ok"))
+"""
+
+
+def _write_py2_pickles(folder: Path) -> None:
+    run_json(ready("cntk"), PY2_WRITER, str(folder), folder)
+
+
+def _write_pm25(folder: Path) -> None:
+    write_pm25(folder / "pm25.npz", 6, 3, np.random.RandomState(0))
+
+
+DATA_CASES = {  # example -> (writer, --data relative to the folder, test samples)
+    "mnist_mlp": (_write_py2_pickles, ".", 3),
+    "keras_cifar10_cnn": (_write_py2_pickles, ".", 3),
+    "pm25_lstm": (_write_pm25, "pm25.npz", 3),
+}
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("example", sorted(DATA_CASES))
+def test_the_cntk_scripts_read_real_data_files_under_python_2(example: str, tmp_path: Path) -> None:
+    rt = ready("cntk")
+    writer, data, samples = DATA_CASES[example]
+    writer(tmp_path)
+    out = tmp_path / "results.json"
+    script = ROOT / "generated" / "cntk" / f"{example}_cntk.py"
+    flags = ["--data", str(tmp_path / data), "--epochs", "1", "--max-steps", "1", "--warmup", "0"]
+    done = subprocess.run(
+        rt.command(str(script), *flags, "--device", "cpu", "--results", str(out)),
+        capture_output=True,
+        text=True,
+        env=rt.environment(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert validate_results(results) == []
+    assert results["python_version"].startswith("2.7.") and results["runtime"] == "cntk"
+    assert results["data"] != "synthetic" and results["test_samples"] == samples
