@@ -103,6 +103,23 @@ out["sgd_minibatch"] = train(
     lambda ps: C.sgd(ps, lr=C.learning_parameter_schedule(0.1, minibatch_size=len(XS))), [0.1],
     None)
 
+# the scripts' learners: the batch mean of the per-sample criterion, a per-sample rate, batches
+# of 2, 3 and 1 samples
+def adam_on(criterion_of):
+    x, y, layer, loss = linear()
+    learner = C.adam(y.parameters, lr=C.learning_parameter_schedule_per_sample(0.1),
+                     momentum=C.momentum_schedule(0.8), unit_gain=True,
+                     variance_momentum=C.momentum_schedule(0.9), epsilon=0.01)
+    trainer = C.Trainer(y, (criterion_of(loss), None), [learner])
+    for lr, rows in zip(LRS, ([0, 1], [0, 1, 1], [1])):
+        learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        trainer.train_minibatch({x: XS[rows]})
+    return layer.W.value.tolist()
+
+
+out["adam_mean"] = adam_on(lambda loss: C.reduce_mean(loss, axis=C.Axis.default_batch_axis()))
+out["adam_sum"] = adam_on(lambda loss: loss)
+
 # pad=True: where the window's first tap lands (a kernel whose only 1 is its top-left tap)
 def first_taps(k, s, n):
     x = C.input_variable((1, n, n), dtype=F64)
@@ -172,13 +189,33 @@ def _momentum(form: str, gain: float) -> np.ndarray:
 
 @pytest.mark.framework
 def test_momentum_sgd_is_the_update_form_and_unit_gain_scales_the_gradient(facts: dict) -> None:
-    # lr / n per sample on the summed criterion is lr on the mean: the scripts' learner rate
+    # lr / n per sample on the summed criterion: the mean's rate for a linear update
     np.testing.assert_allclose(facts["momentum_unit_gain_False"], _momentum("update", 1), 0, 1e-15)
     assert (
         np.abs(np.array(facts["momentum_unit_gain_False"]) - _momentum("gradient", 1)).max() > 0.1
     )
     # CNTK's default unit_gain=True: v = mu * v + (1 - mu) * lr * g
     np.testing.assert_allclose(facts["momentum_unit_gain_True"], _momentum("update", 0.1), 0, 1e-15)
+
+
+def _adam(batches: list[list[int]]) -> np.ndarray:
+    """Uncorrected Adam (b1 0.8, b2 0.9, eps 0.01) on the mean gradient of each batch's rows."""
+    xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    w, m, v = np.array([[0.1], [0.2], [-0.3]]), np.zeros((3, 1)), np.zeros((3, 1))
+    for t, (lr, rows) in enumerate(zip((0.1, 0.02, 0.05), batches, strict=True), 1):
+        g = 2 * xs[rows].T @ (xs[rows] @ w) / len(rows)
+        m, v = 0.8 * m + 0.2 * g, 0.9 * v + 0.1 * g * g
+        w = w - lr * np.sqrt(1 - 0.9**t) / (1 - 0.8**t) * m / (np.sqrt(v) + 0.01)
+    return w
+
+
+@pytest.mark.framework
+def test_adam_on_the_batch_mean_is_the_uncorrected_form(facts: dict) -> None:
+    # the batch mean is one sample to CNTK: a per-sample rate lr is the rate, for any batch size
+    want = _adam([[0, 1], [0, 1, 1], [1]])
+    np.testing.assert_allclose(facts["adam_mean"], want, 0, 1e-15)
+    # on the summed criterion eps meets n * sqrt(v): a per-sample rate cannot make it canonical
+    assert np.abs(np.array(facts["adam_sum"]) - want).max() > 1e-3
 
 
 @pytest.mark.framework

@@ -16,15 +16,19 @@ from dlspec.ir.updates import update_rule
 ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 
 # optimiser -> (CNTK learner, {attribute: the form it computes}): read from CNTK 2.7's learners
-# (bindings/python/cntk/learners/__init__.py) and checked numerically (tests/test_cntk.py).
-# momentum_sgd with unit_gain=False: v = mu * v + lr * g, w -= v (the update form; unit_gain=True,
-# CNTK's default, would scale g by 1 - mu); sgd when there is no momentum; weight decay only as
-# l2 (l2_regularization_weight adds wd * w to the mean's gradient). The rest is written out.
+# (cntk/learners/__init__.py) and measured (tests/test_cntk.py). The learners train on the batch
+# mean of the per-sample criterion (C.reduce_mean over the batch axis: one "sample"), so a
+# per-sample rate lr is the canonical one. momentum_sgd with unit_gain=False: v = mu * v + lr * g,
+# w -= v (the update form; CNTK's default unit_gain=True scales g by 1 - mu); sgd when there is
+# no momentum; decay only as l2 (l2_regularization_weight adds wd * w to the gradient). adam
+# (unit_gain=True, both momenta per minibatch): lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+# (sqrt(v) + eps), the uncorrected eps placement; its l2 is unmeasured, so decay is written out.
 NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "sgd": (
         "momentum_sgd",
         {"momentum_form": "update", "weight_decay_mode": "l2", "nesterov": False},
     ),
+    "adam": ("adam", {"eps_placement": "uncorrected", "weight_decay": 0.0}),
 }
 
 # the written-out update (dlspec.ir.updates) on NumPy arrays: slots in place, scalars in Python
@@ -32,10 +36,10 @@ NP_TENSOR = Printer(sqrt="np.sqrt")
 NP_SCALAR = Printer(sqrt="math.sqrt")
 
 LOSS_NOTE = (
-    "loss: CNTK's criterion is per sample and its learners and Function.grad take the gradient of "
-    "its SUM over the minibatch: the learner's rate is C.learning_parameter_schedule_per_sample("
-    "lr / n) for a step of n samples, the written-out update divides the gradient by n: the "
-    "canonical mean"
+    "loss: CNTK's criterion is per sample, and its Trainer and Function.grad take the gradient of "
+    "its SUM over the minibatch; a learner is given the batch mean (C.reduce_mean over the batch "
+    "axis, one sample to CNTK) with a per-sample rate lr, the written-out update divides the "
+    "summed gradient by n: the canonical mean"
 )
 INIT_NOTE = (
     "init: every parameter drawn by init_parameters as the spec says (NumPy, seeded), never "
@@ -65,6 +69,8 @@ def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
     name, forms = NATIVE_OPTIMIZERS[opt.kind]
     if not all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
         return None
+    if opt.kind == "adam":
+        return name, {"beta1": opt["beta1"], "beta2": opt["beta2"], "eps": opt["eps"]}
     name = name if opt["momentum"] else "sgd"
     return name, {"momentum": opt["momentum"], "l2": opt["weight_decay"]}
 
@@ -357,10 +363,15 @@ class CNTKBackend(Backend):
         opt = model.train.optimizer  # type: ignore[union-attr]
         native = self._native_optimizer(model)
         if native:
-            return [
-                f"optimizer {opt.kind}: C.{native[0]} with unit_gain=False (CNTK's default "
-                "unit_gain=True scales the gradient by 1 - momentum), a per-sample rate lr / n"
-            ]
+            gain = (
+                "unit_gain=True (the canonical moments)"
+                if opt.kind == "adam"
+                else (
+                    "unit_gain=False (CNTK's default unit_gain=True scales the gradient by 1 - "
+                    "momentum)"
+                )
+            )
+            return [f"optimizer {opt.kind}: C.{native[0]} with {gain}, momenta per minibatch"]
         return [f"optimizer {opt.kind}: no CNTK learner computes this form, update written out"]
 
     def _optimizer(self, model: Model) -> dict[str, Any]:

@@ -374,50 +374,37 @@ def targets(model, y):
     return np.eye(CLASSES, dtype=model.dtype)[np.asarray(y, dtype=np.int64)]
 
 
-class CanonicalOptimizer(object):
-    """adam written out, because no CNTK learner computes this exact form:
-    lr = 0.001
-    beta1 = 0.9
-    beta2 = 0.999
-    eps = 1e-07
-    eps_placement = uncorrected
-    weight_decay = 0.0
-    weight_decay_mode = decoupled
-    step(feeds, lr, n): CNTK's gradient of the summed per-sample loss (a training pass: dropout
-    on, running statistics updated), divided by n, then the update in NumPy.
+class LearnerOptimizer(object):
+    """C.adam in a C.Trainer on the batch mean of the per-sample criterion
+    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
+    is the canonical rate, whatever the batch size); momenta per minibatch.
+    unit_gain=True: m = b1 * m + (1 - b1) * g; w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+    (sqrt(v) + eps), the uncorrected eps placement.
     """
 
     def __init__(self, model, criterion):
-        self.params = model.output.parameters
-        self.loss = criterion[1]
-        self.state = [{} for _ in self.params]
+        lr = C.learning_parameter_schedule_per_sample(0.001)
+        self.learner = C.adam(
+            model.output.parameters,
+            lr=lr,
+            momentum=C.momentum_schedule(0.9),
+            unit_gain=True,
+            variance_momentum=C.momentum_schedule(0.999),
+            epsilon=1e-07,
+        )
+        self.mean = C.reduce_mean(criterion[1], axis=C.Axis.default_batch_axis())
+        self.trainer = C.Trainer(model.output, self.mean, [self.learner])
 
     def step(self, feeds, lr, n):
-        grads, losses = self.loss.grad(feeds, wrt=self.params, outputs=[self.loss.output])
-        if not isinstance(grads, dict):  # one parameter: its gradient alone
-            grads = {self.params[0]: grads}
-        for param, state in zip(self.params, self.state):
-            w = param.value
-            g = grads[param] / n
-            if not state:  # the state starts at zero
-                state["t"] = 0
-                state["m"] = np.zeros_like(w)
-                state["v"] = np.zeros_like(w)
-            state["t"] += 1
-            t = state["t"]
-            m = state["m"]
-            v = state["v"]
-            c = math.sqrt(1.0 - 0.999**t) / (1.0 - 0.9**t)
-            m[...] = 0.9 * m + (1.0 - 0.9) * g
-            v[...] = 0.999 * v + (1.0 - 0.999) * g * g
-            w -= lr * c * m / (np.sqrt(v) + 1e-07)
-            param.value = w
-        return float(np.mean(losses))
+        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.mean.output])
+        return float(np.squeeze(outputs[self.mean.output]))
 
 
 def make_optimizer(model, criterion):
-    """The optimiser in the spec's canonical form, written out (no CNTK learner computes it)."""
-    return CanonicalOptimizer(model, criterion)
+    """The optimiser in the spec's canonical form: C.adam, which computes it
+    (in the parameters' dtype, float64 runs included)."""
+    return LearnerOptimizer(model, criterion)
 
 
 # ---- training and evaluation ------------------------------------------------------------------

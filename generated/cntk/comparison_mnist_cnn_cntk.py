@@ -315,21 +315,22 @@ def targets(model, y):
 
 
 class LearnerOptimizer(object):
-    """C.sgd in a C.Trainer: unit_gain=False (CNTK's default True scales the
-    gradient by 1 - momentum), momentum per minibatch, and the learning rate per sample: the
-    trainer sums the per-sample losses, so lr / n per sample on a step of n samples is lr on
-    their mean. (reset_learning_rate keeps the reference minibatch size a schedule was made
-    with, so a per-minibatch rate would be wrong on a short last batch.)"""
+    """C.sgd in a C.Trainer on the batch mean of the per-sample criterion
+    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
+    is the canonical rate, whatever the batch size); momenta per minibatch.
+    unit_gain=False: v = mu * v + lr * g, w -= v (CNTK's default True scales g by 1 - mu).
+    """
 
     def __init__(self, model, criterion):
-        lr = C.learning_parameter_schedule_per_sample(0.01 / BATCH_SIZE)
+        lr = C.learning_parameter_schedule_per_sample(0.01)
         self.learner = C.sgd(model.output.parameters, lr=lr, l2_regularization_weight=0.0)
-        self.trainer = C.Trainer(model.output, criterion[1], [self.learner])
+        self.mean = C.reduce_mean(criterion[1], axis=C.Axis.default_batch_axis())
+        self.trainer = C.Trainer(model.output, self.mean, [self.learner])
 
     def step(self, feeds, lr, n):
-        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr / n))
-        self.trainer.train_minibatch(feeds)
-        return self.trainer.previous_minibatch_loss_average
+        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.mean.output])
+        return float(np.squeeze(outputs[self.mean.output]))
 
 
 def make_optimizer(model, criterion):
