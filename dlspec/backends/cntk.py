@@ -107,7 +107,7 @@ class CNTKBackend(Backend):
     framework = "CNTK"
     black_mode = PY2_BLACK_MODE
     RESERVED_NAMES = frozenset("""
-        inputs output forward criterion params and as assert break class continue def del elif
+        inputs output forward feed dtype and as assert break class continue def del elif
         else except exec finally for from global if import in is lambda not or pass print raise
         return try while with yield
         """.split())
