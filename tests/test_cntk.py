@@ -235,9 +235,9 @@ def test_a_reset_minibatch_schedule_keeps_its_first_reference_size(facts: dict) 
 
 
 @pytest.mark.framework
-def test_pad_true_centres_the_kernel_whatever_the_stride(facts: dict) -> None:
-    # even kernels: the extra cell after (as TensorFlow's 'same'); but stride 2 over 4 cells
-    # with a 3-kernel pads 1 before where 'same' pads 0 before: the scripts write C.pad instead
+def test_pad_true_is_same_but_for_odd_kernels_at_stride_2(facts: dict) -> None:
+    # even kernels at stride 1: the extra cell after, as TensorFlow's 'same'; a 3-kernel at
+    # stride 2 over 4 cells (total 1) pads 1 before where 'same' pads 0: the scripts write C.pad
     image = np.arange(1, 17).reshape(4, 4)
     assert facts["pad_true"]["2_1_3"] == np.arange(1, 10).reshape(3, 3).tolist()  # 0 before
     assert facts["pad_true"]["4_1_4"][1][1:] == [1, 2, 3]  # 1 before, 2 after
