@@ -117,6 +117,19 @@ def adam_on(criterion_of):
     return layer.W.value.tolist()
 
 
+def adadelta_on():
+    x, y, layer, loss = linear()
+    learner = C.adadelta(y.parameters, lr=C.learning_parameter_schedule_per_sample(1.0),
+                         rho=0.8, epsilon=0.01)
+    mean = C.reduce_mean(loss, axis=C.Axis.default_batch_axis())
+    trainer = C.Trainer(y, (mean, None), [learner])
+    for lr, rows in zip((1.0, 0.5, 0.7), ([0, 1], [0, 1, 1], [1])):
+        learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        trainer.train_minibatch({x: XS[rows]})
+    return layer.W.value.tolist()
+
+
+out["adadelta_mean"] = adadelta_on()
 out["adam_mean"] = adam_on(lambda loss: C.reduce_mean(loss, axis=C.Axis.default_batch_axis()))
 out["adam_sum"] = adam_on(lambda loss: loss)
 
@@ -216,6 +229,19 @@ def test_adam_on_the_batch_mean_is_the_uncorrected_form(facts: dict) -> None:
     np.testing.assert_allclose(facts["adam_mean"], want, 0, 1e-15)
     # on the summed criterion eps meets n * sqrt(v): a per-sample rate cannot make it canonical
     assert np.abs(np.array(facts["adam_sum"]) - want).max() > 1e-3
+
+
+@pytest.mark.framework
+def test_adadelta_on_the_batch_mean_is_the_canonical_form(facts: dict) -> None:
+    xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    w, eg, ed = np.array([[0.1], [0.2], [-0.3]]), np.zeros((3, 1)), np.zeros((3, 1))
+    for lr, rows in zip((1.0, 0.5, 0.7), ([0, 1], [0, 1, 1], [1]), strict=True):
+        g = 2 * xs[rows].T @ (xs[rows] @ w) / len(rows)
+        eg = 0.8 * eg + 0.2 * g * g
+        delta = np.sqrt(ed + 0.01) / np.sqrt(eg + 0.01) * g
+        ed = 0.8 * ed + 0.2 * delta * delta
+        w = w - lr * delta
+    np.testing.assert_allclose(facts["adadelta_mean"], w, 0, 1e-15)
 
 
 @pytest.mark.framework

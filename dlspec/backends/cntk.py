@@ -22,13 +22,15 @@ ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 # w -= v (the update form; CNTK's default unit_gain=True scales g by 1 - mu); sgd when there is
 # no momentum; decay only as l2 (l2_regularization_weight adds wd * w to the gradient). adam
 # (unit_gain=True, both momenta per minibatch): lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
-# (sqrt(v) + eps), the uncorrected eps placement; its l2 is unmeasured, so decay is written out.
+# (sqrt(v) + eps), the uncorrected eps placement; adadelta is the canonical AdaDelta (rate lr
+# on sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g). Their l2 is unmeasured: decay is written out.
 NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "sgd": (
         "momentum_sgd",
         {"momentum_form": "update", "weight_decay_mode": "l2", "nesterov": False},
     ),
     "adam": ("adam", {"eps_placement": "uncorrected", "weight_decay": 0.0}),
+    "adadelta": ("adadelta", {"weight_decay": 0.0}),
 }
 
 # the written-out update (dlspec.ir.updates) on NumPy arrays: slots in place, scalars in Python
@@ -71,6 +73,8 @@ def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
         return None
     if opt.kind == "adam":
         return name, {"beta1": opt["beta1"], "beta2": opt["beta2"], "eps": opt["eps"]}
+    if opt.kind == "adadelta":
+        return name, {"rho": opt["rho"], "eps": opt["eps"]}
     name = name if opt["momentum"] else "sgd"
     return name, {"momentum": opt["momentum"], "l2": opt["weight_decay"]}
 

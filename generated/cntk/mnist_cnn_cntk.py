@@ -306,45 +306,34 @@ def targets(model, y):
     return np.eye(CLASSES, dtype=model.dtype)[np.asarray(y, dtype=np.int64)]
 
 
-class CanonicalOptimizer(object):
-    """adadelta written out, because no CNTK learner computes this exact form:
-    lr = 1.0
-    rho = 0.95
-    eps = 1e-07
-    weight_decay = 0.0
-    weight_decay_mode = decoupled
-    step(feeds, lr, n): CNTK's gradient of the summed per-sample loss (a training pass: dropout
-    on, running statistics updated), divided by n, then the update in NumPy.
+class LearnerOptimizer(object):
+    """C.adadelta in a C.Trainer on the batch mean of the per-sample criterion
+    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
+    is the canonical rate, whatever the batch size); momenta per minibatch.
+    The canonical AdaDelta: w -= lr * sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g.
     """
 
     def __init__(self, model, criterion):
-        self.params = model.output.parameters
-        self.loss = criterion[1]
-        self.state = [{} for _ in self.params]
+        lr = C.learning_parameter_schedule_per_sample(1.0)
+        self.learner = C.adadelta(
+            model.output.parameters,
+            lr=lr,
+            rho=0.95,
+            epsilon=1e-07,
+        )
+        self.mean = C.reduce_mean(criterion[1], axis=C.Axis.default_batch_axis())
+        self.trainer = C.Trainer(model.output, self.mean, [self.learner])
 
     def step(self, feeds, lr, n):
-        grads, losses = self.loss.grad(feeds, wrt=self.params, outputs=[self.loss.output])
-        if not isinstance(grads, dict):  # one parameter: its gradient alone
-            grads = {self.params[0]: grads}
-        for param, state in zip(self.params, self.state):
-            w = param.value
-            g = grads[param] / n
-            if not state:  # the state starts at zero
-                state["acc_g"] = np.zeros_like(w)
-                state["acc_d"] = np.zeros_like(w)
-            acc_g = state["acc_g"]
-            acc_d = state["acc_d"]
-            acc_g[...] = 0.95 * acc_g + (1.0 - 0.95) * g * g
-            delta = np.sqrt(acc_d + 1e-07) / np.sqrt(acc_g + 1e-07) * g
-            acc_d[...] = 0.95 * acc_d + (1.0 - 0.95) * delta * delta
-            w -= lr * delta
-            param.value = w
-        return float(np.mean(losses))
+        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.mean.output])
+        return float(np.squeeze(outputs[self.mean.output]))
 
 
 def make_optimizer(model, criterion):
-    """The optimiser in the spec's canonical form, written out (no CNTK learner computes it)."""
-    return CanonicalOptimizer(model, criterion)
+    """The optimiser in the spec's canonical form: C.adadelta, which computes it
+    (in the parameters' dtype, float64 runs included)."""
+    return LearnerOptimizer(model, criterion)
 
 
 # ---- training and evaluation ------------------------------------------------------------------
