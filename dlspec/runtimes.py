@@ -65,13 +65,13 @@ RUNTIMES: dict[str, Entry] = {
     "keras[tensorflow]": Entry("keras", {"KERAS_BACKEND": "tensorflow"}, _KERAS_PROBE),
     "keras[jax]": Entry("keras", {"KERAS_BACKEND": "jax"}, _KERAS_PROBE),
     "keras[torch]": Entry("keras", {"KERAS_BACKEND": "torch"}, _KERAS_PROBE),
+    "mxnet": Entry(
+        "mxnet", {}, "import mxnet; print(mxnet.__version__)", "mxnet/bin/python"
+    ),  # MXNet 1.9.1 (Gluon) in its own venv with numpy 1.23.5
 }
 # runtimes built before their targets' emitters exist: doctor reports them, nothing runs them yet;
 # an entry moves to RUNTIMES when its target joins dlspec.backends.TARGETS
 PENDING: dict[str, Entry] = {
-    "mxnet": Entry(
-        "mxnet", {}, "import mxnet; print(mxnet.__version__)", "mxnet/bin/python"
-    ),  # MXNet 1.9.1 (Gluon) in its own venv with numpy 1.23.5
     "cntk": Entry(
         "cntk", {}, "import cntk; print(cntk.__version__)", "cntk/python"
     ),  # CNTK 2.7 on Python 2.7: the probe is Python 2 too

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from dlspec.codegen.compile import compile_model
+from dlspec.errors import SpecError
 from dlspec.frontend.load import build
+from dlspec.ir.model import Model
 from dlspec.runtimes import RUNTIMES
 from dlspec.verify.run import verify_model
 
@@ -41,19 +43,32 @@ FORMS = {
 }
 
 
+def runnable(model: Model) -> list[str]:
+    """The runtimes whose target compiles the model."""
+    names = []
+    for name, entry in RUNTIMES.items():
+        try:
+            compile_model(model, entry.target)
+        except SpecError:
+            assert entry.target == "mxnet", name
+            continue
+        names.append(name)
+    return names
+
+
 @pytest.mark.framework
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_batchnorm_matches_the_oracle_on_every_runtime(form: str) -> None:
     profile, call = FORMS[form]
     model = build(SPEC.replace("PROFILE", profile).replace("BN", call), f"{form}.dl").model
-    checks = verify_model(model, list(RUNTIMES), steps=4)
+    checks = verify_model(model, runnable(model), steps=4)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
 @pytest.mark.framework
 def test_batchnorm_over_a_sequence_normalises_the_last_axis() -> None:
     model = build(SEQUENCE.replace("BN", "batchnorm"), "seq.dl").model
-    checks = verify_model(model, list(RUNTIMES), steps=3)
+    checks = verify_model(model, runnable(model), steps=3)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 

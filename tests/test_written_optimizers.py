@@ -13,6 +13,7 @@ import pytest
 from optimizer_forms import LRS, Form, form_id, forms
 
 from dlspec.backends import keras as keras_backend
+from dlspec.backends import mxnet as mxnet_backend
 from dlspec.backends import pytorch as pytorch_backend
 from dlspec.backends.tensorflow import optimizer_context
 from dlspec.codegen.render import render
@@ -38,15 +39,43 @@ if target == "pytorch":
 elif target == "tensorflow":
     import tensorflow as tf
     prelude = {"tf": tf, "FLOAT": tf.float64}  # the script's float type, as verify's float64 run
+elif target == "mxnet":
+    import math
+    import mxnet as mx
+    from mxnet import autograd, gluon, nd
+    prelude = {"math": math, "nd": nd}
 else:
     import keras
     from keras import ops
     prelude = {"keras": keras, "ops": ops}
+
+
+# float64 Gluon parameters updated by the job's CanonicalOptimizer, or by the gluon.Trainer the
+# backend writes for the form (job["native"]); gradients made by backward() of sum(w * g)
+def gluon_steps(job, cls, steps, w0):
+    params = gluon.ParameterDict()
+    ws = [params.get("w%d" % k, shape=w.shape, dtype="float64") for k, w in enumerate(w0)]
+    params.initialize(mx.init.Zero(), ctx=mx.cpu())
+    for p, w in zip(ws, w0):
+        p.set_data(nd.array(w, dtype="float64"))
+    if job["native"]:
+        opt = gluon.Trainer(params, job["native"][0], job["native"][1])
+    else:
+        opt = cls(params)
+    for lr, gs in steps:
+        opt.set_learning_rate(lr)
+        with autograd.record():
+            loss = sum((p.data() * nd.array(g, dtype="float64")).sum() for p, g in zip(ws, gs))
+        loss.backward()
+        opt.step(1)
+    return [p.data().asnumpy() for p in ws]
+
+
 results = {}
 for job in jobs:
     namespace = dict(prelude)
     exec(job["source"], namespace)
-    cls = namespace["CanonicalOptimizer"]
+    cls = namespace.get("CanonicalOptimizer")
     w0 = [np.array(w) for w in job["w0"]]
     steps = [(lr, [np.array(g) for g in gs]) for lr, gs in zip(job["lrs"], job["grads"])]
     if target == "pytorch":  # float64: the torch code must equal the oracle to rounding
@@ -65,6 +94,8 @@ for job in jobs:
         for lr, gs in steps:
             apply([tf.constant(g) for g in gs], ws, tf.constant(lr, tf.float64))
         final = [w.numpy() for w in ws]
+    elif target == "mxnet":  # float64
+        final = gluon_steps(job, cls, steps, w0)
     else:  # float32
         ws = [keras.Variable(w.astype(np.float32)) for w in w0]
         opt = cls(learning_rate=job["lrs"][0], weight_decay=None)
@@ -78,7 +109,11 @@ json.dump(results, open(out_path, "w"))
 
 # float64 in torch and TensorFlow; float32 in Keras (measured: below 1e-6; forms differing in one
 # attribute end at least 6e-3 apart)
-TOLERANCE = {"pytorch": 1e-12, "tensorflow": 1e-12, "keras": 1e-5}
+TOLERANCE = {"pytorch": 1e-12, "tensorflow": 1e-12, "keras": 1e-5, "mxnet": 1e-12}
+# gluon.Trainer's update operators take lr, wd, momentum, eps and Adam's rate as float32
+# attributes: float64 weights end float32-rounding apart (measured up to 5e-8), which is why
+# the mxnet scripts use it in float32 runs only
+GLUON_TRAINER_TOLERANCE = 1e-6
 
 
 def _optimizer(form: Form) -> Optimizer:
@@ -91,11 +126,12 @@ def source(target: str, form: Form) -> str:
     opt = _optimizer(form)
     if target == "tensorflow":
         return render("tensorflow/optimizer.py.j2", {"optimizer": optimizer_context(opt)})
-    module = pytorch_backend if target == "pytorch" else keras_backend
+    module = {"pytorch": pytorch_backend, "mxnet": mxnet_backend}.get(target, keras_backend)
     context = {
         "kind": opt.kind,
         "attrs": dict(opt.attrs),
         "sparse": False,
+        "native": bool(mxnet_backend.native_optimizer(opt)),
         **module.optimizer_code(opt),
     }
     return render(f"{target}/optimizer.py.j2", {"optimizer": context})
@@ -131,6 +167,8 @@ def results(name: str, tmp: Path) -> dict[str, Any]:
             {
                 "id": str(index),
                 "source": source(rt.target, form),
+                # mxnet: the gluon.Trainer (name, arguments) its scripts use for this form, if any
+                "native": mxnet_backend.native_optimizer(_optimizer(form)),
                 "w0": [w.tolist() for w in w0],
                 "lrs": LRS,
                 "grads": [[g.tolist() for g in gs] for gs in grads],
@@ -159,7 +197,8 @@ def test_written_out_updates_equal_the_oracle(
 ) -> None:
     """Six updates at changing learning rates of every form, on two variables."""
     got = results(name, tmp_path_factory.mktemp(name.replace("[", "_").replace("]", "")))
-    tolerance = TOLERANCE[runtime(name).target]
+    rt_target = runtime(name).target
+    tolerance = TOLERANCE[rt_target]
     failures = []
     for index, form in enumerate(FORMS):
         want = expected(index)
@@ -168,6 +207,7 @@ def test_written_out_updates_equal_the_oracle(
         error = max(
             np.abs(np.asarray(g) - w).max() for g, w in zip(got[str(index)], want, strict=True)
         )
-        if error > tolerance:
+        native = rt_target == "mxnet" and mxnet_backend.native_optimizer(_optimizer(form))
+        if error > (GLUON_TRAINER_TOLERANCE if native else tolerance):
             failures.append(f"{form_id(form)}: {error:.3g}")
     assert not failures, "\n".join(failures)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dlspec.backends.base import Backend
 from dlspec.backends.keras import KerasBackend
+from dlspec.backends.mxnet import MXNetBackend
 from dlspec.backends.pytorch import PyTorchBackend
 from dlspec.backends.tensorflow import TensorFlowBackend
 from dlspec.errors import UsageError
@@ -12,6 +13,7 @@ TARGETS: dict[str, type[Backend]] = {
     "pytorch": PyTorchBackend,
     "keras": KerasBackend,
     "tensorflow": TensorFlowBackend,
+    "mxnet": MXNetBackend,
 }
 
 
