@@ -40,10 +40,6 @@ TOKENS = "tokens: int32[6]"
 FRAMES = "frames: float32[5, 3]"
 
 
-# what the mxnet target does not write yet (explicit code would do: see its support table)
-MXNET_NOT_YET = frozenset({"mxnet"})
-
-
 @dataclass(frozen=True)
 class Case:
     """One spec: an input, layers, train settings, and the targets expected to refuse it."""
@@ -126,7 +122,6 @@ CASES: tuple[Case, ...] = (
             "maxpool2d(2, rounding=ceil)",
         ),
         ("loss = mse", "optimizer = adam(lr=0.01, eps_placement=corrected)"),
-        refused_by=MXNET_NOT_YET,
     ),
     Case(
         "pools_ceil_overhang",
@@ -138,7 +133,6 @@ CASES: tuple[Case, ...] = (
             "flatten",
             "dense(3)",
         ),
-        refused_by=MXNET_NOT_YET,
     ),
     Case(
         "pools_ceil_asymmetric",
@@ -149,7 +143,6 @@ CASES: tuple[Case, ...] = (
             "flatten",
             "dense(3)",
         ),
-        refused_by=MXNET_NOT_YET,
     ),
     # ---- global pooling, zero padding (every padding form), a repeated vector -----------------
     Case(
@@ -233,13 +226,11 @@ CASES: tuple[Case, ...] = (
         "gru_reset_before",
         TOKENS,
         ("embedding(20, 4)", "gru(3, reset_after=false, recurrent_bias=false)", "dense(2)"),
-        refused_by=MXNET_NOT_YET,
     ),
     Case(
         "gru_reset_before_two_biases",
         FRAMES,
         ("gru(3, reset_after=false, recurrent_bias=true)", "dense(2)"),
-        refused_by=MXNET_NOT_YET,
     ),
     Case(
         "rnn_two_and_one_biases",
@@ -345,7 +336,6 @@ CASES: tuple[Case, ...] = (
         IMAGE,
         ("conv2d(3, kernel=3, bias=false) -> batchnorm -> relu", "global_avgpool2d -> dense(4)"),
         ("loss = binary_cross_entropy", "shuffle = false"),
-        refused_by=MXNET_NOT_YET,
     ),
     Case("mae_regression", VECTOR, ("dense(4) -> tanh -> dense(2)",), ("loss = mae",)),
     Case(  # several inputs, each read out of order, one of them ids
@@ -368,7 +358,6 @@ CASES: tuple[Case, ...] = (
             "flatten -> dense(4)",
             "batchnorm(scale=true, center=false, running_var=unbiased) -> dense(2)",
         ),
-        refused_by=MXNET_NOT_YET,
     ),
     # ---- time_distributed: every op it wraps, over (T, ...) sequences of vectors and maps ----
     Case(  # rows: a (T, F, G) tensor, a map to the channels-last targets, in and out
@@ -387,7 +376,6 @@ CASES: tuple[Case, ...] = (
         ),
         ("optimizer = adam(lr=0.01)",),
         reload=True,
-        refused_by=MXNET_NOT_YET,
     ),
     Case(
         "time_distributed_tokens",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar, Optional
+from typing import Any, Optional
 
 from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
 from dlspec.codegen import contract
 from dlspec.codegen.updates import Printer, render
-from dlspec.errors import Problem, Unsupported
 from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
 from dlspec.ir.updates import update_rule
 
@@ -51,6 +50,11 @@ LOSS_NOTE = (
 INIT_NOTE = (
     "init: every parameter drawn by init_parameters as the spec says (NumPy, seeded), never "
     "Gluon's default initialiser (Uniform(0.07), zero biases)"
+)
+
+ALPHA_NOTE = (
+    "written with F.where: nn.ELU and nn.LeakyReLU take alpha as a float32 attribute, which "
+    "float64 runs would see rounded"
 )
 
 FLOAT64_NOTE = (
@@ -143,10 +147,6 @@ class MXNetBackend(Backend):
     template = "mxnet/script.py.j2"
     native_profile = ""
     framework = "MXNet"
-    limits: ClassVar[dict[str, str]] = {
-        "avgpool2d": "with asymmetric padding, or ceil rounding over padding: not written yet",
-        "gru": "reset_after=false: not written yet (Gluon's GRU is the cuDNN reset-after form)",
-    }
     RESERVED_NAMES = frozenset("""
         apply cast collect_params export forward hybrid_forward hybridize infer_shape infer_type
         initialize load load_parameters load_params name name_scope optimize_for params prefix
@@ -157,23 +157,6 @@ class MXNetBackend(Backend):
 
     def _call(self, layer: Layer) -> str:
         return f"x = self.{self.native(layer)}(x)"
-
-    # ---- what Gluon cannot run ----------------------------------------------------------
-    def unsupported(self, model: Model) -> list[Problem]:
-        problems = super().unsupported(model)
-        for layer in map(wrapped, model.layers):
-            why = self._limit(layer)
-            if why:
-                problems.append(Unsupported(f"target mxnet: {layer.op} {why}", layer.pos))
-        return problems
-
-    def _limit(self, layer: Layer) -> str:
-        """Why Gluon's layer cannot take this layer's attributes ('' when it can)."""
-        if layer.op == "avgpool2d" and not self._native_avgpool(layer):
-            return self.limits["avgpool2d"]
-        if layer.op == "gru" and not layer["reset_after"]:
-            return self.limits["gru"]
-        return ""
 
     # ---- the report ---------------------------------------------------------------------
     def native_overrides(self, model: Model) -> list[str]:
@@ -232,11 +215,27 @@ class MXNetBackend(Backend):
 
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
         pad, ceil = _symmetric(layer["padding"]), layer["rounding"] == "ceil"
-        module = (
-            f"nn.AvgPool2D(pool_size={layer['pool']}, strides={layer['stride']}, padding={pad}, "
-            f"ceil_mode={ceil}, count_include_pad={layer['count_pad']})"
+        if self._native_avgpool(layer):
+            module = (
+                f"nn.AvgPool2D(pool_size={layer['pool']}, strides={layer['stride']}, "
+                f"padding={pad}, ceil_mode={ceil}, count_include_pad={layer['count_pad']})"
+            )
+            return LayerCode(module, (self._call(layer),))
+        cells = overhang(layer)
+        (top, bottom), (left, right) = layer["padding"]
+        forward = (
+            f"x = avgpool_explicit(F, x, {layer['pool']}, {layer['stride']}, "
+            f"({top}, {bottom}, {left}, {right}), {cells}, {layer['count_pad']})",
         )
-        return LayerCode(module, (self._call(layer),))
+        counted = "real and padded cells" if layer["count_pad"] else "real cells"
+        notes = [
+            f"padding {layer['padding']} (rounding={layer['rounding']}, count_pad="
+            f"{str(layer['count_pad']).lower()}) beyond what nn.AvgPool2D takes (symmetric "
+            f"padding only): avgpool_explicit divides each window's sum by its {counted}"
+        ]
+        if cells != (0, 0):
+            notes.append(f"the ceil-rounded last windows' overhang {cells}: zeros, never counted")
+        return LayerCode("", forward, tuple(notes), frozenset({"avgpool_explicit"}))
 
     def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
         return LayerCode("", ("x = F.mean(x, axis=(2, 3))",))
@@ -288,7 +287,20 @@ class MXNetBackend(Backend):
         return LayerCode(module, tuple(forward), tuple(notes), setup=tuple(setup))
 
     def emit_gru(self, layer: Layer) -> LayerCode:
-        return self._rnn(layer, "GRU")
+        if layer["reset_after"]:
+            return self._rnn(layer, "GRU")
+        code = self._rnn(layer, "GRU")
+        module = (
+            f"GRUResetBefore({layer['units']}, num_layers={layer['layers']}, "
+            f"input_size={layer.in_shape[-1]}, steps={layer.in_shape[0]})"
+        )
+        note = (
+            "reset_after=false: rnn.GRU has only the reset-after (cuDNN) form, so GRUResetBefore "
+            "(written in the script) unrolls the steps: n = tanh(W_in x + b_in + W_hn (r * h) "
+            "+ b_hn), gates [r, z, n], parameters named as rnn.GRU's"
+        )
+        notes = (note,) + code.notes[1:]
+        return LayerCode(module, code.forward, notes, frozenset({"gru_reset_before"}), code.setup)
 
     def emit_lstm(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "LSTM")
@@ -301,11 +313,14 @@ class MXNetBackend(Backend):
     def emit_softmax(self, layer: Layer) -> LayerCode:
         return LayerCode("", (f"x = F.softmax(x, axis={layer['axis']})",))
 
+    # nn.ELU and nn.LeakyReLU hold alpha as a float32 attribute (LeakyReLUParam's slope): 1e-8
+    # off in float64 runs. A Python scalar reaches the NDArray ops as a double.
     def emit_elu(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (self._call(layer),))
+        line = f"x = F.where(x > 0, x, {layer['alpha']!r} * F.expm1(F.minimum(x, 0.0)))"
+        return LayerCode("", (line,), (ALPHA_NOTE,))
 
     def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.LeakyReLU(alpha={layer['alpha']!r})", (self._call(layer),))
+        return LayerCode("", (f"x = F.where(x > 0, x, {layer['alpha']!r} * x)",), (ALPHA_NOTE,))
 
     def emit_batchnorm(self, layer: Layer) -> LayerCode:
         axis = layer["axis"] + 1
@@ -431,6 +446,7 @@ class MXNetBackend(Backend):
             "forward_args": ", ".join(walk.arguments),
             "output": walk.output,
             "draws": sorted({p.init.dist for p in model.params}),
+            "helpers": sorted(set().union(*(code.helpers for _, code in codes))),
             "init_lines": [line for p in model.params for line in init_lines(p)],
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "native_paths": list(self.native_paths(model).items()),
