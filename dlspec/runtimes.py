@@ -68,14 +68,13 @@ RUNTIMES: dict[str, Entry] = {
     "mxnet": Entry(
         "mxnet", {}, "import mxnet; print(mxnet.__version__)", "mxnet/bin/python"
     ),  # MXNet 1.9.1 (Gluon) in its own venv with numpy 1.23.5
+    "cntk": Entry(
+        "cntk", {}, "import cntk; print(cntk.__version__)", "cntk/python"
+    ),  # CNTK 2.7 on Python 2.7 (a Debian bullseye tree): the probe is Python 2 too
 }
 # runtimes built before their targets' emitters exist: doctor reports them, nothing runs them yet;
 # an entry moves to RUNTIMES when its target joins dlspec.backends.TARGETS
-PENDING: dict[str, Entry] = {
-    "cntk": Entry(
-        "cntk", {}, "import cntk; print(cntk.__version__)", "cntk/python"
-    ),  # CNTK 2.7 on Python 2.7: the probe is Python 2 too
-}
+PENDING: dict[str, Entry] = {}
 ALL_RUNTIMES: dict[str, Entry] = {**RUNTIMES, **PENDING}
 
 # What the targets that run in the current interpreter need (requirements-dev.txt pins them)

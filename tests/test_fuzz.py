@@ -33,7 +33,8 @@ import fuzz_oracle as oracle  # noqa: E402
 def test_fuzz_campaign_finds_nothing(tmp_path: Path) -> None:
     """The seeded campaign for DLSPEC_FUZZ_SECONDS (45 s); failing inputs are kept for replay.
 
-    A case that runs past DLSPEC_FUZZ_CASE_SECONDS (30 s) is a failure: a hang."""
+    A case that runs past DLSPEC_FUZZ_CASE_SECONDS (30 s) per target it compiles is a failure:
+    a hang."""
     folder = tmp_path / "fuzz-failures"
     print(f"fuzz seed {FUZZ_SEED} for {FUZZ_SECONDS:g} s (DLSPEC_FUZZ_SEED/DLSPEC_FUZZ_SECONDS)")
     stats = fuzz.fuzz_serial(FUZZ_SEED, FUZZ_SECONDS, folder, CASE_SECONDS)

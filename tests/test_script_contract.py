@@ -97,7 +97,7 @@ def test_null_where_not_nullable_and_values_outside_the_choices() -> None:
     obj.update(test_loss=None, runtime="keras[mxnet]", data_format="channels_last")
     assert validate_results(obj) == [
         "runtime: 'keras[mxnet]' is not one of "
-        "pytorch, tensorflow, keras[tensorflow], keras[jax], keras[torch], mxnet",
+        "pytorch, tensorflow, keras[tensorflow], keras[jax], keras[torch], mxnet, cntk",
         "data_format: 'channels_last' is not one of NCHW, NHWC",
         "test_loss: null, expected float",
     ]

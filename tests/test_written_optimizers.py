@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from optimizer_forms import LRS, Form, form_id, forms
 
+from dlspec.backends import cntk as cntk_backend
 from dlspec.backends import keras as keras_backend
 from dlspec.backends import mxnet as mxnet_backend
 from dlspec.backends import pytorch as pytorch_backend
@@ -29,6 +30,7 @@ SHAPES = [(3, 4), (5,)]
 # Runs in the target's runtime (numpy and the framework only, no dlspec): each job's optimiser
 # class source is executed and applied to fresh variables for the jobs' learning rates.
 DRIVER = """
+from __future__ import division, print_function
 import json, sys
 import numpy as np
 
@@ -44,6 +46,10 @@ elif target == "mxnet":
     import mxnet as mx
     from mxnet import autograd, gluon, nd
     prelude = {"math": math, "nd": nd}
+elif target == "cntk":  # Python 2.7
+    import math
+    import cntk as C
+    prelude = {"math": math, "np": np, "C": C, "BATCH_SIZE": 1}
 else:
     import keras
     from keras import ops
@@ -71,6 +77,29 @@ def gluon_steps(job, cls, steps, w0):
     return [p.data().asnumpy() for p in ws]
 
 
+# float64 CNTK parameters updated by the job's CanonicalOptimizer, or by the LearnerOptimizer the
+# backend writes for the form (job["native"]); gradients made by CNTK of sum(w * g) on a batch of 1
+class Model(object):
+    pass
+
+
+def cntk_steps(job, namespace, steps, w0):
+    with C.default_options(dtype=np.float64):
+        ws = [C.Parameter(w.shape, init=w) for w in w0]
+        gs_in = [C.input_variable(w.shape, dtype=np.float64) for w in w0]
+        terms = [C.reduce_sum(w * g, axis=C.Axis.all_static_axes()) for w, g in zip(ws, gs_in)]
+    loss = terms[0]
+    for term in terms[1:]:
+        loss = loss + term
+    model = Model()
+    model.output = loss
+    cls = namespace["LearnerOptimizer" if job["native"] else "CanonicalOptimizer"]
+    opt = cls(model, (None, loss))
+    for lr, gs in steps:
+        opt.step(dict((v, g[None]) for v, g in zip(gs_in, gs)), lr, 1)
+    return [w.value for w in ws]
+
+
 results = {}
 for job in jobs:
     namespace = dict(prelude)
@@ -96,6 +125,8 @@ for job in jobs:
         final = [w.numpy() for w in ws]
     elif target == "mxnet":  # float64
         final = gluon_steps(job, cls, steps, w0)
+    elif target == "cntk":  # float64
+        final = cntk_steps(job, namespace, steps, w0)
     else:  # float32
         ws = [keras.Variable(w.astype(np.float32)) for w in w0]
         opt = cls(learning_rate=job["lrs"][0], weight_decay=None)
@@ -109,7 +140,7 @@ json.dump(results, open(out_path, "w"))
 
 # float64 in torch and TensorFlow; float32 in Keras (measured: below 1e-6; forms differing in one
 # attribute end at least 6e-3 apart)
-TOLERANCE = {"pytorch": 1e-12, "tensorflow": 1e-12, "keras": 1e-5, "mxnet": 1e-12}
+TOLERANCE = {"pytorch": 1e-12, "tensorflow": 1e-12, "keras": 1e-5, "mxnet": 1e-12, "cntk": 1e-12}
 # gluon.Trainer's update operators take lr, wd, momentum, eps and Adam's rate as float32
 # attributes: float64 weights end float32-rounding apart (measured up to 5e-8), which is why
 # the mxnet scripts use it in float32 runs only
@@ -121,9 +152,20 @@ def _optimizer(form: Form) -> Optimizer:
     return Optimizer(kind, attrs, Pos())
 
 
+def native(target: str, form: Form) -> Any:
+    """The native optimiser (mxnet: gluon.Trainer; cntk: a learner) the target's scripts use for
+    this form in float32 runs, or None."""
+    opt = _optimizer(form)
+    if target == "cntk":
+        return cntk_backend.native_optimizer(opt)
+    return mxnet_backend.native_optimizer(opt) if target == "mxnet" else None
+
+
 def source(target: str, form: Form) -> str:
     """The target's CanonicalOptimizer class for this form, rendered as in a script."""
     opt = _optimizer(form)
+    if target == "cntk":
+        return render("cntk/optimizer.py.j2", {"optimizer": cntk_backend.optimizer_context(opt)})
     if target == "tensorflow":
         return render("tensorflow/optimizer.py.j2", {"optimizer": optimizer_context(opt)})
     module = {"pytorch": pytorch_backend, "mxnet": mxnet_backend}.get(target, keras_backend)
@@ -167,8 +209,9 @@ def results(name: str, tmp: Path) -> dict[str, Any]:
             {
                 "id": str(index),
                 "source": source(rt.target, form),
-                # mxnet: the gluon.Trainer (name, arguments) its scripts use for this form, if any
-                "native": mxnet_backend.native_optimizer(_optimizer(form)),
+                # mxnet: the gluon.Trainer (name, arguments) its scripts use for this form, if
+                # any; cntk: the learner
+                "native": native(rt.target, form),
                 "w0": [w.tolist() for w in w0],
                 "lrs": LRS,
                 "grads": [[g.tolist() for g in gs] for gs in grads],
@@ -207,7 +250,7 @@ def test_written_out_updates_equal_the_oracle(
         error = max(
             np.abs(np.asarray(g) - w).max() for g, w in zip(got[str(index)], want, strict=True)
         )
-        native = rt_target == "mxnet" and mxnet_backend.native_optimizer(_optimizer(form))
-        if error > (GLUON_TRAINER_TOLERANCE if native else tolerance):
+        trainer = rt_target == "mxnet" and native(rt_target, form)
+        if error > (GLUON_TRAINER_TOLERANCE if trainer else tolerance):
             failures.append(f"{form_id(form)}: {error:.3g}")
     assert not failures, "\n".join(failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dlspec.backends.base import Backend
+from dlspec.backends.cntk import CNTKBackend
 from dlspec.backends.keras import KerasBackend
 from dlspec.backends.mxnet import MXNetBackend
 from dlspec.backends.pytorch import PyTorchBackend
@@ -14,6 +15,7 @@ TARGETS: dict[str, type[Backend]] = {
     "keras": KerasBackend,
     "tensorflow": TensorFlowBackend,
     "mxnet": MXNetBackend,
+    "cntk": CNTKBackend,
 }
 
 

@@ -8,6 +8,9 @@ import tokenize
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Iterable, Optional
 
+import black
+
+from dlspec.codegen.render import BLACK_MODE
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, Optimizer, Param, wrapped
 from dlspec.ir.ops import OPS, OPTIMIZERS, REQUIRED
@@ -225,6 +228,8 @@ class Backend:
     native_profile: ClassVar[str] = ""
     framework: ClassVar[str] = ""
     extension: ClassVar[str] = ".py"
+    # the black mode its scripts are formatted with (Python 3 unless the target says otherwise)
+    black_mode: ClassVar[black.Mode] = BLACK_MODE
     # op -> what the target cannot do with it (shown in the support table; enforced in unsupported)
     limits: ClassVar[dict[str, str]] = {}
     # identifiers the script itself gives meaning to where user names become identifiers

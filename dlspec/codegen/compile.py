@@ -28,6 +28,6 @@ def compile_model(model: Model, target: str) -> Compiled:
     if problems:
         raise SpecError(problems, model.source.path, model.source.text)
     context = {**backend.context(model), **skeleton_context(model, backend.name)}
-    source = render(backend.template, context)
+    source = render(backend.template, context, backend.black_mode)
     filename = f"{model.name}_{backend.name}{backend.extension}"
     return Compiled(backend.name, source, backend.report(model).render(), filename)

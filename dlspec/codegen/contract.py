@@ -15,7 +15,7 @@ from dlspec.weights.canonical import vocab_of
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
 STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
-TARGET_STDLIB = {"keras": ("importlib", "zlib")}
+TARGET_STDLIB = {"keras": ("importlib", "zlib"), "cntk": ("multiprocessing",)}
 PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
 LOADERS = {
     "mnist": "load_mnist",

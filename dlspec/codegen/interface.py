@@ -8,7 +8,7 @@ from typing import Any, Union
 
 # Standard library only: benchmarks/run.py reads it where only the frameworks are installed.
 
-TARGET_NAMES = ("pytorch", "tensorflow", "keras", "mxnet")
+TARGET_NAMES = ("pytorch", "tensorflow", "keras", "mxnet", "cntk")
 RUNTIME_NAMES = (
     "pytorch",
     "tensorflow",
@@ -16,6 +16,7 @@ RUNTIME_NAMES = (
     "keras[jax]",
     "keras[torch]",
     "mxnet",
+    "cntk",
 )
 TRAINING = "training"  # the spec has a train block: the script trains, then evaluates
 INFERENCE = "inference"  # it has none: the script times forward passes in evaluation mode
@@ -123,6 +124,7 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),
     ),
+    "cntk": (),
 }
 # fmt: on
 
@@ -174,9 +176,9 @@ RESULTS: dict[str, Field] = {
     "seed": Field("int", "seed of the initialisation, shuffling and synthetic data (--seed)"),
     "parameters": Field("int", "trained parameters (batch norm's running statistics excluded)"),
     # -- the platform
-    "framework": Field("str", "the package the script is written against", choices=("torch", "tensorflow", "keras", "mxnet")),
+    "framework": Field("str", "the package the script is written against", choices=("torch", "tensorflow", "keras", "mxnet", "cntk")),
     "framework_version": Field("str", "its version"),
-    "backend": Field("str", "the package that computes: Keras's backend, else the framework itself", choices=("torch", "tensorflow", "jax", "mxnet")),
+    "backend": Field("str", "the package that computes: Keras's backend, else the framework itself", choices=("torch", "tensorflow", "jax", "mxnet", "cntk")),
     "backend_version": Field("str", "its version"),
     "python_version": Field("str", "the interpreter's version"),
     "device": Field("str", "cpu, or the GPU's name"),
@@ -188,7 +190,7 @@ RESULTS: dict[str, Field] = {
     "tf32_matmul": Field("bool", "TF32 allowed in float32 matmuls; null on the CPU and on JAX (see matmul_precision)", nullable=True),
     "tf32_cudnn": Field("bool", "TF32 allowed in cuDNN convolutions; null on the CPU and on JAX", nullable=True),
     "matmul_precision": Field("str", "JAX's default matmul precision (keras[jax] on a GPU); null elsewhere", nullable=True),
-    "jit_compile": Field("bool", "the steps compiled as graphs by XLA or the backend's jit (TensorFlow --xla; Keras's model.jit_compile as resolved); MXNet: hybridized Gluon blocks; false for PyTorch (eager)"),
+    "jit_compile": Field("bool", "the steps compiled as graphs by XLA or the backend's jit (TensorFlow --xla; Keras's model.jit_compile as resolved); MXNet: hybridized Gluon blocks; CNTK: always (a static graph); false for PyTorch (eager)"),
     "data_format": Field("str", "layout of image activations inside the model", choices=("NCHW", "NHWC")),
     # -- timing
     "steps": Field("int", "updates made (training), or batches run forward (inference)"),

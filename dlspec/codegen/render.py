@@ -12,6 +12,15 @@ from dlspec.resources import templates_dir
 
 # black's mode is pinned here and never read from the caller's configuration.
 BLACK_MODE = black.Mode(line_length=100, string_normalization=True, magic_trailing_comma=True)
+# Scripts that must also parse as Python 2.7 (the cntk target): black told the oldest target it
+# knows, so it never writes what only Python 3.6+ parses (a trailing comma after *args or
+# **kwargs, which it adds when it infers a py36+ file, is a Python 2 syntax error).
+PY2_BLACK_MODE = black.Mode(
+    target_versions={black.TargetVersion.PY33},
+    line_length=100,
+    string_normalization=True,
+    magic_trailing_comma=True,
+)
 
 
 @lru_cache(maxsize=1)
@@ -27,12 +36,12 @@ def environment() -> jinja2.Environment:
     )
 
 
-def format_source(source: str) -> str:
-    """black-format Python source with the pinned mode."""
-    return black.format_str(source, mode=BLACK_MODE)
+def format_source(source: str, mode: black.Mode = BLACK_MODE) -> str:
+    """black-format Python source with a pinned mode (default: the Python 3 targets')."""
+    return black.format_str(source, mode=mode)
 
 
-def render(template: str, context: dict[str, Any]) -> str:
+def render(template: str, context: dict[str, Any], mode: black.Mode = BLACK_MODE) -> str:
     """Render and format; a template bug surfaces as black's InvalidInput with the raw text."""
     source = environment().get_template(template).render(**context)
-    return format_source(source)
+    return format_source(source, mode)

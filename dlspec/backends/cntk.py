@@ -1,0 +1,432 @@
+"""The CNTK target: CNTK 2.7 layers and ops on Python 2.7 (and 3), CNTK learners or written updates."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Optional
+
+from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
+from dlspec.backends.mxnet import init_lines
+from dlspec.codegen import contract
+from dlspec.codegen.render import PY2_BLACK_MODE
+from dlspec.codegen.updates import Printer, render
+from dlspec.ir.model import Layer, Model, Optimizer, wrapped
+from dlspec.ir.updates import update_rule
+
+ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
+
+# optimiser -> (CNTK learner, {attribute: the form it computes}): read from CNTK 2.7's learners
+# (cntk/learners/__init__.py) and measured (tests/test_cntk.py). The learners train on the batch
+# mean of the per-sample criterion (C.reduce_mean over the batch axis: one "sample"), so a
+# per-sample rate lr is the canonical one. momentum_sgd with unit_gain=False: v = mu * v + lr * g,
+# w -= v (the update form; CNTK's default unit_gain=True scales g by 1 - mu); sgd when there is
+# no momentum; decay only as l2 (l2_regularization_weight adds wd * w to the gradient). adam
+# (unit_gain=True, both momenta per minibatch): lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+# (sqrt(v) + eps), the uncorrected eps placement; adadelta is the canonical AdaDelta (rate lr
+# on sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g). Their l2 is unmeasured: decay is written out.
+NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": (
+        "momentum_sgd",
+        {"momentum_form": "update", "weight_decay_mode": "l2", "nesterov": False},
+    ),
+    "adam": ("adam", {"eps_placement": "uncorrected", "weight_decay": 0.0}),
+    "adadelta": ("adadelta", {"weight_decay": 0.0}),
+}
+
+# the written-out update (dlspec.ir.updates) on NumPy arrays: slots in place, scalars in Python
+NP_TENSOR = Printer(sqrt="np.sqrt")
+NP_SCALAR = Printer(sqrt="math.sqrt")
+
+LOSS_NOTE = (
+    "loss: CNTK's criterion is per sample, and its Trainer and Function.grad take the gradient of "
+    "its SUM over the minibatch; a learner is given the batch mean (C.reduce_mean over the batch "
+    "axis, one sample to CNTK) with a per-sample rate lr, the written-out update divides the "
+    "summed gradient by n: the canonical mean"
+)
+INIT_NOTE = (
+    "init: every parameter drawn by init_parameters as the spec says (NumPy, seeded), never "
+    "CNTK's default initialisers (glorot_uniform, zero biases)"
+)
+
+
+def _assign(target: str, op: str, value: str) -> str:
+    return f"{target}[...] = {value}" if op == "=" else f"{target} {op} {value}"
+
+
+def optimizer_code(opt: Optimizer) -> dict[str, Any]:
+    """Slots and lines of CanonicalOptimizer.update (w, g, lr, t and the slots in scope)."""
+    rule = update_rule(opt.kind, opt.attrs)
+    return {
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
+        "lines": [render(s, NP_SCALAR, _assign) for s in rule.per_update]
+        + [render(s, NP_TENSOR, _assign) for s in rule.per_variable],
+    }
+
+
+def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
+    """(CNTK learner, its numeric settings) when one computes this canonical form."""
+    if opt.kind not in NATIVE_OPTIMIZERS:
+        return None
+    name, forms = NATIVE_OPTIMIZERS[opt.kind]
+    if not all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
+        return None
+    if opt.kind == "adam":
+        return name, {"beta1": opt["beta1"], "beta2": opt["beta2"], "eps": opt["eps"]}
+    if opt.kind == "adadelta":
+        return name, {"rho": opt["rho"], "eps": opt["eps"]}
+    name = name if opt["momentum"] else "sgd"
+    return name, {"momentum": opt["momentum"], "l2": opt["weight_decay"]}
+
+
+def optimizer_context(opt: Optimizer) -> dict[str, Any]:
+    """What templates/cntk/optimizer.py.j2 needs: the learner (name, settings) when one computes
+    the form (then no written-out update), else the written-out update."""
+    native = native_optimizer(opt)
+    return {
+        "native": native[0] if native else "",
+        "settings": native[1] if native else {},
+        "kind": opt.kind,
+        "attrs": dict(opt.attrs),
+        **optimizer_code(opt),
+    }
+
+
+def _pattern(pads: tuple[tuple[int, int], tuple[int, int]], cells: tuple[int, int]) -> str:
+    """C.pad's pattern for (C, H, W): (before, after) per axis, a pool's overhang added after."""
+    (top, bottom), (left, right) = pads
+    return f"[(0, 0), ({top}, {bottom + cells[0]}), ({left}, {right + cells[1]})]"
+
+
+def _padded(layer: Layer) -> bool:
+    return any(p != (0, 0) for p in layer["padding"])
+
+
+class CNTKBackend(Backend):
+    """CNTK 2.7: (C, H, W) samples on a dynamic batch axis, cntk.layers blocks, Python 2 and 3."""
+
+    name = "cntk"
+    template = "cntk/script.py.j2"
+    native_profile = ""
+    framework = "CNTK"
+    black_mode = PY2_BLACK_MODE
+    RESERVED_NAMES = frozenset("""
+        inputs output forward feed dtype and as assert break class continue def del elif
+        else except exec finally for from global if import in is lambda not or pass print raise
+        return try while with yield
+        """.split())
+    FORWARD_NAMES = frozenset({"x", "self", "C", "np"})
+
+    def _call(self, layer: Layer) -> str:
+        return f"x = self.{self.native(layer)}(x)"
+
+    # ---- the report ---------------------------------------------------------------------
+    def native_overrides(self, model: Model) -> list[str]:
+        """CNTK has no defaults profile in the op table: the report states its conventions."""
+        return [LOSS_NOTE, INIT_NOTE] if model.train and model.params else []
+
+    # ---- layers -------------------------------------------------------------------------
+    def emit_dense(self, layer: Layer) -> LayerCode:
+        module = (
+            f"C.layers.Dense({layer['units']}, init=0, bias={layer['bias']}, input_rank=1, "
+            f"name={layer.name!r})"
+        )
+        notes = ["W is (in, out) in CNTK: the canonical (out, in) weight transposed in and out"]
+        return LayerCode(module, (self._call(layer),), tuple(notes))
+
+    def emit_conv2d(self, layer: Layer) -> LayerCode:
+        if layer["dilation"] != (1, 1):
+            return self._dilated_conv2d(layer)
+        module = (
+            f"C.layers.Convolution2D({layer['kernel']}, {layer['filters']}, pad=False, "
+            f"strides={layer['stride']}, dilation={layer['dilation']}, bias={layer['bias']}, "
+            f"init=0, name={layer.name!r})"
+        )
+        if not _padded(layer):
+            return LayerCode(module, (self._call(layer),))
+        pattern = _pattern(layer["padding"], (0, 0))
+        note = (
+            f"padding {layer['padding']} written as C.pad before an unpadded convolution "
+            "(CNTK's pad=True centres the window by its own rule)"
+        )
+        return LayerCode(module, (f"x = C.pad(x, {pattern})", self._call(layer)), (note,))
+
+    def _dilated_conv2d(self, layer: Layer) -> LayerCode:
+        """CNTK 2.7 has no dilated convolution on the CPU (its training pass raises "Dilated
+        convolution on CPU is not yet implemented"): the kernel is spread out with zeros by
+        CNTK ops (reshape, pad, slice), which the gradient passes through to the real taps."""
+        module = (
+            f"DilatedConv2D({layer['kernel']}, {layer['filters']}, {layer.in_shape[0]}, "
+            f"{layer['stride']}, {layer['dilation']}, {layer['bias']}, {layer.name!r})"
+        )
+        forward = [self._call(layer)]
+        notes = [
+            f"dilation {layer['dilation']}: the kernel spread out with zeros in CNTK ops and an "
+            "undilated C.convolution (CNTK 2.7 has no dilated convolution on the CPU)"
+        ]
+        if _padded(layer):
+            forward.insert(0, f"x = C.pad(x, {_pattern(layer['padding'], (0, 0))})")
+            notes.append(f"padding {layer['padding']} written as C.pad before the convolution")
+        return LayerCode(module, tuple(forward), tuple(notes), frozenset({"dilated_conv2d"}))
+
+    def _pool(self, layer: Layer, kind: str) -> LayerCode:
+        module = (
+            f"C.layers.{kind}({layer['pool']}, strides={layer['stride']}, pad=False, "
+            f"name={layer.name!r})"
+        )
+        notes = [f"strides={layer['stride']} given (CNTK's {kind} strides default to 1)"]
+        cells = overhang(layer)
+        if not _padded(layer) and cells == (0, 0):
+            return LayerCode(module, (self._call(layer),), tuple(notes))
+        pattern = _pattern(layer["padding"], cells)
+        notes.append(
+            f"padding {layer['padding']} (rounding={layer['rounding']}) written as C.pad(-inf), "
+            f"the last windows' overhang {cells} padded too, then an unpadded floor pool"
+        )
+        forward = (f'x = C.pad(x, {pattern}, constant_value=float("-inf"))', self._call(layer))
+        return LayerCode(module, forward, tuple(notes))
+
+    def emit_maxpool2d(self, layer: Layer) -> LayerCode:
+        return self._pool(layer, "MaxPooling")
+
+    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
+        return LayerCode("", ("x = C.reshape(C.reduce_mean(x, axis=(1, 2)), (-1,))",))
+
+    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
+        return LayerCode("", ("x = C.reshape(C.reduce_max(x, axis=(1, 2)), (-1,))",))
+
+    def emit_zeropad2d(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = C.pad(x, {_pattern(layer['padding'], (0, 0))})",))
+
+    def emit_dropout(self, layer: Layer) -> LayerCode:
+        module = (
+            f"C.layers.Dropout({layer['rate']!r}, name={layer.name!r}) if dropout "
+            "else C.layers.identity"
+        )
+        notes = ("CNTK's dropout is active only in training passes (forward for a backward)",)
+        return LayerCode(module, (self._call(layer),), notes)
+
+    def emit_flatten(self, layer: Layer) -> LayerCode:
+        return LayerCode("", ("x = C.reshape(x, (-1,))",))
+
+    def _activation(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = {ACTIVATIONS[layer.op]}(x)",))
+
+    emit_relu = emit_tanh = emit_sigmoid = _activation
+
+    def emit_softmax(self, layer: Layer) -> LayerCode:
+        # the IR's axis counts the batch; CNTK's static axes do not
+        return LayerCode("", (f"x = C.softmax(x, axis={layer['axis'] - 1})",))
+
+    def emit_elu(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = C.elu(x, alpha={layer['alpha']!r})",))
+
+    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
+        return LayerCode("", (f"x = C.leaky_relu(x, alpha={layer['alpha']!r})",))
+
+    def emit_avgpool2d(self, layer: Layer) -> LayerCode:
+        module = (
+            f"C.layers.AveragePooling({layer['pool']}, strides={layer['stride']}, pad=False, "
+            f"name={layer.name!r})"
+        )
+        notes = [f"strides={layer['stride']} given (CNTK's AveragePooling strides default to 1)"]
+        cells = overhang(layer)
+        if not _padded(layer) and cells == (0, 0):
+            return LayerCode(module, (self._call(layer),), tuple(notes))
+        counted = _pattern(layer["padding"], (0, 0)) if layer["count_pad"] else "None"
+        notes.append(
+            f"padding {layer['padding']} (rounding={layer['rounding']}, count_pad="
+            f"{layer['count_pad']}): the mean over the zero-padded input divided by the mean "
+            "over a mask of the cells counted (C.pad's zeros and the overhang never counted)"
+        )
+        call = (
+            f"x = average_pool(self.{self.native(layer)}, x, {_pattern(layer['padding'], cells)}, "
+            f"{counted})"
+        )
+        return LayerCode(module, (call,), tuple(notes), frozenset({"average_pool"}))
+
+    def emit_embedding(self, layer: Layer) -> LayerCode:
+        module = f"C.Parameter(({layer['vocab']}, {layer['dim']}), init=0, name={layer.name!r})"
+        notes = ("token ids (fed as floats) gather rows of the (vocab, dim) table: C.gather",)
+        return LayerCode(module, (f"x = C.gather(self.{self.native(layer)}, x)",), notes)
+
+    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
+        features = ", ".join(str(d) for d in layer.in_shape)
+        return LayerCode(
+            "",
+            (
+                f"x = C.reshape(x, (1, {features}))",
+                f"x = C.splice(*([x] * {layer['n']}), axis=0)",
+            ),
+        )
+
+    def _rnn(
+        self, layer: Layer, gates: int, axis: int = 0, shape: tuple[int, ...] = ()
+    ) -> LayerCode:
+        module = (
+            f"RNNParameters({gates}, {layer.in_shape[-1]}, {layer['units']}, {layer['layers']}, "
+            f"{layer['bias']}, {layer['bias'] and layer['recurrent_bias']}, {layer.name!r})"
+        )
+        extra = f", reset_after={layer['reset_after']}" if layer.op == "gru" else ""
+        where = f", axis={axis}" if axis else ""
+        call = f"x = {layer.op}(x, self.{self.native(layer)}{extra}, readout={layer['readout']!r}{where})"
+        forward = [call]
+        if layer["readout"] == "sequence":  # unpack leaves the steps a free dimension
+            forward.append(f"x = C.reshape(x, {tuple(shape or layer.out_shape)})")
+        notes = [
+            f"{layer.op} written with CNTK ops as a step function under C.layers.Recurrence over "
+            "C.to_sequence(x) (the steps a sequence axis), readout by C.sequence.last or "
+            "C.sequence.unpack; canonical gates and bias vectors, weights transposed to (in, G * H)"
+        ]
+        if layer.op == "gru":
+            notes.append(
+                "not C.layers.GRU: CNTK's applies the reset gate before the recurrent product "
+                "with one bias per gate, which cannot hold the canonical form"
+            )
+        return LayerCode(module, tuple(forward), tuple(notes), frozenset({"rnn"}))
+
+    def emit_gru(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, 3)
+
+    def emit_lstm(self, layer: Layer) -> LayerCode:
+        return self._rnn(layer, 4)
+
+    def emit_batchnorm(self, layer: Layer) -> LayerCode:
+        features = layer.in_shape[layer["axis"]]
+        module = (
+            f"BatchNorm({features}, {len(layer.in_shape)}, {layer['axis']}, {layer['eps']!r}, "
+            f"{layer['scale']}, {layer['center']}, {layer.name!r})"
+        )
+        notes = [
+            "C.batch_normalization with normalization_time_constant=0 (CNTK's running statistics "
+            "are time-constant filters, 5000 samples by default): the forward leaves the batch's "
+            "own statistics, and train_step folds them in as the canonical momentum "
+            f"{layer['momentum']!r} says (RUNNING_STATS)"
+        ]
+        notes.append(
+            "CNTK leaves the batch variance unbiased (n / (n - 1)): "
+            + (
+                "the canonical running_var=unbiased takes it as it is"
+                if layer["running_var"] == "unbiased"
+                else "times (n - 1) / n for the canonical biased running_var"
+            )
+        )
+        return LayerCode(module, (self._call(layer),), tuple(notes), frozenset({"batchnorm"}))
+
+    def running_stats(self, model: Model) -> list[tuple[str, float, int, bool]]:
+        """(canonical name, canonical momentum, cells per sample and feature, unbiased) of each
+        batch norm's running statistics; cells 0 for the mean."""
+        out = []
+        for layer in model.layers:
+            inner = wrapped(layer)
+            if inner.op != "batchnorm":
+                continue
+            cells = 1
+            for d in layer.in_shape:
+                cells *= d
+            cells //= inner.in_shape[inner["axis"]]
+            m, unbiased = inner["momentum"], inner["running_var"] == "unbiased"
+            out += [
+                (f"{layer.name}.running_mean", m, 0, unbiased),
+                (f"{layer.name}.running_var", m, cells, unbiased),
+            ]
+        return out
+
+    def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
+        """Every step: an RNN recurs over axis 1 with the steps mapped; anything else runs on
+        the steps made a sequence axis (C.to_sequence), unpacked after."""
+        note = f"time_distributed({inner.op}): the {layer.in_shape[0]} steps "
+        if inner.op in ("gru", "lstm"):
+            code = self._rnn(inner, 3 if inner.op == "gru" else 4, 1, layer.out_shape)
+            return replace(code, notes=(*code.notes, note + "a static axis the cell maps over"))
+        forward = (
+            "x = C.to_sequence(x)",
+            *code.forward,
+            "x = C.sequence.unpack(x, 0, no_mask_output=True)",
+            f"x = C.reshape(x, {tuple(layer.out_shape)})",  # the steps were a free dimension
+        )
+        return replace(code, forward=forward, notes=(*code.notes, note + "a sequence axis"))
+
+    # ---- merges -------------------------------------------------------------------------
+    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' + '.join(reads)}",))
+
+    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' * '.join(reads)}",))
+
+    def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = C.splice({', '.join(reads)}, axis={layer['axis']})",))
+
+    # ---- optimiser ----------------------------------------------------------------------
+    def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, Any]]]:
+        return native_optimizer(model.train.optimizer)  # type: ignore[union-attr]
+
+    def optimizer_notes(self, model: Model) -> list[str]:
+        if not model.params:
+            return ["the model has no parameters: no optimiser, a training step computes the loss"]
+        opt = model.train.optimizer  # type: ignore[union-attr]
+        native = self._native_optimizer(model)
+        if native:
+            gain = (
+                "unit_gain=True (the canonical moments)"
+                if opt.kind == "adam"
+                else (
+                    "unit_gain=False (CNTK's default unit_gain=True scales the gradient by 1 - "
+                    "momentum)"
+                )
+            )
+            return [f"optimizer {opt.kind}: C.{native[0]} with {gain}, momenta per minibatch"]
+        return [f"optimizer {opt.kind}: no CNTK learner computes this form, update written out"]
+
+    def _optimizer(self, model: Model) -> dict[str, Any]:
+        return optimizer_context(model.train.optimizer)  # type: ignore[union-attr]
+
+    # ---- context ------------------------------------------------------------------------
+    def native_paths(self, model: Model) -> dict[str, tuple[str, str]]:
+        """Canonical parameter name -> (its attribute path in Net, layout change)."""
+        paths = {}
+        for layer in model.layers:
+            inner = wrapped(layer)
+            for p in layer.params:
+                own = p.name[len(layer.name) + 1 :]
+                layout = ""
+                if inner.op == "dense":
+                    own, layout = {"weight": ("W", "transpose"), "bias": ("b", "")}[own]
+                elif inner.op == "conv2d":
+                    own = {"weight": "W", "bias": "b"}[own]  # DilatedConv2D's too
+                elif inner.op in ("gru", "lstm") and own.startswith("weight"):
+                    layout = "transpose"
+                path = f"{self.native(layer)}.{own}"
+                paths[p.name] = (self.native(layer) if inner.op == "embedding" else path, layout)
+        return paths
+
+    def context(self, model: Model) -> dict[str, Any]:
+        self.name_model(model)
+        codes = [(layer, self.emit(layer)) for layer in model.layers]
+        walk = self.walk(model, {layer.name: code for layer, code in codes})
+        return {
+            "header": contract.header(model),
+            "constants": contract.constants(model),
+            "data": contract.data_context(model),
+            "schedule": contract.schedule_context(model),
+            "layers": [
+                {"name": self.native(layer), "module": code.module, "setup": code.setup}
+                for layer, code in codes
+                if code.module
+            ],
+            "forward": walk.lines,
+            "forward_args": ", ".join(walk.arguments),
+            "output": walk.output,
+            "draws": sorted({p.init.dist for p in model.params}),
+            "init_lines": [line for p in model.params for line in init_lines(p)],
+            "params": [(p.name, tuple(p.shape)) for p in model.params],
+            "native_paths": list(self.native_paths(model).items()),
+            "inference": model.inference,
+            "helpers": sorted({h for _, code in codes for h in code.helpers}),
+            "running_stats": self.running_stats(model),
+            "optimizer": self._optimizer(model),
+            "trainable": bool(model.params),
+            "loss": model.train.loss.kind,  # type: ignore[union-attr]
+            "class_name": "Net",
+            "model_name": model.name,
+        }

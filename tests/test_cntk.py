@@ -1,0 +1,354 @@
+"""The cntk target: Python 2.7 validity, and the CNTK 2.7 facts its code relies on, measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import black
+import numpy as np
+import pytest
+from built_runtimes import py2_syntax_error, ready, run_json
+from dataset_files import write_pm25
+
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.interface import validate_results
+from dlspec.codegen.render import BLACK_MODE, PY2_BLACK_MODE
+from dlspec.frontend.load import build
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDENS = sorted((ROOT / "generated" / "cntk").glob("*.py"))
+
+# a call black explodes one argument a line; the f-string makes it infer a Python 3.6+ file
+EXPLODED = (
+    "x = f'{1}'\n"
+    "result = some_function_with_a_long_name(first_argument_value, second_argument_value, "
+    "third_argument_value_long, *remaining_positional_arguments)\n"
+)
+
+
+def test_the_py2_mode_never_adds_a_trailing_comma_after_star_args() -> None:
+    # black's default mode writes `*args,` (a Python 2 syntax error) in a py36+ file
+    assert "*remaining_positional_arguments,\n" in black.format_str(EXPLODED, mode=BLACK_MODE)
+    py2 = black.format_str(EXPLODED, mode=PY2_BLACK_MODE)  # the stated targets win
+    assert "*remaining_positional_arguments\n" in py2
+
+
+def test_cntk_scripts_are_black_formatted_in_the_py2_mode() -> None:
+    spec = (ROOT / "examples" / "imdb_gru.dl").read_text(encoding="utf-8")
+    source = compile_model(build(spec, "imdb_gru.dl").model, "cntk").source
+    assert black.format_str(source, mode=PY2_BLACK_MODE) == source
+    assert source.count("from __future__ import absolute_import, division, print_function") == 1
+    assert "time.perf_counter()" not in source and "os.cpu_count()" not in source
+
+
+def test_there_is_a_cntk_golden_for_every_example() -> None:
+    assert len(GOLDENS) == len(list((ROOT / "examples").glob("*.dl")))
+
+
+@pytest.mark.framework
+def test_every_cntk_golden_parses_as_python_2() -> None:
+    errors = [error for error in map(py2_syntax_error, GOLDENS) if error]
+    assert not errors, errors
+
+
+# Python 2.7 in the cntk runtime: each fact the emitter relies on, measured in float64
+FACTS = """
+from __future__ import division, print_function
+import json, sys
+import numpy as np
+import cntk as C
+
+F64 = np.float64
+XS = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+W0 = np.array([[0.1], [0.2], [-0.3]])
+out = {}
+
+
+def linear():
+    x = C.input_variable((3,), dtype=F64)
+    with C.default_options(dtype=F64):
+        layer = C.layers.Dense(1, init=0, bias=False)
+    y = layer(x)
+    layer.W.value = W0.copy()
+    # the per-sample criterion sum(y^2): a Trainer sums it over the minibatch
+    return x, y, layer, C.reduce_sum(C.square(y), axis=C.Axis.all_static_axes())
+
+
+def train(learner_of, lrs, reset):
+    x, y, layer, loss = linear()
+    learner = learner_of(y.parameters)
+    trainer = C.Trainer(y, (loss, None), [learner])
+    for lr in lrs:
+        if reset:
+            learner.reset_learning_rate(reset(lr))
+        trainer.train_minibatch({x: XS})
+    return layer.W.value.tolist()
+
+
+LRS = [0.1, 0.02, 0.05]
+per_sample = lambda lr: C.learning_parameter_schedule_per_sample(lr / len(XS))
+for unit_gain in (False, True):
+    out["momentum_unit_gain_%s" % unit_gain] = train(
+        lambda ps: C.momentum_sgd(ps, lr=per_sample(0.3), momentum=C.momentum_schedule(0.9),
+                                  unit_gain=unit_gain), LRS, per_sample)
+out["sgd_l2"] = train(
+    lambda ps: C.sgd(ps, lr=per_sample(0.1), l2_regularization_weight=0.01), [0.1, 0.1], None)
+# a per-minibatch schedule reset to another minibatch size keeps the first one's reference
+out["sgd_reset_minibatch"] = train(
+    lambda ps: C.sgd(ps, lr=C.learning_parameter_schedule(0.1, minibatch_size=50)), [0.1],
+    lambda lr: C.learning_parameter_schedule(lr, minibatch_size=len(XS)))
+out["sgd_minibatch"] = train(
+    lambda ps: C.sgd(ps, lr=C.learning_parameter_schedule(0.1, minibatch_size=len(XS))), [0.1],
+    None)
+
+# the scripts' learners: the batch mean of the per-sample criterion, a per-sample rate, batches
+# of 2, 3 and 1 samples
+def adam_on(criterion_of):
+    x, y, layer, loss = linear()
+    learner = C.adam(y.parameters, lr=C.learning_parameter_schedule_per_sample(0.1),
+                     momentum=C.momentum_schedule(0.8), unit_gain=True,
+                     variance_momentum=C.momentum_schedule(0.9), epsilon=0.01)
+    trainer = C.Trainer(y, (criterion_of(loss), None), [learner])
+    for lr, rows in zip(LRS, ([0, 1], [0, 1, 1], [1])):
+        learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        trainer.train_minibatch({x: XS[rows]})
+    return layer.W.value.tolist()
+
+
+def adadelta_on():
+    x, y, layer, loss = linear()
+    learner = C.adadelta(y.parameters, lr=C.learning_parameter_schedule_per_sample(1.0),
+                         rho=0.8, epsilon=0.01)
+    mean = C.reduce_mean(loss, axis=C.Axis.default_batch_axis())
+    trainer = C.Trainer(y, (mean, None), [learner])
+    for lr, rows in zip((1.0, 0.5, 0.7), ([0, 1], [0, 1, 1], [1])):
+        learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
+        trainer.train_minibatch({x: XS[rows]})
+    return layer.W.value.tolist()
+
+
+out["adadelta_mean"] = adadelta_on()
+out["adam_mean"] = adam_on(lambda loss: C.reduce_mean(loss, axis=C.Axis.default_batch_axis()))
+out["adam_sum"] = adam_on(lambda loss: loss)
+
+# pad=True: where the window's first tap lands (a kernel whose only 1 is its top-left tap)
+def first_taps(k, s, n):
+    x = C.input_variable((1, n, n), dtype=F64)
+    with C.default_options(dtype=F64):
+        conv = C.layers.Convolution2D((k, k), 1, pad=True, strides=s, bias=False, init=0)
+    y = conv(x)
+    w = np.zeros((1, 1, k, k))
+    w[0, 0, 0, 0] = 1.0
+    conv.W.value = w
+    image = np.arange(1, n * n + 1, dtype=F64).reshape(1, 1, n, n)
+    return y.eval({x: image})[0, 0].tolist()
+
+
+out["pad_true"] = dict(("%d_%d_%d" % k, first_taps(*k)) for k in ((2, 1, 3), (4, 1, 4), (3, 2, 4)))
+out["maxpool_default_shape"] = list(C.layers.MaxPooling((2, 2))(C.input_variable((1, 4, 4))).shape)
+
+# batch norm with time constant 0: what a training pass leaves in the running statistics
+with C.default_options(dtype=F64):
+    v = C.input_variable((3,), dtype=F64)
+    scale, bias = C.Parameter((3,), init=1), C.Parameter((3,), init=0)
+    mean, var = C.Constant(0, shape=(3,)), C.Constant(1, shape=(3,))
+    count = C.Constant(0, shape=())
+    y = C.batch_normalization(v, scale, bias, mean, var, spatial=False,
+                              normalization_time_constant=0, blend_time_constant=0, epsilon=1e-5,
+                              use_cudnn_engine=False, running_count=count)
+data = np.random.RandomState(0).normal(size=(5, 3))
+for _ in range(2):  # twice: the running count does not matter
+    C.reduce_sum(y * y).grad({v: data}, wrt=[scale])
+out["bn_mean"], out["bn_var"] = mean.value.tolist(), var.value.tolist()
+out["bn_data"] = data.tolist()
+
+# a dilated convolution: forward runs, the training pass does not, on the CPU
+x = C.input_variable((1, 7, 7))
+conv = C.layers.Convolution2D((3, 3), 1, dilation=2)
+try:
+    conv(x).grad({x: np.ones((1, 1, 7, 7), np.float32)}, wrt=conv(x).parameters)
+    out["dilated_grad"] = "ran"
+except RuntimeError as err:
+    out["dilated_grad"] = str(err).splitlines()[0]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_json(ready("cntk"), FACTS, {}, tmp_path_factory.mktemp("cntk_facts"))
+
+
+def _grad(w: np.ndarray) -> np.ndarray:
+    """The gradient of the mean of sum(y^2) over the batch XS, y = x @ w."""
+    xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    return 2 * xs.T @ (xs @ w) / len(xs)
+
+
+def _momentum(form: str, gain: float) -> np.ndarray:
+    w, v = np.array([[0.1], [0.2], [-0.3]]), np.zeros((3, 1))
+    for lr in (0.1, 0.02, 0.05):  # a changing rate tells the two momentum forms apart
+        g = gain * _grad(w)
+        if form == "update":
+            v = 0.9 * v + lr * g
+            w = w - v
+        else:
+            v = 0.9 * v + g
+            w = w - lr * v
+    return w
+
+
+@pytest.mark.framework
+def test_momentum_sgd_is_the_update_form_and_unit_gain_scales_the_gradient(facts: dict) -> None:
+    # lr / n per sample on the summed criterion: the mean's rate for a linear update
+    np.testing.assert_allclose(facts["momentum_unit_gain_False"], _momentum("update", 1), 0, 1e-15)
+    assert (
+        np.abs(np.array(facts["momentum_unit_gain_False"]) - _momentum("gradient", 1)).max() > 0.1
+    )
+    # CNTK's default unit_gain=True: v = mu * v + (1 - mu) * lr * g
+    np.testing.assert_allclose(facts["momentum_unit_gain_True"], _momentum("update", 0.1), 0, 1e-15)
+
+
+def _adam(batches: list[list[int]]) -> np.ndarray:
+    """Uncorrected Adam (b1 0.8, b2 0.9, eps 0.01) on the mean gradient of each batch's rows."""
+    xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    w, m, v = np.array([[0.1], [0.2], [-0.3]]), np.zeros((3, 1)), np.zeros((3, 1))
+    for t, (lr, rows) in enumerate(zip((0.1, 0.02, 0.05), batches, strict=True), 1):
+        g = 2 * xs[rows].T @ (xs[rows] @ w) / len(rows)
+        m, v = 0.8 * m + 0.2 * g, 0.9 * v + 0.1 * g * g
+        w = w - lr * np.sqrt(1 - 0.9**t) / (1 - 0.8**t) * m / (np.sqrt(v) + 0.01)
+    return w
+
+
+@pytest.mark.framework
+def test_adam_on_the_batch_mean_is_the_uncorrected_form(facts: dict) -> None:
+    # the batch mean is one sample to CNTK: a per-sample rate lr is the rate, for any batch size
+    want = _adam([[0, 1], [0, 1, 1], [1]])
+    np.testing.assert_allclose(facts["adam_mean"], want, 0, 1e-15)
+    # on the summed criterion eps meets n * sqrt(v): a per-sample rate cannot make it canonical
+    assert np.abs(np.array(facts["adam_sum"]) - want).max() > 1e-3
+
+
+@pytest.mark.framework
+def test_adadelta_on_the_batch_mean_is_the_canonical_form(facts: dict) -> None:
+    xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    w, eg, ed = np.array([[0.1], [0.2], [-0.3]]), np.zeros((3, 1)), np.zeros((3, 1))
+    for lr, rows in zip((1.0, 0.5, 0.7), ([0, 1], [0, 1, 1], [1]), strict=True):
+        g = 2 * xs[rows].T @ (xs[rows] @ w) / len(rows)
+        eg = 0.8 * eg + 0.2 * g * g
+        delta = np.sqrt(ed + 0.01) / np.sqrt(eg + 0.01) * g
+        ed = 0.8 * ed + 0.2 * delta * delta
+        w = w - lr * delta
+    np.testing.assert_allclose(facts["adadelta_mean"], w, 0, 1e-15)
+
+
+@pytest.mark.framework
+def test_l2_regularization_weight_is_the_coupled_decay_on_the_mean(facts: dict) -> None:
+    w = np.array([[0.1], [0.2], [-0.3]])
+    for _ in range(2):
+        w = w - 0.1 * (_grad(w) + 0.01 * w)
+    np.testing.assert_allclose(facts["sgd_l2"], w, 0, 1e-15)
+
+
+@pytest.mark.framework
+def test_a_reset_minibatch_schedule_keeps_its_first_reference_size(facts: dict) -> None:
+    # why the scripts give per-sample rates: a short last batch would be mis-scaled otherwise
+    want = np.array([[0.1], [0.2], [-0.3]]) - 0.1 * _grad(np.array([[0.1], [0.2], [-0.3]]))
+    np.testing.assert_allclose(facts["sgd_minibatch"], want, 0, 1e-15)
+    assert np.abs(np.array(facts["sgd_reset_minibatch"]) - want).max() > 0.1
+
+
+@pytest.mark.framework
+def test_pad_true_is_same_but_for_odd_kernels_at_stride_2(facts: dict) -> None:
+    # even kernels at stride 1: the extra cell after, as TensorFlow's 'same'; a 3-kernel at
+    # stride 2 over 4 cells (total 1) pads 1 before where 'same' pads 0: the scripts write C.pad
+    image = np.arange(1, 17).reshape(4, 4)
+    assert facts["pad_true"]["2_1_3"] == np.arange(1, 10).reshape(3, 3).tolist()  # 0 before
+    assert facts["pad_true"]["4_1_4"][1][1:] == [1, 2, 3]  # 1 before, 2 after
+    assert facts["pad_true"]["3_2_4"] == [[0, 0], [0, image[1, 1]]]  # windows start at -1, 1
+
+
+@pytest.mark.framework
+def test_max_pooling_strides_default_to_one(facts: dict) -> None:
+    assert facts["maxpool_default_shape"] == [1, 3, 3]  # not [1, 2, 2]: stride 1, not the window
+
+
+@pytest.mark.framework
+def test_batch_norm_time_constant_0_leaves_the_batch_mean_and_unbiased_variance(
+    facts: dict,
+) -> None:
+    data = np.array(facts["bn_data"])
+    np.testing.assert_allclose(facts["bn_mean"], data.mean(axis=0), 0, 1e-15)
+    np.testing.assert_allclose(facts["bn_var"], data.var(axis=0, ddof=1), 0, 1e-14)
+
+
+@pytest.mark.framework
+def test_cntk_has_no_dilated_convolution_on_the_cpu(facts: dict) -> None:
+    # why the scripts spread the kernel out themselves (DilatedConv2D)
+    assert facts["dilated_grad"].startswith("Dilated convolution on CPU is not yet implemented")
+
+
+# ---- real data files read under Python 2.7 -------------------------------------------------------
+
+
+# mnist.pkl.gz and CIFAR-10's batches were pickled by Python 2 and NumPy 1.x (numpy.core); the
+# py3 writers of dataset_files.py pickle NumPy 2 arrays (numpy._core), which NumPy 1.16 cannot
+# load, so these are written in the runtime itself, as the originals were
+PY2_WRITER = """
+import gzip, json, pickle, sys
+import numpy as np
+
+folder = json.loads(sys.argv[1])
+rng = np.random.RandomState(0)
+parts = [((rng.randint(0, 256, size=(n, 784)) / 256.0).astype(np.float32),
+          rng.randint(0, 10, size=n).astype(np.int64)) for n in (4, 2, 3)]
+with gzip.open(folder + "/mnist.pkl.gz", "wb") as f:
+    pickle.dump(tuple(parts), f, protocol=2)
+for name in ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch"]:
+    n = 3 if name == "test_batch" else 2
+    batch = {b"labels": [int(v) for v in rng.randint(0, 10, size=n)],
+             b"data": rng.randint(0, 256, size=(n, 3072)).astype(np.uint8)}
+    with open(folder + "/" + name, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+print(json.dumps("ok"))
+"""
+
+
+def _write_py2_pickles(folder: Path) -> None:
+    run_json(ready("cntk"), PY2_WRITER, str(folder), folder)
+
+
+def _write_pm25(folder: Path) -> None:
+    write_pm25(folder / "pm25.npz", 6, 3, np.random.RandomState(0))
+
+
+DATA_CASES = {  # example -> (writer, --data relative to the folder, test samples)
+    "mnist_mlp": (_write_py2_pickles, ".", 3),
+    "keras_cifar10_cnn": (_write_py2_pickles, ".", 3),
+    "pm25_lstm": (_write_pm25, "pm25.npz", 3),
+}
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("example", sorted(DATA_CASES))
+def test_the_cntk_scripts_read_real_data_files_under_python_2(example: str, tmp_path: Path) -> None:
+    rt = ready("cntk")
+    writer, data, samples = DATA_CASES[example]
+    writer(tmp_path)
+    out = tmp_path / "results.json"
+    script = ROOT / "generated" / "cntk" / f"{example}_cntk.py"
+    flags = ["--data", str(tmp_path / data), "--epochs", "1", "--max-steps", "1", "--warmup", "0"]
+    done = subprocess.run(
+        rt.command(str(script), *flags, "--device", "cpu", "--results", str(out)),
+        capture_output=True,
+        text=True,
+        env=rt.environment(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert validate_results(results) == []
+    assert results["python_version"].startswith("2.7.") and results["runtime"] == "cntk"
+    assert results["data"] != "synthetic" and results["test_samples"] == samples
