@@ -9,9 +9,8 @@ from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
 from dlspec.backends.mxnet import init_lines
 from dlspec.codegen import contract
 from dlspec.codegen.render import PY2_BLACK_MODE
-from dlspec.codegen.updates import Printer, render
+from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
-from dlspec.ir.updates import update_rule
 
 ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 
@@ -55,13 +54,7 @@ def _assign(target: str, op: str, value: str) -> str:
 
 def optimizer_code(opt: Optimizer) -> dict[str, Any]:
     """Slots and lines of CanonicalOptimizer.update (w, g, lr, t and the slots in scope)."""
-    rule = update_rule(opt.kind, opt.attrs)
-    return {
-        "slots": list(rule.slots),
-        "step_counter": rule.uses_step,
-        "lines": [render(s, NP_SCALAR, _assign) for s in rule.per_update]
-        + [render(s, NP_TENSOR, _assign) for s in rule.per_variable],
-    }
+    return update_code(opt, NP_SCALAR, NP_TENSOR, _assign)
 
 
 def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:

@@ -7,9 +7,8 @@ from typing import Any, Optional
 
 from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
 from dlspec.codegen import contract
-from dlspec.codegen.updates import Printer, render
+from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
-from dlspec.ir.updates import update_rule
 
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
 
@@ -69,13 +68,7 @@ def _assign(target: str, op: str, value: str) -> str:
 
 def optimizer_code(opt: Optimizer) -> dict[str, Any]:
     """Slots and lines of CanonicalOptimizer.step (w, g, lr, t and the slots in scope)."""
-    rule = update_rule(opt.kind, opt.attrs)
-    return {
-        "slots": list(rule.slots),
-        "step_counter": rule.uses_step,
-        "lines": [render(s, MX_SCALAR, _assign) for s in rule.per_update]
-        + [render(s, MX_TENSOR, _assign) for s in rule.per_variable],
-    }
+    return update_code(opt, MX_SCALAR, MX_TENSOR, _assign)
 
 
 def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:

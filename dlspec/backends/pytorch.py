@@ -13,9 +13,8 @@ from dlspec.backends.base import (
     overhang,
 )
 from dlspec.codegen import contract
-from dlspec.codegen.updates import Printer, render
+from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param
-from dlspec.ir.updates import update_rule
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -87,13 +86,7 @@ def _torch_assign(target: str, op: str, value: str) -> str:
 def optimizer_code(opt: Optimizer) -> dict[str, Any]:
     """Slots and lines of CanonicalOptimizer.step (w, g, lr, t and the slots in scope): the
     scalars of the step count as Python floats, the rest torch ops in place."""
-    rule = update_rule(opt.kind, opt.attrs)
-    return {
-        "slots": list(rule.slots),
-        "step_counter": rule.uses_step,
-        "lines": [render(s, TORCH_SCALAR, _torch_assign) for s in rule.per_update]
-        + [render(s, TORCH_TENSOR, _torch_assign) for s in rule.per_variable],
-    }
+    return update_code(opt, TORCH_SCALAR, TORCH_TENSOR, _torch_assign)
 
 
 def _pairs(

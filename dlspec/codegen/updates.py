@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
-from dlspec.ir.updates import Bin, Expr, Let, Name, Num, Sqrt, Statement
+from dlspec.ir.updates import Bin, Expr, Let, Name, Num, Sqrt, Statement, update_rule
 
 # binding strength of Python's operators: + -, then * /, then unary minus, then **, then atoms
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
@@ -61,3 +61,17 @@ def render(statement: Statement, printer: Printer, assign: Callable[[str, str, s
 def noted(line: str, note: str) -> str:
     """A line with its note as a trailing comment."""
     return f"{line}  # {note}" if note else line
+
+
+def update_code(
+    opt: Any, scalar: Printer, tensor: Printer, assign: Callable[[str, str, str], str]
+) -> dict[str, Any]:
+    """A target's written-out update of optimiser `opt`: its slots, whether it counts steps, and
+    its lines (the per-update scalars by `scalar`, the per-variable lines by `tensor`)."""
+    rule = update_rule(opt.kind, opt.attrs)
+    return {
+        "slots": list(rule.slots),
+        "step_counter": rule.uses_step,
+        "lines": [render(s, scalar, assign) for s in rule.per_update]
+        + [render(s, tensor, assign) for s in rule.per_variable],
+    }
