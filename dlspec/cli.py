@@ -12,6 +12,8 @@ from dlspec import __version__
 from dlspec.backends import TARGETS
 from dlspec.codegen.compile import Compiled, compile_model
 from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
+from dlspec.codegen.format_cache import default_directory
+from dlspec.codegen.render import use_format_cache
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
 from dlspec.frontend.load import Built, build_file
 from dlspec.ir.ops import PROFILES
@@ -334,6 +336,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = "--debug" in argv
     try:
         args = make_parser().parse_args(argv)
+        use_format_cache(default_directory())
         return int(args.func(args))
     except SpecError as err:
         if debug:
@@ -356,6 +359,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         where = f" {display_path(err.filename)}" if isinstance(err.filename, str) else ""
         print(f"dlspec: error:{where}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        use_format_cache(None)
 
 
 if __name__ == "__main__":

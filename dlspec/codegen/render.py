@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import black
 import jinja2
 
+from dlspec.codegen.format_cache import format_cached
 from dlspec.resources import templates_dir
 
 # black's mode is pinned here and never read from the caller's configuration.
@@ -36,8 +38,20 @@ def environment() -> jinja2.Environment:
     )
 
 
+# Where black's output is cached (dlspec.codegen.format_cache); None, the default, formats anew.
+_format_cache: Optional[Path] = None
+
+
+def use_format_cache(directory: Optional[Path]) -> None:
+    """Cache black's output in directory from now on (None: stop caching)."""
+    global _format_cache
+    _format_cache = directory
+
+
 def format_source(source: str, mode: black.Mode = BLACK_MODE) -> str:
     """black-format Python source with a pinned mode (default: the Python 3 targets')."""
+    if _format_cache is not None:
+        return format_cached(source, mode, _format_cache)
     return black.format_str(source, mode=mode)
 
 

@@ -1,0 +1,94 @@
+"""The cache of black's output: same bytes as black, hits skip black, damage and failures are misses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import black
+import pytest
+
+from dlspec.codegen import format_cache
+from dlspec.codegen.render import BLACK_MODE, PY2_BLACK_MODE
+
+SOURCE = "def f( a,b ):\n  return {'x':a,   'y':b}\n"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_miss_formats_with_black_and_stores(tmp_path: Path) -> None:
+    out = format_cache.format_cached(SOURCE, BLACK_MODE, tmp_path)
+    assert out == black.format_str(SOURCE, mode=BLACK_MODE)
+    key = format_cache.cache_key(SOURCE, BLACK_MODE)
+    assert format_cache.lookup(tmp_path, key) == out
+
+
+def test_a_hit_does_not_run_black(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = format_cache.format_cached(SOURCE, BLACK_MODE, tmp_path)
+
+    def refuse(*_: object, **__: object) -> str:
+        raise AssertionError("black ran on a cache hit")
+
+    monkeypatch.setattr(format_cache.black, "format_str", refuse)
+    assert format_cache.format_cached(SOURCE, BLACK_MODE, tmp_path) == first
+
+
+def test_the_key_covers_source_mode_and_black_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = format_cache.cache_key(SOURCE, BLACK_MODE)
+    assert key != format_cache.cache_key(SOURCE + "\n", BLACK_MODE)
+    assert key != format_cache.cache_key(SOURCE, PY2_BLACK_MODE)
+    monkeypatch.setattr(format_cache.black, "__version__", "0.0.0")
+    assert key != format_cache.cache_key(SOURCE, BLACK_MODE)
+
+
+def test_a_damaged_entry_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    good = format_cache.format_cached(SOURCE, BLACK_MODE, tmp_path)
+    key = format_cache.cache_key(SOURCE, BLACK_MODE)
+    entry = tmp_path / key[:2] / key
+    entry.write_bytes(entry.read_bytes().replace(b"return", b"retrun"))
+    assert format_cache.lookup(tmp_path, key) is None
+    assert format_cache.format_cached(SOURCE, BLACK_MODE, tmp_path) == good
+    assert format_cache.lookup(tmp_path, key) == good
+
+
+def test_an_unwritable_cache_still_formats(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = format_cache.format_cached(SOURCE, BLACK_MODE, blocker / "cache")
+    assert out == black.format_str(SOURCE, mode=BLACK_MODE)
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_the_environment_chooses_or_disables_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DLSPEC_NO_CACHE", raising=False)
+    monkeypatch.setenv("DLSPEC_CACHE_DIR", str(tmp_path))
+    assert format_cache.default_directory() == tmp_path / f"black-{black.__version__}"
+    monkeypatch.delenv("DLSPEC_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert format_cache.default_directory() == tmp_path / "xdg" / "dlspec" / (
+        f"black-{black.__version__}"
+    )
+    monkeypatch.setenv("DLSPEC_NO_CACHE", "1")
+    assert format_cache.default_directory() is None
+
+
+def test_cli_compile_is_byte_identical_cold_and_warm(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {**os.environ, "DLSPEC_CACHE_DIR": str(cache)}
+    env.pop("DLSPEC_NO_CACHE", None)
+    spec = ROOT / "examples" / "mnist_mlp.dl"
+    outputs = []
+    for _ in range(2):
+        run = subprocess.run(
+            [str(Path(sys.executable).parent / "dlspec"), "compile", str(spec), "--target", "all"],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert b"import torch" in outputs[0]
+    assert len(list(cache.glob("black-*/*/*"))) == 5  # one entry per target
