@@ -172,6 +172,13 @@ try:
     out["dilated_grad"] = "ran"
 except RuntimeError as err:
     out["dilated_grad"] = str(err).splitlines()[0]
+
+# leaky_relu with alpha > 1 (select vs max), and how reduce_max shares a tie's gradient
+x = C.input_variable(3)
+out["leaky_relu_alpha_2"] = C.leaky_relu(x, alpha=2.0).eval({x: np.array([[-1.0, 0.0, 2.0]], np.float32)}).tolist()
+m = C.input_variable((1, 2, 2), needs_gradient=True)
+ties = np.array([[[[1.0, 0.0], [0.0, 1.0]]]], np.float32)
+out["reduce_max_tie_grad"] = C.reduce_sum(C.reduce_max(m, axis=(1, 2))).grad({m: ties}).tolist()
 print(json.dumps(out))
 """
 
@@ -352,3 +359,11 @@ def test_the_cntk_scripts_read_real_data_files_under_python_2(example: str, tmp_
     assert validate_results(results) == []
     assert results["python_version"].startswith("2.7.") and results["runtime"] == "cntk"
     assert results["data"] != "synthetic" and results["test_samples"] == samples
+
+
+@pytest.mark.framework
+def test_leaky_relu_selects_and_reduce_max_gives_each_tie_the_whole_gradient(facts: dict) -> None:
+    # docs/semantics.md: canonical leaky_relu selects (max(x, 2x) would keep -1); canonical
+    # global_maxpool2d splits dy over tied maxima, CNTK's reduce_max does not
+    assert facts["leaky_relu_alpha_2"] == [[-2.0, 0.0, 2.0]]
+    assert facts["reduce_max_tie_grad"] == [[[[1.0, 0.0], [0.0, 1.0]]]]

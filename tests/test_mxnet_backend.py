@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from built_runtimes import ready
+from built_runtimes import ready, run_json
 from example_specs import TRAINED
 
 from dlspec.codegen.compile import compile_model
@@ -70,3 +70,24 @@ def test_edge_specs_verify_in_float64(path: Path, monkeypatch: pytest.MonkeyPatc
     """The edge specs again in float64 (tolerance 1e-9): the written-out forms are exact."""
     monkeypatch.chdir(ROOT)
     _verify(path, "float64")
+
+
+TIE_GRADIENT = """
+import json
+import mxnet as mx
+from mxnet import autograd
+x = mx.nd.array([[[[1.0, 0.0], [0.0, 1.0]]]])
+x.attach_grad()
+with autograd.record():
+    y = mx.nd.max(x, axis=(2, 3)).sum()
+y.backward()
+print(json.dumps(x.grad.asnumpy().tolist()))
+"""
+
+
+@pytest.mark.framework
+def test_max_gives_each_tied_maximum_the_whole_gradient(tmp_path: Path) -> None:
+    # docs/semantics.md, global_maxpool2d: canonical splits dy over tied maxima, MXNet's max does
+    # not, so exact ties are a known difference that verify's margins redraw away
+    grad = run_json(ready("mxnet"), TIE_GRADIENT, {}, tmp_path)
+    assert grad == [[[[1.0, 0.0], [0.0, 1.0]]]]
