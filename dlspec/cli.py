@@ -334,9 +334,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 spec errors or failed checks, 2 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    previous_cache = use_format_cache(default_directory())
     try:
         args = make_parser().parse_args(argv)
-        use_format_cache(default_directory())
         return int(args.func(args))
     except SpecError as err:
         if debug:
@@ -360,7 +360,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"dlspec: error:{where}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        use_format_cache(None)
+        use_format_cache(previous_cache)
 
 
 if __name__ == "__main__":

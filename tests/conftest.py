@@ -8,15 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from dlspec.codegen.format_cache import default_directory
+from dlspec.codegen.render import use_format_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
 BIN = Path(sys.executable).parent
 
 os.environ.setdefault("KERAS_HOME", str(ROOT / ".cache" / "keras"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The command line's cache of black's output (dlspec.codegen.format_cache) kept in the clone, not
-# the home folder; tests/test_format_cache.py proves a hit is black's own bytes.
+# The cache of black's output (dlspec.codegen.format_cache), kept in the clone rather than the
+# home folder, used by the command line and by the tests' own compiles (the examples are compiled
+# for every runtime by several tests); tests/test_format_cache.py proves a hit is black's bytes.
 os.environ.setdefault("DLSPEC_CACHE_DIR", str(ROOT / ".cache" / "dlspec"))
+use_format_cache(default_directory())
 # Before numpy loads: the float64 oracle multiplies small matrices thousands of times (an RNN step
 # each), where OpenBLAS's threads cost more than they save (2 cores: mnist_hierarchical_rnn's
 # 5-step oracle took 1.2 s CPU single-threaded, 5 to 14 s threaded). Frameworks keep their pools.

@@ -51,6 +51,8 @@ def _compile_all(tmp: Path, hashseed: str) -> dict[str, bytes]:
 
 
 def test_output_is_identical_under_different_hash_seeds(tmp_path: Path) -> None:
+    # both runs use the tests' cache of black's output (keyed by the unformatted script): an
+    # unformatted script that depended on the seed would miss it and be formatted anew
     first = _compile_all(tmp_path, "0")
     second = _compile_all(tmp_path, "4242")
     assert first and first == second

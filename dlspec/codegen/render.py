@@ -42,10 +42,12 @@ def environment() -> jinja2.Environment:
 _format_cache: Optional[Path] = None
 
 
-def use_format_cache(directory: Optional[Path]) -> None:
-    """Cache black's output in directory from now on (None: stop caching)."""
+def use_format_cache(directory: Optional[Path]) -> Optional[Path]:
+    """Cache black's output in directory from now on (None: stop caching); returns the folder
+    used until now, for the caller to restore."""
     global _format_cache
-    _format_cache = directory
+    previous, _format_cache = _format_cache, directory
+    return previous
 
 
 def format_source(source: str, mode: black.Mode = BLACK_MODE) -> str:
