@@ -19,9 +19,9 @@ ZOO := examples/resnet50.dl examples/densenet121_chexnet.dl examples/alexnet.dl 
 DEMO_EXAMPLES := $(filter-out $(ZOO),$(EXAMPLES))
 FUZZ_SECONDS ?= 1800
 FUZZ_JOBS ?= 1
-# make test's pytest processes (pytest-xdist; CI has 2 cores). On a 2-core machine two processes
-# ran the suite in 40 min, one process in 74 (that run shared the machine for half its time):
-# most of a test is a framework's start-up and a small model, one thread's work.
+# make test's pytest processes (pytest-xdist; CI has 2 cores). In a fresh clone on 2 cores two
+# processes ran the suite in 31 min, one process in 74 (that run shared the machine half the
+# time): most of a test is a framework's start-up and a small model, one thread's work.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadscope
 export KERAS_HOME := $(CURDIR)/.cache/keras

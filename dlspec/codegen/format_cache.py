@@ -3,9 +3,10 @@
 black is most of the time of compiling a large model (6.1 of 7.8 s for DenseNet-121 on one
 target), and `dlspec check` formats every example for every target again. The output is a pure
 function of the unformatted source, black's version and the mode, so it is stored under a hash of
-those three: a hit returns the same bytes black would. The library and the tests never use it
-unless asked; the command line turns it on (``DLSPEC_NO_CACHE=1`` turns it off, and
-``DLSPEC_CACHE_DIR`` moves it from ``$XDG_CACHE_HOME/dlspec``, ``~/.cache/dlspec`` by default).
+those three: a hit returns the same bytes black would. The library formats anew unless asked
+(``dlspec.codegen.render.use_format_cache``); the command line and the test suite ask
+(``DLSPEC_NO_CACHE=1`` turns it off, and ``DLSPEC_CACHE_DIR`` moves it from
+``$XDG_CACHE_HOME/dlspec``, ``~/.cache/dlspec`` by default).
 """
 
 from __future__ import annotations
