@@ -92,3 +92,24 @@ def test_cli_compile_is_byte_identical_cold_and_warm(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1]
     assert b"import torch" in outputs[0]
     assert len(list(cache.glob("black-*/*/*"))) == 5  # one entry per target
+
+
+def test_each_folder_keeps_its_most_recently_used_entries(tmp_path: Path) -> None:
+    folder = tmp_path / "ab"
+    folder.mkdir()
+    for age in range(5):
+        entry = folder / f"ab{age}"
+        entry.write_text("x")
+        os.utime(entry, (1000 - age, 1000 - age))  # ab0 the newest
+    (folder / ".tmp-writing").write_text("x")  # another process's entry being written
+    format_cache.prune(folder, keep=3)
+    assert sorted(p.name for p in folder.iterdir()) == [".tmp-writing", "ab0", "ab1", "ab2"]
+
+
+def test_a_hit_marks_its_entry_used(tmp_path: Path) -> None:
+    format_cache.format_cached(SOURCE, BLACK_MODE, tmp_path)
+    key = format_cache.cache_key(SOURCE, BLACK_MODE)
+    entry = tmp_path / key[:2] / key
+    os.utime(entry, (1, 1))
+    assert format_cache.lookup(tmp_path, key) is not None
+    assert entry.stat().st_mtime > 1

@@ -42,21 +42,45 @@ def cache_key(source: str, mode: black.Mode) -> str:
     return digest.hexdigest()
 
 
+# Entries kept per folder (the folder is the key's first two hex digits): at most 256 x 32 = 8192
+# scripts, about 200 MB at DenseNet-121's 25 KB each, whatever is compiled over the years.
+PER_FOLDER = 32
+
+
 def _checksum(data: bytes) -> bytes:
     return hashlib.sha256(data).hexdigest().encode("ascii")
 
 
 def lookup(directory: Path, key: str) -> Optional[str]:
     """The stored output for key, or None (absent, unreadable, or not what was stored: each
-    entry starts with its body's own hash, so a damaged file is a miss, never wrong code)."""
+    entry starts with its body's own hash, so a damaged file is a miss, never wrong code). A hit
+    is touched, so that pruning drops the entries used least recently."""
+    entry = directory / key[:2] / key
     try:
-        stored = (directory / key[:2] / key).read_bytes()
+        stored = entry.read_bytes()
     except OSError:
         return None
     checksum, _, body = stored.partition(b"\n")
     if checksum != _checksum(body):
         return None
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
     return body.decode("utf-8")
+
+
+def prune(folder: Path, keep: int = PER_FOLDER) -> None:
+    """Delete all but the `keep` most recently used entries of one of the 256 folders."""
+    try:
+        entries = [(p.stat().st_mtime, p) for p in folder.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return
+    for _, path in sorted(entries, reverse=True)[keep:]:
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def store(directory: Path, key: str, formatted: str) -> None:
@@ -76,6 +100,7 @@ def store(directory: Path, key: str, formatted: str) -> None:
             raise
     except OSError:
         return
+    prune(folder)
 
 
 def format_cached(source: str, mode: black.Mode, directory: Path) -> str:
