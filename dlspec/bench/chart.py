@@ -1,0 +1,70 @@
+"""PNG charts of bench records (matplotlib's Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlspec.bench.report import Row
+
+BAR_WIDTH = 0.8
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    """matplotlib.pyplot on the Agg backend, imported only when a chart is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _rates(rows: list[Row]) -> tuple[list[str], list[float]]:
+    """Bar labels (runtime, and its thread count when set) and samples/s (0 for a failed run)."""
+    labels, values = [], []
+    for row in rows:
+        labels.append(row.runtime if row.threads is None else f"{row.runtime} x{row.threads}")
+        values.append((row.median or {}).get("samples_per_second") or 0.0)
+    return labels, values
+
+
+def bar_chart(groups: dict[str, list[Row]], path: Path) -> None:
+    """One panel per spec, a bar per runtime: samples/s (failed runs have no bar, only a label)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 3.2 * len(groups)), squeeze=False)
+    for ax, (spec, rows) in zip(axes[:, 0], groups.items(), strict=True):
+        labels, values = _rates(rows)
+        bars = ax.bar(range(len(values)), values, BAR_WIDTH, color="tab:blue")
+        for bar, row, value in zip(bars, rows, values, strict=True):
+            text = f"{value:.0f}" if value else row.status.split(":")[0]
+            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, value), ha="center",
+                        va="bottom", fontsize=8)  # fmt: skip
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel("samples/s")
+        ax.set_title(f"{spec} ({rows[0].runs[0]['kind']}): higher is faster", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def thread_chart(groups: dict[str, list[Row]], path: Path) -> None:
+    """One panel per spec, a line per runtime: samples/s against the thread count."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7, 3.2 * len(groups)), squeeze=False)
+    for ax, (spec, rows) in zip(axes[:, 0], groups.items(), strict=True):
+        for runtime in dict.fromkeys(r.runtime for r in rows):
+            points = [
+                (r.threads, r.median["samples_per_second"])
+                for r in rows
+                if r.runtime == runtime and r.threads and r.median
+            ]
+            if points:
+                xs, ys = zip(*sorted(points), strict=True)
+                ax.plot(xs, ys, marker="o", label=runtime)
+        ax.set_xlabel("threads")
+        ax.set_ylabel("samples/s")
+        ax.set_title(f"{spec}: thread scaling", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)

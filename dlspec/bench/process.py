@@ -1,0 +1,95 @@
+"""Run one child process with a deadline: its exit status, wall time, peak RSS and GPU samples."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+POLL_SECONDS = 0.05
+GPU_EVERY_SECONDS = 1.0
+GpuSampler = Callable[[], Optional[tuple[float, float]]]
+
+
+@dataclass
+class Finished:
+    """How a child ended: exit status (None when killed at the deadline), wall seconds, peak
+    resident memory in MB (the child's and its waited-for descendants'), GPU samples."""
+
+    returncode: Optional[int]
+    timed_out: bool
+    wall_seconds: float
+    peak_rss_mb: Optional[float]
+    gpu_samples: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _pin(cpus: Optional[list[int]]) -> Optional[Callable[[], None]]:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child's process group (it leads its own session)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_child(
+    argv: list[str],
+    env: dict[str, str],
+    stdout: Path,
+    stderr: Path,
+    timeout: float,
+    cpus: Optional[list[int]] = None,
+    gpu_sampler: Optional[GpuSampler] = None,
+) -> Finished:
+    """Run argv in its own session, output to files; past `timeout` seconds the whole process
+    group is killed. The child is reaped with wait4 for its resource usage (ru_maxrss, KB)."""
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_pin(cpus),
+        )
+        status, usage, timed_out, samples = _wait(proc.pid, start + timeout, gpu_sampler)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    _kill_group(proc.pid)  # what the child left behind in its group
+    returncode = None if timed_out else proc.returncode
+    peak = usage.ru_maxrss / 1024 if usage.ru_maxrss else None
+    return Finished(returncode, timed_out, wall, peak, samples)
+
+
+def _wait(
+    pid: int, deadline: float, gpu_sampler: Optional[GpuSampler]
+) -> tuple[int, os.struct_rusage, bool, list[tuple[float, float]]]:
+    """Poll the child until it exits or the deadline passes (then kill its group and reap it)."""
+    samples: list[tuple[float, float]] = []
+    next_sample = 0.0
+    while True:
+        reaped, status, usage = os.wait4(pid, os.WNOHANG)
+        if reaped == pid:
+            return status, usage, False, samples
+        now = time.perf_counter()
+        if now >= deadline:
+            _kill_group(pid)
+            _, status, usage = os.wait4(pid, 0)
+            return status, usage, True, samples
+        if gpu_sampler is not None and now >= next_sample:
+            sample = gpu_sampler()
+            if sample is not None:
+                samples.append(sample)
+            next_sample = now + GPU_EVERY_SECONDS
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,91 @@
+"""One bench run as a JSON record: what was asked, how it ended, the measurements; JSONL I/O."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any, Optional
+
+RECORD_VERSION = 1
+OK, FAILED, TIMEOUT, INVALID, UNAVAILABLE = "ok", "failed", "timeout", "invalid", "unavailable"
+STATUSES = (OK, FAILED, TIMEOUT, INVALID, UNAVAILABLE)
+STDERR_LINES = 20
+
+
+def steady_epoch(results: dict[str, Any]) -> tuple[Optional[float], str]:
+    """(seconds of one epoch without warm-up, how it was found): the mean of the epochs after
+    the first (which holds the warm-up steps and compilation) when there are any; else the
+    first epoch's samples at the rate of its timed steps; None for inference or untimed runs."""
+    seconds = results.get("epoch_seconds") or []
+    if len(seconds) >= 2:
+        return statistics.fmean(seconds[1:]), "mean of the epochs after the first"
+    rate = results.get("samples_per_second")
+    if len(seconds) == 1 and rate:
+        return results["steps"] * results["batch_size"] / rate, "first epoch at its timed rate"
+    return None, "not timed"
+
+
+def measurements(results: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
+    """The figures bench reports, from a valid results JSON and the run's wall time."""
+    epoch, method = steady_epoch(results)
+    epochs = results.get("epoch_seconds") or []
+    first = epochs[0] if epochs else None
+    return {
+        "seconds_per_epoch": epoch,
+        "seconds_per_epoch_method": method,
+        "first_epoch_seconds": first,
+        # the first epoch's time beyond a steady epoch: warm-up steps, tracing, compilation
+        "warmup_seconds": None if first is None or epoch is None else first - epoch,
+        # start-up, data preparation, evaluation: the run's wall time outside its epochs
+        "outside_epochs_seconds": wall_seconds - sum(epochs) if epochs else None,
+        "samples_per_second": results.get("samples_per_second"),
+        "seconds_per_1000_samples": results.get("seconds_per_1000_samples"),
+        "final_loss": results.get("final_loss"),
+        "test_accuracy": results.get("test_accuracy"),
+    }
+
+
+def gpu_summary(samples: list[tuple[float, float]], baseline: Optional[float]) -> Optional[dict]:
+    """Peak GPU memory in MB (above the memory in use before the run) and mean utilisation."""
+    if not samples:
+        return None
+    peak = max(m for m, _ in samples)
+    return {
+        "peak_memory_mb": peak - (baseline or 0.0),
+        "mean_utilization_percent": statistics.fmean(u for _, u in samples),
+        "samples": len(samples),
+    }
+
+
+def stderr_tail(text: str, lines: int = STDERR_LINES) -> list[str]:
+    """The last non-empty lines of a child's stderr."""
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def append(path: Path, record: dict[str, Any]) -> None:
+    """Append one record as a JSON line, flushed and synced before returning: a later crash
+    loses nothing already run."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    """Every record of a JSONL file (blank lines skipped); a line that is not a JSON object is
+    a ValueError naming its line number."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not JSON: {err}") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{number}: not a JSON object")
+            records.append(record)
+    return records

@@ -1,0 +1,202 @@
+"""The markdown report of bench records: per spec a table of runtimes, ratios to the fastest, and
+a thread-scaling table when runs used several thread counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from dlspec.bench.record import OK
+from dlspec.codegen.interface import INFERENCE, RUNTIME_NAMES
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    """The runs of one (spec, runtime, thread count): the median ok run stands for them."""
+
+    spec: str
+    runtime: str
+    threads: Optional[int]
+    runs: list[Record]
+
+    @property
+    def ok(self) -> list[Record]:
+        """The runs that finished with valid results."""
+        return [r for r in self.runs if r["status"] == OK]
+
+    @property
+    def median(self) -> Optional[Record]:
+        """The ok run with the median samples/s (the lower one of an even count), or None."""
+        ok = sorted(self.ok, key=lambda r: r["samples_per_second"] or 0.0)
+        return ok[(len(ok) - 1) // 2] if ok else None
+
+    @property
+    def status(self) -> str:
+        """ok, ok k/n when some repeats failed, else the last run's status and error."""
+        if len(self.ok) == len(self.runs):
+            return OK
+        if self.ok:
+            return f"{OK} {len(self.ok)}/{len(self.runs)}"
+        last = self.runs[-1]
+        return f"{last['status']}: {_cell(last['error'] or '')}"
+
+
+def _order(runtime: str) -> int:
+    return RUNTIME_NAMES.index(runtime) if runtime in RUNTIME_NAMES else len(RUNTIME_NAMES)
+
+
+def group(records: list[Record]) -> dict[str, list[Row]]:
+    """Rows per spec: specs in the order they first appear, rows by runtime (the schema's
+    order), then thread count (the framework's default first)."""
+    runs: dict[tuple[str, str, Optional[int]], list[Record]] = {}
+    for r in records:
+        runs.setdefault((r["spec"], r["runtime"], r["settings"]["threads"]), []).append(r)
+    specs = list(dict.fromkeys(r["spec"] for r in records))
+    key = lambda k: (_order(k[1]), k[1], -1 if k[2] is None else k[2])  # noqa: E731
+    return {
+        spec: [Row(*k, runs[k]) for k in sorted((k for k in runs if k[0] == spec), key=key)]
+        for spec in specs
+    }
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell (one line, no bars), at most 80 characters."""
+    one = " ".join(text.replace("|", "/").split())
+    return one if len(one) <= 80 else one[:77] + "..."
+
+
+def _num(value: Optional[float], digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(value: Optional[float], best: Optional[float], faster_is_lower: bool) -> str:
+    """How many times slower than the fastest row (1.00 for it)."""
+    if value is None or not best:
+        return ""
+    return f"{(value / best if faster_is_lower else best / value):.2f}x"
+
+
+def _best(rows: list[Row], pick: Callable[[Record], Optional[float]], low: bool) -> Optional[float]:
+    values = [pick(r.median) for r in rows if r.median and pick(r.median)]
+    return (min(values) if low else max(values)) if values else None
+
+
+TRAINING_HEAD = (
+    "runtime", "threads", "status", "s/epoch", "vs fastest", "samples/s", "warm-up s",
+    "final loss", "accuracy", "peak MB", "framework",
+)  # fmt: skip
+INFERENCE_HEAD = (
+    "runtime", "threads", "status", "samples/s", "s/1000 samples", "vs fastest", "peak MB",
+    "framework",
+)  # fmt: skip
+
+
+def _version(r: Optional[Record]) -> str:
+    if not r:
+        return ""
+    v = r["versions"]
+    name = f"{v['framework']} {v['framework_version']}"
+    if v["backend"] != v["framework"]:
+        name += f" on {v['backend']} {v['backend_version']}"
+    return f"{name}, {v['device']}"
+
+
+def _threads(row: Row) -> str:
+    m = row.median
+    shown = m["switches"].get("threads") if m else None
+    asked = "default" if row.threads is None else str(row.threads)
+    return asked if shown in (None, row.threads) else f"{asked} ({shown} reported)"
+
+
+def training_table(rows: list[Row]) -> list[list[str]]:
+    """The cells of a training spec's table."""
+    best = _best(rows, lambda r: r["seconds_per_epoch"], True)
+    out = []
+    for row in rows:
+        m = row.median or {}
+        out.append([
+            row.runtime, _threads(row), row.status, _num(m.get("seconds_per_epoch"), 3),
+            _ratio(m.get("seconds_per_epoch"), best, True), _num(m.get("samples_per_second"), 1),
+            _num(m.get("warmup_seconds"), 2), _num(m.get("final_loss"), 4),
+            _num(m.get("test_accuracy"), 4), _num(m.get("peak_rss_mb"), 0), _version(row.median),
+        ])  # fmt: skip
+    return out
+
+
+def inference_table(rows: list[Row]) -> list[list[str]]:
+    """The cells of an inference spec's table."""
+    best = _best(rows, lambda r: r["samples_per_second"], False)
+    out = []
+    for row in rows:
+        m = row.median or {}
+        out.append([
+            row.runtime, _threads(row), row.status, _num(m.get("samples_per_second"), 1),
+            _num(m.get("seconds_per_1000_samples"), 4),
+            _ratio(m.get("samples_per_second"), best, False), _num(m.get("peak_rss_mb"), 0),
+            _version(row.median),
+        ])  # fmt: skip
+    return out
+
+
+def markdown(head: tuple[str, ...], cells: list[list[str]]) -> str:
+    """A markdown table, numbers right-aligned."""
+    right = {"s/epoch", "vs fastest", "samples/s", "warm-up s", "final loss", "accuracy"}
+    right |= {"peak MB", "s/1000 samples", "speed-up"}
+    align = ["---:" if h in right or h.endswith("thread(s)") else "---" for h in head]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def thread_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[str]]]]:
+    """samples/s per runtime and thread count, and the speed-up of the most threads over the
+    fewest; None unless the spec ran with two thread counts or more."""
+    counts = sorted({r.threads for r in rows if r.threads is not None})
+    if len(counts) < 2:
+        return None
+    head = ("runtime", *(f"{n} thread(s)" for n in counts), "speed-up")
+    cells = []
+    for runtime in dict.fromkeys(r.runtime for r in rows):
+        mine = [r for r in rows if r.runtime == runtime]
+        rate = {r.threads: (r.median or {}).get("samples_per_second") for r in mine}
+        first, last = rate.get(counts[0]), rate.get(counts[-1])
+        speedup = f"{last / first:.2f}x" if first and last else ""
+        cells.append([runtime, *(_num(rate.get(n), 1) for n in counts), speedup])
+    return head, cells
+
+
+def header(records: list[Record]) -> list[str]:
+    """The report's title and what the runs had in common: host, settings."""
+    facts = records[0]["host"] if records else {}
+    s = dict(records[0]["settings"]) if records else {}
+    gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in facts.get("gpus", [])) or "none"
+    epochs = "the spec's" if s.get("epochs") is None else s.get("epochs")
+    lines = [
+        "# dlspec bench",
+        "",
+        f"- host: {facts.get('cpu_model', '?')}, {facts.get('cpus', '?')} CPUs; GPUs: {gpus}",
+        f"- runs: device {s.get('device')}, data {s.get('data')}, epochs {epochs}, warm-up steps"
+        f" {s.get('warmup')}, max steps {s.get('max_steps') or 'no limit'}"
+        f"{', --quick' if s.get('quick') else ''}",
+        "- s/epoch leaves out warm-up and compilation (warm-up s: the first epoch's excess);"
+        " vs fastest: times the fastest runtime's time for this spec",
+    ]
+    return lines
+
+
+def report(records: list[Record]) -> str:
+    """The whole markdown report."""
+    lines = header(records)
+    for spec, rows in group(records).items():
+        kind = rows[0].runs[0]["kind"]
+        lines += ["", f"## {spec} ({kind})", ""]
+        if kind == INFERENCE:
+            lines.append(markdown(INFERENCE_HEAD, inference_table(rows)))
+        else:
+            lines.append(markdown(TRAINING_HEAD, training_table(rows)))
+        scaling = thread_table(rows)
+        if scaling:
+            lines += ["", "Thread scaling (samples/s):", "", markdown(*scaling)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,203 @@
+"""Run one (spec, runtime) job: the script as a child with a deadline, then its bench record."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from dlspec.bench import host, record
+from dlspec.bench.process import Finished, run_child
+from dlspec.bench.threads import cpu_set, thread_environment
+from dlspec.codegen.interface import validate_results
+from dlspec.runtimes import Runtime, probe, runtime
+
+VERSION_FIELDS = (
+    "framework",
+    "framework_version",
+    "backend",
+    "backend_version",
+    "python_version",
+    "device",
+    "cuda",
+    "cudnn",
+)
+# the performance switches the script reports as in force
+SWITCH_FIELDS = (
+    "threads",
+    "cpus",
+    "jit_compile",
+    "data_format",
+    "cudnn_benchmark",
+    "tf32_matmul",
+    "tf32_cudnn",
+    "matmul_precision",
+)
+Prober = Callable[[Runtime], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every run of a bench session is asked for (the same for every target)."""
+
+    device: str = "auto"
+    epochs: Optional[int] = None  # None: the spec's
+    warmup: int = 5
+    max_steps: int = 0
+    data: str = "synthetic"
+    timeout: float = 1800.0
+    quick: bool = False
+
+    def flags(self, results: Path) -> list[str]:
+        """The script flags these settings become."""
+        out = ["--device", self.device, "--data", self.data, "--warmup", str(self.warmup)]
+        out += ["--max-steps", str(self.max_steps), "--results", str(results)]
+        if self.epochs is not None:
+            out += ["--epochs", str(self.epochs)]
+        return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: a spec's script in one runtime with a thread count (None: the framework's
+    default), the repeat-th time; its files go to `folder`."""
+
+    spec: str
+    model: str
+    kind: str
+    runtime: str
+    script: Path
+    threads: Optional[int]
+    repeat: int
+    folder: Path
+
+    @property
+    def label(self) -> str:
+        """How progress lines name it."""
+        threads = "" if self.threads is None else f", {self.threads} thread(s)"
+        again = f", repeat {self.repeat + 1}" if self.repeat else ""
+        return f"{self.model} on {self.runtime}{threads}{again}"
+
+
+def run_job(
+    job: Job,
+    settings: Settings,
+    facts: dict[str, Any],
+    prober: Prober = probe,
+) -> dict[str, Any]:
+    """Run the job and return its record (a failure or a timeout is a record too)."""
+    rt = runtime(job.runtime)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    results_path = job.folder / "results.json"
+    results_path.unlink(missing_ok=True)
+    argv = rt.command(str(job.script), *settings.flags(results_path))
+    env = {**rt.environment(), **thread_environment(job.threads)}
+    cpus = cpu_set(job.threads, sorted(host_cpus()))
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    baseline = None
+    sampler = None
+    if facts.get("gpus") and settings.device != "cpu":
+        first = host.gpu_sample()
+        baseline, sampler = (first[0] if first else None), host.gpu_sample
+    finished = run_child(
+        argv,
+        env,
+        job.folder / "stdout.txt",
+        job.folder / "stderr.txt",
+        settings.timeout,
+        cpus,
+        sampler,
+    )
+    base = {
+        "record_version": record.RECORD_VERSION,
+        "started": started,
+        "spec": job.spec,
+        "model": job.model,
+        "kind": job.kind,
+        "runtime": job.runtime,
+        "target": rt.target,
+        "repeat": job.repeat,
+        "command": shlex.join(argv),
+        "settings": {**dataclasses.asdict(settings), "threads": job.threads},
+        "thread_environment": thread_environment(job.threads),
+        "cpu_set": cpus,
+        "wall_seconds": finished.wall_seconds,
+        "peak_rss_mb": finished.peak_rss_mb,
+        "gpu": record.gpu_summary(finished.gpu_samples, baseline),
+        "host": facts,
+    }
+    return {**base, **_outcome(job, rt, finished, results_path, prober)}
+
+
+def host_cpus() -> set[int]:
+    """The CPUs bench itself may run on."""
+    return os.sched_getaffinity(0)
+
+
+def _outcome(
+    job: Job, rt: Runtime, finished: Finished, results_path: Path, prober: Prober
+) -> dict[str, Any]:
+    """status, error, stderr's tail, and the measurements, versions and switches of a run."""
+    tail = record.stderr_tail(_read(job.folder / "stderr.txt"))
+    if finished.timed_out:
+        return _failure(record.TIMEOUT, f"killed after {finished.wall_seconds:.0f} s", tail)
+    if finished.returncode != 0:
+        ok, info = prober(rt)
+        if not ok:
+            return _failure(record.UNAVAILABLE, f"runtime not available: {info}", tail)
+        why = f"exit status {finished.returncode}" + (f": {tail[-1]}" if tail else "")
+        return _failure(record.FAILED, why, tail, {"probe": info})
+    results, problem = _results(results_path, job.runtime)
+    if problem:
+        return _failure(record.INVALID, problem, tail)
+    return {
+        "status": record.OK,
+        "error": None,
+        "stderr_tail": [],
+        **record.measurements(results, finished.wall_seconds),
+        "versions": {name: results[name] for name in VERSION_FIELDS},
+        "switches": {name: results[name] for name in SWITCH_FIELDS},
+        "results": results,
+    }
+
+
+def _failure(
+    status: str, error: str, tail: list[str], versions: Optional[dict] = None
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "error": error,
+        "stderr_tail": tail,
+        **dict.fromkeys(record.measurements({}, 0.0)),
+        "versions": versions or {},
+        "switches": {},
+        "results": None,
+    }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _results(path: Path, name: str) -> tuple[dict[str, Any], str]:
+    """The script's results JSON and '' when it is valid, else ({}, what is wrong)."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        return {}, "the script exited 0 but wrote no results JSON"
+    except json.JSONDecodeError as err:
+        return {}, f"results JSON does not parse: {err}"
+    problems = validate_results(results)
+    if not problems and results["runtime"] != name:
+        problems = [f"runtime: {results['runtime']!r}, run on {name}"]
+    if problems:
+        return {}, "results break the schema: " + "; ".join(problems)
+    return results, ""
