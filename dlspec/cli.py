@@ -1,4 +1,4 @@
-"""The `dlspec` command line: compile, summary, targets, check, verify, doctor, weights import."""
+"""The `dlspec` command line: compile, summary, targets, check, verify, bench, doctor, weights."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 
 from dlspec import __version__
 from dlspec.backends import TARGETS
+from dlspec.bench.runner import Settings
 from dlspec.codegen.compile import Compiled, compile_model
 from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.codegen.format_cache import default_directory
@@ -53,6 +54,17 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
     return value
 
 
@@ -202,6 +214,64 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if checks and all(c.passed for c in checks) else EXIT_FAILED
 
 
+QUICK = {"epochs": 1, "max_steps": 20, "timeout": 300}  # --quick: see docs/benchmarking.md
+
+
+def _thread_counts(text: str) -> list[int]:
+    """An argparse type: a comma list of thread counts >= 1, each once, in the order given."""
+    counts = []
+    for word in text.split(","):
+        try:
+            count = _positive(word.strip())
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+        if count not in counts:
+            counts.append(count)
+    return counts
+
+
+def _bench_settings(args: argparse.Namespace) -> Settings:
+    """The runs' settings from the flags; --quick fills what was not given."""
+    if args.quick and args.data != "synthetic":
+        raise UsageError("--quick runs on synthetic data; drop --data or --quick")
+    if args.data != "synthetic" and not Path(args.data).exists():
+        raise UsageError(f"--data {display_path(args.data)}: no such file or folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {display_path(args.out)} exists and is not a directory")
+    quick = QUICK if args.quick else {}
+    return Settings(
+        device=args.device,
+        epochs=args.epochs if args.epochs is not None else quick.get("epochs"),
+        warmup=5 if args.warmup is None else args.warmup,
+        max_steps=args.max_steps if args.max_steps is not None else quick.get("max_steps", 0),
+        data=str(Path(args.data).resolve()) if args.data != "synthetic" else "synthetic",
+        timeout=float(args.timeout or quick.get("timeout", 1800)),
+        quick=args.quick,
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run every spec's script in every runtime asked for; record, report and chart the runs."""
+    from dlspec import runtimes
+    from dlspec.bench import progress, session
+
+    settings = _bench_settings(args)
+    known = [*TARGETS, *runtimes.RUNTIMES]
+    names = runtimes.expand(
+        _targets(args.targets, known) if args.targets != "all" else list(TARGETS)
+    )
+    specs = [(spec, _build(spec, args.defaults).model) for spec in args.specs]
+    out = Path(args.out)
+    planned = session.plan(specs, names, args.threads or [None], args.repeat, out)
+    shown = progress.display(len(planned.jobs))
+    records = session.run(planned, settings, out, shown)
+    written = session.write_reports(records, out)
+    sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
+    where = ", ".join(display_path(str(p)) for p in [out / session.JSONL, *written])
+    print(f"bench: {len(records)} run(s) recorded; wrote {where}", file=sys.stderr)
+    return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_FAILED
+
+
 def cmd_weights_import(args: argparse.Namespace) -> int:
     """Convert a library model's weights (torchvision state_dict, Keras weights) into the spec's
     canonical npz; every missing, unexpected or mis-shaped tensor is an error, and then nothing
@@ -297,6 +367,35 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("bench", help="time the scripts in their runtimes; table, chart, JSONL")
+    with_specs(p)
+    p.add_argument(
+        "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--epochs", type=_positive, help="epochs per run (default: the spec's)")
+    p.add_argument(
+        "--threads", type=_thread_counts, metavar="N,N,...", help="CPU thread counts to run each at"
+    )
+    p.add_argument("--repeat", type=_positive, default=1, help="runs of each (the median counts)")
+    p.add_argument("--warmup", type=_non_negative, help="steps left out of the timing (default 5)")
+    p.add_argument(
+        "--max-steps", type=_non_negative, help="stop each run after this many steps (0: none)"
+    )
+    p.add_argument(
+        "--data", default="synthetic", help="the spec's dataset folder (default synthetic)"
+    )
+    p.add_argument("--out", default="out/bench", help="folder of the JSONL, report and charts")
+    p.add_argument(
+        "--timeout", type=_positive, help="seconds before a run is killed (default 1800)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="synthetic data, 1 epoch cut at 20 steps (5 of them warm-up), 300 s timeout",
+    )
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("weights", help="canonical weights: import a library model's")
     weights = p.add_subparsers(dest="weights_command", required=True, parser_class=_Parser)

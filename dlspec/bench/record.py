@@ -9,16 +9,22 @@ from pathlib import Path
 from typing import Any, Optional
 
 RECORD_VERSION = 1
-OK, FAILED, TIMEOUT, INVALID, UNAVAILABLE = "ok", "failed", "timeout", "invalid", "unavailable"
-STATUSES = (OK, FAILED, TIMEOUT, INVALID, UNAVAILABLE)
+OK, FAILED, TIMEOUT, INVALID = "ok", "failed", "timeout", "invalid"
+UNAVAILABLE, UNSUPPORTED = "unavailable", "unsupported"
+STATUSES = (OK, FAILED, TIMEOUT, INVALID, UNAVAILABLE, UNSUPPORTED)
 STDERR_LINES = 20
 
 
-def steady_epoch(results: dict[str, Any]) -> tuple[Optional[float], str]:
-    """(seconds of one epoch without warm-up, how it was found): the mean of the epochs after
-    the first (which holds the warm-up steps and compilation) when there are any; else the
-    first epoch's samples at the rate of its timed steps; None for inference or untimed runs."""
-    seconds = results.get("epoch_seconds") or []
+def steady_epoch(results: dict[str, Any], max_steps: int = 0) -> tuple[Optional[float], str]:
+    """(seconds of one whole epoch without warm-up, how it was found): the mean of the whole
+    epochs after the first (which holds the warm-up steps and compilation); else the first
+    epoch's samples at the rate of its timed steps when it is the only one and whole; None for
+    inference, untimed runs, and runs whose only epochs were the first or cut by --max-steps."""
+    seconds = list(results.get("epoch_seconds") or [])
+    if max_steps and results.get("steps", 0) >= max_steps and seconds:
+        seconds.pop()  # the last epoch ended at --max-steps: not a whole one
+        if not seconds:
+            return None, "no whole epoch (--max-steps)"
     if len(seconds) >= 2:
         return statistics.fmean(seconds[1:]), "mean of the epochs after the first"
     rate = results.get("samples_per_second")
@@ -27,17 +33,19 @@ def steady_epoch(results: dict[str, Any]) -> tuple[Optional[float], str]:
     return None, "not timed"
 
 
-def measurements(results: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
-    """The figures bench reports, from a valid results JSON and the run's wall time."""
-    epoch, method = steady_epoch(results)
+def measurements(
+    results: dict[str, Any], wall_seconds: float, max_steps: int = 0
+) -> dict[str, Any]:
+    """The figures bench reports, from a valid results JSON, the run's wall time and the
+    --max-steps it ran with."""
+    epoch, method = steady_epoch(results, max_steps)
     epochs = results.get("epoch_seconds") or []
     first = epochs[0] if epochs else None
     return {
         "seconds_per_epoch": epoch,
         "seconds_per_epoch_method": method,
         "first_epoch_seconds": first,
-        # the first epoch's time beyond a steady epoch: warm-up steps, tracing, compilation
-        "warmup_seconds": None if first is None or epoch is None else first - epoch,
+        "warmup_seconds": warmup_seconds(results),
         # start-up, data preparation, evaluation: the run's wall time outside its epochs
         "outside_epochs_seconds": wall_seconds - sum(epochs) if epochs else None,
         "samples_per_second": results.get("samples_per_second"),
@@ -45,6 +53,16 @@ def measurements(results: dict[str, Any], wall_seconds: float) -> dict[str, Any]
         "final_loss": results.get("final_loss"),
         "test_accuracy": results.get("test_accuracy"),
     }
+
+
+def warmup_seconds(results: dict[str, Any]) -> Optional[float]:
+    """The epochs' time beyond all their steps at the timed rate: what the warm-up steps cost
+    over steady ones (tracing, compilation, autotuning); None without a timed rate."""
+    seconds = results.get("epoch_seconds") or []
+    rate = results.get("samples_per_second")
+    if not seconds or not rate:
+        return None
+    return sum(seconds) - results["steps"] * results["batch_size"] / rate
 
 
 def gpu_summary(samples: list[tuple[float, float]], baseline: Optional[float]) -> Optional[dict]:

@@ -112,13 +112,13 @@ def _threads(row: Row) -> str:
 
 def training_table(rows: list[Row]) -> list[list[str]]:
     """The cells of a training spec's table."""
-    best = _best(rows, lambda r: r["seconds_per_epoch"], True)
+    best = _best(rows, lambda r: r["samples_per_second"], False)
     out = []
     for row in rows:
         m = row.median or {}
         out.append([
             row.runtime, _threads(row), row.status, _num(m.get("seconds_per_epoch"), 3),
-            _ratio(m.get("seconds_per_epoch"), best, True), _num(m.get("samples_per_second"), 1),
+            _ratio(m.get("samples_per_second"), best, False), _num(m.get("samples_per_second"), 1),
             _num(m.get("warmup_seconds"), 2), _num(m.get("final_loss"), 4),
             _num(m.get("test_accuracy"), 4), _num(m.get("peak_rss_mb"), 0), _version(row.median),
         ])  # fmt: skip
@@ -180,8 +180,9 @@ def header(records: list[Record]) -> list[str]:
         f"- runs: device {s.get('device')}, data {s.get('data')}, epochs {epochs}, warm-up steps"
         f" {s.get('warmup')}, max steps {s.get('max_steps') or 'no limit'}"
         f"{', --quick' if s.get('quick') else ''}",
-        "- s/epoch leaves out warm-up and compilation (warm-up s: the first epoch's excess);"
-        " vs fastest: times the fastest runtime's time for this spec",
+        "- s/epoch: a whole epoch without warm-up (blank when no whole epoch ran after the"
+        " first); warm-up s: the epochs' time beyond their steps at the timed rate (compilation,"
+        " tracing); vs fastest: the fastest runtime's samples/s over this one's",
     ]
     return lines
 

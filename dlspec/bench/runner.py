@@ -104,15 +104,19 @@ def run_job(
     if facts.get("gpus") and settings.device != "cpu":
         first = host.gpu_sample()
         baseline, sampler = (first[0] if first else None), host.gpu_sample
-    finished = run_child(
-        argv,
-        env,
-        job.folder / "stdout.txt",
-        job.folder / "stderr.txt",
-        settings.timeout,
-        cpus,
-        sampler,
-    )
+    try:
+        finished = run_child(
+            argv,
+            env,
+            job.folder / "stdout.txt",
+            job.folder / "stderr.txt",
+            settings.timeout,
+            cpus,
+            sampler,
+        )
+    except OSError as err:  # the interpreter is missing or not executable
+        finished = Finished(None, False, 0.0, None)
+        (job.folder / "stderr.txt").write_text(f"cannot start {argv[0]}: {err}\n")
     base = {
         "record_version": record.RECORD_VERSION,
         "started": started,
@@ -131,7 +135,7 @@ def run_job(
         "gpu": record.gpu_summary(finished.gpu_samples, baseline),
         "host": facts,
     }
-    return {**base, **_outcome(job, rt, finished, results_path, prober)}
+    return {**base, **_outcome(job, rt, finished, results_path, prober, settings.max_steps)}
 
 
 def host_cpus() -> set[int]:
@@ -140,10 +144,17 @@ def host_cpus() -> set[int]:
 
 
 def _outcome(
-    job: Job, rt: Runtime, finished: Finished, results_path: Path, prober: Prober
+    job: Job,
+    rt: Runtime,
+    finished: Finished,
+    results_path: Path,
+    prober: Prober,
+    max_steps: int,
 ) -> dict[str, Any]:
     """status, error, stderr's tail, and the measurements, versions and switches of a run."""
     tail = record.stderr_tail(_read(job.folder / "stderr.txt"))
+    if finished.returncode is None and not finished.timed_out:
+        return _failure(record.UNAVAILABLE, f"runtime not available: {tail[-1]}", tail)
     if finished.timed_out:
         return _failure(record.TIMEOUT, f"killed after {finished.wall_seconds:.0f} s", tail)
     if finished.returncode != 0:
@@ -159,7 +170,7 @@ def _outcome(
         "status": record.OK,
         "error": None,
         "stderr_tail": [],
-        **record.measurements(results, finished.wall_seconds),
+        **record.measurements(results, finished.wall_seconds, max_steps),
         "versions": {name: results[name] for name in VERSION_FIELDS},
         "switches": {name: results[name] for name in SWITCH_FIELDS},
         "results": results,

@@ -1,0 +1,216 @@
+"""dlspec bench without a framework: records, JSONL, report, charts, deadlines, usage errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from dlspec.bench import record, report, session
+from dlspec.bench.chart import bar_chart, thread_chart
+from dlspec.bench.process import run_child
+from dlspec.bench.threads import cpu_set, thread_environment
+from dlspec.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = str(ROOT / "examples" / "mnist_mlp.dl")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def results(epoch_seconds: list[float], steps: int, rate: Optional[float]) -> dict[str, Any]:
+    """The fields of a script's results that bench's measurements read."""
+    return {
+        "epoch_seconds": epoch_seconds,
+        "steps": steps,
+        "batch_size": 10,
+        "samples_per_second": rate,
+        "final_loss": 0.5,
+        "test_accuracy": 0.75,
+    }
+
+
+def run(runtime: str, rate: Optional[float], status: str = "ok", **extra: Any) -> dict[str, Any]:
+    """A hand-written bench record of one run of spec a.dl."""
+    measured = record.measurements(results([3.0, 1.0], 20, rate), 6.0) if rate else {}
+    base = {
+        "spec": extra.pop("spec", "a.dl"),
+        "kind": extra.pop("kind", "training"),
+        "runtime": runtime,
+        "status": status,
+        "error": None if status == "ok" else "exit status 1: boom",
+        "settings": {"threads": extra.pop("threads", None), "device": "cpu", "epochs": 2},
+        "host": {"cpu_model": "Test CPU", "cpus": 2, "gpus": []},
+        **dict.fromkeys(record.measurements({}, 0.0)),
+        **measured,
+        "peak_rss_mb": 100.0,
+        "versions": {
+            "framework": "torch",
+            "framework_version": "9.9",
+            "backend": "torch",
+            "backend_version": "9.9",
+            "device": "cpu",
+        },
+        "switches": {"threads": 2},
+    }
+    return {**base, **extra}
+
+
+def test_steady_epoch_leaves_out_the_first_and_a_cut_last() -> None:
+    assert record.steady_epoch(results([5.0, 2.0, 4.0], 30, 10.0)) == (
+        3.0,
+        "mean of the epochs after the first",
+    )
+    # the last epoch ended at --max-steps 25: only the second counts
+    assert record.steady_epoch(results([5.0, 2.0, 1.0], 25, 10.0), 25)[0] == 2.0
+    # one epoch cut by --max-steps is no whole epoch
+    assert record.steady_epoch(results([5.0], 20, 10.0), 20)[0] is None
+    # one whole epoch: its samples at the timed rate
+    assert record.steady_epoch(results([5.0], 20, 100.0))[0] == pytest.approx(2.0)
+    assert record.steady_epoch({"epoch_seconds": []})[0] is None
+
+
+def test_warmup_is_the_epochs_time_beyond_their_steps_at_the_timed_rate() -> None:
+    # 20 steps of 10 samples at 100 samples/s: 2 s; the epochs took 5 s
+    assert record.warmup_seconds(results([4.0, 1.0], 20, 100.0)) == pytest.approx(3.0)
+    assert record.warmup_seconds(results([4.0], 20, None)) is None
+    m = record.measurements(results([4.0, 1.0], 20, 100.0), 9.0)
+    assert m["outside_epochs_seconds"] == pytest.approx(4.0)
+    assert m["first_epoch_seconds"] == 4.0
+
+
+def test_jsonl_appends_one_line_per_record_and_reads_them_back(tmp_path: Path) -> None:
+    path = tmp_path / "bench.jsonl"
+    record.append(path, run("pytorch", 100.0))
+    record.append(path, run("mxnet", None, "timeout"))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[1])["status"] == "timeout"
+    assert [r["runtime"] for r in record.load(path)] == ["pytorch", "mxnet"]
+    path.write_text(lines[0] + "\n[1]\n")
+    with pytest.raises(ValueError, match=r"bench.jsonl:2: not a JSON object"):
+        record.load(path)
+
+
+def test_stderr_tail_keeps_the_last_non_empty_lines() -> None:
+    assert record.stderr_tail("a\n\nb\nc\n", 2) == ["b", "c"]
+
+
+def test_report_orders_runtimes_and_gives_ratios_to_the_fastest() -> None:
+    records = [run("mxnet", 200.0), run("cntk", None, "timeout"), run("pytorch", 100.0)]
+    text = report.report(records)
+    rows = [line for line in text.splitlines() if line.startswith("| ")][2:]
+    assert [r.split(" | ")[0] for r in rows] == ["| pytorch", "| mxnet", "| cntk"]
+    assert "| 2.00x |" in rows[0] and "| 1.00x |" in rows[1]
+    assert "timeout: exit status 1: boom" in rows[2]
+    assert "Test CPU, 2 CPUs" in text
+    assert report.report(list(reversed(records))) == text  # ordering does not follow the input
+
+
+def test_repeats_are_summarised_by_the_median_run() -> None:
+    records = [run("pytorch", r, repeat=i) for i, r in enumerate((300.0, 100.0, 200.0))]
+    [row] = report.group(records)["a.dl"]
+    assert row.median is not None and row.median["samples_per_second"] == 200.0
+    records.append(run("pytorch", None, "failed", repeat=3))
+    [row] = report.group(records)["a.dl"]
+    assert row.status == "ok 3/4"
+
+
+def test_thread_table_and_inference_columns() -> None:
+    records = [run("pytorch", r, threads=n) for n, r in ((1, 100.0), (2, 150.0), (4, 180.0))]
+    records.append(run("pytorch", 50.0, spec="b.dl", kind="inference"))
+    groups = report.group(records)
+    head, cells = report.thread_table(groups["a.dl"]) or ((), [])
+    assert head == ("runtime", "1 thread(s)", "2 thread(s)", "4 thread(s)", "speed-up")
+    assert cells == [["pytorch", "100.0", "150.0", "180.0", "1.80x"]]
+    assert report.thread_table(groups["b.dl"]) is None
+    text = report.report(records)
+    assert "Thread scaling (samples/s):" in text and "s/1000 samples" in text
+
+
+def test_charts_are_png_files(tmp_path: Path) -> None:
+    records = [run("pytorch", r, threads=n) for n, r in ((1, 100.0), (2, 150.0))]
+    records.append(run("mxnet", None, "failed", threads=1))
+    groups = report.group(records)
+    bar_chart(groups, tmp_path / "a.png")
+    thread_chart(groups, tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "b.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "a.png").stat().st_size > 5000
+
+
+def test_a_child_past_its_deadline_is_killed_with_its_group(tmp_path: Path) -> None:
+    marker = tmp_path / "alive"
+    # the grandchild would write the marker after 3 s if the group survived the kill
+    script = f"(sleep 3; touch {marker}) & sleep 30"
+    done = run_child(["sh", "-c", script], dict(os.environ), tmp_path / "o", tmp_path / "e", 1)
+    assert done.timed_out and done.returncode is None and 1 <= done.wall_seconds < 3
+    time.sleep(3)
+    assert not marker.exists()
+
+
+def test_peak_memory_is_the_childs(tmp_path: Path) -> None:
+    grab = "x = bytearray(300 * 2**20); x[::4096] = b'a' * len(x[::4096])"
+    done = run_child(
+        [sys.executable, "-c", grab], dict(os.environ), tmp_path / "o", tmp_path / "e", 60
+    )
+    assert done.returncode == 0 and not done.timed_out
+    assert done.peak_rss_mb is not None and 300 < done.peak_rss_mb < 600
+
+
+def test_thread_settings() -> None:
+    env = thread_environment(2)
+    assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert "XLA_FLAGS" not in env and "XLA_FLAGS" in thread_environment(1)
+    assert thread_environment(None) == {}
+    assert cpu_set(2, [3, 1, 2]) == [1, 2] and cpu_set(4, [0, 1]) is None
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--threads", "0"], "must be >= 1"),
+        (["--threads", "1,x"], "not an integer"),
+        (["--repeat", "0"], "must be >= 1"),
+        (["--quick", "--data", "."], "--quick runs on synthetic data"),
+        (["--data", "no/such/folder"], "no such file or folder"),
+        (["--targets", "caffe"], "unknown target 'caffe'"),
+        (["--device", "tpu"], "invalid choice"),
+    ],
+)
+def test_usage_errors(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", MLP, "--out", str(tmp_path / "b"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlspec: error: ") and message in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_out_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f").write_text("")
+    assert main(["bench", MLP, "--out", str(tmp_path / "f")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_runtimes_that_cannot_start_or_hang_are_recorded_and_the_rest_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # no framework runs: CNTK's interpreter is missing, MXNet's sleeps past --timeout
+    monkeypatch.setenv("DLSPEC_PYTHON_CNTK", str(tmp_path / "no-python"))
+    monkeypatch.setenv("DLSPEC_PYTHON_MXNET", "sh -c 'sleep 30' sh")
+    out = tmp_path / "b"
+    code = main(["bench", MLP, "--targets", "cntk,mxnet", "--timeout", "1", "--out", str(out)])
+    assert code == 1
+    records = record.load(out / session.JSONL)
+    assert [(r["runtime"], r["status"]) for r in records] == [
+        ("cntk", "unavailable"),
+        ("mxnet", "timeout"),
+    ]
+    assert "no-python" in next(r for r in records if r["runtime"] == "cntk")["error"]
+    assert (out / "bench.png").read_bytes().startswith(PNG)
+    table = capsys.readouterr().out
+    assert "| mxnet | default | timeout: killed after 1 s |" in table
