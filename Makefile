@@ -1,5 +1,5 @@
 # dlspec: two commands do all the set-up on a fresh machine.
-#   make demo   compile every example for every target, then train each briefly
+#   make demo   compile every example for every target, verify them, then bench two (--quick)
 #   make test   the whole test suite (fast framework-free tests, then real-framework tests)
 #   make fuzz   the seeded mutation fuzzer for FUZZ_SECONDS (1800) with FUZZ_JOBS processes
 # Both create or refresh .venv/ (dlspec installed, torch==2.13.0 CPU) idempotently, and build the
@@ -17,6 +17,8 @@ EXAMPLES := $(sort $(wildcard examples/*.dl))
 # a CPU in the demo (tests/example_specs.py leaves them out of the per-example runtime tests too)
 ZOO := examples/resnet50.dl examples/densenet121_chexnet.dl examples/alexnet.dl examples/vgg_a.dl
 DEMO_EXAMPLES := $(filter-out $(ZOO),$(EXAMPLES))
+# timed by `make demo` in every runtime (docs/benchmarking.md): a few minutes on 2 CPU cores
+BENCH_EXAMPLES := examples/mnist_mlp.dl examples/cifar_vgg.dl
 FUZZ_SECONDS ?= 1800
 FUZZ_JOBS ?= 1
 # make test's pytest processes (pytest-xdist; CI has 2 cores). In a fresh clone on 2 cores two
@@ -78,7 +80,7 @@ fuzz: $(STAMP)
 demo: $(STAMP) runtimes
 	$(DLSPEC) compile $(DEMO_EXAMPLES) --target all --out-dir out/demo --report
 	$(DLSPEC) verify $(DEMO_EXAMPLES) --targets all --json out/demo/verify.json
-	$(PY) benchmarks/run.py out/demo --max-steps 5
+	$(DLSPEC) bench $(BENCH_EXAMPLES) --quick --out out/demo/bench
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache
