@@ -214,7 +214,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if checks and all(c.passed for c in checks) else EXIT_FAILED
 
 
-QUICK = {"epochs": 1, "max_steps": 20, "timeout": 300}  # --quick: see docs/benchmarking.md
+QUICK = {
+    "epochs": 1,
+    "max_steps": 12,
+    "warmup": 3,
+    "timeout": 300,
+}  # --quick: see docs/benchmarking.md
 
 
 def _thread_counts(text: str) -> list[int]:
@@ -242,7 +247,7 @@ def _bench_settings(args: argparse.Namespace) -> Settings:
     return Settings(
         device=args.device,
         epochs=args.epochs if args.epochs is not None else quick.get("epochs"),
-        warmup=5 if args.warmup is None else args.warmup,
+        warmup=args.warmup if args.warmup is not None else quick.get("warmup", 5),
         max_steps=args.max_steps if args.max_steps is not None else quick.get("max_steps", 0),
         data=str(Path(args.data).resolve()) if args.data != "synthetic" else "synthetic",
         timeout=float(args.timeout or quick.get("timeout", 1800)),
@@ -393,7 +398,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="synthetic data, 1 epoch cut at 20 steps (5 of them warm-up), 300 s timeout",
+        help="synthetic data, 1 epoch cut at 12 steps (3 of them warm-up), 300 s timeout",
     )
     p.set_defaults(func=cmd_bench)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from built_runtimes import ready
 
 from dlspec.bench import record, report, session
 from dlspec.bench.chart import bar_chart, thread_chart
@@ -214,3 +215,37 @@ def test_runtimes_that_cannot_start_or_hang_are_recorded_and_the_rest_go_on(
     assert (out / "bench.png").read_bytes().startswith(PNG)
     table = capsys.readouterr().out
     assert "| mxnet | default | timeout: killed after 1 s |" in table
+
+
+@pytest.mark.framework
+def test_bench_runs_pytorch_and_mxnet_and_reports_a_missing_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready("pytorch")
+    ready("mxnet")
+    monkeypatch.setenv("DLSPEC_PYTHON_CNTK", str(tmp_path / "no-python"))
+    out = tmp_path / "b"
+    flags = ["--quick", "--max-steps", "8", "--warmup", "2", "--threads", "1"]
+    assert main(["bench", MLP, "--targets", "pytorch,mxnet,cntk", "--out", str(out), *flags]) == 1
+    records = {r["runtime"]: r for r in record.load(out / session.JSONL)}
+    assert {k: r["status"] for k, r in records.items()} == {
+        "pytorch": "ok",
+        "mxnet": "ok",
+        "cntk": "unavailable",
+    }
+    for name in ("pytorch", "mxnet"):
+        r = records[name]
+        assert r["results"]["steps"] == 8 and r["results"]["warmup_steps"] == 2
+        assert r["samples_per_second"] > 0 and r["final_loss"] is not None
+        assert r["seconds_per_epoch"] is None  # the only epoch was cut at 8 steps
+        assert 50 < r["peak_rss_mb"] < 8000 and r["wall_seconds"] > r["first_epoch_seconds"]
+        assert r["thread_environment"]["OMP_NUM_THREADS"] == "1" and len(r["cpu_set"]) == 1
+        assert r["versions"]["framework"] == {"pytorch": "torch"}.get(name, name)
+    assert records["pytorch"]["switches"]["threads"] == 1  # torch honoured OMP_NUM_THREADS
+    assert records["pytorch"]["results"]["cpus"] == 1  # and the CPU set
+    table = capsys.readouterr().out
+    assert (out / "bench.md").read_text() == table
+    assert "| pytorch | 1 | ok |" in table and "| mxnet | 1 | ok |" in table
+    assert "| cntk | 1 | unavailable: runtime not available: cannot start" in table
+    assert (out / "bench.png").read_bytes().startswith(PNG)
+    assert (out / "scripts" / "pytorch" / "mnist_mlp_pytorch.py").is_file()
