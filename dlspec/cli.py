@@ -378,7 +378,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
     )
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="every script's --device (auto: a GPU when the framework sees one)",
+    )
     p.add_argument("--epochs", type=_positive, help="epochs per run (default: the spec's)")
     p.add_argument(
         "--threads", type=_thread_counts, metavar="N,N,...", help="CPU thread counts to run each at"
@@ -391,7 +396,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", default="synthetic", help="the spec's dataset folder (default synthetic)"
     )
-    p.add_argument("--out", default="out/bench", help="folder of the JSONL, report and charts")
+    p.add_argument(
+        "--out",
+        default="out/bench",
+        help="folder of the JSONL, report and charts (default out/bench)",
+    )
     p.add_argument(
         "--timeout", type=_positive, help="seconds before a run is killed (default 1800)"
     )
