@@ -249,3 +249,14 @@ def test_bench_runs_pytorch_and_mxnet_and_reports_a_missing_runtime(
     assert "| cntk | 1 | unavailable: runtime not available: cannot start" in table
     assert (out / "bench.png").read_bytes().startswith(PNG)
     assert (out / "scripts" / "pytorch" / "mnist_mlp_pytorch.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags, threads",
+    [([], [None]), (["--quick"], [1]), (["--quick", "--threads", "2,1"], [2, 1])],
+)
+def test_quick_runs_one_thread_unless_told(flags: list[str], threads: list) -> None:
+    from dlspec.cli import _bench_threads, make_parser
+
+    args = make_parser().parse_args(["bench", MLP, *flags])
+    assert _bench_threads(args) == threads
