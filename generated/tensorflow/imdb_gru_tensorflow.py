@@ -81,17 +81,25 @@ def gru(x, kernel, recurrent_kernel, bias_ih, bias_hh, reset_after):
     u_rz, u_n = recurrent_kernel[:, : 2 * units], recurrent_kernel[:, 2 * units :]
     b_rz, b_n = bias_hh[: 2 * units], bias_hh[2 * units :]
 
-    def step(h, xw):
+    def step_reset_after(h, xw):
+        # one recurrent matmul per step: h U for all three gates at once
+        x_r, x_z, x_n = tf.split(xw, 3, axis=-1)
+        h_r, h_z, h_n = tf.split(tf.matmul(h, recurrent_kernel) + bias_hh, 3, axis=-1)
+        r = tf.math.sigmoid(x_r + h_r)
+        z = tf.math.sigmoid(x_z + h_z)
+        n = tf.math.tanh(x_n + r * h_n)
+        return (1.0 - z) * n + z * h
+
+    def step_reset_before(h, xw):
+        # (r * h) U_n needs r first: two recurrent matmuls per step
         x_r, x_z, x_n = tf.split(xw, 3, axis=-1)
         h_r, h_z = tf.split(tf.matmul(h, u_rz) + b_rz, 2, axis=-1)
         r = tf.math.sigmoid(x_r + h_r)
         z = tf.math.sigmoid(x_z + h_z)
-        if reset_after:
-            n = tf.math.tanh(x_n + r * (tf.matmul(h, u_n) + b_n))
-        else:
-            n = tf.math.tanh(x_n + tf.matmul(r * h, u_n) + b_n)
+        n = tf.math.tanh(x_n + tf.matmul(r * h, u_n) + b_n)
         return (1.0 - z) * n + z * h
 
+    step = step_reset_after if reset_after else step_reset_before
     h0 = tf.zeros((tf.shape(x)[0], units), x.dtype)
     return tf.transpose(tf.scan(step, inputs, initializer=h0), (1, 0, 2))
 
