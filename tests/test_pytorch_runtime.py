@@ -567,3 +567,65 @@ train {
     data = synthetic(train_size=8, test_size=8)
 }
 """
+
+
+# ---- performance switches --------------------------------------------------------------------
+SWITCH_SPEC = """
+model switches {
+    input image: float32[3, 12, 12]
+    conv2d(6, kernel=3, padding=same) -> relu
+    maxpool2d(2)
+    conv2d(8, kernel=3) -> relu
+    flatten
+    dense(10)
+}
+train {
+    loss = softmax_cross_entropy
+    optimizer = adam(lr=0.01)
+    batch = 16
+    epochs = 1
+    seed = 3
+}
+"""
+
+
+def _switch_run(script: Path, folder: Path, name: str, *flags: str) -> tuple[dict, dict]:
+    """Eight steps on synthetic data with `flags`: the results and the trained weights."""
+    results = run_script(
+        script, folder, "--data", "synthetic", "--max-steps", "8", "--warmup", "2",
+        "--weights-out", f"{name}.npz", *flags, results=f"{name}.json",
+    )  # fmt: skip
+    with np.load(folder / f"{name}.npz") as weights:
+        return results, {k: weights[k] for k in weights.files}
+
+
+def test_switches_are_recorded_and_train_the_same_model(tmp_path: Path) -> None:
+    """Channels-last and the fused optimiser (the defaults for a convolutional model) train the
+    same weights as contiguous memory and the per-parameter loop, to float32 rounding; bf16
+    autocast trains near them, not equal; each run's results say what was in force."""
+    script = spec_script(SWITCH_SPEC, tmp_path)
+    fast, w_fast = _switch_run(script, tmp_path, "default")
+    plain, w_plain = _switch_run(
+        script, tmp_path, "plain", "--memory-format", "contiguous", "--no-fused-optimizer"
+    )
+    bf16, w_bf16 = _switch_run(script, tmp_path, "bf16", "--amp", "bf16")
+    assert (fast["memory_format"], fast["fused_optimizer"], fast["mixed_precision"]) == (
+        "channels_last",
+        True,
+        "off",
+    )
+    assert (plain["memory_format"], plain["fused_optimizer"]) == ("contiguous", False)
+    assert bf16["mixed_precision"] == "bf16" and not fast["jit_compile"]
+    for r in (fast, plain, bf16):
+        assert validate_results(r) == []
+    moved = max(float(np.abs(w_fast[k] - w_plain[k]).max()) for k in w_fast)
+    off_bf16 = max(float(np.abs(w_bf16[k] - w_plain[k]).max()) for k in w_fast)
+    assert moved < 1e-5, moved
+    assert 1e-5 < off_bf16 < 0.05, off_bf16  # bf16 really ran, and still trained the same model
+
+
+def test_amp_fp16_refuses_the_cpu(tmp_path: Path) -> None:
+    script = spec_script(SWITCH_SPEC, tmp_path)
+    command = [sys.executable, str(script), "--device", "cpu", "--amp", "fp16", "--max-steps", "1"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "--amp fp16 needs a GPU" in done.stderr

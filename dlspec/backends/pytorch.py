@@ -58,6 +58,11 @@ NATIVE_OPTIMIZERS: dict[str, tuple[tuple[str, dict[str, str], dict[str, str]], .
 }
 
 
+# torch.optim classes with a fused implementation (one kernel over every parameter, on the CPU
+# and CUDA): the scripts use it unless --no-fused-optimizer (docs/semantics.md, "switches")
+FUSED_OPTIMIZERS = frozenset({"torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW"})
+
+
 NESTEROV_NOTE = "nesterov=true without momentum is plain SGD: torch.optim.SGD(nesterov=False)"
 
 
@@ -395,6 +400,8 @@ class PyTorchBackend(Backend):
         if opt.kind == "adam":
             args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
         args += [f"{torch_name}={native_value(opt, key)!r}" for key, torch_name in names.items()]
+        if cls in FUSED_OPTIMIZERS:
+            args.append("fused=fused")
         expr = f"{cls}(model.parameters(), {', '.join(args)})"
         return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
 
@@ -436,6 +443,8 @@ class PyTorchBackend(Backend):
             "inference": model.inference,
             "output": walk.output,
             "helpers": helpers,
+            # 4-D weights: convolutions, which run faster on channels-last memory
+            "convolutions": any(len(p.shape) == 4 for p in model.params),
             "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]
             or ["pass  # the model has no parameters"],
             "params": [(p.name, tuple(p.shape)) for p in model.params],

@@ -111,7 +111,12 @@ FLAGS: tuple[Flag, ...] = (
 )
 # the flags only one target has
 TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
-    "pytorch": (),
+    "pytorch": (
+        Flag("--memory-format", "str", "auto", "memory layout of 4-D weights and activations (auto: channels_last when the model has convolutions)", ("auto", "channels_last", "contiguous")),
+        Flag("--no-fused-optimizer", "switch", None, "update parameter by parameter instead of torch.optim's fused update"),
+        Flag("--compile", "switch", None, "compile the training forward pass with torch.compile"),
+        Flag("--amp", "str", "off", "mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)", ("off", "bf16", "fp16")),
+    ),
     "tensorflow": (
         Flag("--xla", "switch", None, "compile the steps with XLA (tf.function jit_compile)"),
         Flag("--data-format", "str", "auto", "image layout (auto: NCHW on a GPU; on the CPU NCHW needs --xla)", ("auto", "NHWC", "NCHW")),
@@ -190,8 +195,11 @@ RESULTS: dict[str, Field] = {
     "tf32_matmul": Field("bool", "TF32 allowed in float32 matmuls; null on the CPU and on JAX (see matmul_precision)", nullable=True),
     "tf32_cudnn": Field("bool", "TF32 allowed in cuDNN convolutions; null on the CPU and on JAX", nullable=True),
     "matmul_precision": Field("str", "JAX's default matmul precision (keras[jax] on a GPU); null elsewhere", nullable=True),
-    "jit_compile": Field("bool", "the steps compiled as graphs by XLA or the backend's jit (TensorFlow --xla; Keras's model.jit_compile as resolved); MXNet: hybridized Gluon blocks; CNTK: always (a static graph); false for PyTorch (eager)"),
+    "jit_compile": Field("bool", "the steps compiled as graphs by XLA or the backend's jit (TensorFlow --xla; Keras's model.jit_compile as resolved); MXNet: hybridized Gluon blocks; CNTK: always (a static graph); PyTorch: torch.compile (--compile), else false (eager)"),
     "data_format": Field("str", "layout of image activations inside the model", choices=("NCHW", "NHWC")),
+    "memory_format": Field("str", "PyTorch: memory layout of 4-D weights and activations (--memory-format); null elsewhere", nullable=True, choices=("channels_last", "contiguous")),
+    "fused_optimizer": Field("bool", "PyTorch: torch.optim's fused update in use (false with --no-fused-optimizer and for optimisers without one); null elsewhere", nullable=True),
+    "mixed_precision": Field("str", "the forward pass autocast to this dtype (PyTorch --amp); off elsewhere", choices=("off", "bf16", "fp16")),
     # -- timing
     "steps": Field("int", "updates made (training), or batches run forward (inference)"),
     "warmup_steps": Field("int", "first steps left out of the timing (--warmup, at most steps - 1)"),

@@ -565,6 +565,9 @@ def platform_facts(model, args):
         "matmul_precision": None,
         "jit_compile": True,
         "data_format": "NCHW",
+        "memory_format": None,
+        "fused_optimizer": None,
+        "mixed_precision": "off",
     }
 
 

@@ -919,6 +919,9 @@ def platform_facts(model, args):
         "device": args.gpu or "cpu",
         "jit_compile": bool(model.jit_compile),
         "data_format": "NCHW" if args.data_format == "channels_first" else "NHWC",
+        "memory_format": None,
+        "fused_optimizer": None,
+        "mixed_precision": "off",
     }
     facts.update(backend_facts(args.gpu))
     return facts

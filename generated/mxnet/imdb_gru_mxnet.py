@@ -483,6 +483,9 @@ def platform_facts(model, args):
         "matmul_precision": None,
         "jit_compile": not args.no_hybridize,
         "data_format": "NCHW",
+        "memory_format": None,
+        "fused_optimizer": None,
+        "mixed_precision": "off",
     }
 
 

@@ -301,6 +301,10 @@ PARAMETERS = [
     ("layer4_2_bn3.running_mean", (2048,)),
     ("layer4_2_bn3.running_var", (2048,)),
 ]
+# --amp: the dtype the forward pass is autocast to (None: full precision)
+AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# the model has convolutions: --memory-format auto lays it out channels-last (NHWC in memory)
+CONVOLUTIONS = True
 # canonical names of the tensors that are not trained (batch norm's running statistics)
 BUFFERS = {
     "bn1.running_mean",
@@ -1611,10 +1615,11 @@ def learning_rate(step, epoch):
     return 0.001
 
 
-def make_optimizer(model):
-    """The optimiser in the spec's canonical form."""
+def make_optimizer(model, fused=True):
+    """The optimiser in the spec's canonical form; `fused`: torch.optim's one-kernel update of
+    every parameter (the same arithmetic as its per-parameter loop)."""
     return torch.optim.SGD(
-        model.parameters(), lr=0.001, momentum=0.0, nesterov=False, weight_decay=0.0
+        model.parameters(), lr=0.001, momentum=0.0, nesterov=False, weight_decay=0.0, fused=fused
     )
 
 
@@ -1657,14 +1662,22 @@ def batch_order(count, steps, epoch, synthetic, seed):
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 
-def train_step(model, optimizer, x, y, lr):
-    """One update at learning rate `lr`; returns the loss tensor (no host synchronisation)."""
+def train_step(model, optimizer, x, y, lr, amp=None, scaler=None):
+    """One update at learning rate `lr`; returns the loss tensor (no host synchronisation).
+    `amp`: the forward pass under autocast to this dtype (None: off); `scaler`: float16's
+    GradScaler (the loss scaled before backward, the step skipped on overflow)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(*x), y)
-    loss.backward()
-    optimizer.step()
+    with torch.autocast(y.device.type, dtype=amp, enabled=amp is not None):
+        loss = loss_fn(model(*x), y)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     return loss
 
 
@@ -1674,7 +1687,11 @@ def train(model, data, args, optimizer=None):
     x_train, y_train = data
     device = args.device
     if optimizer is None:
-        optimizer = make_optimizer(model)
+        optimizer = make_optimizer(model, args.fused_optimizer)
+    # --compile: the forward pass traced and compiled by torch.compile (in the warm-up steps)
+    step_model = torch.compile(model) if args.compile else model
+    amp = AUTOCAST_DTYPES[args.amp]
+    scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else None
     synthetic = args.data == "synthetic"
     steps_per_epoch = (
         math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(y_train) / BATCH_SIZE)
@@ -1708,7 +1725,7 @@ def train(model, data, args, optimizer=None):
                 x, y = [a[index] for a in x_pool], y_pool[index]
             else:
                 x, y = to_device([a[index] for a in x_train], y_train[index], device)
-            loss = train_step(model, optimizer, x, y, learning_rate(step, epoch))
+            loss = train_step(step_model, optimizer, x, y, learning_rate(step, epoch), amp, scaler)
             running += loss.detach() * y.shape[0]
             seen += y.shape[0]
             if step >= warmup:
@@ -1770,13 +1787,15 @@ def infer(model, data, args):
     steps = args.max_steps or count
     warmup = min(args.warmup, max(steps - 1, 0))
     model.eval()
+    forward = torch.compile(model) if args.compile else model
+    amp = AUTOCAST_DTYPES[args.amp]
     start = None
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
         for step in range(steps):
             if step == warmup:
                 synchronize(device)
                 start = time.perf_counter()
-            model(*pool[step % count])
+            forward(*pool[step % count])
         synchronize(device)
     return {
         "steps": steps,
@@ -1789,13 +1808,20 @@ def infer(model, data, args):
 # ---- setup, verify and the platform -----------------------------------------------------------
 @contextlib.contextmanager
 def setup(args):
-    """Seed the generators and resolve --device: args.device becomes a torch.device (cuDNN
-    autotune on a GPU, except for verify)."""
+    """Seed the generators and resolve --device (args.device becomes a torch.device; cuDNN
+    autotune on a GPU, except for verify), --memory-format (a torch.memory_format) and --amp."""
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     args.device = pick_device(args.device)
     if args.device.type == "cuda" and not args.verify:
         torch.backends.cudnn.benchmark = True
+    channels_last = args.memory_format == "channels_last" or (
+        args.memory_format == "auto" and CONVOLUTIONS
+    )
+    args.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    args.fused_optimizer = not args.no_fused_optimizer
+    if args.amp == "fp16" and args.device.type != "cuda":
+        raise SystemExit("--amp fp16 needs a GPU (on the CPU use --amp bf16)")
     yield
 
 
@@ -1805,7 +1831,7 @@ def new_model(args):
     init_parameters(model)
     if args.weights_in:
         load_weights(model, args.weights_in)
-    return model.to(args.device)
+    return model.to(args.device, memory_format=args.memory_format)
 
 
 def verify(args):
@@ -1815,7 +1841,7 @@ def verify(args):
     device = args.device
     model = Net()
     load_weights(model, os.path.join(args.verify, "weights.npz"))
-    model.to(device, getattr(torch, args.verify_precision))
+    model.to(device, getattr(torch, args.verify_precision), memory_format=args.memory_format)
     inputs, batches = verify_batches(args)
     model.eval()
     with torch.no_grad():
@@ -1824,7 +1850,7 @@ def verify(args):
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.eval()
-    optimizer = make_optimizer(model)
+    optimizer = make_optimizer(model, args.fused_optimizer)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
         x, y = to_device(x, y, device)
@@ -1840,7 +1866,7 @@ def parameter_count(model):
 
 
 def platform_facts(model, args):
-    """The results' platform fields: PyTorch computes eagerly, in NCHW."""
+    """The results' platform fields: PyTorch computes eagerly (unless --compile), in NCHW."""
     gpu = args.device.type == "cuda"
     return {
         "runtime": "pytorch",
@@ -1856,8 +1882,13 @@ def platform_facts(model, args):
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if gpu else None,
         "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if gpu else None,
         "matmul_precision": None,
-        "jit_compile": False,
+        "jit_compile": bool(args.compile),
         "data_format": "NCHW",
+        "memory_format": (
+            "channels_last" if args.memory_format == torch.channels_last else "contiguous"
+        ),
+        "fused_optimizer": bool(args.fused_optimizer),
+        "mixed_precision": args.amp,
     }
 
 
@@ -1960,6 +1991,28 @@ def parse_args(argv=None):
         choices=("float32", "float64"),
         default="float32",
         help="dlspec verify: the dtype of the model, data and optimiser",
+    )
+    parser.add_argument(
+        "--memory-format",
+        choices=("auto", "channels_last", "contiguous"),
+        default="auto",
+        help="memory layout of 4-D weights and activations (auto: channels_last when the model has convolutions)",
+    )
+    parser.add_argument(
+        "--no-fused-optimizer",
+        action="store_true",
+        help="update parameter by parameter instead of torch.optim's fused update",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the training forward pass with torch.compile",
+    )
+    parser.add_argument(
+        "--amp",
+        choices=("off", "bf16", "fp16"),
+        default="off",
+        help="mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)",
     )
     return parser.parse_args(argv)
 

@@ -667,6 +667,9 @@ def platform_facts(model, args):
         "matmul_precision": None,
         "jit_compile": bool(args.xla),
         "data_format": DATA_FORMAT,
+        "memory_format": None,
+        "fused_optimizer": None,
+        "mixed_precision": "off",
     }
 
 
