@@ -629,3 +629,13 @@ def test_amp_fp16_refuses_the_cpu(tmp_path: Path) -> None:
     command = [sys.executable, str(script), "--device", "cpu", "--amp", "fp16", "--max-steps", "1"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "--amp fp16 needs a GPU" in done.stderr
+
+
+def test_compile_trains_the_same_weights_as_eager(tmp_path: Path) -> None:
+    """--compile (torch.compile with inductor, a C++ compiler on the CPU) runs the training
+    forward compiled: the results say so, and the weights equal eager's to float32 rounding."""
+    script = spec_script(SWITCH_SPEC, tmp_path)
+    eager, w_eager = _switch_run(script, tmp_path, "eager")
+    compiled, w_compiled = _switch_run(script, tmp_path, "compiled", "--compile")
+    assert compiled["jit_compile"] and not eager["jit_compile"]
+    assert max(float(np.abs(w_compiled[k] - w_eager[k]).max()) for k in w_eager) < 1e-5
