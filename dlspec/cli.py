@@ -264,6 +264,21 @@ def _bench_settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _bench_specs(args: argparse.Namespace) -> list[str]:
+    """The specs named, else the default suite (the seed benchmarks in a checkout's examples/)."""
+    if args.specs:
+        return list(args.specs)
+    from dlspec.bench.suite import DEFAULT_SUITE, default_specs
+
+    specs = default_specs()
+    if not specs:
+        names = ", ".join(f"{n}.dl" for n in DEFAULT_SUITE)
+        raise UsageError(
+            f"no SPEC given and no examples/ folder holding the default suite ({names})"
+        )
+    return specs
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run every spec's script in every runtime asked for; record, report and chart the runs."""
     from dlspec import runtimes
@@ -274,7 +289,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     names = runtimes.expand(
         _targets(args.targets, known) if args.targets != "all" else list(TARGETS)
     )
-    specs = [(spec, _build(spec, args.defaults).model) for spec in args.specs]
+    specs = [(spec, _build(spec, args.defaults).model) for spec in _bench_specs(args)]
     out = Path(args.out)
     planned = session.plan(specs, names, _bench_threads(args), args.repeat, out)
     shown = progress.display(len(planned.jobs))
@@ -383,7 +398,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("bench", help="time the scripts in their runtimes; table, chart, JSONL")
-    with_specs(p)
+    p.add_argument(
+        "specs",
+        nargs="*",
+        metavar="SPEC",
+        help=".dl spec file(s); none: the default suite, the seed benchmarks in examples/",
+    )
+    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
     p.add_argument(
         "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
     )

@@ -260,3 +260,23 @@ def test_quick_runs_one_thread_unless_told(flags: list[str], threads: list) -> N
 
     args = make_parser().parse_args(["bench", MLP, *flags])
     assert _bench_threads(args) == threads
+
+
+def test_default_suite_is_the_seed_benchmarks_in_examples(tmp_path: Path) -> None:
+    from dlspec.bench.suite import DEFAULT_SUITE, default_specs
+
+    specs = default_specs(tmp_path)  # a checkout: found beside the package, whatever the cwd
+    assert [Path(s).stem for s in specs] == list(DEFAULT_SUITE)
+    assert all(Path(s).is_file() for s in specs)
+    assert "resnet50" in DEFAULT_SUITE  # the inference benchmark (seconds per 1000 images)
+
+
+def test_no_spec_and_no_suite_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dlspec.bench.suite as suite
+
+    monkeypatch.setattr(suite, "examples_folder", lambda cwd=None: None)
+    assert main(["bench", "--out", str(tmp_path / "b")]) == 2
+    assert "no examples/ folder holding the default suite" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
