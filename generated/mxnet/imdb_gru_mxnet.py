@@ -257,12 +257,14 @@ class CanonicalOptimizer:
     weight_decay_mode = l2
     Used as a gluon.Trainer is: set_learning_rate(lr), then step(batch_size) after backward()
     of the summed per-sample loss (the gradient divided by batch_size is the mean's).
+    fused=True (float32 runs): the same step by nd.adam_update, one operator per parameter.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, fused=False):
         self.params = [p for p in params.values() if p.grad_req != "null"]
         self.state = {}
         self.lr = 0.001
+        self.fused = fused
 
     def set_learning_rate(self, lr):
         self.lr = lr
@@ -271,6 +273,9 @@ class CanonicalOptimizer:
         lr = self.lr
         for param in self.params:
             w = param.data()
+            if self.fused:
+                self.fused_step(param, w, lr, batch_size)
+                continue
             g = param.grad() / batch_size
             state = self.state.setdefault(param.name, {})
             if not state:  # the state starts at zero
@@ -287,10 +292,35 @@ class CanonicalOptimizer:
             v[:] = 0.999 * v + (1.0 - 0.999) * g * g
             w -= lr * (m / c1) / (nd.sqrt(v / c2) + 1e-08)
 
+    def fused_step(self, param, w, lr, batch_size):
+        """The step above as MXNet's adam_update computes it: eps corrected is its eps scaled by
+        sqrt(c2), the bias correction goes in the rate, the gradient mean is rescale_grad's."""
+        state = self.state.setdefault(param.name, {})
+        if not state:  # the state starts at zero
+            state["t"] = 0
+            state["m"] = nd.zeros_like(w)
+            state["v"] = nd.zeros_like(w)
+        state["t"] += 1
+        c1 = 1.0 - 0.9 ** state["t"]
+        c2 = 1.0 - 0.999 ** state["t"]
+        nd.adam_update(
+            w,
+            param.grad(),
+            state["m"],
+            state["v"],
+            out=w,
+            lr=lr * math.sqrt(c2) / c1,
+            beta1=0.9,
+            beta2=0.999,
+            epsilon=1e-08 * math.sqrt(c2),
+            wd=0.0,
+            rescale_grad=1.0 / batch_size,
+        )
+
 
 def make_optimizer(model, precision="float32"):
     """The optimiser in the spec's canonical form: step(batch_size) divides the summed gradient."""
-    return CanonicalOptimizer(model.collect_params())
+    return CanonicalOptimizer(model.collect_params(), fused=precision == "float32")
 
 
 def loss_fn(output, target):
