@@ -556,7 +556,7 @@ def platform_facts(model, args):
         "backend": "cntk",
         "backend_version": C.__version__,
         "device": "gpu(%d)" % args.cntk_device.id() if gpu else "cpu",
-        "threads": None,
+        "threads": C.cntk_py.get_max_num_cputhreads(),
         "cuda": None,
         "cudnn": None,
         "cudnn_benchmark": None,

@@ -396,7 +396,9 @@ class LearnerOptimizer(object):
             epsilon=1e-08,
         )
         self.mean = C.reduce_mean(criterion[1], axis=C.Axis.default_batch_axis())
+        threads = C.cntk_py.get_max_num_cputhreads()  # OMP_NUM_THREADS when it is set
         self.trainer = C.Trainer(model.output, self.mean, [self.learner])
+        C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
     def step(self, feeds, lr, n):
         self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
@@ -565,7 +567,7 @@ def platform_facts(model, args):
         "backend": "cntk",
         "backend_version": C.__version__,
         "device": "gpu(%d)" % args.cntk_device.id() if gpu else "cpu",
-        "threads": None,
+        "threads": C.cntk_py.get_max_num_cputhreads(),
         "cuda": None,
         "cudnn": None,
         "cudnn_benchmark": None,
