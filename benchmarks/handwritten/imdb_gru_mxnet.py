@@ -56,7 +56,7 @@ class GRUClassifier(gluon.HybridBlock):
 
     def hybrid_forward(self, F, tokens):
         steps = self.gru(self.embedding(tokens))  # (N, 150, 100)
-        # the last step; F.SequenceLast(steps, axis=1) corrupts memory in MXNet 1.9.1 (measured)
+        # the last step (F.SequenceLast would do, but its backward crashes MXNet 1.9.1 on the CPU)
         return self.output(F.squeeze(F.slice_axis(steps, axis=1, begin=-1, end=None), axis=1))
 
 
