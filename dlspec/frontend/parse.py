@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import pickle
 import re
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Optional, Union
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
@@ -41,9 +45,41 @@ _TOKEN_WORDS = {
 }
 
 
+PARSER_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "propagate_positions": True,
+    "maybe_placeholders": True,
+}
+
+
+def tables_key(grammar: str) -> str:
+    """What the parser lark builds depends on: the grammar, lark's version, the options."""
+    digest = hashlib.sha256()
+    for part in (grammar, lark.__version__, repr(sorted(PARSER_OPTIONS.items()))):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _stored_parser(grammar: str) -> Optional[Lark]:
+    """The parser stored in dlspec.frontend.lalr_tables (tools/build_parser_tables.py) when it
+    was built from this grammar by this lark: loading it takes milliseconds, building it a
+    fifth of a second."""
+    try:
+        from dlspec.frontend import lalr_tables
+
+        if lalr_tables.KEY != tables_key(grammar):
+            return None
+        tables = pickle.loads(base64.b64decode(lalr_tables.TABLES))
+        return Lark._load_from_dict(tables["data"], tables["memo"])
+    except Exception:  # noqa: BLE001 - missing or unreadable tables: build the parser
+        return None
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    grammar = grammar_text()
+    return _stored_parser(grammar) or Lark(grammar, **PARSER_OPTIONS)
 
 
 def _pos_of(item: Union[Token, Tree, Any]) -> Pos:
