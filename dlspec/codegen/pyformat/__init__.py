@@ -82,9 +82,9 @@ def _format_item(item: Item, features: frozenset[str]) -> tuple[list[str], LineI
     if item.docstring:
         return _docstring(item)
     if not item.multiline:
-        line = format_simple(item.text, depth, item.first_word)
-        if line is not None:
-            return [line + "\n"], _simple_info(item)
+        simple = format_simple(item.text, depth, item.first_word)
+        if simple is not None:
+            return [line + "\n" for line in simple], _simple_info(item)
     elif item.first_word not in ("import", "from"):
         lines = format_exploded(item.text, depth, _item_fallback(features))
         if lines is not None:
