@@ -16,6 +16,7 @@ from dlspec.codegen.pyformat.tree import Unsupported
 _EVENT = re.compile(
     rf"(?P<string>{STRING_PATTERN})|(?P<comment>#[^\n]*)|(?P<open>[(\[{{])|(?P<close>[)\]}}])|(?P<newline>\n)"
 )
+_STRING = re.compile(STRING_PATTERN)
 _FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|@")
 _ONLY_STRING = re.compile(rf"(?:{STRING_PATTERN})(?P<comment>[ ]*#[^\n]*)?")
 _HEADER_WORDS = frozenset("if elif else for while with try except finally def class".split())
@@ -164,6 +165,28 @@ class _Scanner:
 
     def statement_end(self, start: int) -> int:
         """Where the logical line ends: the first newline outside brackets and strings."""
+        source = self.source
+        newline = source.find("\n", start)
+        if newline < 0:
+            newline = len(source)
+        line = source[start:newline]
+        if "#" in line:
+            return self.events_end(start)
+        if "'" in line or '"' in line:
+            strings = _STRING.findall(line)
+            line = _STRING.sub("", line)
+            if "'" in line or '"' in line:
+                return self.events_end(start)  # a string going on after this line
+            for value in strings:
+                if value[0] not in "\"'" and "f" in value[:3].lower():
+                    self.f_strings = self.f_strings or "f" in _prefix(value).lower()
+        opened = line.count("(") + line.count("[") + line.count("{")
+        if opened == line.count(")") + line.count("]") + line.count("}"):
+            return newline  # the common case: no comment, strings closed, brackets closed
+        return self.events_end(start)
+
+    def events_end(self, start: int) -> int:
+        """statement_end by the strings, comments, brackets and newlines (f-strings noted)."""
         depth = 0
         for match in _EVENT.finditer(self.source, start):
             kind = match.lastgroup
@@ -178,13 +201,16 @@ class _Scanner:
                     raise Unsupported("unbalanced brackets")
             elif kind == "string" and not self.f_strings:
                 value = match.group()
-                if "f" in value[:3].lower() and value[0] not in "\"'":
-                    self.f_strings = (
-                        "f" in value[: len(value) - len(value.lstrip("rRbBuUfF"))].lower()
-                    )
+                if value[0] not in "\"'" and "f" in value[:3].lower():
+                    self.f_strings = "f" in _prefix(value).lower()
         if depth:
             raise Unsupported("unbalanced brackets")
         return len(self.source)
+
+
+def _prefix(string: str) -> str:
+    """A string literal's prefix letters."""
+    return string[: len(string) - len(string.lstrip("rRbBuUfF"))]
 
 
 def _ends_with_colon(text: str) -> bool:
