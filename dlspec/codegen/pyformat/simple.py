@@ -31,6 +31,8 @@ _KEYWORDS = frozenset(
 )
 _REFUSED_KEYWORDS = frozenset("assert async await del lambda nonlocal yield".split())
 _HEADERS = frozenset("if elif else for while with try except finally def class".split())
+# statements whose parts after a top-level comma black may unwrap
+_COMMA_CHILDREN = frozenset("with assert del except import from global".split())
 _BINARY = frozenset("+ - * / // % @ | & ^ << >> == != < > <= >=".split())
 _UNARY = frozenset("- + ~".split())
 _AUGMENTED = frozenset("+= -= *= /= //= %= &= |= ^= <<= >>= @=".split())
@@ -260,12 +262,30 @@ class _Spacer:
         return " "
 
     def parenthesized_value(self, index: int) -> bool:
-        """A statement-level `(` right after an assignment's `=` or after `return`: black
-        hides such parentheses unless they hold a tuple (checked at the `)`)."""
+        """May a statement-level `(` that is no call stay? black hides the parentheses of an
+        atom that is the whole value after a statement's keyword (if, for, in, with, except,
+        ...), an assignment's `=` or `return`, unless they hold a tuple (checked at the `)`
+        for `=` and `return`). After an operator, or a keyword inside an expression, the
+        atom is only part of the value and keeps them."""
         s = self.s
-        prev_value, prev_role = s.values[index - 1], s.roles[index - 1]
+        prev_kind, prev_value, prev_role = (
+            s.kinds[index - 1],
+            s.values[index - 1],
+            s.roles[index - 1],
+        )
+        if prev_role in (BINARY, UNARY):
+            return True
+        if prev_kind == KEYWORD:
+            if prev_value in ("not", "and", "or", "is"):
+                return True
+            if prev_value == "in" and s.first_word != "for":
+                return True
+            if prev_value in ("if", "else") and index > 1 and s.first_word != "elif":
+                return True
+        if prev_value == "," and s.first_word not in _COMMA_CHILDREN:
+            return True
         return (prev_role == ASSIGN and prev_value == "=") or (
-            index == 1 and s.kinds[0] == KEYWORD and prev_value == "return"
+            index == 1 and prev_kind == KEYWORD and prev_value == "return"
         )
 
     def open(self, index: int, value: str) -> None:
