@@ -6,24 +6,36 @@ import base64
 import hashlib
 import pickle
 import re
+import sys
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Optional, Union
-
-import lark
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
 
 from dlspec.errors import BadValue, Pos, SpecError, SyntaxProblem, source_lines
 from dlspec.frontend import ast
 from dlspec.limits import MAX_NESTING, MAX_NUMBER_DIGITS
 from dlspec.resources import grammar_text
+
+# lark imports interegular (half of lark's import time) only to check a grammar's terminals for
+# collisions while it builds a parser; dlspec loads stored tables, so that import is skipped
+# (a None in sys.modules fails it) unless something imported interegular before. lark then
+# skips the check, which only warns, also when the tables are stale and it builds the parser.
+_SKIP_INTEREGULAR = "interegular" not in sys.modules
+if _SKIP_INTEREGULAR:
+    sys.modules["interegular"] = None  # type: ignore[assignment]
+try:
+    import lark  # noqa: E402
+    from lark import Lark, Token, Transformer, Tree, v_args  # noqa: E402
+    from lark.exceptions import (  # noqa: E402
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+        VisitError,
+    )
+finally:
+    if _SKIP_INTEREGULAR and "interegular" in sys.modules and sys.modules["interegular"] is None:
+        del sys.modules["interegular"]
 
 _TOKEN_WORDS = {
     "LBRACE": "'{'",
