@@ -283,7 +283,7 @@ class Line:
         if leaf.type == t.COLON and self.is_class_paren_empty:
             del self.leaves[-2:]
         if self.leaves and not preformatted:
-            leaf.prefix += whitespace(leaf, self.is_complex_subscript(leaf))
+            leaf.prefix += whitespace(leaf, self.is_complex_subscript)
         if self.inside_brackets or not preformatted or track_bracket:
             self.bracket_tracker.mark(leaf)
             if self.has_magic_trailing_comma(leaf):

@@ -246,7 +246,7 @@ class _Spacer:
         if value == "(":
             if prev_kind == NAME or (prev_kind == OP and prev_value in _CLOSING):
                 return ""
-            if len(self.stack) == self.outer and not self.parenthesized_value(index):
+            if not self.stack and not self.parenthesized_value(index):
                 raise _Refused("parentheses at statement level")
         elif value == "[":
             if prev_kind in (NAME, STRING) or (prev_kind == OP and prev_value in _CLOSING):
@@ -304,8 +304,8 @@ class _Spacer:
             kind = SUB if follows_operand or prev_kind == STRING else LIST
         else:
             kind = DICT
-        at_statement_level = len(self.stack) == self.outer and kind == PAREN
-        if at_statement_level and not index and not self.outer:
+        at_statement_level = not self.stack and kind == PAREN
+        if at_statement_level and not index:
             raise _Refused("a statement starting with parentheses (black may hide them)")
         self.stack.append(_Bracket(kind, index, at_statement_level))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.tree import Leaf, preceding_leaf
 
@@ -40,8 +42,10 @@ def is_vararg(leaf: Leaf, within: frozenset[int]) -> bool:
     return parent.type in within
 
 
-def whitespace(leaf: Leaf, complex_subscript: bool) -> str:
-    """The prefix black gives `leaf` when it follows another leaf on a line."""
+def whitespace(leaf: Leaf, complex_subscript: Callable[[Leaf], bool]) -> str:
+    """The prefix black gives `leaf` when it follows another leaf on a line
+    (`complex_subscript(leaf)`: is leaf in a subscript with more than names and numbers?
+    asked only where the answer matters)."""
     kind = leaf.type
     if kind in _ALWAYS_NO_SPACE:
         return NO
@@ -61,7 +65,9 @@ def whitespace(leaf: Leaf, complex_subscript: bool) -> str:
     return _space_in_parent(leaf, parent, prev, complex_subscript)
 
 
-def _first_child_space(leaf: Leaf, parent: t.Node, complex_subscript: bool) -> str | None:
+def _first_child_space(
+    leaf: Leaf, parent: t.Node, complex_subscript: Callable[[Leaf], bool]
+) -> str | None:
     """The decision for the first child of its parent, made from the leaf before it."""
     prevp = preceding_leaf(parent)
     if prevp is None or prevp.type in t.OPENING_BRACKETS:
@@ -69,7 +75,7 @@ def _first_child_space(leaf: Leaf, parent: t.Node, complex_subscript: bool) -> s
     if leaf.type == t.COLON:
         if prevp.type == t.COLON:
             return NO
-        if prevp.type != t.COMMA and not complex_subscript:
+        if prevp.type != t.COMMA and not complex_subscript(leaf):
             return NO
         return SPACE
     prevp_parent = prevp.parent
@@ -84,7 +90,7 @@ def _first_child_space(leaf: Leaf, parent: t.Node, complex_subscript: bool) -> s
             return NO
     elif prevp.type == t.COLON:
         if prevp_parent is not None and prevp_parent.type in (t.subscript, t.sliceop):
-            return SPACE if complex_subscript else NO
+            return SPACE if complex_subscript(leaf) else NO
     elif (
         prevp_parent is not None
         and prevp_parent.type == t.factor
@@ -96,7 +102,9 @@ def _first_child_space(leaf: Leaf, parent: t.Node, complex_subscript: bool) -> s
     return None
 
 
-def _space_in_parent(leaf: Leaf, parent: t.Node, prev: t.LN | None, complex_subscript: bool) -> str:
+def _space_in_parent(
+    leaf: Leaf, parent: t.Node, prev: t.LN | None, complex_subscript: Callable[[Leaf], bool]
+) -> str:
     """The decision by the parent's type (black's long chain of cases, in its order)."""
     kind, ptype = leaf.type, parent.type
     if ptype in (t.parameters, t.arglist):
@@ -156,7 +164,7 @@ def _space_in_parent(leaf: Leaf, parent: t.Node, prev: t.LN | None, complex_subs
             if parent.parent.type == t.subscriptlist:
                 return SPACE
             return NO
-        if not complex_subscript:
+        if not complex_subscript(leaf):
             return NO
     elif ptype == t.atom:
         if prev is not None and kind == t.DOT:
