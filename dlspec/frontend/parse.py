@@ -17,9 +17,9 @@ from dlspec.limits import MAX_NESTING, MAX_NUMBER_DIGITS
 from dlspec.resources import grammar_text
 
 # lark imports interegular (half of lark's import time) only to check a grammar's terminals for
-# collisions while it builds a parser; dlspec loads stored tables, so that import is skipped
-# (a None in sys.modules fails it) unless something imported interegular before. lark then
-# skips the check, which only warns, also when the tables are stale and it builds the parser.
+# collisions while it builds a parser; dlspec loads stored tables, so the import is put off:
+# lark's own import of it fails (a None in sys.modules, removed at once), and its lexer is then
+# given a stand-in that imports interegular when lark first uses it (building a grammar).
 _SKIP_INTEREGULAR = "interegular" not in sys.modules
 if _SKIP_INTEREGULAR:
     sys.modules["interegular"] = None  # type: ignore[assignment]
@@ -36,6 +36,33 @@ try:
 finally:
     if _SKIP_INTEREGULAR and "interegular" in sys.modules and sys.modules["interegular"] is None:
         del sys.modules["interegular"]
+
+
+class _OnFirstUse:
+    """A module imported when an attribute of it is first read."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def _defer_interegular() -> None:
+    """Give lark's lexer interegular back (when installed), imported on first use."""
+    import importlib.util
+
+    import lark.lexer
+
+    if not lark.lexer.has_interegular and importlib.util.find_spec("interegular") is not None:
+        lark.lexer.interegular = _OnFirstUse("interegular")  # type: ignore[attr-defined]
+        lark.lexer.has_interegular = True
+
+
+if _SKIP_INTEREGULAR:
+    _defer_interegular()
 
 _TOKEN_WORDS = {
     "LBRACE": "'{'",
