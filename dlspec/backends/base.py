@@ -8,9 +8,7 @@ import tokenize
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Iterable, Optional
 
-import black
-
-from dlspec.codegen.render import BLACK_MODE
+from dlspec.codegen.render import PY3_FORMAT, FormatMode
 from dlspec.errors import Problem, Unsupported
 from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, Optimizer, Param, wrapped
 from dlspec.ir.ops import OPS, OPTIMIZERS, REQUIRED
@@ -228,8 +226,8 @@ class Backend:
     native_profile: ClassVar[str] = ""
     framework: ClassVar[str] = ""
     extension: ClassVar[str] = ".py"
-    # the black mode its scripts are formatted with (Python 3 unless the target says otherwise)
-    black_mode: ClassVar[black.Mode] = BLACK_MODE
+    # how its scripts are formatted (black's Python 3 mode unless the target says otherwise)
+    format_mode: ClassVar[FormatMode] = PY3_FORMAT
     # op -> what the target cannot do with it (shown in the support table; enforced in unsupported)
     limits: ClassVar[dict[str, str]] = {}
     # identifiers the script itself gives meaning to where user names become identifiers

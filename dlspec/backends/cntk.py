@@ -8,7 +8,7 @@ from typing import Any, Optional
 from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
 from dlspec.backends.mxnet import init_lines
 from dlspec.codegen import contract
-from dlspec.codegen.render import PY2_BLACK_MODE
+from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
 
@@ -102,7 +102,7 @@ class CNTKBackend(Backend):
     template = "cntk/script.py.j2"
     native_profile = ""
     framework = "CNTK"
-    black_mode = PY2_BLACK_MODE
+    format_mode = PY2_FORMAT
     RESERVED_NAMES = frozenset("""
         inputs output forward feed dtype and as assert break class continue def del elif
         else except exec finally for from global if import in is lambda not or pass print raise

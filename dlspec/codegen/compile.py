@@ -1,4 +1,4 @@
-"""Compile an explicit model for one target: backend context -> Jinja -> black."""
+"""Compile an explicit model for one target: backend context -> Jinja -> black's format."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dlspec.backends import get_backend
 from dlspec.codegen.contract import skeleton_context
-from dlspec.codegen.render import render
+from dlspec.codegen.render import FormatMode, format_source, render_unformatted
 from dlspec.errors import SpecError
 from dlspec.ir.model import Model
 
@@ -21,13 +21,22 @@ class Compiled:
     filename: str
 
 
-def compile_model(model: Model, target: str) -> Compiled:
-    """Generate `target`'s script for `model`; SpecError when the target cannot express it."""
+def unformatted(model: Model, target: str) -> tuple[str, FormatMode]:
+    """`target`'s script for `model` as the template renders it, and how it is formatted;
+    SpecError when the target cannot express the model."""
     backend = get_backend(target)
     problems = backend.unsupported(model)
     if problems:
         raise SpecError(problems, model.source.path, model.source.text)
     context = {**backend.context(model), **skeleton_context(model, backend.name)}
-    source = render(backend.template, context, backend.black_mode)
+    return render_unformatted(backend.template, context), backend.format_mode
+
+
+def compile_model(model: Model, target: str) -> Compiled:
+    """Generate `target`'s script for `model`; SpecError when the target cannot express it."""
+    backend = get_backend(target)
+    source, mode = unformatted(model, target)
     filename = f"{model.name}_{backend.name}{backend.extension}"
-    return Compiled(backend.name, source, backend.report(model).render(), filename)
+    return Compiled(
+        backend.name, format_source(source, mode), backend.report(model).render(), filename
+    )

@@ -8,9 +8,8 @@ from typing import Any
 from dlspec import __version__
 from dlspec.codegen import interface
 from dlspec.errors import display_path
-from dlspec.ir.model import Model, Schedule
+from dlspec.ir.model import Model, Schedule, vocab_of
 from dlspec.ir.ops import DATASETS
-from dlspec.weights.canonical import vocab_of
 
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own

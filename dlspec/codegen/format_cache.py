@@ -1,9 +1,10 @@
-"""A content-addressed cache of black's output, for compile, check, verify and the tests.
+"""A content-addressed cache of black's output, for the sources the fast formatter leaves to black.
 
-black is most of the time of compiling a large model (6.1 of 7.8 s for DenseNet-121 on one
-target), and `dlspec check` formats every example for every target again. The output is a pure
-function of the unformatted source, black's version and the mode, so it is stored under a hash of
-those three: a hit returns the same bytes black would. The library formats anew unless asked
+dlspec.codegen.pyformat writes black's bytes for the code the templates emit, so black only
+runs on what that formatter does not reproduce (none of the examples; a template change may
+bring some). black is slow (7.5 s for ResNet-50's five scripts), so its output is kept: it is a
+pure function of the unformatted source, black's version and the mode, stored under a hash of
+those three; a hit returns the same bytes black would. The library formats anew unless asked
 (``dlspec.codegen.render.use_format_cache``); the command line and the test suite ask
 (``DLSPEC_NO_CACHE=1`` turns it off, and ``DLSPEC_CACHE_DIR`` moves it from
 ``$XDG_CACHE_HOME/dlspec``, ``~/.cache/dlspec`` by default).
@@ -15,26 +16,32 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import black
+if TYPE_CHECKING:
+    import black
+
+
+def cache_root() -> Path:
+    """dlspec's cache folder: $DLSPEC_CACHE_DIR, else $XDG_CACHE_HOME/dlspec or ~/.cache/dlspec."""
+    chosen = os.environ.get("DLSPEC_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "dlspec"
 
 
 def default_directory() -> Optional[Path]:
-    """Where the command line keeps the cache, or None when the environment turns it off."""
+    """Where the command line keeps black's output, or None when the environment turns it off."""
     if os.environ.get("DLSPEC_NO_CACHE", "") not in ("", "0"):
         return None
-    chosen = os.environ.get("DLSPEC_CACHE_DIR")
-    if chosen:
-        base = Path(chosen)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "dlspec"
-    return base / f"black-{black.__version__}"
+    return cache_root()
 
 
 def cache_key(source: str, mode: black.Mode) -> str:
     """The hash of everything black's output depends on."""
+    import black
+
     digest = hashlib.sha256()
     for part in (black.__version__, mode.get_cache_key(), source):
         digest.update(part.encode("utf-8"))
@@ -104,11 +111,15 @@ def store(directory: Path, key: str, formatted: str) -> None:
 
 
 def format_cached(source: str, mode: black.Mode, directory: Path) -> str:
-    """black.format_str(source, mode), read from the cache in directory when it holds it."""
+    """black.format_str(source, mode), read from the cache in directory (in a folder named
+    after black's version) when it holds it."""
+    import black
+
+    folder = directory / f"black-{black.__version__}"
     key = cache_key(source, mode)
-    hit = lookup(directory, key)
+    hit = lookup(folder, key)
     if hit is not None:
         return hit
     formatted = black.format_str(source, mode=mode)
-    store(directory, key, formatted)
+    store(folder, key, formatted)
     return formatted

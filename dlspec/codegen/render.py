@@ -1,33 +1,88 @@
-"""Render a template with Jinja (StrictUndefined) and format the result with the pinned black."""
+"""Render a template with Jinja (StrictUndefined) and format the result as the pinned black does."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-import black
 import jinja2
 
-from dlspec.codegen.format_cache import format_cached
+from dlspec.codegen.pyformat import Unsupported, format_python
 from dlspec.resources import templates_dir
 
-# black's mode is pinned here and never read from the caller's configuration.
-BLACK_MODE = black.Mode(line_length=100, string_normalization=True, magic_trailing_comma=True)
-# Scripts that must also parse as Python 2.7 (the cntk target): black told the oldest target it
-# knows, so it never writes what only Python 3.6+ parses (a trailing comma after *args or
-# **kwargs, which it adds when it infers a py36+ file, is a Python 2 syntax error).
-PY2_BLACK_MODE = black.Mode(
-    target_versions={black.TargetVersion.PY33},
-    line_length=100,
-    string_normalization=True,
-    magic_trailing_comma=True,
-)
+if TYPE_CHECKING:
+    import black
+
+
+@dataclass(frozen=True)
+class FormatMode:
+    """How a script is formatted: black 26.10.1's stable style, 100 columns, magic trailing
+    commas; `py2` for scripts that must also parse as Python 2.7 (the cntk target): black is
+    told the oldest target version it knows, so it never writes what only Python 3.6+ parses
+    (a trailing comma after *args or **kwargs, which it adds when it infers a py36+ file)."""
+
+    py2: bool = False
+
+    def black_mode(self) -> black.Mode:
+        """The same mode as black's own object (importing black)."""
+        import black
+
+        versions = {black.TargetVersion.PY33} if self.py2 else set()
+        return black.Mode(
+            target_versions=versions,
+            line_length=100,
+            string_normalization=True,
+            magic_trailing_comma=True,
+        )
+
+
+PY3_FORMAT = FormatMode()
+PY2_FORMAT = FormatMode(py2=True)
+
+
+def __getattr__(name: str) -> Any:
+    """BLACK_MODE and PY2_BLACK_MODE: black's Mode objects for the two formats (black is
+    imported only when one is asked for)."""
+    if name == "BLACK_MODE":
+        return PY3_FORMAT.black_mode()
+    if name == "PY2_BLACK_MODE":
+        return PY2_FORMAT.black_mode()
+    raise AttributeError(name)
+
+
+class TemplateBytecode(jinja2.FileSystemBytecodeCache):
+    """Jinja's compiled templates kept on disk, as Python keeps bytecode: compiling dlspec's
+    templates takes a tenth of a second, loading them a hundredth. An entry holds the template
+    source's hash (Jinja's check: an edited template is compiled anew); a cache that cannot be
+    read or written (read-only home, damaged entry) is skipped, never an error."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - a damaged entry is a miss
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            Path(self.directory).mkdir(parents=True, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def template_bytecode() -> TemplateBytecode:
+    """The cache of compiled templates, in dlspec's cache folder (one per Jinja version)."""
+    from dlspec.codegen.format_cache import cache_root
+
+    return TemplateBytecode(str(cache_root() / f"templates-jinja{jinja2.__version__}"))
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one Jinja environment: strict, trailing newline kept, block whitespace trimmed."""
+    """The one Jinja environment: strict, trailing newline kept, block whitespace trimmed,
+    compiled templates cached on disk."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
@@ -35,6 +90,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=template_bytecode(),
     )
 
 
@@ -44,20 +100,48 @@ _format_cache: Optional[Path] = None
 
 def use_format_cache(directory: Optional[Path]) -> Optional[Path]:
     """Cache black's output in directory from now on (None: stop caching); returns the folder
-    used until now, for the caller to restore."""
+    used until now, for the caller to restore. Only sources the fast formatter leaves to
+    black use it."""
     global _format_cache
     previous, _format_cache = _format_cache, directory
     return previous
 
 
-def format_source(source: str, mode: black.Mode = BLACK_MODE) -> str:
-    """black-format Python source with a pinned mode (default: the Python 3 targets')."""
+def _as_format(mode: Union[FormatMode, black.Mode]) -> FormatMode:
+    """A FormatMode for either kind of mode (black's own: py2 when it names target versions)."""
+    if isinstance(mode, FormatMode):
+        return mode
+    return PY2_FORMAT if mode.target_versions else PY3_FORMAT
+
+
+def format_with_black(source: str, mode: Union[FormatMode, black.Mode] = PY3_FORMAT) -> str:
+    """black.format_str with the pinned mode (through the output cache when one is in use)."""
+    import black
+
+    black_mode = _as_format(mode).black_mode()
     if _format_cache is not None:
-        return format_cached(source, mode, _format_cache)
-    return black.format_str(source, mode=mode)
+        from dlspec.codegen.format_cache import format_cached
+
+        return format_cached(source, black_mode, _format_cache)
+    return black.format_str(source, mode=black_mode)
 
 
-def render(template: str, context: dict[str, Any], mode: black.Mode = BLACK_MODE) -> str:
+def format_source(source: str, mode: Union[FormatMode, black.Mode] = PY3_FORMAT) -> str:
+    """black-format Python source with a pinned mode (default: the Python 3 targets').
+
+    dlspec.codegen.pyformat writes black's bytes for the code the templates emit, without
+    black; whatever it does not reproduce goes to black itself (imported then)."""
+    try:
+        return format_python(source, _as_format(mode).py2)
+    except Unsupported:
+        return format_with_black(source, mode)
+
+
+def render_unformatted(template: str, context: dict[str, Any]) -> str:
+    """The template rendered with the context, before formatting."""
+    return environment().get_template(template).render(**context)
+
+
+def render(template: str, context: dict[str, Any], mode: FormatMode = PY3_FORMAT) -> str:
     """Render and format; a template bug surfaces as black's InvalidInput with the raw text."""
-    source = environment().get_template(template).render(**context)
-    return format_source(source, mode)
+    return format_source(render_unformatted(template, context), mode)

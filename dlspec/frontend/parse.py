@@ -2,24 +2,67 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import pickle
 import re
+import sys
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Optional, Union
-
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
 
 from dlspec.errors import BadValue, Pos, SpecError, SyntaxProblem, source_lines
 from dlspec.frontend import ast
 from dlspec.limits import MAX_NESTING, MAX_NUMBER_DIGITS
 from dlspec.resources import grammar_text
+
+# lark imports interegular (half of lark's import time) only to check a grammar's terminals for
+# collisions while it builds a parser; dlspec loads stored tables, so the import is put off:
+# lark's own import of it fails (a None in sys.modules, removed at once), and its lexer is then
+# given a stand-in that imports interegular when lark first uses it (building a grammar).
+_SKIP_INTEREGULAR = "interegular" not in sys.modules
+if _SKIP_INTEREGULAR:
+    sys.modules["interegular"] = None  # type: ignore[assignment]
+try:
+    import lark  # noqa: E402
+    from lark import Lark, Token, Transformer, Tree, v_args  # noqa: E402
+    from lark.exceptions import (  # noqa: E402
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+        VisitError,
+    )
+finally:
+    if _SKIP_INTEREGULAR and "interegular" in sys.modules and sys.modules["interegular"] is None:
+        del sys.modules["interegular"]
+
+
+class _OnFirstUse:
+    """A module imported when an attribute of it is first read."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def _defer_interegular() -> None:
+    """Give lark's lexer interegular back (when installed), imported on first use."""
+    import importlib.util
+
+    import lark.lexer
+
+    if not lark.lexer.has_interegular and importlib.util.find_spec("interegular") is not None:
+        lark.lexer.interegular = _OnFirstUse("interegular")  # type: ignore[attr-defined]
+        lark.lexer.has_interegular = True
+
+
+if _SKIP_INTEREGULAR:
+    _defer_interegular()
 
 _TOKEN_WORDS = {
     "LBRACE": "'{'",
@@ -41,9 +84,41 @@ _TOKEN_WORDS = {
 }
 
 
+PARSER_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "propagate_positions": True,
+    "maybe_placeholders": True,
+}
+
+
+def tables_key(grammar: str) -> str:
+    """What the parser lark builds depends on: the grammar, lark's version, the options."""
+    digest = hashlib.sha256()
+    for part in (grammar, lark.__version__, repr(sorted(PARSER_OPTIONS.items()))):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _stored_parser(grammar: str) -> Optional[Lark]:
+    """The parser stored in dlspec.frontend.lalr_tables (tools/build_parser_tables.py) when it
+    was built from this grammar by this lark: loading it takes milliseconds, building it a
+    fifth of a second."""
+    try:
+        from dlspec.frontend import lalr_tables
+
+        if lalr_tables.KEY != tables_key(grammar):
+            return None
+        tables = pickle.loads(base64.b64decode(lalr_tables.TABLES))
+        return Lark._load_from_dict(tables["data"], tables["memo"])
+    except Exception:  # noqa: BLE001 - missing or unreadable tables: build the parser
+        return None
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    grammar = grammar_text()
+    return _stored_parser(grammar) or Lark(grammar, **PARSER_OPTIONS)
 
 
 def _pos_of(item: Union[Token, Tree, Any]) -> Pos:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where updates are evaluated: code generation needs none
+    import numpy as np
 
 # The names every update may read: the variable, its (dense) gradient, this update's learning
 # rate, and t = 1, 2, ... the number of updates made so far including this one.
@@ -272,6 +273,8 @@ def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, Bin):
         return _APPLY[expr.op](evaluate(expr.left, env), evaluate(expr.right, env))
     if isinstance(expr, Sqrt):
+        import numpy as np
+
         value = evaluate(expr.arg, env)
         return np.sqrt(value) if isinstance(value, np.ndarray) else math.sqrt(value)
     raise TypeError(f"not an expression: {expr!r}")
@@ -281,6 +284,8 @@ def apply_update(
     rule: UpdateRule, w: np.ndarray, g: np.ndarray, slots: dict[str, np.ndarray], lr: float, t: int
 ) -> np.ndarray:
     """The new w after one update (slots, created at zero on first use, are replaced in place)."""
+    import numpy as np
+
     env: dict[str, Any] = {W: w, G: g, LR: lr, STEP: t}
     for name in rule.slots:
         env[name] = slots.setdefault(name, np.zeros_like(w))

@@ -9,7 +9,7 @@ from typing import Callable, Union
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir.model import Init, Model, Param, Shape, wrapped
+from dlspec.ir.model import Init, Model, Param, Shape, vocab_of
 
 Array = np.ndarray
 Weights = dict[str, Array]
@@ -126,18 +126,6 @@ def load_npz(path: PathLike, model: Model) -> Weights:
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
-
-
-def vocab_of(model: Model, input_name: str = "") -> int:
-    """The id range of an integer input (the first one by default): the smallest vocab of the
-    embedding layers reading it, time-distributed ones too (0 when the input is not ids)."""
-    name = input_name or model.inputs[0].name
-    vocabs = [
-        int(wrapped(layer)["vocab"])
-        for layer in model.layers
-        if wrapped(layer).op == "embedding" and name in layer.inputs
-    ]
-    return min(vocabs) if vocabs else 0
 
 
 def input_stream(k: int) -> int:

@@ -1,0 +1,181 @@
+"""A fast formatter that writes what the pinned black writes for the code dlspec emits.
+
+`format_python` reproduces black 26.10.1 (line length 100, magic trailing commas, stable
+style) for the Python subset dlspec's templates produce, and raises `Unsupported` for
+anything else, so that the caller formats that source with black itself."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from dlspec.codegen.pyformat import literals
+from dlspec.codegen.pyformat.blank_lines import (
+    EmptyLineTracker,
+    LineInfo,
+    LinesBlock,
+    info_from_line,
+)
+from dlspec.codegen.pyformat.exploded import ItemFormatter, format_exploded
+from dlspec.codegen.pyformat.isolated import format_statement
+from dlspec.codegen.pyformat.linegen import generate_lines
+from dlspec.codegen.pyformat.parser import parse
+from dlspec.codegen.pyformat.scan import Item, scan
+from dlspec.codegen.pyformat.simple import format_simple
+from dlspec.codegen.pyformat.split import CALL_COMMAS, DEF_COMMAS, transform_line
+from dlspec.codegen.pyformat.tokens import REFUSED, STRING_PATTERN, tokenize
+from dlspec.codegen.pyformat.tree import NUMBER, Unsupported
+
+__all__ = ["Unsupported", "format_python"]
+
+_BOTH = frozenset((CALL_COMMAS, DEF_COMMAS))
+_NONE: frozenset[str] = frozenset()
+_NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+_[0-9]")
+_FUTURE_ANNOTATIONS = re.compile(r"__future__[^\n]*annotations")
+_DOCSTRING = re.compile(rf"(?P<string>{STRING_PATTERN})(?:[ ]*(?P<comment>#[^\n]*))?")
+_BACKSLASH_NEWLINE = re.compile(r"\\\s*\n")
+_LINE_LENGTH = 100
+
+
+def format_python(source: str, py2: bool = False) -> str:
+    """black.format_str(source) with dlspec's pinned mode (py2: the cntk target's mode, which
+    names the oldest target versions), or Unsupported when the source holds what this
+    formatter does not reproduce."""
+    refused = REFUSED.search(source)
+    if refused:
+        raise Unsupported(f"character {refused.group()!r}")
+    try:
+        return _format_by_statement(source, py2)
+    except Unsupported:
+        return _format_tree(source, py2)
+
+
+# ---- by statement: the fast path --------------------------------------------------------
+
+
+def _format_by_statement(source: str, py2: bool) -> str:
+    items, f_strings = scan(source)
+    if not py2 and not f_strings and _NUMBER_UNDERSCORE.search(source):
+        raise Unsupported("a number with underscores may change the target versions")
+    if _FUTURE_ANNOTATIONS.search(source):
+        raise Unsupported("a __future__ import of annotations changes the target versions")
+    features = _NONE if py2 or not f_strings else _BOTH
+    tracker = EmptyLineTracker()
+    blocks: list[LinesBlock] = []
+    for item in items:
+        lines, info = _format_item(item, features)
+        block = tracker.maybe_empty_lines(info)
+        block.content_lines = lines
+        blocks.append(block)
+    if not blocks:
+        raise Unsupported("an empty file")
+    blocks[-1].after = 0
+    return "".join(text for block in blocks for text in block.all_lines())
+
+
+def _format_item(item: Item, features: frozenset[str]) -> tuple[list[str], LineInfo]:
+    depth = item.depth
+    if item.comment:
+        info = LineInfo(depth, item.before, item.text)
+        info.is_comment = True
+        return ["    " * depth + item.text + "\n"], info
+    if item.docstring:
+        return _docstring(item)
+    if not item.multiline:
+        simple = format_simple(item.text, depth, item.first_word)
+        if simple is not None:
+            return [line + "\n" for line in simple], _simple_info(item)
+    elif item.first_word not in ("import", "from"):
+        lines = format_exploded(item.text, depth, _item_fallback(features))
+        if lines is not None:
+            return lines, _simple_info(item)
+    lines, info = format_statement(item.text, depth, item.first_word, item.header, features)
+    return lines, info.placed(depth, item.before)
+
+
+_ITEM_CONTEXT = {"[": ("x = [\n", "\n]"), "{": ("x = {\n", "\n}"), "(": ("x = f(\n", "\n)")}
+
+
+def _item_fallback(features: frozenset[str]) -> ItemFormatter:
+    """The full formatter on one item of an exploded collection: black formats each item of
+    it on its own, so a collection of just that item gives the item's lines."""
+
+    def format_item(text: str, depth: int, bracket: str) -> Optional[list[str]]:
+        before, after = _ITEM_CONTEXT[bracket]
+        lines, _ = format_statement(before + text + after, depth - 1, "x", False, features)
+        indent = "    " * (depth - 1)
+        if lines[0] != indent + before or lines[-1] != indent + after.lstrip("\n") + "\n":
+            return None
+        return lines[1:-1]
+
+    return format_item
+
+
+def _simple_info(item: Item) -> LineInfo:
+    info = LineInfo(item.depth, item.before, item.first_word)
+    word = item.first_word
+    info.is_decorator = word == "@"
+    info.is_def = word == "def"
+    info.is_class = word == "class"
+    info.is_import = word in ("import", "from")
+    info.opens_block = item.header
+    return info
+
+
+def _docstring(item: Item) -> tuple[list[str], LineInfo]:
+    match = _DOCSTRING.fullmatch(item.text)
+    if match is None or _BACKSLASH_NEWLINE.search(item.text):
+        raise Unsupported("a docstring the fast path does not handle")
+    value = literals.normalize_unicode_escapes(match.group("string"))
+    text = literals.docstring_value(value, item.depth, _LINE_LENGTH)
+    if text != value:  # black's second pass
+        text = literals.docstring_value(text, item.depth, _LINE_LENGTH)
+    text = literals.normalize_string_quotes(literals.normalize_string_prefix(text))
+    comment = match.group("comment")
+    if comment:
+        text += "  " + literals.make_comment(comment)
+    info = LineInfo(item.depth, item.before, text)
+    info.is_docstring = info.one_leaf = True
+    return ["    " * item.depth + text + "\n"], info
+
+
+# ---- the whole tree: slower, for what the scanner leaves -------------------------------
+
+
+def _features(leaves: list, f_strings: bool, py2: bool) -> frozenset[str]:
+    """The trailing commas black may add after `*args`/`**kwargs`, from the target versions
+    it infers (a py2 script states its oldest targets, which allow neither)."""
+    if py2:
+        return _NONE
+    newer = f_strings or any(leaf.type == NUMBER and "_" in leaf.value for leaf in leaves)
+    return _BOTH if newer else _NONE
+
+
+def _format_tree_once(source: str, py2: bool) -> str:
+    from dlspec.codegen.pyformat.isolated import _check_features
+
+    leaves, f_strings = tokenize(source.lstrip())
+    features = _features(leaves, f_strings, py2)
+    root = parse(leaves)
+    _check_features(root, features)
+    tracker = EmptyLineTracker()
+    blocks: list[LinesBlock] = []
+    for line in generate_lines(root):
+        info = info_from_line(line)
+        if line.leaves:
+            line.leaves[0].prefix = ""
+        block = tracker.maybe_empty_lines(info)
+        blocks.append(block)
+        block.content_lines.extend(str(split) for split in transform_line(line, features))
+    if not blocks:
+        raise Unsupported("an empty file")
+    blocks[-1].after = 0
+    return "".join(text for block in blocks for text in block.all_lines())
+
+
+def _format_tree(source: str, py2: bool) -> str:
+    """The whole file through the syntax tree, twice when the first pass changed it."""
+    once = _format_tree_once(source, py2)
+    if once == source:
+        return once
+    return _format_tree_once(once, py2)

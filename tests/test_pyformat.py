@@ -1,0 +1,251 @@
+"""The fast formatter (dlspec.codegen.pyformat) writes black's bytes, byte for byte.
+
+Checked against black itself (through the tests' cache of black's output) on every example and
+regression spec for every target, on a seeded batch of fuzzed specs, on snippets of what black
+treats specially, and on lines of the templates' shapes whose lengths straddle the limit."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from dlspec.backends import TARGETS
+from dlspec.codegen import pyformat
+from dlspec.codegen.compile import unformatted
+from dlspec.codegen.render import (
+    PY2_FORMAT,
+    PY3_FORMAT,
+    FormatMode,
+    format_source,
+    format_with_black,
+)
+from dlspec.errors import SpecError
+from dlspec.frontend.load import build, build_file
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
+SPECS = sorted((ROOT / "tests").glob("specs*/*.dl"))
+FUZZ_SEED, FUZZ_CASES, FUZZ_MAX_BYTES = 20261, 60, 200_000
+
+sys.path.insert(0, str(ROOT / "tools"))  # the fuzzer's modules live in tools/
+import fuzz  # noqa: E402
+import fuzz_mutations  # noqa: E402
+
+
+@cache
+def _sources(spec: Path) -> dict[str, tuple[str, FormatMode]]:
+    """target -> (the rendered script before formatting, its format), for a spec file."""
+    model = build_file(str(spec.relative_to(ROOT))).model
+    return {target: unformatted(model, target) for target in TARGETS}
+
+
+def _fast(source: str, mode: FormatMode) -> str:
+    """The fast formatter alone (Unsupported propagates: black must not be needed)."""
+    return pyformat.format_python(source, mode.py2)
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_examples_need_no_black_and_match_the_goldens(spec: Path) -> None:
+    """The statement-by-statement tier alone (the fastest) writes every golden."""
+    for target, (source, mode) in _sources(spec).items():
+        name = f"{build_file(str(spec)).model.name}_{target}.py"
+        golden = (ROOT / "generated" / target / name).read_text(encoding="utf-8")
+        assert pyformat._format_by_statement(source, mode.py2) == golden, f"{spec.name} {target}"
+
+
+@pytest.mark.parametrize("spec", EXAMPLES + SPECS, ids=[p.stem for p in EXAMPLES + SPECS])
+def test_every_target_is_black_byte_for_byte(spec: Path) -> None:
+    for target, (source, mode) in _sources(spec).items():
+        assert _fast(source, mode) == format_with_black(source, mode), f"{spec.name} {target}"
+
+
+def _fuzzed_sources() -> list[tuple[str, str, FormatMode]]:
+    """(case, source, format) of the seeded fuzz cases that compile, small ones only."""
+    corpus = fuzz_mutations.load_corpus()
+    out = []
+    for index in range(FUZZ_CASES):
+        case = fuzz.make_case(FUZZ_SEED, index, corpus)
+        try:
+            model = build(case.data.decode("utf-8"), "fuzz.dl").model
+        except (SpecError, UnicodeDecodeError):
+            continue
+        for target in case.targets:
+            try:
+                source, mode = unformatted(model, target)
+            except SpecError:
+                continue
+            if len(source) <= FUZZ_MAX_BYTES:
+                out.append((f"{index}-{target}", source, mode))
+    return out
+
+
+def test_fuzzed_specs_are_black_byte_for_byte() -> None:
+    cases = _fuzzed_sources()
+    assert len(cases) >= 20
+    for name, source, mode in cases:
+        assert format_source(source, mode) == format_with_black(source, mode), name
+
+
+SNIPPETS = {
+    "long calls": (
+        "x = some.module.function_name(argument_one, argument_two, argument_three, four_long)\n"
+        "self.layer = nn.Conv2d(64, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1),"
+        " dilation=(1, 1), bias=False)\n"
+        "def f():\n    return torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9,"
+        " eps=1e-07, momentum=0.0, centered=False, weight_decay=0.0)\n"
+        "x = layers.Conv2D(64, (7, 7), strides=(2, 2), padding='valid', data_format=data_format,"
+        " use_bias=False, name='conv1')(x)\n"
+        "parser.add_argument('--verify-precision', choices=('float32', 'float64'),"
+        " default='float32', help='dlspec verify: the dtype of the model')\n"
+        "print('epoch %d: loss %.4f, %.2f s' % (epoch + 1, losses[-1], seconds[-1]), file=sys.stderr)\n"
+        "value = first_function(argument)[index_value].method_call(another, keyword=value_of_key)\n"
+    ),
+    "nested brackets and magic commas": (
+        "x = {'a': [1, 2, 3,], 'b': (1,), 'c': f(a, b,), 'd': {1, 2}}\n"
+        "PARAMETERS = [\n    ('conv1.weight', (64, 3, 7, 7)),\n    ('bn1.weight', (64,)),\n]\n"
+        "call(\n    a,\n    b,\n)\n"
+        "x = [(1, 2)]\nINPUTS = [('pixels', (784,), 'float32')]\ny = (64,)\nz = 1,\n"
+        "x = [[1, 2], [3, 4]][0][1]\ny = f(g(h(i(j(k)))))\n"
+        "d = {\n    'k': [\n        'a',\n        'b',\n    ],\n    'v': f(\n        x,\n    ),\n}\n"
+    ),
+    "strings": (
+        "a = 'single'\nb = \"double\"\nc = 'it\\'s'\nd = \"say \\\"hi\\\"\"\ne = u'unicode'\n"
+        "f = B'bytes'\ng = r'raw\\d'\nh = 'mixed \"quotes\"'\nk = f'{name}_{index}'\n"
+        "m = '\\x1B\\u00E9\\N{bullet}'\ns = 'implicit' 'concatenation'\n"
+        "t = ('a very long implicit concatenation of strings that goes past the line length'"
+        " ' limit of one hundred')\n"
+    ),
+    "comments": (
+        "x = 1  # trailing comment\n#no space\n#!shebang-like\n# normal\ny = 2\n"
+        "def f():\n    x = 1\n\n    # the end of a block\n# the top level\ny = 2\n"
+        "if a:\n    pass\n    # deeper\n  # between\nelse:\n    pass\n"
+        "RESULT = {\n    'threads': 4,\n    # between items\n    'cuda': None if gpu else 'x',\n}\n"
+    ),
+    "docstrings": (
+        '"""Module docstring."""\nimport os\n'
+        "def f():\n    '''Single quotes.'''\n    return 1\n"
+        'class A:\n\n    """Class docstring.\n\n       Indented more.\n    """\n    x = 1\n'
+        'def g():\n    """   Leading spaces, and a quote at the end\\""""\n'
+    ),
+    "subscripts and slices": (
+        "a = x[1:2]\nb = x[:, 0]\nc = x[::-1]\nd = x[a + 1 :]\ne = x[lower:upper]\n"
+        "f = x[fn(a) : fn(b)]\ng = x[-1:]\nh = x[a.b : c]\ny = x[i * SIZE : (i + 1) * SIZE]\n"
+    ),
+    "lambdas, powers, unary operators": (
+        "f = lambda x: x ** 2\ng = lambda: -1\nh = 2 ** -x\ni = a.b ** c.d\nj = x ** f(y)\n"
+        "k = -x ** 2\ny = -x + +z - ~w\nz = not a\nw = a if not b else -c\nv = f(a=-1, b=+2)\n"
+    ),
+    "return and assignment splits": (
+        "def f():\n    return some_function_with_a_long_name(first_argument, second_argument)"
+        " + another_call(third)\n"
+        "result = aaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccc"
+        "ccccccccccccc\n"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx = yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+        " = zzzzzzzzzzzz\n"
+        "values = (first_item, second_item, third_item, fourth_item, fifth_item, sixth_item, seven)\n"
+        "steps = math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(y_train) / SIZE)\n"
+        "pool = [[torch.from_numpy(a[i * SIZE : (i + 1) * SIZE]).to(device) for a in x_pool] for"
+        " i in range(n)]\n"
+    ),
+    "headers": (
+        "if some_condition and another_condition or yet_another_condition and the_final_one:\n"
+        "    pass\n"
+        "for index, (first, second) in enumerate(zip(first_list_of_values, second_list_values)):\n"
+        "    pass\n"
+        "with open(os.path.join(directory, name), 'rb') as handle, other_manager() as other:\n"
+        "    pass\n"
+        "try:\n    pass\nexcept (ValueError, TypeError) as error:\n    raise\nfinally:\n    pass\n"
+        "@contextlib.contextmanager\ndef g(a, b=1, *args, c=2, **kwargs):\n    yield\n"
+    ),
+    "what black rewrites": (
+        "return_ = (x)\nfor (i) in (range(3)):\n    pass\nif (a):\n    pass\nwhile (b):\n"
+        "    break\nclass A():\n    pass\ndel (a), b\nprint((yield))\n"
+        "from a import (b)\nfrom . import c\nimport d.e as f\nglobal g\nassert (x), 'message'\n"
+        "n = [0XFF, 1E5, 1.0E-5, 0o17, 0B1, 1.5J, .5, 5.]\n"
+        "def f(a, b):\n\n    return a\n\n\n\n\ndef g():\n    pass\nx = 1\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_snippets_are_black_byte_for_byte(name: str) -> None:
+    source = SNIPPETS[name]
+    for mode in (PY3_FORMAT, PY2_FORMAT):
+        assert _fast(source, mode) == format_with_black(source, mode)
+
+
+def test_what_it_does_not_reproduce_goes_to_black() -> None:
+    for source in (
+        "x = 1;y = 2\n",
+        "def f(): return 1\n",
+        "x\t= 1\n",
+        "match x:\n    case 1:\n        pass\n",
+    ):
+        with pytest.raises(pyformat.Unsupported):
+            _fast(source, PY3_FORMAT)
+        assert format_source(source) == format_with_black(source)
+
+
+def _straddling_lines(rng: random.Random) -> str:
+    """Statements of the templates' shapes at random depths, with names long enough to put
+    them just under or just over the line length."""
+    shapes = (
+        "{a} = nn.{b}({n}, {n}, kernel_size=({n}, {n}), stride=({n}, {n}), {c}={s}, bias=False)",
+        "{a} = layers.{b}({n}, ({n}, {n}), strides=({n}, {n}), name={s}, {c}={d})({d})",
+        "{a}.{b}({s}, type={c}, default={d}, help={s})",
+        "return {a}({b}.{c}({d}), {c}={n}, {b}=[{s}, {s}, {n}])",
+        "{a} = {{{s}: {b}, {s}: {c}({d}) if {d} else None, {s}: [{n}, {n}]}}",
+        "{a} = {b}[{n} : {c} + {n}] + {d}.{c}(({n}, {n}), {s} % ({a}, {b}))",
+        "if {a} is not None and {b}.{c}({d}) == {s} or not {d}:",
+        "print({s} % ({a} + {n}, {b}[-{n}], {c}), file={d})",
+    )
+    lines, depth = [], 0
+    for _ in range(60):
+        words = {
+            key: "x" * rng.randint(1, 4) + "_" * rng.randint(0, 1) + "y" * rng.randint(1, 30)
+            for key in "abcd"
+        }
+        words["n"] = str(rng.choice((1, 64, 128, 1024)))
+        words["s"] = repr("s" * rng.randint(0, 25))
+        line = rng.choice(shapes).format(**words)
+        lines.append("    " * depth + line)
+        if line.endswith(":"):
+            depth += 1
+            lines.append("    " * depth + "pass")
+        elif depth and rng.random() < 0.3:
+            depth -= 1
+        if rng.random() < 0.15:
+            lines.append("    " * depth + "def f():")
+            depth += 1
+            lines.append("    " * depth + "pass")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lines_near_the_limit_are_black_byte_for_byte(seed: int) -> None:
+    source = _straddling_lines(random.Random(seed))
+    assert _fast(source, PY3_FORMAT) == format_with_black(source, PY3_FORMAT)
+
+
+def test_both_tiers_agree() -> None:
+    """The statement-by-statement path and the whole-tree one write the same bytes."""
+    source, mode = _sources(ROOT / "examples" / "mnist_cnn.dl")["pytorch"]
+    assert pyformat._format_by_statement(source, mode.py2) == pyformat._format_tree(
+        source, mode.py2
+    )
+
+
+def test_compiling_imports_neither_black_nor_numpy(tmp_path: Path) -> None:
+    code = (
+        "import sys; from dlspec.cli import main\n"
+        f"main(['compile', {str(ROOT / 'examples' / 'mnist_cnn.dl')!r}, '--target', 'all',"
+        f" '--out-dir', {str(tmp_path)!r}])\n"
+        "print(sorted(m for m in ('black', 'numpy') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]", run.stderr
