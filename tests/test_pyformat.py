@@ -86,7 +86,9 @@ def _fuzzed_sources() -> list[tuple[str, str, FormatMode]]:
 
 def test_fuzzed_specs_are_black_byte_for_byte() -> None:
     cases = _fuzzed_sources()
-    assert len(cases) >= 15  # 24 at seed 20261 (one pytorch script just over FUZZ_MAX_BYTES)
+    assert (
+        len(cases) >= 15
+    )  # 19 at seed 20261 (20 before a pytorch script grew past FUZZ_MAX_BYTES)
     for name, source, mode in cases:
         assert format_source(source, mode) == format_with_black(source, mode), name
 
