@@ -1,0 +1,141 @@
+"""IMDB GRU in PyTorch, hand-written after PyTorch's CIFAR-10 classifier tutorial ("Training a
+Classifier": an nn.Module, nn.CrossEntropyLoss, the optimiser from torch.optim, a DataLoader) with
+nn.GRU as the word-language-model example uses it, to time the emitted script against."""
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+BATCH = 64
+POOL_BATCHES = 8
+STEPS_PER_EPOCH = math.ceil(25000 / BATCH)
+
+
+class SentimentGRU(nn.Module):
+    """Embedding of 30000 words in 125 dimensions, a GRU of 100 units whose last hidden state
+    goes to 2 logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(30000, 125)
+        self.gru = nn.GRU(125, 100, batch_first=True)
+        self.fc = nn.Linear(100, 2)
+
+    def forward(self, tokens):
+        _, hidden = self.gru(self.embedding(tokens))
+        return self.fc(hidden[-1])
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default="synthetic", choices=("synthetic",))
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-steps", type=int, default=0, help="0: no limit")
+    parser.add_argument("--warmup", type=int, default=5, help="first steps left out of the timing")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", help="results JSON (default: stdout)")
+    return parser.parse_args()
+
+
+def synthetic_pool(seed, device):
+    """The emitted scripts' synthetic pool (8 batches of 64), as tensors on `device`."""
+    rng = np.random.RandomState(seed)
+    x = rng.randint(0, 30000, size=(POOL_BATCHES * BATCH, 150)).astype(np.int32)
+    y = rng.randint(0, 2, size=(POOL_BATCHES * BATCH,)).astype(np.int64)
+    # nn.Embedding takes int64 indices: converted once, here
+    return TensorDataset(torch.from_numpy(x).long().to(device), torch.from_numpy(y).to(device))
+
+
+def cycle(loader, steps):
+    """`steps` batches from the loader, starting over when it runs out."""
+    done = 0
+    while done < steps:
+        for batch in loader:
+            if done == steps:
+                return
+            yield batch
+            done += 1
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main():
+    args = parse_args()
+    gpu = args.device == "gpu" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if gpu else "cpu")
+    torch.manual_seed(args.seed)
+    loader = DataLoader(synthetic_pool(args.seed, device), batch_size=BATCH, shuffle=False)
+    model = SentimentGRU().to(device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+
+    total = STEPS_PER_EPOCH * args.epochs
+    if args.max_steps:
+        total = min(total, args.max_steps)
+    warmup = min(args.warmup, max(total - 1, 0))
+    step, epoch_seconds, timed_loss, start = 0, [], torch.zeros((), device=device), None
+    model.train()
+    for _ in range(args.epochs):
+        if step >= total:
+            break
+        synchronize(device)
+        epoch_start = time.perf_counter()
+        for inputs, labels in cycle(loader, min(STEPS_PER_EPOCH, total - step)):
+            if step == warmup:
+                synchronize(device)
+                start = time.perf_counter()
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), labels)
+            loss.backward()
+            optimizer.step()
+            if step >= warmup:
+                timed_loss += loss.detach()
+            step += 1
+        synchronize(device)
+        epoch_seconds.append(time.perf_counter() - epoch_start)
+    seconds = time.perf_counter() - start
+    timed_steps = step - warmup
+    results = {
+        "script": "handwritten",
+        "model": "imdb_gru",
+        "runtime": "pytorch",
+        "framework": "torch",
+        "framework_version": torch.__version__,
+        "python": platform.python_version(),
+        "device": "gpu" if gpu else "cpu",
+        "threads": torch.get_num_threads(),
+        "steps": step,
+        "warmup_steps": warmup,
+        "timed_samples": timed_steps * BATCH,
+        "timed_seconds": seconds,
+        "samples_per_second": timed_steps * BATCH / seconds,
+        "final_loss": float(timed_loss) / timed_steps,
+        "epoch_seconds": epoch_seconds,
+    }
+    text = json.dumps(results, indent=2, sort_keys=True)
+    if args.results:
+        with open(args.results, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+    rate, loss = results["samples_per_second"], results["final_loss"]
+    print(
+        f"imdb_gru {results['runtime']} (hand-written): {rate:.1f} samples/s, loss {loss:.4f}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
