@@ -33,7 +33,7 @@ from dlspec.runtimes import RUNTIMES, Runtime, expand, probe, runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ("cifar_vgg", "imdb_gru")
-# steps per run by default: 10 to 30 s of training on one thread of this project's machines
+# steps per run by default: 11 to 44 s a run on one thread of the 2-CPU development machine
 MAX_STEPS = {"cifar_vgg": 30, "imdb_gru": 50}
 EMITTED, HAND = "emitted", "handwritten"
 JSONL, MARKDOWN = "compare.jsonl", "compare.md"
