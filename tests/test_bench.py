@@ -154,6 +154,10 @@ def test_a_child_past_its_deadline_is_killed_with_its_group(tmp_path: Path) -> N
 
 
 def test_peak_memory_is_the_childs(tmp_path: Path) -> None:
+    """Not the parent's: Linux passes an exec'ing process the peak of the memory it replaces, so
+    a child exec'd straight from this 1 GB process would report at least 1 GB."""
+    ballast = bytearray(1024 * 2**20)
+    ballast[::4096] = b"b" * len(ballast[::4096])  # resident, not just reserved
     grab = "x = bytearray(300 * 2**20); x[::4096] = b'a' * len(x[::4096])"
     done = run_child(
         [sys.executable, "-c", grab], dict(os.environ), tmp_path / "o", tmp_path / "e", 60

@@ -174,6 +174,7 @@ def source(target: str, form: Form) -> str:
         "attrs": dict(opt.attrs),
         "sparse": False,
         "native": bool(mxnet_backend.native_optimizer(opt)),
+        "adam_update": None,  # MXNet's fused path (float32 runs) is not the written-out form
         **module.optimizer_code(opt),
     }
     return render(f"{target}/optimizer.py.j2", {"optimizer": context})

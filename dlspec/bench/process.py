@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,20 @@ class Finished:
     wall_seconds: float
     peak_rss_mb: Optional[float]
     gpu_samples: list[tuple[float, float]] = field(default_factory=list)
+
+
+# Linux hands an exec'ing process the peak RSS of the memory it replaces (exec_mmap's
+# setmax_mm_hiwater_rss): a child started straight from a large process (a test worker: 1.7 GB)
+# reports that process's peak as its own. So the script runs under a small launcher, which
+# spawns it, reaps it with wait4 and writes its ru_maxrss (KB) to the file named first.
+LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "code = os.waitstatus_to_exitcode(status)\n"
+    "sys.exit(128 - code if code < 0 else code)\n"
+)
 
 
 def _pin(cpus: Optional[list[int]]) -> Optional[Callable[[], None]]:
@@ -52,10 +69,14 @@ def run_child(
 ) -> Finished:
     """Run argv in its own session, output to files; past `timeout` seconds the whole process
     group is killed. The child is reaped with wait4 for its resource usage (ru_maxrss, KB)."""
+    if shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, "no such program", argv[0])  # as Popen would
+    peak_file = Path(str(stderr) + ".maxrss")
+    launched = [sys.executable, "-c", LAUNCHER, str(peak_file), *argv]
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            argv,
+            launched,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -63,13 +84,23 @@ def run_child(
             start_new_session=True,
             preexec_fn=_pin(cpus),
         )
-        status, usage, timed_out, samples = _wait(proc.pid, start + timeout, gpu_sampler)
+        status, _, timed_out, samples = _wait(proc.pid, start + timeout, gpu_sampler)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     _kill_group(proc.pid)  # what the child left behind in its group
     returncode = None if timed_out else proc.returncode
-    peak = usage.ru_maxrss / 1024 if usage.ru_maxrss else None
-    return Finished(returncode, timed_out, wall, peak, samples)
+    return Finished(returncode, timed_out, wall, _peak_mb(peak_file), samples)
+
+
+def _peak_mb(path: Path) -> Optional[float]:
+    """The script's peak RSS in MB as its launcher wrote it; None when it could not (killed)."""
+    try:
+        kilobytes = int(path.read_text())
+    except (OSError, ValueError):
+        return None
+    finally:
+        path.unlink(missing_ok=True)
+    return kilobytes / 1024 if kilobytes else None
 
 
 def _wait(
