@@ -393,6 +393,7 @@ class PyTorchBackend(Backend):
                 "kind": opt.kind,
                 "attrs": dict(opt.attrs),
                 "expr": expr,
+                "fused": False,
                 **optimizer_code(opt),
             }
         cls, names = native
@@ -400,10 +401,12 @@ class PyTorchBackend(Backend):
         if opt.kind == "adam":
             args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
         args += [f"{torch_name}={native_value(opt, key)!r}" for key, torch_name in names.items()]
-        if cls in FUSED_OPTIMIZERS:
+        fused = cls in FUSED_OPTIMIZERS
+        if fused:
             args.append("fused=fused")
         expr = f"{cls}(model.parameters(), {', '.join(args)})"
-        return {"native": True, "kind": opt.kind, "attrs": dict(opt.attrs), "expr": expr}
+        attrs = dict(opt.attrs)
+        return {"native": True, "kind": opt.kind, "attrs": attrs, "expr": expr, "fused": fused}
 
     # ---- context ------------------------------------------------------------------------
     def attribute_paths(self, model: Model) -> dict[str, str]:
