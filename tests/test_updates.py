@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from optimizer_forms import LRS, form_id, forms
 
-from dlspec.codegen.updates import Printer
+from dlspec.codegen.updates import InPlace, Printer, in_place_lines
 from dlspec.errors import Pos
 from dlspec.ir.model import Optimizer
 from dlspec.ir.ops import OPTIMIZERS
@@ -159,3 +159,45 @@ def test_printed_updates_compute_the_tree(kind: str, attrs: dict[str, Any]) -> N
     for expr in _expressions(rule):
         printed = eval(NUMPY(expr), {"np": np}, dict(env))  # noqa: S307 (our own printed text)
         assert np.array_equal(printed, evaluate(expr, env)), NUMPY(expr)
+
+
+# NumPy's in-place forms: `x op= y` overwrites x's storage, as torch's does
+NUMPY_IN_PLACE = InPlace(NUMPY, sqrt="np.sqrt({0}, out={0})", copy="{0}[...] = {1}")
+
+
+@pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)
+def test_in_place_updates_equal_the_statements(kind: str, attrs: dict[str, Any]) -> None:
+    """The in-place lines (the keras torch path), run on float64 NumPy arrays, leave w and every
+    slot bit for bit as the statements do, read no input they have overwritten, and allocate
+    no more scratch tensors than the statements have operations."""
+    rng = np.random.default_rng(2)
+    opt = Optimizer(kind, attrs, Pos())
+    rule = update_rule(kind, attrs)
+    w0, g0 = rng.standard_normal(7), rng.standard_normal(7)
+    slots0 = {name: np.abs(rng.standard_normal(7)) + 0.5 for name in rule.slots}
+    lines = in_place_lines(opt, NUMPY_IN_PLACE)
+    want_slots = {k: v.copy() for k, v in slots0.items()}
+    want = apply_update(rule, w0.copy(), g0.copy(), want_slots, 0.03, 3)
+    env: dict[str, Any] = {W: w0.copy(), G: g0.copy(), LR: 0.03, STEP: 3, "np": np}
+    env.update({k: v.copy() for k, v in slots0.items()})
+    slots = {k: env[k] for k in rule.slots}
+    for let in rule.per_update:
+        env[let.name] = evaluate(let.value, env)
+    g_before = env[G].copy()
+    exec("\n".join(lines), {}, env)  # noqa: S102 (our own generated lines)
+    # (centered RMSprop on these random slots takes square roots of negatives: NaN alike)
+    assert np.array_equal(env[W], want, equal_nan=True), "\n".join(lines)
+    for name in rule.slots:  # updated in their own storage
+        assert np.array_equal(slots[name], want_slots[name], equal_nan=True), name
+    assert np.array_equal(g0, g_before)  # the gradient is read, never overwritten
+    scratch = sum(line.startswith("tmp") and " = " in line for line in lines)
+    operations = sum(_operations(s.value) for s in rule.per_variable)
+    assert scratch <= operations
+
+
+def _operations(expr: Expr) -> int:
+    if isinstance(expr, Bin):
+        return 1 + _operations(expr.left) + _operations(expr.right)
+    if isinstance(expr, Sqrt):
+        return 1 + _operations(expr.arg)
+    return 0

@@ -100,6 +100,15 @@ def cntk_steps(job, namespace, steps, w0):
     return [w.value for w in ws]
 
 
+def keras_steps(cls, job, steps, w0):
+    ws = [keras.Variable(w.astype(np.float32)) for w in w0]
+    opt = cls(learning_rate=job["lrs"][0], weight_decay=None)
+    for lr, gs in steps:
+        opt.learning_rate = lr
+        opt.apply([ops.convert_to_tensor(g.astype(np.float32)) for g in gs], ws)
+    return [np.asarray(ops.convert_to_numpy(w), np.float64) for w in ws]
+
+
 results = {}
 for job in jobs:
     namespace = dict(prelude)
@@ -128,12 +137,10 @@ for job in jobs:
     elif target == "cntk":  # float64
         final = cntk_steps(job, namespace, steps, w0)
     else:  # float32
-        ws = [keras.Variable(w.astype(np.float32)) for w in w0]
-        opt = cls(learning_rate=job["lrs"][0], weight_decay=None)
-        for lr, gs in steps:
-            opt.learning_rate = lr
-            opt.apply([ops.convert_to_tensor(g.astype(np.float32)) for g in gs], ws)
-        final = [ops.convert_to_numpy(w) for w in ws]
+        final = keras_steps(cls, job, steps, w0)
+        if cls.IN_PLACE:  # torch: the keras.ops statements too, to compare with the in-place ones
+            cls.IN_PLACE = False
+            results[job["id"] + "/ops"] = [f.tolist() for f in keras_steps(cls, job, steps, w0)]
     results[job["id"]] = [np.asarray(f, np.float64).tolist() for f in final]
 json.dump(results, open(out_path, "w"))
 """
@@ -255,3 +262,16 @@ def test_written_out_updates_equal_the_oracle(
         if error > (GLUON_TRAINER_TOLERANCE if trainer else tolerance):
             failures.append(f"{form_id(form)}: {error:.3g}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.framework
+def test_keras_torch_in_place_update_equals_the_keras_ops_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """On the torch backend CanonicalOptimizer updates in place; the same statements written with
+    keras.ops (the other backends' path) give the same float32 weights, bit for bit."""
+    got = results("keras[torch]", tmp_path_factory.mktemp("keras_torch_ops"))
+    for index, form in enumerate(FORMS):
+        in_place, with_ops = got[str(index)], got[f"{index}/ops"]
+        for a, b in zip(in_place, with_ops, strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), form_id(form)

@@ -19,7 +19,7 @@ from dlspec.backends.base import (
     subsampled,
 )
 from dlspec.codegen import contract
-from dlspec.codegen.updates import Printer, render
+from dlspec.codegen.updates import InPlace, Printer, in_place_lines, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
 from dlspec.ir.updates import update_rule
 from dlspec.passes.shapes import ELEMENTWISE, same_pads
@@ -78,6 +78,8 @@ def _sparse_squared(model: Model) -> bool:
 
 # the written-out update (dlspec.ir.updates) with keras.ops, the same on every Keras backend
 KERAS_EXPR = Printer(sqrt="ops.sqrt", power="ops.power")
+# the same statements in place on the torch backend's tensors (CanonicalOptimizer.IN_PLACE)
+TORCH_IN_PLACE = InPlace(KERAS_EXPR, sqrt="{0}.sqrt_()", copy="{0}.copy_({1})")
 _KERAS_ASSIGN = {"=": "assign", "+=": "assign_add", "-=": "assign_sub"}
 
 
@@ -86,15 +88,20 @@ def _keras_assign(target: str, op: str, value: str) -> str:
 
 
 def optimizer_code(opt: Optimizer) -> dict[str, Any]:
-    """Slots and lines of CanonicalOptimizer.update_step (w, g, lr, t and the slots in scope);
-    decoupled decay is among the lines, so Keras's own weight_decay stays None."""
+    """Slots and lines of CanonicalOptimizer.update_step (w, g, lr, t and the slots in scope):
+    the per-update scalars, then the per-variable statements with keras.ops and, for the torch
+    backend, in place on the variables' tensors. Decoupled decay is among the statements, so
+    Keras's own weight_decay stays None."""
     rule = update_rule(opt.kind, opt.attrs)
+    tensors = ["w", *rule.slots]
+    # the variables' torch tensors, detached: updated in place, outside autograd's record
+    unwrap = f"{', '.join(tensors)} = {', '.join(name + '.value.detach()' for name in tensors)}"
     return {
         "slots": list(rule.slots),
         "step_counter": rule.uses_step,
-        "lines": [
-            render(s, KERAS_EXPR, _keras_assign) for s in (*rule.per_update, *rule.per_variable)
-        ],
+        "scalar_lines": [render(s, KERAS_EXPR, _keras_assign) for s in rule.per_update],
+        "lines": [render(s, KERAS_EXPR, _keras_assign) for s in rule.per_variable],
+        "in_place": [unwrap, *in_place_lines(opt, TORCH_IN_PLACE)],
     }
 
 

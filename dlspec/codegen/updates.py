@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from dlspec.ir.updates import Bin, Expr, Let, Name, Num, Sqrt, Statement, update_rule
+from dlspec.ir.updates import Bin, Expr, G, Let, Name, Num, Sqrt, Statement, W, names, update_rule
 
 # binding strength of Python's operators: + -, then * /, then unary minus, then **, then atoms
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
@@ -75,3 +75,128 @@ def update_code(
         "lines": [render(s, scalar, assign) for s in rule.per_update]
         + [render(s, tensor, assign) for s in rule.per_variable],
     }
+
+
+# ---- in place: the same statements, overwriting tensors instead of allocating them ------------
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """How a target writes in-place tensor arithmetic: an augmented assignment (`x *= y`) updates
+    x's storage, `sqrt` is the in-place square root of a scratch tensor, `copy` stores a value
+    into a slot's storage; `printer` writes scalar subexpressions and freshly allocated tensors."""
+
+    printer: Printer
+    sqrt: str  # e.g. "{0}.sqrt_()"
+    copy: str  # e.g. "{0}.copy_({1})"
+
+
+@dataclass
+class _Value:
+    """An evaluated subexpression: its source, and whether it is a scalar, a tensor read by name
+    (never overwritten), or a scratch tensor this update owns (free to overwrite)."""
+
+    text: str
+    kind: str  # "scalar" | "tensor" | "own"
+
+
+class _InPlaceWriter:
+    """Writes one update's per-variable statements as in-place arithmetic on scratch tensors."""
+
+    def __init__(self, style: InPlace, tensors: set[str]):
+        self.style, self.tensors = style, set(tensors)
+        self.lines: list[str] = []
+        self.scratch = 0
+        self.owned: Optional[str] = None  # the slot being assigned, when it is read just once
+
+    def fresh(self, expr: Expr) -> _Value:
+        """A new scratch tensor holding `expr` (written as one expression: one allocation)."""
+        name = f"tmp{self.scratch}"
+        self.scratch += 1
+        self.lines.append(f"{name} = {self.style.printer(expr)}")
+        return _Value(name, "own")
+
+    def is_scalar(self, expr: Expr) -> bool:
+        return not names(expr) & self.tensors
+
+    def is_leaf(self, expr: Expr) -> bool:
+        """A scalar subexpression, or a tensor read by name (not the slot being overwritten)."""
+        if self.is_scalar(expr):
+            return True
+        return isinstance(expr, Name) and expr.name != self.owned
+
+    def value(self, expr: Expr) -> _Value:
+        if self.is_scalar(expr):
+            return _Value(self.style.printer(expr), "scalar")
+        if isinstance(expr, Name):
+            if expr.name == self.owned:
+                return _Value(expr.name, "own")
+            return _Value(expr.name, "tensor")
+        if isinstance(expr, Sqrt):
+            arg = self.value(expr.arg)
+            if arg.kind != "own":
+                return self.fresh(expr)
+            self.lines.append(self.style.sqrt.format(arg.text))
+            return arg
+        if isinstance(expr, Bin):
+            return self.binary(expr)
+        raise TypeError(f"not an expression: {expr!r}")
+
+    def binary(self, expr: Bin) -> _Value:
+        if self.is_leaf(expr.left) and self.is_leaf(expr.right):
+            return self.fresh(expr)
+        left, right = self.value(expr.left), self.value(expr.right)
+        if left.kind == "own":
+            self.lines.append(f"{left.text} {expr.op}= {right.text}")
+            return left
+        if right.kind == "own" and expr.op in ("+", "*"):  # exactly commutative in IEEE arithmetic
+            self.lines.append(f"{right.text} {expr.op}= {left.text}")
+            return right
+        return self.fresh(Bin(expr.op, Name(left.text), Name(right.text)))
+
+    def statement(self, statement: Statement) -> None:
+        if isinstance(statement, Let):
+            value = self.value(statement.value)
+            if value.kind != "scalar":
+                self.tensors.add(statement.name)
+            self.lines.append(noted(f"{statement.name} = {value.text}", statement.note))
+            return
+        if statement.op != "=":  # w += value, w -= value
+            value = self.value(statement.value)
+            self.lines.append(
+                noted(f"{statement.target} {statement.op} {value.text}", statement.note)
+            )
+            return
+        reads = _count(statement.value, statement.target)
+        self.owned = statement.target if reads == 1 else None
+        value = self.value(statement.value)
+        self.owned = None
+        if value.kind == "scalar":
+            raise ValueError(f"slot {statement.target} assigned a scalar")
+        if value.text != statement.target:
+            self.lines.append(self.style.copy.format(statement.target, value.text))
+        if statement.note:
+            self.lines.append(f"# {statement.note}")
+
+
+def _count(expr: Expr, name: str) -> int:
+    """How many times `expr` reads `name`."""
+    if isinstance(expr, Name):
+        return int(expr.name == name)
+    if isinstance(expr, Bin):
+        return _count(expr.left, name) + _count(expr.right, name)
+    if isinstance(expr, Sqrt):
+        return _count(expr.arg, name)
+    return 0
+
+
+def in_place_lines(opt: Any, style: InPlace) -> list[str]:
+    """The per-variable statements of optimiser `opt` in place: slots and w updated in their own
+    storage, a scratch tensor allocated only where no operand may be overwritten. The arithmetic
+    and its order are the statements' own (only + and * swap operands, which IEEE rounding allows).
+    """
+    rule = update_rule(opt.kind, opt.attrs)
+    writer = _InPlaceWriter(style, {W, G, *rule.slots})
+    for statement in rule.per_variable:
+        writer.statement(statement)
+    return writer.lines

@@ -408,6 +408,10 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     Weight decay is part of update_step (Keras's own `weight_decay` stays None)."""
 
     SLOTS = ["m", "v"]
+    # on the torch backend the statements run in place on the tensors (Keras's own torch
+    # optimisers update in place too): the same arithmetic in the same order, a scratch tensor
+    # only where no operand may be overwritten, instead of a fresh tensor for every operation
+    IN_PLACE = keras.backend.backend() == "torch"
 
     def __init__(self, learning_rate, **kwargs):
         super().__init__(learning_rate=learning_rate, name="canonical_adam", **kwargs)
@@ -421,13 +425,29 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         w = variable
         lr = ops.cast(learning_rate, w.dtype)
-        # dense: TensorFlow hands an embedding's gradient over as IndexedSlices
-        g = ops.add(ops.zeros(w.shape, w.dtype), ops.cast(gradient, w.dtype))
+        g = ops.cast(gradient, w.dtype)
         index = self._get_variable_index(w)
         m = self.slots["m"][index]
         v = self.slots["v"][index]
         t = ops.cast(self.iterations + 1, w.dtype)
         c = ops.sqrt(1.0 - ops.power(0.999, t)) / (1.0 - ops.power(0.9, t))
+        if self.IN_PLACE:
+            w, m, v = w.value.detach(), m.value.detach(), v.value.detach()
+            m *= 0.9
+            tmp0 = (1.0 - 0.9) * g
+            m += tmp0
+            v *= 0.999
+            tmp1 = (1.0 - 0.999) * g
+            tmp1 *= g
+            v += tmp1
+            tmp2 = lr * c * m
+            tmp3 = ops.sqrt(v)
+            tmp3 += 1e-07
+            tmp2 /= tmp3
+            w -= tmp2
+            return
+        if hasattr(g, "dense_shape"):  # TensorFlow's IndexedSlices (an embedding's gradient)
+            g = ops.add(ops.zeros(w.shape, w.dtype), g)  # dense: duplicate ids summed
         self.assign(m, 0.9 * m + (1.0 - 0.9) * g)
         self.assign(v, 0.999 * v + (1.0 - 0.999) * g * g)
         self.assign_sub(w, lr * c * m / (ops.sqrt(v) + 1e-07))

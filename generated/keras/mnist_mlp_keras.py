@@ -338,6 +338,10 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     Weight decay is part of update_step (Keras's own `weight_decay` stays None)."""
 
     SLOTS = ["v"]
+    # on the torch backend the statements run in place on the tensors (Keras's own torch
+    # optimisers update in place too): the same arithmetic in the same order, a scratch tensor
+    # only where no operand may be overwritten, instead of a fresh tensor for every operation
+    IN_PLACE = keras.backend.backend() == "torch"
 
     def __init__(self, learning_rate, **kwargs):
         super().__init__(learning_rate=learning_rate, name="canonical_rmsprop", **kwargs)
@@ -351,10 +355,24 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         w = variable
         lr = ops.cast(learning_rate, w.dtype)
-        # dense: TensorFlow hands an embedding's gradient over as IndexedSlices
-        g = ops.add(ops.zeros(w.shape, w.dtype), ops.cast(gradient, w.dtype))
+        g = ops.cast(gradient, w.dtype)
         index = self._get_variable_index(w)
         v = self.slots["v"][index]
+        if self.IN_PLACE:
+            w, v = w.value.detach(), v.value.detach()
+            v *= 0.9
+            tmp0 = (1.0 - 0.9) * g
+            tmp0 *= g
+            v += tmp0
+            tmp1 = ops.sqrt(v)
+            tmp1 += 1e-07
+            tmp2 = g / tmp1
+            q = tmp2
+            tmp3 = lr * q
+            w -= tmp3
+            return
+        if hasattr(g, "dense_shape"):  # TensorFlow's IndexedSlices (an embedding's gradient)
+            g = ops.add(ops.zeros(w.shape, w.dtype), g)  # dense: duplicate ids summed
         self.assign(v, 0.9 * v + (1.0 - 0.9) * g * g)
         q = g / (ops.sqrt(v) + 1e-07)
         self.assign_sub(w, lr * q)

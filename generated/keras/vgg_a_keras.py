@@ -619,6 +619,10 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     Weight decay is part of update_step (Keras's own `weight_decay` stays None)."""
 
     SLOTS = ["v"]
+    # on the torch backend the statements run in place on the tensors (Keras's own torch
+    # optimisers update in place too): the same arithmetic in the same order, a scratch tensor
+    # only where no operand may be overwritten, instead of a fresh tensor for every operation
+    IN_PLACE = keras.backend.backend() == "torch"
 
     def __init__(self, learning_rate, **kwargs):
         super().__init__(learning_rate=learning_rate, name="canonical_sgd", **kwargs)
@@ -632,10 +636,21 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         w = variable
         lr = ops.cast(learning_rate, w.dtype)
-        # dense: TensorFlow hands an embedding's gradient over as IndexedSlices
-        g = ops.add(ops.zeros(w.shape, w.dtype), ops.cast(gradient, w.dtype))
+        g = ops.cast(gradient, w.dtype)
         index = self._get_variable_index(w)
         v = self.slots["v"][index]
+        if self.IN_PLACE:
+            w, v = w.value.detach(), v.value.detach()
+            tmp0 = 0.0005 * w
+            tmp0 += g
+            g = tmp0  # l2: decay enters the gradient
+            v *= 0.9
+            v += g
+            tmp1 = lr * v
+            w -= tmp1
+            return
+        if hasattr(g, "dense_shape"):  # TensorFlow's IndexedSlices (an embedding's gradient)
+            g = ops.add(ops.zeros(w.shape, w.dtype), g)  # dense: duplicate ids summed
         g = g + 0.0005 * w  # l2: decay enters the gradient
         self.assign(v, 0.9 * v + g)
         self.assign_sub(w, lr * v)
