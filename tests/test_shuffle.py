@@ -4,6 +4,8 @@ the default reshuffles it each epoch with RandomState(seed + epoch)."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -56,3 +58,43 @@ def test_keras_batches_follow_the_shuffle_setting(tmp_path: Path) -> None:
     batches = ordered.Batches(x, y, 3, "ordered")
     assert [int(b) for i in range(3) for b in batches[i][1]] == list(range(10))
     assert _script("keras", "seed = 0", tmp_path).SHUFFLE is True
+
+
+STATIC_DRIVER = """
+import importlib.util, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("script", sys.argv[1])
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+x, y = [np.arange(256 * 784, dtype="float32").reshape(256, 784)], np.arange(256) % 10
+batches = script.Batches(x, y, 2, "shuffle", seed=3)
+reference = script.Batches(x, y, 2, "shuffle", seed=3)
+assert batches.full()
+data = script.static_batches(batches)
+assert data.element_spec[1].shape.as_list() == [script.BATCH_SIZE], data.element_spec
+for epoch in range(2):  # the same batches, reshuffled per epoch, as the PyDataset gives
+    got = [b[1].numpy() for b in data]
+    want = [reference[i][1] for i in range(len(reference))]
+    reference.on_epoch_end()
+    assert len(got) == len(want) == 2 and all(np.array_equal(a, b) for a, b in zip(got, want))
+assert not script.Batches(x[:1], y[:100], 1, "shuffle").full()
+print("ok")
+"""
+
+
+@pytest.mark.framework
+def test_keras_tensorflow_static_batches_are_the_pydatasets(tmp_path: Path) -> None:
+    """On TensorFlow, full batches go to fit as a tf.data.Dataset with a static batch dimension:
+    the same batches in the same order each epoch as the PyDataset."""
+    source = compile_model(build(SPEC.replace("SETTING", "batch = 128")).model, "keras").source
+    (tmp_path / "script.py").write_text(source, encoding="utf-8")
+    (tmp_path / "driver.py").write_text(STATIC_DRIVER, encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "script.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]

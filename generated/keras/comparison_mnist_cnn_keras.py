@@ -455,6 +455,28 @@ class Batches(keras.utils.PyDataset):
         if self.mode == "shuffle":
             self.order = np.random.RandomState(self.seed + self.epoch).permutation(len(self.y))
 
+    def full(self):
+        """Whether every batch holds BATCH_SIZE samples (no short last one)."""
+        return self.mode == "cycle" or len(self.y) % BATCH_SIZE == 0
+
+
+def static_batches(batches):
+    """The TensorFlow backend, every batch full: the same batches as a tf.data.Dataset whose batch
+    dimension is BATCH_SIZE, not None as Keras's PyDataset adapter declares it. TensorFlow then
+    traces the step for the one shape (as Keras does for arrays that divide into batches), which
+    ran IMDB's GRU step 2-20% faster; the values are the same."""
+    import tensorflow as tf
+
+    x, y = batches[0]
+    spec = (tuple(tf.TensorSpec(a.shape, a.dtype) for a in x), tf.TensorSpec(y.shape, y.dtype))
+
+    def epoch():
+        for i in range(len(batches)):
+            yield batches[i]
+        batches.on_epoch_end()  # the next epoch's order, as Keras calls it for a PyDataset
+
+    return tf.data.Dataset.from_generator(epoch, output_signature=spec).prefetch(tf.data.AUTOTUNE)
+
 
 class Timing(keras.callbacks.Callback):
     """Per-epoch wall time and loss, the samples after the warm-up updates and their time, and
@@ -506,8 +528,11 @@ def train(model, data, args):
     mode = "cycle" if synthetic else "shuffle" if SHUFFLE else "ordered"
     batches = Batches(x_train, y_train, steps_per_epoch, mode, args.seed)
     timing = Timing(batches, total_steps, warmup)
+    feed = batches
+    if keras.backend.backend() == "tensorflow" and batches.full():
+        feed = static_batches(batches)
     if total_steps > 0:
-        model.fit(batches, epochs=args.epochs, verbose=0, callbacks=[timing], shuffle=False)
+        model.fit(feed, epochs=args.epochs, verbose=0, callbacks=[timing], shuffle=False)
     return {
         "steps": timing.step,
         "warmup_steps": warmup,
