@@ -70,22 +70,26 @@ x, y = [np.arange(256 * 784, dtype="float32").reshape(256, 784)], np.arange(256)
 batches = script.Batches(x, y, 2, "shuffle", seed=3)
 reference = script.Batches(x, y, 2, "shuffle", seed=3)
 assert batches.full()
-data = script.static_batches(batches)
+data = script.tensor_batches(batches)
 assert data.element_spec[1].shape.as_list() == [script.BATCH_SIZE], data.element_spec
 for epoch in range(2):  # the same batches, reshuffled per epoch, as the PyDataset gives
     got = [b[1].numpy() for b in data]
     want = [reference[i][1] for i in range(len(reference))]
     reference.on_epoch_end()
     assert len(got) == len(want) == 2 and all(np.array_equal(a, b) for a, b in zip(got, want))
-assert not script.Batches(x[:1], y[:100], 1, "shuffle").full()
+short = script.Batches(x, y[:200], 2, "shuffle", seed=3)  # 128 + 72: a short last batch
+assert not short.full()
+got = [b[1].numpy() for b in script.tensor_batches(short)]
+assert [len(b) for b in got] == [128, 72]
+assert np.array_equal(np.concatenate(got), y[np.random.RandomState(3).permutation(200)])
 print("ok")
 """
 
 
 @pytest.mark.framework
-def test_keras_tensorflow_static_batches_are_the_pydatasets(tmp_path: Path) -> None:
-    """On TensorFlow, full batches go to fit as a tf.data.Dataset with a static batch dimension:
-    the same batches in the same order each epoch as the PyDataset."""
+def test_keras_tensorflow_tensor_batches_are_the_pydatasets(tmp_path: Path) -> None:
+    """On TensorFlow, fit gets the batches gathered from tensors (a static batch dimension when
+    every batch is full): the same batches in the same order each epoch as the PyDataset."""
     source = compile_model(build(SPEC.replace("SETTING", "batch = 128")).model, "keras").source
     (tmp_path / "script.py").write_text(source, encoding="utf-8")
     (tmp_path / "driver.py").write_text(STATIC_DRIVER, encoding="utf-8")
