@@ -116,6 +116,7 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--no-fused-optimizer", "switch", None, "update parameter by parameter instead of torch.optim's fused update"),
         Flag("--compile", "switch", None, "compile the training forward pass with torch.compile"),
         Flag("--amp", "str", "off", "mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)", ("off", "bf16", "fp16")),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error"),
     ),
     "tensorflow": (
         Flag("--xla", "switch", None, "compile the steps with XLA (tf.function jit_compile)"),

@@ -2919,6 +2919,8 @@ def main(argv=None):
     global BATCH_SIZE
     args = parse_args(argv)
     args.replicas, args.rank = replicas()
+    if args.replicas > 1:
+        raise SystemExit("an inference script runs as one process, not %d replicas" % args.replicas)
     BATCH_SIZE = args.batch_size
     with setup(args):
         if args.verify:
