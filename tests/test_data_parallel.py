@@ -20,7 +20,9 @@ from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import runtime
+from dlspec.verify.parallel import verify_replicas
 from dlspec.verify.replicas import run_replicas
+from dlspec.verify.run import matrix
 
 pytestmark = pytest.mark.framework
 torch = pytest.importorskip("torch", reason="torch is not installed: data-parallel tests skipped")
@@ -293,3 +295,40 @@ def test_torchrun_stops_every_replica_when_one_is_lost(tmp_path: Path) -> None:
     assert code != 0, tail
     assert "exitcode" in tail and "-9" in tail, tail
     assert not left, left
+
+
+# ---- dlspec verify --replicas ------------------------------------------------------------------
+
+CNN = """
+model cnn {
+    input image: float32[2, 7, 7]
+    conv2d(3, kernel=3, padding=same) -> tanh
+    maxpool2d(2)
+    flatten
+    dense(4)
+}
+train { optimizer = adam(lr=0.01) }
+"""
+SYNCED_LINEAR = BATCHNORM.replace("SYNC", "batchnorm_sync = true\n    lr_scaling = linear")
+
+
+def test_verify_two_replicas_against_one_process_and_the_oracle(tmp_path: Path) -> None:
+    """A CNN without batch norm: the replicas' steps equal the one process's and the oracle's."""
+    checks = verify_replicas(build(CNN, "cnn.dl").model, ["pytorch"], 2, 3, tmp_path)
+    assert all(c.passed for c in checks), matrix(checks)
+    rows = {(c.runtime, c.check): c for c in checks}
+    assert rows["pytorch x2", "trained weights vs 1 process"].rel_err <= WEIGHTS_TOL
+    assert rows["pytorch x2", "trained weights vs oracle"].rel_err <= WEIGHTS_TOL
+
+
+def test_verify_synchronised_batchnorm_with_linear_scaling(tmp_path: Path) -> None:
+    """Synchronised batch norm at twice the learning rate (lr_scaling = linear): the replicas
+    against the oracle at that rate, the one process at the stated one."""
+    checks = verify_replicas(build(SYNCED_LINEAR, "bn.dl").model, ["pytorch"], 2, 3, tmp_path)
+    assert all(c.passed for c in checks), matrix(checks)
+    rows = {(c.runtime, c.check): c for c in checks}
+    assert ("pytorch x2", "trained weights vs 1 process") not in rows  # not the same rate
+    assert rows["pytorch x2", "trained weights vs oracle"].rel_err <= WEIGHTS_TOL
+    with np.load(tmp_path / "result_pytorch_x2_float32.npz") as multi:
+        with np.load(tmp_path / "result_pytorch.npz") as single:
+            assert np.allclose(multi["lrs"], 2 * single["lrs"])
