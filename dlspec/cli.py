@@ -180,13 +180,15 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
-    """(runtimes to run, skip messages): unavailable runtimes are skipped only when not named."""
+def _verify_runtimes(spec: str, replicas: int = 1) -> tuple[list[str], list[str]]:
+    """(runtimes to run, skip messages): unavailable runtimes are skipped only when not named;
+    with replicas, so are those that cannot run data-parallel (_replica_runtimes)."""
     from dlspec import runtimes  # imported here: compile and check need no NumPy
 
     known = [*TARGETS, *runtimes.RUNTIMES]
     names = runtimes.expand(_targets(spec, known) if spec != "all" else list(TARGETS))
-    run, skipped = [], []
+    names, skipped = _replica_runtimes(names, spec, replicas) if replicas > 1 else (names, [])
+    run = []
     for name in names:
         ok, info = runtimes.probe(runtimes.runtime(name))
         if ok:
@@ -198,19 +200,42 @@ def _verify_runtimes(spec: str) -> tuple[list[str], list[str]]:
     return run, skipped
 
 
+def _replica_runtimes(names: list[str], spec: str, replicas: int) -> tuple[list[str], list[str]]:
+    """(runtimes that run data-parallel, skip messages): with --targets all the others are
+    skipped, saying so; one named is a usage error."""
+    from dlspec.runtimes import runtime
+    from dlspec.verify.replicas import supports_replicas
+
+    run = [name for name in names if supports_replicas(runtime(name))]
+    others = [name for name in names if name not in run]
+    note = "data-parallel runs are not yet supported on this target (pytorch only)"
+    if others and spec != "all":
+        raise UsageError(f"--replicas {replicas}: {', '.join(others)}: {note}")
+    if not run:
+        raise UsageError(f"--replicas {replicas}: no runtime to run ({note})")
+    return run, [f"{name}: skipped, --replicas {replicas}: {note}" for name in others]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Run every target on the same weights and batches; compare with the oracle and each other."""
+    """Run every target on the same weights and batches; compare with the oracle and each other
+    (with --replicas N: each as one process and as N data-parallel replicas)."""
+    from dlspec.verify import parallel
     from dlspec.verify import run as verify
 
     if args.json and Path(args.json).is_dir():
         raise UsageError(f"--json {display_path(args.json)} is a directory; give a file name")
-    names, skipped = _verify_runtimes(args.targets)
+    names, skipped = _verify_runtimes(args.targets, args.replicas)
     for line in skipped:
         print(line, file=sys.stderr)
     checks = []
     for spec in args.specs:
         model = _build(spec, args.defaults).model
-        checks += verify.verify_model(model, names, args.steps, precision=args.precision)
+        if args.replicas > 1:
+            checks += parallel.verify_replicas(
+                model, names, args.replicas, args.steps, precision=args.precision
+            )
+        else:
+            checks += verify.verify_model(model, names, args.steps, precision=args.precision)
     print(verify.matrix(checks))
     if args.json:
         _write([(Path(args.json), verify.to_json(checks) + "\n")])
@@ -396,6 +421,13 @@ def make_parser() -> argparse.ArgumentParser:
         default="spec",
         help="the dtype of the training checks: the spec's (`verify = precision(...)`, float32 "
         "unless stated), or float64 (each script also runs in float64) or float32 for any spec",
+    )
+    p.add_argument(
+        "--replicas",
+        type=_positive,
+        default=1,
+        help="also run each script as N data-parallel replicas on this host (pytorch: torchrun) "
+        "and check they train the weights of one process and of the oracle",
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)

@@ -95,6 +95,14 @@ FIRES = [
         [(5, 5, "gru_1 reads the last time step"), (7, 5, "dropout is the last layer")],
         id="two-lints-sorted",
     ),
+    pytest.param(
+        ["dense(10)"],
+        "float32[784]",
+        "batch = 64\nbatchnorm_sync = true",
+        None,
+        [(8, 1, "batchnorm_sync = true, but the model has no batchnorm layer")],
+        id="batchnorm-sync-without-batchnorm",
+    ),
 ]
 
 
@@ -132,6 +140,13 @@ QUIET = [
     ),
     pytest.param(IMDB, "int32[80]", "", None, id="synthetic-tokens"),
     pytest.param(["dropout(0.5)", "dense(10)"], "float32[784]", "", None, id="dropout-inside"),
+    pytest.param(
+        ["dense(10, bias=false)", "batchnorm", "dense(2)"],
+        "float32[784]",
+        "batchnorm_sync = true",
+        None,
+        id="batchnorm-sync",
+    ),
 ]
 
 

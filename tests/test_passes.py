@@ -257,6 +257,16 @@ def test_train_defaults() -> None:
     )
     assert train.data.name == "synthetic"
     assert train.global_inits == {}
+    assert (train.lr_scaling, train.batchnorm_sync) == ("none", False)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_replica_settings_are_read(profile: str) -> None:
+    train = build_model(
+        ["dense(3)"], "float32[4]", "lr_scaling = linear\nbatchnorm_sync = true", profile
+    ).train
+    assert (train.lr_scaling, train.batchnorm_sync) == ("linear", True)
+    assert train.positions["batchnorm_sync"].line == 8
 
 
 def test_synthetic_data_sizes_are_explicit() -> None:

@@ -79,6 +79,7 @@ def train_steps(module: types.ModuleType, optimizer: Any, model: Any, steps: int
     args = module.parse_args(["--data", "synthetic", "--max-steps", str(steps), "--warmup", "0"])
     data, _ = module.load_data("synthetic", args.seed)
     args.device = torch.device("cpu")  # as the script's setup() resolves --device
+    args.replicas, args.rank, args.lr_scale = 1, 0, 1  # as main() and setup() for one process
     history = module.train(model, data, args, optimizer)
     assert history["steps"] == steps
 

@@ -230,6 +230,9 @@ class Backend:
     format_mode: ClassVar[FormatMode] = PY3_FORMAT
     # op -> what the target cannot do with it (shown in the support table; enforced in unsupported)
     limits: ClassVar[dict[str, str]] = {}
+    # how its scripts run as N data-parallel replicas on one host: the interpreter's arguments
+    # before the script, "{replicas}" standing for N; empty: its scripts run as one process only
+    replica_launcher: ClassVar[tuple[str, ...]] = ()
     # identifiers the script itself gives meaning to where user names become identifiers
     RESERVED_NAMES: ClassVar[frozenset[str]] = frozenset()
     # names the forward function's own text uses (its arguments, x, modules): no tensor variable

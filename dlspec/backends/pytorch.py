@@ -157,6 +157,14 @@ class PyTorchBackend(Backend):
     limits: dict[str, str] = {}
     native_profile = "pytorch"
     framework = "PyTorch"
+    # torchrun on one host (a rendezvous on a free local port): one process per replica
+    replica_launcher = (
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "{replicas}",
+    )
 
     # attributes of a fresh nn.Module (instance and class) and of the generated Net: a layer's
     # attribute must shadow none of them (tests/test_pytorch_runtime.py checks the list)
@@ -408,6 +416,18 @@ class PyTorchBackend(Backend):
         attrs = dict(opt.attrs)
         return {"native": True, "kind": opt.kind, "attrs": attrs, "expr": expr, "fused": fused}
 
+    # ---- data parallelism -----------------------------------------------------------------
+    def _replica_settings(self, model: Model) -> dict[str, Any]:
+        """The spec's data-parallel settings: the learning-rate scaling, and batch norm synchronised
+        over the replicas (only where the model has a batch norm)."""
+        train = model.train
+        assert train is not None
+        batchnorm = any(layer.op == "batchnorm" for layer in model.layers)
+        return {
+            "lr_scaling": train.lr_scaling,
+            "batchnorm_sync": train.batchnorm_sync and batchnorm,
+        }
+
     # ---- context ------------------------------------------------------------------------
     def attribute_paths(self, model: Model) -> dict[str, str]:
         """Canonical parameter name -> its path among the model's attributes (the state_dict key):
@@ -467,6 +487,7 @@ class PyTorchBackend(Backend):
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
             "loss": model.train.loss.kind,  # type: ignore[union-attr]
+            **self._replica_settings(model),
             "class_name": "Net",
             "model_name": model.name,
         }

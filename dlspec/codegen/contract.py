@@ -14,7 +14,11 @@ from dlspec.ir.ops import DATASETS
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
 STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
-TARGET_STDLIB = {"keras": ("importlib", "zlib"), "cntk": ("multiprocessing",)}
+TARGET_STDLIB = {
+    "keras": ("importlib", "zlib"),
+    "cntk": ("multiprocessing",),
+    "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
+}
 PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
 LOADERS = {
     "mnist": "load_mnist",

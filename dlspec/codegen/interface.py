@@ -116,6 +116,7 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--no-fused-optimizer", "switch", None, "update parameter by parameter instead of torch.optim's fused update"),
         Flag("--compile", "switch", None, "compile the training forward pass with torch.compile"),
         Flag("--amp", "str", "off", "mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)", ("off", "bf16", "fp16")),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error"),
     ),
     "tensorflow": (
         Flag("--xla", "switch", None, "compile the steps with XLA (tf.function jit_compile)"),
@@ -177,7 +178,8 @@ RESULTS: dict[str, Field] = {
     "target": Field("str", "the script's target", choices=TARGET_NAMES),
     "runtime": Field("str", "the runtime it ran on, named as `dlspec verify --targets` names them", choices=RUNTIME_NAMES),
     "data": Field("str", "synthetic, or the spec's dataset (read from --data)"),
-    "batch_size": Field("int", "samples per batch (--batch-size)"),
+    "batch_size": Field("int", "samples per batch (--batch-size): the global batch, split evenly over the replicas"),
+    "replicas": Field("int", "data-parallel replicas the run was split over (PyTorch: torchrun's WORLD_SIZE); 1 for one process, and on the targets that run as one process only"),
     "seed": Field("int", "seed of the initialisation, shuffling and synthetic data (--seed)"),
     "parameters": Field("int", "trained parameters (batch norm's running statistics excluded)"),
     # -- the platform
@@ -203,9 +205,10 @@ RESULTS: dict[str, Field] = {
     # -- timing
     "steps": Field("int", "updates made (training), or batches run forward (inference)"),
     "warmup_steps": Field("int", "first steps left out of the timing (--warmup, at most steps - 1)"),
-    "timed_samples": Field("int", "samples in the timed steps"),
-    "timed_seconds": Field("float", "wall seconds of the timed steps (0.0 when none ran)"),
-    "samples_per_second": Field("float", "timed_samples / timed_seconds; null when no step was timed", nullable=True),
+    "timed_samples": Field("int", "samples in the timed steps (every replica's)"),
+    "timed_seconds": Field("float", "wall seconds of the timed steps (0.0 when none ran; with replicas, the first replica's clock)"),
+    "samples_per_second": Field("float", "timed_samples / timed_seconds, every replica together; null when no step was timed", nullable=True),
+    "samples_per_second_per_replica": Field("float", "samples_per_second / replicas; null when no step was timed", nullable=True),
     "seconds_per_1000_samples": Field("float", "1000 * timed_seconds / timed_samples; null when no step was timed", (INFERENCE,), nullable=True),
     # -- training and evaluation
     "epochs": Field("int", "epochs run (one cut short by --max-steps counts)", (TRAINING,)),

@@ -219,6 +219,11 @@ class Train:
     data: Data
     global_inits: dict[str, InitSpec] = field(default_factory=dict)
     shuffle: bool = True
+    # data-parallel replicas (their count is the launcher's): how the learning rate scales with
+    # it (none, linear), and whether batch norm takes the global batch's statistics
+    lr_scaling: str = "none"
+    batchnorm_sync: bool = False
+    positions: dict[str, Pos] = field(default_factory=dict)  # where each stated setting is
 
 
 @dataclass(frozen=True)

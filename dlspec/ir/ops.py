@@ -693,6 +693,7 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
 }
 
+LR_SCALINGS = ("none", "linear")
 TRAIN_SETTINGS: dict[str, AttrSpec] = {
     "loss": AttrSpec(
         one_of(*LOSSES),
@@ -706,6 +707,19 @@ TRAIN_SETTINGS: dict[str, AttrSpec] = {
     "batch": AttrSpec(pos_int, 32, "samples per update"),
     "epochs": AttrSpec(pos_int, 1, "passes over the training set"),
     "seed": AttrSpec(nonneg_int, 0, "seed for initialisation, shuffling and synthetic data"),
+    # data parallelism: the replica count is a launch-time property (torchrun's WORLD_SIZE), not
+    # the spec's; `batch` is the global batch, split evenly over the replicas
+    "lr_scaling": AttrSpec(
+        one_of(*LR_SCALINGS),
+        "none",
+        "the learning rate with N data-parallel replicas: none (as stated), linear (times N)",
+    ),
+    "batchnorm_sync": AttrSpec(
+        V.boolean,
+        False,
+        "with data-parallel replicas, batch norm statistics over the global batch (false: over "
+        "each replica's part)",
+    ),
 }
 TRAIN_DEFAULT_OPTIMIZER = "sgd"
 TRAIN_DEFAULT_SCHEDULE = "constant"

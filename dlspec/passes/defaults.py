@@ -154,11 +154,19 @@ def _globals(model: Model, ctx: PassContext) -> dict[str, InitSpec]:
     return out
 
 
+# names users may take for settings that are the launcher's, not the spec's
+REPLICAS_HINT = (
+    ": the replica count is the launcher's, not the spec's (pytorch: torchrun "
+    "--nproc_per_node N); the spec states lr_scaling and batchnorm_sync"
+)
+LAUNCH_TIME = {name: REPLICAS_HINT for name in ("replicas", "world_size", "gpus", "devices")}
+
+
 def _train(model: Model, ctx: PassContext) -> Optional[Train]:
     known = {*TRAIN_SETTINGS, *GLOBAL_INIT_KEYS, *TOP_SETTINGS, "optimizer", "schedule", "data"}
     for key, setting in model.raw_train.items():
         if key not in known:
-            hint = suggest(key, sorted(known))
+            hint = LAUNCH_TIME.get(key) or suggest(key, sorted(known))
             ctx.error(UnknownName(f"unknown setting {key!r}{hint}", setting.pos))
     stated = {k: s.value for k, s in model.raw_train.items() if k in TRAIN_SETTINGS}
     basic = fill(TRAIN_SETTINGS, stated, model.profile, "train", Pos(), ctx)
@@ -179,6 +187,9 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
         data=data,
         global_inits=global_inits,
         shuffle=basic["shuffle"],
+        lr_scaling=basic["lr_scaling"],
+        batchnorm_sync=basic["batchnorm_sync"],
+        positions={k: s.pos for k, s in model.raw_train.items()},
     )
 
 

@@ -69,11 +69,27 @@ def _bias_before_batchnorm(model: Model, ctx: PassContext) -> None:
             )
 
 
+def _batchnorm_sync_without_batchnorm(model: Model, ctx: PassContext) -> None:
+    """`batchnorm_sync = true` in a model with no batch norm: it changes nothing."""
+    train = model.train
+    if train is None or not train.batchnorm_sync:
+        return
+    if not any(layer.op == "batchnorm" for layer in model.layers):
+        ctx.warn(
+            LintWarning(
+                "batchnorm_sync = true, but the model has no batchnorm layer: it changes nothing",
+                train.positions.get("batchnorm_sync", model.pos),
+                "warning",
+            )
+        )
+
+
 LINTS = (
     _softmax_before_logits_loss,
     _last_step_of_post_padded,
     _dropout_last,
     _bias_before_batchnorm,
+    _batchnorm_sync_without_batchnorm,
 )
 
 

@@ -150,7 +150,12 @@ def weight_errors(
 
 
 def _training_batch(
-    model: Model, weights: dict[str, Array], seed: int, step: int, min_margin: float = MIN_MARGIN
+    model: Model,
+    weights: dict[str, Array],
+    seed: int,
+    step: int,
+    min_margin: float = MIN_MARGIN,
+    size: int = VERIFY_BATCH,
 ) -> tuple[dict[str, Array], Array, float]:
     """The first of up to MAX_DRAWS seeded candidate batches whose decision margin at `weights`
     is at least `min_margin` (else the best one): no ReLU kink or (global) max-pool near-tie
@@ -159,8 +164,8 @@ def _training_batch(
     best: tuple[dict[str, Array], Array, float] = ({}, np.empty(0), -1.0)
     for draw in range(MAX_DRAWS):
         batch_seed = seed + 1 + step + 1000 * draw
-        x = W.input_batches(model, VERIFY_BATCH, batch_seed)
-        y = W.label_batch(model, VERIFY_BATCH, batch_seed)
+        x = W.input_batches(model, size, batch_seed)
+        y = W.label_batch(model, size, batch_seed)
         margin = decision_margin(model, weights, x)
         if margin >= min_margin:
             return x, y, margin
@@ -175,19 +180,20 @@ def oracle(
     batches: Union[int, dict[str, Array]],
     seed: int = VERIFY_SEED,
     min_margin: float = MIN_MARGIN,
+    size: int = VERIFY_BATCH,
 ) -> Any:
     """Float64 forward on the evaluation batch, then one update per training batch.
 
-    `batches` as a number of steps: the batches are drawn here, each checked at that step's
-    weights (a decision margin of `min_margin` wanted), and (Oracle, batches) is returned. As a
-    dict of given batches: returns the Oracle."""
+    `batches` as a number of steps: the batches (of `size` samples) are drawn here, each checked
+    at that step's weights (a decision margin of `min_margin` wanted), and (Oracle, batches) is
+    returned. As a dict of given batches: returns the Oracle."""
     given = batches if isinstance(batches, dict) else None
     names = [inp.name for inp in model.inputs]
     steps = len(given.get(TRAIN_LABELS, ())) if given is not None else int(batches)  # type: ignore[arg-type]
     if given is not None:
         eval_x = {name: given[EVAL + name] for name in names}
     else:
-        eval_x = W.input_batches(model, VERIFY_BATCH, seed)
+        eval_x = W.input_batches(model, size, seed)
     forward = reference.forward(model, start, eval_x)
     current = {k: np.asarray(v, np.float64) for k, v in start.items()}
     opt = ReferenceOptimizer(model.train.optimizer)  # type: ignore[union-attr]
@@ -198,7 +204,7 @@ def oracle(
             y = given[TRAIN_LABELS][step]
             margin = decision_margin(model, current, x)
         else:
-            x, y, margin = _training_batch(model, current, seed, step, min_margin)
+            x, y, margin = _training_batch(model, current, seed, step, min_margin, size)
         value, grads = loss_and_grads(model, current, x, y)
         lr = train_learning_rate(model.train, step, 0)  # type: ignore[arg-type]
         losses.append(value)
@@ -273,7 +279,7 @@ def loss_tolerance(model: Model, precision: str = "float32") -> float:
     return model.verify_tolerances.get("losses", LOSS_TOL)
 
 
-def _params(result: dict[str, Array]) -> dict[str, Array]:
+def trained_params(result: dict[str, Array]) -> dict[str, Array]:
     return {k[len(PARAM) :]: v for k, v in result.items() if k.startswith(PARAM)}
 
 
@@ -289,21 +295,27 @@ def compare(
 ) -> list[Check]:
     """The checks of one runtime's results (a run in `precision`) against the oracle; `label`
     names the precision in each check, `forward_only` leaves the training checks out."""
-    name = _labeller(precision, label)
+    name = labeller(precision, label)
     tol = forward_tolerance(model, precision)
-    checks = [_check(spec, rt, name("forward vs oracle"), *errors(got[FORWARD], ref.forward), tol)]
+    checks = [
+        new_check(spec, rt, name("forward vs oracle"), *errors(got[FORWARD], ref.forward), tol)
+    ]
     if not ref.losses or forward_only:
         return checks
     lrs = errors(got[LRS], np.array(ref.lrs))
     losses = errors(got[LOSSES], np.array(ref.losses))
     steps, roundoff = len(ref.losses), ROUNDOFF[precision]
-    abs_err, rel, worst = weight_errors(_params(got), ref.weights, ref.start, steps, roundoff)
+    abs_err, rel, worst = weight_errors(
+        trained_params(got), ref.weights, ref.start, steps, roundoff
+    )
     if rel > weights_tolerance(model, precision) and _barely_moved(ref, worst):
         worst += f" ({INERT_NOTE})"
     return checks + [
-        _check(spec, rt, name("lr schedule"), *lrs, 1e-12),
-        _check(spec, rt, name("step losses vs oracle"), *losses, loss_tolerance(model, precision)),
-        _check(
+        new_check(spec, rt, name("lr schedule"), *lrs, 1e-12),
+        new_check(
+            spec, rt, name("step losses vs oracle"), *losses, loss_tolerance(model, precision)
+        ),
+        new_check(
             spec,
             rt,
             name("trained weights vs oracle"),
@@ -315,7 +327,7 @@ def compare(
     ]
 
 
-def _labeller(precision: str, label: bool) -> Callable[[str], str]:
+def labeller(precision: str, label: bool) -> Callable[[str], str]:
     """A check's name, with the precision its run computed in when `label`."""
     return (lambda what: f"{what} ({precision})") if label else (lambda what: what)
 
@@ -344,7 +356,7 @@ def cross_checks(
     """Every runtime against the first one (forward and trained weights), at twice the bounds
     of runs in `precision` (float32: at least twice the RNN forward bound)."""
     names = list(results)
-    name = _labeller(precision, label)
+    name = labeller(precision, label)
     forward_tol = 2 * forward_tolerance(model, precision)
     if precision == "float32":
         forward_tol = max(forward_tol, 2 * FORWARD_TOL_RNN)
@@ -352,17 +364,19 @@ def cross_checks(
     for other in names[1:]:
         a, b = results[other], results[names[0]]
         fwd = errors(a[FORWARD], b[FORWARD])
-        checks.append(_check(spec, other, name(f"forward vs {names[0]}"), *fwd, forward_tol))
+        checks.append(new_check(spec, other, name(f"forward vs {names[0]}"), *fwd, forward_tol))
         if ref.losses:
             steps, roundoff = len(ref.losses), ROUNDOFF[precision]
-            abs_err, rel, worst = weight_errors(_params(a), _params(b), ref.start, steps, roundoff)
+            abs_err, rel, worst = weight_errors(
+                trained_params(a), trained_params(b), ref.start, steps, roundoff
+            )
             what = name(f"trained weights vs {names[0]}")
             tol = 2 * weights_tolerance(model, precision)
-            checks.append(_check(spec, other, what, abs_err, rel, tol, worst))
+            checks.append(new_check(spec, other, what, abs_err, rel, tol, worst))
     return checks
 
 
-def _check(
+def new_check(
     spec: str, rt: str, what: str, abs_err: float, rel: float, tol: float, detail: str = ""
 ) -> Check:
     return Check(spec, rt, what, abs_err, rel, tol, bool(rel <= tol), detail)

@@ -2820,6 +2820,11 @@ def cpu_count():
     return multiprocessing.cpu_count()  # Python 2.7 has no os.cpu_count or sched_getaffinity
 
 
+def replicas():
+    """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
+    return 1, 0
+
+
 def results_of(model, args, history):
     """The results JSON, one flat object with the inference fields of dlspec's results schema:
     the run's, the platform's (platform_facts), then those `history` holds."""
@@ -2831,11 +2836,15 @@ def results_of(model, args, history):
         "target": TARGET,
         "data": args.data if args.data == "synthetic" else DATASET,
         "batch_size": BATCH_SIZE,
+        "replicas": args.replicas,
         "seed": args.seed,
         "parameters": parameter_count(model),
         "python_version": "%d.%d.%d" % sys.version_info[:3],
         "cpus": cpu_count(),
         "samples_per_second": samples / seconds if seconds > 0 else None,
+        "samples_per_second_per_replica": (
+            samples / seconds / args.replicas if seconds > 0 else None
+        ),
         "seconds_per_1000_samples": 1000.0 * seconds / samples if samples else None,
     }
     results.update(platform_facts(model, args))
@@ -2858,6 +2867,9 @@ def main(argv=None):
     dlspec verify's run instead)."""
     global BATCH_SIZE
     args = parse_args(argv)
+    args.replicas, args.rank = replicas()
+    if args.replicas > 1:
+        raise SystemExit("an inference script runs as one process, not %d replicas" % args.replicas)
     BATCH_SIZE = args.batch_size
     with setup(args):
         if args.verify:
@@ -2866,9 +2878,10 @@ def main(argv=None):
         _, test_data = load_data(args.data, args.seed)
         history = infer(model, test_data, args)
         results = results_of(model, args, history)
-        if args.weights_out:
+        if args.weights_out and args.rank == 0:
             save_weights(model, args.weights_out)
-    write_results(results, args.results)
+    if args.rank == 0:
+        write_results(results, args.results)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 import argparse
 import contextlib
+import datetime
 import gzip
 import json
 import math
@@ -13,9 +14,11 @@ import pickle
 import struct
 import sys
 import time
+import traceback
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -49,6 +52,10 @@ PARAMETERS = [
 AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # the model has convolutions: --memory-format auto lays it out channels-last (NHWC in memory)
 CONVOLUTIONS = True
+# data-parallel runs (torchrun, WORLD_SIZE > 1): BATCH_SIZE is the global batch, of which each
+# replica takes an equal contiguous part; the learning rate is multiplied by the replica count
+# when LR_SCALING is "linear" ("none": as stated)
+LR_SCALING = "none"
 
 
 # ---- model ------------------------------------------------------------------------------------
@@ -234,10 +241,13 @@ def loss_fn(output, target):
 
 
 # ---- training and evaluation ------------------------------------------------------------------
-def pick_device(name):
+def pick_device(name, replicas=1):
+    """The device `name` stands for; a data-parallel replica's GPU is torchrun's LOCAL_RANK."""
     if name == "gpu" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise SystemExit("--device gpu: no CUDA device is visible")
+        if replicas > 1:
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cuda")
     return torch.device("cpu")
 
@@ -267,20 +277,110 @@ def batch_order(count, steps, epoch, synthetic, seed):
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 
-def train_step(model, optimizer, x, y, lr, amp=None, scaler=None):
+# ---- data parallelism: one process per replica, started by torchrun --------------------------
+@contextlib.contextmanager
+def replica_group(args):
+    """Join the other replicas of a data-parallel run (gloo on the CPU, NCCL on GPUs), where a
+    collective that waits longer than --replica-timeout seconds fails; a replica whose run fails
+    (it, or a step shared with the others: one of them stopped or hung) exits saying so. One
+    process: nothing to join."""
+    if args.replicas == 1:
+        yield
+        return
+    if not args.verify and BATCH_SIZE % args.replicas:
+        raise SystemExit(
+            "batch %d is the global batch: it must split evenly over the %d replicas"
+            % (BATCH_SIZE, args.replicas)
+        )
+    if args.device.type == "cuda":
+        torch.cuda.set_device(args.device)
+    backend = "nccl" if args.device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=args.replica_timeout))
+    try:
+        yield
+    except RuntimeError:
+        traceback.print_exc()
+        message = (
+            "replica %d of %d stopped: its run, or a step shared with the other replicas, failed"
+        )
+        raise SystemExit(
+            (
+                message
+                + " (one of them stopped, or did not answer within --replica-timeout %d s); the error above says which"
+            )
+            % (args.rank, args.replicas, args.replica_timeout)
+        )
+    dist.destroy_process_group()
+
+
+def replicated(model, args):
+    """The model each replica steps. A data-parallel run wraps it in DistributedDataParallel, which
+    starts every replica from rank 0's parameters and replaces each gradient after backward by its
+    mean over the replicas: each replica's loss is the mean over its rows, so that is the global
+    batch's mean gradient. Before each forward it gives every replica rank 0's buffers (batch
+    norm's running statistics, which rank 0 updates from its own rows; with batchnorm_sync, from
+    the global batch). Dropout draws from a stream per replica. One process: the model itself."""
+    if args.replicas == 1:
+        return model
+    torch.manual_seed(args.seed + args.rank)
+    ids = [args.device.index] if args.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def replica_rows(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
+    the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
+    r of R takes rows [r n / R, (r + 1) n / R) (rounded down) and weights its mean loss by
+    R n_r / n, so that the replicas' mean gradient is the global batch's (weight 1.0 when the
+    rows split evenly). One process: every row."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if args.replicas == 1:
+        return index, count, 1.0
+    first = args.rank * count // args.replicas
+    last = (args.rank + 1) * count // args.replicas
+    rows = (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    )
+    return rows, count, args.replicas * (last - first) / count
+
+
+def replica_sums(args, *values):
+    """Numbers (or 0-d tensors) summed over every replica (one all-reduce, in float64), as floats.
+    One process: the values as they are."""
+    if args.replicas == 1:
+        return values
+    sums = torch.tensor([float(v) for v in values], dtype=torch.float64, device=args.device)
+    dist.all_reduce(sums)
+    return sums.tolist()
+
+
+def replica_mean(value, rows, args):
+    """The global batch's mean from a replica's mean `value` (a number) over its `rows` rows. One
+    process: the value."""
+    if args.replicas == 1:
+        return value
+    total, count = replica_sums(args, value * rows, rows)
+    return total / count
+
+
+def train_step(model, optimizer, x, y, lr, amp=None, scaler=None, weight=1.0):
     """One update at learning rate `lr`; returns the loss tensor (no host synchronisation).
     `amp`: the forward pass under autocast to this dtype (None: off); `scaler`: float16's
-    GradScaler (the loss scaled before backward, the step skipped on overflow)."""
+    GradScaler (the loss scaled before backward, the step skipped on overflow); `weight`: the
+    factor of the loss that is differentiated (a replica's share of an unevenly split batch)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(y.device.type, dtype=amp, enabled=amp is not None):
         loss = loss_fn(model(*x), y)
+    objective = loss if weight == 1.0 else loss * weight
     if scaler is None:
-        loss.backward()
+        objective.backward()
         optimizer.step()
     else:
-        scaler.scale(loss).backward()
+        scaler.scale(objective).backward()
         scaler.step(optimizer)
         scaler.update()
     return loss
@@ -288,13 +388,15 @@ def train_step(model, optimizer, x, y, lr, amp=None, scaler=None):
 
 def train(model, data, args, optimizer=None):
     """Train on args.device (by the spec's optimiser unless one is given); time each epoch with
-    the device synchronised; leave the warm-up steps out of the timed ones."""
+    the device synchronised; leave the warm-up steps out of the timed ones. A data-parallel
+    replica steps on its part of every global batch; losses and samples count every replica's."""
     x_train, y_train = data
     device = args.device
     if optimizer is None:
         optimizer = make_optimizer(model, args.fused_optimizer)
+    step_model = replicated(model, args)
     # --compile: the forward pass traced and compiled by torch.compile (in the warm-up steps)
-    step_model = torch.compile(model) if args.compile else model
+    step_model = torch.compile(step_model) if args.compile else step_model
     amp = AUTOCAST_DTYPES[args.amp]
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else None
     synthetic = args.data == "synthetic"
@@ -305,6 +407,12 @@ def train(model, data, args, optimizer=None):
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
     warmup = min(args.warmup, max(total_steps - 1, 0))
+    last = len(y_train) % BATCH_SIZE
+    if not synthetic and 0 < last < args.replicas:
+        raise SystemExit(
+            "the last batch of each epoch has %d samples, fewer than the %d replicas"
+            % (last, args.replicas)
+        )
     if synthetic:
         x_pool, y_pool = to_device(x_train, y_train, device)
     model.train()
@@ -326,23 +434,27 @@ def train(model, data, args, optimizer=None):
             if step == warmup:
                 synchronize(device)
                 timed_start = time.perf_counter()
+            rows, count, weight = replica_rows(index, args)
             if synthetic:
-                x, y = [a[index] for a in x_pool], y_pool[index]
+                x, y = [a[rows] for a in x_pool], y_pool[rows]
             else:
-                x, y = to_device([a[index] for a in x_train], y_train[index], device)
-            loss = train_step(step_model, optimizer, x, y, learning_rate(step, epoch), amp, scaler)
+                x, y = to_device([a[rows] for a in x_train], y_train[rows], device)
+            lr = learning_rate(step, epoch) * args.lr_scale
+            loss = train_step(step_model, optimizer, x, y, lr, amp, scaler, weight)
             running += loss.detach() * y.shape[0]
             seen += y.shape[0]
             if step >= warmup:
-                timed_samples += y.shape[0]
+                timed_samples += count
             step += 1
         synchronize(device)
         epoch_seconds.append(time.perf_counter() - start)
-        losses.append(float(running.item()) / max(seen, 1))
-        print(
-            "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
-            file=sys.stderr,
-        )
+        running, seen = replica_sums(args, running, seen)
+        losses.append(float(running) / max(seen, 1))
+        if args.rank == 0:
+            print(
+                "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
+                file=sys.stderr,
+            )
     return {
         "steps": step,
         "warmup_steps": warmup,
@@ -354,25 +466,29 @@ def train(model, data, args, optimizer=None):
 
 
 def evaluate(model, data, args):
-    """Test loss and accuracy with dropout off and no gradients."""
+    """Test loss and accuracy with dropout off and no gradients; each replica of a data-parallel
+    run evaluates its contiguous part of the test set, and the sums are all-reduced."""
     x_test, y_test = data
     device = args.device
     model.eval()
     total = torch.zeros((), device=device)
     correct = torch.zeros((), device=device)
     count = 0
+    part, _, _ = replica_rows(slice(0, len(y_test)), args)
+    batch = BATCH_SIZE // args.replicas
     with torch.no_grad():
-        for start in range(0, len(y_test), BATCH_SIZE):
-            rows = slice(start, start + BATCH_SIZE)
+        for start in range(part.start, part.stop, batch):
+            rows = slice(start, min(start + batch, part.stop))
             x, y = to_device([a[rows] for a in x_test], y_test[rows], device)
             output = model(*x)
             total += loss_fn(output, y) * len(y)
             correct += (output.argmax(dim=1) == y).sum()
             count += len(y)
+    total, correct, count = replica_sums(args, total, correct, count)
     return {
-        "test_loss": float(total.item()) / max(count, 1),
-        "test_samples": count,
-        "test_accuracy": float(correct.item()) / max(count, 1),
+        "test_loss": float(total) / max(count, 1),
+        "test_samples": int(count),
+        "test_accuracy": float(correct) / max(count, 1),
     }
 
 
@@ -380,10 +496,12 @@ def evaluate(model, data, args):
 @contextlib.contextmanager
 def setup(args):
     """Seed the generators and resolve --device (args.device becomes a torch.device; cuDNN
-    autotune on a GPU, except for verify), --memory-format (a torch.memory_format) and --amp."""
+    autotune on a GPU, except for verify), --memory-format (a torch.memory_format) and --amp;
+    in a data-parallel run, join the other replicas."""
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
-    args.device = pick_device(args.device)
+    args.device = pick_device(args.device, args.replicas)
+    args.lr_scale = args.replicas if LR_SCALING == "linear" else 1
     if args.device.type == "cuda" and not args.verify:
         torch.backends.cudnn.benchmark = True
     channels_last = args.memory_format == "channels_last" or (
@@ -393,7 +511,8 @@ def setup(args):
     args.fused_optimizer = not args.no_fused_optimizer
     if args.amp == "fp16" and args.device.type != "cuda":
         raise SystemExit("--amp fp16 needs a GPU (on the CPU use --amp bf16)")
-    yield
+    with replica_group(args):
+        yield
 
 
 def new_model(args):
@@ -408,7 +527,8 @@ def new_model(args):
 def verify(args):
     """dlspec verify: forward in evaluation mode and one update per given batch (dropout off),
     from the canonical weights in DIR/weights.npz; parameters, buffers and data in
-    --verify-precision."""
+    --verify-precision. A data-parallel replica steps on its part of each batch; the losses are
+    the whole batches'; rank 0 writes the result."""
     device = args.device
     model = Net()
     load_weights(model, os.path.join(args.verify, "weights.npz"))
@@ -422,13 +542,17 @@ def verify(args):
         if isinstance(module, nn.Dropout):
             module.eval()
     optimizer = make_optimizer(model, args.fused_optimizer)
+    step_model = replicated(model, args)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
-        x, y = to_device(x, y, device)
-        lr = learning_rate(step, 0)
-        losses.append(float(train_step(model, optimizer, x, y, lr).item()))
+        rows, _, weight = replica_rows(slice(0, len(y)), args)
+        x, y = to_device([a[rows] for a in x], y[rows], device)
+        lr = learning_rate(step, 0) * args.lr_scale
+        loss = train_step(step_model, optimizer, x, y, lr, weight=weight)
+        losses.append(replica_mean(float(loss.item()), len(y), args))
         lrs.append(lr)
-    write_verify_result(args, forward, losses, lrs, canonical_weights(model))
+    if args.rank == 0:
+        write_verify_result(args, forward, losses, lrs, canonical_weights(model))
 
 
 def parameter_count(model):
@@ -585,12 +709,23 @@ def parse_args(argv=None):
         default="off",
         help="mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)",
     )
+    parser.add_argument(
+        "--replica-timeout",
+        type=int,
+        default=600,
+        help="data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error",
+    )
     return parser.parse_args(argv)
 
 
 def cpu_count():
     """CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def replicas():
+    """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 def results_of(model, args, history):
@@ -604,11 +739,15 @@ def results_of(model, args, history):
         "target": TARGET,
         "data": args.data if args.data == "synthetic" else DATASET,
         "batch_size": BATCH_SIZE,
+        "replicas": args.replicas,
         "seed": args.seed,
         "parameters": parameter_count(model),
         "python_version": "%d.%d.%d" % sys.version_info[:3],
         "cpus": cpu_count(),
         "samples_per_second": samples / seconds if seconds > 0 else None,
+        "samples_per_second_per_replica": (
+            samples / seconds / args.replicas if seconds > 0 else None
+        ),
         "epochs": len(history["epoch_seconds"]),
         "final_loss": history["epoch_losses"][-1] if history["epoch_losses"] else None,
     }
@@ -632,6 +771,7 @@ def main(argv=None):
     verify's run instead)."""
     global BATCH_SIZE
     args = parse_args(argv)
+    args.replicas, args.rank = replicas()
     BATCH_SIZE = args.batch_size
     with setup(args):
         if args.verify:
@@ -641,9 +781,10 @@ def main(argv=None):
         history = train(model, train_data, args)
         history.update(evaluate(model, test_data, args))
         results = results_of(model, args, history)
-        if args.weights_out:
+        if args.weights_out and args.rank == 0:
             save_weights(model, args.weights_out)
-    write_results(results, args.results)
+    if args.rank == 0:
+        write_results(results, args.results)
 
 
 if __name__ == "__main__":

@@ -749,6 +749,11 @@ def cpu_count():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def replicas():
+    """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
+    return 1, 0
+
+
 def results_of(model, args, history):
     """The results JSON, one flat object with the training fields of dlspec's results schema:
     the run's, the platform's (platform_facts), then those `history` holds."""
@@ -760,11 +765,15 @@ def results_of(model, args, history):
         "target": TARGET,
         "data": args.data if args.data == "synthetic" else DATASET,
         "batch_size": BATCH_SIZE,
+        "replicas": args.replicas,
         "seed": args.seed,
         "parameters": parameter_count(model),
         "python_version": "%d.%d.%d" % sys.version_info[:3],
         "cpus": cpu_count(),
         "samples_per_second": samples / seconds if seconds > 0 else None,
+        "samples_per_second_per_replica": (
+            samples / seconds / args.replicas if seconds > 0 else None
+        ),
         "epochs": len(history["epoch_seconds"]),
         "final_loss": history["epoch_losses"][-1] if history["epoch_losses"] else None,
     }
@@ -788,6 +797,7 @@ def main(argv=None):
     verify's run instead)."""
     global BATCH_SIZE
     args = parse_args(argv)
+    args.replicas, args.rank = replicas()
     BATCH_SIZE = args.batch_size
     with setup(args):
         if args.verify:
@@ -797,9 +807,10 @@ def main(argv=None):
         history = train(model, train_data, args)
         history.update(evaluate(model, test_data, args))
         results = results_of(model, args, history)
-        if args.weights_out:
+        if args.weights_out and args.rank == 0:
             save_weights(model, args.weights_out)
-    write_results(results, args.results)
+    if args.rank == 0:
+        write_results(results, args.results)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""Run a generated script as N data-parallel replicas, under its target's own launcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlspec.backends import TARGETS
+from dlspec.bench.process import Finished, run_child
+from dlspec.errors import DlspecError
+from dlspec.runtimes import Runtime
+
+# a 2-replica verify of a small model takes ~15 s on 2 cores (three interpreters import torch)
+REPLICA_TIMEOUT = 600
+
+
+class NotSupported(DlspecError):
+    """The target's scripts run as one process only (no data-parallel launcher yet)."""
+
+
+def supports_replicas(rt: Runtime) -> bool:
+    """Whether `rt`'s target has a data-parallel launcher."""
+    return bool(TARGETS[rt.target].replica_launcher)
+
+
+def replica_command(rt: Runtime, script: str, replicas: int, *args: str) -> list[str]:
+    """The argv that starts `replicas` replicas of `script` (with `args`) on this host in `rt`."""
+    launcher = TARGETS[rt.target].replica_launcher
+    if not launcher:
+        raise NotSupported(f"{rt.name}: data-parallel runs are not yet supported (pytorch only)")
+    return [*rt.python, *(part.format(replicas=replicas) for part in launcher), script, *args]
+
+
+def run_replicas(
+    rt: Runtime,
+    script: str,
+    replicas: int,
+    args: list[str],
+    logs: Path,
+    timeout: float = REPLICA_TIMEOUT,
+) -> tuple[Finished, str]:
+    """Run the replicas in a session of their own with a deadline (then the whole process group
+    is killed, as is whatever it leaves behind on exit); returns how it ended and the tail of
+    its stderr. `logs` is the prefix of the stdout and stderr files."""
+    out, err = Path(f"{logs}.out"), Path(f"{logs}.err")
+    argv = replica_command(rt, script, replicas, *args)
+    done = run_child(argv, rt.environment(), out, err, timeout)
+    lines = err.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return done, "\n".join(lines[-15:])

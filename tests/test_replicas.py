@@ -1,0 +1,95 @@
+"""Data-parallel runs without a framework: launchers, verify's batch and refusals, the CLI's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlspec.backends import TARGETS
+from dlspec.cli import main
+from dlspec.frontend.load import build
+from dlspec.ir.model import Model
+from dlspec.runtimes import RUNTIMES, runtime
+from dlspec.verify.parallel import check_replicable, replica_batch, replica_tolerance, scaled
+from dlspec.verify.replicas import NotSupported, replica_command, supports_replicas
+from dlspec.verify.run import VERIFY_BATCH, VerifyError
+
+MLP = """
+model mlp {
+    input x: float32[6]
+    dense(5) -> relu
+    dense(3)
+}
+train {
+    optimizer = sgd(lr=0.1)
+    schedule = step(every=2, gamma=0.5, unit=step)
+    SETTINGS
+}
+"""
+BATCHNORM = MLP.replace("dense(5) -> relu", "dense(5, bias=false)\n    batchnorm -> relu")
+
+
+def model(text: str, settings: str = "") -> Model:
+    return build(text.replace("SETTINGS", settings), "m.dl").model
+
+
+def test_pytorch_scripts_run_as_replicas_under_torchrun() -> None:
+    command = replica_command(runtime("pytorch"), "s.py", 3, "--verify", "D")
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "3"]
+    assert command == [*runtime("pytorch").python, *launcher, "s.py", "--verify", "D"]
+
+
+@pytest.mark.parametrize("name", [n for n in RUNTIMES if RUNTIMES[n].target != "pytorch"])
+def test_the_other_targets_say_they_do_not_run_data_parallel_yet(name: str) -> None:
+    assert not supports_replicas(runtime(name))
+    with pytest.raises(NotSupported, match="data-parallel runs are not yet supported"):
+        replica_command(runtime(name), "s.py", 2)
+
+
+def test_only_pytorch_has_a_launcher_for_now() -> None:
+    assert [name for name, cls in TARGETS.items() if cls.replica_launcher] == ["pytorch"]
+
+
+@pytest.mark.parametrize("replicas, batch", [(1, 4), (2, 4), (3, 6), (4, 4), (5, 5), (8, 8)])
+def test_verify_batch_splits_evenly(replicas: int, batch: int) -> None:
+    assert replica_batch(replicas) == batch and batch % replicas == 0 and batch >= VERIFY_BATCH
+
+
+def test_replicas_are_held_to_a_tenth_of_the_oracle_bound() -> None:
+    adam = model(MLP.replace("sgd(lr=0.1)", "adam(lr=0.1)"))
+    assert replica_tolerance(model(MLP), "float32") == pytest.approx(1e-5)
+    assert replica_tolerance(adam, "float32") == pytest.approx(5e-5)
+    assert replica_tolerance(adam, "float64") == pytest.approx(1e-10)
+
+
+def test_per_replica_batchnorm_cannot_be_verified_against_one_process() -> None:
+    with pytest.raises(VerifyError, match="needs batchnorm_sync = true"):
+        check_replicable(model(BATCHNORM))
+    check_replicable(model(BATCHNORM, "batchnorm_sync = true"))
+    check_replicable(model(MLP))
+
+
+def test_an_inference_spec_has_nothing_to_split() -> None:
+    with pytest.raises(VerifyError, match="no training to split over replicas"):
+        check_replicable(build("model f {\n input x: float32[6]\n dense(3)\n}\n", "f.dl").model)
+
+
+def test_linear_scaling_multiplies_the_learning_rate_the_oracle_uses() -> None:
+    plain = model(MLP)
+    assert scaled(plain, 4) is plain
+    faster = scaled(model(MLP, "lr_scaling = linear"), 4)
+    assert faster.train.optimizer["lr"] == pytest.approx(0.4)
+    assert faster.train.schedule == plain.train.schedule
+
+
+def test_cli_refuses_replicas_on_a_target_without_a_launcher(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "m.dl"
+    spec.write_text(MLP.replace("SETTINGS", ""), encoding="utf-8")
+    code = main(["verify", str(spec), "--targets", "keras,mxnet", "--replicas", "2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--replicas 2: keras[tensorflow], keras[jax], keras[torch], mxnet:" in err
+    assert "not yet supported on this target (pytorch only)" in err
