@@ -644,7 +644,8 @@ PARAMETERS = [
 ]
 # --amp: the dtype the forward pass is autocast to (None: full precision)
 AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-# the model has convolutions: --memory-format auto lays it out channels-last (NHWC in memory)
+# the model has convolutions (none the CPU's channels-last kernels crash on): --memory-format auto
+# lays it out channels-last (NHWC in memory)
 CONVOLUTIONS = True
 # canonical names of the tensors that are not trained (batch norm's running statistics)
 BUFFERS = {
