@@ -582,7 +582,7 @@ model switches {
 }
 train {
     loss = softmax_cross_entropy
-    optimizer = adam(lr=0.01)
+    optimizer = sgd(lr=0.05, momentum=0.9)
     batch = 16
     epochs = 1
     seed = 3
@@ -620,9 +620,14 @@ def test_switches_are_recorded_and_train_the_same_model(tmp_path: Path) -> None:
     for r in (fast, plain, bf16):
         assert validate_results(r) == []
     moved = max(float(np.abs(w_fast[k] - w_plain[k]).max()) for k in w_fast)
+    _, w_one = _switch_run(script, tmp_path, "one", "--max-steps", "1")
+    trained = max(float(np.abs(w_plain[k] - w_one[k]).max()) for k in w_plain)  # steps 2 to 8
     off_bf16 = max(float(np.abs(w_bf16[k] - w_plain[k]).max()) for k in w_fast)
     assert moved < 1e-5, moved
-    assert 1e-5 < off_bf16 < 0.05, off_bf16  # bf16 really ran, and still trained the same model
+    # bf16 really ran, and still trained the same model: its weights stay within a quarter of
+    # the distance steps 2 to 8 moved them (SGD: an update proportional to the gradient; Adam's
+    # normalised steps turn bf16's rounding of near-zero gradients into whole steps)
+    assert 1e-5 < off_bf16 < 0.25 * trained, (off_bf16, trained)  # measured: 0.13
 
 
 def test_amp_fp16_refuses_the_cpu(tmp_path: Path) -> None:

@@ -306,7 +306,8 @@ PARAMETERS = [
 ]
 # --amp: the dtype the forward pass is autocast to (None: full precision)
 AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-# the model has convolutions: --memory-format auto lays it out channels-last (NHWC in memory)
+# the model has convolutions (none the CPU's channels-last kernels crash on): --memory-format auto
+# lays it out channels-last (NHWC in memory)
 CONVOLUTIONS = True
 # data-parallel runs (torchrun, WORLD_SIZE > 1): BATCH_SIZE is the global batch, of which each
 # replica takes an equal contiguous part; the learning rate is multiplied by the replica count
