@@ -201,3 +201,14 @@ def _operations(expr: Expr) -> int:
     if isinstance(expr, Sqrt):
         return 1 + _operations(expr.arg)
     return 0
+
+
+def test_in_place_keeps_a_scalar_operands_grouping() -> None:
+    """A scalar expression left of `/` whose right side is a scratch tensor stays grouped."""
+    from dlspec.codegen.updates import _InPlaceWriter
+
+    writer = _InPlaceWriter(NUMPY_IN_PLACE, {W, G})
+    writer.statement(Assign(W, "-=", (1.0 - Name(LR)) / Sqrt(Name(G) + 1.0)))
+    env: dict[str, Any] = {W: np.ones(3), G: np.arange(3.0), LR: 0.25, "np": np}
+    exec("\n".join(writer.lines), {}, env)  # noqa: S102 (our own generated lines)
+    assert np.array_equal(env[W], 1.0 - (1.0 - 0.25) / np.sqrt(np.arange(3.0) + 1.0))

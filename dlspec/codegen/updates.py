@@ -152,7 +152,8 @@ class _InPlaceWriter:
         if right.kind == "own" and expr.op in ("+", "*"):  # exactly commutative in IEEE arithmetic
             self.lines.append(f"{right.text} {expr.op}= {left.text}")
             return right
-        return self.fresh(Bin(expr.op, Name(left.text), Name(right.text)))
+        # the operands' texts as atoms: a scalar's text may be a whole expression (1.0 - b)
+        return self.fresh(Bin(expr.op, _atom(left), _atom(right)))
 
     def statement(self, statement: Statement) -> None:
         if isinstance(statement, Let):
@@ -177,6 +178,11 @@ class _InPlaceWriter:
             self.lines.append(self.style.copy.format(statement.target, value.text))
         if statement.note:
             self.lines.append(f"# {statement.note}")
+
+
+def _atom(value: _Value) -> Name:
+    """A value as a name for the printer: a scalar expression parenthesised."""
+    return Name(f"({value.text})" if value.kind == "scalar" else value.text)
 
 
 def _count(expr: Expr, name: str) -> int:
