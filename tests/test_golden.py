@@ -68,8 +68,8 @@ def test_generated_files_carry_provenance() -> None:
 
 def test_channels_last_is_kept_off_models_whose_kernels_crash() -> None:
     """--memory-format auto: channels-last for convolutional models, except one with a strided
-    1x1 convolution reading fewer than 8 channels (its CPU backward aborts in torch 2.13.0);
-    ResNet-50's strided 1x1 shortcuts read 64 channels and more."""
+    1x1 convolution reading fewer than 8 channels (its CPU backward aborts or gets the weight
+    gradient wrong in torch 2.13.0); ResNet-50's strided 1x1 shortcuts read 64 channels and more."""
 
     def constant(path: str) -> str:
         source = compile_model(build_file(path).model, "pytorch").source
@@ -78,3 +78,17 @@ def test_channels_last_is_kept_off_models_whose_kernels_crash() -> None:
     assert constant("tests/specs/resnet_blocks.dl") == "CONVOLUTIONS = False"
     assert constant("examples/resnet50.dl") == "CONVOLUTIONS = True"
     assert constant("examples/mnist_mlp.dl") == "CONVOLUTIONS = False"
+
+
+def test_keras_on_torch_picks_channels_first_for_models_whose_kernels_break() -> None:
+    """--data-format auto on Keras's torch backend: channels_first for the same models (Keras
+    computes channels_last data on torch as channels-last memory), as before for the rest."""
+
+    def torch_branch(path: str) -> bool:
+        source = compile_model(build_file(path).model, "keras").source
+        block = source.split("def pick_data_format")[1].split("\ndef ")[0]
+        return 'if keras.backend.backend() == "torch":' in block
+
+    assert torch_branch("tests/specs/resnet_blocks.dl")
+    assert not torch_branch("examples/resnet50.dl")
+    assert not torch_branch("examples/cifar_vgg.dl")

@@ -18,6 +18,7 @@ from dlspec.backends.base import (
     overhang,
     subsampled,
 )
+from dlspec.backends.torch_cpu import channels_last_breaks
 from dlspec.codegen import contract
 from dlspec.codegen.updates import InPlace, Printer, in_place_lines, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
@@ -800,6 +801,7 @@ class KerasBackend(Backend):
             "schedule": contract.schedule_context(model),
             "forward": forward,
             "channel_axis": any("channel_axis" in line for line in forward),
+            "torch_channels_first": any(channels_last_breaks(layer) for layer in model.layers),
             "helpers": sorted(helpers),
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "weights": self._weights_context(model),

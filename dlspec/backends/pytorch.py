@@ -12,6 +12,7 @@ from dlspec.backends.base import (
     orthogonal_vector,
     overhang,
 )
+from dlspec.backends.torch_cpu import channels_last_breaks
 from dlspec.codegen import contract
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param
@@ -82,17 +83,6 @@ def native_value(opt: Optimizer, key: str) -> Any:
 TORCH_TENSOR = Printer(sqrt="torch.sqrt")
 TORCH_SCALAR = Printer(sqrt="math.sqrt")
 _TORCH_IN_PLACE = {"=": "copy_", "+=": "add_", "-=": "sub_"}
-
-
-def channels_last_crashes(layer: Layer) -> bool:
-    """A strided 1x1 convolution reading fewer than 8 channels: its channels-last backward
-    corrupts the heap on the CPU (torch 2.13.0's oneDNN kernels; measured on an AMD EPYC: 3, 4
-    and 6 input channels abort, 8 and more run, as do 3x3 and unstrided ones). --memory-format
-    auto keeps such a model contiguous."""
-    if layer.op != "conv2d":
-        return False
-    small = layer.in_shape[0] < 8
-    return small and tuple(layer["kernel"]) == (1, 1) and max(layer["stride"]) > 1
 
 
 def _torch_assign(target: str, op: str, value: str) -> str:
@@ -478,9 +468,9 @@ class PyTorchBackend(Backend):
             "output": walk.output,
             "helpers": helpers,
             # 4-D weights: convolutions, which run faster on channels-last memory (unless one
-            # of them is a layout the CPU kernels crash on)
+            # of them is a layout the CPU kernels get wrong)
             "convolutions": any(len(p.shape) == 4 for p in model.params)
-            and not any(channels_last_crashes(layer) for layer in model.layers),
+            and not any(channels_last_breaks(layer) for layer in model.layers),
             "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]
             or ["pass  # the model has no parameters"],
             "params": [(p.name, tuple(p.shape)) for p in model.params],
