@@ -15,7 +15,11 @@ from dataset_files import write_pm25
 from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import validate_results
 from dlspec.codegen.render import BLACK_MODE, PY2_BLACK_MODE
-from dlspec.frontend.load import build
+from dlspec.errors import Pos
+from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import Optimizer
+from dlspec.oracle.optim import ReferenceOptimizer
+from dlspec.verify.run import matrix, verify_model
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDENS = sorted((ROOT / "generated" / "cntk").glob("*.py"))
@@ -129,6 +133,37 @@ def adadelta_on():
     return layer.W.value.tolist()
 
 
+# the learners with l2 decay at changing rates over batches of 2, 3 and 1 samples: on the batch
+# mean at the rate lr (as Adam and AdaDelta run), and on the sum at lr / n (as SGD runs)
+def on_batches(learner_of, summed):
+    x, y, layer, loss = linear()
+    learner = learner_of(y.parameters)
+    criterion = loss if summed else C.reduce_mean(loss, axis=C.Axis.default_batch_axis())
+    trainer = C.Trainer(y, (criterion, None), [learner])
+    lrs = (1.0, 0.5, 0.7) if learner_of is ADADELTA else LRS
+    for lr, rows in zip(lrs, ([0, 1], [0, 1, 1], [1])):
+        rate = lr / len(rows) if summed else lr
+        learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(rate))
+        trainer.train_minibatch({x: XS[rows]})
+    return layer.W.value.tolist()
+
+
+PS = C.learning_parameter_schedule_per_sample
+LEARNERS = {
+    "momentum": lambda ps: C.momentum_sgd(ps, lr=PS(0.1), momentum=C.momentum_schedule(0.9),
+                                          unit_gain=False, l2_regularization_weight=0.05),
+    "nesterov": lambda ps: C.nesterov(ps, lr=PS(0.1), momentum=C.momentum_schedule(0.9),
+                                      unit_gain=False, l2_regularization_weight=0.05),
+    "sgd": lambda ps: C.sgd(ps, lr=PS(0.1), l2_regularization_weight=0.05),
+    "adam": lambda ps: C.adam(ps, lr=PS(0.1), momentum=C.momentum_schedule(0.8), unit_gain=True,
+                              variance_momentum=C.momentum_schedule(0.9), epsilon=0.01,
+                              l2_regularization_weight=0.05),
+}
+ADADELTA = LEARNERS["adadelta"] = lambda ps: C.adadelta(ps, lr=PS(1.0), rho=0.8, epsilon=0.01,
+                                                        l2_regularization_weight=0.05)
+for name, learner_of in LEARNERS.items():
+    out[name + "_l2_mean"] = on_batches(learner_of, False)
+    out[name + "_l2_sum"] = on_batches(learner_of, True)
 out["adadelta_mean"] = adadelta_on()
 out["adam_mean"] = adam_on(lambda loss: C.reduce_mean(loss, axis=C.Axis.default_batch_axis()))
 out["adam_sum"] = adam_on(lambda loss: loss)
@@ -147,6 +182,16 @@ def first_taps(k, s, n):
 
 
 out["pad_true"] = dict(("%d_%d_%d" % k, first_taps(*k)) for k in ((2, 1, 3), (4, 1, 4), (3, 2, 4)))
+# pooling with pad=True: the cells outside the input are never taken (max of negatives; the
+# mean over the real cells only)
+def pooled(pool, image):
+    x = C.input_variable((1, 4, 4), dtype=F64)
+    return pool(x).eval({x: image.reshape(1, 1, 4, 4)})[0, 0].tolist()
+
+
+GRID = np.arange(1, 17, dtype=F64).reshape(4, 4)
+out["maxpool_pad_true"] = pooled(C.layers.MaxPooling((3, 3), strides=1, pad=True), -GRID)
+out["avgpool_pad_true"] = pooled(C.layers.AveragePooling((3, 3), strides=1, pad=True), GRID)
 out["maxpool_default_shape"] = list(C.layers.MaxPooling((2, 2))(C.input_variable((1, 4, 4))).shape)
 
 # batch norm with time constant 0: what a training pass leaves in the running statistics
@@ -231,7 +276,8 @@ def _adam(batches: list[list[int]]) -> np.ndarray:
 
 @pytest.mark.framework
 def test_adam_on_the_batch_mean_is_the_uncorrected_form(facts: dict) -> None:
-    # the batch mean is one sample to CNTK: a per-sample rate lr is the rate, for any batch size
+    # a per-sample rate applies to the gradient given: lr on the batch mean's is the rate, for
+    # any batch size
     want = _adam([[0, 1], [0, 1, 1], [1]])
     np.testing.assert_allclose(facts["adam_mean"], want, 0, 1e-15)
     # on the summed criterion eps meets n * sqrt(v): a per-sample rate cannot make it canonical
@@ -257,6 +303,66 @@ def test_l2_regularization_weight_is_the_coupled_decay_on_the_mean(facts: dict) 
     for _ in range(2):
         w = w - 0.1 * (_grad(w) + 0.01 * w)
     np.testing.assert_allclose(facts["sgd_l2"], w, 0, 1e-15)
+
+
+SGD = {"momentum": 0.9, "nesterov": False, "momentum_form": "update"}
+L2 = {"weight_decay": 0.05, "weight_decay_mode": "l2"}
+LEARNER_FORMS = {  # the canonical form each measured learner computes, but for its decay
+    "momentum": ("sgd", {**SGD, **L2}),
+    "nesterov": ("sgd", {**SGD, "nesterov": True, **L2}),
+    "sgd": ("sgd", {**SGD, "momentum": 0.0, **L2}),
+    "adam": (
+        "adam",
+        {"beta1": 0.8, "beta2": 0.9, "eps": 0.01, "eps_placement": "uncorrected", **L2},
+    ),
+    "adadelta": ("adadelta", {"rho": 0.8, "eps": 0.01, **L2}),
+}
+
+
+def _oracle_on_batches(learner: str, decay_per_sample: bool = False) -> np.ndarray:
+    """The oracle's update on each batch's mean gradient (batches of 2, 3 and 1 samples); the
+    decay wd times the batch's samples with `decay_per_sample`."""
+    kind, attrs = LEARNER_FORMS[learner]
+    lrs = (1.0, 0.5, 0.7) if kind == "adadelta" else (0.1, 0.02, 0.05)
+    xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    opt = ReferenceOptimizer(Optimizer(kind, {"lr": lrs[0], **attrs}, Pos()))
+    w = {"w": np.array([[0.1], [0.2], [-0.3]])}
+    for lr, rows in zip(lrs, ([0, 1], [0, 1, 1], [1]), strict=True):
+        opt.attrs["weight_decay"] = attrs["weight_decay"] * (len(rows) if decay_per_sample else 1)
+        g = 2 * xs[rows].T @ (xs[rows] @ w["w"]) / len(rows)
+        w = opt.step(w, {"w": g}, lr)
+    return w["w"]
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("learner", sorted(LEARNER_FORMS))
+def test_l2_regularization_weight_is_weighed_by_the_samples_of_the_minibatch(
+    facts: dict, learner: str
+) -> None:
+    # every learner adds wd * (samples) * w to the gradient it is given (LearnerBase::PreProcess),
+    # and CNTK counts the batch mean's samples too: on the mean the decay is n times too strong
+    on_mean = facts[learner + "_l2_mean"]
+    np.testing.assert_allclose(on_mean, _oracle_on_batches(learner, True), 0, 1e-14)
+    assert np.abs(np.array(on_mean) - _oracle_on_batches(learner)).max() > 1e-4
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("learner", ["momentum", "nesterov", "sgd"])
+def test_sgd_learners_on_the_sum_at_lr_over_n_compute_the_canonical_l2_forms(
+    facts: dict, learner: str
+) -> None:
+    # why the scripts' SGD learners train on the summed criterion at the per-sample rate lr / n:
+    # (lr / n) * (sum of g + wd * n * w) = lr * (mean g + wd * w), at any batch size; and
+    # nesterov(unit_gain=False) is the update form's Nesterov
+    np.testing.assert_allclose(facts[learner + "_l2_sum"], _oracle_on_batches(learner), 0, 1e-14)
+
+
+@pytest.mark.framework
+def test_pad_true_pools_never_take_the_cells_outside_the_input(facts: dict) -> None:
+    grid = np.arange(1, 17).reshape(4, 4)
+    assert facts["maxpool_pad_true"][0][0] == -1  # max over -1, -2, -5, -6: no zero padding
+    assert facts["avgpool_pad_true"][0][0] == grid[:2, :2].mean()  # over the 4 real cells
+    assert facts["avgpool_pad_true"][1][1] == grid[:3, :3].mean()
 
 
 @pytest.mark.framework
@@ -295,6 +401,108 @@ def test_batch_norm_time_constant_0_leaves_the_batch_mean_and_unbiased_variance(
 def test_cntk_has_no_dilated_convolution_on_the_cpu(facts: dict) -> None:
     # why the scripts spread the kernel out themselves (DilatedConv2D)
     assert facts["dilated_grad"].startswith("Dilated convolution on CPU is not yet implemented")
+
+
+# ---- padding: CNTK's own where its windows are the canonical ones, C.pad elsewhere ------------
+
+PADS = """
+model cntk_pads {
+    input image: float32[2, 8, 7]
+    conv2d(3, kernel=3, padding=same) -> relu
+    conv2d(3, kernel=2, padding=same)
+    conv2d(4, kernel=3, stride=2, padding=same) -> tanh
+    maxpool2d(2, stride=1, padding=same)
+    avgpool2d(3, stride=1, padding=same)
+    avgpool2d(3, stride=1, padding=1, count_pad=true)
+    maxpool2d(3, stride=2, padding=[[1, 1], [0, 0]])
+    conv2d(3, kernel=[1, 3], padding=[0, 1]) -> elu
+    flatten
+    dense(3)
+}
+train {
+    optimizer = sgd(lr=0.05, momentum=0.9, nesterov=true)
+    schedule  = step(every=2, gamma=0.5, unit=step)
+    batch     = 4
+}
+"""
+
+# each layer's forward lines and pad= as the cntk script writes them
+PAD_FORMS = {
+    "conv2d_1": "pad=True",  # 3x3 at stride 1: CNTK's (1, 1) is `same`'s
+    "conv2d_2": "C.pad",  # even kernel: CNTK pads (0, 1) too, but asymmetric pads leave MKL
+    "conv2d_3": "C.pad",  # 8 rows at stride 2: `same` pads (0, 1), CNTK (1, 0)
+    "maxpool2d_1": "pad=True",  # a pool's asymmetric (0, 1) is CNTK's own
+    "avgpool2d_1": "pad=True",  # count_pad=false: CNTK never counts the cells outside
+    "avgpool2d_2": "average_pool",  # count_pad=true: written out
+    "maxpool2d_2": "pad=(True, False)",  # rows padded (1, 1) at stride 2 over 4, columns not
+    "conv2d_4": "C.pad",  # a 3-wide window over 1 column: CNTK refuses it unpadded
+}
+
+
+def test_the_cntk_script_uses_cntk_padding_only_where_its_windows_are_canonical() -> None:
+    source = compile_model(build(PADS, "cntk_pads.dl").model, "cntk").source
+    body = source[source.index("class Net(object)") : source.index("def parameter(")]
+    forward = body[body.index("    def forward(") :].splitlines()
+    for name, form in PAD_FORMS.items():
+        module = body[body.index(f"self.{name} = ") :]
+        module = module[: module.index(f'name="{name}"')]
+        at = next(
+            i
+            for i, line in enumerate(forward)
+            if f"self.{name}(" in line or f"self.{name}," in line
+        )
+        before, call = forward[at - 1], forward[at]  # the line before: a C.pad or not
+        if form == "C.pad":
+            assert "pad=False" in module and "C.pad(x" in before, name
+        elif form == "average_pool":
+            assert "pad=False" in module and "average_pool(self" in call, name
+        else:
+            assert form in module and "C.pad" not in before + call, name
+
+
+# SGD as the CIFAR VGG, AlexNet and VGG-A examples train: PyTorch's gradient momentum form at a
+# constant rate with l2 decay, on C.momentum_sgd (float64: the decay is 1e-5 of a weight per step)
+SGD_L2 = """
+model cntk_sgd_l2 {
+    input image: float32[2, 6, 6]
+    conv2d(3, kernel=3, padding=same) -> relu
+    maxpool2d(2)
+    flatten
+    dense(3)
+}
+train {
+    optimizer = sgd(lr=0.05, momentum=0.9, weight_decay=0.01)
+    batch     = 4
+}
+"""
+VERIFIED = {  # name -> (spec text or file, verify precision)
+    "cntk_pads": (PADS, "spec"),
+    "cntk_sgd_l2": (SGD_L2, "float64"),
+    "odd_same_stride2": ("tests/specs/odd_same_stride2.dl", "spec"),
+    "pools_ceil": ("tests/specs/pools_ceil.dl", "spec"),
+}
+
+
+def test_sgd_l2_at_a_constant_rate_runs_on_a_learner() -> None:
+    source = compile_model(build(SGD_L2, "cntk_sgd_l2.dl").model, "cntk").source
+    assert "class LearnerOptimizer" in source and "class CanonicalOptimizer" not in source
+    assert "C.momentum_sgd(" in source and "l2_regularization_weight=0.01" in source
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("spec", sorted(VERIFIED))
+def test_cntk_padding_and_learner_forms_pass_verify(
+    spec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CNTK's own padding and the explicit C.pad fallback (asymmetric and strided `same` pads,
+    ceil pools), and the SGD learner with l2 decay, against the oracle, training included."""
+    ready("cntk")
+    monkeypatch.chdir(ROOT)
+    text, precision = VERIFIED[spec]
+    model = build_file(text).model if text.endswith(".dl") else build(text, f"{spec}.dl").model
+    checks = verify_model(model, ["cntk"], steps=3, precision=precision)
+    print(matrix(checks))
+    assert checks and all(c.passed for c in checks)
 
 
 # ---- real data files read under Python 2.7 -------------------------------------------------------

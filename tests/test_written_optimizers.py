@@ -159,20 +159,21 @@ def _optimizer(form: Form) -> Optimizer:
     return Optimizer(kind, attrs, Pos())
 
 
-def native(target: str, form: Form) -> Any:
+def native(target: str, form: Form, constant_lr: bool = False) -> Any:
     """The native optimiser (mxnet: gluon.Trainer; cntk: a learner) the target's scripts use for
-    this form in float32 runs, or None."""
+    this form in float32 runs (cntk: under a constant rate when `constant_lr`), or None."""
     opt = _optimizer(form)
     if target == "cntk":
-        return cntk_backend.native_optimizer(opt)
+        return cntk_backend.native_optimizer(opt, constant_lr)
     return mxnet_backend.native_optimizer(opt) if target == "mxnet" else None
 
 
-def source(target: str, form: Form) -> str:
+def source(target: str, form: Form, constant_lr: bool = False) -> str:
     """The target's CanonicalOptimizer class for this form, rendered as in a script."""
     opt = _optimizer(form)
     if target == "cntk":
-        return render("cntk/optimizer.py.j2", {"optimizer": cntk_backend.optimizer_context(opt)})
+        context = cntk_backend.optimizer_context(opt, constant_lr)
+        return render("cntk/optimizer.py.j2", {"optimizer": context})
     if target == "tensorflow":
         return render("tensorflow/optimizer.py.j2", {"optimizer": optimizer_context(opt)})
     module = {"pytorch": pytorch_backend, "mxnet": mxnet_backend}.get(target, keras_backend)
@@ -193,35 +194,40 @@ def _data(index: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     return w0, [[rng.standard_normal(shape) for shape in SHAPES] for _ in LRS]
 
 
-def expected(index: int) -> list[np.ndarray]:
+def expected(index: int, lrs: list[float] = LRS) -> list[np.ndarray]:
     """The oracle's weights after the updates."""
     w0, grads = _data(index)
     oracle = ReferenceOptimizer(_optimizer(FORMS[index]))
     weights = {str(k): w for k, w in enumerate(w0)}
-    for lr, gs in zip(LRS, grads, strict=True):
+    for lr, gs in zip(lrs, grads, strict=True):
         weights = oracle.step(weights, {str(k): g for k, g in enumerate(gs)}, lr)
     return [weights[str(k)] for k in range(len(w0))]
 
 
 @cache
-def results(name: str, tmp: Path) -> dict[str, Any]:
-    """Every form's final weights from one runtime (one interpreter for all of them)."""
+def results(
+    name: str, tmp: Path, indices: tuple[int, ...] = (), constant_lr: bool = False
+) -> dict[str, Any]:
+    """Every form's final weights from one runtime (one interpreter for all of them); only the
+    forms `indices` when given, at the constant rate CONSTANT when `constant_lr`."""
     rt = runtime(name)
     available, why = probe(rt)
     if not available:
         pytest.skip(f"{name} not available: {why}")
     jobs = []
     for index, form in enumerate(FORMS):
+        if indices and index not in indices:
+            continue
         w0, grads = _data(index)
         jobs.append(
             {
                 "id": str(index),
-                "source": source(rt.target, form),
+                "source": source(rt.target, form, constant_lr),
                 # mxnet: the gluon.Trainer (name, arguments) its scripts use for this form, if
                 # any; cntk: the learner
-                "native": native(rt.target, form),
+                "native": native(rt.target, form, constant_lr),
                 "w0": [w.tolist() for w in w0],
-                "lrs": LRS,
+                "lrs": CONSTANT if constant_lr else LRS,
                 "grads": [[g.tolist() for g in gs] for gs in grads],
             }
         )
@@ -275,3 +281,29 @@ def test_keras_torch_in_place_update_equals_the_keras_ops_one(
         in_place, with_ops = got[str(index)], got[f"{index}/ops"]
         for a, b in zip(in_place, with_ops, strict=True):
             assert np.array_equal(np.asarray(a), np.asarray(b)), form_id(form)
+
+
+# the rate of every update in the constant-rate test
+CONSTANT = [LRS[0]] * len(LRS)
+
+
+@pytest.mark.framework
+def test_cntk_learners_at_a_constant_rate_equal_the_oracle(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The forms a CNTK learner computes only at a constant rate (SGD's gradient momentum form):
+    six updates at one rate through the script's LearnerOptimizer."""
+    indices = tuple(
+        i for i, form in enumerate(FORMS) if native("cntk", form, True) and not native("cntk", form)
+    )
+    assert indices  # the gradient momentum form, with and without Nesterov and l2 decay
+    got = results("cntk", tmp_path_factory.mktemp("cntk_constant"), indices, True)
+    failures = []
+    for index in indices:
+        want = expected(index, CONSTANT)
+        error = max(
+            np.abs(np.asarray(g) - w).max() for g, w in zip(got[str(index)], want, strict=True)
+        )
+        if error > TOLERANCE["cntk"]:
+            failures.append(f"{form_id(FORMS[index])}: {error:.3g}")
+    assert not failures, "\n".join(failures)

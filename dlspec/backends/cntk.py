@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
+from dlspec.backends.base import Backend, LayerCode, overhang
 from dlspec.backends.mxnet import init_lines
 from dlspec.codegen import contract
 from dlspec.codegen.render import PY2_FORMAT
@@ -14,33 +14,71 @@ from dlspec.ir.model import Layer, Model, Optimizer, wrapped
 
 ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 
-# optimiser -> (CNTK learner, {attribute: the form it computes}): read from CNTK 2.7's learners
-# (cntk/learners/__init__.py) and measured (tests/test_cntk.py). The learners train on the batch
-# mean of the per-sample criterion (C.reduce_mean over the batch axis: one "sample"), so a
-# per-sample rate lr is the canonical one. momentum_sgd with unit_gain=False: v = mu * v + lr * g,
-# w -= v (the update form; CNTK's default unit_gain=True scales g by 1 - mu); sgd when there is
-# no momentum; decay only as l2 (l2_regularization_weight adds wd * w to the gradient). adam
-# (unit_gain=True, both momenta per minibatch): lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
-# (sqrt(v) + eps), the uncorrected eps placement; adadelta is the canonical AdaDelta (rate lr
-# on sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g). Their l2 is unmeasured: decay is written out.
-NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sgd": (
-        "momentum_sgd",
-        {"momentum_form": "update", "weight_decay_mode": "l2", "nesterov": False},
-    ),
-    "adam": ("adam", {"eps_placement": "uncorrected", "weight_decay": 0.0}),
-    "adadelta": ("adadelta", {"weight_decay": 0.0}),
-}
+# The CNTK learners the scripts use, read from CNTK 2.7's learners (cntk/learners/__init__.py,
+# Math/Matrix.cpp, Learner.cpp) and measured (tests/test_cntk.py). A per-sample rate applies to
+# the gradient the learner is given; CNTK counts the minibatch's n samples whatever the criterion
+# (the batch mean included), and l2_regularization_weight adds wd * n * w to that gradient
+# before the update (every learner: LearnerBase::PreProcess).
+# - The SGD learners train on the summed per-sample criterion at the per-sample rate lr / n:
+#   linear in g, they then move by lr * (mean g + wd * w), the canonical coupled l2 decay, for any
+#   n. C.sgd: w -= lr * g. C.momentum_sgd(unit_gain=False): v = mu * v + lr * g, w -= v (the
+#   update form; CNTK's default unit_gain=True scales g by 1 - mu). C.nesterov(unit_gain=False):
+#   v = mu * v + lr * g, w -= mu * v + lr * g (the update form's Nesterov). Under a constant rate
+#   the gradient form (v = mu * v + g, w -= lr * v) is the update form with v scaled by lr, so it
+#   runs on the same learners; under a schedule the two differ and it is written out.
+# - Adam and AdaDelta train on the batch mean at the rate lr (on the sum, eps would meet n times
+#   the mean's moments), where l2 decay would weigh wd * n: with decay they are written out.
+#   C.adam(unit_gain=True, both momenta per minibatch): lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+#   (sqrt(v) + eps), the uncorrected eps placement. C.adadelta: the canonical AdaDelta (rate lr
+#   on sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g).
+# - No learner computes the corrected Adam, rmsprop (CNTK's is a different, adaptive-step
+#   algorithm) or decoupled decay: those are written out.
+SUMMED_LEARNERS = ("sgd", "momentum_sgd", "nesterov")
+
+
+def native_optimizer(
+    opt: Optimizer, constant_lr: bool = False
+) -> Optional[tuple[str, dict[str, Any]]]:
+    """(CNTK learner, its numeric settings) when one computes this canonical form, else None.
+
+    Native, in float32 and float64 runs alike:
+    - sgd without momentum: C.sgd; with momentum in the `update` form (at any rates):
+      C.momentum_sgd(unit_gain=False), or C.nesterov(unit_gain=False) with nesterov; with
+      momentum in the `gradient` form only when `constant_lr` (the spec's schedule is constant:
+      the two forms then take the same steps), on the same learners. Decay: `l2` (or wd 0).
+    - adam with eps_placement=uncorrected and wd 0: C.adam.
+    - adadelta with wd 0: C.adadelta.
+    Written out: sgd's `gradient` form with momentum under a schedule, adam's `corrected`
+    placement, rmsprop, `decoupled` decay (wd != 0), and Adam or AdaDelta with any decay."""
+    if opt["weight_decay"] != 0 and (opt.kind != "sgd" or opt["weight_decay_mode"] != "l2"):
+        return None
+    if opt.kind == "sgd":
+        mu = opt["momentum"]
+        if mu == 0:
+            return "sgd", {"l2": opt["weight_decay"]}
+        if opt["momentum_form"] != "update" and not constant_lr:
+            return None
+        name = "nesterov" if opt["nesterov"] else "momentum_sgd"
+        return name, {"momentum": mu, "l2": opt["weight_decay"]}
+    if opt.kind == "adam" and opt["eps_placement"] == "uncorrected":
+        return "adam", {"beta1": opt["beta1"], "beta2": opt["beta2"], "eps": opt["eps"]}
+    if opt.kind == "adadelta":
+        return "adadelta", {"rho": opt["rho"], "eps": opt["eps"]}
+    return None
+
 
 # the written-out update (dlspec.ir.updates) on NumPy arrays: slots in place, scalars in Python
+# (measured against the same statements as CNTK ops in a C.universal learner: exact too, but 4%
+# slower a step for the IMDB GRU on one CPU thread, so the update stays in NumPy)
 NP_TENSOR = Printer(sqrt="np.sqrt")
 NP_SCALAR = Printer(sqrt="math.sqrt")
 
 LOSS_NOTE = (
     "loss: CNTK's criterion is per sample, and its Trainer and Function.grad take the gradient of "
-    "its SUM over the minibatch; a learner is given the batch mean (C.reduce_mean over the batch "
-    "axis, one sample to CNTK) with a per-sample rate lr, the written-out update divides the "
-    "summed gradient by n: the canonical mean"
+    "its SUM over the minibatch; the SGD learners (sgd, momentum_sgd, nesterov) train on that sum "
+    "at the per-sample rate lr / n, Adam and AdaDelta on the batch mean (C.reduce_mean over the "
+    "batch axis) at lr, and the written-out update divides the summed gradient by n: the "
+    "canonical mean"
 )
 INIT_NOTE = (
     "init: every parameter drawn by init_parameters as the spec says (NumPy, seeded), never "
@@ -57,32 +95,27 @@ def optimizer_code(opt: Optimizer) -> dict[str, Any]:
     return update_code(opt, NP_SCALAR, NP_TENSOR, _assign)
 
 
-def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
-    """(CNTK learner, its numeric settings) when one computes this canonical form."""
-    if opt.kind not in NATIVE_OPTIMIZERS:
-        return None
-    name, forms = NATIVE_OPTIMIZERS[opt.kind]
-    if not all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
-        return None
-    if opt.kind == "adam":
-        return name, {"beta1": opt["beta1"], "beta2": opt["beta2"], "eps": opt["eps"]}
-    if opt.kind == "adadelta":
-        return name, {"rho": opt["rho"], "eps": opt["eps"]}
-    name = name if opt["momentum"] else "sgd"
-    return name, {"momentum": opt["momentum"], "l2": opt["weight_decay"]}
-
-
-def optimizer_context(opt: Optimizer) -> dict[str, Any]:
+def optimizer_context(opt: Optimizer, constant_lr: bool = False) -> dict[str, Any]:
     """What templates/cntk/optimizer.py.j2 needs: the learner (name, settings) when one computes
     the form (then no written-out update), else the written-out update."""
-    native = native_optimizer(opt)
+    native = native_optimizer(opt, constant_lr)
     return {
         "native": native[0] if native else "",
         "settings": native[1] if native else {},
+        "summed": bool(native) and native[0] in SUMMED_LEARNERS,
+        "gradient_form": bool(native)
+        and opt.kind == "sgd"
+        and opt["momentum"] != 0
+        and opt["momentum_form"] == "gradient",
         "kind": opt.kind,
         "attrs": dict(opt.attrs),
         **optimizer_code(opt),
     }
+
+
+def _constant_lr(model: Model) -> bool:
+    """Whether every update of the spec runs at the same learning rate (a constant schedule)."""
+    return model.train is not None and model.train.schedule.kind == "constant"
 
 
 def _pattern(pads: tuple[tuple[int, int], tuple[int, int]], cells: tuple[int, int]) -> str:
@@ -93,6 +126,46 @@ def _pattern(pads: tuple[tuple[int, int], tuple[int, int]], cells: tuple[int, in
 
 def _padded(layer: Layer) -> bool:
     return any(p != (0, 0) for p in layer["padding"])
+
+
+def auto_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """CNTK's own padding (pad=True, dilation 1) of one axis: (output length, cells padded
+    before). ConvolveGeometry.h: ceil(size / stride) outputs whose window centres start at
+    extra // 2, extra = size - ((out - 1) * stride + 1), the centre (window - 1) // 2 taps in."""
+    out = (size - 1) // stride + 1
+    extra = size - ((out - 1) * stride + 1)
+    return out, (window - 1) // 2 - extra // 2
+
+
+def pad_flags(
+    layer: Layer, window: tuple[int, int], symmetric: bool = False
+) -> Optional[tuple[bool, bool]]:
+    """pad= per spatial axis when CNTK's own windows are exactly the canonical ones: False where
+    the axis has no padding and no overhang, True where pad=True starts the same number of
+    windows at the same cell (what lies outside the input is then zero for a convolution, never
+    taken by a pool: as the canonical pads, -inf for a max pool and uncounted for an average
+    pool without count_pad); None when an axis needs an explicit C.pad: CNTK's rule starts the
+    windows elsewhere (it puts an odd cell before where `same` puts it after), the window is
+    larger than the input (CNTK refuses it), or, with `symmetric`, CNTK's pads before and after
+    differ (its CPU convolution then leaves MKL for a slower GEMM engine, measured 2-3x)."""
+    flags = []
+    for i in range(2):
+        size, k, s = layer.in_shape[1 + i], window[i], layer["stride"][i]
+        pads, out = layer["padding"][i], layer.out_shape[1 + i]
+        if pads == (0, 0) and out == (size - k) // s + 1:
+            flags.append(False)
+            continue
+        before = pads[0]
+        after = (out - 1) * s + k - size - before  # what CNTK pads after (GetUpperPad)
+        same = k <= size and auto_padding(size, k, s) == (out, before) and after >= 0
+        if not same or (symmetric and after != before):
+            return None
+        flags.append(True)
+    return flags[0], flags[1]
+
+
+def _pad_arg(flags: tuple[bool, bool]) -> str:
+    return str(flags[0]) if flags[0] == flags[1] else str(flags)
 
 
 class CNTKBackend(Backend):
@@ -130,17 +203,24 @@ class CNTKBackend(Backend):
     def emit_conv2d(self, layer: Layer) -> LayerCode:
         if layer["dilation"] != (1, 1):
             return self._dilated_conv2d(layer)
+        flags = pad_flags(layer, layer["kernel"], symmetric=True)
         module = (
-            f"C.layers.Convolution2D({layer['kernel']}, {layer['filters']}, pad=False, "
-            f"strides={layer['stride']}, dilation={layer['dilation']}, bias={layer['bias']}, "
-            f"init=0, name={layer.name!r})"
+            f"C.layers.Convolution2D({layer['kernel']}, {layer['filters']}, "
+            f"pad={_pad_arg(flags or (False, False))}, strides={layer['stride']}, "
+            f"dilation={layer['dilation']}, bias={layer['bias']}, init=0, name={layer.name!r})"
         )
-        if not _padded(layer):
-            return LayerCode(module, (self._call(layer),))
+        if flags is not None:
+            notes = ()
+            if any(flags):
+                notes = (
+                    f"padding {layer['padding']} as CNTK's own (pad={_pad_arg(flags)}): its rule "
+                    "gives exactly these windows",
+                )
+            return LayerCode(module, (self._call(layer),), notes)
         pattern = _pattern(layer["padding"], (0, 0))
         note = (
             f"padding {layer['padding']} written as C.pad before an unpadded convolution "
-            "(CNTK's pad=True centres the window by its own rule)"
+            "(CNTK's pad=True would start the windows elsewhere)"
         )
         return LayerCode(module, (f"x = C.pad(x, {pattern})", self._call(layer)), (note,))
 
@@ -163,13 +243,19 @@ class CNTKBackend(Backend):
         return LayerCode(module, tuple(forward), tuple(notes), frozenset({"dilated_conv2d"}))
 
     def _pool(self, layer: Layer, kind: str) -> LayerCode:
+        flags = pad_flags(layer, layer["pool"])
         module = (
-            f"C.layers.{kind}({layer['pool']}, strides={layer['stride']}, pad=False, "
-            f"name={layer.name!r})"
+            f"C.layers.{kind}({layer['pool']}, strides={layer['stride']}, "
+            f"pad={_pad_arg(flags or (False, False))}, name={layer.name!r})"
         )
         notes = [f"strides={layer['stride']} given (CNTK's {kind} strides default to 1)"]
         cells = overhang(layer)
-        if not _padded(layer) and cells == (0, 0):
+        if flags is not None:
+            if any(flags):
+                notes.append(
+                    f"padding {layer['padding']} (rounding={layer['rounding']}) as CNTK's own "
+                    f"(pad={_pad_arg(flags)}): the same windows, the cells outside never taken"
+                )
             return LayerCode(module, (self._call(layer),), tuple(notes))
         pattern = _pattern(layer["padding"], cells)
         notes.append(
@@ -218,13 +304,23 @@ class CNTKBackend(Backend):
         return LayerCode("", (f"x = C.leaky_relu(x, alpha={layer['alpha']!r})",))
 
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
+        # pad=True never counts the cells outside the input: only where no padding counts
+        flags = pad_flags(layer, layer["pool"])
+        if layer["count_pad"] and _padded(layer):
+            flags = None
         module = (
-            f"C.layers.AveragePooling({layer['pool']}, strides={layer['stride']}, pad=False, "
-            f"name={layer.name!r})"
+            f"C.layers.AveragePooling({layer['pool']}, strides={layer['stride']}, "
+            f"pad={_pad_arg(flags or (False, False))}, name={layer.name!r})"
         )
         notes = [f"strides={layer['stride']} given (CNTK's AveragePooling strides default to 1)"]
         cells = overhang(layer)
-        if not _padded(layer) and cells == (0, 0):
+        if flags is not None:
+            if any(flags):
+                notes.append(
+                    f"padding {layer['padding']} (rounding={layer['rounding']}) as CNTK's own "
+                    f"(pad={_pad_arg(flags)}): the same windows, the mean over the cells inside "
+                    "the input (the padding and the overhang never counted)"
+                )
             return LayerCode(module, (self._call(layer),), tuple(notes))
         counted = _pattern(layer["padding"], (0, 0)) if layer["count_pad"] else "None"
         notes.append(
@@ -352,27 +448,41 @@ class CNTKBackend(Backend):
 
     # ---- optimiser ----------------------------------------------------------------------
     def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, Any]]]:
-        return native_optimizer(model.train.optimizer)  # type: ignore[union-attr]
+        return native_optimizer(model.train.optimizer, _constant_lr(model))  # type: ignore[union-attr]
 
     def optimizer_notes(self, model: Model) -> list[str]:
         if not model.params:
             return ["the model has no parameters: no optimiser, a training step computes the loss"]
         opt = model.train.optimizer  # type: ignore[union-attr]
         native = self._native_optimizer(model)
-        if native:
-            gain = (
-                "unit_gain=True (the canonical moments)"
-                if opt.kind == "adam"
-                else (
-                    "unit_gain=False (CNTK's default unit_gain=True scales the gradient by 1 - "
-                    "momentum)"
-                )
+        if not native:
+            return [f"optimizer {opt.kind}: no CNTK learner computes this form, update written out"]
+        name, settings = native
+        how = {
+            "adam": "unit_gain=True (the canonical moments), the uncorrected eps placement, on the "
+            "batch mean at lr",
+            "adadelta": "the canonical AdaDelta, on the batch mean at lr",
+            "sgd": "w -= lr * g, on the summed criterion at lr / n",
+        }.get(
+            name,
+            "unit_gain=False (CNTK's default unit_gain=True scales the gradient by 1 - momentum), "
+            "on the summed criterion at lr / n",
+        )
+        notes = [f"optimizer {opt.kind}: C.{name} with {how}, momenta per minibatch"]
+        if opt.kind == "sgd" and settings.get("momentum") and opt["momentum_form"] == "gradient":
+            notes.append(
+                "momentum_form=gradient at a constant learning rate: the same steps as CNTK's "
+                "update form (its velocity is lr times the canonical one)"
             )
-            return [f"optimizer {opt.kind}: C.{native[0]} with {gain}, momenta per minibatch"]
-        return [f"optimizer {opt.kind}: no CNTK learner computes this form, update written out"]
+        if settings.get("l2"):
+            notes.append(
+                "weight decay l2: l2_regularization_weight adds wd * n * w to the summed "
+                "gradient, which lr / n makes wd * w on the mean"
+            )
+        return notes
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
-        return optimizer_context(model.train.optimizer)  # type: ignore[union-attr]
+        return optimizer_context(model.train.optimizer, _constant_lr(model))  # type: ignore[union-attr]
 
     # ---- context ------------------------------------------------------------------------
     def native_paths(self, model: Model) -> dict[str, tuple[str, str]]:

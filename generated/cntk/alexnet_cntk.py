@@ -102,7 +102,7 @@ class Net(object):
             self.features_3 = C.layers.Convolution2D(
                 (5, 5),
                 192,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -115,7 +115,7 @@ class Net(object):
             self.features_6 = C.layers.Convolution2D(
                 (3, 3),
                 384,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -125,7 +125,7 @@ class Net(object):
             self.features_8 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -135,7 +135,7 @@ class Net(object):
             self.features_10 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -164,17 +164,13 @@ class Net(object):
         x = self.features_0(x)
         x = C.relu(x)
         x = self.maxpool2d_1(x)
-        x = C.pad(x, [(0, 0), (2, 2), (2, 2)])
         x = self.features_3(x)
         x = C.relu(x)
         x = self.maxpool2d_2(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.features_6(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.features_8(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.features_10(x)
         x = C.relu(x)
         x = self.maxpool2d_3(x)
@@ -364,43 +360,42 @@ def targets(model, y):
     return np.eye(CLASSES, dtype=model.dtype)[np.asarray(y, dtype=np.int64)]
 
 
-class CanonicalOptimizer(object):
-    """sgd written out, because no CNTK learner computes this exact form:
-    lr = 0.01
-    momentum = 0.9
-    nesterov = False
-    momentum_form = gradient
-    weight_decay = 0.0005
-    weight_decay_mode = l2
-    step(feeds, lr, n): CNTK's gradient of the summed per-sample loss (a training pass: dropout
-    on, running statistics updated), divided by n, then the update in NumPy.
+class LearnerOptimizer(object):
+    """C.momentum_sgd in a C.Trainer on the summed per-sample criterion at the per-sample
+    rate lr / n (n the batch's samples): linear in the gradient, it moves as lr on the batch
+    mean's gradient would, whatever the batch size.
+    l2_regularization_weight adds wd * n * w to the summed gradient (CNTK weighs it by the
+    samples it counts): wd * w on the mean, before the update, the canonical l2 decay.
+    unit_gain=False: v = mu * v + lr * g, w -= v (CNTK's default True scales g by 1 - mu);
+    momentum per minibatch.
+    The spec's gradient momentum form (v = mu * v + g, w -= lr * v) at its constant rate: the
+    same steps, CNTK's v being lr times the canonical one.
     """
 
     def __init__(self, model, criterion):
-        self.params = model.output.parameters
+        lr = C.learning_parameter_schedule_per_sample(0.01)
+        self.learner = C.momentum_sgd(
+            model.output.parameters,
+            lr=lr,
+            momentum=C.momentum_schedule(0.9),
+            unit_gain=False,
+            l2_regularization_weight=0.0005,
+        )
         self.loss = criterion[1]
-        self.state = [{} for _ in self.params]
+        threads = C.cntk_py.get_max_num_cputhreads()  # OMP_NUM_THREADS when it is set
+        self.trainer = C.Trainer(model.output, self.loss, [self.learner])
+        C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
     def step(self, feeds, lr, n):
-        grads, losses = self.loss.grad(feeds, wrt=self.params, outputs=[self.loss.output])
-        if not isinstance(grads, dict):  # one parameter: its gradient alone
-            grads = {self.params[0]: grads}
-        for param, state in zip(self.params, self.state):
-            w = param.value
-            g = grads[param] / n
-            if not state:  # the state starts at zero
-                state["v"] = np.zeros_like(w)
-            v = state["v"]
-            g = g + 0.0005 * w  # l2: decay enters the gradient
-            v[...] = 0.9 * v + g
-            w -= lr * v
-            param.value = w
-        return float(np.mean(losses))
+        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr / n))
+        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.loss.output])
+        return float(np.mean(outputs[self.loss.output]))
 
 
 def make_optimizer(model, criterion):
-    """The optimiser in the spec's canonical form, written out (no CNTK learner computes it)."""
-    return CanonicalOptimizer(model, criterion)
+    """The optimiser in the spec's canonical form: C.momentum_sgd, which computes it
+    (in the parameters' dtype, float64 runs included)."""
+    return LearnerOptimizer(model, criterion)
 
 
 # ---- training and evaluation ------------------------------------------------------------------

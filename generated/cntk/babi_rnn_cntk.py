@@ -376,8 +376,8 @@ def targets(model, y):
 
 class LearnerOptimizer(object):
     """C.adam in a C.Trainer on the batch mean of the per-sample criterion
-    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
-    is the canonical rate, whatever the batch size); momenta per minibatch.
+    (C.reduce_mean over the batch axis) at the per-sample rate lr, which applies to the gradient
+    given: the canonical rate, whatever the batch size; momenta per minibatch.
     unit_gain=True: m = b1 * m + (1 - b1) * g; w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
     (sqrt(v) + eps), the uncorrected eps placement.
     """

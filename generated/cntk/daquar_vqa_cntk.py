@@ -191,7 +191,7 @@ class Net(object):
             self.conv2d_1 = C.layers.Convolution2D(
                 (3, 3),
                 64,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -214,7 +214,7 @@ class Net(object):
             self.conv2d_3 = C.layers.Convolution2D(
                 (3, 3),
                 128,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -237,7 +237,7 @@ class Net(object):
             self.conv2d_5 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -276,19 +276,16 @@ class Net(object):
             self.output = self.forward(*self.inputs)
 
     def forward(self, image, question):
-        x = C.pad(image, [(0, 0), (1, 1), (1, 1)])
-        x = self.conv2d_1(x)
+        x = self.conv2d_1(image)
         x = C.relu(x)
         x = self.conv2d_2(x)
         x = C.relu(x)
         x = self.maxpool2d_1(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.conv2d_3(x)
         x = C.relu(x)
         x = self.conv2d_4(x)
         x = C.relu(x)
         x = self.maxpool2d_2(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.conv2d_5(x)
         x = C.relu(x)
         x = self.conv2d_6(x)
@@ -506,24 +503,24 @@ def targets(model, y):
 
 
 class LearnerOptimizer(object):
-    """C.sgd in a C.Trainer on the batch mean of the per-sample criterion
-    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
-    is the canonical rate, whatever the batch size); momenta per minibatch.
-    unit_gain=False: v = mu * v + lr * g, w -= v (CNTK's default True scales g by 1 - mu).
+    """C.sgd in a C.Trainer on the summed per-sample criterion at the per-sample
+    rate lr / n (n the batch's samples): linear in the gradient, it moves as lr on the batch
+    mean's gradient would, whatever the batch size.
+    w -= lr * g.
     """
 
     def __init__(self, model, criterion):
         lr = C.learning_parameter_schedule_per_sample(0.01)
         self.learner = C.sgd(model.output.parameters, lr=lr, l2_regularization_weight=0.0)
-        self.mean = C.reduce_mean(criterion[1], axis=C.Axis.default_batch_axis())
+        self.loss = criterion[1]
         threads = C.cntk_py.get_max_num_cputhreads()  # OMP_NUM_THREADS when it is set
-        self.trainer = C.Trainer(model.output, self.mean, [self.learner])
+        self.trainer = C.Trainer(model.output, self.loss, [self.learner])
         C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
     def step(self, feeds, lr, n):
-        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
-        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.mean.output])
-        return float(np.squeeze(outputs[self.mean.output]))
+        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr / n))
+        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.loss.output])
+        return float(np.mean(outputs[self.loss.output]))
 
 
 def make_optimizer(model, criterion):

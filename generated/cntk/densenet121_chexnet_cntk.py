@@ -1569,7 +1569,7 @@ class Net(object):
                 name="conv0",
             )
             self.norm0 = BatchNorm(64, 3, 0, 1e-05, True, True, "norm0")
-            self.pool0 = C.layers.MaxPooling((3, 3), strides=(2, 2), pad=False, name="pool0")
+            self.pool0 = C.layers.MaxPooling((3, 3), strides=(2, 2), pad=True, name="pool0")
             self.denseblock1_1_norm1 = BatchNorm(64, 3, 0, 1e-05, True, True, "denseblock1_1_norm1")
             self.denseblock1_1_conv1 = C.layers.Convolution2D(
                 (1, 1),
@@ -1587,7 +1587,7 @@ class Net(object):
             self.denseblock1_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1611,7 +1611,7 @@ class Net(object):
             self.denseblock1_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1637,7 +1637,7 @@ class Net(object):
             self.denseblock1_3_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1663,7 +1663,7 @@ class Net(object):
             self.denseblock1_4_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1689,7 +1689,7 @@ class Net(object):
             self.denseblock1_5_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1715,7 +1715,7 @@ class Net(object):
             self.denseblock1_6_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1755,7 +1755,7 @@ class Net(object):
             self.denseblock2_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1781,7 +1781,7 @@ class Net(object):
             self.denseblock2_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1807,7 +1807,7 @@ class Net(object):
             self.denseblock2_3_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1833,7 +1833,7 @@ class Net(object):
             self.denseblock2_4_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1859,7 +1859,7 @@ class Net(object):
             self.denseblock2_5_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1885,7 +1885,7 @@ class Net(object):
             self.denseblock2_6_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1911,7 +1911,7 @@ class Net(object):
             self.denseblock2_7_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1937,7 +1937,7 @@ class Net(object):
             self.denseblock2_8_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1963,7 +1963,7 @@ class Net(object):
             self.denseblock2_9_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1989,7 +1989,7 @@ class Net(object):
             self.denseblock2_10_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2015,7 +2015,7 @@ class Net(object):
             self.denseblock2_11_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2041,7 +2041,7 @@ class Net(object):
             self.denseblock2_12_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2081,7 +2081,7 @@ class Net(object):
             self.denseblock3_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2107,7 +2107,7 @@ class Net(object):
             self.denseblock3_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2133,7 +2133,7 @@ class Net(object):
             self.denseblock3_3_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2159,7 +2159,7 @@ class Net(object):
             self.denseblock3_4_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2185,7 +2185,7 @@ class Net(object):
             self.denseblock3_5_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2211,7 +2211,7 @@ class Net(object):
             self.denseblock3_6_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2237,7 +2237,7 @@ class Net(object):
             self.denseblock3_7_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2263,7 +2263,7 @@ class Net(object):
             self.denseblock3_8_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2289,7 +2289,7 @@ class Net(object):
             self.denseblock3_9_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2315,7 +2315,7 @@ class Net(object):
             self.denseblock3_10_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2341,7 +2341,7 @@ class Net(object):
             self.denseblock3_11_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2367,7 +2367,7 @@ class Net(object):
             self.denseblock3_12_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2393,7 +2393,7 @@ class Net(object):
             self.denseblock3_13_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2419,7 +2419,7 @@ class Net(object):
             self.denseblock3_14_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2445,7 +2445,7 @@ class Net(object):
             self.denseblock3_15_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2471,7 +2471,7 @@ class Net(object):
             self.denseblock3_16_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2497,7 +2497,7 @@ class Net(object):
             self.denseblock3_17_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2523,7 +2523,7 @@ class Net(object):
             self.denseblock3_18_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2549,7 +2549,7 @@ class Net(object):
             self.denseblock3_19_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2575,7 +2575,7 @@ class Net(object):
             self.denseblock3_20_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2601,7 +2601,7 @@ class Net(object):
             self.denseblock3_21_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2627,7 +2627,7 @@ class Net(object):
             self.denseblock3_22_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2653,7 +2653,7 @@ class Net(object):
             self.denseblock3_23_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2679,7 +2679,7 @@ class Net(object):
             self.denseblock3_24_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2719,7 +2719,7 @@ class Net(object):
             self.denseblock4_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2745,7 +2745,7 @@ class Net(object):
             self.denseblock4_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2771,7 +2771,7 @@ class Net(object):
             self.denseblock4_3_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2797,7 +2797,7 @@ class Net(object):
             self.denseblock4_4_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2823,7 +2823,7 @@ class Net(object):
             self.denseblock4_5_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2849,7 +2849,7 @@ class Net(object):
             self.denseblock4_6_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2875,7 +2875,7 @@ class Net(object):
             self.denseblock4_7_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2901,7 +2901,7 @@ class Net(object):
             self.denseblock4_8_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2927,7 +2927,7 @@ class Net(object):
             self.denseblock4_9_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2953,7 +2953,7 @@ class Net(object):
             self.denseblock4_10_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -2979,7 +2979,7 @@ class Net(object):
             self.denseblock4_11_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -3005,7 +3005,7 @@ class Net(object):
             self.denseblock4_12_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -3031,7 +3031,7 @@ class Net(object):
             self.denseblock4_13_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -3057,7 +3057,7 @@ class Net(object):
             self.denseblock4_14_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -3083,7 +3083,7 @@ class Net(object):
             self.denseblock4_15_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -3109,7 +3109,7 @@ class Net(object):
             self.denseblock4_16_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -3128,7 +3128,6 @@ class Net(object):
         x = self.conv0(x)
         x = self.norm0(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)], constant_value=float("-inf"))
         x = self.pool0(x)
         pool0 = x
         x = self.denseblock1_1_norm1(x)
@@ -3136,7 +3135,6 @@ class Net(object):
         x = self.denseblock1_1_conv1(x)
         x = self.denseblock1_1_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock1_1_conv2(x)
         x = C.splice(pool0, x, axis=0)
         denseblock1_1_concat_1 = x
@@ -3145,7 +3143,6 @@ class Net(object):
         x = self.denseblock1_2_conv1(x)
         x = self.denseblock1_2_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock1_2_conv2(x)
         x = C.splice(denseblock1_1_concat_1, x, axis=0)
         denseblock1_2_concat_1 = x
@@ -3154,7 +3151,6 @@ class Net(object):
         x = self.denseblock1_3_conv1(x)
         x = self.denseblock1_3_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock1_3_conv2(x)
         x = C.splice(denseblock1_2_concat_1, x, axis=0)
         denseblock1_3_concat_1 = x
@@ -3163,7 +3159,6 @@ class Net(object):
         x = self.denseblock1_4_conv1(x)
         x = self.denseblock1_4_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock1_4_conv2(x)
         x = C.splice(denseblock1_3_concat_1, x, axis=0)
         denseblock1_4_concat_1 = x
@@ -3172,7 +3167,6 @@ class Net(object):
         x = self.denseblock1_5_conv1(x)
         x = self.denseblock1_5_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock1_5_conv2(x)
         x = C.splice(denseblock1_4_concat_1, x, axis=0)
         denseblock1_5_concat_1 = x
@@ -3181,7 +3175,6 @@ class Net(object):
         x = self.denseblock1_6_conv1(x)
         x = self.denseblock1_6_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock1_6_conv2(x)
         x = C.splice(denseblock1_5_concat_1, x, axis=0)
         x = self.transition1_norm(x)
@@ -3194,7 +3187,6 @@ class Net(object):
         x = self.denseblock2_1_conv1(x)
         x = self.denseblock2_1_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_1_conv2(x)
         x = C.splice(transition1_pool, x, axis=0)
         denseblock2_1_concat_1 = x
@@ -3203,7 +3195,6 @@ class Net(object):
         x = self.denseblock2_2_conv1(x)
         x = self.denseblock2_2_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_2_conv2(x)
         x = C.splice(denseblock2_1_concat_1, x, axis=0)
         denseblock2_2_concat_1 = x
@@ -3212,7 +3203,6 @@ class Net(object):
         x = self.denseblock2_3_conv1(x)
         x = self.denseblock2_3_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_3_conv2(x)
         x = C.splice(denseblock2_2_concat_1, x, axis=0)
         denseblock2_3_concat_1 = x
@@ -3221,7 +3211,6 @@ class Net(object):
         x = self.denseblock2_4_conv1(x)
         x = self.denseblock2_4_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_4_conv2(x)
         x = C.splice(denseblock2_3_concat_1, x, axis=0)
         denseblock2_4_concat_1 = x
@@ -3230,7 +3219,6 @@ class Net(object):
         x = self.denseblock2_5_conv1(x)
         x = self.denseblock2_5_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_5_conv2(x)
         x = C.splice(denseblock2_4_concat_1, x, axis=0)
         denseblock2_5_concat_1 = x
@@ -3239,7 +3227,6 @@ class Net(object):
         x = self.denseblock2_6_conv1(x)
         x = self.denseblock2_6_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_6_conv2(x)
         x = C.splice(denseblock2_5_concat_1, x, axis=0)
         denseblock2_6_concat_1 = x
@@ -3248,7 +3235,6 @@ class Net(object):
         x = self.denseblock2_7_conv1(x)
         x = self.denseblock2_7_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_7_conv2(x)
         x = C.splice(denseblock2_6_concat_1, x, axis=0)
         denseblock2_7_concat_1 = x
@@ -3257,7 +3243,6 @@ class Net(object):
         x = self.denseblock2_8_conv1(x)
         x = self.denseblock2_8_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_8_conv2(x)
         x = C.splice(denseblock2_7_concat_1, x, axis=0)
         denseblock2_8_concat_1 = x
@@ -3266,7 +3251,6 @@ class Net(object):
         x = self.denseblock2_9_conv1(x)
         x = self.denseblock2_9_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_9_conv2(x)
         x = C.splice(denseblock2_8_concat_1, x, axis=0)
         denseblock2_9_concat_1 = x
@@ -3275,7 +3259,6 @@ class Net(object):
         x = self.denseblock2_10_conv1(x)
         x = self.denseblock2_10_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_10_conv2(x)
         x = C.splice(denseblock2_9_concat_1, x, axis=0)
         denseblock2_10_concat_1 = x
@@ -3284,7 +3267,6 @@ class Net(object):
         x = self.denseblock2_11_conv1(x)
         x = self.denseblock2_11_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_11_conv2(x)
         x = C.splice(denseblock2_10_concat_1, x, axis=0)
         denseblock2_11_concat_1 = x
@@ -3293,7 +3275,6 @@ class Net(object):
         x = self.denseblock2_12_conv1(x)
         x = self.denseblock2_12_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock2_12_conv2(x)
         x = C.splice(denseblock2_11_concat_1, x, axis=0)
         x = self.transition2_norm(x)
@@ -3306,7 +3287,6 @@ class Net(object):
         x = self.denseblock3_1_conv1(x)
         x = self.denseblock3_1_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_1_conv2(x)
         x = C.splice(transition2_pool, x, axis=0)
         denseblock3_1_concat_1 = x
@@ -3315,7 +3295,6 @@ class Net(object):
         x = self.denseblock3_2_conv1(x)
         x = self.denseblock3_2_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_2_conv2(x)
         x = C.splice(denseblock3_1_concat_1, x, axis=0)
         denseblock3_2_concat_1 = x
@@ -3324,7 +3303,6 @@ class Net(object):
         x = self.denseblock3_3_conv1(x)
         x = self.denseblock3_3_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_3_conv2(x)
         x = C.splice(denseblock3_2_concat_1, x, axis=0)
         denseblock3_3_concat_1 = x
@@ -3333,7 +3311,6 @@ class Net(object):
         x = self.denseblock3_4_conv1(x)
         x = self.denseblock3_4_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_4_conv2(x)
         x = C.splice(denseblock3_3_concat_1, x, axis=0)
         denseblock3_4_concat_1 = x
@@ -3342,7 +3319,6 @@ class Net(object):
         x = self.denseblock3_5_conv1(x)
         x = self.denseblock3_5_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_5_conv2(x)
         x = C.splice(denseblock3_4_concat_1, x, axis=0)
         denseblock3_5_concat_1 = x
@@ -3351,7 +3327,6 @@ class Net(object):
         x = self.denseblock3_6_conv1(x)
         x = self.denseblock3_6_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_6_conv2(x)
         x = C.splice(denseblock3_5_concat_1, x, axis=0)
         denseblock3_6_concat_1 = x
@@ -3360,7 +3335,6 @@ class Net(object):
         x = self.denseblock3_7_conv1(x)
         x = self.denseblock3_7_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_7_conv2(x)
         x = C.splice(denseblock3_6_concat_1, x, axis=0)
         denseblock3_7_concat_1 = x
@@ -3369,7 +3343,6 @@ class Net(object):
         x = self.denseblock3_8_conv1(x)
         x = self.denseblock3_8_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_8_conv2(x)
         x = C.splice(denseblock3_7_concat_1, x, axis=0)
         denseblock3_8_concat_1 = x
@@ -3378,7 +3351,6 @@ class Net(object):
         x = self.denseblock3_9_conv1(x)
         x = self.denseblock3_9_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_9_conv2(x)
         x = C.splice(denseblock3_8_concat_1, x, axis=0)
         denseblock3_9_concat_1 = x
@@ -3387,7 +3359,6 @@ class Net(object):
         x = self.denseblock3_10_conv1(x)
         x = self.denseblock3_10_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_10_conv2(x)
         x = C.splice(denseblock3_9_concat_1, x, axis=0)
         denseblock3_10_concat_1 = x
@@ -3396,7 +3367,6 @@ class Net(object):
         x = self.denseblock3_11_conv1(x)
         x = self.denseblock3_11_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_11_conv2(x)
         x = C.splice(denseblock3_10_concat_1, x, axis=0)
         denseblock3_11_concat_1 = x
@@ -3405,7 +3375,6 @@ class Net(object):
         x = self.denseblock3_12_conv1(x)
         x = self.denseblock3_12_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_12_conv2(x)
         x = C.splice(denseblock3_11_concat_1, x, axis=0)
         denseblock3_12_concat_1 = x
@@ -3414,7 +3383,6 @@ class Net(object):
         x = self.denseblock3_13_conv1(x)
         x = self.denseblock3_13_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_13_conv2(x)
         x = C.splice(denseblock3_12_concat_1, x, axis=0)
         denseblock3_13_concat_1 = x
@@ -3423,7 +3391,6 @@ class Net(object):
         x = self.denseblock3_14_conv1(x)
         x = self.denseblock3_14_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_14_conv2(x)
         x = C.splice(denseblock3_13_concat_1, x, axis=0)
         denseblock3_14_concat_1 = x
@@ -3432,7 +3399,6 @@ class Net(object):
         x = self.denseblock3_15_conv1(x)
         x = self.denseblock3_15_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_15_conv2(x)
         x = C.splice(denseblock3_14_concat_1, x, axis=0)
         denseblock3_15_concat_1 = x
@@ -3441,7 +3407,6 @@ class Net(object):
         x = self.denseblock3_16_conv1(x)
         x = self.denseblock3_16_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_16_conv2(x)
         x = C.splice(denseblock3_15_concat_1, x, axis=0)
         denseblock3_16_concat_1 = x
@@ -3450,7 +3415,6 @@ class Net(object):
         x = self.denseblock3_17_conv1(x)
         x = self.denseblock3_17_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_17_conv2(x)
         x = C.splice(denseblock3_16_concat_1, x, axis=0)
         denseblock3_17_concat_1 = x
@@ -3459,7 +3423,6 @@ class Net(object):
         x = self.denseblock3_18_conv1(x)
         x = self.denseblock3_18_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_18_conv2(x)
         x = C.splice(denseblock3_17_concat_1, x, axis=0)
         denseblock3_18_concat_1 = x
@@ -3468,7 +3431,6 @@ class Net(object):
         x = self.denseblock3_19_conv1(x)
         x = self.denseblock3_19_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_19_conv2(x)
         x = C.splice(denseblock3_18_concat_1, x, axis=0)
         denseblock3_19_concat_1 = x
@@ -3477,7 +3439,6 @@ class Net(object):
         x = self.denseblock3_20_conv1(x)
         x = self.denseblock3_20_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_20_conv2(x)
         x = C.splice(denseblock3_19_concat_1, x, axis=0)
         denseblock3_20_concat_1 = x
@@ -3486,7 +3447,6 @@ class Net(object):
         x = self.denseblock3_21_conv1(x)
         x = self.denseblock3_21_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_21_conv2(x)
         x = C.splice(denseblock3_20_concat_1, x, axis=0)
         denseblock3_21_concat_1 = x
@@ -3495,7 +3455,6 @@ class Net(object):
         x = self.denseblock3_22_conv1(x)
         x = self.denseblock3_22_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_22_conv2(x)
         x = C.splice(denseblock3_21_concat_1, x, axis=0)
         denseblock3_22_concat_1 = x
@@ -3504,7 +3463,6 @@ class Net(object):
         x = self.denseblock3_23_conv1(x)
         x = self.denseblock3_23_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_23_conv2(x)
         x = C.splice(denseblock3_22_concat_1, x, axis=0)
         denseblock3_23_concat_1 = x
@@ -3513,7 +3471,6 @@ class Net(object):
         x = self.denseblock3_24_conv1(x)
         x = self.denseblock3_24_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock3_24_conv2(x)
         x = C.splice(denseblock3_23_concat_1, x, axis=0)
         x = self.transition3_norm(x)
@@ -3526,7 +3483,6 @@ class Net(object):
         x = self.denseblock4_1_conv1(x)
         x = self.denseblock4_1_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_1_conv2(x)
         x = C.splice(transition3_pool, x, axis=0)
         denseblock4_1_concat_1 = x
@@ -3535,7 +3491,6 @@ class Net(object):
         x = self.denseblock4_2_conv1(x)
         x = self.denseblock4_2_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_2_conv2(x)
         x = C.splice(denseblock4_1_concat_1, x, axis=0)
         denseblock4_2_concat_1 = x
@@ -3544,7 +3499,6 @@ class Net(object):
         x = self.denseblock4_3_conv1(x)
         x = self.denseblock4_3_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_3_conv2(x)
         x = C.splice(denseblock4_2_concat_1, x, axis=0)
         denseblock4_3_concat_1 = x
@@ -3553,7 +3507,6 @@ class Net(object):
         x = self.denseblock4_4_conv1(x)
         x = self.denseblock4_4_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_4_conv2(x)
         x = C.splice(denseblock4_3_concat_1, x, axis=0)
         denseblock4_4_concat_1 = x
@@ -3562,7 +3515,6 @@ class Net(object):
         x = self.denseblock4_5_conv1(x)
         x = self.denseblock4_5_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_5_conv2(x)
         x = C.splice(denseblock4_4_concat_1, x, axis=0)
         denseblock4_5_concat_1 = x
@@ -3571,7 +3523,6 @@ class Net(object):
         x = self.denseblock4_6_conv1(x)
         x = self.denseblock4_6_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_6_conv2(x)
         x = C.splice(denseblock4_5_concat_1, x, axis=0)
         denseblock4_6_concat_1 = x
@@ -3580,7 +3531,6 @@ class Net(object):
         x = self.denseblock4_7_conv1(x)
         x = self.denseblock4_7_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_7_conv2(x)
         x = C.splice(denseblock4_6_concat_1, x, axis=0)
         denseblock4_7_concat_1 = x
@@ -3589,7 +3539,6 @@ class Net(object):
         x = self.denseblock4_8_conv1(x)
         x = self.denseblock4_8_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_8_conv2(x)
         x = C.splice(denseblock4_7_concat_1, x, axis=0)
         denseblock4_8_concat_1 = x
@@ -3598,7 +3547,6 @@ class Net(object):
         x = self.denseblock4_9_conv1(x)
         x = self.denseblock4_9_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_9_conv2(x)
         x = C.splice(denseblock4_8_concat_1, x, axis=0)
         denseblock4_9_concat_1 = x
@@ -3607,7 +3555,6 @@ class Net(object):
         x = self.denseblock4_10_conv1(x)
         x = self.denseblock4_10_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_10_conv2(x)
         x = C.splice(denseblock4_9_concat_1, x, axis=0)
         denseblock4_10_concat_1 = x
@@ -3616,7 +3563,6 @@ class Net(object):
         x = self.denseblock4_11_conv1(x)
         x = self.denseblock4_11_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_11_conv2(x)
         x = C.splice(denseblock4_10_concat_1, x, axis=0)
         denseblock4_11_concat_1 = x
@@ -3625,7 +3571,6 @@ class Net(object):
         x = self.denseblock4_12_conv1(x)
         x = self.denseblock4_12_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_12_conv2(x)
         x = C.splice(denseblock4_11_concat_1, x, axis=0)
         denseblock4_12_concat_1 = x
@@ -3634,7 +3579,6 @@ class Net(object):
         x = self.denseblock4_13_conv1(x)
         x = self.denseblock4_13_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_13_conv2(x)
         x = C.splice(denseblock4_12_concat_1, x, axis=0)
         denseblock4_13_concat_1 = x
@@ -3643,7 +3587,6 @@ class Net(object):
         x = self.denseblock4_14_conv1(x)
         x = self.denseblock4_14_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_14_conv2(x)
         x = C.splice(denseblock4_13_concat_1, x, axis=0)
         denseblock4_14_concat_1 = x
@@ -3652,7 +3595,6 @@ class Net(object):
         x = self.denseblock4_15_conv1(x)
         x = self.denseblock4_15_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_15_conv2(x)
         x = C.splice(denseblock4_14_concat_1, x, axis=0)
         denseblock4_15_concat_1 = x
@@ -3661,7 +3603,6 @@ class Net(object):
         x = self.denseblock4_16_conv1(x)
         x = self.denseblock4_16_norm2(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.denseblock4_16_conv2(x)
         x = C.splice(denseblock4_15_concat_1, x, axis=0)
         x = self.norm5(x)

@@ -82,7 +82,7 @@ class Net(object):
             self.conv2d_1 = C.layers.Convolution2D(
                 (3, 3),
                 32,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -108,7 +108,7 @@ class Net(object):
             self.conv2d_3 = C.layers.Convolution2D(
                 (3, 3),
                 64,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=True,
@@ -142,14 +142,12 @@ class Net(object):
             self.output = self.forward(*self.inputs)
 
     def forward(self, x):
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.conv2d_1(x)
         x = C.relu(x)
         x = self.conv2d_2(x)
         x = C.relu(x)
         x = self.maxpool2d_1(x)
         x = self.dropout_1(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.conv2d_3(x)
         x = C.relu(x)
         x = self.conv2d_4(x)

@@ -308,8 +308,8 @@ def targets(model, y):
 
 class LearnerOptimizer(object):
     """C.adadelta in a C.Trainer on the batch mean of the per-sample criterion
-    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
-    is the canonical rate, whatever the batch size); momenta per minibatch.
+    (C.reduce_mean over the batch axis) at the per-sample rate lr, which applies to the gradient
+    given: the canonical rate, whatever the batch size; momenta per minibatch.
     The canonical AdaDelta: w -= lr * sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g.
     """
 

@@ -752,7 +752,7 @@ class Net(object):
             )
             self.bn1 = BatchNorm(64, 3, 0, 1e-05, True, True, "bn1")
             self.maxpool2d_1 = C.layers.MaxPooling(
-                (3, 3), strides=(2, 2), pad=False, name="maxpool2d_1"
+                (3, 3), strides=(2, 2), pad=True, name="maxpool2d_1"
             )
             self.layer1_0_conv1 = C.layers.Convolution2D(
                 (1, 1),
@@ -768,7 +768,7 @@ class Net(object):
             self.layer1_0_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 64,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -814,7 +814,7 @@ class Net(object):
             self.layer1_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 64,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -847,7 +847,7 @@ class Net(object):
             self.layer1_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 64,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -926,7 +926,7 @@ class Net(object):
             self.layer2_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 128,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -959,7 +959,7 @@ class Net(object):
             self.layer2_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 128,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -992,7 +992,7 @@ class Net(object):
             self.layer2_3_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 128,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1071,7 +1071,7 @@ class Net(object):
             self.layer3_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1104,7 +1104,7 @@ class Net(object):
             self.layer3_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1137,7 +1137,7 @@ class Net(object):
             self.layer3_3_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1170,7 +1170,7 @@ class Net(object):
             self.layer3_4_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1203,7 +1203,7 @@ class Net(object):
             self.layer3_5_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 256,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1282,7 +1282,7 @@ class Net(object):
             self.layer4_1_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 512,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1315,7 +1315,7 @@ class Net(object):
             self.layer4_2_conv2 = C.layers.Convolution2D(
                 (3, 3),
                 512,
-                pad=False,
+                pad=True,
                 strides=(1, 1),
                 dilation=(1, 1),
                 bias=False,
@@ -1344,13 +1344,11 @@ class Net(object):
         x = self.conv1(x)
         x = self.bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)], constant_value=float("-inf"))
         x = self.maxpool2d_1(x)
         maxpool2d_1 = x
         x = self.layer1_0_conv1(x)
         x = self.layer1_0_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer1_0_conv2(x)
         x = self.layer1_0_bn2(x)
         x = C.relu(x)
@@ -1365,7 +1363,6 @@ class Net(object):
         x = self.layer1_1_conv1(x)
         x = self.layer1_1_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer1_1_conv2(x)
         x = self.layer1_1_bn2(x)
         x = C.relu(x)
@@ -1377,7 +1374,6 @@ class Net(object):
         x = self.layer1_2_conv1(x)
         x = self.layer1_2_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer1_2_conv2(x)
         x = self.layer1_2_bn2(x)
         x = C.relu(x)
@@ -1404,7 +1400,6 @@ class Net(object):
         x = self.layer2_1_conv1(x)
         x = self.layer2_1_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer2_1_conv2(x)
         x = self.layer2_1_bn2(x)
         x = C.relu(x)
@@ -1416,7 +1411,6 @@ class Net(object):
         x = self.layer2_2_conv1(x)
         x = self.layer2_2_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer2_2_conv2(x)
         x = self.layer2_2_bn2(x)
         x = C.relu(x)
@@ -1428,7 +1422,6 @@ class Net(object):
         x = self.layer2_3_conv1(x)
         x = self.layer2_3_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer2_3_conv2(x)
         x = self.layer2_3_bn2(x)
         x = C.relu(x)
@@ -1455,7 +1448,6 @@ class Net(object):
         x = self.layer3_1_conv1(x)
         x = self.layer3_1_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer3_1_conv2(x)
         x = self.layer3_1_bn2(x)
         x = C.relu(x)
@@ -1467,7 +1459,6 @@ class Net(object):
         x = self.layer3_2_conv1(x)
         x = self.layer3_2_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer3_2_conv2(x)
         x = self.layer3_2_bn2(x)
         x = C.relu(x)
@@ -1479,7 +1470,6 @@ class Net(object):
         x = self.layer3_3_conv1(x)
         x = self.layer3_3_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer3_3_conv2(x)
         x = self.layer3_3_bn2(x)
         x = C.relu(x)
@@ -1491,7 +1481,6 @@ class Net(object):
         x = self.layer3_4_conv1(x)
         x = self.layer3_4_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer3_4_conv2(x)
         x = self.layer3_4_bn2(x)
         x = C.relu(x)
@@ -1503,7 +1492,6 @@ class Net(object):
         x = self.layer3_5_conv1(x)
         x = self.layer3_5_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer3_5_conv2(x)
         x = self.layer3_5_bn2(x)
         x = C.relu(x)
@@ -1530,7 +1518,6 @@ class Net(object):
         x = self.layer4_1_conv1(x)
         x = self.layer4_1_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer4_1_conv2(x)
         x = self.layer4_1_bn2(x)
         x = C.relu(x)
@@ -1542,7 +1529,6 @@ class Net(object):
         x = self.layer4_2_conv1(x)
         x = self.layer4_2_bn1(x)
         x = C.relu(x)
-        x = C.pad(x, [(0, 0), (1, 1), (1, 1)])
         x = self.layer4_2_conv2(x)
         x = self.layer4_2_bn2(x)
         x = C.relu(x)
@@ -2479,24 +2465,24 @@ def targets(model, y):
 
 
 class LearnerOptimizer(object):
-    """C.sgd in a C.Trainer on the batch mean of the per-sample criterion
-    (C.reduce_mean over the batch axis: CNTK counts it as one sample, so the per-sample rate lr
-    is the canonical rate, whatever the batch size); momenta per minibatch.
-    unit_gain=False: v = mu * v + lr * g, w -= v (CNTK's default True scales g by 1 - mu).
+    """C.sgd in a C.Trainer on the summed per-sample criterion at the per-sample
+    rate lr / n (n the batch's samples): linear in the gradient, it moves as lr on the batch
+    mean's gradient would, whatever the batch size.
+    w -= lr * g.
     """
 
     def __init__(self, model, criterion):
         lr = C.learning_parameter_schedule_per_sample(0.001)
         self.learner = C.sgd(model.output.parameters, lr=lr, l2_regularization_weight=0.0)
-        self.mean = C.reduce_mean(criterion[1], axis=C.Axis.default_batch_axis())
+        self.loss = criterion[1]
         threads = C.cntk_py.get_max_num_cputhreads()  # OMP_NUM_THREADS when it is set
-        self.trainer = C.Trainer(model.output, self.mean, [self.learner])
+        self.trainer = C.Trainer(model.output, self.loss, [self.learner])
         C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
     def step(self, feeds, lr, n):
-        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
-        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.mean.output])
-        return float(np.squeeze(outputs[self.mean.output]))
+        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr / n))
+        _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.loss.output])
+        return float(np.mean(outputs[self.loss.output]))
 
 
 def make_optimizer(model, criterion):
