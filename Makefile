@@ -73,7 +73,7 @@ test-frameworks: $(STAMP) $(MNIST) runtimes
 	$(VENV)/bin/pytest -q -rs $(XDIST) -m framework
 
 test: $(STAMP) $(MNIST) runtimes
-	$(VENV)/bin/pytest -q -rs $(XDIST)
+	$(VENV)/bin/pytest -q -rs $(XDIST) --durations=40
 
 fuzz: $(STAMP)
 	$(PY) tools/fuzz.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
