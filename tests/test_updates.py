@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 import pytest
 from optimizer_forms import LRS, form_id, forms
 
-from dlspec.codegen.updates import InPlace, Printer, in_place_lines
+from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_lines, in_place_update
 from dlspec.errors import Pos
 from dlspec.ir.model import Optimizer
 from dlspec.ir.ops import OPTIMIZERS
@@ -212,3 +213,80 @@ def test_in_place_keeps_a_scalar_operands_grouping() -> None:
     env: dict[str, Any] = {W: np.ones(3), G: np.arange(3.0), LR: 0.25, "np": np}
     exec("\n".join(writer.lines), {}, env)  # noqa: S102 (our own generated lines)
     assert np.array_equal(env[W], 1.0 - (1.0 - 0.25) / np.sqrt(np.arange(3.0) + 1.0))
+
+
+# CNTK's NumPy form: a value needing a new array is written into a scratch buffer by out=
+NUMPY_INTO_BUFFERS = InPlace(
+    NUMPY, sqrt="np.sqrt({0}, out={0})", copy="{0}[...] = {1}", out=NUMPY_OUT
+)
+_ALLOCATES = re.compile(r"^\w+ = (?!tmp\d+(  #.*)?$)")  # an assignment other than naming a buffer
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)
+def test_updates_into_buffers_equal_the_statements(
+    kind: str, attrs: dict[str, Any], dtype: type
+) -> None:
+    """The in-place lines writing into scratch buffers (the cntk path), run on NumPy arrays of
+    float64 and of float32 (Python's scalars then round to float32 as in the statements), leave
+    w and every slot bit for bit as the statements do, overwrite no input, read no buffer before
+    writing it (NaN-filled), allocate no array, and need two buffers beside the locals'."""
+    rng = np.random.default_rng(3)
+    opt = Optimizer(kind, attrs, Pos())
+    rule = update_rule(kind, attrs)
+    w0, g0 = rng.standard_normal(7).astype(dtype), rng.standard_normal(7).astype(dtype)
+    slots0 = {name: (np.abs(rng.standard_normal(7)) + 0.5).astype(dtype) for name in rule.slots}
+    lines, buffers = in_place_update(opt, NUMPY_INTO_BUFFERS)
+    want_slots = {k: v.copy() for k, v in slots0.items()}
+    want = apply_update(rule, w0.copy(), g0.copy(), want_slots, 0.03, 3)
+    assert want.dtype == dtype
+    env: dict[str, Any] = {W: w0.copy(), G: g0.copy(), LR: 0.03, STEP: 3, "np": np}
+    env.update({k: v.copy() for k, v in slots0.items()})
+    env.update({name: np.full(7, np.nan, dtype) for name in buffers})
+    slots = {k: env[k] for k in rule.slots}
+    w = env[W]
+    for let in rule.per_update:
+        env[let.name] = evaluate(let.value, env)
+    g_before = env[G].copy()
+    exec("\n".join(lines), {}, env)  # noqa: S102 (our own generated lines)
+    assert env[W] is w  # updated in its own storage, as the slots
+    assert np.array_equal(w, want, equal_nan=True), "\n".join(lines)
+    for name in rule.slots:
+        assert np.array_equal(slots[name], want_slots[name], equal_nan=True), name
+    assert np.array_equal(g0, g_before)
+    assert not [line for line in lines if _ALLOCATES.match(line)], lines
+    assert buffers == [f"tmp{i}" for i in range(len(buffers))]
+    assert len(buffers) <= sum(isinstance(s, Let) for s in rule.per_variable) + 2
+
+
+def test_buffers_are_reused_once_used_up() -> None:
+    """Adam's three statements need two buffers: a moment's term is used up by its `+=`."""
+    opt = Optimizer(
+        "adam",
+        {
+            "lr": 0.001,
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "eps": 1e-08,
+            "eps_placement": "corrected",
+            "weight_decay": 0.0,
+            "weight_decay_mode": "l2",
+        },
+        Pos(),
+    )
+    lines, buffers = in_place_update(opt, NUMPY_INTO_BUFFERS)
+    assert buffers == ["tmp0", "tmp1"]
+    assert lines[:3] == ["m *= 0.9", "np.multiply(1.0 - 0.9, g, out=tmp0)", "m += tmp0"]
+    assert "np.multiply(1.0 - 0.999, g, out=tmp0)" in lines
+    assert in_place_lines(opt, NUMPY_IN_PLACE)[1] == "tmp0 = (1.0 - 0.9) * g"  # torch: allocates
+
+
+def test_buffers_hold_one_operation() -> None:
+    """Into a buffer goes one operation whose function is known; `**` of a tensor has none."""
+    from dlspec.codegen.updates import _InPlaceWriter
+
+    writer = _InPlaceWriter(NUMPY_INTO_BUFFERS, {W, G})
+    with pytest.raises(ValueError, match=r"\*\*"):
+        writer.statement(Assign(W, "-=", Name(G) ** 2.0))
+    with pytest.raises(TypeError):
+        writer.fresh(Name(G))

@@ -136,6 +136,10 @@ for job in jobs:
         final = gluon_steps(job, cls, steps, w0)
     elif target == "cntk":  # float64
         final = cntk_steps(job, namespace, steps, w0)
+        if not job["native"]:  # chunks of 5 (a partial last one) too, to compare with one chunk
+            namespace["CanonicalOptimizer"].CHUNK = 5
+            chunked = cntk_steps(job, namespace, steps, w0)
+            results[job["id"] + "/chunked"] = [f.tolist() for f in chunked]
     else:  # float32
         final = keras_steps(cls, job, steps, w0)
         if cls.IN_PLACE:  # torch: the keras.ops statements too, to compare with the in-place ones
@@ -281,6 +285,22 @@ def test_keras_torch_in_place_update_equals_the_keras_ops_one(
         in_place, with_ops = got[str(index)], got[f"{index}/ops"]
         for a, b in zip(in_place, with_ops, strict=True):
             assert np.array_equal(np.asarray(a), np.asarray(b)), form_id(form)
+
+
+@pytest.mark.framework
+def test_cntk_chunked_update_equals_the_whole_array_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """CNTK's CanonicalOptimizer updates a CHUNK of the flattened arrays at a time; in chunks of 5
+    (the 12 weights of a 3x4 variable in three, the last partial) the weights equal those of one
+    chunk bit for bit: the update is elementwise."""
+    got = results("cntk", tmp_path_factory.mktemp("cntk"))
+    written = [i for i, form in enumerate(FORMS) if not native("cntk", form)]
+    assert written
+    for index in written:
+        whole, chunked = got[str(index)], got[f"{index}/chunked"]
+        for a, b in zip(whole, chunked, strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), form_id(FORMS[index])
 
 
 # the rate of every update in the constant-rate test

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from dlspec.ir.updates import Bin, Expr, G, Let, Name, Num, Sqrt, Statement, W, names, update_rule
@@ -84,11 +85,17 @@ def update_code(
 class InPlace:
     """How a target writes in-place tensor arithmetic: an augmented assignment (`x *= y`) updates
     x's storage, `sqrt` is the in-place square root of a scratch tensor, `copy` stores a value
-    into a slot's storage; `printer` writes scalar subexpressions and freshly allocated tensors."""
+    into a slot's storage; `printer` writes scalar subexpressions and freshly allocated tensors.
+
+    With `out` (each operator and "sqrt" to a function taking out=, NumPy's ufuncs), a value that
+    needs a new tensor is written into a scratch buffer instead, `np.multiply(a, b, out=tmp0)`:
+    the buffers (in_place_update's second list) are the target's to allocate once, and a buffer
+    whose value has been used up is written again by a later value (no allocation in a step)."""
 
     printer: Printer
     sqrt: str  # e.g. "{0}.sqrt_()"
     copy: str  # e.g. "{0}.copy_({1})"
+    out: Optional[Mapping[str, str]] = field(default=None, compare=False)
 
 
 @dataclass
@@ -108,13 +115,42 @@ class _InPlaceWriter:
         self.lines: list[str] = []
         self.scratch = 0
         self.owned: Optional[str] = None  # the slot being assigned, when it is read just once
+        self.buffers: list[str] = []  # with style.out: every scratch buffer written
+        self.free: list[str] = []  # with style.out: buffers whose value is used up
+        self.pinned: set[str] = set()  # buffers a local names: kept to the update's end
 
     def fresh(self, expr: Expr) -> _Value:
-        """A new scratch tensor holding `expr` (written as one expression: one allocation)."""
-        name = f"tmp{self.scratch}"
-        self.scratch += 1
-        self.lines.append(f"{name} = {self.style.printer(expr)}")
+        """A new scratch tensor holding `expr` (written as one expression: one allocation), or
+        with style.out, a scratch buffer written by one function call (`expr` one operation)."""
+        if self.style.out is None:
+            name = f"tmp{self.scratch}"
+            self.scratch += 1
+            self.lines.append(f"{name} = {self.style.printer(expr)}")
+            return _Value(name, "own")
+        name = self.free.pop() if self.free else f"tmp{len(self.buffers)}"
+        if name not in self.buffers:
+            self.buffers.append(name)
+        if isinstance(expr, Sqrt):
+            op, args = "sqrt", [expr.arg]
+        elif isinstance(expr, Bin):
+            op, args = expr.op, [expr.left, expr.right]
+        else:
+            raise TypeError(f"not one operation: {expr!r}")
+        operands = ", ".join(self.style.printer(arg) for arg in args)
+        self.lines.append(f"{self.function(op)}({operands}, out={name})")
         return _Value(name, "own")
+
+    def function(self, op: str) -> str:
+        """style.out's function for an operator or "sqrt"."""
+        assert self.style.out is not None
+        if op not in self.style.out:
+            raise ValueError(f"no function writing {op} into a buffer")
+        return self.style.out[op]
+
+    def release(self, value: _Value) -> None:
+        """A scratch buffer's value used up: the buffer may hold a later value."""
+        if value.text in self.buffers and value.text not in self.pinned | set(self.free):
+            self.free.append(value.text)
 
     def is_scalar(self, expr: Expr) -> bool:
         return not names(expr) & self.tensors
@@ -148,9 +184,14 @@ class _InPlaceWriter:
         left, right = self.value(expr.left), self.value(expr.right)
         if left.kind == "own":
             self.lines.append(f"{left.text} {expr.op}= {right.text}")
+            self.release(right)
             return left
         if right.kind == "own" and expr.op in ("+", "*"):  # exactly commutative in IEEE arithmetic
             self.lines.append(f"{right.text} {expr.op}= {left.text}")
+            return right
+        if right.kind == "own" and self.style.out is not None:  # a ufunc may write its input
+            function = self.function(expr.op)
+            self.lines.append(f"{function}({left.text}, {right.text}, out={right.text})")
             return right
         # the operands' texts as atoms: a scalar's text may be a whole expression (1.0 - b)
         return self.fresh(Bin(expr.op, _atom(left), _atom(right)))
@@ -160,6 +201,7 @@ class _InPlaceWriter:
             value = self.value(statement.value)
             if value.kind != "scalar":
                 self.tensors.add(statement.name)
+                self.pinned.add(value.text)
             self.lines.append(noted(f"{statement.name} = {value.text}", statement.note))
             return
         if statement.op != "=":  # w += value, w -= value
@@ -167,6 +209,7 @@ class _InPlaceWriter:
             self.lines.append(
                 noted(f"{statement.target} {statement.op} {value.text}", statement.note)
             )
+            self.release(value)
             return
         reads = _count(statement.value, statement.target)
         self.owned = statement.target if reads == 1 else None
@@ -176,6 +219,7 @@ class _InPlaceWriter:
             raise ValueError(f"slot {statement.target} assigned a scalar")
         if value.text != statement.target:
             self.lines.append(self.style.copy.format(statement.target, value.text))
+            self.release(value)
         if statement.note:
             self.lines.append(f"# {statement.note}")
 
@@ -196,13 +240,29 @@ def _count(expr: Expr, name: str) -> int:
     return 0
 
 
-def in_place_lines(opt: Any, style: InPlace) -> list[str]:
-    """The per-variable statements of optimiser `opt` in place: slots and w updated in their own
-    storage, a scratch tensor allocated only where no operand may be overwritten. The arithmetic
-    and its order are the statements' own (only + and * swap operands, which IEEE rounding allows).
+def in_place_update(opt: Any, style: InPlace) -> tuple[list[str], list[str]]:
+    """The per-variable statements of optimiser `opt` in place, and the scratch buffers they
+    write (style.out; else none): slots and w updated in their own storage, a scratch tensor
+    allocated (or a buffer written) only where no operand may be overwritten. The arithmetic and
+    its order are the statements' own (only + and * swap operands, which IEEE rounding allows).
     """
     rule = update_rule(opt.kind, opt.attrs)
     writer = _InPlaceWriter(style, {W, G, *rule.slots})
     for statement in rule.per_variable:
         writer.statement(statement)
-    return writer.lines
+    return writer.lines, writer.buffers
+
+
+def in_place_lines(opt: Any, style: InPlace) -> list[str]:
+    """in_place_update's lines."""
+    return in_place_update(opt, style)[0]
+
+
+# NumPy's functions writing into out=, for InPlace.out
+NUMPY_OUT = {
+    "+": "np.add",
+    "-": "np.subtract",
+    "*": "np.multiply",
+    "/": "np.divide",
+    "sqrt": "np.sqrt",
+}

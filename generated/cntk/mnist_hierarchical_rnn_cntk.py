@@ -387,8 +387,13 @@ class CanonicalOptimizer(object):
     weight_decay = 0.0
     weight_decay_mode = decoupled
     step(feeds, lr, n): CNTK's gradient of the summed per-sample loss (a training pass: dropout
-    on, running statistics updated), divided by n, then the update in NumPy.
+    on, running statistics updated), divided by n, then the update in NumPy: in place on a NumPy
+    copy of each parameter's value, which CNTK copies back (no array allocated in a step), a
+    CHUNK of the flattened arrays at a time so the scratch buffers stay in cache (elementwise:
+    the same operations, in the same order, as on the whole arrays).
     """
+
+    CHUNK = 65536  # elements (measured: the IMDB embedding's Adam in 0.6x the whole arrays' time)
 
     def __init__(self, model, criterion):
         self.params = model.output.parameters
@@ -400,15 +405,35 @@ class CanonicalOptimizer(object):
         if not isinstance(grads, dict):  # one parameter: its gradient alone
             grads = {self.params[0]: grads}
         for param, state in zip(self.params, self.state):
-            w = param.value
-            g = grads[param] / n
-            if not state:  # the state starts at zero
-                state["v"] = np.zeros_like(w)
-            v = state["v"]
-            v[...] = 0.9 * v + (1.0 - 0.9) * g * g
-            q = g / (np.sqrt(v) + 1e-07)
-            w -= lr * q
-            param.value = w
+            if not state:  # the state starts at zero; scratch buffers of a chunk
+                value = param.value  # a NumPy copy, kept: w is its flat view
+                state["view"] = C.NDArrayView.from_dense(value, C.device.cpu(), borrow=True)
+                state["w"] = value.reshape(-1)
+                state["v"] = np.zeros_like(state["w"])
+                state["tmp0"] = np.empty(min(value.size, self.CHUNK), value.dtype)
+                state["tmp1"] = np.empty(min(value.size, self.CHUNK), value.dtype)
+            # the parameter's value into w's storage (its NDArrayView borrows it): one copy, no
+            # allocation (param.value would allocate a new array)
+            state["view"].copy_from(C.cntk_py.Parameter.value(param))
+            grad = grads[param].reshape(-1)  # CNTK's new array: divided by n in place
+            for lo in range(0, grad.size, self.CHUNK):
+                hi = lo + self.CHUNK
+                w, g = state["w"][lo:hi], grad[lo:hi]
+                v = state["v"][lo:hi]
+                tmp0 = state["tmp0"][: g.size]
+                tmp1 = state["tmp1"][: g.size]
+                g /= n
+                v *= 0.9
+                np.multiply(1.0 - 0.9, g, out=tmp0)
+                tmp0 *= g
+                v += tmp0
+                np.sqrt(v, out=tmp0)
+                tmp0 += 1e-07
+                np.divide(g, tmp0, out=tmp0)
+                q = tmp0
+                np.multiply(lr, q, out=tmp1)
+                w -= tmp1
+            param.value = state["view"]  # copied into the parameter (param.value = w: 3 copies)
         return float(np.mean(losses))
 
 
