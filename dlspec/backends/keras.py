@@ -20,7 +20,7 @@ from dlspec.backends.base import (
 )
 from dlspec.backends.torch_cpu import channels_last_breaks
 from dlspec.codegen import contract
-from dlspec.codegen.updates import InPlace, Printer, in_place_lines, render
+from dlspec.codegen.updates import InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
 from dlspec.ir.updates import update_rule
 from dlspec.passes.shapes import ELEMENTWISE, same_pads
@@ -79,8 +79,17 @@ def _sparse_squared(model: Model) -> bool:
 
 # the written-out update (dlspec.ir.updates) with keras.ops, the same on every Keras backend
 KERAS_EXPR = Printer(sqrt="ops.sqrt", power="ops.power")
-# the same statements in place on the torch backend's tensors (CanonicalOptimizer.IN_PLACE)
-TORCH_IN_PLACE = InPlace(KERAS_EXPR, sqrt="{0}.sqrt_()", copy="{0}.copy_({1})")
+# the same statements in place on the torch backend's tensors (CanonicalOptimizer.IN_PLACE), a
+# value that needs a new tensor computed into a scratch buffer the optimiser keeps
+# (CanonicalOptimizer.scratch): a fresh tensor per operation made glibc map and unmap the
+# embedding-sized scratch every update (page faults in the update and the next backward pass)
+TORCH_OUT = {"+": "torch.add", "-": "torch.sub", "*": "torch.mul", "/": "torch.div"}
+TORCH_IN_PLACE = InPlace(
+    KERAS_EXPR,
+    sqrt="{0}.sqrt_()",
+    copy="{0}.copy_({1})",
+    out={**TORCH_OUT, "sqrt": "torch.sqrt"},
+)
 _KERAS_ASSIGN = {"=": "assign", "+=": "assign_add", "-=": "assign_sub"}
 
 
@@ -97,12 +106,14 @@ def optimizer_code(opt: Optimizer) -> dict[str, Any]:
     tensors = ["w", *rule.slots]
     # the variables' torch tensors, detached: updated in place, outside autograd's record
     unwrap = f"{', '.join(tensors)} = {', '.join(name + '.value.detach()' for name in tensors)}"
+    lines, scratch = in_place_update(opt, TORCH_IN_PLACE)
+    buffers = [f"{name} = self.scratch({k}, w)" for k, name in enumerate(scratch)]
     return {
         "slots": list(rule.slots),
         "step_counter": rule.uses_step,
         "scalar_lines": [render(s, KERAS_EXPR, _keras_assign) for s in rule.per_update],
         "lines": [render(s, KERAS_EXPR, _keras_assign) for s in rule.per_variable],
-        "in_place": [unwrap, *in_place_lines(opt, TORCH_IN_PLACE)],
+        "in_place": [unwrap, *buffers, *lines],
     }
 
 

@@ -394,6 +394,10 @@ class CanonicalSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"steps_per_epoch": self.steps_per_epoch}
 
 
+if keras.backend.backend() == "torch":
+    import torch  # noqa: E402  (CanonicalOptimizer's in-place update: operations into buffers)
+
+
 class CanonicalOptimizer(keras.optimizers.Optimizer):
     """adam written out with keras.ops (every backend): on the TensorFlow backend an
     embedding's gradient is IndexedSlices, which Keras's own optimiser squares slice by slice (an id
@@ -410,7 +414,8 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     SLOTS = ["m", "v"]
     # on the torch backend the statements run in place on the tensors (Keras's own torch
     # optimisers update in place too): the same arithmetic in the same order, a scratch tensor
-    # only where no operand may be overwritten, instead of a fresh tensor for every operation
+    # only where no operand may be overwritten, computed into a buffer kept between updates
+    # (scratch) instead of a fresh tensor for every operation
     IN_PLACE = keras.backend.backend() == "torch"
 
     def __init__(self, learning_rate, **kwargs):
@@ -421,6 +426,18 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
             return
         super().build(variables)
         self.slots = {name: self.add_optimizer_variables(variables, name) for name in self.SLOTS}
+        self.buffers = {}
+
+    def scratch(self, index, like):
+        """Scratch buffer `index` (torch backend) shaped like tensor `like`: a view of a flat
+        buffer kept between updates and shared by the variables, grown when one needs more, so
+        an update allocates no tensor (fresh embedding-sized ones made the allocator map, fault
+        in and unmap memory every update)."""
+        key = (index, like.dtype, like.device)
+        buffer = self.buffers.get(key)
+        if buffer is None or buffer.numel() < like.numel():
+            buffer = self.buffers[key] = like.new_empty(like.numel())
+        return buffer[: like.numel()].view(like.shape)
 
     def update_step(self, gradient, variable, learning_rate):
         w = variable
@@ -433,18 +450,20 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
         c = ops.sqrt(1.0 - ops.power(0.999, t)) / (1.0 - ops.power(0.9, t))
         if self.IN_PLACE:
             w, m, v = w.value.detach(), m.value.detach(), v.value.detach()
+            tmp0 = self.scratch(0, w)
+            tmp1 = self.scratch(1, w)
             m *= 0.9
-            tmp0 = (1.0 - 0.9) * g
+            torch.mul(1.0 - 0.9, g, out=tmp0)
             m += tmp0
             v *= 0.999
-            tmp1 = (1.0 - 0.999) * g
-            tmp1 *= g
-            v += tmp1
-            tmp2 = lr * c * m
-            tmp3 = ops.sqrt(v)
-            tmp3 += 1e-07
-            tmp2 /= tmp3
-            w -= tmp2
+            torch.mul(1.0 - 0.999, g, out=tmp0)
+            tmp0 *= g
+            v += tmp0
+            torch.mul(lr * c, m, out=tmp0)
+            torch.sqrt(v, out=tmp1)
+            tmp1 += 1e-07
+            tmp0 /= tmp1
+            w -= tmp0
             return
         if hasattr(g, "dense_shape"):  # TensorFlow's IndexedSlices (an embedding's gradient)
             g = ops.add(ops.zeros(w.shape, w.dtype), g)  # dense: duplicate ids summed

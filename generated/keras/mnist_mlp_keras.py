@@ -323,6 +323,10 @@ class CanonicalSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"steps_per_epoch": self.steps_per_epoch}
 
 
+if keras.backend.backend() == "torch":
+    import torch  # noqa: E402  (CanonicalOptimizer's in-place update: operations into buffers)
+
+
 class CanonicalOptimizer(keras.optimizers.Optimizer):
     """rmsprop written out with keras.ops (every backend), because no Keras optimiser
     computes this exact form:
@@ -340,7 +344,8 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     SLOTS = ["v"]
     # on the torch backend the statements run in place on the tensors (Keras's own torch
     # optimisers update in place too): the same arithmetic in the same order, a scratch tensor
-    # only where no operand may be overwritten, instead of a fresh tensor for every operation
+    # only where no operand may be overwritten, computed into a buffer kept between updates
+    # (scratch) instead of a fresh tensor for every operation
     IN_PLACE = keras.backend.backend() == "torch"
 
     def __init__(self, learning_rate, **kwargs):
@@ -351,6 +356,18 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
             return
         super().build(variables)
         self.slots = {name: self.add_optimizer_variables(variables, name) for name in self.SLOTS}
+        self.buffers = {}
+
+    def scratch(self, index, like):
+        """Scratch buffer `index` (torch backend) shaped like tensor `like`: a view of a flat
+        buffer kept between updates and shared by the variables, grown when one needs more, so
+        an update allocates no tensor (fresh embedding-sized ones made the allocator map, fault
+        in and unmap memory every update)."""
+        key = (index, like.dtype, like.device)
+        buffer = self.buffers.get(key)
+        if buffer is None or buffer.numel() < like.numel():
+            buffer = self.buffers[key] = like.new_empty(like.numel())
+        return buffer[: like.numel()].view(like.shape)
 
     def update_step(self, gradient, variable, learning_rate):
         w = variable
@@ -360,16 +377,18 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
         v = self.slots["v"][index]
         if self.IN_PLACE:
             w, v = w.value.detach(), v.value.detach()
+            tmp0 = self.scratch(0, w)
+            tmp1 = self.scratch(1, w)
             v *= 0.9
-            tmp0 = (1.0 - 0.9) * g
+            torch.mul(1.0 - 0.9, g, out=tmp0)
             tmp0 *= g
             v += tmp0
-            tmp1 = ops.sqrt(v)
-            tmp1 += 1e-07
-            tmp2 = g / tmp1
-            q = tmp2
-            tmp3 = lr * q
-            w -= tmp3
+            torch.sqrt(v, out=tmp0)
+            tmp0 += 1e-07
+            torch.div(g, tmp0, out=tmp0)
+            q = tmp0
+            torch.mul(lr, q, out=tmp1)
+            w -= tmp1
             return
         if hasattr(g, "dense_shape"):  # TensorFlow's IndexedSlices (an embedding's gradient)
             g = ops.add(ops.zeros(w.shape, w.dtype), g)  # dense: duplicate ids summed
