@@ -278,7 +278,21 @@ def test_buffers_are_reused_once_used_up() -> None:
     assert buffers == ["tmp0", "tmp1"]
     assert lines[:3] == ["m *= 0.9", "np.multiply(1.0 - 0.9, g, out=tmp0)", "m += tmp0"]
     assert "np.multiply(1.0 - 0.999, g, out=tmp0)" in lines
-    assert in_place_lines(opt, NUMPY_IN_PLACE)[1] == "tmp0 = (1.0 - 0.9) * g"  # torch: allocates
+    assert in_place_lines(opt, NUMPY_IN_PLACE)[1] == "tmp0 = (1.0 - 0.9) * g"  # no out: allocates
+
+
+@pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)
+def test_keras_torch_update_allocates_no_tensor(kind: str, attrs: dict[str, Any]) -> None:
+    """The Keras script's torch update: the variables unwrapped, the scratch buffers taken from
+    the optimiser (kept between updates), then no line that allocates a tensor."""
+    from dlspec.backends.keras import optimizer_code
+
+    lines = optimizer_code(Optimizer(kind, attrs, Pos()))["in_place"]
+    assert lines[0].endswith(".value.detach()")
+    taken = [line for line in lines[1:] if " = self.scratch(" in line]
+    assert taken == [f"tmp{k} = self.scratch({k}, w)" for k in range(len(taken))]
+    rest = lines[1 + len(taken) :]
+    assert not [line for line in rest if _ALLOCATES.match(line)], lines
 
 
 def test_buffers_hold_one_operation() -> None:
