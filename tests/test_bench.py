@@ -284,3 +284,50 @@ def test_no_spec_and_no_suite_is_a_usage_error(
     assert main(["bench", "--out", str(tmp_path / "b")]) == 2
     assert "no examples/ folder holding the default suite" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def _alive(pid: int) -> bool:
+    """pid runs (a zombie, killed and not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+RUNNER = """
+import os, sys
+from pathlib import Path
+from dlspec.bench.process import exit_on_sigterm, run_child
+exit_on_sigterm()
+d = Path(sys.argv[1])
+code = "import os, time; open(%r, 'w').write(str(os.getpid())); time.sleep(60)" % str(d / "pid")
+run_child([sys.executable, "-c", code], dict(os.environ), d / "out", d / "err", 120)
+"""
+
+
+def test_a_terminated_runner_takes_its_child_with_it(tmp_path: Path) -> None:
+    """SIGTERM to a process waiting in run_child (exit_on_sigterm installed, as compare.py does)
+    kills the child's process group: the child leads its own session and would outlive it."""
+    import signal
+    import subprocess
+
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(runner), str(tmp_path)], env=env)
+    deadline = time.monotonic() + 60
+    pid_file = tmp_path / "pid"
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    assert _alive(child)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    for _ in range(100):
+        if not _alive(child):
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the child outlived its runner")

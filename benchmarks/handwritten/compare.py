@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from dlspec.bench import host
-from dlspec.bench.process import run_child
+from dlspec.bench.process import exit_on_sigterm, run_child
 from dlspec.bench.record import append, stderr_tail
 from dlspec.bench.threads import cpu_set, thread_environment
 from dlspec.runtimes import RUNTIMES, Runtime, expand, probe, runtime
@@ -384,4 +384,5 @@ def main(argv: Optional[Sequence[str]] = None, prober: Prober = probe) -> int:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()  # a killed comparison takes its running script with it
     sys.exit(main())

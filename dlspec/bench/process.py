@@ -44,6 +44,17 @@ LAUNCHER = (
 )
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM raise SystemExit(143) in this process, so that run_child's clean-up kills
+    the running child's process group (it leads its own session: a plain SIGTERM would leave it
+    running)."""
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 def _pin(cpus: Optional[list[int]]) -> Optional[Callable[[], None]]:
     if cpus is None:
         return None
@@ -84,7 +95,11 @@ def run_child(
             start_new_session=True,
             preexec_fn=_pin(cpus),
         )
-        status, _, timed_out, samples = _wait(proc.pid, start + timeout, gpu_sampler)
+        try:
+            status, _, timed_out, samples = _wait(proc.pid, start + timeout, gpu_sampler)
+        except BaseException:  # Ctrl-C, or SIGTERM as SystemExit: the child's group goes too
+            _kill_group(proc.pid)
+            raise
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     _kill_group(proc.pid)  # what the child left behind in its group
