@@ -204,16 +204,16 @@ def _replica_runtimes(names: list[str], spec: str, replicas: int) -> tuple[list[
     """(runtimes that run data-parallel, skip messages): with --targets all the others are
     skipped, saying so; one named is a usage error."""
     from dlspec.runtimes import runtime
-    from dlspec.verify.replicas import supports_replicas
+    from dlspec.verify.replicas import replica_refusal
 
-    run = [name for name in names if supports_replicas(runtime(name))]
-    others = [name for name in names if name not in run]
-    note = "data-parallel runs are not yet supported on this target (pytorch only)"
+    refusals = {name: replica_refusal(runtime(name)) for name in names}
+    run = [name for name in names if not refusals[name]]
+    others = [f"{name}: {refusals[name]}" for name in names if refusals[name]]
     if others and spec != "all":
-        raise UsageError(f"--replicas {replicas}: {', '.join(others)}: {note}")
+        raise UsageError(f"--replicas {replicas}: {'; '.join(others)}")
     if not run:
-        raise UsageError(f"--replicas {replicas}: no runtime to run ({note})")
-    return run, [f"{name}: skipped, --replicas {replicas}: {note}" for name in others]
+        raise UsageError(f"--replicas {replicas}: no runtime to run ({'; '.join(others)})")
+    return run, [f"skipped, --replicas {replicas}: {other}" for other in others]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

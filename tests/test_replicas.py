@@ -40,15 +40,32 @@ def test_pytorch_scripts_run_as_replicas_under_torchrun() -> None:
     assert command == [*runtime("pytorch").python, *launcher, "s.py", "--verify", "D"]
 
 
-@pytest.mark.parametrize("name", [n for n in RUNTIMES if RUNTIMES[n].target != "pytorch"])
-def test_the_other_targets_say_they_do_not_run_data_parallel_yet(name: str) -> None:
-    assert not supports_replicas(runtime(name))
-    with pytest.raises(NotSupported, match="data-parallel runs are not yet supported"):
-        replica_command(runtime(name), "s.py", 2)
+def test_a_target_without_a_launcher_refuses_replicas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TARGETS["mxnet"], "replica_launcher", ())
+    monkeypatch.setattr(TARGETS["mxnet"], "replica_flags", ())
+    assert not supports_replicas(runtime("mxnet"))
+    with pytest.raises(NotSupported, match="mxnet: data-parallel runs are not yet supported"):
+        replica_command(runtime("mxnet"), "s.py", 2)
 
 
-def test_only_pytorch_has_a_launcher_for_now() -> None:
-    assert [name for name, cls in TARGETS.items() if cls.replica_launcher] == ["pytorch"]
+def test_a_script_that_launches_its_own_replicas_takes_flags_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(TARGETS["mxnet"], "replica_launcher", ())
+    monkeypatch.setattr(TARGETS["mxnet"], "replica_flags", ("--replicas", "{replicas}"))
+    command = replica_command(runtime("mxnet"), "s.py", 3, "--verify", "D")
+    assert command == [*runtime("mxnet").python, "s.py", "--replicas", "3", "--verify", "D"]
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIMES))
+def test_every_runtime_either_runs_replicas_or_says_why_not(name: str) -> None:
+    refusal = TARGETS[runtime(name).target].replica_refusal(name)
+    if refusal:
+        with pytest.raises(NotSupported, match=refusal):
+            replica_command(runtime(name), "s.py", 2)
+    else:
+        command = replica_command(runtime(name), "s.py", 2)
+        assert "s.py" in command and "2" in command  # the replica count reaches the launcher
 
 
 @pytest.mark.parametrize("replicas, batch", [(1, 4), (2, 4), (3, 6), (4, 4), (5, 5), (8, 8)])
@@ -84,12 +101,15 @@ def test_linear_scaling_multiplies_the_learning_rate_the_oracle_uses() -> None:
 
 
 def test_cli_refuses_replicas_on_a_target_without_a_launcher(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for target in ("keras", "mxnet"):
+        monkeypatch.setattr(TARGETS[target], "replica_launcher", ())
+        monkeypatch.setattr(TARGETS[target], "replica_flags", ())
     spec = tmp_path / "m.dl"
     spec.write_text(MLP.replace("SETTINGS", ""), encoding="utf-8")
     code = main(["verify", str(spec), "--targets", "keras,mxnet", "--replicas", "2"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "--replicas 2: keras[tensorflow], keras[jax], keras[torch], mxnet:" in err
-    assert "not yet supported on this target (pytorch only)" in err
+    assert "--replicas 2: keras[tensorflow]: data-parallel runs are not yet supported" in err
+    assert "; mxnet: data-parallel runs are not yet supported on this target" in err

@@ -231,8 +231,10 @@ class Backend:
     # op -> what the target cannot do with it (shown in the support table; enforced in unsupported)
     limits: ClassVar[dict[str, str]] = {}
     # how its scripts run as N data-parallel replicas on one host: the interpreter's arguments
-    # before the script, "{replicas}" standing for N; empty: its scripts run as one process only
+    # before the script (a launcher module) and the script's own after it, "{replicas}" standing
+    # for N; both empty: its scripts run as one process only
     replica_launcher: ClassVar[tuple[str, ...]] = ()
+    replica_flags: ClassVar[tuple[str, ...]] = ()
     # identifiers the script itself gives meaning to where user names become identifiers
     RESERVED_NAMES: ClassVar[frozenset[str]] = frozenset()
     # names the forward function's own text uses (its arguments, x, modules): no tensor variable
@@ -310,6 +312,14 @@ class Backend:
     def unwrappable(self, layer: Layer) -> Optional[str]:
         """Why this target cannot run a time_distributed layer's wrapped layer (None: it can)."""
         return None
+
+    @classmethod
+    def replica_refusal(cls, runtime_name: str) -> str:
+        """Why `runtime_name` (one of this target's runtimes) cannot run data-parallel; "" when
+        it can."""
+        if cls.replica_launcher or cls.replica_flags:
+            return ""
+        return "data-parallel runs are not yet supported on this target"
 
     def supports(self, op: str) -> bool:
         """Whether this target has an emitter for `op` (the support table reads this)."""

@@ -17,17 +17,26 @@ class NotSupported(DlspecError):
     """The target's scripts run as one process only (no data-parallel launcher yet)."""
 
 
+def replica_refusal(rt: Runtime) -> str:
+    """Why `rt` cannot run a script as data-parallel replicas; "" when it can."""
+    return TARGETS[rt.target].replica_refusal(rt.name)
+
+
 def supports_replicas(rt: Runtime) -> bool:
-    """Whether `rt`'s target has a data-parallel launcher."""
-    return bool(TARGETS[rt.target].replica_launcher)
+    """Whether `rt` runs scripts as data-parallel replicas."""
+    return not replica_refusal(rt)
 
 
 def replica_command(rt: Runtime, script: str, replicas: int, *args: str) -> list[str]:
-    """The argv that starts `replicas` replicas of `script` (with `args`) on this host in `rt`."""
-    launcher = TARGETS[rt.target].replica_launcher
-    if not launcher:
-        raise NotSupported(f"{rt.name}: data-parallel runs are not yet supported (pytorch only)")
-    return [*rt.python, *(part.format(replicas=replicas) for part in launcher), script, *args]
+    """The argv that starts `replicas` replicas of `script` (with `args`) on this host in `rt`:
+    the target's launcher module before the script, or the script's own flags after it."""
+    refusal = replica_refusal(rt)
+    if refusal:
+        raise NotSupported(f"{rt.name}: {refusal}")
+    target = TARGETS[rt.target]
+    launcher = [part.format(replicas=replicas) for part in target.replica_launcher]
+    flags = [part.format(replicas=replicas) for part in target.replica_flags]
+    return [*rt.python, *launcher, script, *flags, *args]
 
 
 def run_replicas(
