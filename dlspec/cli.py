@@ -252,7 +252,7 @@ QUICK = {
 
 
 def _thread_counts(text: str) -> list[int]:
-    """An argparse type: a comma list of thread counts >= 1, each once, in the order given."""
+    """An argparse type: a comma list of counts >= 1 (threads, replicas), each once, in the order given."""
     counts = []
     for word in text.split(","):
         try:
@@ -319,7 +319,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     specs = [(spec, _build(spec, args.defaults).model) for spec in _bench_specs(args)]
     out = Path(args.out)
-    planned = session.plan(specs, names, _bench_threads(args), args.repeat, out)
+    replicas = list(args.replicas or [1])
+    planned = session.plan(specs, names, _bench_threads(args), args.repeat, out, replicas)
     shown = progress.display(len(planned.jobs))
     records = session.run(planned, settings, out, shown)
     written = session.write_reports(records, out)
@@ -452,6 +453,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive, help="epochs per run (default: the spec's)")
     p.add_argument(
         "--threads", type=_thread_counts, metavar="N,N,...", help="CPU thread counts to run each at"
+    )
+    p.add_argument(
+        "--replicas",
+        type=_thread_counts,
+        metavar="N,N,...",
+        help="data-parallel replica counts to run each training script at, on this host "
+        "(default 1; a target without a launcher is reported unsupported above 1)",
     )
     p.add_argument("--repeat", type=_positive, default=1, help="runs of each (the median counts)")
     p.add_argument("--warmup", type=_non_negative, help="steps left out of the timing (default 5)")

@@ -331,3 +331,80 @@ def test_a_terminated_runner_takes_its_child_with_it(tmp_path: Path) -> None:
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the child outlived its runner")
+
+
+# ---- data-parallel runs ------------------------------------------------------------------------
+
+
+def test_replica_counts_are_rows_of_their_own_and_a_scaling_table() -> None:
+    records = [run("pytorch", 100.0, threads=1), run("pytorch", 180.0, threads=1, replicas=2)]
+    records.append(run("mxnet", None, "unsupported", threads=1, replicas=2))
+    groups = report.group(records)
+    assert [row.name for row in groups["a.dl"]] == [
+        "pytorch",
+        "pytorch, 2 replicas",
+        "mxnet, 2 replicas",
+    ]
+    head, cells = report.replica_table(groups["a.dl"]) or ((), [])
+    assert head == ("runtime", "1 replica(s)", "2 replica(s)", "per replica", "speed-up")
+    assert cells[0] == ["pytorch, 1 thread(s)", "100.0", "180.0", "90.0", "1.80x"]
+    assert cells[1] == ["mxnet, 1 thread(s)", "", "", "", ""]
+    assert report.replica_table(groups["a.dl"][:1]) is None
+    text = report.report(records)
+    assert (
+        "| pytorch, 2 replicas | 1 (2 reported) | ok |" in text and "Data-parallel scaling" in text
+    )
+
+
+def test_plan_runs_replicas_where_a_launcher_is_and_records_why_not_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlspec.backends import TARGETS
+    from dlspec.bench.runner import job_command, job_cpus
+    from dlspec.frontend.load import build
+    from dlspec.runtimes import runtime
+
+    monkeypatch.setattr(TARGETS["mxnet"], "replica_launcher", ())
+    monkeypatch.setattr(TARGETS["mxnet"], "replica_flags", ())
+    train = build(Path(MLP).read_text(), MLP).model
+    infer = build("model f {\n input x: float32[6]\n dense(3)\n}\n", "f.dl").model
+    specs = [("a.dl", train), ("f.dl", infer)]
+    planned = session.plan(specs, ["pytorch", "mxnet"], [1], 1, tmp_path, [1, 2])
+    ran = [(j.spec, j.runtime, j.replicas) for j in planned.jobs]
+    assert ran == [
+        ("a.dl", "pytorch", 1),
+        ("a.dl", "pytorch", 2),
+        ("a.dl", "mxnet", 1),
+        ("f.dl", "pytorch", 1),
+        ("f.dl", "mxnet", 1),
+    ]
+    refused = {(r["spec"], r["runtime"]): r["error"] for r in planned.unsupported}
+    assert refused[("a.dl", "mxnet")] == "data-parallel runs are not yet supported on this target"
+    assert "an inference script runs as one process, not 2 replicas" in refused[("f.dl", "pytorch")]
+    double = planned.jobs[1]
+    assert double.folder.name == "mnist_mlp-pytorch-x2-t1" and "2 replicas" in double.label
+    argv = job_command(double, runtime("pytorch"), ["--max-steps", "3"])
+    assert argv[-4:] == ["--nproc_per_node", "2", str(double.script), "--max-steps", "3"][-4:]
+    assert "torch.distributed.run" in argv
+    monkeypatch.setattr("dlspec.bench.runner.host_cpus", lambda: {0, 1, 2, 3})
+    assert job_cpus(double) == [0, 1]  # a thread for each replica
+
+
+@pytest.mark.framework
+def test_bench_runs_pytorch_as_two_replicas_beside_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready("pytorch")
+    out = tmp_path / "b"
+    flags = ["--quick", "--max-steps", "6", "--warmup", "2", "--replicas", "1,2"]
+    assert main(["bench", MLP, "--targets", "pytorch", "--out", str(out), *flags]) == 0
+    records = {r["replicas"]: r for r in record.load(out / session.JSONL)}
+    assert {k: r["status"] for k, r in records.items()} == {1: "ok", 2: "ok"}
+    double = records[2]
+    assert double["results"]["replicas"] == 2 and "torch.distributed.run" in double["command"]
+    assert double["samples_per_second_per_replica"] == pytest.approx(
+        double["samples_per_second"] / 2
+    )
+    assert double["results"]["steps"] == 6 and len(double["cpu_set"]) == 2
+    table = capsys.readouterr().out
+    assert "| pytorch, 2 replicas | 1 | ok |" in table and "Data-parallel scaling" in table

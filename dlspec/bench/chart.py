@@ -23,7 +23,7 @@ def _rates(rows: list[Row]) -> tuple[list[str], list[float]]:
     """Bar labels (runtime, and its thread count when set) and samples/s (0 for a failed run)."""
     labels, values = [], []
     for row in rows:
-        labels.append(row.runtime if row.threads is None else f"{row.runtime} x{row.threads}")
+        labels.append(row.name if row.threads is None else f"{row.name} x{row.threads}")
         values.append((row.median or {}).get("samples_per_second") or 0.0)
     return labels, values
 
@@ -52,15 +52,15 @@ def thread_chart(groups: dict[str, list[Row]], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 3.2 * len(groups)), squeeze=False)
     for ax, (spec, rows) in zip(axes[:, 0], groups.items(), strict=True):
-        for runtime in dict.fromkeys(r.runtime for r in rows):
+        for name in dict.fromkeys(r.name for r in rows):
             points = [
                 (r.threads, r.median["samples_per_second"])
                 for r in rows
-                if r.runtime == runtime and r.threads and r.median
+                if r.name == name and r.threads and r.median
             ]
             if points:
                 xs, ys = zip(*sorted(points), strict=True)
-                ax.plot(xs, ys, marker="o", label=runtime)
+                ax.plot(xs, ys, marker="o", label=name)
         ax.set_xlabel("threads")
         ax.set_ylabel("samples/s")
         ax.set_title(f"{spec}: thread scaling", fontsize=10)

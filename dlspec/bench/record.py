@@ -49,6 +49,7 @@ def measurements(
         # start-up, data preparation, evaluation: the run's wall time outside its epochs
         "outside_epochs_seconds": wall_seconds - sum(epochs) if epochs else None,
         "samples_per_second": results.get("samples_per_second"),
+        "samples_per_second_per_replica": results.get("samples_per_second_per_replica"),
         "seconds_per_1000_samples": results.get("seconds_per_1000_samples"),
         "final_loss": results.get("final_loss"),
         "test_accuracy": results.get("test_accuracy"),

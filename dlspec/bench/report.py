@@ -1,5 +1,5 @@
 """The markdown report of bench records: per spec a table of runtimes, ratios to the fastest, and
-a thread-scaling table when runs used several thread counts."""
+thread- and replica-scaling tables when runs used several thread or replica counts."""
 
 from __future__ import annotations
 
@@ -14,12 +14,19 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class Row:
-    """The runs of one (spec, runtime, thread count): the median ok run stands for them."""
+    """The runs of one (spec, runtime, thread count, replica count): the median ok run stands
+    for them."""
 
     spec: str
     runtime: str
     threads: Optional[int]
+    replicas: int
     runs: list[Record]
+
+    @property
+    def name(self) -> str:
+        """The runtime, and its replica count when it ran data-parallel."""
+        return self.runtime if self.replicas == 1 else f"{self.runtime}, {self.replicas} replicas"
 
     @property
     def ok(self) -> list[Record]:
@@ -49,12 +56,13 @@ def _order(runtime: str) -> int:
 
 def group(records: list[Record]) -> dict[str, list[Row]]:
     """Rows per spec: specs in the order they first appear, rows by runtime (the schema's
-    order), then thread count (the framework's default first)."""
-    runs: dict[tuple[str, str, Optional[int]], list[Record]] = {}
+    order), then replica count, then thread count (the framework's default first)."""
+    runs: dict[tuple[str, str, Optional[int], int], list[Record]] = {}
     for r in records:
-        runs.setdefault((r["spec"], r["runtime"], r["settings"]["threads"]), []).append(r)
+        key = (r["spec"], r["runtime"], r["settings"]["threads"], r.get("replicas", 1))
+        runs.setdefault(key, []).append(r)
     specs = list(dict.fromkeys(r["spec"] for r in records))
-    key = lambda k: (_order(k[1]), k[1], -1 if k[2] is None else k[2])  # noqa: E731
+    key = lambda k: (_order(k[1]), k[1], k[3], -1 if k[2] is None else k[2])  # noqa: E731
     return {
         spec: [Row(*k, runs[k]) for k in sorted((k for k in runs if k[0] == spec), key=key)]
         for spec in specs
@@ -117,7 +125,7 @@ def training_table(rows: list[Row]) -> list[list[str]]:
     for row in rows:
         m = row.median or {}
         out.append([
-            row.runtime, _threads(row), row.status, _num(m.get("seconds_per_epoch"), 3),
+            row.name, _threads(row), row.status, _num(m.get("seconds_per_epoch"), 3),
             _ratio(m.get("samples_per_second"), best, False), _num(m.get("samples_per_second"), 1),
             _num(m.get("warmup_seconds"), 2), _num(m.get("final_loss"), 4),
             _num(m.get("test_accuracy"), 4), _num(m.get("peak_rss_mb"), 0), _version(row.median),
@@ -132,7 +140,7 @@ def inference_table(rows: list[Row]) -> list[list[str]]:
     for row in rows:
         m = row.median or {}
         out.append([
-            row.runtime, _threads(row), row.status, _num(m.get("samples_per_second"), 1),
+            row.name, _threads(row), row.status, _num(m.get("samples_per_second"), 1),
             _num(m.get("seconds_per_1000_samples"), 4),
             _ratio(m.get("samples_per_second"), best, False), _num(m.get("peak_rss_mb"), 0),
             _version(row.median),
@@ -143,8 +151,10 @@ def inference_table(rows: list[Row]) -> list[list[str]]:
 def markdown(head: tuple[str, ...], cells: list[list[str]]) -> str:
     """A markdown table, numbers right-aligned."""
     right = {"s/epoch", "vs fastest", "samples/s", "warm-up s", "final loss", "accuracy"}
-    right |= {"peak MB", "s/1000 samples", "speed-up"}
-    align = ["---:" if h in right or h.endswith("thread(s)") else "---" for h in head]
+    right |= {"peak MB", "s/1000 samples", "speed-up", "per replica"}
+    align = [
+        "---:" if h in right or h.endswith(("thread(s)", "replica(s)")) else "---" for h in head
+    ]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
@@ -158,12 +168,32 @@ def thread_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[s
         return None
     head = ("runtime", *(f"{n} thread(s)" for n in counts), "speed-up")
     cells = []
-    for runtime in dict.fromkeys(r.runtime for r in rows):
-        mine = [r for r in rows if r.runtime == runtime]
+    for name in dict.fromkeys(r.name for r in rows):
+        mine = [r for r in rows if r.name == name]
         rate = {r.threads: (r.median or {}).get("samples_per_second") for r in mine}
         first, last = rate.get(counts[0]), rate.get(counts[-1])
         speedup = f"{last / first:.2f}x" if first and last else ""
-        cells.append([runtime, *(_num(rate.get(n), 1) for n in counts), speedup])
+        cells.append([name, *(_num(rate.get(n), 1) for n in counts), speedup])
+    return head, cells
+
+
+def replica_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[str]]]]:
+    """samples/s (every replica's) per runtime and thread count at each replica count, the
+    most replicas' samples/s per replica, and their speed-up over the fewest; None unless the
+    spec ran with two replica counts or more."""
+    counts = sorted({r.replicas for r in rows})
+    if len(counts) < 2:
+        return None
+    head = ("runtime", *(f"{n} replica(s)" for n in counts), "per replica", "speed-up")
+    cells = []
+    for runtime, threads in dict.fromkeys((r.runtime, r.threads) for r in rows):
+        mine = [r for r in rows if (r.runtime, r.threads) == (runtime, threads)]
+        rate = {r.replicas: (r.median or {}).get("samples_per_second") for r in mine}
+        first, last = rate.get(counts[0]), rate.get(counts[-1])
+        speedup = f"{last / first:.2f}x" if first and last else ""
+        each = last / counts[-1] if last else None
+        name = runtime if threads is None else f"{runtime}, {threads} thread(s)"
+        cells.append([name, *(_num(rate.get(n), 1) for n in counts), _num(each, 1), speedup])
     return head, cells
 
 
@@ -200,4 +230,7 @@ def report(records: list[Record]) -> str:
         scaling = thread_table(rows)
         if scaling:
             lines += ["", "Thread scaling (samples/s):", "", markdown(*scaling)]
+        spread = replica_table(rows)
+        if spread:
+            lines += ["", "Data-parallel scaling (samples/s):", "", markdown(*spread)]
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from dlspec.bench.process import Finished, run_child
 from dlspec.bench.threads import cpu_set, thread_environment
 from dlspec.codegen.interface import validate_results
 from dlspec.runtimes import Runtime, probe, runtime
+from dlspec.verify.replicas import replica_command
 
 VERSION_FIELDS = (
     "framework",
@@ -65,7 +66,8 @@ class Settings:
 @dataclass(frozen=True)
 class Job:
     """One run: a spec's script in one runtime with a thread count (None: the framework's
-    default), the repeat-th time; its files go to `folder`."""
+    default; with replicas, each replica's), the repeat-th time, as `replicas` data-parallel
+    processes; its files go to `folder`."""
 
     spec: str
     model: str
@@ -75,13 +77,28 @@ class Job:
     threads: Optional[int]
     repeat: int
     folder: Path
+    replicas: int = 1
 
     @property
     def label(self) -> str:
         """How progress lines name it."""
+        replicas = f", {self.replicas} replicas" if self.replicas > 1 else ""
         threads = "" if self.threads is None else f", {self.threads} thread(s)"
         again = f", repeat {self.repeat + 1}" if self.repeat else ""
-        return f"{self.model} on {self.runtime}{threads}{again}"
+        return f"{self.model} on {self.runtime}{replicas}{threads}{again}"
+
+
+def job_command(job: Job, rt: Runtime, flags: list[str]) -> list[str]:
+    """The job's argv: the script in its runtime, or its target's launcher of N replicas."""
+    if job.replicas > 1:
+        return replica_command(rt, str(job.script), job.replicas, *flags)
+    return rt.command(str(job.script), *flags)
+
+
+def job_cpus(job: Job) -> Optional[list[int]]:
+    """The CPUs the job is pinned to: its thread count for each replica (see cpu_set)."""
+    threads = None if job.threads is None else job.threads * job.replicas
+    return cpu_set(threads, sorted(host_cpus()))
 
 
 def run_job(
@@ -95,9 +112,9 @@ def run_job(
     job.folder.mkdir(parents=True, exist_ok=True)
     results_path = job.folder / "results.json"
     results_path.unlink(missing_ok=True)
-    argv = rt.command(str(job.script), *settings.flags(results_path))
+    argv = job_command(job, rt, settings.flags(results_path))
     env = {**rt.environment(), **thread_environment(job.threads)}
-    cpus = cpu_set(job.threads, sorted(host_cpus()))
+    cpus = job_cpus(job)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     baseline = None
     sampler = None
@@ -126,6 +143,7 @@ def run_job(
         "runtime": job.runtime,
         "target": rt.target,
         "repeat": job.repeat,
+        "replicas": job.replicas,
         "command": shlex.join(argv),
         "settings": {**dataclasses.asdict(settings), "threads": job.threads},
         "thread_environment": thread_environment(job.threads),

@@ -17,7 +17,8 @@ from dlspec.codegen.files import write_all
 from dlspec.codegen.interface import INFERENCE, TRAINING
 from dlspec.errors import SpecError
 from dlspec.ir.model import Model
-from dlspec.runtimes import RUNTIMES
+from dlspec.runtimes import RUNTIMES, runtime
+from dlspec.verify.replicas import replica_refusal
 
 JSONL, MARKDOWN, CHART, THREAD_CHART = "bench.jsonl", "bench.md", "bench.png", "bench_threads.png"
 
@@ -37,9 +38,10 @@ def plan(
     threads: Sequence[Optional[int]],
     repeat: int,
     out: Path,
+    replicas: Sequence[int] = (1,),
 ) -> Planned:
     """Compile every spec for every runtime's target into OUT/scripts/; one job per spec,
-    runtime, thread count and repeat, in that order."""
+    runtime, replica count, thread count and repeat, in that order."""
     jobs, unsupported, files = [], [], []
     for spec, model in specs:
         kind = INFERENCE if model.inference else TRAINING
@@ -49,15 +51,34 @@ def plan(
             if target not in scripts:
                 scripts[target] = _compile(model, target, out, files)
             script = scripts[target]
-            for count in threads:
-                for again in range(repeat):
-                    if script is None:
-                        unsupported.append(_unsupported(spec, model, kind, name, count, again))
-                        continue
-                    folder = out / "runs" / _run_name(model.name, name, count, again)
-                    jobs.append(Job(spec, model.name, kind, name, script, count, again, folder))
+            for copies in replicas:
+                refusal = _refusal(model, name, script, copies)
+                for count in threads:
+                    for again in range(repeat):
+                        run = Run(spec, model, kind, name, count, again, copies)
+                        if refusal:
+                            unsupported.append(_unsupported(run, refusal))
+                            continue
+                        folder = out / "runs" / _run_name(model.name, name, count, again, copies)
+                        assert script is not None
+                        jobs.append(
+                            Job(spec, model.name, kind, name, script, count, again, folder, copies)
+                        )
     write_all(files)
     return Planned(jobs, unsupported)
+
+
+def _refusal(model: Model, name: str, script: Optional[Path], replicas: int) -> str:
+    """Why the job cannot run ("" when it can): the target cannot express the spec, or the
+    runtime has no data-parallel launcher, or an inference script was asked for replicas."""
+    target = RUNTIMES[name].target
+    if script is None:
+        return f"{target} cannot express this spec (dlspec compile says why)"
+    if replicas == 1:
+        return ""
+    if model.inference:
+        return f"an inference script runs as one process, not {replicas} replicas"
+    return replica_refusal(runtime(name))
 
 
 def _compile(model: Model, target: str, out: Path, files: list) -> Optional[Path]:
@@ -71,26 +92,39 @@ def _compile(model: Model, target: str, out: Path, files: list) -> Optional[Path
     return path.resolve()
 
 
-def _run_name(model: str, runtime: str, threads: Optional[int], repeat: int) -> str:
+def _run_name(model: str, runtime: str, threads: Optional[int], repeat: int, replicas: int) -> str:
     name = f"{model}-{runtime.replace('[', '-').replace(']', '')}"
+    name += f"-x{replicas}" if replicas > 1 else ""
     return name + ("" if threads is None else f"-t{threads}") + (f"-r{repeat}" if repeat else "")
 
 
-def _unsupported(
-    spec: str, model: Model, kind: str, runtime: str, threads: Optional[int], repeat: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Run:
+    """What a job that cannot run was asked for."""
+
+    spec: str
+    model: Model
+    kind: str
+    runtime: str
+    threads: Optional[int]
+    repeat: int
+    replicas: int
+
+
+def _unsupported(run: Run, error: str) -> dict[str, Any]:
     return {
         "record_version": record.RECORD_VERSION,
         "started": _now(),
-        "spec": spec,
-        "model": model.name,
-        "kind": kind,
-        "runtime": runtime,
-        "target": RUNTIMES[runtime].target,
-        "repeat": repeat,
+        "spec": run.spec,
+        "model": run.model.name,
+        "kind": run.kind,
+        "runtime": run.runtime,
+        "target": RUNTIMES[run.runtime].target,
+        "repeat": run.repeat,
+        "replicas": run.replicas,
         "status": record.UNSUPPORTED,
-        "error": f"{RUNTIMES[runtime].target} cannot express this spec (dlspec compile says why)",
-        "settings": {"threads": threads},
+        "error": error,
+        "settings": {"threads": run.threads},
         "wall_seconds": None,
         "peak_rss_mb": None,
         "gpu": None,
