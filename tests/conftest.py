@@ -26,6 +26,10 @@ use_format_cache(default_directory())
 # each), where OpenBLAS's threads cost more than they save (2 cores: mnist_hierarchical_rnn's
 # 5-step oracle took 1.2 s CPU single-threaded, 5 to 14 s threaded). Frameworks keep their pools.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# verify's scripts fork from a warm interpreter per runtime (dlspec.verify.zygote): the framework
+# import (4-9 s) is paid once per test process, not once per script; tests/test_zygote.py proves
+# a forked script gives a fresh process's bytes
+os.environ.setdefault("DLSPEC_ZYGOTE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,7 @@ from dlspec.oracle import forward as reference
 from dlspec.oracle.grad import loss_and_grads
 from dlspec.oracle.optim import ReferenceOptimizer, train_learning_rate
 from dlspec.runtimes import Runtime, runtime
+from dlspec.verify import zygote
 from dlspec.verify.margins import decision_margin
 from dlspec.weights import canonical as W
 
@@ -242,15 +243,37 @@ def run_script(
     if precision != "float32":
         args[3] = out_name = f"{out_name}_{precision}"
         args += ["--verify-precision", precision]
-    cmd = rt.command(str(script), *args)
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, env=rt.environment(), timeout=timeout
-    )
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise VerifyError(f"{rt.name}: script failed (exit {done.returncode}):\n{tail}")
+    forked = _forked(rt, script, args, timeout) if zygote.enabled(rt) else None
+    if forked:
+        returncode, stderr = forked
+    else:
+        cmd = rt.command(str(script), *args)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=rt.environment(), timeout=timeout
+        )
+        returncode, stderr = done.returncode, done.stderr
+    if returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise VerifyError(f"{rt.name}: script failed (exit {returncode}):\n{tail}")
     with np.load(workdir / f"{out_name}.npz") as f:
         return {k: f[k] for k in f.files}
+
+
+def _forked(rt: Runtime, script: Path, args: list[str], timeout: int) -> Optional[tuple[int, str]]:
+    """Run the script in a child of `rt`'s zygote (its framework imported once): its exit
+    status and stderr, or None when no zygote starts (then a process of its own runs it); past
+    `timeout` seconds, subprocess.TimeoutExpired as subprocess.run raises."""
+    files = (script.with_suffix(".stdout"), script.with_suffix(".stderr"))
+    try:
+        warm = zygote.zygote(rt)
+    except OSError:
+        return None
+    done = warm.run(str(script), args, rt.environment(), files, timeout)
+    stderr = files[1].read_text(encoding="utf-8", errors="replace")
+    if done.timed_out:
+        raise subprocess.TimeoutExpired(rt.command(str(script), *args), timeout, stderr=stderr)
+    assert done.returncode is not None
+    return done.returncode, stderr
 
 
 def weights_tolerance(model: Model, precision: str = "float32") -> float:
