@@ -3902,9 +3902,12 @@ def setup(args):
     the other replicas (dropout draws from a stream per replica)."""
     global DATA_FORMAT
     if args.start_replicas > 1 and not os.environ.get("TF_CONFIG"):
-        raise SystemExit(
-            "an inference script runs as one process, not %d replicas" % args.start_replicas
-        )
+        if not args.verify and BATCH_SIZE % args.start_replicas:
+            raise SystemExit(
+                "batch %d is the global batch: it must split evenly over the %d replicas"
+                % (BATCH_SIZE, args.start_replicas)
+            )
+        raise SystemExit(start_replicas(args))
     # a replica joins the others first: TensorFlow configures collectives before anything else
     with replica_group(args):
         tf.random.set_seed(args.seed + args.rank)
