@@ -8,6 +8,7 @@ import pytest
 
 from dlspec.backends import TARGETS
 from dlspec.cli import main
+from dlspec.codegen.interface import flags
 from dlspec.frontend.load import build
 from dlspec.ir.model import Model
 from dlspec.runtimes import RUNTIMES, runtime
@@ -38,6 +39,18 @@ def test_pytorch_scripts_run_as_replicas_under_torchrun() -> None:
     command = replica_command(runtime("pytorch"), "s.py", 3, "--verify", "D")
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "3"]
     assert command == [*runtime("pytorch").python, *launcher, "s.py", "--verify", "D"]
+
+
+def test_tensorflow_scripts_start_their_own_replicas() -> None:
+    command = replica_command(runtime("tensorflow"), "s.py", 3, "--verify", "D")
+    assert command == [*runtime("tensorflow").python, "s.py", "--replicas", "3", "--verify", "D"]
+
+
+def test_a_flag_may_name_its_attribute() -> None:
+    """TensorFlow's --replicas is parsed into start_replicas: main sets args.replicas itself."""
+    flag = next(f for f in flags("tensorflow") if f.name == "--replicas")
+    assert flag.dest == "start_replicas" and "dest='start_replicas'" in flag.argument()
+    assert all("dest=" not in f.argument() for f in flags("pytorch"))
 
 
 def test_a_target_without_a_launcher_refuses_replicas(monkeypatch: pytest.MonkeyPatch) -> None:

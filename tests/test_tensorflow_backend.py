@@ -36,6 +36,8 @@ SPECS = sorted((ROOT / "tests" / "specs").glob("*.dl"))
 MNIST_DIR = ROOT / ".cache" / "mnist"
 BACKEND = TensorFlowBackend()
 STDLIB = {"argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time"}
+# the data-parallel launcher's: ports, child processes, stopping them, a replica's error
+STDLIB |= {"signal", "socket", "subprocess", "traceback"}
 
 
 MSE = "loss = mse\n    optimizer = sgd(lr=0.1)"

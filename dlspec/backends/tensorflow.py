@@ -188,6 +188,9 @@ class TensorFlowBackend(Backend):
     native_profile = "keras"
     framework = "TensorFlow"
     limits: ClassVar[dict[str, str]] = {}
+    # tf.distribute: the script starts N workers of a MultiWorkerMirroredStrategy on this host
+    # itself (each with its own TF_CONFIG), as users start one per host with theirs
+    replica_flags = ("--replicas", "{replicas}")
     ACTIVATIONS: ClassVar[dict[str, str]] = {
         "relu": "tf.nn.relu(x)",
         "tanh": "tf.math.tanh(x)",
@@ -530,6 +533,10 @@ class TensorFlowBackend(Backend):
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "optimizer": optimizer_context(train.optimizer),
             "loss": train.loss.kind,
+            "lr_scaling": train.lr_scaling,
+            # batch norm over the global batch in a data-parallel run (its sums all-reduced)
+            "batchnorm_sync": train.batchnorm_sync
+            and any(layer.op == "batchnorm" for layer in model.layers),
             "input_dtype": model.inputs[0].dtype,
             "class_name": "Net",
             "model_name": model.name,

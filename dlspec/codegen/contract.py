@@ -18,6 +18,8 @@ TARGET_STDLIB = {
     "keras": ("importlib", "zlib"),
     "cntk": ("multiprocessing",),
     "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
+    # data-parallel runs: the replicas it starts (free ports, processes, stopping them), errors
+    "tensorflow": ("signal", "socket", "subprocess", "traceback"),
 }
 PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
 LOADERS = {

@@ -58,11 +58,13 @@ class Flag:
     help: str
     choices: tuple[str, ...] = ()
     metavar: str = ""
+    # the attribute of the parsed arguments when not the name's (--max-steps -> max_steps)
+    attribute: str = ""
 
     @property
     def dest(self) -> str:
-        """The attribute argparse gives it (--max-steps -> max_steps)."""
-        return self.name[2:].replace("-", "_")
+        """The attribute argparse gives it (--max-steps -> max_steps, unless `attribute`)."""
+        return self.attribute or self.name[2:].replace("-", "_")
 
     def argument(self) -> str:
         """The arguments of its parser.add_argument call, as Python source."""
@@ -79,6 +81,8 @@ class Flag:
             parts.append(f"default={self.default!r}")
         if self.metavar:
             parts.append(f"metavar={self.metavar!r}")
+        if self.attribute:
+            parts.append(f"dest={self.attribute!r}")
         parts.append(f"help={self.help!r}")
         return ", ".join(parts)
 
@@ -121,6 +125,8 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
     "tensorflow": (
         Flag("--xla", "switch", None, "compile the steps with XLA (tf.function jit_compile)"),
         Flag("--data-format", "str", "auto", "image layout (auto: NCHW on a GPU; on the CPU NCHW needs --xla)", ("auto", "NHWC", "NCHW")),
+        Flag("--replicas", "int", 1, "data-parallel runs: start this many replicas on this host, each a tf.distribute worker (MultiWorkerMirroredStrategy) with its own TF_CONFIG; where TF_CONFIG is set, this process is one worker of that cluster instead", attribute="start_replicas"),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error"),
     ),
     "keras": (
         Flag("--backend", "str", None, "Keras backend (default: KERAS_BACKEND)", ("tensorflow", "jax", "torch")),
@@ -179,7 +185,7 @@ RESULTS: dict[str, Field] = {
     "runtime": Field("str", "the runtime it ran on, named as `dlspec verify --targets` names them", choices=RUNTIME_NAMES),
     "data": Field("str", "synthetic, or the spec's dataset (read from --data)"),
     "batch_size": Field("int", "samples per batch (--batch-size): the global batch, split evenly over the replicas"),
-    "replicas": Field("int", "data-parallel replicas the run was split over (PyTorch: torchrun's WORLD_SIZE); 1 for one process, and on the targets that run as one process only"),
+    "replicas": Field("int", "data-parallel replicas the run was split over (PyTorch: torchrun's WORLD_SIZE; TensorFlow: TF_CONFIG's workers); 1 for one process, and on the targets that run as one process only"),
     "seed": Field("int", "seed of the initialisation, shuffling and synthetic data (--seed)"),
     "parameters": Field("int", "trained parameters (batch norm's running statistics excluded)"),
     # -- the platform

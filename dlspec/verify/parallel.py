@@ -1,7 +1,8 @@
 """`dlspec verify --replicas N`: N data-parallel replicas against one process and the oracle.
 
 Each runtime's script runs twice on the same weights and batches: as one process, and as N
-replicas under its target's launcher (PyTorch: torchrun), each replica stepping on its part of
+replicas under its target's launcher (PyTorch: torchrun; TensorFlow: the script's own
+--replicas N, tf.distribute workers), each replica stepping on its part of
 every batch. Both are compared with the float64 oracle's full-batch steps (at the learning rate
 each trains with: `lr_scaling = linear` multiplies it by N), and the replicas with the one process.
 """

@@ -10,9 +10,13 @@ import json
 import math
 import os
 import pickle
+import signal
+import socket
 import struct
+import subprocess
 import sys
 import time
+import traceback
 
 import numpy as np
 import tensorflow as tf
@@ -48,6 +52,12 @@ DATA_FORMAT = "NHWC"
 # the dtype of every variable, float input, label, learning rate and optimiser scalar (dlspec
 # verify's --verify-precision float64 makes it tf.float64: use_precision)
 FLOAT = tf.float32
+# data-parallel runs (--replicas N, or TF_CONFIG naming the workers): BATCH_SIZE is the global
+# batch, of which each replica takes an equal contiguous part; the learning rate is multiplied by
+# the replica count when LR_SCALING is "linear" ("none": as stated)
+LR_SCALING = "none"
+# the tf.distribute.MultiWorkerMirroredStrategy of a data-parallel replica (None: one process)
+STRATEGY = None
 
 
 # ---- layout -----------------------------------------------------------------------------------
@@ -405,7 +415,36 @@ def make_train_step(model, optimizer, xla, dropout=True):
         return loss
 
     signature = list(specs()) + [tf.TensorSpec((), FLOAT)]
+    if STRATEGY is not None:
+        return replica_train_step(model, optimizer, dropout, signature)
     return tf.function(step, input_signature=signature, jit_compile=xla)
+
+
+def replica_train_step(model, optimizer, dropout, signature):
+    """A data-parallel replica's update on its part of the global batch, run by STRATEGY: the
+    gradient of its mean loss times `weight` (its share of an unevenly split batch), averaged
+    over the replicas by an all-reduce (bounded by --replica-timeout) before the optimiser
+    applies it, so that every replica takes the global batch's step. Returns the replica's loss."""
+    variables = trainable(model)
+
+    def step(x, y, lr, weight):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(model(*x, training=True, dropout=dropout), y)
+            objective = loss * weight
+        grads = [
+            tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+            for g in tape.gradient(objective, variables)
+        ]
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, grads)
+        optimizer.apply(grads, variables, lr)
+        return loss
+
+    def run(x, y, lr, weight):
+        return STRATEGY.run(step, args=(x, y, lr, weight))
+
+    signature = signature + [tf.TensorSpec((), FLOAT)]
+    train_step = tf.function(run, input_signature=signature)
+    return lambda x, y, lr, weight=1.0: train_step(x, y, lr, tf.constant(weight, FLOAT))
 
 
 def make_eval_step(model, xla):
@@ -455,9 +494,176 @@ def batch_order(count, steps, epoch, synthetic, seed):
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 
+# ---- data parallelism: tf.distribute workers, one process per replica ------------------------
+def free_ports(count):
+    """`count` TCP ports free on this host (each bound once by the system's choice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def start_replicas(args):
+    """--replicas N without TF_CONFIG: run this script as N tf.distribute workers on this host,
+    each a child with TF_CONFIG naming the N workers (free local ports) and its own index, and
+    wait for them. When one fails, the others get a few seconds to stop on their own (they lose
+    their peer) and are then killed; the exit status is the first failure's (1 if it was killed
+    by a signal), 0 when every replica succeeded. A SIGTERM stops them all."""
+    count = args.start_replicas
+    cluster = {"worker": ["localhost:%d" % port for port in free_ports(count)]}
+    children = []
+
+    def stop_all(signum=None, frame=None):
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+        for child in children:
+            child.wait()
+        if signum is not None:
+            sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        for rank in range(count):
+            config = {"cluster": cluster, "task": {"type": "worker", "index": rank}}
+            env = dict(os.environ, TF_CONFIG=json.dumps(config))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env=env
+                )
+            )
+        failed = None
+        while failed is None and any(child.poll() is None for child in children):
+            for rank, child in enumerate(children):
+                if child.poll():
+                    failed = rank
+                    break
+            time.sleep(0.1)
+        if failed is None:
+            failed = next((rank for rank, child in enumerate(children) if child.returncode), None)
+        if failed is None:
+            return 0
+        status = children[failed].returncode
+        print(
+            "replica %d of %d exited with status %d: stopping the others" % (failed, count, status),
+            file=sys.stderr,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(child.poll() is None for child in children):
+            time.sleep(0.1)
+        return status if status > 0 else 1
+    finally:
+        stop_all()
+
+
+@contextlib.contextmanager
+def replica_group(args):
+    """Join the other workers of a data-parallel run (TF_CONFIG) in a MultiWorkerMirroredStrategy
+    whose collectives (over gRPC) fail after --replica-timeout seconds without an answer; a
+    replica whose run fails (it, or a step shared with the others: one of them stopped or hung)
+    exits saying so. One process: nothing to join."""
+    global STRATEGY
+    if args.replicas == 1:
+        yield
+        return
+    if not args.verify and BATCH_SIZE % args.replicas:
+        raise SystemExit(
+            "batch %d is the global batch: it must split evenly over the %d replicas"
+            % (BATCH_SIZE, args.replicas)
+        )
+    if args.xla:
+        raise SystemExit(
+            "--xla: a data-parallel step's all-reduce runs outside XLA; drop --xla with replicas"
+        )
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=args.replica_timeout)
+    STRATEGY = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    if STRATEGY.num_replicas_in_sync != args.replicas:
+        raise SystemExit(
+            "TF_CONFIG names %d workers but tf.distribute runs %d replicas: give each worker one device "
+            "(CUDA_VISIBLE_DEVICES)" % (args.replicas, STRATEGY.num_replicas_in_sync)
+        )
+    try:
+        yield
+    except tf.errors.OpError:
+        traceback.print_exc()
+        message = (
+            "replica %d of %d stopped: its run, or a step shared with the other replicas, failed"
+        )
+        raise SystemExit(
+            (
+                message
+                + " (one of them stopped, or did not answer within --replica-timeout %d s); the error above says which"
+            )
+            % (args.rank, args.replicas, args.replica_timeout)
+        )
+
+
+def replica_rows(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
+    the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
+    r of R takes rows [r n / R, (r + 1) n / R) (rounded down) and weights its mean loss by
+    R n_r / n, so that the replicas' mean gradient is the global batch's (weight 1.0 when the
+    rows split evenly). One process: every row."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if args.replicas == 1:
+        return index, count, 1.0
+    first = args.rank * count // args.replicas
+    last = (args.rank + 1) * count // args.replicas
+    rows = (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    )
+    return rows, count, args.replicas * (last - first) / count
+
+
+def all_reduced(value):
+    """A tensor summed over every replica (STRATEGY's all-reduce; of a copy made in the replica,
+    since an input tensor as it is has no destination to reduce to)."""
+    context = tf.distribute.get_replica_context()
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(value))
+
+
+@tf.function
+def replica_sum(value):
+    return STRATEGY.run(all_reduced, args=(value,))
+
+
+def replica_sums(args, *values):
+    """Numbers (or 0-d tensors) summed over every replica (one all-reduce, in float64), as floats.
+    One process: the values as they are."""
+    if args.replicas == 1:
+        return values
+    return replica_sum(tf.constant([float(v) for v in values], tf.float64)).numpy().tolist()
+
+
+def replica_mean(value, rows, args):
+    """The global batch's mean from a replica's mean `value` (a number) over its `rows` rows. One
+    process: the value."""
+    if args.replicas == 1:
+        return value
+    total, count = replica_sums(args, value * rows, rows)
+    return total / count
+
+
+def shared_state(model, args):
+    """Every replica of a data-parallel run takes rank 0's variables that are not trained (batch
+    norm's moving statistics, each replica's own unless batchnorm_sync): the model evaluated and
+    saved is rank 0's."""
+    for variable in model.native_variables().values():
+        if not variable.trainable:
+            mine = variable if args.rank == 0 else tf.zeros_like(variable)
+            variable.assign(replica_sum(tf.convert_to_tensor(mine)))
+
+
 def train(model, data, args, optimizer=None):
     """Train (by the spec's optimiser unless one is given); time each epoch with the device
-    synchronised; leave the warm-up steps out of the timed ones."""
+    synchronised; leave the warm-up steps out of the timed ones. A data-parallel replica steps
+    on its part of every global batch; losses and samples count every replica's."""
     x_train, y_train = prepare(*data)
     if optimizer is None:
         optimizer = make_optimizer(model)
@@ -470,6 +676,12 @@ def train(model, data, args, optimizer=None):
         total_steps = min(total_steps, args.max_steps)
     warmup = min(args.warmup, max(total_steps - 1, 0))
     train_step = make_train_step(model, optimizer, args.xla)
+    last = len(y_train) % BATCH_SIZE
+    if args.replicas > 1 and not synthetic and 0 < last < args.replicas:
+        raise SystemExit(
+            "the last batch of each epoch has %d samples, fewer than the %d replicas"
+            % (last, args.replicas)
+        )
     if synthetic:
         # copied to the device once (tf.identity places the copy under the device scope)
         x_pool = [tf.identity(tf.constant(a)) for a in x_train]
@@ -496,20 +708,33 @@ def train(model, data, args, optimizer=None):
             if step == warmup:
                 synchronize(loss)
                 timed_start = time.perf_counter()
-            x, y = pool[index] if synthetic else ([a[index] for a in x_train], y_train[index])
-            loss = train_step(x, y, tf.constant(learning_rate(step, epoch), FLOAT))
+            if args.replicas == 1:
+                x, y = pool[index] if synthetic else ([a[index] for a in x_train], y_train[index])
+                loss = train_step(x, y, tf.constant(learning_rate(step, epoch), FLOAT))
+                count = len(y)
+            else:
+                x, y, count, weight = replica_batch(
+                    x_train, y_train, pool if synthetic else None, index, args
+                )
+                loss = train_step(
+                    x, y, tf.constant(learning_rate(step, epoch) * args.lr_scale, FLOAT), weight
+                )
             running += loss * len(y)
             seen += len(y)
             if step >= warmup:
-                timed_samples += len(y)
+                timed_samples += count
             step += 1
         total = float(running.numpy())  # synchronises the device before the clock is read
         epoch_seconds.append(time.perf_counter() - start)
+        total, seen = replica_sums(args, total, seen)
         losses.append(total / max(seen, 1))
-        print(
-            "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
-            file=sys.stderr,
-        )
+        if args.rank == 0:
+            print(
+                "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
+                file=sys.stderr,
+            )
+    if args.replicas > 1:
+        shared_state(model, args)
     return {
         "steps": step,
         "warmup_steps": warmup,
@@ -520,23 +745,39 @@ def train(model, data, args, optimizer=None):
     }
 
 
+def replica_batch(x_train, y_train, pool, index, args):
+    """A data-parallel replica's part of one global batch (of the synthetic `pool`'s batch
+    `index`, else of the rows `index`): its inputs and labels, the global batch's row count and
+    the weight of the replica's mean loss (replica_rows)."""
+    if pool is not None:
+        x, y = pool[index]
+        rows, count, weight = replica_rows(slice(0, BATCH_SIZE), args)
+        return [a[rows] for a in x], y[rows], count, weight
+    rows, count, weight = replica_rows(index, args)
+    return [a[rows] for a in x_train], y_train[rows], count, weight
+
+
 def evaluate(model, data, args):
-    """Test loss and accuracy with dropout off and no gradients."""
+    """Test loss and accuracy with dropout off and no gradients; each replica of a data-parallel
+    run evaluates its contiguous part of the test set, and the sums are all-reduced."""
     x_test, y_test = prepare(*data)
     eval_step = make_eval_step(model, args.xla)
     total = tf.zeros(())
     correct = tf.zeros(())
     count = 0
-    for start in range(0, len(y_test), BATCH_SIZE):
-        rows = slice(start, start + BATCH_SIZE)
+    part, _, _ = replica_rows(slice(0, len(y_test)), args)
+    batch = BATCH_SIZE // args.replicas
+    for start in range(part.start, part.stop, batch):
+        rows = slice(start, min(start + batch, part.stop))
         loss_sum, hits = eval_step([a[rows] for a in x_test], y_test[rows])
         total += loss_sum
         correct += hits
         count += len(y_test[rows])
+    total, correct, count = replica_sums(args, total, correct, count)
     return {
-        "test_loss": float(total.numpy()) / max(count, 1),
-        "test_samples": count,
-        "test_accuracy": float(correct.numpy()) / max(count, 1),
+        "test_loss": float(total) / max(count, 1),
+        "test_samples": int(count),
+        "test_accuracy": float(correct) / max(count, 1),
     }
 
 
@@ -544,14 +785,26 @@ def evaluate(model, data, args):
 @contextlib.contextmanager
 def setup(args):
     """Seed the generators, resolve --device into args.device ("/GPU:0" or "/CPU:0") and
-    --data-format into DATA_FORMAT, and run everything on that device."""
+    --data-format into DATA_FORMAT, and run everything on that device; with --replicas N (and
+    no TF_CONFIG) start the N replicas instead and exit as they do; in a data-parallel run, join
+    the other replicas (dropout draws from a stream per replica)."""
     global DATA_FORMAT
-    tf.random.set_seed(args.seed)
-    np.random.seed(args.seed)
-    args.device = pick_device(args.device)
-    DATA_FORMAT = pick_data_format(args.data_format, args.device, args.xla)
-    with tf.device(args.device):
-        yield
+    if args.start_replicas > 1 and not os.environ.get("TF_CONFIG"):
+        if not args.verify and BATCH_SIZE % args.start_replicas:
+            raise SystemExit(
+                "batch %d is the global batch: it must split evenly over the %d replicas"
+                % (BATCH_SIZE, args.start_replicas)
+            )
+        raise SystemExit(start_replicas(args))
+    # a replica joins the others first: TensorFlow configures collectives before anything else
+    with replica_group(args):
+        tf.random.set_seed(args.seed + args.rank)
+        np.random.seed(args.seed)
+        args.device = pick_device(args.device)
+        args.lr_scale = args.replicas if LR_SCALING == "linear" else 1
+        DATA_FORMAT = pick_data_format(args.data_format, args.device, args.xla)
+        with tf.device(args.device):
+            yield
 
 
 def new_model(args):
@@ -565,7 +818,9 @@ def new_model(args):
 
 def verify(args):
     """dlspec verify: forward in evaluation mode and one update per given batch (dropout off),
-    from the canonical weights in DIR/weights.npz, all in --verify-precision."""
+    from the canonical weights in DIR/weights.npz, all in --verify-precision. A data-parallel
+    replica steps on its part of each batch; the losses are the whole batches'; rank 0 writes
+    the result."""
     use_precision(args.verify_precision)
     model = Net()
     load_weights(model, os.path.join(args.verify, "weights.npz"))
@@ -576,10 +831,16 @@ def verify(args):
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
         x, y = prepare(x, y)
-        lr = learning_rate(step, 0)
-        losses.append(float(train_step(x, y, tf.constant(lr, FLOAT)).numpy()))
+        lr = learning_rate(step, 0) * args.lr_scale
+        if args.replicas == 1:
+            losses.append(float(train_step(x, y, tf.constant(lr, FLOAT)).numpy()))
+        else:
+            rows, _, weight = replica_rows(slice(0, len(y)), args)
+            loss = train_step([a[rows] for a in x], y[rows], tf.constant(lr, FLOAT), weight)
+            losses.append(replica_mean(float(loss.numpy()), len(y[rows]), args))
         lrs.append(lr)
-    write_verify_result(args, forward, losses, lrs, canonical_weights(model))
+    if args.rank == 0:
+        write_verify_result(args, forward, losses, lrs, canonical_weights(model))
 
 
 def use_precision(name):
@@ -739,6 +1000,19 @@ def parse_args(argv=None):
         default="auto",
         help="image layout (auto: NCHW on a GPU; on the CPU NCHW needs --xla)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        dest="start_replicas",
+        help="data-parallel runs: start this many replicas on this host, each a tf.distribute worker (MultiWorkerMirroredStrategy) with its own TF_CONFIG; where TF_CONFIG is set, this process is one worker of that cluster instead",
+    )
+    parser.add_argument(
+        "--replica-timeout",
+        type=int,
+        default=600,
+        help="data-parallel runs (tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error",
+    )
     return parser.parse_args(argv)
 
 
@@ -749,7 +1023,15 @@ def cpu_count():
 
 def replicas():
     """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
-    return 1, 0
+    # a tf.distribute worker's TF_CONFIG: the cluster's chief (if any) and workers, and this task
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster = config.get("cluster", {})
+    chiefs = cluster.get("chief", [])
+    count = len(chiefs) + len(cluster.get("worker", []))
+    if count < 2:
+        return 1, 0
+    task = config["task"]
+    return count, int(task["index"]) + (len(chiefs) if task["type"] == "worker" else 0)
 
 
 def results_of(model, args, history):
