@@ -190,6 +190,10 @@ class CNTKBackend(Backend):
     native_profile = ""
     framework = "CNTK"
     format_mode = PY2_FORMAT
+    # the script starts its own replicas on this host under Open MPI's mpiexec (CNTK's engine):
+    # the runtime's mpiexec and interpreter ($DLSPEC_MPIEXEC, $DLSPEC_PYTHON, which the built
+    # runtime's launcher sets), else mpiexec on PATH and the script's interpreter
+    replica_flags = ("--replicas", "{replicas}")
     RESERVED_NAMES = frozenset("""
         inputs output forward feed dtype and as assert break class continue def del elif
         else except exec finally for from global if import in is lambda not or pass print raise
@@ -546,4 +550,7 @@ class CNTKBackend(Backend):
             "loss": model.train.loss.kind,  # type: ignore[union-attr]
             "class_name": "Net",
             "model_name": model.name,
+            "lr_scaling": model.train.lr_scaling if model.train else "none",
+            "batchnorm_sync": bool(model.train and model.train.batchnorm_sync)
+            and any(layer.op == "batchnorm" for layer in model.layers),
         }

@@ -16,7 +16,7 @@ SYNTHETIC_POOL_BATCHES = 8
 STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
 TARGET_STDLIB = {
     "keras": ("importlib", "zlib"),
-    "cntk": ("multiprocessing",),
+    "cntk": ("multiprocessing", "shlex", "signal", "subprocess", "threading", "traceback"),
     "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
 }
 PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)

@@ -58,11 +58,12 @@ class Flag:
     help: str
     choices: tuple[str, ...] = ()
     metavar: str = ""
+    into: str = ""  # the attribute it sets where not the name's (argparse's dest)
 
     @property
     def dest(self) -> str:
-        """The attribute argparse gives it (--max-steps -> max_steps)."""
-        return self.name[2:].replace("-", "_")
+        """The attribute argparse gives it (--max-steps -> max_steps, unless `into` says)."""
+        return self.into or self.name[2:].replace("-", "_")
 
     def argument(self) -> str:
         """The arguments of its parser.add_argument call, as Python source."""
@@ -79,6 +80,8 @@ class Flag:
             parts.append(f"default={self.default!r}")
         if self.metavar:
             parts.append(f"metavar={self.metavar!r}")
+        if self.into:
+            parts.append(f"dest={self.into!r}")
         parts.append(f"help={self.help!r}")
         return ", ".join(parts)
 
@@ -130,7 +133,10 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),
     ),
-    "cntk": (),
+    "cntk": (
+        Flag("--replicas", "int", 1, "run as N data-parallel replicas on this host: the script again under Open MPI's mpiexec (under mpiexec already: its process count)", into="start_replicas"),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (mpiexec): seconds a replica waits for the others in a shared step before it stops with an error"),
+    ),
 }
 # fmt: on
 
