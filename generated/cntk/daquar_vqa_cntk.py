@@ -519,7 +519,7 @@ class LearnerOptimizer(object):
     w -= lr * g.
     A data-parallel replica's learner is CNTK's data-parallel distributed learner around it,
     which sums the replicas' gradients (an MPI all-reduce) before the update: step(feeds, lr, n,
-    total) then trains on its n rows of a global batch of `total` rows,
+    total) then trains on its n rows of a global batch of `total` rows (None: n),
     at the per-sample rate lr / total (the sum over the global batch at lr / total: its mean).
     """
 
@@ -534,8 +534,10 @@ class LearnerOptimizer(object):
         self.trainer = C.Trainer(model.output, self.loss, [learner])
         C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
-    def step(self, feeds, lr, n, total):
-        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr / total))
+    def step(self, feeds, lr, n, total=None):
+        self.learner.reset_learning_rate(
+            C.learning_parameter_schedule_per_sample(lr / (total or n))
+        )
         _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.loss.output])
         return float(np.mean(outputs[self.loss.output]))
 
@@ -686,7 +688,7 @@ def train_step(model, criterion, optimizer, x, y, lr, total=None):
     them. `total`: the global batch's rows when x and y are a replica's part of it."""
     feeds = model.feed(x)
     feeds[criterion[0]] = targets(model, y)
-    return optimizer.step(feeds, lr, len(y), total or len(y))
+    return optimizer.step(feeds, lr, len(y), total)
 
 
 def train(model, data, args, optimizer=None):

@@ -376,13 +376,13 @@ class CanonicalOptimizer(object):
     centered = False
     weight_decay = 0.0
     weight_decay_mode = decoupled
-    step(feeds, lr, n, total): CNTK's gradient of the summed per-sample loss over the n rows (a
-    training pass: dropout on, running statistics updated), summed over a data-parallel run's
-    replicas (an MPI all-reduce: the global batch of `total` rows), divided by total, then the
-    update in NumPy: in place on a NumPy
-    copy of each parameter's value, which CNTK copies back (no array allocated in a step), a
-    CHUNK of the flattened arrays at a time so the scratch buffers stay in cache (elementwise:
-    the same operations, in the same order, as on the whole arrays).
+    step(feeds, lr, n, total=None): CNTK's gradient of the summed per-sample loss over the n
+    rows (a training pass: dropout on, running statistics updated), summed over a data-parallel
+    run's replicas (an MPI all-reduce: the global batch of `total` rows; None: n), divided by the
+    global rows, then the update in NumPy: in place on a NumPy copy of each parameter's value,
+    which CNTK copies back (no array allocated in a step), a CHUNK of the flattened arrays at a
+    time so the scratch buffers stay in cache (elementwise: the same operations, in the same
+    order, as on the whole arrays).
     """
 
     CHUNK = 65536  # elements (measured: the IMDB embedding's Adam in 0.6x the whole arrays' time)
@@ -393,7 +393,7 @@ class CanonicalOptimizer(object):
         self.state = [{} for _ in self.params]
         self.communicator = communicator
 
-    def step(self, feeds, lr, n, total):
+    def step(self, feeds, lr, n, total=None):
         grads, losses = self.loss.grad(feeds, wrt=self.params, outputs=[self.loss.output])
         if not isinstance(grads, dict):  # one parameter: its gradient alone
             grads = {self.params[0]: grads}
@@ -402,6 +402,7 @@ class CanonicalOptimizer(object):
                 C.NDArrayView.from_dense(grads[p], C.device.cpu(), borrow=True) for p in self.params
             ]
             self.communicator.aggregate_in_place(views, self.communicator.workers())
+        total = total or n
         for param, state in zip(self.params, self.state):
             if not state:  # the state starts at zero; scratch buffers of a chunk
                 value = param.value  # a NumPy copy, kept: w is its flat view
@@ -581,7 +582,7 @@ def train_step(model, criterion, optimizer, x, y, lr, total=None):
     them. `total`: the global batch's rows when x and y are a replica's part of it."""
     feeds = model.feed(x)
     feeds[criterion[0]] = targets(model, y)
-    return optimizer.step(feeds, lr, len(y), total or len(y))
+    return optimizer.step(feeds, lr, len(y), total)
 
 
 def train(model, data, args, optimizer=None):

@@ -395,7 +395,7 @@ class LearnerOptimizer(object):
     (sqrt(v) + eps), the uncorrected eps placement.
     A data-parallel replica's learner is CNTK's data-parallel distributed learner around it,
     which sums the replicas' gradients (an MPI all-reduce) before the update: step(feeds, lr, n,
-    total) then trains on its n rows of a global batch of `total` rows,
+    total) then trains on its n rows of a global batch of `total` rows (None: n),
     its mean loss weighted by n / total (the sum of the weighted means: the global batch's mean).
     """
 
@@ -422,7 +422,7 @@ class LearnerOptimizer(object):
         self.trainer = C.Trainer(model.output, objective, [learner])
         C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
-    def step(self, feeds, lr, n, total):
+    def step(self, feeds, lr, n, total=None):
         self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr))
         if self.share is None:
             _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.mean.output])
@@ -580,7 +580,7 @@ def train_step(model, criterion, optimizer, x, y, lr, total=None):
     them. `total`: the global batch's rows when x and y are a replica's part of it."""
     feeds = model.feed(x)
     feeds[criterion[0]] = targets(model, y)
-    return optimizer.step(feeds, lr, len(y), total or len(y))
+    return optimizer.step(feeds, lr, len(y), total)
 
 
 def train(model, data, args, optimizer=None):

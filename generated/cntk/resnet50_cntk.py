@@ -2481,7 +2481,7 @@ class LearnerOptimizer(object):
     w -= lr * g.
     A data-parallel replica's learner is CNTK's data-parallel distributed learner around it,
     which sums the replicas' gradients (an MPI all-reduce) before the update: step(feeds, lr, n,
-    total) then trains on its n rows of a global batch of `total` rows,
+    total) then trains on its n rows of a global batch of `total` rows (None: n),
     at the per-sample rate lr / total (the sum over the global batch at lr / total: its mean).
     """
 
@@ -2496,8 +2496,10 @@ class LearnerOptimizer(object):
         self.trainer = C.Trainer(model.output, self.loss, [learner])
         C.cntk_py.set_max_num_cputhreads(threads)  # a Trainer raises it to every core (measured)
 
-    def step(self, feeds, lr, n, total):
-        self.learner.reset_learning_rate(C.learning_parameter_schedule_per_sample(lr / total))
+    def step(self, feeds, lr, n, total=None):
+        self.learner.reset_learning_rate(
+            C.learning_parameter_schedule_per_sample(lr / (total or n))
+        )
         _, outputs = self.trainer.train_minibatch(feeds, outputs=[self.loss.output])
         return float(np.mean(outputs[self.loss.output]))
 
@@ -2666,7 +2668,7 @@ def train_step(model, criterion, optimizer, x, y, lr, total=None):
     feeds = model.feed(x)
     feeds[criterion[0]] = targets(model, y)
     before = [parameter(model, name).value for name, _, _, _ in RUNNING_STATS]
-    loss = optimizer.step(feeds, lr, len(y), total or len(y))
+    loss = optimizer.step(feeds, lr, len(y), total)
     # the training pass left the batch's statistics (CNTK's variance unbiased): folded in with m
     for (name, m, cells, unbiased), old in zip(RUNNING_STATS, before):
         batch = parameter(model, name).value
