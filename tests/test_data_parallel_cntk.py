@@ -263,3 +263,51 @@ def test_verify_two_replicas_against_one_process_and_the_oracle(
     rows = {(c.runtime, c.check): c for c in checks}
     assert rows["cntk x2", "trained weights vs 1 process"].rel_err <= WEIGHTS_TOL
     assert rows["cntk x2", "trained weights vs oracle"].rel_err <= WEIGHTS_TOL
+
+
+# ---- replicas on two hosts ---------------------------------------------------------------------
+
+# stands in for ssh: drops the options and the host name, and runs the command on this host
+FAKE_SSH = """#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in -*) shift;; *) shift; break;; esac; done
+echo "$*" >>"$(dirname "$0")/ssh.log"
+exec /bin/sh -c "$*"
+"""
+
+
+def test_two_hosts_train_the_weights_of_one_process(cntk: Runtime, tmp_path: Path) -> None:
+    """One replica on each of two "hosts": mpiexec starts the second host's daemon through the
+    runtime's orted launcher (--launch-agent) over a stand-in for ssh, as on a real second host;
+    the replicas then train the weights of one process."""
+    folder = Path(cntk.python[0]).parent
+    if not (folder / "orted").exists():
+        pytest.skip("the cntk runtime predates its orted launcher; fix: make runtimes")
+    ssh = tmp_path / "ssh"
+    ssh.write_text(FAKE_SSH)
+    ssh.chmod(0o755)
+    path = script(MLP.replace("OPTIMIZER", OPTIMIZERS[1]), tmp_path)
+    data = str(write_npz(tmp_path / "data.npz", 11, 5))
+    _, w_single = run(cntk, path, "single", 1, *STEPS, "--data", data)
+    argv = [str(folder / "mpiexec"), "--oversubscribe", "--mca", "plm_rsh_agent", str(ssh)]
+    argv += ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    argv += ["--launch-agent", str(folder / "orted"), "-n", "2", "-H", "localhost:1,host2:1"]
+    argv += [*cntk.python, str(path), *STEPS, "--data", data]
+    argv += [
+        "--results",
+        str(tmp_path / "hosts.json"),
+        "--weights-out",
+        str(tmp_path / "hosts.npz"),
+    ]
+    done = subprocess.run(
+        argv,
+        env=cntk.environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        start_new_session=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert str(folder / "orted") in (tmp_path / "ssh.log").read_text()  # host2's daemon
+    assert json.loads((tmp_path / "hosts.json").read_text())["replicas"] == 2
+    with np.load(tmp_path / "hosts.npz") as f:
+        assert relative_error({k: f[k] for k in f.files}, w_single) <= WEIGHTS_TOL
