@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import re
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_a_script_that_launches_its_own_replicas_takes_flags_after_it(
 def test_every_runtime_either_runs_replicas_or_says_why_not(name: str) -> None:
     refusal = TARGETS[runtime(name).target].replica_refusal(name)
     if refusal:
-        with pytest.raises(NotSupported, match=refusal):
+        with pytest.raises(NotSupported, match=re.escape(refusal)):
             replica_command(runtime(name), "s.py", 2)
     else:
         command = replica_command(runtime(name), "s.py", 2)
@@ -126,3 +127,18 @@ def test_cli_refuses_replicas_on_a_target_without_a_launcher(
     assert code == 2
     assert "--replicas 2: keras[tensorflow]: data-parallel runs are not yet supported" in err
     assert "; mxnet: data-parallel runs are not yet supported on this target" in err
+
+
+def test_cntk_starts_its_replicas_through_its_own_flag_under_mpiexec(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The script's --replicas N; without any mpiexec to run them under, the runtime says so."""
+    python = tmp_path / "python"
+    monkeypatch.setenv("DLSPEC_PYTHON_CNTK", str(python))
+    monkeypatch.delenv("DLSPEC_MPIEXEC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(NotSupported, match="cntk: no mpiexec to start its replicas under"):
+        replica_command(runtime("cntk"), "s.py", 2)
+    (tmp_path / "mpiexec").write_text("")  # the built runtime's launcher beside its interpreter
+    command = replica_command(runtime("cntk"), "s.py", 2, "--seed", "1")
+    assert command == [str(python), "s.py", "--replicas", "2", "--seed", "1"]

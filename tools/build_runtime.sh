@@ -23,7 +23,7 @@ HOST_PYTHON="${HOST_PYTHON:-python3}"
 LOG="$RUNTIMES/$NAME.log"
 
 MXNET_RECIPE="mxnet==1.9.1 numpy==1.23.5 (venv of $("$HOST_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo '?'))"
-CNTK_RECIPE="bullseye minbase + python2.7 libpython2.7 libopenmpi3 libgomp1 ca-certificates; pip==20.3.4; cntk==2.7.post2 cp27mu"
+CNTK_RECIPE="bullseye minbase + python2.7 libpython2.7 libopenmpi3 openmpi-bin libgomp1 ca-certificates; pip==20.3.4; cntk==2.7.post2 cp27mu; mpiexec and orted launchers"
 
 fail() {
     mkdir -p "$RUNTIMES"
@@ -92,9 +92,10 @@ build_cntk() {
         debootstrap --variant=minbase bullseye "$tree" "$mirror"
     mount -t proc proc "$tree/proc"
     trap 'umount "$WORK/tree/proc" 2>/dev/null || true' EXIT  # also when a step fails
+    # openmpi-bin: mpiexec, which starts a script's data-parallel replicas (--replicas N)
     step "apt-get install python2.7 and CNTK's libraries in the tree" \
         in_tree env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        python2.7 libpython2.7 libopenmpi3 libgomp1 ca-certificates
+        python2.7 libpython2.7 libopenmpi3 openmpi-bin libgomp1 ca-certificates
     umount "$tree/proc"
     trap - EXIT
     # this machine's HTTPS may pass a proxy whose CA only the host's bundle holds
@@ -116,8 +117,17 @@ build_cntk() {
     ln -sfn ../x86_64-linux-gnu/libmpi_cxx.so.40 "$tree/usr/lib/dlspec-mpi/libmpi_cxx.so.1"
     ln -sfn ../x86_64-linux-gnu/libmpi.so.40 "$tree/usr/lib/dlspec-mpi/libmpi.so.12"
     write_cntk_launcher "$WORK/python"
+    write_mpi_launcher "$WORK/mpiexec" orterun "mpiexec, e.g.
+# \`mpiexec -n 2 <this folder>/python script.py\` (as root add --allow-run-as-root; more processes
+# than cores: --oversubscribe). Other hosts: the same tree at the same path, and
+# --launch-agent <this folder>/orted."
+    write_mpi_launcher "$WORK/orted" orted "the daemon mpiexec starts on every other host
+# (mpiexec --launch-agent <this folder>/orted)."
     step "import cntk (through the launcher, as a user would)" \
         "$WORK/python" -c "import cntk; print(cntk.__version__)"
+    step "mpiexec -n 2 (through its launcher)" \
+        "$WORK/mpiexec" --allow-run-as-root --oversubscribe -n 2 "$WORK/python" -c \
+        "import cntk.train.distributed as d; assert d.Communicator.num_workers() == 2; d.Communicator.finalize()"
 }
 
 # The launcher runs the tree's python2.7 with the tree's own loader and libraries: no root.
@@ -130,9 +140,38 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tree="$here/tree"
 libs="$tree/usr/lib/x86_64-linux-gnu"
 unset PYTHONPATH PIP_FIND_LINKS
+# a script's --replicas N runs it again under the tree's mpiexec, each replica through this file
+export DLSPEC_MPIEXEC="${DLSPEC_MPIEXEC:-$here/mpiexec}" DLSPEC_PYTHON="${DLSPEC_PYTHON:-$here/python}"
 PYTHONHOME="$tree/usr" exec "$libs/ld-linux-x86-64.so.2" \
     --library-path "$tree/usr/lib/dlspec-mpi:$libs:$tree/lib/x86_64-linux-gnu" \
     "$tree/usr/bin/python2.7" "$@"
+EOF
+    chmod +x "$1"
+}
+
+# Open MPI 4.1's mpiexec (orterun) and orted from the tree, likewise: Open MPI and PMIx look for
+# their plugins, help texts and settings under the tree's /usr and /etc instead of the host's.
+# $1: the launcher's path, $2: the tree's program it runs, $3: what it is for.
+write_mpi_launcher() {
+    cat >"$1" <<EOF
+#!/bin/sh
+# Open MPI 4.1's $2 from the Debian bullseye tree beside this file, run without root or chroot
+# (made by tools/build_runtime.sh cntk): $3
+EOF
+    cat >>"$1" <<'EOF'
+here="$(cd "$(dirname "$0")" && pwd)"
+tree="$here/tree"
+libs="$tree/usr/lib/x86_64-linux-gnu"
+export OPAL_PREFIX="$tree/usr"
+export PMIX_INSTALL_PREFIX="$libs/pmix2"
+export PMIX_MCA_mca_base_component_path="$libs/pmix2/lib/pmix"
+export OMPI_MCA_mca_base_param_files="$tree/etc/openmpi/openmpi-mca-params.conf"
+export OMPI_MCA_mtl="^ofi,psm"  # InfiniBand transports, whose libraries the tree lacks
+EOF
+    cat >>"$1" <<EOF
+exec "\$libs/ld-linux-x86-64.so.2" \\
+    --library-path "\$tree/usr/lib/dlspec-mpi:\$libs:\$tree/lib/x86_64-linux-gnu" \\
+    "\$tree/usr/bin/$2" "\$@"
 EOF
     chmod +x "$1"
 }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Optional
 
 from dlspec.backends.base import Backend, LayerCode, overhang
@@ -12,6 +15,7 @@ from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
 from dlspec.ir.updates import update_rule
+from dlspec.runtimes import FIX_BUILT, runtime
 
 ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 
@@ -190,6 +194,21 @@ class CNTKBackend(Backend):
     native_profile = ""
     framework = "CNTK"
     format_mode = PY2_FORMAT
+    # the script starts its own replicas on this host under Open MPI's mpiexec (CNTK's engine):
+    # the runtime's mpiexec and interpreter ($DLSPEC_MPIEXEC, $DLSPEC_PYTHON, which the built
+    # runtime's launcher sets), else mpiexec on PATH and the script's interpreter
+    replica_flags = ("--replicas", "{replicas}")
+
+    @classmethod
+    def replica_refusal(cls, runtime_name: str) -> str:
+        """Why `runtime_name` cannot start replicas: no mpiexec (neither $DLSPEC_MPIEXEC, nor the
+        built runtime's launcher beside its interpreter, nor one on PATH); "" when it can."""
+        rt = runtime(runtime_name)
+        launcher = Path(rt.python[0]).parent / "mpiexec"
+        if os.environ.get("DLSPEC_MPIEXEC") or launcher.exists() or shutil.which("mpiexec"):
+            return ""
+        return f"no mpiexec to start its replicas under (not {launcher}, nor on PATH); fix: {FIX_BUILT}"
+
     RESERVED_NAMES = frozenset("""
         inputs output forward feed dtype and as assert break class continue def del elif
         else except exec finally for from global if import in is lambda not or pass print raise
@@ -546,4 +565,7 @@ class CNTKBackend(Backend):
             "loss": model.train.loss.kind,  # type: ignore[union-attr]
             "class_name": "Net",
             "model_name": model.name,
+            "lr_scaling": model.train.lr_scaling if model.train else "none",
+            "batchnorm_sync": bool(model.train and model.train.batchnorm_sync)
+            and any(layer.op == "batchnorm" for layer in model.layers),
         }

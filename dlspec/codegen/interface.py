@@ -136,7 +136,10 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),
     ),
-    "cntk": (),
+    "cntk": (
+        Flag("--replicas", "int", 1, "run as N data-parallel replicas on this host: the script again under Open MPI's mpiexec (under mpiexec already: its process count)", attribute="start_replicas"),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (mpiexec): seconds a replica waits for the others in a shared step before it stops with an error"),
+    ),
 }
 # fmt: on
 

@@ -13,9 +13,14 @@ import math
 import multiprocessing
 import os
 import pickle
+import shlex
+import signal
 import struct
+import subprocess
 import sys
+import threading
 import time
+import traceback
 
 import numpy as np
 import cntk as C
@@ -67,6 +72,11 @@ NATIVE_PATHS = {
     "dense_2.bias": ("dense_2.b", ""),
 }
 DTYPES = {"float32": np.float32, "float64": np.float64}
+# data-parallel runs (one process per replica under Open MPI's mpiexec; --replicas N starts them
+# on this host): BATCH_SIZE is the global batch, of which each replica takes an equal contiguous
+# part; the learning rate is multiplied by the replica count when LR_SCALING is "linear" ("none":
+# as stated)
+LR_SCALING = "none"
 clock = getattr(time, "perf_counter", time.time)  # Python 2.7 has no perf_counter
 
 
@@ -366,24 +376,33 @@ class CanonicalOptimizer(object):
     centered = False
     weight_decay = 0.0
     weight_decay_mode = decoupled
-    step(feeds, lr, n): CNTK's gradient of the summed per-sample loss (a training pass: dropout
-    on, running statistics updated), divided by n, then the update in NumPy: in place on a NumPy
-    copy of each parameter's value, which CNTK copies back (no array allocated in a step), a
-    CHUNK of the flattened arrays at a time so the scratch buffers stay in cache (elementwise:
-    the same operations, in the same order, as on the whole arrays).
+    step(feeds, lr, n, total=None): CNTK's gradient of the summed per-sample loss over the n
+    rows (a training pass: dropout on, running statistics updated), summed over a data-parallel
+    run's replicas (an MPI all-reduce: the global batch of `total` rows; None: n), divided by the
+    global rows, then the update in NumPy: in place on a NumPy copy of each parameter's value,
+    which CNTK copies back (no array allocated in a step), a CHUNK of the flattened arrays at a
+    time so the scratch buffers stay in cache (elementwise: the same operations, in the same
+    order, as on the whole arrays).
     """
 
     CHUNK = 65536  # elements (measured: the IMDB embedding's Adam in 0.6x the whole arrays' time)
 
-    def __init__(self, model, criterion):
+    def __init__(self, model, criterion, communicator=None):
         self.params = model.output.parameters
         self.loss = criterion[1]
         self.state = [{} for _ in self.params]
+        self.communicator = communicator
 
-    def step(self, feeds, lr, n):
+    def step(self, feeds, lr, n, total=None):
         grads, losses = self.loss.grad(feeds, wrt=self.params, outputs=[self.loss.output])
         if not isinstance(grads, dict):  # one parameter: its gradient alone
             grads = {self.params[0]: grads}
+        if self.communicator is not None:  # summed over the replicas, in place
+            views = [
+                C.NDArrayView.from_dense(grads[p], C.device.cpu(), borrow=True) for p in self.params
+            ]
+            self.communicator.aggregate_in_place(views, self.communicator.workers())
+        total = total or n
         for param, state in zip(self.params, self.state):
             if not state:  # the state starts at zero; scratch buffers of a chunk
                 value = param.value  # a NumPy copy, kept: w is its flat view
@@ -402,7 +421,7 @@ class CanonicalOptimizer(object):
                 v = state["v"][lo:hi]
                 tmp0 = state["tmp0"][: g.size]
                 tmp1 = state["tmp1"][: g.size]
-                g /= n
+                g /= total
                 v *= 0.9
                 np.multiply(1.0 - 0.9, g, out=tmp0)
                 tmp0 *= g
@@ -417,9 +436,10 @@ class CanonicalOptimizer(object):
         return float(np.mean(losses))
 
 
-def make_optimizer(model, criterion):
-    """The optimiser in the spec's canonical form, written out (no CNTK learner computes it)."""
-    return CanonicalOptimizer(model, criterion)
+def make_optimizer(model, criterion, communicator=None):
+    """The optimiser in the spec's canonical form, written out (no CNTK learner computes it);
+    `communicator`: a data-parallel run's."""
+    return CanonicalOptimizer(model, criterion, communicator)
 
 
 # ---- training and evaluation ------------------------------------------------------------------
@@ -443,11 +463,126 @@ def batch_order(count, steps, epoch, synthetic, seed):
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 
-def train_step(model, criterion, optimizer, x, y, lr):
-    """One update at learning rate `lr` on inputs x (a list) and labels y; the mean loss."""
+# ---- data parallelism: one process per replica, under Open MPI's mpiexec ----------------------
+def start_replicas(args):
+    """--replicas N: this script's command line again as N replicas under Open MPI's mpiexec on
+    this host ($DLSPEC_MPIEXEC, else mpiexec; each through $DLSPEC_PYTHON, else this
+    interpreter); the exit status (a message when a replica failed: mpiexec stops the rest)."""
+    mpiexec = shlex.split(os.environ.get("DLSPEC_MPIEXEC", "mpiexec"))
+    python = shlex.split(os.environ.get("DLSPEC_PYTHON", "")) or [sys.executable]
+    root = ["--allow-run-as-root"] if os.geteuid() == 0 else []  # Open MPI refuses root otherwise
+    command = (
+        mpiexec + ["-n", str(args.start_replicas), "--oversubscribe"] + root + python + sys.argv
+    )
+    status = subprocess.call(command)
+    if status:
+        message = "the %d replicas stopped: mpiexec exited with status %d (a replica failed, was killed or did not"
+        message += " finish a step within --replica-timeout %d s; mpiexec then stops the others): the errors above say which"
+        return message % (args.start_replicas, status, args.replica_timeout)
+    return 0
+
+
+class ReplicaWatchdog(object):
+    """Stops this replica (exit 1, saying so) when a step shared with the others takes longer
+    than --replica-timeout seconds from arm(): one of them stopped or hangs. mpiexec then stops
+    the rest."""
+
+    def __init__(self, args):
+        self.args = args
+        self.deadline = None
+        thread = threading.Thread(target=self.watch)
+        thread.daemon = True
+        thread.start()
+
+    def arm(self):
+        self.deadline = time.time() + self.args.replica_timeout
+
+    def watch(self):
+        while True:
+            time.sleep(min(1.0, self.args.replica_timeout / 4.0))
+            if self.deadline is not None and time.time() > self.deadline:
+                message = "replica %d of %d stopped: a step shared with the other replicas did not finish within"
+                message += " --replica-timeout %d s (one of them stopped or hangs)\n"
+                sys.stderr.write(
+                    message % (self.args.rank, self.args.replicas, self.args.replica_timeout)
+                )
+                sys.stderr.flush()
+                os._exit(1)
+
+
+@contextlib.contextmanager
+def replica_group(args):
+    """Join the other replicas of a data-parallel run (CNTK's MPI communicator, args.communicator;
+    a watchdog, args.watchdog); a replica whose run fails exits 1 saying so, and mpiexec stops the
+    others. One process: nothing to join (args.communicator None)."""
+    args.communicator = None
+    if args.replicas == 1:
+        yield
+        return
+    if not args.verify and BATCH_SIZE % args.replicas:
+        raise SystemExit(
+            "batch %d is the global batch: it must split evenly over the %d replicas"
+            % (BATCH_SIZE, args.replicas)
+        )
+
+    def stopped(signum, frame):
+        raise SystemExit(
+            "replica %d of %d stopped by signal %d: mpiexec stops every replica when one fails"
+            % (args.rank, args.replicas, signum)
+        )
+
+    signal.signal(signal.SIGTERM, stopped)
+    args.communicator = C.cntk_py.mpicommunicator()
+    args.watchdog = ReplicaWatchdog(args)
+    args.watchdog.arm()
+    try:
+        yield
+    except Exception:
+        traceback.print_exc()
+        raise SystemExit(
+            "replica %d of %d stopped: its run failed (the error above); mpiexec stops the others"
+            % (args.rank, args.replicas)
+        )
+    args.watchdog.arm()
+    C.train.distributed.Communicator.finalize()
+    args.watchdog.deadline = None
+
+
+def replica_rows(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows) and
+    the global batch's row count. Of n rows, replica r of R takes rows [r n / R, (r + 1) n / R)
+    (rounded down). One process: every row."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if args.replicas == 1:
+        return index, count
+    first = args.rank * count // args.replicas
+    last = (args.rank + 1) * count // args.replicas
+    return (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    ), count
+
+
+def replica_sums(args, *values):
+    """Numbers summed over every replica (one all-reduce, in float64), as floats. One process: the
+    values as they are."""
+    if args.replicas == 1:
+        return values
+    sums = np.array([float(v) for v in values], dtype=np.float64)
+    args.watchdog.arm()
+    args.communicator.aggregate_in_place(
+        [C.NDArrayView.from_dense(sums, C.device.cpu(), borrow=True)], args.communicator.workers()
+    )
+    return sums.tolist()
+
+
+def train_step(model, criterion, optimizer, x, y, lr, total=None):
+    """One update at learning rate `lr` on inputs x (a list) and labels y; the mean loss over
+    them. `total`: the global batch's rows when x and y are a replica's part of it."""
     feeds = model.feed(x)
     feeds[criterion[0]] = targets(model, y)
-    return optimizer.step(feeds, lr, len(y))
+    return optimizer.step(feeds, lr, len(y), total)
 
 
 def train(model, data, args, optimizer=None):
@@ -456,7 +591,7 @@ def train(model, data, args, optimizer=None):
     x_train, y_train = data
     criterion = make_criterion(model)
     if optimizer is None:
-        optimizer = make_optimizer(model, criterion)
+        optimizer = make_optimizer(model, criterion, args.communicator)
     synthetic = args.data == "synthetic"
     count = TRAIN_SIZE if synthetic else len(y_train)
     steps_per_epoch = int(math.ceil(count / BATCH_SIZE))
@@ -464,6 +599,12 @@ def train(model, data, args, optimizer=None):
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
     warmup = min(args.warmup, max(total_steps - 1, 0))
+    last = len(y_train) % BATCH_SIZE
+    if not synthetic and 0 < last < args.replicas:
+        raise SystemExit(
+            "the last batch of each epoch has %d samples, fewer than the %d replicas"
+            % (last, args.replicas)
+        )
     step = 0
     epoch_seconds = []
     losses = []
@@ -480,19 +621,36 @@ def train(model, data, args, optimizer=None):
                 break
             if step == warmup:
                 timed_start = clock()
-            x, y = [a[index] for a in x_train], y_train[index]
-            loss = train_step(model, criterion, optimizer, x, y, learning_rate(step, epoch))
+            if args.replicas == 1:
+                x, y = [a[index] for a in x_train], y_train[index]
+                loss = train_step(model, criterion, optimizer, x, y, learning_rate(step, epoch))
+                count = len(y)
+            else:
+                rows, count = replica_rows(index, args)
+                x, y = [a[rows] for a in x_train], y_train[rows]
+                args.watchdog.arm()
+                loss = train_step(
+                    model,
+                    criterion,
+                    optimizer,
+                    x,
+                    y,
+                    learning_rate(step, epoch) * args.lr_scale,
+                    count,
+                )
             running += loss * len(y)
             seen += len(y)
             if step >= warmup:
-                timed_samples += len(y)
+                timed_samples += count
             step += 1
         epoch_seconds.append(clock() - start)
+        running, seen = replica_sums(args, running, seen)
         losses.append(running / max(seen, 1))
-        print(
-            "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
-            file=sys.stderr,
-        )
+        if args.rank == 0:
+            print(
+                "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
+                file=sys.stderr,
+            )
     return {
         "steps": step,
         "warmup_steps": warmup,
@@ -511,17 +669,20 @@ def evaluate(model, data, args):
     total = 0.0
     correct = 0
     count = 0
-    for start in range(0, len(y_test), BATCH_SIZE):
-        rows = slice(start, start + BATCH_SIZE)
+    part, _ = replica_rows(slice(0, len(y_test)), args)
+    batch = BATCH_SIZE // args.replicas
+    for start in range(part.start, part.stop, batch):
+        rows = slice(start, min(start + batch, part.stop))
         feeds = model.feed([a[rows] for a in x_test])
         feeds[target] = targets(model, y_test[rows])
         values = both.eval(feeds)
         total += float(np.sum(values[both.outputs[0]]))
         correct += int(np.sum(np.argmax(values[both.outputs[1]], axis=1) == y_test[rows]))
         count += len(y_test[rows])
+    total, correct, count = replica_sums(args, total, correct, count)
     return {
         "test_loss": total / max(count, 1),
-        "test_samples": count,
+        "test_samples": int(count),
         "test_accuracy": correct / max(count, 1),
     }
 
@@ -529,12 +690,17 @@ def evaluate(model, data, args):
 # ---- setup, verify and the platform -----------------------------------------------------------
 @contextlib.contextmanager
 def setup(args):
-    """Seed the generators and resolve --device: args.cntk_device becomes CNTK's default."""
+    """Seed the generators and resolve --device: args.cntk_device becomes CNTK's default. With
+    --replicas N (outside mpiexec): run as N replicas instead; in a replica, join the others."""
+    if args.start_replicas > 1 and "OMPI_COMM_WORLD_SIZE" not in os.environ:
+        raise SystemExit(start_replicas(args))
     np.random.seed(args.seed)
-    C.cntk_py.set_fixed_random_seed(args.seed + 1)
+    C.cntk_py.set_fixed_random_seed(args.seed + 1 + args.rank)  # dropout: a stream per replica
     args.cntk_device = pick_device(args.device)
     C.device.try_set_default_device(args.cntk_device)
-    yield
+    args.lr_scale = args.replicas if LR_SCALING == "linear" else 1
+    with replica_group(args):
+        yield
 
 
 def new_model(args):
@@ -549,19 +715,27 @@ def new_model(args):
 def verify(args):
     """dlspec verify: forward in an evaluation pass and one update per given batch (no dropout
     layers), from the canonical weights in DIR/weights.npz; parameters,
-    running statistics and data in --verify-precision."""
+    running statistics and data in --verify-precision. A data-parallel replica steps on its part
+    of each batch; the losses are the whole batches'; rank 0 writes the result."""
     model = Net(args.verify_precision, dropout=False)
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     inputs, batches = verify_batches(args)
     forward = model.output.eval(model.feed(inputs))
     criterion = make_criterion(model)
-    optimizer = make_optimizer(model, criterion)
+    optimizer = make_optimizer(model, criterion, args.communicator)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
-        lr = learning_rate(step, 0)
-        losses.append(float(train_step(model, criterion, optimizer, x, y, lr)))
+        lr = learning_rate(step, 0) * args.lr_scale
+        if args.replicas == 1:
+            losses.append(float(train_step(model, criterion, optimizer, x, y, lr)))
+        else:
+            rows, count = replica_rows(slice(0, len(y)), args)
+            args.watchdog.arm()
+            loss = train_step(model, criterion, optimizer, [a[rows] for a in x], y[rows], lr, count)
+            losses.append(replica_sums(args, float(loss) * len(y[rows]))[0] / count)
         lrs.append(lr)
-    write_verify_result(args, forward, losses, lrs, canonical_weights(model))
+    if args.rank == 0:
+        write_verify_result(args, forward, losses, lrs, canonical_weights(model))
 
 
 def parameter_count(model):
@@ -694,6 +868,19 @@ def parse_args(argv=None):
         default="float32",
         help="dlspec verify: the dtype of the model, data and optimiser",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        dest="start_replicas",
+        help="run as N data-parallel replicas on this host: the script again under Open MPI's mpiexec (under mpiexec already: its process count)",
+    )
+    parser.add_argument(
+        "--replica-timeout",
+        type=int,
+        default=600,
+        help="data-parallel runs (mpiexec): seconds a replica waits for the others in a shared step before it stops with an error",
+    )
     return parser.parse_args(argv)
 
 
@@ -704,7 +891,9 @@ def cpu_count():
 
 def replicas():
     """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
-    return 1, 0
+    return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")), int(
+        os.environ.get("OMPI_COMM_WORLD_RANK", "0")
+    )
 
 
 def results_of(model, args, history):

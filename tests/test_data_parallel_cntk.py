@@ -1,0 +1,313 @@
+"""Data-parallel CNTK scripts under Open MPI's mpiexec: 2 replicas train the weights of one process,
+and a lost replica ends the run with an error instead of a hang, leaving no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pytest
+from built_runtimes import ready
+
+from dlspec.codegen.compile import compile_model
+from dlspec.codegen.interface import validate_results
+from dlspec.frontend.load import build
+from dlspec.runtimes import Runtime
+from dlspec.verify.parallel import verify_replicas
+from dlspec.verify.replicas import replica_command, run_replicas
+from dlspec.verify.run import matrix
+
+pytestmark = pytest.mark.framework
+
+# 11 training samples in batches of 4: 4, 4, 3; two replicas split the last one 1 and 2
+MLP = """
+model mlp {
+    input x: float32[6]
+    dense(5) -> tanh
+    dense(3)
+}
+train {
+    optimizer = OPTIMIZER
+    batch = 4
+    epochs = 2
+    data = npz
+}
+"""
+# one per path of the script: a summed learner (C.momentum_sgd), a mean learner (C.adam), the
+# written-out update (RMSprop)
+OPTIMIZERS = ["sgd(lr=0.2, momentum=0.9)", "adam(lr=0.05)", "rmsprop(lr=0.01, momentum=0.5)"]
+STEPS = ["--device", "cpu", "--warmup", "1"]
+RUN_TIMEOUT = 300  # seconds for one run: ~5 s here
+WEIGHTS_TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def cntk() -> Runtime:
+    """The CNTK runtime, with the mpiexec its replicas start under (the tree's openmpi-bin)."""
+    rt = ready("cntk")
+    if "DLSPEC_MPIEXEC" not in os.environ and not (Path(rt.python[0]).parent / "mpiexec").exists():
+        pytest.skip("the cntk runtime predates its mpiexec launcher; fix: make runtimes")
+    return rt
+
+
+def script(text: str, folder: Path, name: str = "net.py") -> Path:
+    path = folder / name
+    path.write_text(compile_model(build(text, "net.dl").model, "cntk").source, encoding="utf-8")
+    return path
+
+
+def write_npz(path: Path, train: int, test: int) -> Path:
+    rng = np.random.RandomState(3)
+    arrays = {
+        "x_train": rng.randn(train, 6).astype(np.float32),
+        "y_train": rng.randint(0, 3, train).astype(np.int64),
+        "x_test": rng.randn(test, 6).astype(np.float32),
+        "y_test": rng.randint(0, 3, test).astype(np.int64),
+    }
+    np.savez(path, **arrays)
+    return path
+
+
+def run(rt: Runtime, path: Path, tag: str, count: int, *flags: str) -> tuple[dict, dict]:
+    """Run the script as one process (count 1) or `count` replicas; rank 0's results and weights."""
+    folder = path.parent
+    argv = [*flags, "--results", str(folder / f"{tag}.json")]
+    argv += ["--weights-out", str(folder / f"{tag}.npz")]
+    if count == 1:
+        done = subprocess.run(
+            rt.command(str(path), *argv), env=rt.environment(), capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    else:
+        finished, tail = run_replicas(rt, str(path), count, argv, folder / tag, RUN_TIMEOUT)
+        assert finished.returncode == 0, tail
+    results = json.loads((folder / f"{tag}.json").read_text())
+    with np.load(folder / f"{tag}.npz") as f:
+        return results, {k: f[k] for k in f.files}
+
+
+def relative_error(a: dict, b: dict) -> float:
+    return max(float(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()) for k in b)
+
+
+def test_replicas_start_through_the_scripts_own_flag(cntk: Runtime) -> None:
+    assert replica_command(cntk, "s.py", 2, "--seed", "1") == [
+        *cntk.python,
+        "s.py",
+        "--replicas",
+        "2",
+        "--seed",
+        "1",
+    ]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_two_replicas_train_the_weights_of_one_process(
+    cntk: Runtime, tmp_path: Path, optimizer: str
+) -> None:
+    """Real data, reshuffled each epoch, whose last batch (3 samples) splits 1 and 2: the
+    replicas' summed gradients over the global rows are the global batch's mean gradient."""
+    path = script(MLP.replace("OPTIMIZER", optimizer), tmp_path)
+    data = str(write_npz(tmp_path / "data.npz", 11, 5))
+    single, w_single = run(cntk, path, "single", 1, *STEPS, "--data", data)
+    double, w_double = run(cntk, path, "double", 2, *STEPS, "--data", data)
+    assert relative_error(w_double, w_single) <= WEIGHTS_TOL
+    assert validate_results(double) == []
+    assert (single["replicas"], double["replicas"]) == (1, 2)
+    assert double["steps"] == single["steps"] == 6
+    assert double["timed_samples"] == single["timed_samples"] == 11 * 2 - 4
+    rate = double["samples_per_second"]
+    assert double["samples_per_second_per_replica"] == pytest.approx(rate / 2)
+    assert double["epoch_losses"] == pytest.approx(single["epoch_losses"], rel=1e-5)
+    assert double["test_loss"] == pytest.approx(single["test_loss"], rel=1e-5)
+    assert double["test_samples"] == single["test_samples"] == 5
+
+
+def refused(cntk: Runtime, tmp_path: Path, text: str, train: int = 11) -> str:
+    """Run a spec as 2 replicas that must refuse: its stderr."""
+    path = script(text, tmp_path)
+    data = str(write_npz(tmp_path / "data.npz", train, 5))
+    done, tail = run_replicas(cntk, str(path), 2, [*STEPS, "--data", data], tmp_path / "run", 120)
+    assert done.returncode == 1 and not done.timed_out, tail
+    return (tmp_path / "run.err").read_text(errors="replace")
+
+
+def test_a_batch_that_does_not_split_evenly_is_refused(cntk: Runtime, tmp_path: Path) -> None:
+    text = MLP.replace("OPTIMIZER", OPTIMIZERS[0]).replace("batch = 4", "batch = 5")
+    err = refused(cntk, tmp_path, text)
+    assert "batch 5 is the global batch: it must split evenly over the 2 replicas" in err
+    assert "the 2 replicas stopped: mpiexec exited with status" in err
+
+
+def test_a_last_batch_smaller_than_the_replica_count_is_refused(
+    cntk: Runtime, tmp_path: Path
+) -> None:
+    err = refused(cntk, tmp_path, MLP.replace("OPTIMIZER", OPTIMIZERS[0]), train=9)
+    assert "the last batch of each epoch has 1 samples, fewer than the 2 replicas" in err
+
+
+def test_synchronised_batchnorm_is_refused(cntk: Runtime, tmp_path: Path) -> None:
+    """CNTK 2.7 has no batch norm synchronised over replicas: the replicas refuse to start."""
+    text = MLP.replace("OPTIMIZER", OPTIMIZERS[0]).replace(
+        "dense(5) -> tanh", "dense(5)\n    batchnorm -> tanh"
+    )
+    err = refused(
+        cntk, tmp_path, text.replace("data = npz", "data = npz\n    batchnorm_sync = true")
+    )
+    assert "batchnorm_sync = true: CNTK 2.7 has no batch normalisation synchronised" in err
+
+
+# ---- a lost replica --------------------------------------------------------------------------
+
+ENDLESS = MLP.replace("OPTIMIZER", OPTIMIZERS[0]).replace(
+    "data = npz", "data = synthetic(train_size=16, test_size=8)"
+)
+FAILURE_TIMEOUT = 60  # seconds the run may take to stop once a replica is lost
+
+
+def wait_for(path: Path, text: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared in {path}:\n{path.read_text()[-2000:]}")
+
+
+def session_processes(sid: int) -> list[int]:
+    """The live processes of a session (the run is started in its own), zombies excluded."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def replica(sid: int, rank: int) -> int:
+    """The process of replica `rank` in the session (mpiexec gives it OMPI_COMM_WORLD_RANK)."""
+    for pid in session_processes(sid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ:
+            return pid
+    raise AssertionError(f"no replica of rank {rank} in session {sid}")
+
+
+def stop(proc: subprocess.Popen) -> Optional[int]:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("fault", ["killed", "hung"])
+def test_a_lost_replica_ends_the_run_with_an_error(
+    cntk: Runtime, tmp_path: Path, fault: str
+) -> None:
+    """Rank 1 is killed (mpiexec sees it die and stops rank 0) or stopped (rank 0's step never
+    finishes: --replica-timeout runs out and rank 0 exits 1 saying so): the script started with
+    --replicas 2 exits 1 within the timeout, and no process of the run is left."""
+    path = script(ENDLESS, tmp_path)
+    err = tmp_path / "run.err"
+    argv = cntk.command(str(path), "--replicas", "2", *STEPS, "--epochs", "100000")
+    argv += ["--replica-timeout", "5"]
+    with open(err, "wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=cntk.environment(),
+            start_new_session=True,
+        )
+    try:
+        wait_for(err, "epoch 3:", time.monotonic() + RUN_TIMEOUT)
+        os.kill(replica(proc.pid, 1), signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
+        code = proc.wait(timeout=FAILURE_TIMEOUT)
+        time.sleep(1)  # mpiexec's children are reaped before it exits
+        left = session_processes(proc.pid)
+    finally:
+        stop(proc)
+    tail = err.read_text(errors="replace")[-4000:]
+    assert code == 1, tail
+    assert "the 2 replicas stopped: mpiexec exited with status" in tail
+    if fault == "hung":
+        assert (
+            "replica 0 of 2 stopped: a step shared with the other replicas did not finish" in tail
+        )
+    assert not left, left
+
+
+# ---- dlspec verify --replicas ------------------------------------------------------------------
+
+
+def test_verify_two_replicas_against_one_process_and_the_oracle(
+    cntk: Runtime, tmp_path: Path
+) -> None:
+    text = MLP.replace("OPTIMIZER", "adam(lr=0.01)").replace("data = npz", "lr_scaling = none")
+    checks = verify_replicas(build(text, "mlp.dl").model, ["cntk"], 2, 3, tmp_path)
+    assert all(c.passed for c in checks), matrix(checks)
+    rows = {(c.runtime, c.check): c for c in checks}
+    assert rows["cntk x2", "trained weights vs 1 process"].rel_err <= WEIGHTS_TOL
+    assert rows["cntk x2", "trained weights vs oracle"].rel_err <= WEIGHTS_TOL
+
+
+# ---- replicas on two hosts ---------------------------------------------------------------------
+
+# stands in for ssh: drops the options and the host name, and runs the command on this host
+FAKE_SSH = """#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in -*) shift;; *) shift; break;; esac; done
+echo "$*" >>"$(dirname "$0")/ssh.log"
+exec /bin/sh -c "$*"
+"""
+
+
+def test_two_hosts_train_the_weights_of_one_process(cntk: Runtime, tmp_path: Path) -> None:
+    """One replica on each of two "hosts": mpiexec starts the second host's daemon through the
+    runtime's orted launcher (--launch-agent) over a stand-in for ssh, as on a real second host;
+    the replicas then train the weights of one process."""
+    folder = Path(cntk.python[0]).parent
+    if not (folder / "orted").exists():
+        pytest.skip("the cntk runtime predates its orted launcher; fix: make runtimes")
+    ssh = tmp_path / "ssh"
+    ssh.write_text(FAKE_SSH)
+    ssh.chmod(0o755)
+    path = script(MLP.replace("OPTIMIZER", OPTIMIZERS[1]), tmp_path)
+    data = str(write_npz(tmp_path / "data.npz", 11, 5))
+    _, w_single = run(cntk, path, "single", 1, *STEPS, "--data", data)
+    argv = [str(folder / "mpiexec"), "--oversubscribe", "--mca", "plm_rsh_agent", str(ssh)]
+    argv += ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    argv += ["--launch-agent", str(folder / "orted"), "-n", "2", "-H", "localhost:1,host2:1"]
+    argv += [*cntk.python, str(path), *STEPS, "--data", data]
+    argv += [
+        "--results",
+        str(tmp_path / "hosts.json"),
+        "--weights-out",
+        str(tmp_path / "hosts.npz"),
+    ]
+    done = subprocess.run(
+        argv,
+        env=cntk.environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        start_new_session=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert str(folder / "orted") in (tmp_path / "ssh.log").read_text()  # host2's daemon
+    assert json.loads((tmp_path / "hosts.json").read_text())["replicas"] == 2
+    with np.load(tmp_path / "hosts.npz") as f:
+        assert relative_error({k: f[k] for k in f.files}, w_single) <= WEIGHTS_TOL
