@@ -8,6 +8,7 @@ import pytest
 
 from dlspec.backends import TARGETS
 from dlspec.cli import main
+from dlspec.codegen.compile import compile_model
 from dlspec.frontend.load import build
 from dlspec.ir.model import Model
 from dlspec.runtimes import RUNTIMES, runtime
@@ -38,6 +39,22 @@ def test_pytorch_scripts_run_as_replicas_under_torchrun() -> None:
     command = replica_command(runtime("pytorch"), "s.py", 3, "--verify", "D")
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "3"]
     assert command == [*runtime("pytorch").python, *launcher, "s.py", "--verify", "D"]
+
+
+def test_mxnet_scripts_start_their_own_replicas_on_a_kvstore() -> None:
+    """--replicas N: the script is its own local launcher (scheduler, server, N workers)."""
+    command = replica_command(runtime("mxnet"), "s.py", 2, "--verify", "D")
+    assert command == [*runtime("mxnet").python, "s.py", "--replicas", "2", "--verify", "D"]
+    source = compile_model(model(MLP), "mxnet").source
+    assert 'KVSTORE = mx.kv.create("dist_sync")' in source
+    assert "batchnorm_sync = true: MXNet synchronises" not in source
+
+
+def test_mxnet_scripts_refuse_synchronised_batchnorm_over_replicas() -> None:
+    """MXNet synchronises batch norm only within one process: the replicas refuse it."""
+    source = compile_model(model(BATCHNORM, "batchnorm_sync = true"), "mxnet").source
+    assert "batchnorm_sync = true: MXNet synchronises batch norm only over the devices" in source
+    assert "batchnorm_sync = true: MXNet" not in compile_model(model(BATCHNORM), "mxnet").source
 
 
 def test_a_target_without_a_launcher_refuses_replicas(monkeypatch: pytest.MonkeyPatch) -> None:

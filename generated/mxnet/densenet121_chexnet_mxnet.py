@@ -9,9 +9,15 @@ import gzip
 import json
 import math
 import os
+import signal
+import socket
 import struct
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+import traceback
 
 import numpy as np
 import mxnet as mx
@@ -1251,6 +1257,10 @@ NATIVE_PATHS = {
     "classifier.weight": "classifier.weight",
     "classifier.bias": "classifier.bias",
 }
+# data-parallel runs (--replicas N, or workers started with the DMLC_* cluster environment):
+# BATCH_SIZE is the global batch, of which each replica takes an equal contiguous part; the
+# learning rate is multiplied by the replica count when LR_SCALING is "linear" ("none": as stated)
+LR_SCALING = "none"
 # running statistics: (canonical name, Gluon momentum m, cells per sample and channel when the
 # variance is the unbiased one, else 0). Gluon folds in the batch statistic with m as a float32
 # and the biased variance: train_step re-weights the batch's share in the run's precision
@@ -5630,8 +5640,223 @@ def batch_order(count, steps, epoch, synthetic, seed):
     return [order[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)]
 
 
-def train_step(model, optimizer, x, y, lr):
-    """One update at learning rate `lr`; returns the mean loss (an NDArray: no host sync)."""
+# ---- data parallelism: one worker process per replica, a dist_sync kvstore ---------------------
+# the kvstore of a data-parallel worker (replicas()): its servers sum what the workers push
+KVSTORE = None
+# the local launcher's scheduler and server: MXNet runs the role of DMLC_ROLE inside `import mxnet`
+SERVE = "import mxnet"
+
+
+def launch_replicas(args, argv):
+    """--replicas N on this host, as MXNet's local launcher starts a dist_sync job: a scheduler,
+    one server and N workers (this script with `argv`), each with the cluster environment
+    (DMLC_ROLE, DMLC_PS_ROOT_URI and _PORT: a free local port, DMLC_NUM_SERVER, DMLC_NUM_WORKER).
+    When a worker fails, or the scheduler or server does, the rest are stopped and the launcher
+    exits 1 naming the replica; returns the exit status."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ranks = tempfile.mkdtemp(prefix="dlspec-replicas-")
+    env = dict(os.environ, DMLC_PS_ROOT_URI="127.0.0.1", DMLC_PS_ROOT_PORT=str(port))
+    env.update(DMLC_NUM_SERVER="1", DMLC_NUM_WORKER=str(args.replicas), DLSPEC_REPLICA_RANKS=ranks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    servers, workers = [], []
+    try:
+        for role in ("scheduler", "server"):
+            servers.append(
+                subprocess.Popen([sys.executable, "-c", SERVE], env=dict(env, DMLC_ROLE=role))
+            )
+        command = [sys.executable, os.path.abspath(sys.argv[0])] + list(argv)
+        for _ in range(args.replicas):
+            workers.append(subprocess.Popen(command, env=dict(env, DMLC_ROLE="worker")))
+        while any(w.poll() is None for w in workers):
+            failed = [w for w in workers if w.returncode not in (None, 0)]
+            failed += [s for s in servers if s.poll() not in (None, 0)]
+            if failed:
+                return replica_lost(failed[0], servers, workers, ranks, args)
+            time.sleep(0.1)
+        failed = [w for w in workers if w.returncode != 0]
+        if failed:
+            return replica_lost(failed[0], servers, workers, ranks, args)
+        for server in servers:
+            server.wait(timeout=args.replica_timeout)
+        return 0
+    finally:
+        for proc in servers + workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for name in os.listdir(ranks):
+            os.remove(os.path.join(ranks, name))
+        os.rmdir(ranks)
+
+
+def replica_lost(proc, servers, workers, ranks, args):
+    """Stop every process of the run but `proc`, which failed; say which replica it was."""
+    for other in servers + workers:
+        if other is not proc and other.poll() is None:
+            other.kill()
+            other.wait()
+    code = proc.returncode
+    how = "killed by signal %d" % -code if code < 0 else "exit code %d" % code
+    if proc in servers:
+        what = "the kvstore %s" % ("scheduler" if proc is servers[0] else "server")
+        print(
+            "%s stopped (%s): the %d replicas were stopped" % (what, how, args.replicas),
+            file=sys.stderr,
+        )
+        return 1
+    path = os.path.join(ranks, str(proc.pid))
+    rank = open(path).read() if os.path.exists(path) else "?"
+    print(
+        "replica %s of %d stopped (%s, pid %d): the launcher stopped the other replicas"
+        % (rank, args.replicas, how, proc.pid),
+        file=sys.stderr,
+    )
+    return 1
+
+
+class Watchdog(object):
+    """Bounds each step a data-parallel worker shares with the others (a kvstore push and pull,
+    or joining them): ps-lite waits for ever for a lost worker, so a worker whose shared step
+    takes longer than --replica-timeout seconds says so and exits 1 (os._exit: the engine's
+    threads are blocked)."""
+
+    def __init__(self):
+        self.since, self.what, self.timeout, self.who = None, "", 0, ""
+
+    def start(self, timeout, who):
+        self.timeout, self.who = timeout, who
+        thread = threading.Thread(target=self.watch)
+        thread.daemon = True
+        thread.start()
+
+    def watch(self):
+        while True:
+            time.sleep(0.2)
+            since = self.since
+            if since is not None and time.monotonic() - since > self.timeout:
+                message = "%s stopped: %s took longer than --replica-timeout %d s (another replica stopped or hangs)"
+                sys.stderr.write(message % (self.who, self.what, self.timeout) + "\n")
+                sys.stderr.flush()
+                os._exit(1)
+
+    @contextlib.contextmanager
+    def shared(self, what):
+        self.since, self.what = time.monotonic(), what
+        try:
+            yield
+        finally:
+            self.since = None
+
+
+WATCHDOG = Watchdog()
+
+
+def exchange(args, keys, values, outs):
+    """Push `values` (NDArrays) to the kvstore under `keys` and pull the servers' sums into `outs`,
+    waiting (under the watchdog) until they are in; a key is initialised on first use."""
+    new = [(k, v) for k, v in zip(keys, values) if k not in args.kv_keys]
+    if new:
+        KVSTORE.init([k for k, _ in new], [nd.zeros(v.shape, dtype=v.dtype) for _, v in new])
+        args.kv_keys.update(k for k, _ in new)
+    with WATCHDOG.shared("a step shared with the other replicas"):
+        KVSTORE.push(keys, values)
+        KVSTORE.pull(keys, out=outs)
+        nd.waitall()
+
+
+def replica_sum(args, keys, values, outs=None):
+    """NDArrays summed over every replica through the kvstore (into `outs`, default new arrays).
+    float32: the servers' sum, in float32, as MXNet's kvstore all-reduces. float64: exactly, since
+    the servers would round the sum to float32: each replica pushes its value as three float32
+    parts (high, middle, low) into its own slot of a zeroed (replicas, 3, ...) array, the servers
+    add only zeros, and each replica sums the slots in rank order in float64."""
+    if outs is None:
+        outs = [nd.zeros_like(v) for v in values]
+    if all(v.dtype != np.float64 for v in values):
+        exchange(args, keys, values, outs)
+        return outs
+    slots = []
+    for value in values:
+        value = value.reshape((-1,))
+        high = value.astype("float32")
+        rest = value - high.astype("float64")
+        middle = rest.astype("float32")
+        low = (rest - middle.astype("float64")).astype("float32")
+        slot = nd.zeros((args.replicas, 3) + value.shape, ctx=value.context, dtype="float32")
+        slot[args.rank] = nd.stack(high, middle, low)
+        slots.append(slot)
+    sums = [nd.zeros_like(s) for s in slots]
+    exchange(args, [k + "/parts" for k in keys], slots, sums)
+    for out, parts in zip(outs, sums):
+        parts = parts.astype("float64")
+        total = parts[0][0] + (parts[0][1] + parts[0][2])
+        for r in range(1, args.replicas):
+            total = total + (parts[r][0] + (parts[r][1] + parts[r][2]))
+        out[:] = total.reshape(out.shape)
+    return outs
+
+
+def replica_sums(args, *values):
+    """Numbers (or 1-element NDArrays) summed over every replica (exactly, in float64), as
+    floats. One process: the values as they are."""
+    if args.replicas == 1:
+        return values
+    numbers = [float(v.asscalar()) if isinstance(v, nd.NDArray) else float(v) for v in values]
+    (total,) = replica_sum(args, ["sums%d" % len(numbers)], [nd.array(numbers, dtype="float64")])
+    return total.asnumpy().tolist()
+
+
+def replica_mean(value, rows, args):
+    """The global batch's mean from a replica's mean `value` (a number) over its `rows` rows. One
+    process: the value."""
+    if args.replicas == 1:
+        return value
+    total, count = replica_sums(args, value * rows, rows)
+    return total / count
+
+
+def replica_rows(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows)
+    and the global batch's row count: of n rows, replica r of R takes rows [r n / R, (r + 1) n / R)
+    (rounded down). The replicas' summed gradients divided by n are the global batch's mean,
+    however the rows split. One process: every row."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if args.replicas == 1:
+        return index, count
+    first = args.rank * count // args.replicas
+    last = (args.rank + 1) * count // args.replicas
+    rows = (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    )
+    return rows, count
+
+
+def replica_gradients(model, args):
+    """Every replica's summed gradient replaced by the sum over the replicas (pushed to the
+    kvstore and pulled back, as gluon.Trainer does with update_on_kvstore=False)."""
+    params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    grads = [p.grad() for p in params]
+    replica_sum(args, ["grad/" + p.name for p in params], grads, grads)
+
+
+def shared_statistics(model, args):
+    """Every replica takes rank 0's running statistics (from its own rows): the model evaluated
+    and saved is rank 0's (the others push zeros, so the servers' sum is rank 0's exactly)."""
+    if args.replicas == 1:
+        return
+    arrays = [parameter(model, name).data() for name, _, _ in RUNNING_STATS]
+    pushed = arrays if args.rank == 0 else [nd.zeros_like(a) for a in arrays]
+    replica_sum(args, ["stat/" + name for name, _, _ in RUNNING_STATS], pushed, arrays)
+
+
+def train_step(model, optimizer, x, y, lr, args=None, count=None):
+    """One update at learning rate `lr`; returns the mean loss (an NDArray: no host sync). A
+    data-parallel replica (`args`) steps on the gradient summed over every replica's rows,
+    divided by the global batch's row `count`."""
     optimizer.set_learning_rate(lr)
     before = [parameter(model, name).data().copy() for name, _, _ in RUNNING_STATS]
     with autograd.record():
@@ -5645,13 +5870,18 @@ def train_step(model, optimizer, x, y, lr):
         scale = (1 - m) / (1 - m32) * (n / (n - 1) if n > 1 else 1.0)
         running = parameter(model, name).data()
         running[:] = m * old + (running - m32 * old) * scale
-    optimizer.step(y.shape[0])
+    if args is not None and args.replicas > 1:
+        replica_gradients(model, args)
+        optimizer.step(count)
+    else:
+        optimizer.step(y.shape[0])
     return loss.mean()
 
 
 def train(model, data, args, optimizer=None):
     """Train on args.ctx (by the spec's optimiser unless one is given); time each epoch with
-    the engine drained; leave the warm-up steps out of the timed ones."""
+    the engine drained; leave the warm-up steps out of the timed ones. A data-parallel replica
+    steps on its part of every global batch; losses and samples count every replica's."""
     x_train, y_train = data
     ctx = args.ctx
     if optimizer is None:
@@ -5664,6 +5894,12 @@ def train(model, data, args, optimizer=None):
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
     warmup = min(args.warmup, max(total_steps - 1, 0))
+    last = len(y_train) % BATCH_SIZE
+    if not synthetic and 0 < last < args.replicas:
+        raise SystemExit(
+            "the last batch of each epoch has %d samples, fewer than the %d replicas"
+            % (last, args.replicas)
+        )
     if synthetic:
         x_pool, y_pool = to_context(x_train, y_train, ctx)
     step = 0
@@ -5684,23 +5920,29 @@ def train(model, data, args, optimizer=None):
             if step == warmup:
                 synchronize()
                 timed_start = time.perf_counter()
+            rows, count = replica_rows(index, args)
             if synthetic:
-                x, y = [a[index] for a in x_pool], y_pool[index]
+                x, y = [a[rows] for a in x_pool], y_pool[rows]
             else:
-                x, y = to_context([a[index] for a in x_train], y_train[index], ctx)
-            loss = train_step(model, optimizer, x, y, learning_rate(step, epoch))
+                x, y = to_context([a[rows] for a in x_train], y_train[rows], ctx)
+            loss = train_step(
+                model, optimizer, x, y, learning_rate(step, epoch) * args.lr_scale, args, count
+            )
             running += loss.astype("float32") * y.shape[0]
             seen += y.shape[0]
             if step >= warmup:
-                timed_samples += y.shape[0]
+                timed_samples += count
             step += 1
         synchronize()
         epoch_seconds.append(time.perf_counter() - start)
-        losses.append(float(running.asscalar()) / max(seen, 1))
-        print(
-            "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
-            file=sys.stderr,
-        )
+        total, seen = replica_sums(args, running.asscalar(), seen)
+        losses.append(float(total) / max(seen, 1))
+        if args.rank == 0:
+            print(
+                "epoch %d: loss %.4f, %.2f s" % (epoch + 1, losses[-1], epoch_seconds[-1]),
+                file=sys.stderr,
+            )
+    shared_statistics(model, args)
     return {
         "steps": step,
         "warmup_steps": warmup,
@@ -5712,19 +5954,24 @@ def train(model, data, args, optimizer=None):
 
 
 def evaluate(model, data, args):
-    """Test loss and accuracy outside autograd.record (dropout off, running statistics)."""
+    """Test loss and accuracy outside autograd.record (dropout off, running statistics); each
+    replica of a data-parallel run evaluates its contiguous part of the test set, and the sums
+    are all-reduced."""
     x_test, y_test = data
     total = nd.zeros((1,), ctx=args.ctx)
     count = 0
-    for start in range(0, len(y_test), BATCH_SIZE):
-        rows = slice(start, start + BATCH_SIZE)
+    part, _ = replica_rows(slice(0, len(y_test)), args)
+    batch = BATCH_SIZE // args.replicas
+    for start in range(part.start, part.stop, batch):
+        rows = slice(start, min(start + batch, part.stop))
         x, y = to_context([a[rows] for a in x_test], y_test[rows], args.ctx)
         output = model(*x)
         total += loss_fn(output, y).sum().astype("float32")
         count += len(y_test[rows])
+    total, count = [float(v) for v in replica_sums(args, total.asscalar(), count)]
     return {
-        "test_loss": float(total.asscalar()) / max(count, 1),
-        "test_samples": count,
+        "test_loss": total / max(count, 1),
+        "test_samples": int(count),
         "test_accuracy": None,
     }
 
@@ -5732,11 +5979,51 @@ def evaluate(model, data, args):
 # ---- setup, verify and the platform -----------------------------------------------------------
 @contextlib.contextmanager
 def setup(args):
-    """Seed the generators and resolve --device: args.ctx becomes an mx.Context."""
-    mx.random.seed(args.seed)
+    """Seed the generators (dropout: a stream per replica) and resolve --device: args.ctx
+    becomes an mx.Context. A data-parallel replica whose run fails says so."""
+    mx.random.seed(args.seed + args.rank)
     np.random.seed(args.seed)
     args.ctx = pick_context(args.device)
-    yield
+    args.lr_scale = args.replicas if LR_SCALING == "linear" else 1
+    if args.replicas == 1:
+        yield
+        return
+    try:
+        if not args.verify and BATCH_SIZE % args.replicas:
+            raise SystemExit(
+                "batch %d is the global batch: it must split evenly over the %d replicas"
+                % (BATCH_SIZE, args.replicas)
+            )
+        args.kv_keys = set()
+        yield
+        leave_replicas()
+    except Exception:
+        traceback.print_exc()
+        message = (
+            "replica %d of %d stopped: its run, or a step shared with the other replicas, failed"
+        )
+        stop_replica((message + "; the error above says which") % (args.rank, args.replicas))
+    except SystemExit as stop:
+        stop_replica(stop.code)
+
+
+def leave_replicas():
+    """A worker leaves the job (the kvstore's last barrier, under the watchdog) before the
+    interpreter exits, where freeing the kvstore would abort."""
+    global KVSTORE
+    with WATCHDOG.shared("leaving the other replicas"):
+        nd.waitall()
+        KVSTORE = None
+
+
+def stop_replica(message):
+    """A worker that cannot go on exits 1 with `message` at once: the others wait for it in the
+    kvstore (the launcher or their watchdogs stop them), and freeing it at exit would abort."""
+    if message is not None:
+        sys.stderr.write("%s\n" % message)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def new_model(args):
@@ -5751,7 +6038,8 @@ def new_model(args):
 def verify(args):
     """dlspec verify: forward in inference mode and one update per given batch (dropout rates
     0), from the canonical weights in DIR/weights.npz; parameters, running
-    statistics and data in --verify-precision."""
+    statistics and data in --verify-precision. A data-parallel replica steps on its part of each
+    batch; the losses are the whole batches'; rank 0 writes the result."""
     model = build(args, dropout=False, dtype=args.verify_precision)
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     inputs, batches = verify_batches(args)
@@ -5760,11 +6048,15 @@ def verify(args):
     optimizer = make_optimizer(model, args.verify_precision)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
-        x, y = to_context(x, y, args.ctx)
-        lr = learning_rate(step, 0)
-        losses.append(float(train_step(model, optimizer, x, y, lr).asscalar()))
+        rows, count = replica_rows(slice(0, len(y)), args)
+        x, y = to_context([a[rows] for a in x], y[rows], args.ctx)
+        lr = learning_rate(step, 0) * args.lr_scale
+        loss = float(train_step(model, optimizer, x, y, lr, args, count).asscalar())
+        losses.append(replica_mean(loss, y.shape[0], args))
         lrs.append(lr)
-    write_verify_result(args, forward, losses, lrs, canonical_weights(model))
+    shared_statistics(model, args)
+    if args.rank == 0:
+        write_verify_result(args, forward, losses, lrs, canonical_weights(model))
 
 
 def parameter_count(model):
@@ -5905,6 +6197,18 @@ def parse_args(argv=None):
         action="store_true",
         help="run the Gluon blocks imperatively (default: hybridized)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="data-parallel runs: start N replicas on this host (a kvstore scheduler, a server and N workers, dist_sync)",
+    )
+    parser.add_argument(
+        "--replica-timeout",
+        type=int,
+        default=600,
+        help="data-parallel runs (dist_sync kvstore): seconds a replica waits for the others in a shared step before it stops with an error",
+    )
     return parser.parse_args(argv)
 
 
@@ -5915,7 +6219,18 @@ def cpu_count():
 
 def replicas():
     """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
-    return 1, 0
+    global KVSTORE
+    if os.environ.get("DMLC_ROLE") != "worker":
+        return 1, 0
+    # a worker of a dist_sync job (started by --replicas N, or by hand with the DMLC_* environment)
+    with WATCHDOG.shared("joining the other replicas"):
+        KVSTORE = mx.kv.create("dist_sync")
+    WATCHDOG.who = "replica %d of %d" % (KVSTORE.rank, KVSTORE.num_workers)
+    folder = os.environ.get("DLSPEC_REPLICA_RANKS")
+    if folder:  # the local launcher's: it names a lost replica by its rank
+        with open(os.path.join(folder, str(os.getpid())), "w") as f:
+            f.write(str(KVSTORE.rank))
+    return KVSTORE.num_workers, KVSTORE.rank
 
 
 def results_of(model, args, history):
@@ -5961,6 +6276,10 @@ def main(argv=None):
     verify's run instead)."""
     global BATCH_SIZE
     args = parse_args(argv)
+    if args.replicas > 1 and "DMLC_ROLE" not in os.environ:
+        sys.exit(launch_replicas(args, sys.argv[1:] if argv is None else argv))
+    if os.environ.get("DMLC_ROLE") == "worker":
+        WATCHDOG.start(args.replica_timeout, "replica ? of %s" % os.environ.get("DMLC_NUM_WORKER"))
     args.replicas, args.rank = replicas()
     BATCH_SIZE = args.batch_size
     with setup(args):
