@@ -416,6 +416,17 @@ KVSTORE = None
 SERVE = "import mxnet"
 
 
+def refuse_replicas(args, replicas):
+    """Stop a run of `replicas` replicas that cannot be (before any process joins the kvstore)."""
+    if replicas == 1:
+        return
+    if not args.verify and args.batch_size % replicas:
+        raise SystemExit(
+            "batch %d is the global batch: it must split evenly over the %d replicas"
+            % (args.batch_size, replicas)
+        )
+
+
 def launch_replicas(args, argv):
     """--replicas N on this host, as MXNet's local launcher starts a dist_sync job: a scheduler,
     one server and N workers (this script with `argv`), each with the cluster environment
@@ -438,7 +449,7 @@ def launch_replicas(args, argv):
         command = [sys.executable, os.path.abspath(sys.argv[0])] + list(argv)
         for _ in range(args.replicas):
             workers.append(subprocess.Popen(command, env=dict(env, DMLC_ROLE="worker")))
-        while any(w.poll() is None for w in workers):
+        while None in [w.poll() for w in workers]:
             failed = [w for w in workers if w.returncode not in (None, 0)]
             failed += [s for s in servers if s.poll() not in (None, 0)]
             if failed:
@@ -742,11 +753,6 @@ def setup(args):
         yield
         return
     try:
-        if not args.verify and BATCH_SIZE % args.replicas:
-            raise SystemExit(
-                "batch %d is the global batch: it must split evenly over the %d replicas"
-                % (BATCH_SIZE, args.replicas)
-            )
         args.kv_keys = set()
         yield
         leave_replicas()
@@ -1029,8 +1035,10 @@ def main(argv=None):
     global BATCH_SIZE
     args = parse_args(argv)
     if args.replicas > 1 and "DMLC_ROLE" not in os.environ:
+        refuse_replicas(args, args.replicas)
         sys.exit(launch_replicas(args, sys.argv[1:] if argv is None else argv))
     if os.environ.get("DMLC_ROLE") == "worker":
+        refuse_replicas(args, int(os.environ.get("DMLC_NUM_WORKER", "1")))
         WATCHDOG.start(args.replica_timeout, "replica ? of %s" % os.environ.get("DMLC_NUM_WORKER"))
     args.replicas, args.rank = replicas()
     BATCH_SIZE = args.batch_size
