@@ -160,6 +160,19 @@ def test_a_batch_that_does_not_split_evenly_is_refused(tmp_path: Path, mxnet: Ru
     assert "batch 5 is the global batch: it must split evenly over the 2 replicas" in tail
 
 
+def test_an_inference_script_refuses_replicas(tmp_path: Path, mxnet: Runtime) -> None:
+    path = script("model f {\n input x: float32[6]\n dense(3)\n}\n", tmp_path)
+    done = subprocess.run(
+        [*mxnet.python, str(path), "--replicas", "2"],
+        capture_output=True,
+        text=True,
+        env=mxnet.environment(),
+        timeout=RUN_TIMEOUT,
+    )
+    assert done.returncode == 1
+    assert "an inference script runs as one process, not 2 replicas" in done.stderr
+
+
 # ---- a lost replica --------------------------------------------------------------------------
 
 

@@ -2575,11 +2575,7 @@ def refuse_replicas(args, replicas):
     """Stop a run of `replicas` replicas that cannot be (before any process joins the kvstore)."""
     if replicas == 1:
         return
-    if not args.verify and args.batch_size % replicas:
-        raise SystemExit(
-            "batch %d is the global batch: it must split evenly over the %d replicas"
-            % (args.batch_size, replicas)
-        )
+    raise SystemExit("an inference script runs as one process, not %d replicas" % replicas)
 
 
 def launch_replicas(args, argv):
