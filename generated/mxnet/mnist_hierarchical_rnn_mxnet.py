@@ -423,7 +423,10 @@ def replica_lost(proc, servers, workers, ranks, args):
         )
         return 1
     path = os.path.join(ranks, str(proc.pid))
-    rank = open(path).read() if os.path.exists(path) else "?"
+    rank = "?"
+    if os.path.exists(path):
+        with open(path) as f:
+            rank = f.read()
     print(
         "replica %s of %d stopped (%s, pid %d): the launcher stopped the other replicas"
         % (rank, args.replicas, how, proc.pid),
@@ -473,10 +476,10 @@ def exchange(args, keys, values, outs):
     """Push `values` (NDArrays) to the kvstore under `keys` and pull the servers' sums into `outs`,
     waiting (under the watchdog) until they are in; a key is initialised on first use."""
     new = [(k, v) for k, v in zip(keys, values) if k not in args.kv_keys]
-    if new:
-        KVSTORE.init([k for k, _ in new], [nd.zeros(v.shape, dtype=v.dtype) for _, v in new])
-        args.kv_keys.update(k for k, _ in new)
     with WATCHDOG.shared("a step shared with the other replicas"):
+        if new:  # initialising keys ends in a barrier of every worker
+            KVSTORE.init([k for k, _ in new], [nd.zeros(v.shape, dtype=v.dtype) for _, v in new])
+            args.kv_keys.update(k for k, _ in new)
         KVSTORE.push(keys, values)
         KVSTORE.pull(keys, out=outs)
         nd.waitall()
