@@ -19,7 +19,7 @@ TARGET_STDLIB = {
     "cntk": ("multiprocessing",),
     "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
     # data-parallel runs: the local launcher's processes and free port, the workers' watchdog
-    "mxnet": ("signal", "socket", "subprocess", "tempfile", "threading", "traceback"),
+    "mxnet": ("atexit", "signal", "socket", "subprocess", "tempfile", "threading", "traceback"),
 }
 PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
 LOADERS = {
