@@ -9,6 +9,7 @@ import pytest
 
 from dlspec.backends import TARGETS
 from dlspec.cli import main
+from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import flags
 from dlspec.frontend.load import build
 from dlspec.ir.model import Model
@@ -52,6 +53,22 @@ def test_a_flag_may_name_its_attribute() -> None:
     flag = next(f for f in flags("tensorflow") if f.name == "--replicas")
     assert flag.dest == "start_replicas" and "dest='start_replicas'" in flag.argument()
     assert all("dest=" not in f.argument() for f in flags("pytorch"))
+
+
+def test_mxnet_scripts_start_their_own_replicas_on_a_kvstore() -> None:
+    """--replicas N: the script is its own local launcher (scheduler, server, N workers)."""
+    command = replica_command(runtime("mxnet"), "s.py", 2, "--verify", "D")
+    assert command == [*runtime("mxnet").python, "s.py", "--replicas", "2", "--verify", "D"]
+    source = compile_model(model(MLP), "mxnet").source
+    assert 'KVSTORE = mx.kv.create("dist_sync")' in source
+    assert "batchnorm_sync = true: MXNet synchronises" not in source
+
+
+def test_mxnet_scripts_refuse_synchronised_batchnorm_over_replicas() -> None:
+    """MXNet synchronises batch norm only within one process: the replicas refuse it."""
+    source = compile_model(model(BATCHNORM, "batchnorm_sync = true"), "mxnet").source
+    assert "batchnorm_sync = true: MXNet synchronises batch norm only over the devices" in source
+    assert "batchnorm_sync = true: MXNet" not in compile_model(model(BATCHNORM), "mxnet").source
 
 
 def test_a_target_without_a_launcher_refuses_replicas(monkeypatch: pytest.MonkeyPatch) -> None:

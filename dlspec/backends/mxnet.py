@@ -160,6 +160,9 @@ class MXNetBackend(Backend):
         save_parameters save_params summary
         """.split())
     FORWARD_NAMES = frozenset({"x", "self", "F", "nn", "rnn", "nd", "mx", "gluon"})
+    # --replicas N: the script starts its own replicas as MXNet's local launcher does (a kvstore
+    # scheduler, one server and N dist_sync workers, each given the DMLC_* cluster environment)
+    replica_flags = ("--replicas", "{replicas}")
 
     def _call(self, layer: Layer) -> str:
         return f"x = self.{self.native(layer)}(x)"
@@ -423,6 +426,20 @@ class MXNetBackend(Backend):
             **optimizer_code(opt),
         }
 
+    # ---- data parallelism -----------------------------------------------------------------
+    def _replica_settings(self, model: Model) -> dict[str, Any]:
+        """The spec's data-parallel settings: the learning-rate scaling, and whether it asks for
+        batch norm synchronised over the replicas (which the script refuses at run time: MXNet
+        synchronises batch norm only over the devices of one process)."""
+        train = model.train
+        if train is None:
+            return {"lr_scaling": "none", "batchnorm_sync": False}
+        batchnorm = any(wrapped(layer).op == "batchnorm" for layer in model.layers)
+        return {
+            "lr_scaling": train.lr_scaling,
+            "batchnorm_sync": train.batchnorm_sync and batchnorm,
+        }
+
     # ---- context ------------------------------------------------------------------------
     def native_paths(self, model: Model) -> dict[str, str]:
         """Canonical parameter name -> its attribute path in the Gluon model."""
@@ -467,4 +484,5 @@ class MXNetBackend(Backend):
             "loss": model.train.loss.kind,  # type: ignore[union-attr]
             "class_name": "Net",
             "model_name": model.name,
+            **self._replica_settings(model),
         }

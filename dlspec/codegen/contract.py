@@ -20,6 +20,8 @@ TARGET_STDLIB = {
     "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
     # data-parallel runs: the replicas it starts (free ports, processes, stopping them), errors
     "tensorflow": ("signal", "socket", "subprocess", "traceback"),
+    # data-parallel runs: the local launcher's processes and free port, the workers' watchdog
+    "mxnet": ("atexit", "signal", "socket", "subprocess", "tempfile", "threading", "traceback"),
 }
 PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
 LOADERS = {

@@ -135,6 +135,8 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
     ),
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),
+        Flag("--replicas", "int", 1, "data-parallel runs: start N replicas on this host (a kvstore scheduler, a server and N workers, dist_sync)"),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (dist_sync kvstore): seconds a replica waits for the others in a shared step before it stops with an error"),
     ),
     "cntk": (
         Flag("--replicas", "int", 1, "run as N data-parallel replicas on this host: the script again under Open MPI's mpiexec (under mpiexec already: its process count)", attribute="start_replicas"),
