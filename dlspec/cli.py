@@ -426,7 +426,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--replicas",
         type=_positive,
         default=1,
-        help="also run each script as N data-parallel replicas on this host (pytorch: torchrun) "
+        help="also run each script as N data-parallel replicas on this host (pytorch: torchrun; "
+        "keras[jax]: the script's --replicas) "
         "and check they train the weights of one process and of the oracle",
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")
