@@ -428,7 +428,7 @@ def make_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1,
         help="also run each script as N data-parallel replicas on this host (pytorch: torchrun; "
-        "tensorflow: the script's --replicas N, tf.distribute workers) "
+        "tensorflow, mxnet, cntk, keras[jax]: the script's --replicas N) "
         "and check they train the weights of one process and of the oracle",
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")

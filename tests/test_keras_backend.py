@@ -44,9 +44,13 @@ STDLIB = {
     "math",
     "os",
     "pickle",
+    "signal",  # data-parallel replicas: the launcher (launch_replicas) and a replica's error
+    "socket",
     "struct",
+    "subprocess",
     "sys",
     "time",
+    "traceback",
     "zlib",
 }
 MSE = "loss = mse\n    optimizer = sgd(lr=0.1)"

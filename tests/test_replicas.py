@@ -99,6 +99,14 @@ def test_every_runtime_either_runs_replicas_or_says_why_not(name: str) -> None:
         assert "s.py" in command and "2" in command  # the replica count reaches the launcher
 
 
+def test_keras_runs_replicas_on_jax_and_says_why_not_on_torch_and_tensorflow() -> None:
+    command = replica_command(runtime("keras[jax]"), "s.py", 2)
+    assert command[-3:] == ["s.py", "--replicas", "2"]
+    keras = TARGETS["keras"]
+    assert "no distribution API for its torch backend" in keras.replica_refusal("keras[torch]")
+    assert "not yet supported" in keras.replica_refusal("keras[tensorflow]")
+
+
 @pytest.mark.parametrize("replicas, batch", [(1, 4), (2, 4), (3, 6), (4, 4), (5, 5), (8, 8)])
 def test_verify_batch_splits_evenly(replicas: int, batch: int) -> None:
     assert replica_batch(replicas) == batch and batch % replicas == 0 and batch >= VERIFY_BATCH

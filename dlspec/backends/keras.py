@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from dlspec.backends import layouts
 from dlspec.backends.base import (
@@ -283,10 +283,27 @@ class KerasBackend(Backend):
     template = "keras/script.py.j2"
     native_profile = "keras"
     framework = "Keras"
+    # the script starts its own replicas on --replicas N, each with Keras's distribution
+    # environment (KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID): the jax backend
+    replica_flags = ("--replicas", "{replicas}")
+    REPLICA_REFUSALS: ClassVar[dict[str, str]] = {
+        "keras[torch]": "Keras 3 has no distribution API for its torch backend: keras.distribution "
+        "runs on jax only, and Keras's own training step cannot be wrapped in torch's "
+        "DistributedDataParallel; use the pytorch target",
+        "keras[tensorflow]": "data-parallel runs are not yet supported: Keras 3's distribution API "
+        "runs on jax only, and tf.distribute's MultiWorkerMirroredStrategy is not wired into "
+        "Keras 3's model.fit here; use Keras's jax backend or the tensorflow target",
+    }
     FORWARD_NAMES = frozenset(
         """x inputs keras layers ops data_format seed dropout channel_axis native_shape
         INPUTS MODEL_NAME""".split()
     )
+
+    @classmethod
+    def replica_refusal(cls, runtime_name: str) -> str:
+        """keras[jax] runs data-parallel (Keras's DataParallel over multi-process JAX); the torch
+        and tensorflow backends say why they do not."""
+        return cls.REPLICA_REFUSALS.get(runtime_name, "") or super().replica_refusal(runtime_name)
 
     # ---- layers -------------------------------------------------------------------------
     def emit_conv2d(self, layer: Layer) -> LayerCode:
@@ -824,4 +841,5 @@ class KerasBackend(Backend):
                 for k, (var, i) in enumerate(zip(walk.arguments, model.inputs, strict=True))
             ],
             "model_name": model.name,
+            "lr_scaling": train.lr_scaling,
         }

@@ -15,7 +15,7 @@ SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
 STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
 TARGET_STDLIB = {
-    "keras": ("importlib", "zlib"),
+    "keras": ("importlib", "signal", "socket", "subprocess", "traceback", "zlib"),  # replicas
     "cntk": ("multiprocessing", "shlex", "signal", "subprocess", "threading", "traceback"),
     "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
     # data-parallel runs: the replicas it starts (free ports, processes, stopping them), errors

@@ -132,6 +132,7 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--backend", "str", None, "Keras backend (default: KERAS_BACKEND)", ("tensorflow", "jax", "torch")),
         Flag("--data-format", "str", "auto", "image layout (auto: channels_first on a GPU)", ("auto", "channels_last", "channels_first")),
         Flag("--jit-compile", "str", "auto", "jit-compile the steps (Keras's model.compile)", ("auto", "true", "false")),
+        Flag("--replicas", "int", 1, "data-parallel runs (jax backend): start this many replicas on this host, each with Keras's distribution environment (KERAS_DISTRIBUTION_*), and stop them all when one fails"),
     ),
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),

@@ -10,9 +10,13 @@ import importlib
 import json
 import math
 import os
+import signal
+import socket
 import struct
+import subprocess
 import sys
 import time
+import traceback
 import zlib
 
 import numpy as np
@@ -33,7 +37,57 @@ def select_backend(argv):
         os.environ["JAX_PLATFORMS"] = "cpu"
 
 
+def launch_replicas(argv):
+    """--replicas N (N > 1) where Keras's distribution environment is not set: start N replicas
+    of this script on this host, replica r with KERAS_DISTRIBUTION_JOB_ADDRESSES (the coordinator
+    on a free local port), KERAS_DISTRIBUTION_NUM_PROCESSES=N and KERAS_DISTRIBUTION_PROCESS_ID=r,
+    and exit as they do: when one fails, the others are stopped and this exits 1 saying which.
+    Otherwise (one process, or a replica) it returns at once."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--replicas", type=int, default=1)
+    known, _ = parser.parse_known_args(argv)
+    if known.replicas <= 1 or "KERAS_DISTRIBUTION_PROCESS_ID" in os.environ:
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM): the replicas were stopped")
+    )
+    procs = []
+    try:
+        for rank in range(known.replicas):
+            env = dict(os.environ, KERAS_DISTRIBUTION_JOB_ADDRESSES="127.0.0.1:%d" % port)
+            env.update(
+                KERAS_DISTRIBUTION_NUM_PROCESSES=str(known.replicas),
+                KERAS_DISTRIBUTION_PROCESS_ID=str(rank),
+            )
+            procs.append(subprocess.Popen([sys.executable, sys.argv[0]] + argv, env=env))
+        while [proc.poll() for proc in procs].count(None):  # every one polled
+            failed = [(rank, proc.returncode) for rank, proc in enumerate(procs) if proc.returncode]
+            if failed:
+                rank, code = failed[0]
+                raise SystemExit(
+                    "replica %d of %d stopped (exit status %d): the other replicas were stopped; its error is above"
+                    % (rank, known.replicas, code)
+                )
+            time.sleep(0.1)
+        failed = [(rank, proc.returncode) for rank, proc in enumerate(procs) if proc.returncode]
+        if failed:
+            raise SystemExit(
+                "replica %d of %d stopped (exit status %d); its error is above"
+                % (failed[0][0], known.replicas, failed[0][1])
+            )
+        sys.exit(0)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 if __name__ == "__main__":
+    launch_replicas(sys.argv[1:])
     select_backend(sys.argv[1:])
 
 import keras  # noqa: E402  (imported once the backend is chosen)
@@ -79,6 +133,10 @@ PARAMETERS = [
     ("classifier_6.weight", (1000, 4096)),
     ("classifier_6.bias", (1000,)),
 ]
+# data-parallel runs (keras[jax], KERAS_DISTRIBUTION_NUM_PROCESSES > 1): BATCH_SIZE is the global
+# batch, of which each replica feeds an equal contiguous part; the learning rate is multiplied by
+# the replica count when LR_SCALING is "linear" ("none": as stated)
+LR_SCALING = "none"
 # Keras layers holding weights, and the names of their weights in get_weights() order
 NATIVE_LAYERS = [
     ("features_0", ["features_0/kernel", "features_0/bias"]),
@@ -593,18 +651,23 @@ def learning_rate(step, epoch):
 
 class CanonicalSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """learning_rate(step, epoch) at the optimiser's update count: step = updates made so far,
-    epoch = step // steps_per_epoch (always 0 when steps_per_epoch is 0, as in dlspec verify)."""
+    epoch = step // steps_per_epoch (always 0 when steps_per_epoch is 0, as in dlspec verify),
+    times `scale` (the replica count under lr_scaling = linear)."""
 
-    def __init__(self, steps_per_epoch):
+    def __init__(self, steps_per_epoch, scale=1):
         self.steps_per_epoch = steps_per_epoch
+        self.scale = scale
 
     def __call__(self, step):
         step = ops.cast(step, keras.config.floatx())
         epoch = ops.floor(step / self.steps_per_epoch) if self.steps_per_epoch else 0.0
-        return ops.cast(learning_rate(step, epoch), keras.config.floatx())
+        lr = learning_rate(step, epoch)
+        if self.scale != 1:
+            lr = lr * self.scale
+        return ops.cast(lr, keras.config.floatx())
 
     def get_config(self):
-        return {"steps_per_epoch": self.steps_per_epoch}
+        return {"steps_per_epoch": self.steps_per_epoch, "scale": self.scale}
 
 
 if keras.backend.backend() == "torch":
@@ -686,9 +749,10 @@ PLAIN_UPDATES = dict(
 )
 
 
-def make_optimizer(steps_per_epoch):
-    """The optimiser in the spec's canonical form, its learning rate from the spec's schedule."""
-    lr = learning_rate(0, 0)
+def make_optimizer(steps_per_epoch, scale=1):
+    """The optimiser in the spec's canonical form, its learning rate from the spec's schedule
+    (times `scale`: the replica count under lr_scaling = linear)."""
+    lr = learning_rate(0, 0) * scale
     return CanonicalOptimizer(learning_rate=lr, weight_decay=None, **PLAIN_UPDATES)
 
 
@@ -699,11 +763,11 @@ def make_loss():
     )
 
 
-def compile_model(model, steps_per_epoch, jit_compile):
+def compile_model(model, steps_per_epoch, jit_compile, lr_scale=1):
     """Attach optimiser, loss and metrics; one update per call, no eager mode."""
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
-        optimizer=make_optimizer(steps_per_epoch),
+        optimizer=make_optimizer(steps_per_epoch, lr_scale),
         loss=make_loss(),
         metrics=metrics,
         run_eagerly=False,
@@ -770,6 +834,33 @@ class Batches(keras.utils.PyDataset):
         return self.mode == "cycle" or len(self.y) % BATCH_SIZE == 0
 
 
+class ReplicaBatches(Batches):
+    """A data-parallel replica's batches: its contiguous part of each of Batches' global ones
+    (batch_size stays the global batch's)."""
+
+    def __init__(self, x, y, steps, mode, args, seed=0):
+        super().__init__(x, y, steps, mode, seed)
+        self.args = args
+
+    def __getitem__(self, i):
+        index = replica_part(self.index(i), self.args)
+        return tuple(a[index] for a in self.x), self.y[index]
+
+
+def batches_of(x, y, steps, mode, args, seed=0):
+    """The batches this process feeds: Batches, or a replica's part of each (ReplicaBatches)."""
+    if args.replicas == 1:
+        return Batches(x, y, steps, mode, seed)
+    batches = ReplicaBatches(x, y, steps, mode, args, seed)
+    if not batches.full():
+        # a step on a smaller last batch (a second trace) hung Keras 3.15's multi-process jax fit
+        raise SystemExit(
+            "%d samples do not fill batches of %d: a data-parallel keras[jax] run needs every batch full (the last has %d samples)"
+            % (len(y), BATCH_SIZE, len(y) % BATCH_SIZE)
+        )
+    return batches
+
+
 def tensor_batches(batches):
     """The TensorFlow backend: the same batches, gathered by TensorFlow from the data held as
     tensors. Python computes each epoch's sample order once, when the epoch starts; Keras's
@@ -803,9 +894,14 @@ class Timing(keras.callbacks.Callback):
     """Per-epoch wall time and loss, the samples after the warm-up updates and their time, and
     --max-steps. Only batch-begin hooks: Keras then needs no host synchronisation per step."""
 
-    def __init__(self, batches, total_steps, warmup):
+    def __init__(self, batches, total_steps, warmup, quiet=False):
         super().__init__()
-        self.batches, self.total_steps, self.warmup = batches, total_steps, warmup
+        self.batches, self.total_steps, self.warmup, self.quiet = (
+            batches,
+            total_steps,
+            warmup,
+            quiet,
+        )
         self.step = 0
         self.epoch_seconds, self.epoch_losses = [], []
         self.timed_samples, self.timed_start, self.start = 0, None, None
@@ -828,27 +924,29 @@ class Timing(keras.callbacks.Callback):
         synchronize(self.model)
         self.epoch_seconds.append(time.perf_counter() - self.start)
         self.epoch_losses.append(float(logs["loss"]))
-        print(
-            "epoch %d: loss %.4f, %.2f s"
-            % (epoch + 1, self.epoch_losses[-1], self.epoch_seconds[-1]),
-            file=sys.stderr,
-        )
+        if not self.quiet:
+            print(
+                "epoch %d: loss %.4f, %.2f s"
+                % (epoch + 1, self.epoch_losses[-1], self.epoch_seconds[-1]),
+                file=sys.stderr,
+            )
 
 
 def train(model, data, args):
     """Compile, then model.fit over the epochs; time each epoch; leave the warm-up steps out of
-    the timed ones."""
+    the timed ones. A data-parallel replica feeds its part of every global batch; the losses and
+    samples are the global batches'; rank 0 prints."""
     x_train, y_train = native_data(data, args.data_format)
     synthetic = args.data == "synthetic"
     steps_per_epoch = math.ceil((TRAIN_SIZE if synthetic else len(y_train)) / BATCH_SIZE)
-    compile_model(model, steps_per_epoch, args.jit_compile)
+    compile_model(model, steps_per_epoch, args.jit_compile, args.lr_scale)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
     warmup = min(args.warmup, max(total_steps - 1, 0))
     mode = "cycle" if synthetic else "shuffle" if SHUFFLE else "ordered"
-    batches = Batches(x_train, y_train, steps_per_epoch, mode, args.seed)
-    timing = Timing(batches, total_steps, warmup)
+    batches = batches_of(x_train, y_train, steps_per_epoch, mode, args, args.seed)
+    timing = Timing(batches, total_steps, warmup, quiet=args.rank > 0)
     feed = tensor_batches(batches) if keras.backend.backend() == "tensorflow" else batches
     if total_steps > 0:
         model.fit(feed, epochs=args.epochs, verbose=0, callbacks=[timing], shuffle=False)
@@ -865,9 +963,10 @@ def train(model, data, args):
 
 
 def evaluate(model, data, args):
-    """Test loss and accuracy with dropout off (model.evaluate runs the layers in inference mode)."""
+    """Test loss and accuracy with dropout off (model.evaluate runs the layers in inference mode);
+    a data-parallel replica feeds its part of every batch, the results are the whole test set's."""
     x_test, y_test = native_data(data, args.data_format)
-    batches = Batches(x_test, y_test, math.ceil(len(y_test) / BATCH_SIZE), "ordered")
+    batches = batches_of(x_test, y_test, math.ceil(len(y_test) / BATCH_SIZE), "ordered", args)
     logs = model.evaluate(batches, verbose=0, return_dict=True)
     return {
         "test_loss": float(logs["loss"]),
@@ -974,14 +1073,71 @@ def pick_data_format(choice, gpu):
 def setup(args):
     """Resolve the flags in args: args.gpu (the GPU's name, or None), args.data_format, and
     args.jit_compile (True, False or "auto"); GPU settings as a run or verify needs them. Every
-    random draw is seeded explicitly (param_seed), so no global seed is set."""
+    random draw is seeded explicitly (param_seed), so no global seed is set. A data-parallel
+    replica joins the others first."""
+    args.lr_scale = args.replicas if LR_SCALING == "linear" else 1
+    if args.replicas > 1:
+        join_replicas(args)
     args.gpu = gpu_name()
     if args.device == "gpu" and args.gpu is None:
         raise SystemExit("--device gpu: Keras's %s backend sees no GPU" % keras.backend.backend())
     gpu_settings(args.gpu, verify=bool(args.verify))
     args.data_format = pick_data_format(args.data_format, args.gpu)
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-    yield
+    if args.replicas == 1:
+        yield
+        return
+    try:
+        yield
+    except RuntimeError:
+        traceback.print_exc()
+        raise SystemExit(
+            "replica %d of %d stopped: its run, or a step shared with the other replicas, failed; the error above says which"
+            % (args.rank, args.replicas)
+        )
+
+
+def join_replicas(args):
+    """Join the other replicas of a data-parallel run: Keras's distribution API on the jax backend
+    (keras.distribution.initialize reads KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and
+    _PROCESS_ID; on the CPU, JAX's collectives over gloo), and DataParallel over every replica's
+    devices. Each step then runs on the global batch, one array whose rows every replica feeds its
+    contiguous part of: the loss is the global batch's mean, so is its gradient, and batch norm's
+    statistics are the global batch's; the weights are replicated."""
+    if keras.backend.backend() != "jax":
+        raise SystemExit(
+            "%d replicas: Keras's distribution API runs on its jax backend only, not %s"
+            % (args.replicas, keras.backend.backend())
+        )
+    if not args.verify and BATCH_SIZE % args.replicas:
+        raise SystemExit(
+            "batch %d is the global batch: it must split evenly over the %d replicas"
+            % (BATCH_SIZE, args.replicas)
+        )
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices' collectives
+    keras.distribution.initialize()
+    # every replica feeds its own part of each batch (replica_part): no sharding by Keras
+    keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=False))
+
+
+def replica_part(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows):
+    rows [r n / N, (r + 1) n / N) of its n rows. JAX builds the global batch from the parts, in
+    replica order, so they must be equal: n % N rows left over stop the run."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if count % args.replicas:
+        raise SystemExit(
+            "a batch of %d samples does not split evenly over the %d replicas (Keras's jax distribution shards every batch evenly)"
+            % (count, args.replicas)
+        )
+    first, last = args.rank * count // args.replicas, (args.rank + 1) * count // args.replicas
+    return (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    )
 
 
 def new_model(args):
@@ -1002,10 +1158,10 @@ def verify(args):
     inputs, batches = verify_batches(args)
     output = model([to_native_layout(a, data_format) for a in inputs], training=False)
     forward = to_canonical_layout(ops.convert_to_numpy(output), data_format)
-    compile_model(model, 0, args.jit_compile)
+    compile_model(model, 0, args.jit_compile, args.lr_scale)
     losses, lrs = [], []
     for step, batch in enumerate(batches):
-        lr = learning_rate(step, 0)
+        lr = learning_rate(step, 0) * args.lr_scale
         scheduled = float(ops.convert_to_numpy(model.optimizer.learning_rate))
         if abs(scheduled - lr) > 1e-6 * abs(lr):
             raise SystemExit(
@@ -1013,10 +1169,15 @@ def verify(args):
                 % (step, scheduled, lr)
             )
         x, y = native_data(batch, data_format)
-        logs = model.train_on_batch(x, y, return_dict=True)
+        if args.replicas > 1:
+            rows = replica_part(slice(0, len(y)), args)
+            x, y = [a[rows] for a in x], y[rows]
+        logs = model.train_on_batch(x, y, return_dict=True)  # the global batch's loss
         losses.append(float(logs["loss"]))
         lrs.append(lr)
-    write_verify_result(args, forward, losses, lrs, get_canonical_weights(model).items())
+    weights = get_canonical_weights(model).items()
+    if args.rank == 0:
+        write_verify_result(args, forward, losses, lrs, weights)
 
 
 def use_precision(name):
@@ -1178,6 +1339,12 @@ def parse_args(argv=None):
         default="auto",
         help="jit-compile the steps (Keras's model.compile)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="data-parallel runs (jax backend): start this many replicas on this host, each with Keras's distribution environment (KERAS_DISTRIBUTION_*), and stop them all when one fails",
+    )
     return parser.parse_args(argv)
 
 
@@ -1188,7 +1355,10 @@ def cpu_count():
 
 def replicas():
     """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
-    return 1, 0
+    environ = os.environ
+    return int(environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")), int(
+        environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0")
+    )
 
 
 def results_of(model, args, history):
