@@ -191,7 +191,7 @@ RESULTS: dict[str, Field] = {
     "runtime": Field("str", "the runtime it ran on, named as `dlspec verify --targets` names them", choices=RUNTIME_NAMES),
     "data": Field("str", "synthetic, or the spec's dataset (read from --data)"),
     "batch_size": Field("int", "samples per batch (--batch-size): the global batch, split evenly over the replicas"),
-    "replicas": Field("int", "data-parallel replicas the run was split over (PyTorch: torchrun's WORLD_SIZE; TensorFlow: TF_CONFIG's workers); 1 for one process, and on the targets that run as one process only"),
+    "replicas": Field("int", "data-parallel replicas the run was split over (torchrun's WORLD_SIZE, TF_CONFIG's workers, Keras's processes on jax, the kvstore's workers, mpiexec's processes); 1 for one process"),
     "seed": Field("int", "seed of the initialisation, shuffling and synthetic data (--seed)"),
     "parameters": Field("int", "trained parameters (batch norm's running statistics excluded)"),
     # -- the platform
