@@ -62,7 +62,7 @@ def test_fmt_over_the_fuzz_corpus() -> None:
     whatever builds builds to the same model once formatted."""
     corpus = mutations.load_corpus(ROOT)
     built = 0
-    for index in range(150):
+    for index in range(60):
         case = fuzz.make_case(11, index, corpus)
         try:
             text = case.data.decode("utf-8")
@@ -78,7 +78,7 @@ def test_fmt_over_the_fuzz_corpus() -> None:
             continue
         assert _meaning(once, "case.dl") == meaning, case.base
         built += 1
-    assert built > 20
+    assert built > 8
 
 
 MESSY = """\

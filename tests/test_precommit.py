@@ -41,8 +41,12 @@ def _scratch(tmp_path: Path) -> Path:
     return repo
 
 
-def _run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PRE_COMMIT_HOME": str(repo.parent / "cache")}
+def _run(repo: Path, *args: str, checkout: bool = True) -> subprocess.CompletedProcess[str]:
+    """pre-commit in repo; checkout: this checkout's dlspec first on the path (system hooks)."""
+    env = {**os.environ, "PRE_COMMIT_HOME": str(repo.parent / "cache")}
+    env.pop("PYTHONPATH", None)
+    if checkout:
+        env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
         [PRE_COMMIT, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )
@@ -111,6 +115,6 @@ def test_real_hook_from_this_repository(tmp_path: Path) -> None:
     repo = _scratch(tmp_path)
     (repo / "b.dl").write_text(MESSY, encoding="utf-8")
     _git(repo, "add", ".")
-    done = _run(repo, "try-repo", str(ROOT), "dlspec-fmt", "--all-files")
+    done = _run(repo, "try-repo", str(ROOT), "dlspec-fmt", "--all-files", checkout=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "would reformat b.dl" in done.stdout
