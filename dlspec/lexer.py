@@ -14,10 +14,10 @@ from pygments.token import (
     Whitespace,
 )
 
-from dlspec.ir.ops import OPS, OPTIMIZERS, SCHEDULES
+from dlspec.ir.ops import DTYPES, OPS, OPTIMIZERS, SCHEDULES
 
 _NAME_END = r"(?![A-Za-z0-9_])"
-_DTYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64", "bool")
+_DTYPES = tuple(sorted({*DTYPES, "float16", "bfloat16", "float64"}))  # float64: precision()
 
 
 class DlspecLexer(RegexLexer):

@@ -150,7 +150,6 @@ class _Layout:
             last.comment += " " + tok.text.rstrip()
         else:
             last.comment = tok.text.rstrip()
-            last.key = None if last.key is None else last.key
 
     def _unit(self, i: int, end: int, level: int, blank: bool) -> int:
         """Place toks[i:end] (one statement, comments inside kept) and the comments that trail
@@ -182,7 +181,7 @@ class _Layout:
             first = False
         i = self._comments_then(i, close, level, first)
 
-    def item(self, tree: Any, next_start: int, top_blank: bool) -> int:
+    def item(self, tree: Any, top_blank: bool) -> int:
         """One top-level item (setting or braced block); return the token index after it."""
         start = self._index(tree.meta.start_pos)
         kind = tree.data
@@ -230,7 +229,7 @@ def format_source(text: str, path: str = "<spec>") -> str:
             blank = layout._blank(start, False)
         else:
             blank = force or layout._blank(start, not layout.lines)
-        i = layout.item(item, 0, blank)
+        i = layout.item(item, blank)
         prev_braced = braced
     trailing_start = len(layout.lines)
     layout._comments_then(i, len(toks), 0, not layout.lines)
