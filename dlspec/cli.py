@@ -1,4 +1,4 @@
-"""The `dlspec` command line: compile, summary, targets, check, verify, bench, doctor, weights."""
+"""The `dlspec` command line: compile, fmt, summary, targets, check, verify, bench, doctor, weights."""
 
 from __future__ import annotations
 
@@ -160,6 +160,54 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     print(f"generated files in {display_path(args.out_dir)} are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """Lay out specs canonically: rewrite them in place, or (--check, --diff) only report."""
+    import difflib
+    import os
+
+    from dlspec.frontend.fmt import format_source
+    from dlspec.frontend.load import read_spec
+
+    failed = changed = 0
+    for spec in args.specs:
+        if not _is_file(spec):
+            raise UsageError(f"no such spec file: {display_path(spec)}")
+        path = Path(spec)
+        try:
+            text = read_spec(spec)
+            formatted = format_source(text, spec)
+        except SpecError as err:
+            print(str(err), file=sys.stderr)
+            failed += 1
+            continue
+        if formatted == text:
+            continue
+        changed += 1
+        if args.diff:
+            name = display_path(spec)
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    f"{name} (original)",
+                    f"{name} (formatted)",
+                )
+            )
+        if args.check:
+            print(f"would reformat {display_path(spec)}", file=sys.stderr)
+        elif not args.diff:
+            mode = path.stat().st_mode & 0o7777
+            write_bytes_atomic(path, formatted.encode("utf-8"))
+            os.chmod(path, mode)
+            print(f"reformatted {display_path(spec)}", file=sys.stderr)
+    if failed:
+        return EXIT_FAILED
+    if args.check and changed:
+        print(f"{changed} spec(s) would be reformatted", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -403,6 +451,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", "-t", default="all")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("fmt", help="lay out specs canonically (in place, or --check, --diff)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 naming the specs fmt would change; write nothing",
+    )
+    p.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
+    p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("summary", help="per-layer shapes and parameter counts")
     with_specs(p)
