@@ -6,11 +6,10 @@ import argparse
 import io
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from dlspec import __version__
 from dlspec.backends import TARGETS
-from dlspec.bench.runner import Settings
 from dlspec.codegen.compile import Compiled, compile_model
 from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.codegen.format_cache import default_directory
@@ -20,6 +19,9 @@ from dlspec.frontend.load import Built, build_file
 from dlspec.ir.ops import PROFILES
 from dlspec.summary import summary_text
 from dlspec.support import support_table
+
+if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
+    from dlspec.bench.runner import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -329,6 +331,8 @@ def _bench_settings(args: argparse.Namespace) -> Settings:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {display_path(args.out)} exists and is not a directory")
     quick = QUICK if args.quick else {}
+    from dlspec.bench.runner import Settings
+
     return Settings(
         device=args.device,
         epochs=args.epochs if args.epochs is not None else quick.get("epochs"),
