@@ -15,7 +15,7 @@ from dlspec.frontend.load import build
 from dlspec.ir.model import Model
 from dlspec.runtimes import RUNTIMES, runtime
 from dlspec.verify.parallel import check_replicable, replica_batch, replica_tolerance, scaled
-from dlspec.verify.replicas import NotSupported, replica_command, supports_replicas
+from dlspec.verify.replicas import NotSupported, replica_command, stderr_tail, supports_replicas
 from dlspec.verify.run import VERIFY_BATCH, VerifyError
 
 MLP = """
@@ -167,3 +167,14 @@ def test_cntk_starts_its_replicas_through_its_own_flag_under_mpiexec(
     (tmp_path / "mpiexec").write_text("")  # the built runtime's launcher beside its interpreter
     command = replica_command(runtime("cntk"), "s.py", 2, "--seed", "1")
     assert command == [str(python), "s.py", "--replicas", "2", "--seed", "1"]
+
+
+def test_the_stderr_tail_keeps_the_replica_s_own_message_above_the_launcher_s_summary() -> None:
+    """torchrun closes with a summary of 30 lines that names only the signal; the replica's own
+    line ('terminate called ...') above it is kept."""
+    text = "banner\nepoch 1: loss 1.0\nterminate called without an active exception\n"
+    text += "\n".join(f"summary line {i}" for i in range(30))
+    tail = stderr_tail(text).splitlines()
+    assert tail[0] == "terminate called without an active exception"
+    assert tail[1] == "..." and tail[-1] == "summary line 29" and len(tail) == 17
+    assert stderr_tail("a\nb") == "a\nb"

@@ -53,5 +53,19 @@ def run_replicas(
     out, err = Path(f"{logs}.out"), Path(f"{logs}.err")
     argv = replica_command(rt, script, replicas, *args)
     done = run_child(argv, rt.environment(), out, err, timeout)
-    lines = err.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    return done, "\n".join(lines[-15:])
+    return done, stderr_tail(err.read_text(encoding="utf-8", errors="replace"))
+
+
+def stderr_tail(text: str, last: int = 15, first: int = 8) -> str:
+    """The last lines of a replicas' stderr, after the first lines above them that say what went
+    wrong (a launcher's closing summary would otherwise hide the replica's own message)."""
+    lines = text.strip().splitlines()
+    earlier = [line for line in lines[:-last] if _telling(line)][:first]
+    return "\n".join([*earlier, *(["..."] if earlier else []), *lines[-last:]])
+
+
+def _telling(line: str) -> bool:
+    """Whether a stderr line reports a failure."""
+    return any(
+        word in line for word in ("Error", "error:", "terminate called", "Traceback", "Signal")
+    )

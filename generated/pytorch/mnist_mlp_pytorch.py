@@ -294,6 +294,7 @@ def replica_group(args):
             )
             % (args.rank, args.replicas, args.replica_timeout)
         )
+    dist.barrier()  # tear the group down together: gloo aborts a replica whose peer left first
     dist.destroy_process_group()
 
 
