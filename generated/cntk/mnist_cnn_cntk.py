@@ -472,22 +472,6 @@ def replica_group(args):
     args.watchdog.deadline = None
 
 
-def replica_rows(index, args):
-    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows) and
-    the global batch's row count. Of n rows, replica r of R takes rows [r n / R, (r + 1) n / R)
-    (rounded down). One process: every row."""
-    count = index.stop - index.start if isinstance(index, slice) else len(index)
-    if args.replicas == 1:
-        return index, count
-    first = args.rank * count // args.replicas
-    last = (args.rank + 1) * count // args.replicas
-    return (
-        slice(index.start + first, index.start + last)
-        if isinstance(index, slice)
-        else index[first:last]
-    ), count
-
-
 def replica_sums(args, *values):
     """Numbers summed over every replica (one all-reduce, in float64), as floats. One process: the
     values as they are."""
@@ -499,6 +483,34 @@ def replica_sums(args, *values):
         [C.NDArrayView.from_dense(sums, C.device.cpu(), borrow=True)], args.communicator.workers()
     )
     return sums.tolist()
+
+
+def replica_rows(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
+    the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
+    r of R takes rows [r n / R, (r + 1) n / R) (rounded down); weighted by R n_r / n, the mean of
+    the replicas' mean losses is the global batch's mean loss (weight 1.0 when the rows split
+    evenly). One process: every row."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if args.replicas == 1:
+        return index, count, 1.0
+    first = args.rank * count // args.replicas
+    last = (args.rank + 1) * count // args.replicas
+    rows = (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    )
+    return rows, count, args.replicas * (last - first) / count
+
+
+def replica_mean(value, rows, args):
+    """The global batch's mean from a replica's mean `value` (a number) over its `rows` rows. One
+    process: the value."""
+    if args.replicas == 1:
+        return value
+    total, count = replica_sums(args, value * rows, rows)
+    return total / count
 
 
 def train_step(model, criterion, optimizer, x, y, lr, total=None):
@@ -550,7 +562,7 @@ def train(model, data, args, optimizer=None):
                 loss = train_step(model, criterion, optimizer, x, y, learning_rate(step, epoch))
                 count = len(y)
             else:
-                rows, count = replica_rows(index, args)
+                rows, count, _ = replica_rows(index, args)
                 x, y = [a[rows] for a in x_train], y_train[rows]
                 args.watchdog.arm()
                 loss = train_step(
@@ -593,7 +605,7 @@ def evaluate(model, data, args):
     total = 0.0
     correct = 0
     count = 0
-    part, _ = replica_rows(slice(0, len(y_test)), args)
+    part, _, _ = replica_rows(slice(0, len(y_test)), args)
     batch = BATCH_SIZE // args.replicas
     for start in range(part.start, part.stop, batch):
         rows = slice(start, min(start + batch, part.stop))
@@ -653,10 +665,10 @@ def verify(args):
         if args.replicas == 1:
             losses.append(float(train_step(model, criterion, optimizer, x, y, lr)))
         else:
-            rows, count = replica_rows(slice(0, len(y)), args)
+            rows, count, _ = replica_rows(slice(0, len(y)), args)
             args.watchdog.arm()
             loss = train_step(model, criterion, optimizer, [a[rows] for a in x], y[rows], lr, count)
-            losses.append(replica_sums(args, float(loss) * len(y[rows]))[0] / count)
+            losses.append(replica_mean(float(loss), len(y[rows]), args))
         lrs.append(lr)
     if args.rank == 0:
         write_verify_result(args, forward, losses, lrs, canonical_weights(model))

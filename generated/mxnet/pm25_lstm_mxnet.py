@@ -539,23 +539,15 @@ def replica_sums(args, *values):
     return total.asnumpy().tolist()
 
 
-def replica_mean(value, rows, args):
-    """The global batch's mean from a replica's mean `value` (a number) over its `rows` rows. One
-    process: the value."""
-    if args.replicas == 1:
-        return value
-    total, count = replica_sums(args, value * rows, rows)
-    return total / count
-
-
 def replica_rows(index, args):
-    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows)
-    and the global batch's row count: of n rows, replica r of R takes rows [r n / R, (r + 1) n / R)
-    (rounded down). The replicas' summed gradients divided by n are the global batch's mean,
-    however the rows split. One process: every row."""
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
+    the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
+    r of R takes rows [r n / R, (r + 1) n / R) (rounded down); weighted by R n_r / n, the mean of
+    the replicas' mean losses is the global batch's mean loss (weight 1.0 when the rows split
+    evenly). One process: every row."""
     count = index.stop - index.start if isinstance(index, slice) else len(index)
     if args.replicas == 1:
-        return index, count
+        return index, count, 1.0
     first = args.rank * count // args.replicas
     last = (args.rank + 1) * count // args.replicas
     rows = (
@@ -563,7 +555,16 @@ def replica_rows(index, args):
         if isinstance(index, slice)
         else index[first:last]
     )
-    return rows, count
+    return rows, count, args.replicas * (last - first) / count
+
+
+def replica_mean(value, rows, args):
+    """The global batch's mean from a replica's mean `value` (a number) over its `rows` rows. One
+    process: the value."""
+    if args.replicas == 1:
+        return value
+    total, count = replica_sums(args, value * rows, rows)
+    return total / count
 
 
 def replica_gradients(model, args):
@@ -632,7 +633,7 @@ def train(model, data, args, optimizer=None):
             if step == warmup:
                 synchronize()
                 timed_start = time.perf_counter()
-            rows, count = replica_rows(index, args)
+            rows, count, _ = replica_rows(index, args)
             if synthetic:
                 x, y = [a[rows] for a in x_pool], y_pool[rows]
             else:
@@ -671,7 +672,7 @@ def evaluate(model, data, args):
     x_test, y_test = data
     total = nd.zeros((1,), ctx=args.ctx)
     count = 0
-    part, _ = replica_rows(slice(0, len(y_test)), args)
+    part, _, _ = replica_rows(slice(0, len(y_test)), args)
     batch = BATCH_SIZE // args.replicas
     for start in range(part.start, part.stop, batch):
         rows = slice(start, min(start + batch, part.stop))
@@ -754,7 +755,7 @@ def verify(args):
     optimizer = make_optimizer(model, args.verify_precision)
     losses, lrs = [], []
     for step, (x, y) in enumerate(batches):
-        rows, count = replica_rows(slice(0, len(y)), args)
+        rows, count, _ = replica_rows(slice(0, len(y)), args)
         x, y = to_context([a[rows] for a in x], y[rows], args.ctx)
         lr = learning_rate(step, 0) * args.lr_scale
         loss = float(train_step(model, optimizer, x, y, lr, args, count).asscalar())

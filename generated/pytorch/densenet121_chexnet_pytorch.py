@@ -3429,12 +3429,22 @@ def replicated(model, args):
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
+def replica_sums(args, *values):
+    """Numbers (or 0-d tensors) summed over every replica (one all-reduce, in float64), as floats.
+    One process: the values as they are."""
+    if args.replicas == 1:
+        return values
+    sums = torch.tensor([float(v) for v in values], dtype=torch.float64, device=args.device)
+    dist.all_reduce(sums)
+    return sums.tolist()
+
+
 def replica_rows(index, args):
     """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
     the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
-    r of R takes rows [r n / R, (r + 1) n / R) (rounded down) and weights its mean loss by
-    R n_r / n, so that the replicas' mean gradient is the global batch's (weight 1.0 when the
-    rows split evenly). One process: every row."""
+    r of R takes rows [r n / R, (r + 1) n / R) (rounded down); weighted by R n_r / n, the mean of
+    the replicas' mean losses is the global batch's mean loss (weight 1.0 when the rows split
+    evenly). One process: every row."""
     count = index.stop - index.start if isinstance(index, slice) else len(index)
     if args.replicas == 1:
         return index, count, 1.0
@@ -3446,16 +3456,6 @@ def replica_rows(index, args):
         else index[first:last]
     )
     return rows, count, args.replicas * (last - first) / count
-
-
-def replica_sums(args, *values):
-    """Numbers (or 0-d tensors) summed over every replica (one all-reduce, in float64), as floats.
-    One process: the values as they are."""
-    if args.replicas == 1:
-        return values
-    sums = torch.tensor([float(v) for v in values], dtype=torch.float64, device=args.device)
-    dist.all_reduce(sums)
-    return sums.tolist()
 
 
 def replica_mean(value, rows, args):

@@ -609,25 +609,6 @@ def replica_group(args):
         )
 
 
-def replica_rows(index, args):
-    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
-    the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
-    r of R takes rows [r n / R, (r + 1) n / R) (rounded down) and weights its mean loss by
-    R n_r / n, so that the replicas' mean gradient is the global batch's (weight 1.0 when the
-    rows split evenly). One process: every row."""
-    count = index.stop - index.start if isinstance(index, slice) else len(index)
-    if args.replicas == 1:
-        return index, count, 1.0
-    first = args.rank * count // args.replicas
-    last = (args.rank + 1) * count // args.replicas
-    rows = (
-        slice(index.start + first, index.start + last)
-        if isinstance(index, slice)
-        else index[first:last]
-    )
-    return rows, count, args.replicas * (last - first) / count
-
-
 def all_reduced(value):
     """A tensor summed over every replica (STRATEGY's all-reduce; of a copy made in the replica,
     since an input tensor as it is has no destination to reduce to)."""
@@ -646,6 +627,25 @@ def replica_sums(args, *values):
     if args.replicas == 1:
         return values
     return replica_sum(tf.constant([float(v) for v in values], tf.float64)).numpy().tolist()
+
+
+def replica_rows(index, args):
+    """This replica's contiguous part of a global batch (`index`: a slice or an array of rows),
+    the global batch's row count, and the weight of this replica's mean loss. Of n rows, replica
+    r of R takes rows [r n / R, (r + 1) n / R) (rounded down); weighted by R n_r / n, the mean of
+    the replicas' mean losses is the global batch's mean loss (weight 1.0 when the rows split
+    evenly). One process: every row."""
+    count = index.stop - index.start if isinstance(index, slice) else len(index)
+    if args.replicas == 1:
+        return index, count, 1.0
+    first = args.rank * count // args.replicas
+    last = (args.rank + 1) * count // args.replicas
+    rows = (
+        slice(index.start + first, index.start + last)
+        if isinstance(index, slice)
+        else index[first:last]
+    )
+    return rows, count, args.replicas * (last - first) / count
 
 
 def replica_mean(value, rows, args):
