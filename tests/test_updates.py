@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from optimizer_forms import LRS, form_id, forms
 
-from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_lines, in_place_update
+from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update
 from dlspec.errors import Pos
 from dlspec.ir.model import Optimizer
 from dlspec.ir.ops import OPTIMIZERS
@@ -176,7 +176,7 @@ def test_in_place_updates_equal_the_statements(kind: str, attrs: dict[str, Any])
     rule = update_rule(kind, attrs)
     w0, g0 = rng.standard_normal(7), rng.standard_normal(7)
     slots0 = {name: np.abs(rng.standard_normal(7)) + 0.5 for name in rule.slots}
-    lines = in_place_lines(opt, NUMPY_IN_PLACE)
+    lines = in_place_update(opt, NUMPY_IN_PLACE)[0]
     want_slots = {k: v.copy() for k, v in slots0.items()}
     want = apply_update(rule, w0.copy(), g0.copy(), want_slots, 0.03, 3)
     env: dict[str, Any] = {W: w0.copy(), G: g0.copy(), LR: 0.03, STEP: 3, "np": np}
@@ -278,7 +278,9 @@ def test_buffers_are_reused_once_used_up() -> None:
     assert buffers == ["tmp0", "tmp1"]
     assert lines[:3] == ["m *= 0.9", "np.multiply(1.0 - 0.9, g, out=tmp0)", "m += tmp0"]
     assert "np.multiply(1.0 - 0.999, g, out=tmp0)" in lines
-    assert in_place_lines(opt, NUMPY_IN_PLACE)[1] == "tmp0 = (1.0 - 0.9) * g"  # no out: allocates
+    assert (
+        in_place_update(opt, NUMPY_IN_PLACE)[0][1] == "tmp0 = (1.0 - 0.9) * g"
+    )  # no out: allocates
 
 
 @pytest.mark.parametrize("kind,attrs", FORMS, ids=IDS)

@@ -253,11 +253,6 @@ def in_place_update(opt: Any, style: InPlace) -> tuple[list[str], list[str]]:
     return writer.lines, writer.buffers
 
 
-def in_place_lines(opt: Any, style: InPlace) -> list[str]:
-    """in_place_update's lines."""
-    return in_place_update(opt, style)[0]
-
-
 # NumPy's functions writing into out=, for InPlace.out
 NUMPY_OUT = {
     "+": "np.add",
