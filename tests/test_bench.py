@@ -273,6 +273,8 @@ def test_default_suite_is_the_seed_benchmarks_in_examples(tmp_path: Path) -> Non
     assert [Path(s).stem for s in specs] == list(DEFAULT_SUITE)
     assert all(Path(s).is_file() for s in specs)
     assert "resnet50" in DEFAULT_SUITE  # the inference benchmark (seconds per 1000 images)
+    root = Path(specs[0]).parent.parent  # the checkout: from inside it, paths relative to it
+    assert default_specs(root)[0] == "examples/cifar_vgg.dl"
 
 
 def test_no_spec_and_no_suite_is_a_usage_error(

@@ -30,4 +30,9 @@ def examples_folder(cwd: Optional[Path] = None) -> Optional[Path]:
 def default_specs(cwd: Optional[Path] = None) -> list[str]:
     """The suite's spec paths; an empty list when no examples/ folder holds them all."""
     folder = examples_folder(cwd)
-    return [str(folder / f"{name}.dl") for name in DEFAULT_SUITE] if folder else []
+    if folder is None:
+        return []
+    here = (cwd or Path.cwd()).resolve()
+    if folder.resolve().is_relative_to(here):  # as a user in the checkout would name them
+        folder = folder.resolve().relative_to(here)
+    return [str(folder / f"{name}.dl") for name in DEFAULT_SUITE]
