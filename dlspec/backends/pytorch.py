@@ -79,6 +79,22 @@ def native_value(opt: Optimizer, key: str) -> Any:
     return opt[key]
 
 
+def native_torch_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, str]]]:
+    """The torch.optim class (and keyword map) computing this optimiser's form, if one does."""
+    for cls, forms, names in NATIVE_OPTIMIZERS[opt.kind]:
+        if all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
+            return cls, names
+    return None
+
+
+def torch_optimizer_args(opt: Optimizer, names: dict[str, str]) -> list[str]:
+    """The keyword arguments (source) of native_torch_optimizer's class for this optimiser."""
+    args = [f"lr={opt['lr']!r}"]
+    if opt.kind == "adam":
+        args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
+    return args + [f"{torch_name}={native_value(opt, key)!r}" for key, torch_name in names.items()]
+
+
 # the written-out update (dlspec.ir.updates): tensors in place under no_grad, scalars in Python
 TORCH_TENSOR = Printer(sqrt="torch.sqrt")
 TORCH_SCALAR = Printer(sqrt="math.sqrt")
@@ -374,19 +390,11 @@ class PyTorchBackend(Backend):
         return LayerCode("", (f"x = torch.cat([{', '.join(reads)}], dim={layer['axis'] + 1})",))
 
     # ---- optimiser ----------------------------------------------------------------------
-    def _native_optimizer(self, model: Model) -> Optional[tuple[str, dict[str, str]]]:
-        """The torch class (and keyword map) computing this optimiser's form, if one does."""
-        opt = model.train.optimizer  # type: ignore[union-attr]
-        for cls, forms, names in NATIVE_OPTIMIZERS[opt.kind]:
-            if all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
-                return cls, names
-        return None
-
     def optimizer_notes(self, model: Model) -> list[str]:
         opt = model.train.optimizer  # type: ignore[union-attr]
         if not model.params:
             return ["the model has no parameters: no optimiser, a training step computes the loss"]
-        if self._native_optimizer(model):
+        if native_torch_optimizer(opt):
             return [NESTEROV_NOTE] if nesterov_without_momentum(opt) else []
         keys = sorted({k for _, forms, _ in NATIVE_OPTIMIZERS[opt.kind] for k in forms})
         forms = ", ".join(f"{k}={opt[k]}" for k in keys)
@@ -394,7 +402,7 @@ class PyTorchBackend(Backend):
 
     def _optimizer(self, model: Model) -> dict[str, Any]:
         opt = model.train.optimizer  # type: ignore[union-attr]
-        native = self._native_optimizer(model)
+        native = native_torch_optimizer(opt)
         if native is None:
             expr = "CanonicalOptimizer(model.parameters())"
             return {
@@ -406,10 +414,7 @@ class PyTorchBackend(Backend):
                 **optimizer_code(opt),
             }
         cls, names = native
-        args = [f"lr={opt['lr']!r}"]
-        if opt.kind == "adam":
-            args.append(f"betas=({opt['beta1']!r}, {opt['beta2']!r})")
-        args += [f"{torch_name}={native_value(opt, key)!r}" for key, torch_name in names.items()]
+        args = torch_optimizer_args(opt, names)
         fused = cls in FUSED_OPTIMIZERS
         if fused:
             args.append("fused=fused")
