@@ -31,7 +31,7 @@ SHAPES = [(3, 4), (5,)]
 # class source is executed and applied to fresh variables for the jobs' learning rates.
 DRIVER = """
 from __future__ import division, print_function
-import json, sys
+import inspect, json, sys
 import numpy as np
 
 jobs, out_path, target = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
@@ -100,12 +100,13 @@ def cntk_steps(job, namespace, steps, w0):
     return [w.value for w in ws]
 
 
-def keras_steps(cls, job, steps, w0):
+def keras_steps(cls, job, steps, w0, **options):
     ws = [keras.Variable(w.astype(np.float32)) for w in w0]
-    opt = cls(learning_rate=job["lrs"][0], weight_decay=None)
+    opt = cls(learning_rate=job["lrs"][0], weight_decay=None, **options)
     for lr, gs in steps:
         opt.learning_rate = lr
         opt.apply([ops.convert_to_tensor(g.astype(np.float32)) for g in gs], ws)
+    keras_steps.fused = getattr(opt, "torch_optimizer", None) is not None
     return [np.asarray(ops.convert_to_numpy(w), np.float64) for w in ws]
 
 
@@ -141,8 +142,12 @@ for job in jobs:
             chunked = cntk_steps(job, namespace, steps, w0)
             results[job["id"] + "/chunked"] = [f.tolist() for f in chunked]
     else:  # float32
-        final = keras_steps(cls, job, steps, w0)
-        if cls.IN_PLACE:  # torch: the keras.ops statements too, to compare with the in-place ones
+        final = keras_steps(cls, job, steps, w0)  # on torch: torch.optim's fused update if one
+        if cls.IN_PLACE:  # torch: the written-out statements, in place and with keras.ops
+            results[job["id"] + "/fused"] = keras_steps.fused
+            options = {"fused": False} if "fused" in inspect.signature(cls).parameters else {}
+            in_place = keras_steps(cls, job, steps, w0, **options)
+            results[job["id"] + "/in_place"] = [f.tolist() for f in in_place]
             cls.IN_PLACE = False
             results[job["id"] + "/ops"] = [f.tolist() for f in keras_steps(cls, job, steps, w0)]
     results[job["id"]] = [np.asarray(f, np.float64).tolist() for f in final]
@@ -278,13 +283,18 @@ def test_written_out_updates_equal_the_oracle(
 def test_keras_torch_in_place_update_equals_the_keras_ops_one(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """On the torch backend CanonicalOptimizer updates in place; the same statements written with
-    keras.ops (the other backends' path) give the same float32 weights, bit for bit."""
+    """On the torch backend CanonicalOptimizer (not fused) updates in place; the same statements
+    written with keras.ops (the other backends' path) give the same float32 weights, bit for bit.
+    Where a fused torch.optim update computes the form, that is the one taken by default (its
+    weights are held to the oracle by test_written_out_updates_equal_the_oracle)."""
     got = results("keras[torch]", tmp_path_factory.mktemp("keras_torch_ops"))
     for index, form in enumerate(FORMS):
-        in_place, with_ops = got[str(index)], got[f"{index}/ops"]
+        in_place, with_ops = got[f"{index}/in_place"], got[f"{index}/ops"]
         for a, b in zip(in_place, with_ops, strict=True):
             assert np.array_equal(np.asarray(a), np.asarray(b)), form_id(form)
+        fused = keras_backend.torch_fused(_optimizer(form)) is not None
+        assert got[f"{index}/fused"] == fused, form_id(form)
+    assert any(got[f"{index}/fused"] for index in range(len(FORMS)))
 
 
 @pytest.mark.framework

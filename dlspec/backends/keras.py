@@ -18,6 +18,7 @@ from dlspec.backends.base import (
     overhang,
     subsampled,
 )
+from dlspec.backends.pytorch import FUSED_OPTIMIZERS, native_torch_optimizer, torch_optimizer_args
 from dlspec.backends.torch_cpu import channels_last_breaks
 from dlspec.codegen import contract
 from dlspec.codegen.updates import InPlace, Printer, in_place_update, render
@@ -109,11 +110,25 @@ def optimizer_code(opt: Optimizer) -> dict[str, Any]:
     lines, scratch = in_place_update(opt, TORCH_IN_PLACE)
     buffers = [f"{name} = self.scratch({k}, w)" for k, name in enumerate(scratch)]
     return {
+        "torch_fused": torch_fused(opt),
         "slots": list(rule.slots),
         "step_counter": rule.uses_step,
         "scalar_lines": [render(s, KERAS_EXPR, _keras_assign) for s in rule.per_update],
         "lines": [render(s, KERAS_EXPR, _keras_assign) for s in rule.per_variable],
         "in_place": [unwrap, *buffers, *lines],
+    }
+
+
+def torch_fused(opt: Optimizer) -> Optional[dict[str, str]]:
+    """The fused torch.optim optimiser computing this form (the pytorch target's), over `params`:
+    the update CanonicalOptimizer makes on the torch backend unless told otherwise; None if none."""
+    native = native_torch_optimizer(opt)
+    if native is None or native[0] not in FUSED_OPTIMIZERS:
+        return None
+    cls, names = native
+    return {
+        "cls": cls,
+        "expr": f"{cls}(params, {', '.join(torch_optimizer_args(opt, names))}, fused=True)",
     }
 
 
@@ -780,7 +795,7 @@ class KerasBackend(Backend):
         args += NATIVE_EXTRA.get(opt.kind, ())
         decoupled = opt["weight_decay"] != 0 and opt["weight_decay_mode"] == "decoupled"
         args.append(f"weight_decay={opt['weight_decay']!r}" if decoupled else "weight_decay=None")
-        return {**ctx, "expr": cls, "args": args}
+        return {**ctx, "expr": cls, "args": args, "torch_fused": None}
 
     # ---- the model's output -------------------------------------------------------------
     def _keep_softmax(self, model: Model) -> list[str]:

@@ -132,6 +132,7 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--backend", "str", None, "Keras backend (default: KERAS_BACKEND)", ("tensorflow", "jax", "torch")),
         Flag("--data-format", "str", "auto", "image layout (auto: channels_first on a GPU)", ("auto", "channels_last", "channels_first")),
         Flag("--jit-compile", "str", "auto", "jit-compile the steps (Keras's model.compile)", ("auto", "true", "false")),
+        Flag("--no-fused-optimizer", "switch", None, "torch backend: update variable by variable instead of torch.optim's fused update (where one computes the spec's form)"),
         Flag("--replicas", "int", 1, "data-parallel runs (jax backend): start this many replicas on this host, each with Keras's distribution environment (KERAS_DISTRIBUTION_*), and stop them all when one fails"),
     ),
     "mxnet": (
@@ -212,7 +213,7 @@ RESULTS: dict[str, Field] = {
     "jit_compile": Field("bool", "the steps compiled as graphs by XLA or the backend's jit (TensorFlow --xla; Keras's model.jit_compile as resolved); MXNet: hybridized Gluon blocks; CNTK: always (a static graph); PyTorch: torch.compile (--compile), else false (eager)"),
     "data_format": Field("str", "layout of image activations inside the model", choices=("NCHW", "NHWC")),
     "memory_format": Field("str", "PyTorch: memory layout of 4-D weights and activations (--memory-format); null elsewhere", nullable=True, choices=("channels_last", "contiguous")),
-    "fused_optimizer": Field("bool", "PyTorch: torch.optim's fused update in use (false with --no-fused-optimizer and for optimisers without one); null elsewhere", nullable=True),
+    "fused_optimizer": Field("bool", "PyTorch and Keras on torch: torch.optim's fused update in use (false with --no-fused-optimizer and for optimisers without one); null elsewhere", nullable=True),
     "mixed_precision": Field("str", "the forward pass autocast to this dtype (PyTorch --amp); off elsewhere", choices=("off", "bf16", "fp16")),
     # -- timing
     "steps": Field("int", "updates made (training), or batches run forward (inference)"),

@@ -647,9 +647,10 @@ PLAIN_UPDATES = dict(
 )
 
 
-def make_optimizer(steps_per_epoch, scale=1):
+def make_optimizer(steps_per_epoch, scale=1, fused=True):
     """The optimiser in the spec's canonical form, its learning rate from the spec's schedule
-    (times `scale`: the replica count under lr_scaling = linear)."""
+    (times `scale`: the replica count under lr_scaling = linear) (`fused` unused: no fused torch.optim
+    update computes this form)."""
     lr = learning_rate(0, 0) * scale
     return keras.optimizers.SGD(
         learning_rate=lr, momentum=0.0, nesterov=False, weight_decay=None, **PLAIN_UPDATES
@@ -663,11 +664,11 @@ def make_loss():
     )
 
 
-def compile_model(model, steps_per_epoch, jit_compile, lr_scale=1):
+def compile_model(model, steps_per_epoch, jit_compile, lr_scale=1, fused=True):
     """Attach optimiser, loss and metrics; one update per call, no eager mode."""
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
-        optimizer=make_optimizer(steps_per_epoch, lr_scale),
+        optimizer=make_optimizer(steps_per_epoch, lr_scale, fused),
         loss=make_loss(),
         metrics=metrics,
         run_eagerly=False,
@@ -839,7 +840,9 @@ def train(model, data, args):
     x_train, y_train = native_data(data, args.data_format)
     synthetic = args.data == "synthetic"
     steps_per_epoch = math.ceil((TRAIN_SIZE if synthetic else len(y_train)) / BATCH_SIZE)
-    compile_model(model, steps_per_epoch, args.jit_compile, args.lr_scale)
+    compile_model(
+        model, steps_per_epoch, args.jit_compile, args.lr_scale, not args.no_fused_optimizer
+    )
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
@@ -1058,7 +1061,7 @@ def verify(args):
     inputs, batches = verify_batches(args)
     output = model([to_native_layout(a, data_format) for a in inputs], training=False)
     forward = to_canonical_layout(ops.convert_to_numpy(output), data_format)
-    compile_model(model, 0, args.jit_compile, args.lr_scale)
+    compile_model(model, 0, args.jit_compile, args.lr_scale, not args.no_fused_optimizer)
     losses, lrs = [], []
     for step, batch in enumerate(batches):
         lr = learning_rate(step, 0) * args.lr_scale
@@ -1115,7 +1118,11 @@ def platform_facts(model, args):
         "jit_compile": bool(model.jit_compile),
         "data_format": "NCHW" if args.data_format == "channels_first" else "NHWC",
         "memory_format": None,
-        "fused_optimizer": None,
+        "fused_optimizer": (
+            getattr(model.optimizer, "torch_optimizer", None) is not None
+            if backend == "torch"
+            else None
+        ),
         "mixed_precision": "off",
     }
     facts.update(backend_facts(args.gpu))
@@ -1238,6 +1245,11 @@ def parse_args(argv=None):
         choices=("auto", "true", "false"),
         default="auto",
         help="jit-compile the steps (Keras's model.compile)",
+    )
+    parser.add_argument(
+        "--no-fused-optimizer",
+        action="store_true",
+        help="torch backend: update variable by variable instead of torch.optim's fused update (where one computes the spec's form)",
     )
     parser.add_argument(
         "--replicas",

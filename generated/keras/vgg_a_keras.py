@@ -692,15 +692,37 @@ class CanonicalOptimizer(keras.optimizers.Optimizer):
     # (scratch) instead of a fresh tensor for every operation
     IN_PLACE = keras.backend.backend() == "torch"
 
-    def __init__(self, learning_rate, **kwargs):
+    def __init__(self, learning_rate, fused=True, **kwargs):
+        """`fused`, on the torch backend: the update is torch.optim.SGD's fused
+        kernel over every variable (the form it computes is this one; the pytorch target's
+        scripts use it too); otherwise the statements below, variable by variable."""
         super().__init__(learning_rate=learning_rate, name="canonical_sgd", **kwargs)
+        self.fused = fused and self.IN_PLACE
+        self.torch_optimizer = None
 
     def build(self, variables):
         if self.built:
             return
         super().build(variables)
+        if self.fused and variables:  # its state (slots) is torch.optim's
+            params = [variable.value for variable in variables]
+            self.torch_optimizer = torch.optim.SGD(
+                params, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0005, fused=True
+            )
+            return
         self.slots = {name: self.add_optimizer_variables(variables, name) for name in self.SLOTS}
         self.buffers = {}
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if self.torch_optimizer is None:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        rate = ops.convert_to_tensor(learning_rate)
+        with torch.no_grad():
+            for variable, gradient in zip(trainable_variables, grads):
+                variable.value.grad = gradient
+            for group in self.torch_optimizer.param_groups:  # a tensor on a GPU: no host sync
+                group["lr"] = rate.item() if rate.device.type == "cpu" else rate
+            self.torch_optimizer.step()
 
     def scratch(self, index, like):
         """Scratch buffer `index` (torch backend) shaped like tensor `like`: a view of a flat
@@ -749,11 +771,12 @@ PLAIN_UPDATES = dict(
 )
 
 
-def make_optimizer(steps_per_epoch, scale=1):
+def make_optimizer(steps_per_epoch, scale=1, fused=True):
     """The optimiser in the spec's canonical form, its learning rate from the spec's schedule
-    (times `scale`: the replica count under lr_scaling = linear)."""
+    (times `scale`: the replica count under lr_scaling = linear); `fused`: on the torch
+    backend, torch.optim.SGD's fused update (--no-fused-optimizer: off)."""
     lr = learning_rate(0, 0) * scale
-    return CanonicalOptimizer(learning_rate=lr, weight_decay=None, **PLAIN_UPDATES)
+    return CanonicalOptimizer(learning_rate=lr, fused=fused, weight_decay=None, **PLAIN_UPDATES)
 
 
 def make_loss():
@@ -763,11 +786,11 @@ def make_loss():
     )
 
 
-def compile_model(model, steps_per_epoch, jit_compile, lr_scale=1):
+def compile_model(model, steps_per_epoch, jit_compile, lr_scale=1, fused=True):
     """Attach optimiser, loss and metrics; one update per call, no eager mode."""
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
-        optimizer=make_optimizer(steps_per_epoch, lr_scale),
+        optimizer=make_optimizer(steps_per_epoch, lr_scale, fused),
         loss=make_loss(),
         metrics=metrics,
         run_eagerly=False,
@@ -939,7 +962,9 @@ def train(model, data, args):
     x_train, y_train = native_data(data, args.data_format)
     synthetic = args.data == "synthetic"
     steps_per_epoch = math.ceil((TRAIN_SIZE if synthetic else len(y_train)) / BATCH_SIZE)
-    compile_model(model, steps_per_epoch, args.jit_compile, args.lr_scale)
+    compile_model(
+        model, steps_per_epoch, args.jit_compile, args.lr_scale, not args.no_fused_optimizer
+    )
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
@@ -1158,7 +1183,7 @@ def verify(args):
     inputs, batches = verify_batches(args)
     output = model([to_native_layout(a, data_format) for a in inputs], training=False)
     forward = to_canonical_layout(ops.convert_to_numpy(output), data_format)
-    compile_model(model, 0, args.jit_compile, args.lr_scale)
+    compile_model(model, 0, args.jit_compile, args.lr_scale, not args.no_fused_optimizer)
     losses, lrs = [], []
     for step, batch in enumerate(batches):
         lr = learning_rate(step, 0) * args.lr_scale
@@ -1215,7 +1240,11 @@ def platform_facts(model, args):
         "jit_compile": bool(model.jit_compile),
         "data_format": "NCHW" if args.data_format == "channels_first" else "NHWC",
         "memory_format": None,
-        "fused_optimizer": None,
+        "fused_optimizer": (
+            getattr(model.optimizer, "torch_optimizer", None) is not None
+            if backend == "torch"
+            else None
+        ),
         "mixed_precision": "off",
     }
     facts.update(backend_facts(args.gpu))
@@ -1338,6 +1367,11 @@ def parse_args(argv=None):
         choices=("auto", "true", "false"),
         default="auto",
         help="jit-compile the steps (Keras's model.compile)",
+    )
+    parser.add_argument(
+        "--no-fused-optimizer",
+        action="store_true",
+        help="torch backend: update variable by variable instead of torch.optim's fused update (where one computes the spec's form)",
     )
     parser.add_argument(
         "--replicas",
