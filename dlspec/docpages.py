@@ -36,6 +36,9 @@ GENERATED = (
 )
 GRAMMAR_BEGIN = "<!-- grammar:begin (generated from grammar/dlspec.lark; do not edit) -->"
 GRAMMAR_END = "<!-- grammar:end -->"
+LANGUAGE_BEGIN = "<!-- language:begin (generated from README.md's 'The language'; do not edit) -->"
+LANGUAGE_END = "<!-- language:end -->"
+README_LANGUAGE = ("## The language\n", "### Attributes and their defaults per profile")
 CATEGORIES = (
     ("layer", "Layers"),
     ("activation", "Activations"),
@@ -195,11 +198,30 @@ def grammar_text(root: Path) -> str:
     return "```text\n" + text + "\n```"
 
 
-def replace_grammar(text: str, root: Path) -> str:
-    """docs/language.md with the grammar region replaced by the current grammar."""
-    start = text.index(GRAMMAR_BEGIN) + len(GRAMMAR_BEGIN)
-    stop = text.index(GRAMMAR_END)
-    return text[:start] + "\n" + grammar_text(root) + "\n" + text[stop:]
+def readme_language(root: Path) -> str:
+    """The README's language section for the site: spec fences marked `dl`, links made relative."""
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    begin, end = README_LANGUAGE
+    section = readme[readme.index(begin) + len(begin) : readme.index(end)].strip("\n")
+    section = section.replace("](docs/", "](")
+    lines, inside = [], False
+    for line in section.split("\n"):
+        if line == "```":
+            line = "```" if inside else "```dl"
+            inside = not inside
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _region(text: str, begin: str, end: str, body: str) -> str:
+    start = text.index(begin) + len(begin)
+    return text[:start] + "\n" + body + "\n" + text[text.index(end) :]
+
+
+def language_page(text: str, root: Path) -> str:
+    """docs/language.md with its generated regions (README's section, the grammar) current."""
+    text = _region(text, LANGUAGE_BEGIN, LANGUAGE_END, readme_language(root))
+    return _region(text, GRAMMAR_BEGIN, GRAMMAR_END, grammar_text(root))
 
 
 def pages(root: Path) -> dict[str, Callable[[str], str]]:
@@ -207,7 +229,7 @@ def pages(root: Path) -> dict[str, Callable[[str], str]]:
     return {
         "docs/reference.md": lambda _old: reference_page(),
         "docs/support.md": lambda _old: support_page(),
-        "docs/language.md": lambda old: replace_grammar(old, root),
+        "docs/language.md": lambda old: language_page(old, root),
     }
 
 

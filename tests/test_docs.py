@@ -260,16 +260,30 @@ def test_tutorial_pytorch_weights_import(
 def test_tutorial_keras_weights_import(
     tutorial_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = _python_block("net_keras.py") + '\nmodel.save_weights("mnist_net.weights.h5")\n'
-    (tutorial_dir / "train.py").write_text(script, encoding="utf-8")
+    save = (
+        '\nmodel.save_weights("mnist_net.weights.h5")\n'
+        "import numpy\n"
+        'numpy.savez("raw.npz", *[v.numpy() for v in model.weights])\n'
+    )
+    (tutorial_dir / "train.py").write_text(_python_block("net_keras.py") + save, encoding="utf-8")
     subprocess.run([sys.executable, "train.py"], cwd=tutorial_dir, check=True, timeout=300)
     line = next(c for c in shell_lines() if c.startswith("dlspec weights import mnist_net_keras"))
     code, printed = run(line, capsys)
     assert code == 0, printed
-    with np.load(tutorial_dir / "mnist_net.npz") as npz:
+    with np.load(tutorial_dir / "raw.npz") as raw, np.load(tutorial_dir / "mnist_net.npz") as npz:
+        native = [raw[f"arr_{i}"] for i in range(len(raw.files))]
+        by_shape = {v.shape: v for v in native}
         assert len(npz.files) == 14
-        assert npz["conv1.weight"].shape == (32, 1, 3, 3)
-        assert npz["fc1.weight"].shape == (128, 3136)
+        # canonical (out, in, kh, kw) from Keras's (kh, kw, in, out); (out, in) from (in, out)
+        np.testing.assert_array_equal(
+            npz["conv1.weight"], by_shape[(3, 3, 1, 32)].transpose(3, 2, 0, 1)
+        )
+        np.testing.assert_array_equal(npz["fc2.weight"], by_shape[(128, 10)].T)
+        # the dense after the flatten: Keras's rows in (H, W, C) order, canonical (C, H, W)
+        keras_fc1 = by_shape[(3136, 128)].reshape(7, 7, 64, 128)
+        np.testing.assert_array_equal(
+            npz["fc1.weight"], keras_fc1.transpose(3, 2, 0, 1).reshape(128, 3136)
+        )
 
 
 def test_index_example_is_the_example_file() -> None:
