@@ -2,6 +2,7 @@
 #   make demo   compile every example for every target, verify them, then bench two (--quick)
 #   make test   the whole test suite (fast framework-free tests, then real-framework tests)
 #   make fuzz   the seeded mutation fuzzer for FUZZ_SECONDS (1800) with FUZZ_JOBS processes
+#   make docs   the documentation site (mkdocs.yml, docs/) into site/: open site/index.html
 # Both create or refresh .venv/ (dlspec installed, torch==2.13.0 CPU) idempotently, and build the
 # extra runtimes under .runtimes/ (`make runtimes`: MXNet's venv, CNTK's Python 2.7 tree).
 
@@ -30,7 +31,7 @@ export KERAS_HOME := $(CURDIR)/.cache/keras
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: demo test test-fast test-frameworks venv lint generate check clean fuzz runtimes \
-	clean-runtimes
+	clean-runtimes docs
 
 venv: $(STAMP)
 
@@ -61,6 +62,12 @@ generate: $(STAMP)
 
 check: $(STAMP)
 	$(DLSPEC) check $(EXAMPLES) --out-dir generated
+	$(PY) tools/update_readme.py --check
+
+# the site, strict: a broken link, a missing page or a bad anchor fails the build (tests/test_docs.py
+# runs the same build); mkdocs is pinned in requirements-dev.txt
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dlspec tests tools benchmarks
@@ -84,7 +91,7 @@ demo: $(STAMP) runtimes
 	$(DLSPEC) bench $(BENCH_EXAMPLES) --quick --out out/demo/bench
 
 clean:
-	rm -rf out build dist *.egg-info .pytest_cache
+	rm -rf out build dist site *.egg-info .pytest_cache
 
 clean-runtimes:
 	! mountpoint -q .runtimes/cntk/tree/proc || umount .runtimes/cntk/tree/proc
