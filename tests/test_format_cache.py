@@ -98,6 +98,65 @@ def test_cli_compile_is_byte_identical_cold_and_warm(tmp_path: Path) -> None:
     assert b"import torch" in outputs[0]
     assert not list(cache.glob("black-*/*/*"))  # the fast formatter needed black for none
     assert list(cache.glob("templates-*/*"))  # the compiled templates were kept
+    assert len(list(cache.glob("formatted/*/*"))) == 5  # each target's formatted script
+
+
+def test_a_formatted_script_is_read_back_without_formatting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the cache in use, format_source formats a source once: a second call reads the
+    stored text (the formatter is not run), the same bytes."""
+    from dlspec.codegen import render
+
+    source = "x = {'a':1,   'b':[1,2]}\n"
+    previous = render.use_format_cache(tmp_path)
+    try:
+        first = render.format_source(source)
+        assert first == black.format_str(source, mode=BLACK_MODE)
+
+        def refuse(*_: object) -> str:
+            raise AssertionError("formatted again on a cache hit")
+
+        monkeypatch.setattr(render, "format_python", refuse)
+        assert render.format_source(source) == first
+        with pytest.raises(AssertionError):  # another mode is another entry
+            render.format_source(source, render.PY2_FORMAT)
+    finally:
+        render.use_format_cache(previous)
+
+
+def test_the_output_key_covers_source_mode_and_the_formatter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A changed formatter (its modules' source) is a changed key, so its old outputs are never
+    read back; the fingerprint is computed from those files."""
+    key = format_cache.output_key(SOURCE, False)
+    assert key != format_cache.output_key(SOURCE + "\n", False)
+    assert key != format_cache.output_key(SOURCE, True)
+    monkeypatch.setattr(format_cache, "formatter_fingerprint", lambda: "another formatter")
+    assert key != format_cache.output_key(SOURCE, False)
+    monkeypatch.undo()
+    pyformat = ROOT / "dlspec" / "codegen" / "pyformat"
+    assert len(list(pyformat.glob("*.py"))) > 3
+    assert len(format_cache.formatter_fingerprint()) == 64
+
+
+def test_source_the_formatter_leaves_to_black_is_not_kept_as_formatted(tmp_path: Path) -> None:
+    """What the fast formatter refuses goes to black (whose own cache keeps it under black's
+    version); the formatted-output cache holds only the fast formatter's text."""
+    from dlspec.codegen import render
+    from dlspec.codegen.pyformat import Unsupported, format_python
+
+    source = "async def f():\n    await g( 1 )\n"  # not template code: the formatter refuses
+    with pytest.raises(Unsupported):
+        format_python(source, False)
+    previous = render.use_format_cache(tmp_path)
+    try:
+        assert render.format_source(source) == black.format_str(source, mode=BLACK_MODE)
+    finally:
+        render.use_format_cache(previous)
+    assert not list(tmp_path.glob("formatted/*/*"))
+    assert list(tmp_path.glob("black-*/*/*"))
 
 
 def test_each_folder_keeps_its_most_recently_used_entries(tmp_path: Path) -> None:

@@ -12,11 +12,13 @@ those three; a hit returns the same bytes black would. The library formats anew 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 if TYPE_CHECKING:
     import black
@@ -121,5 +123,40 @@ def format_cached(source: str, mode: black.Mode, directory: Path) -> str:
     if hit is not None:
         return hit
     formatted = black.format_str(source, mode=mode)
+    store(folder, key, formatted)
+    return formatted
+
+
+@functools.cache
+def formatter_fingerprint() -> str:
+    """A hash of dlspec's own formatter: the source of every module of dlspec.codegen.pyformat
+    and the Python minor version (its tokenizer) — all its output depends on besides the input."""
+    digest = hashlib.sha256(f"python {sys.version_info[0]}.{sys.version_info[1]}".encode())
+    for path in sorted((Path(__file__).parent / "pyformat").glob("*.py")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def output_key(source: str, py2: bool) -> str:
+    """The hash of everything the fast formatter's text depends on: its code, the mode and the
+    unformatted source."""
+    digest = hashlib.sha256()
+    for part in (formatter_fingerprint(), "py2" if py2 else "py3", source):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def output_cached(source: str, py2: bool, directory: Path, format_now: Callable[[], str]) -> str:
+    """format_now()'s text (the fast formatter's) for this unformatted source, read from the
+    cache in directory when it holds it (a compile whose scripts are unchanged then formats
+    nothing). What format_now raises (the formatter's Unsupported) is the caller's: nothing is
+    stored, and black's output has its own cache (format_cached)."""
+    folder = directory / "formatted"
+    key = output_key(source, py2)
+    hit = lookup(folder, key)
+    if hit is not None:
+        return hit
+    formatted = format_now()
     store(folder, key, formatted)
     return formatted

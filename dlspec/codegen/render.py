@@ -99,9 +99,9 @@ _format_cache: Optional[Path] = None
 
 
 def use_format_cache(directory: Optional[Path]) -> Optional[Path]:
-    """Cache black's output in directory from now on (None: stop caching); returns the folder
-    used until now, for the caller to restore. Only sources the fast formatter leaves to
-    black use it."""
+    """Cache formatted scripts in directory from now on (None: stop caching): the fast
+    formatter's output, and black's for what it leaves to black; returns the folder used until
+    now, for the caller to restore."""
     global _format_cache
     previous, _format_cache = _format_cache, directory
     return previous
@@ -130,9 +130,15 @@ def format_source(source: str, mode: Union[FormatMode, black.Mode] = PY3_FORMAT)
     """black-format Python source with a pinned mode (default: the Python 3 targets').
 
     dlspec.codegen.pyformat writes black's bytes for the code the templates emit, without
-    black; whatever it does not reproduce goes to black itself (imported then)."""
+    black; whatever it does not reproduce goes to black itself (imported then). With the output
+    cache in use, a source formatted before is read back instead (format_cache.output_cached)."""
+    fmt = _as_format(mode)
     try:
-        return format_python(source, _as_format(mode).py2)
+        if _format_cache is None:
+            return format_python(source, fmt.py2)
+        from dlspec.codegen.format_cache import output_cached
+
+        return output_cached(source, fmt.py2, _format_cache, lambda: format_python(source, fmt.py2))
     except Unsupported:
         return format_with_black(source, mode)
 
