@@ -172,3 +172,60 @@ def test_keras_helpers_escape_user_names() -> None:
     assert '"parameters_nchw_"' in source
     rnn = compile_model(RNN_LABELS, "keras").source
     assert '("rnn_l0_", ["rnn_l0_/kernel"' in rnn and '("rnn_l0_l0", ["rnn_l0_l0/kernel"' in rnn
+
+
+# ---- the identifiers a block of forward lines uses (the regular-expression fast path) -------
+
+
+def _tokenized(line: str) -> set[str]:
+    from dlspec.backends.base import _names_in
+
+    return {name for _, name, dotted in _names_in(line) if not dotted}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x = self.conv_1(x) + y_2 * 1e5 + 0x1F + 1_000 + 1.5e-3j",
+        "x = torch.cat([a, b], dim=1).view(-1, 2) . reshape(c)",
+        "x = F.pad(x, (0, 1)) if training else x  # comment with names",
+        'x = layers.Dense(3, name="dense_name")(x)',
+        "x = x + \\",
+        "lambda v: v.T",
+        'x = f"{x}" + "{y}" + "a\\"b" + r"c" + "" + "#" + z',
+        'x = layers.Dense(3, name="d")(x) + "it\'s"',
+    ],
+)
+def test_plain_lines_give_the_tokenizer_s_names(line: str) -> None:
+    from dlspec.backends.base import _plain_names, identifiers
+
+    assert identifiers([line]) == _tokenized(line)
+    plain = _plain_names(line)
+    assert plain is None or plain == _tokenized(line)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_example_s_forward_lines_give_the_tokenizer_s_names(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """identifiers() reads most lines with a regular expression: on every line of every example
+    and edge spec, it finds what the tokenizer finds."""
+    from pathlib import Path
+
+    from dlspec.backends import base
+
+    seen = []
+    plain = base._plain_names
+
+    def checked(line: str):
+        found = plain(line)
+        if found is not None:
+            seen.append(line)
+            assert found == _tokenized(line), line
+        return found
+
+    monkeypatch.setattr(base, "_plain_names", checked)
+    root = Path(__file__).resolve().parent.parent
+    for spec in sorted([*root.glob("examples/*.dl"), *root.glob("tests/specs/*.dl")]):
+        get_backend(target).context(build(spec.read_text(), str(spec)).model)
+    assert seen  # the fast path was taken

@@ -151,9 +151,30 @@ def _names_in(line: str) -> list[tuple[int, str, bool]]:
     return [(col + indent, name, dotted) for col, name, dotted in found]
 
 
+_NAME = re.compile(r"(?<![\w.])[^\W\d]\w*")
+_SIMPLE_STRING = re.compile(r'(?<![\w.])[rRbBuUfF]{0,2}"[^"\\{}]*"')
+
+
+def _plain_names(line: str) -> Optional[set[str]]:
+    """The names of a line whose only strings are double-quoted ones without escapes or braces,
+    with no comment, continuation or non-ASCII character, none after a dot (what _names_in
+    finds, by regular expressions: the strings blanked, then each name not inside another word
+    or number); None for any other line."""
+    line = _SIMPLE_STRING.sub('""', line)
+    if not line.isascii() or any(c in line.replace('""', "") for c in "'\"#\\"):
+        return None
+    return {m.group() for m in _NAME.finditer(line) if not line[: m.start()].rstrip().endswith(".")}
+
+
 def identifiers(lines: Iterable[str]) -> set[str]:
     """Names a block of forward lines refers to (not attributes after a dot, not strings)."""
-    return {name for line in lines for _, name, dotted in _names_in(line) if not dotted}
+    names: set[str] = set()
+    for line in lines:
+        plain = _plain_names(line)
+        if plain is None:
+            plain = {name for _, name, dotted in _names_in(line) if not dotted}
+        names |= plain
+    return names
 
 
 def _assigns_x(line: str) -> bool:
