@@ -1,4 +1,5 @@
-"""A content-addressed cache of black's output, for the sources the fast formatter leaves to black.
+"""A content-addressed cache of formatted scripts: the fast formatter's text (folder `formatted`,
+keyed also by a hash of the formatter's own modules) and black's, for what it leaves to black.
 
 dlspec.codegen.pyformat writes black's bytes for the code the templates emit, so black only
 runs on what that formatter does not reproduce (none of the examples; a template change may
