@@ -333,3 +333,32 @@ def test_zsh_and_tcsh_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
     code, tcsh, _ = _run(monkeypatch, ["completion", "tcsh"], tty=False)
     assert code == 0 and "complete dlspec" in tcsh
     assert _run(monkeypatch, ["completion", "fish"], tty=False)[0] == 2
+
+
+# --- the documented shapes ------------------------------------------------------------------------
+
+
+def _documented(schema: str) -> dict[str, Any]:
+    """The JSON example in docs/output.md whose schema is `schema`."""
+    text = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    found = [json.loads(b) for b in blocks if f'"schema": "{schema}"' in b]
+    assert len(found) == 1, schema
+    return found[0]
+
+
+def test_the_documented_json_has_the_keys_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = _documented("dlspec.summary/1")
+    _, out, _ = _run(monkeypatch, ["summary", "examples/mnist_cnn.dl", "--format", "json"], False)
+    real = json.loads(out)
+    assert set(doc) == set(real) and set(doc["models"][0]) == set(real["models"][0])
+    for part in ("inputs", "layers"):
+        assert set(doc["models"][0][part][0]) == set(real["models"][0][part][0])
+    assert doc["models"][0]["layers"][0] == real["models"][0]["layers"][0]
+    monkeypatch.setattr(runtimes, "probe", _fake_probe({"keras[jax]"}))
+    doc = _documented("dlspec.doctor/1")
+    real = json.loads(_run(monkeypatch, ["doctor", "--json"], tty=False)[1])
+    assert set(doc) == set(real) and set(doc["runtimes"][0]) == set(real["runtimes"][0])
+    documented = {k: type(v) for k, v in doc["runtimes"][0].items()}
+    missing = next(r for r in real["runtimes"] if r["runtime"] == "keras[jax]")
+    assert {k: type(v) for k, v in missing.items()} == documented
