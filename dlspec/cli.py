@@ -24,6 +24,7 @@ from dlspec.support import support_table
 
 if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
     from dlspec.bench.runner import Settings
+    from dlspec.verify.run import Check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -310,7 +311,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if passed else EXIT_FAILED
 
 
-def _print_matrix(checks: list) -> None:
+def _print_matrix(checks: list[Check]) -> None:
     """verify's matrix: a coloured table on a terminal, the plain one otherwise."""
     from dlspec.console import verify_table
     from dlspec.verify import run as verify

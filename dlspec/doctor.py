@@ -165,5 +165,6 @@ def print_report(
         return
     print(_where(config), file=stream)
     print_table(stream, HEAD, [_cells(r) for r in found], style=verdict_style(4))
-    if notes(found, config):
-        print("\n".join(notes(found, config)), file=stream)
+    lines = notes(found, config)
+    if lines:
+        print("\n".join(lines), file=stream)

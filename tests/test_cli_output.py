@@ -362,3 +362,42 @@ def test_the_documented_json_has_the_keys_printed(monkeypatch: pytest.MonkeyPatc
     documented = {k: type(v) for k, v in doc["runtimes"][0].items()}
     missing = next(r for r in real["runtimes"] if r["runtime"] == "keras[jax]")
     assert {k: type(v) for k, v in missing.items()} == documented
+
+
+def _through_a_pty(argv: list[str], env: dict[str, str]) -> str:
+    """What `dlspec ARGV` writes to stdout when stdout is a real pseudo-terminal."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environment.update({"COLUMNS": "200", **env})
+    with subprocess.Popen(
+        [sys.executable, "-m", "dlspec.cli", *argv],
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=environment,
+    ) as child:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert child.wait(timeout=60) == 0
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_a_real_terminal_gets_colour_unless_no_color() -> None:
+    coloured = _through_a_pty(["summary", MLP], {})
+    assert ANSI.search(coloured)
+    assert re.search(r"dense_1 +dense +\(N, 512\) +401,920", ANSI.sub("", coloured))
+    plain = _through_a_pty(["summary", MLP], {"NO_COLOR": "1"})
+    assert not ANSI.search(plain) and "dense_1    dense          (N, 512)         401,920" in plain
