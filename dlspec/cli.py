@@ -1,4 +1,5 @@
-"""The `dlspec` command line: compile, fmt, summary, targets, check, verify, bench, doctor, weights."""
+"""The `dlspec` command line: compile, fmt, summary, targets, check, verify, bench, doctor, weights,
+completion."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ from dlspec.codegen.compile import Compiled, compile_model
 from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.codegen.format_cache import default_directory
 from dlspec.codegen.render import use_format_cache
-from dlspec.errors import DlspecError, SpecError, UsageError, display_path, format_problems
+from dlspec.console import color_enabled, diff_text, print_table, problems_text
+from dlspec.errors import DlspecError, SpecError, UsageError, display_path
 from dlspec.frontend.load import Built, build_file
 from dlspec.ir.ops import PROFILES
-from dlspec.summary import summary_text
+from dlspec.summary import summary_json, summary_markdown, summary_rows, summary_text, totals
 from dlspec.support import support_table
 
 if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
     from dlspec.bench.runner import Settings
+    from dlspec.verify.run import Check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,7 +82,8 @@ def _build(path: str, profile: Optional[str]) -> Built:
     built = build_file(path, profile)
     if built.warnings:
         text = built.model.source.text
-        print(format_problems(list(built.warnings), path, text), file=sys.stderr)
+        color = color_enabled(sys.stderr)
+        print(problems_text(list(built.warnings), path, text, color), file=sys.stderr)
     return built
 
 
@@ -161,7 +165,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    print(f"generated files in {display_path(args.out_dir)} are up to date", file=sys.stderr)
+    if not args.quiet:
+        print(f"generated files in {display_path(args.out_dir)} are up to date", file=sys.stderr)
     return EXIT_OK
 
 
@@ -182,7 +187,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             text = read_spec(spec)
             formatted = format_source(text, spec)
         except SpecError as err:
-            print(str(err), file=sys.stderr)
+            print(_spec_error(err), file=sys.stderr)
             failed += 1
             continue
         if formatted == text:
@@ -190,21 +195,21 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         changed += 1
         if args.diff:
             name = display_path(spec)
-            sys.stdout.writelines(
-                difflib.unified_diff(
-                    text.splitlines(keepends=True),
-                    formatted.splitlines(keepends=True),
-                    f"{name} (original)",
-                    f"{name} (formatted)",
-                )
+            diff = difflib.unified_diff(
+                text.splitlines(keepends=True),
+                formatted.splitlines(keepends=True),
+                f"{name} (original)",
+                f"{name} (formatted)",
             )
+            sys.stdout.write(diff_text("".join(diff), color_enabled(sys.stdout)))
         if args.check:
             print(f"would reformat {display_path(spec)}", file=sys.stderr)
         elif not args.diff:
             mode = path.stat().st_mode & 0o7777
             write_bytes_atomic(path, formatted.encode("utf-8"))
             os.chmod(path, mode)
-            print(f"reformatted {display_path(spec)}", file=sys.stderr)
+            if not args.quiet:
+                print(f"reformatted {display_path(spec)}", file=sys.stderr)
     if failed:
         return EXIT_FAILED
     if args.check and changed:
@@ -214,9 +219,21 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    """Print the per-layer table for each spec."""
+    """Print the per-layer table for each spec: text (a rich table on a terminal), a GitHub
+    Markdown table, or one JSON document for them all."""
+    if args.format == "json":
+        models = [(display_path(s), _build(s, args.defaults).model) for s in args.specs]
+        print(summary_json(models))
+        return EXIT_OK
     for spec in args.specs:
-        print(summary_text(_build(spec, args.defaults).model))
+        model = _build(spec, args.defaults).model
+        if args.format == "markdown":
+            print(summary_markdown(model))
+        elif color_enabled(sys.stdout):
+            head = ("layer", "op", "output shape", "parameters")
+            print_table(sys.stdout, head, summary_rows(model), right=(3,), caption=totals(model))
+        else:
+            print(summary_text(model))
     return EXIT_OK
 
 
@@ -275,7 +292,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).is_dir():
         raise UsageError(f"--json {display_path(args.json)} is a directory; give a file name")
     names, skipped = _verify_runtimes(args.targets, args.replicas)
-    for line in skipped:
+    for line in skipped if not args.quiet else []:
         print(line, file=sys.stderr)
     checks = []
     for spec in args.specs:
@@ -286,10 +303,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
         else:
             checks += verify.verify_model(model, names, args.steps, precision=args.precision)
-    print(verify.matrix(checks))
+    passed = bool(checks) and all(c.passed for c in checks)
+    if not (args.quiet and passed):  # --quiet: the matrix only when a check failed
+        _print_matrix(checks)
     if args.json:
         _write([(Path(args.json), verify.to_json(checks) + "\n")])
-    return EXIT_OK if checks and all(c.passed for c in checks) else EXIT_FAILED
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def _print_matrix(checks: list[Check]) -> None:
+    """verify's matrix: a coloured table on a terminal, the plain one otherwise."""
+    from dlspec.console import verify_table
+    from dlspec.verify import run as verify
+
+    if color_enabled(sys.stdout):
+        verify_table(checks, sys.stdout)
+    else:
+        print(verify.matrix(checks))
 
 
 QUICK = {
@@ -373,13 +403,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     replicas = list(args.replicas or [1])
     planned = session.plan(specs, names, _bench_threads(args), args.repeat, out, replicas)
-    shown = progress.display(len(planned.jobs))
+    shown = progress.display(len(planned.jobs), quiet=args.quiet)
     records = session.run(planned, settings, out, shown)
     written = session.write_reports(records, out)
-    sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
+    ok = all(r["status"] == "ok" for r in records)
+    if not (args.quiet and ok):  # --quiet: the report only when a run was not ok
+        sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
     where = ", ".join(display_path(str(p)) for p in [out / session.JSONL, *written])
-    print(f"bench: {len(records)} run(s) recorded; wrote {where}", file=sys.stderr)
-    return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_FAILED
+    if not args.quiet:
+        print(f"bench: {len(records)} run(s) recorded; wrote {where}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_weights_import(args: argparse.Namespace) -> int:
@@ -406,10 +439,11 @@ def cmd_weights_import(args: argparse.Namespace) -> int:
     buffer = io.BytesIO()
     np.savez(buffer, **imported.weights)
     _write_bytes(Path(args.output), buffer.getvalue())
-    print(
-        imported.summary(f"{library} {display_path(source)}", display_path(args.output)),
-        file=sys.stderr,
-    )
+    if not args.quiet:
+        print(
+            imported.summary(f"{library} {display_path(source)}", display_path(args.output)),
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -422,12 +456,23 @@ def _write_bytes(path: Path, data: bytes) -> None:
         raise DlspecError(f"cannot write {where}: {err.strerror or err}") from None
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:  # noqa: ARG001
+def cmd_doctor(args: argparse.Namespace) -> int:
     """Show every target's runtimes: interpreter, framework version, runnable, and what fixes a
-    missing one. Exit 0 whatever it finds: it is a report."""
+    missing one (--json: as a document). Exit 0 whatever it finds: it is a report."""
     from dlspec import doctor
 
-    print(doctor.report())
+    if args.json:
+        print(doctor.report_json())
+    else:
+        doctor.print_report(sys.stdout, quiet=args.quiet)
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Print the shell's completion script for dlspec (written by shtab from this parser)."""
+    from dlspec.completion import script
+
+    sys.stdout.write(script(make_parser(), args.shell))
     return EXIT_OK
 
 
@@ -436,6 +481,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dlspec", description="Compile one network spec for many frameworks.")
     parser.add_argument("--version", action="version", version=f"dlspec {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only errors, failures and what was asked for (no progress, no tables on success)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def with_specs(p: argparse.ArgumentParser) -> None:
@@ -468,6 +519,12 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="per-layer shapes and parameter counts")
     with_specs(p)
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "markdown"),
+        default="table",
+        help="a text table (default), JSON (schema dlspec.summary/1) or a GitHub Markdown table",
+    )
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("verify", help="prove the targets compute the same model as the oracle")
@@ -572,12 +629,41 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "doctor", help="every target's runtimes: interpreter, version, runnable, and the fix"
     )
+    p.add_argument("--json", action="store_true", help="print JSON (schema dlspec.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("targets", help="list the registered targets")
     p.add_argument("--table", action="store_true", help="print the layer x target support table")
     p.set_defaults(func=cmd_targets)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh)")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    p.set_defaults(func=cmd_completion)
+    _quiet_everywhere(sub)
     return parser
+
+
+def _quiet_everywhere(sub: argparse._SubParsersAction) -> None:
+    """-q/--quiet also after the command (`dlspec verify x.dl -q`); SUPPRESS keeps the global
+    flag's value when it is not given there."""
+    for p in sub.choices.values():
+        p.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="as dlspec --quiet",
+        )
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _quiet_everywhere(action)
+
+
+def _spec_error(err: SpecError) -> str:
+    """A SpecError as printed on stderr: its source lines highlighted when stderr takes colour."""
+    if not color_enabled(sys.stderr) or not err.problems:
+        return str(err)
+    return problems_text(err.problems, err.path, err.text, color=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -591,7 +677,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SpecError as err:
         if debug:
             raise
-        print(str(err), file=sys.stderr)
+        print(_spec_error(err), file=sys.stderr)
         return EXIT_FAILED
     except UsageError as err:
         if debug:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, TextIO
 
 from dlspec import runtimes
 from dlspec.errors import display_path
@@ -93,6 +94,77 @@ def notes(found: list[Row], config: Optional[Config] = None) -> list[str]:
 def report(probe: Optional[Probe] = None, config: Optional[Config] = None) -> str:
     """The whole doctor report: the config file used, the table, the notes."""
     config = config or runtimes.load_config()
-    found = rows(probe, config)
+    return _text(rows(probe, config), config)
+
+
+def _where(config: Config) -> str:
+    """The report's first line: which runtimes config file was read."""
     where = display_path(_short(str(config.path))) if config.path else "none (built-in defaults)"
-    return "\n".join([f"runtimes config: {where}", table(found), *notes(found, config)])
+    return f"runtimes config: {where}"
+
+
+def _text(found: list[Row], config: Config) -> str:
+    """The plain report of runtimes already probed."""
+    return "\n".join([_where(config), table(found), *notes(found, config)])
+
+
+DOCTOR_SCHEMA = "dlspec.doctor/1"
+
+
+def _entry(row: Row, config: Optional[Config]) -> dict[str, Any]:
+    """One runtime for `dlspec doctor --json`."""
+    rt = row.runtime
+    return {
+        "target": rt.target,
+        "runtime": rt.name,
+        "interpreter": list(rt.python),
+        "source": rt.source,
+        "runnable": row.runnable,
+        "version": row.info if row.runnable else None,
+        "error": None if row.runnable else row.info,
+        "fix": None if row.runnable else runtimes.fix(rt, config),
+        "emitter": row.emitter,
+    }
+
+
+def report_data(probe: Optional[Probe] = None, config: Optional[Config] = None) -> dict[str, Any]:
+    """The doctor report as data: the config file used (null: built-in defaults), each runtime."""
+    config = config or runtimes.load_config()
+    found = rows(probe, config)
+    return {
+        "schema": DOCTOR_SCHEMA,
+        "config": str(config.path) if config.path else None,
+        "runtimes": [_entry(r, config) for r in found],
+    }
+
+
+def report_json(probe: Optional[Probe] = None, config: Optional[Config] = None) -> str:
+    """`dlspec doctor --json`: report_data as indented JSON."""
+    return json.dumps(report_data(probe, config), indent=2)
+
+
+def print_report(
+    stream: TextIO,
+    probe: Optional[Probe] = None,
+    config: Optional[Config] = None,
+    quiet: bool = False,
+) -> None:
+    """The report on `stream`: a coloured table on a terminal, else report()'s plain text; with
+    `quiet` only the notes on runtimes that are not runnable."""
+    from dlspec.console import color_enabled, print_table, verdict_style
+
+    config = config or runtimes.load_config()
+    found = rows(probe, config)
+    if quiet:
+        lines = notes([r for r in found if not r.runnable], config)
+        if lines:
+            print("\n".join(lines), file=stream)
+        return
+    if not color_enabled(stream):
+        print(_text(found, config), file=stream)
+        return
+    print(_where(config), file=stream)
+    print_table(stream, HEAD, [_cells(r) for r in found], style=verdict_style(4))
+    lines = notes(found, config)
+    if lines:
+        print("\n".join(lines), file=stream)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from dlspec.limits import MAX_PROBLEMS_SHOWN
 
@@ -18,6 +18,7 @@ class Pos:
 
 
 NOWHERE = Pos()
+Paint = Callable[[str, str], tuple[str, str]]  # (source line, caret) -> the two as shown
 
 
 @dataclass(frozen=True)
@@ -129,22 +130,32 @@ def _caret(line: str, pos: Pos) -> str:
 
 
 def format_problem(
-    problem: Problem, path: str, text: str, lines: Optional[list[str]] = None
+    problem: Problem,
+    path: str,
+    text: str,
+    lines: Optional[list[str]] = None,
+    paint: Optional[Paint] = None,
 ) -> str:
-    """Render `file:line:col: severity: message`, the source line and a caret underline."""
+    """Render `file:line:col: severity: message`, the source line and a caret underline (those
+    two passed through `paint` when given: the first line stays plain)."""
     pos = problem.pos
     head = f"{display_path(path)}:{pos.line}:{pos.col}: {problem.severity}: {problem.message}"
     lines = source_lines(text) if lines is None else lines
     if not 1 <= pos.line <= len(lines):
         return head
     source = _shown(lines[pos.line - 1])
-    return f"{head}\n    {source}\n    {_caret(source, pos)}"
+    caret = _caret(source, pos)
+    if paint is not None:
+        source, caret = paint(source, caret)
+    return f"{head}\n    {source}\n    {caret}"
 
 
-def format_problems(problems: list[Problem], path: str, text: str) -> str:
+def format_problems(
+    problems: list[Problem], path: str, text: str, paint: Optional[Paint] = None
+) -> str:
     """Render several problems, one block each (the text is split once: linear in its size)."""
     lines = source_lines(text)
-    shown = [format_problem(p, path, text, lines) for p in problems[:MAX_PROBLEMS_SHOWN]]
+    shown = [format_problem(p, path, text, lines, paint) for p in problems[:MAX_PROBLEMS_SHOWN]]
     hidden = len(problems) - len(shown)
     if hidden > 0:
         shown.append(f"{display_path(path)}: {hidden} more problem(s) not shown")

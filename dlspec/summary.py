@@ -1,6 +1,9 @@
-"""The per-layer table printed by `dlspec summary`."""
+"""The per-layer table printed by `dlspec summary`: text, Markdown or JSON."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
 
@@ -33,14 +36,64 @@ def summary_text(model: Model) -> str:
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines.append("")
+    lines += ["", totals(model)]
+    return "\n".join(lines)
+
+
+def totals(model: Model) -> str:
+    """The line under the table: layers, parameters, running statistics, defaults profile."""
     buffers = (
         f" and {model.buffer_count:,} non-trainable (running statistics)"
         if model.buffer_count
         else ""
     )
-    lines.append(
+    return (
         f"model {model.name}: {len(model.layers)} layers, {model.param_count:,} parameters"
         f"{buffers} (defaults profile: {model.profile})"
     )
+
+
+SUMMARY_SCHEMA = "dlspec.summary/1"
+
+
+def summary_data(model: Model, spec: str) -> dict[str, Any]:
+    """One model for `dlspec summary --format json` (shapes without the batch dimension)."""
+    return {
+        "spec": spec,
+        "model": model.name,
+        "profile": model.profile,
+        "parameters": model.param_count,
+        "non_trainable": model.buffer_count,
+        "inputs": [
+            {"name": inp.name, "dtype": inp.dtype, "shape": list(inp.shape)} for inp in model.inputs
+        ],
+        "layers": [
+            {
+                "name": layer.name,
+                "op": _op(layer),
+                "shape": list(layer.out_shape),
+                "parameters": layer.param_count,
+                "non_trainable": layer.buffer_count,
+            }
+            for layer in model.layers
+        ],
+    }
+
+
+def summary_json(models: list[tuple[str, Model]]) -> str:
+    """The document `dlspec summary --format json` prints: a schema tag and one entry per spec."""
+    data = {"schema": SUMMARY_SCHEMA, "models": [summary_data(m, spec) for spec, m in models]}
+    return json.dumps(data, indent=2)
+
+
+def _md(cell: str) -> str:
+    """A Markdown table cell: pipes escaped."""
+    return cell.replace("|", "\\|")
+
+
+def summary_markdown(model: Model) -> str:
+    """A GitHub Markdown table (parameters right-aligned) and the totals line."""
+    lines = ["| layer | op | output shape | parameters |", "| --- | --- | --- | ---: |"]
+    lines += ["| " + " | ".join(map(_md, row)) + " |" for row in summary_rows(model)]
+    lines += ["", totals(model)]
     return "\n".join(lines)

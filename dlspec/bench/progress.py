@@ -83,6 +83,21 @@ class Live(Plain):
         self.progress.advance(self.task)
 
 
-def display(total: int, stream: TextIO = sys.stderr) -> Plain:
-    """Live on a terminal, else Plain."""
-    return Live(total) if stream.isatty() else Plain(total, stream)
+class Silent(Plain):
+    """Nothing shown (`dlspec --quiet bench`): the records and reports still say everything."""
+
+    def start(self, job: Job) -> None:
+        """A run begins: count it only."""
+        self.count += 1
+
+    def finish(self, job: Job, record: dict[str, Any]) -> None:
+        """A run ended: nothing to show."""
+
+
+def display(total: int, stream: TextIO = sys.stderr, quiet: bool = False) -> Plain:
+    """Silent with `quiet`, Live on a terminal (colour allowed: not NO_COLOR), else Plain."""
+    from dlspec.console import color_enabled
+
+    if quiet:
+        return Silent(total, stream)
+    return Live(total) if color_enabled(stream) else Plain(total, stream)
