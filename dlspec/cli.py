@@ -237,6 +237,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Draw the spec's network: DOT text, or SVG / PNG through graphviz's dot."""
+    from dlspec import graph
+
+    if Path(args.output).is_dir():
+        raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
+    fmt = graph.format_of(args.output, args.format)
+    model = _build(args.spec, args.defaults).model
+    _write_bytes(Path(args.output), graph.graph_bytes(model, fmt, args.rankdir))
+    Path(args.output).chmod(graph.file_mode())
+    print(f"wrote {display_path(args.output)} ({fmt})", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
     """List registered targets, or print the layer x target support table."""
     if args.table:
@@ -526,6 +540,16 @@ def make_parser() -> argparse.ArgumentParser:
         help="a text table (default), JSON (schema dlspec.summary/1) or a GitHub Markdown table",
     )
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("graph", help="draw the network (graphviz): SVG, PNG or DOT")
+    p.add_argument("spec", metavar="SPEC", help=".dl spec file")
+    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+    p.add_argument("-o", "--output", required=True, help="FILE.svg, FILE.png or FILE.dot")
+    p.add_argument(
+        "--format", choices=("svg", "png", "dot"), help="default: from the output's suffix"
+    )
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-down or left-right")
+    p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("verify", help="prove the targets compute the same model as the oracle")
     with_specs(p)

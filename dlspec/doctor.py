@@ -105,7 +105,7 @@ def _where(config: Config) -> str:
 
 def _text(found: list[Row], config: Config) -> str:
     """The plain report of runtimes already probed."""
-    return "\n".join([_where(config), table(found), *notes(found, config)])
+    return "\n".join([_where(config), table(found), *notes(found, config), graphviz_line(config)])
 
 
 DOCTOR_SCHEMA = "dlspec.doctor/1"
@@ -157,6 +157,8 @@ def print_report(
     found = rows(probe, config)
     if quiet:
         lines = notes([r for r in found if not r.runnable], config)
+        dot_ok, dot_text = graphviz_status(config)
+        lines += [] if dot_ok else [f"{GRAPHVIZ}: {dot_text}"]
         if lines:
             print("\n".join(lines), file=stream)
         return
@@ -168,3 +170,25 @@ def print_report(
     lines = notes(found, config)
     if lines:
         print("\n".join(lines), file=stream)
+    print(graphviz_line(config), file=stream)
+
+
+GRAPHVIZ = "graphviz (dlspec graph -o FILE.svg|png)"
+
+
+def graphviz_status(config: Config) -> tuple[bool, str]:
+    """(runnable, where `dlspec graph` finds graphviz's dot and its version, or why it cannot
+    and the fix)."""
+    from dlspec import graph
+
+    dot = graph.find_dot(config.home)
+    if dot is None:
+        return False, graph.missing_dot_reason(config.home)
+    ok, info = graph.dot_version(dot)
+    state = info if ok else f"not runnable: {info}; fix: {graph.FIX_DOT}"
+    return ok, f"{display_path(_short(dot))}: {state}"
+
+
+def graphviz_line(config: Config) -> str:
+    """The report's line on graphviz, which is no target's runtime."""
+    return f"{GRAPHVIZ}: {graphviz_status(config)[1]}"

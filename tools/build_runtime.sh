@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build one framework runtime under .runtimes/ idempotently: mxnet (a venv) or cntk (a Python 2.7
-# tree from Debian bullseye). The recipes are /work/shared/RUNTIMES.md's, measured on bookworm.
+# Build one runtime under .runtimes/ idempotently: mxnet (a venv), cntk (a Python 2.7 tree from
+# Debian bullseye) or graphviz (`dlspec graph`'s dot: Debian's packages unpacked with dpkg -x, no
+# change to the host). The recipes are /work/shared/RUNTIMES.md's, measured on bookworm.
 #
-# Usage: tools/build_runtime.sh mxnet|cntk
+# Usage: tools/build_runtime.sh mxnet|cntk|graphviz
 #   HOST_PYTHON     a Python 3.11 with pip (default python3): makes the mxnet venv, downloads wheels
 #   DEBIAN_MIRROR   where debootstrap fetches bullseye (default: the first deb.debian.org-style
 #                   URI in this machine's apt sources, else http://deb.debian.org/debian)
@@ -12,7 +13,7 @@
 #         print it); the exit status is 1. A later successful build removes it.
 set -euo pipefail
 
-NAME="${1:?usage: tools/build_runtime.sh mxnet|cntk}"
+NAME="${1:?usage: tools/build_runtime.sh mxnet|cntk|graphviz}"
 ROOT_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 RUNTIMES="$ROOT_DIR/.runtimes"
 DEST="$RUNTIMES/$NAME"
@@ -23,6 +24,9 @@ HOST_PYTHON="${HOST_PYTHON:-python3}"
 LOG="$RUNTIMES/$NAME.log"
 
 MXNET_RECIPE="mxnet==1.9.1 numpy==1.23.5 (venv of $("$HOST_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo '?'))"
+# graphviz: the candidate version of this host's apt, so a new Debian point release rebuilds it
+GRAPHVIZ_VERSION="$(apt-cache policy graphviz 2>/dev/null | sed -n 's/^ *Candidate: //p')"
+GRAPHVIZ_RECIPE="graphviz ${GRAPHVIZ_VERSION:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core, dot -c, loader-run wrapper"
 CNTK_RECIPE="bullseye minbase + python2.7 libpython2.7 libopenmpi3 openmpi-bin libgomp1 ca-certificates; pip==20.3.4; cntk==2.7.post2 cp27mu; mpiexec and orted launchers"
 
 fail() {
@@ -50,7 +54,8 @@ recipe() {
     case "$NAME" in
         mxnet) echo "$MXNET_RECIPE" ;;
         cntk) echo "$CNTK_RECIPE" ;;
-        *) echo "unknown runtime $NAME (known: mxnet, cntk)" >&2 && exit 2 ;;
+        graphviz) echo "$GRAPHVIZ_RECIPE" ;;
+        *) echo "unknown runtime $NAME (known: mxnet, cntk, graphviz)" >&2 && exit 2 ;;
     esac
 }
 
@@ -172,6 +177,70 @@ EOF
 exec "\$libs/ld-linux-x86-64.so.2" \\
     --library-path "\$tree/usr/lib/dlspec-mpi:\$libs:\$tree/lib/x86_64-linux-gnu" \\
     "\$tree/usr/bin/$2" "\$@"
+EOF
+    chmod +x "$1"
+}
+
+# graphviz's packages and every library they need, from this host's apt: the host's own packages
+# (debconf, dpkg, tar...) and the many fonts are left out; the wrapper uses DejaVu only.
+GRAPHVIZ_SKIP='^(debconf|cdebconf|dpkg|install-info|tar|sysvinit-utils|lsb-base|(fonts|ttf|xfonts)-.*)$'
+
+graphviz_packages() {
+    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+        --no-replaces --no-enhances graphviz | grep -E '^[a-z0-9]' | sort -u |
+        grep -vE "$GRAPHVIZ_SKIP"
+    echo fonts-dejavu-core
+}
+
+build_graphviz() {
+    command -v apt-get >/dev/null || fail "graphviz's packages come from apt-get download: a Debian-family host is needed (or put graphviz's dot on PATH)"
+    if ! apt-cache show graphviz >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || fail "apt knows no graphviz package and refreshing its lists needs root (apt-get update)"
+        step "apt-get update" apt-get update -q
+    fi
+    local debs="$WORK/debs" tree="$WORK/tree" pkgs
+    mkdir -p "$debs" "$tree"
+    pkgs="$(graphviz_packages | tr '\n' ' ')"
+    # apt-get download writes to the current folder; as root it drops to _apt, who must write it
+    chmod 777 "$debs"
+    step "apt-get download graphviz and its libraries" \
+        sh -c "cd '$debs' && apt-get download -q $pkgs"
+    step "dpkg -x the packages" sh -c "for d in '$debs'/*.deb; do dpkg -x \"\$d\" '$tree' || exit 1; done"
+    rm -rf "$debs"
+    write_fonts_conf "$tree"
+    write_dot_launcher "$WORK/dot"
+    step "dot -c (register the plugins)" "$WORK/dot" -c
+    step "dot -Tsvg (through the wrapper)" sh -c "echo 'digraph { a -> b }' | '$WORK/dot' -Tsvg >/dev/null"
+    step "dot -Tpng (through the wrapper)" sh -c "echo 'digraph { a -> b }' | '$WORK/dot' -Tpng >/dev/null"
+}
+
+# fontconfig reads the tree's DejaVu fonts only, and caches in the tree, whatever the host has.
+write_fonts_conf() {
+    mkdir -p "$1/etc/dlspec-fonts" "$1/var/cache/fontconfig"
+    cat >"$1/etc/dlspec-fonts/fonts.conf" <<EOF
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<fontconfig>
+  <dir>$1/usr/share/fonts</dir>
+  <cachedir>$1/var/cache/fontconfig</cachedir>
+</fontconfig>
+EOF
+}
+
+# The wrapper runs the tree's dot with the tree's loader and libraries (no root, no host libraries)
+# and points graphviz at its plugins and fontconfig at the tree's fonts.
+write_dot_launcher() {
+    cat >"$1" <<'EOF'
+#!/bin/sh
+# Graphviz's dot from the Debian tree beside this file (made by tools/build_runtime.sh graphviz).
+here="$(cd "$(dirname "$0")" && pwd)"
+tree="$here/tree"
+libs="$tree/usr/lib/x86_64-linux-gnu"
+export GVBINDIR="$libs/graphviz"
+export FONTCONFIG_FILE="$tree/etc/dlspec-fonts/fonts.conf"
+exec "$tree/lib64/ld-linux-x86-64.so.2" \
+    --library-path "$libs:$tree/lib/x86_64-linux-gnu" \
+    "$tree/usr/bin/dot" "$@"
 EOF
     chmod +x "$1"
 }
