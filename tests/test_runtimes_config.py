@@ -280,7 +280,8 @@ def test_doctor_notes_say_what_is_pending_and_how_to_fix_what_is_missing(
 ) -> None:
     (tmp_path / ".runtimes").mkdir()
     (tmp_path / ".runtimes/mxnet.unavailable").write_text("debootstrap failed\n", encoding="utf-8")
-    notes = doctor.report(fake_probe({"mxnet", "keras[jax]"})).splitlines()[10:]
+    *notes, graphviz = doctor.report(fake_probe({"mxnet", "keras[jax]"})).splitlines()[10:]
+    assert graphviz.startswith("graphviz (dlspec graph -o FILE.svg|png): ")  # tests/test_graph.py
     assert notes == [
         "chainer: runtime ready; no emitter yet (compile and verify do not offer these targets)",
         "keras[jax]: not runnable: No module named 'keras'",

@@ -1,0 +1,86 @@
+"""`dlspec graph` through graphviz's dot: every example as SVG, one as PNG, the README's picture.
+
+They need dot (`make runtimes` builds .runtimes/graphviz): without it they skip printing why (the
+failed build's reason), or fail where DLSPEC_REQUIRE_RUNTIMES is set."""
+
+from __future__ import annotations
+
+import os
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from dlspec import graph
+from dlspec.cli import main
+from dlspec.frontend.load import build_file
+from tests.built_runtimes import REQUIRE
+from tests.example_specs import EXAMPLES, ROOT
+
+SVG = "{http://www.w3.org/2000/svg}"
+PICTURE = ROOT / "docs" / "images" / "daquar_vqa.svg"
+
+
+@pytest.fixture(scope="module")
+def dot() -> str:
+    """The dot `dlspec graph` runs here, or skip (fail under DLSPEC_REQUIRE_RUNTIMES) saying why."""
+    home = graph.runtimes_home()  # where the CLI looks: the runtimes config's folder
+    found = graph.find_dot(home)
+    ok, info = graph.dot_version(found) if found else (False, graph.missing_dot_reason(home))
+    if not ok:
+        why = f"graphviz not runnable here: {info}"
+        if os.environ.get(REQUIRE):
+            pytest.fail(f"{why} ({REQUIRE} is set)")
+        pytest.skip(why)
+    assert found is not None
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _in_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+def _groups(svg: ET.Element, kind: str) -> list[str]:
+    """The titles of the SVG's node (or edge) groups: a node's name, an edge's `a->b`."""
+    return [g.findtext(f"{SVG}title") or "" for g in svg.iter(f"{SVG}g") if g.get("class") == kind]
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_renders_to_svg(spec: Path, dot: str, tmp_path: Path) -> None:
+    model = build_file(str(spec), None).model
+    out = tmp_path / f"{spec.stem}.svg"
+    assert main(["graph", str(spec), "-o", str(out)]) == 0
+    svg = ET.parse(out).getroot()
+    assert svg.tag == f"{SVG}svg"
+    names = [i.name for i in model.inputs] + [ly.name for ly in model.layers]
+    assert sorted(_groups(svg, "node")) == sorted(names)
+    reads = [f"{src}->{ly.name}" for ly in model.layers for src in ly.inputs]
+    assert sorted(_groups(svg, "edge")) == sorted(reads)
+    text = out.read_text(encoding="utf-8")
+    assert f"params: {model.layers[-1].param_count:,}" in text
+
+
+def test_png_has_the_signature_and_a_size(dot: str, tmp_path: Path) -> None:
+    out = tmp_path / "m.png"
+    assert main(["graph", "examples/daquar_vqa.dl", "-o", str(out), "--rankdir", "LR"]) == 0
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > height > 100  # left to right: wider than tall
+
+
+def test_the_readme_picture_is_current(dot: str) -> None:
+    """docs/images/daquar_vqa.svg is what `make graphs` draws with the built runtime (another
+    dot, with other fonts, lays text out differently: then only the nodes are compared)."""
+    drawn = graph.render(
+        graph.dot_source(build_file(str(ROOT / "examples/daquar_vqa.dl"), None).model), "svg", dot
+    )
+    committed = PICTURE.read_bytes()
+    if Path(dot) == ROOT / graph.BUILT_DOT:
+        assert drawn == committed, "docs/images/daquar_vqa.svg is stale: run make graphs"
+    else:
+        ours = ET.fromstring(drawn)
+        theirs = ET.fromstring(committed)
+        assert _groups(ours, "node") == _groups(theirs, "node")
