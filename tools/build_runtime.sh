@@ -24,9 +24,13 @@ HOST_PYTHON="${HOST_PYTHON:-python3}"
 LOG="$RUNTIMES/$NAME.log"
 
 MXNET_RECIPE="mxnet==1.9.1 numpy==1.23.5 (venv of $("$HOST_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo '?'))"
-# graphviz: the candidate version of this host's apt, so a new Debian point release rebuilds it
-GRAPHVIZ_VERSION="$(apt-cache policy graphviz 2>/dev/null | sed -n 's/^ *Candidate: //p')"
-GRAPHVIZ_RECIPE="graphviz ${GRAPHVIZ_VERSION:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core, dot -c, loader-run wrapper"
+# graphviz: names the candidate version of this host's apt, so a new Debian point release rebuilds
+# it (read when needed: a fresh host learns it from the build's apt-get update)
+graphviz_recipe() {
+    local version
+    version="$(apt-cache policy graphviz 2>/dev/null | sed -n 's/^ *Candidate: //p')"
+    echo "graphviz ${version:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core, dot -c, loader-run wrapper"
+}
 CNTK_RECIPE="bullseye minbase + python2.7 libpython2.7 libopenmpi3 openmpi-bin libgomp1 ca-certificates; pip==20.3.4; cntk==2.7.post2 cp27mu; mpiexec and orted launchers"
 
 fail() {
@@ -54,7 +58,7 @@ recipe() {
     case "$NAME" in
         mxnet) echo "$MXNET_RECIPE" ;;
         cntk) echo "$CNTK_RECIPE" ;;
-        graphviz) echo "$GRAPHVIZ_RECIPE" ;;
+        graphviz) graphviz_recipe ;;
         *) echo "unknown runtime $NAME (known: mxnet, cntk, graphviz)" >&2 && exit 2 ;;
     esac
 }
@@ -259,7 +263,7 @@ main() {
     if mountpoint -q "$DEST/tree/proc" 2>/dev/null; then umount "$DEST/tree/proc"; fi
     rm -rf "$DEST"
     "build_$NAME"
-    echo "$want" >"$STAMP"
+    recipe >"$STAMP"  # graphviz's names the version its build found
     rm -f "$REASON"
     echo "build_runtime $NAME: built in $(($(date +%s) - start)) s ($(du -sh "$DEST" | cut -f1))" >&2
 }
