@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from dlspec.errors import DlspecError
 from dlspec.ir.model import Input, Layer, Model, wrapped
@@ -136,7 +136,7 @@ def format_of(path: str, named: Optional[str]) -> str:
     return suffix
 
 
-def find_dot(home: Optional[Path] = None) -> Union[str, None]:
+def find_dot(home: Optional[Path] = None) -> Optional[str]:
     """The dot to run: $DLSPEC_DOT, else the built runtime's wrapper under `home` (the runtimes
     config's folder), else dot on PATH; None when there is none."""
     named = os.environ.get(DOT_ENV)
