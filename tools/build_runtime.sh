@@ -29,7 +29,7 @@ MXNET_RECIPE="mxnet==1.9.1 numpy==1.23.5 (venv of $("$HOST_PYTHON" -c 'import sy
 graphviz_recipe() {
     local version
     version="$(apt-cache policy graphviz 2>/dev/null | sed -n 's/^ *Candidate: //p')"
-    echo "graphviz ${version:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core, dot -c, loader-run wrapper"
+    echo "graphviz ${version:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core, dot -c, a wrapper running the tree's own loader"
 }
 CNTK_RECIPE="bullseye minbase + python2.7 libpython2.7 libopenmpi3 openmpi-bin libgomp1 ca-certificates; pip==20.3.4; cntk==2.7.post2 cp27mu; mpiexec and orted launchers"
 
@@ -213,6 +213,9 @@ build_graphviz() {
     rm -rf "$debs"
     write_fonts_conf "$tree"
     write_dot_launcher "$WORK/dot"
+    [ -f "$tree/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] ||
+        [ -f "$tree/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] ||
+        fail "libc6's package held no x86-64 loader (ld-linux-x86-64.so.2): an x86-64 Debian host is needed"
     step "dot -c (register the plugins)" "$WORK/dot" -c
     step "dot -Tsvg (through the wrapper)" sh -c "echo 'digraph { a -> b }' | '$WORK/dot' -Tsvg >/dev/null"
     step "dot -Tpng (through the wrapper)" sh -c "echo 'digraph { a -> b }' | '$WORK/dot' -Tpng >/dev/null"
@@ -242,9 +245,10 @@ tree="$here/tree"
 libs="$tree/usr/lib/x86_64-linux-gnu"
 export GVBINDIR="$libs/graphviz"
 export FONTCONFIG_FILE="$tree/etc/dlspec-fonts/fonts.conf"
-exec "$tree/lib64/ld-linux-x86-64.so.2" \
-    --library-path "$libs:$tree/lib/x86_64-linux-gnu" \
-    "$tree/usr/bin/dot" "$@"
+# the loader itself, not lib64's link to it: that link is absolute, so it names the host's loader
+loader="$tree/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+[ -f "$loader" ] || loader="$libs/ld-linux-x86-64.so.2"  # a release whose libc6 is in /usr only
+exec "$loader" --library-path "$libs:$tree/lib/x86_64-linux-gnu" "$tree/usr/bin/dot" "$@"
 EOF
     chmod +x "$1"
 }
