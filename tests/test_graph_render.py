@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -84,3 +85,24 @@ def test_the_readme_picture_is_current(dot: str) -> None:
         ours = ET.fromstring(drawn)
         theirs = ET.fromstring(committed)
         assert _groups(ours, "node") == _groups(theirs, "node")
+
+
+def test_the_built_dot_loads_only_the_trees_libraries(dot: str) -> None:
+    """The wrapper runs the tree's loader, so dot and its plugins load no host library (a host
+    that is not the Debian release the packages came from would otherwise mix two libcs)."""
+    if Path(dot) != ROOT / graph.BUILT_DOT:
+        pytest.skip(f"dot here is {dot}, not the built runtime")
+    tree = str((ROOT / graph.BUILT_DOT).parent.resolve() / "tree")
+    done = subprocess.run(
+        [dot, "-Tpng", "-o", os.devnull],
+        input=b"digraph { a -> b }",
+        capture_output=True,
+        env={**os.environ, "LD_DEBUG": "libs"},
+        timeout=60,
+    )
+    assert done.returncode == 0
+    inits = [os.path.realpath(line.split("calling init: ")[1])
+             for line in done.stderr.decode().splitlines() if "calling init: " in line]  # fmt: skip
+    # the wrapper's own shell loads the host's first; everything after exec is the tree's
+    ours = inits[next(i for i, path in enumerate(inits) if path.startswith(tree)) :]
+    assert len(ours) > 20 and all(path.startswith(tree) for path in ours), ours
