@@ -247,7 +247,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     model = _build(args.spec, args.defaults).model
     _write_bytes(Path(args.output), graph.graph_bytes(model, fmt, args.rankdir))
     Path(args.output).chmod(graph.file_mode())
-    print(f"wrote {display_path(args.output)} ({fmt})", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {display_path(args.output)} ({fmt})", file=sys.stderr)
     return EXIT_OK
 
 
