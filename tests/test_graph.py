@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -208,3 +209,24 @@ def test_doctor_says_where_dot_is_or_how_to_get_it(
     fake.chmod(0o755)
     line = doctor.graphviz_line(config)
     assert line.endswith("graphviz/dot: dot - graphviz version 9.9"), line
+
+
+def test_doctor_quiet_names_graphviz_only_when_dot_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_dot(tmp_path, monkeypatch)
+    config = Config(tmp_path / "dlspec-runtimes.toml", {}, {})
+    runnable = lambda rt: (True, "9.9")  # noqa: E731  (every target's runtime imports)
+    out = io.StringIO()
+    doctor.print_report(out, runnable, config, quiet=True)
+    assert out.getvalue().startswith("graphviz (dlspec graph -o FILE.svg|png): graphviz's dot")
+    fake = tmp_path / ".runtimes" / "graphviz" / "dot"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'dot - graphviz version 9.9' >&2\n", encoding="utf-8")
+    fake.chmod(0o755)
+    out = io.StringIO()
+    doctor.print_report(out, runnable, config, quiet=True)
+    assert out.getvalue() == ""
+    out = io.StringIO()
+    doctor.print_report(out, runnable, config)  # not a terminal: the plain report
+    assert out.getvalue().rstrip().endswith("graphviz/dot: dot - graphviz version 9.9")
