@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from example_specs import EXAMPLES, ROOT
 
 from dlspec import doctor
 from dlspec.cli import main
@@ -15,7 +16,6 @@ from dlspec.frontend.load import build_file
 from dlspec.graph import dot_source, format_of, key_attributes, quote
 from dlspec.ir.model import Model
 from dlspec.runtimes import Config
-from tests.example_specs import EXAMPLES, ROOT
 
 NODE = re.compile(r'^  "((?:[^"\\]|\\.)*)" \[label="((?:[^"\\]|\\.)*)"', re.M)
 EDGE = re.compile(r'^  "((?:[^"\\]|\\.)*)" -> "((?:[^"\\]|\\.)*)";$', re.M)

@@ -12,12 +12,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from built_runtimes import REQUIRE
+from example_specs import EXAMPLES, ROOT
 
 from dlspec import graph
 from dlspec.cli import main
 from dlspec.frontend.load import build_file
-from tests.built_runtimes import REQUIRE
-from tests.example_specs import EXAMPLES, ROOT
 
 SVG = "{http://www.w3.org/2000/svg}"
 PICTURE = ROOT / "docs" / "images" / "daquar_vqa.svg"
