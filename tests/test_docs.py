@@ -19,7 +19,7 @@ from dlspec.codegen.interface import FLAGS, TARGET_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial.md"
-PAGES = ("index", "language", "reference", "tutorial", "support", "semantics", "decisions")
+PAGES = ("index", "language", "reference", "tutorial", "support", "output", "semantics", "decisions")
 # subcommands cheap enough to run here: no framework, no subprocess
 RUNNABLE = {"summary", "compile", "fmt", "check", "targets"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
@@ -183,7 +183,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built as `make docs` builds it (strict: any warning fails)."""
     out = tmp_path_factory.mktemp("site")
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
+        # not --quiet: it drops the warnings, and --strict then has none to fail on
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
