@@ -131,10 +131,12 @@ def report_data(probe: Optional[Probe] = None, config: Optional[Config] = None) 
     """The doctor report as data: the config file used (null: built-in defaults), each runtime."""
     config = config or runtimes.load_config()
     found = rows(probe, config)
+    dot_ok, dot_text = graphviz_status(config)
     return {
         "schema": DOCTOR_SCHEMA,
         "config": str(config.path) if config.path else None,
         "runtimes": [_entry(r, config) for r in found],
+        "graphviz": {"runnable": dot_ok, "status": dot_text},
     }
 
 

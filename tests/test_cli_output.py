@@ -133,6 +133,7 @@ def test_doctor_json_shape_agrees_with_the_table(monkeypatch: pytest.MonkeyPatch
     assert data["schema"] == "dlspec.doctor/1"
     assert data["config"] is None or isinstance(data["config"], str)
     assert [r["runtime"] for r in data["runtimes"]] == list(runtimes.ALL_RUNTIMES)
+    assert isinstance(data["graphviz"]["runnable"], bool) and data["graphviz"]["status"]
     keys = {"target", "runtime", "interpreter", "source", "runnable", "version", "error", "fix"}
     for entry in data["runtimes"]:
         assert set(entry) == keys | {"emitter"}
@@ -359,6 +360,9 @@ def test_the_documented_json_has_the_keys_printed(monkeypatch: pytest.MonkeyPatc
     doc = _documented("dlspec.doctor/1")
     real = json.loads(_run(monkeypatch, ["doctor", "--json"], tty=False)[1])
     assert set(doc) == set(real) and set(doc["runtimes"][0]) == set(real["runtimes"][0])
+    assert {k: type(v) for k, v in doc["graphviz"].items()} == {
+        k: type(v) for k, v in real["graphviz"].items()
+    }
     documented = {k: type(v) for k, v in doc["runtimes"][0].items()}
     missing = next(r for r in real["runtimes"] if r["runtime"] == "keras[jax]")
     assert {k: type(v) for k, v in missing.items()} == documented

@@ -19,7 +19,16 @@ from dlspec.codegen.interface import FLAGS, TARGET_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial.md"
-PAGES = ("index", "language", "reference", "tutorial", "support", "output", "semantics", "decisions")
+PAGES = (
+    "index",
+    "language",
+    "reference",
+    "tutorial",
+    "support",
+    "output",
+    "semantics",
+    "decisions",
+)
 # subcommands cheap enough to run here: no framework, no subprocess
 RUNNABLE = {"summary", "compile", "fmt", "check", "targets"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
