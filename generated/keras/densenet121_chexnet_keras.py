@@ -1990,7 +1990,13 @@ class UnbiasedBatchNorm(layers.Layer):
         axis = self.axis % rank
         shape = [1] * rank
         shape[axis] = -1
-        if training:
+        if training and SYNC_BATCH_NORM:
+            mean, var, count = global_moments(inputs, [a for a in range(rank) if a != axis])
+            stored = var * count / ops.maximum(count - 1.0, 1.0)
+            m = self.momentum
+            self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
+            self.moving_variance.assign(m * self.moving_variance + (1.0 - m) * stored)
+        elif training:
             mean, var = ops.moments(inputs, [a for a in range(rank) if a != axis])
             count = ops.cast(ops.size(inputs) // ops.size(mean), inputs.dtype)
             stored = var * count / ops.maximum(count - 1.0, 1.0)
@@ -2003,6 +2009,26 @@ class UnbiasedBatchNorm(layers.Layer):
         if self.scale:
             y = y * ops.reshape(self.gamma, shape)
         return y + ops.reshape(self.beta, shape) if self.center else y
+
+
+def global_moments(inputs, axes):
+    """The mean, biased variance and row count over every tf.distribute replica's rows (the
+    tensorflow backend's data-parallel runs under batchnorm_sync): two all-reduced sums, the
+    gradients flowing through them."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    count = ops.cast(
+        ops.size(inputs) // inputs.shape[[a for a in range(len(inputs.shape)) if a not in axes][0]],
+        inputs.dtype,
+    )
+    total, count = context.all_reduce("sum", [ops.sum(inputs, axes), count])
+    mean = total / count
+    shape = [1 if a in axes else -1 for a in range(len(inputs.shape))]
+    squares = context.all_reduce(
+        "sum", ops.sum(ops.square(inputs - ops.reshape(mean, shape)), axes)
+    )
+    return mean, squares / count, count
 
 
 class PaddedPool2D(layers.Layer):
@@ -7984,7 +8010,8 @@ class Timing(keras.callbacks.Callback):
             synchronize(self.model)
             self.timed_start = time.perf_counter()
         if self.step >= self.warmup:
-            self.timed_samples += self.batches.batch_size(batch)
+            # (the batch's index in its epoch: Keras's count runs on over a distributed dataset)
+            self.timed_samples += self.batches.batch_size(batch % len(self.batches))
         self.step += 1
         if self.step >= self.total_steps:
             self.model.stop_training = True  # after this update

@@ -732,7 +732,8 @@ class Timing(keras.callbacks.Callback):
             synchronize(self.model)
             self.timed_start = time.perf_counter()
         if self.step >= self.warmup:
-            self.timed_samples += self.batches.batch_size(batch)
+            # (the batch's index in its epoch: Keras's count runs on over a distributed dataset)
+            self.timed_samples += self.batches.batch_size(batch % len(self.batches))
         self.step += 1
         if self.step >= self.total_steps:
             self.model.stop_training = True  # after this update
