@@ -113,14 +113,14 @@ def test_a_batch_that_does_not_split_evenly_is_refused(tmp_path: Path) -> None:
     assert "batch 5 is the global batch: it must split evenly over the 2 replicas" in done.stderr
 
 
-def test_torch_and_tensorflow_backends_refuse_replicas(tmp_path: Path) -> None:
+def test_the_torch_backend_refuses_replicas(tmp_path: Path) -> None:
     path = script(MLP, tmp_path)
     env = {**os.environ, "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
     env.update(KERAS_DISTRIBUTION_PROCESS_ID="0", KERAS_BACKEND="torch")
     argv = [*JAX.python, str(path), "--device", "cpu"]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
     assert done.returncode == 1
-    assert "Keras's distribution API runs on its jax backend only, not torch" in done.stderr
+    assert "runs on its jax backend only, and tf.distribute on tensorflow, not torch" in done.stderr
 
 
 # ---- a lost replica --------------------------------------------------------------------------

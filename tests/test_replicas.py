@@ -99,12 +99,14 @@ def test_every_runtime_either_runs_replicas_or_says_why_not(name: str) -> None:
         assert "s.py" in command and "2" in command  # the replica count reaches the launcher
 
 
-def test_keras_runs_replicas_on_jax_and_says_why_not_on_torch_and_tensorflow() -> None:
-    command = replica_command(runtime("keras[jax]"), "s.py", 2)
-    assert command[-3:] == ["s.py", "--replicas", "2"]
+def test_keras_runs_replicas_on_jax_and_tensorflow_and_says_why_not_on_torch() -> None:
+    for name in ("keras[jax]", "keras[tensorflow]"):
+        command = replica_command(runtime(name), "s.py", 2)
+        assert command[-3:] == ["s.py", "--replicas", "2"]
     keras = TARGETS["keras"]
     assert "no distribution API for its torch backend" in keras.replica_refusal("keras[torch]")
-    assert "not yet supported" in keras.replica_refusal("keras[tensorflow]")
+    assert keras.replica_refusal("keras[tensorflow]") == ""
+    assert keras.replica_refusal("keras[jax]") == ""
 
 
 @pytest.mark.parametrize("replicas, batch", [(1, 4), (2, 4), (3, 6), (4, 4), (5, 5), (8, 8)])
@@ -151,6 +153,7 @@ def test_cli_refuses_replicas_on_a_target_without_a_launcher(
     err = capsys.readouterr().err
     assert code == 2
     assert "--replicas 2: keras[tensorflow]: data-parallel runs are not yet supported" in err
+    assert "keras[torch]: Keras 3 has no distribution API for its torch backend" in err
     assert "; mxnet: data-parallel runs are not yet supported on this target" in err
 
 

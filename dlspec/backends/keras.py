@@ -305,9 +305,6 @@ class KerasBackend(Backend):
         "keras[torch]": "Keras 3 has no distribution API for its torch backend: keras.distribution "
         "runs on jax only, and Keras's own training step cannot be wrapped in torch's "
         "DistributedDataParallel; use the pytorch target",
-        "keras[tensorflow]": "data-parallel runs are not yet supported: Keras 3's distribution API "
-        "runs on jax only, and tf.distribute's MultiWorkerMirroredStrategy is not wired into "
-        "Keras 3's model.fit here; use Keras's jax backend or the tensorflow target",
     }
     FORWARD_NAMES = frozenset(
         """x inputs keras layers ops data_format seed dropout channel_axis native_shape
@@ -599,7 +596,7 @@ class KerasBackend(Backend):
             constructor = (
                 f'layers.BatchNormalization({common}, beta_initializer="zeros", '
                 'gamma_initializer="ones", moving_mean_initializer="zeros", '
-                'moving_variance_initializer="ones"'
+                'moving_variance_initializer="ones", synchronized=SYNC_BATCH_NORM'
             )
             note = f"momentum {layer['momentum']!r} is Keras's momentum={1.0 - layer['momentum']!r}"
             return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),), (note,))
@@ -857,4 +854,5 @@ class KerasBackend(Backend):
             ],
             "model_name": model.name,
             "lr_scaling": train.lr_scaling,
+            "batchnorm_sync": train.batchnorm_sync,
         }

@@ -133,7 +133,8 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--data-format", "str", "auto", "image layout (auto: channels_first on a GPU)", ("auto", "channels_last", "channels_first")),
         Flag("--jit-compile", "str", "auto", "jit-compile the steps (Keras's model.compile)", ("auto", "true", "false")),
         Flag("--no-fused-optimizer", "switch", None, "torch backend: update variable by variable instead of torch.optim's fused update (where one computes the spec's form)"),
-        Flag("--replicas", "int", 1, "data-parallel runs (jax backend): start this many replicas on this host, each with Keras's distribution environment (KERAS_DISTRIBUTION_*), and stop them all when one fails"),
+        Flag("--replicas", "int", 1, "data-parallel runs: start this many replicas on this host (jax backend: each with Keras's distribution environment, KERAS_DISTRIBUTION_*; tensorflow backend: each a tf.distribute worker with its own TF_CONFIG) and stop them all when one fails"),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (tensorflow backend, tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error"),
     ),
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),

@@ -47,11 +47,20 @@ def launch_replicas(argv):
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--replicas", type=int, default=1)
     known, _ = parser.parse_known_args(argv)
-    if known.replicas <= 1 or "KERAS_DISTRIBUTION_PROCESS_ID" in os.environ:
+    if (
+        known.replicas <= 1
+        or "KERAS_DISTRIBUTION_PROCESS_ID" in os.environ
+        or "TF_CONFIG" in os.environ
+    ):
         return
-    with socket.socket() as s:
+    sockets = [socket.socket() for _ in range(known.replicas + 1)]
+    for s in sockets:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port, *worker_ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    # the tensorflow backend's replicas are tf.distribute workers: TF_CONFIG names them all
+    cluster = {"worker": ["localhost:%d" % p for p in worker_ports]}
     signal.signal(
         signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM): the replicas were stopped")
     )
@@ -62,6 +71,9 @@ def launch_replicas(argv):
             env.update(
                 KERAS_DISTRIBUTION_NUM_PROCESSES=str(known.replicas),
                 KERAS_DISTRIBUTION_PROCESS_ID=str(rank),
+            )
+            env["TF_CONFIG"] = json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": rank}}
             )
             procs.append(subprocess.Popen([sys.executable, sys.argv[0]] + argv, env=env))
         while [proc.poll() for proc in procs].count(None):  # every one polled
@@ -128,6 +140,10 @@ PARAMETERS = [
 # batch, of which each replica feeds an equal contiguous part; the learning rate is multiplied by
 # the replica count when LR_SCALING is "linear" ("none": as stated)
 LR_SCALING = "none"
+# batch norm over the global batch (tf.distribute replicas: BatchNormalization(synchronized=True),
+# set when the tensorflow backend's replicas join; jax's replicas normalise the global batch anyway)
+BATCHNORM_SYNC = False
+SYNC_BATCH_NORM = False
 # Keras layers holding weights, and the names of their weights in get_weights() order
 NATIVE_LAYERS = [
     ("conv2d_1", ["conv2d_1/kernel", "conv2d_1/bias"]),
@@ -667,8 +683,16 @@ class Batches(keras.utils.PyDataset):
             return BATCH_SIZE
         return min(BATCH_SIZE, len(self.y) - i * BATCH_SIZE)
 
+    def rows(self, i):
+        """The rows this process feeds of batch i (all of them)."""
+        return self.index(i)
+
+    def feed_size(self):
+        """The rows this process feeds of a full batch."""
+        return BATCH_SIZE
+
     def __getitem__(self, i):
-        index = self.index(i)
+        index = self.rows(i)
         return tuple(a[index] for a in self.x), self.y[index]
 
     def on_epoch_end(self):
@@ -689,9 +713,11 @@ class ReplicaBatches(Batches):
         super().__init__(x, y, steps, mode, seed)
         self.args = args
 
-    def __getitem__(self, i):
-        index = replica_part(self.index(i), self.args)
-        return tuple(a[index] for a in self.x), self.y[index]
+    def rows(self, i):
+        return replica_part(self.index(i), self.args)
+
+    def feed_size(self):
+        return BATCH_SIZE // self.args.replicas
 
 
 def batches_of(x, y, steps, mode, args, seed=0):
@@ -702,7 +728,7 @@ def batches_of(x, y, steps, mode, args, seed=0):
     if not batches.full():
         # a step on a smaller last batch (a second trace) hung Keras 3.15's multi-process jax fit
         raise SystemExit(
-            "%d samples do not fill batches of %d: a data-parallel keras[jax] run needs every batch full (the last has %d samples)"
+            "%d samples do not fill batches of %d: a data-parallel keras run needs every batch full (the last has %d samples)"
             % (len(y), BATCH_SIZE, len(y) % BATCH_SIZE)
         )
     return batches
@@ -722,7 +748,7 @@ def tensor_batches(batches):
     everything = np.arange(len(batches.y), dtype=np.int64)
 
     def epoch_order():
-        order = np.concatenate([everything[batches.index(i)] for i in range(len(batches))])
+        order = np.concatenate([everything[batches.rows(i)] for i in range(len(batches))])
         batches.on_epoch_end()  # the next epoch's order, as Keras calls it for a PyDataset
         return order
 
@@ -733,7 +759,7 @@ def tensor_batches(batches):
         return tf.reshape(tf.numpy_function(epoch_order, [], tf.int64), [-1])
 
     orders = tf.data.Dataset.range(1).map(order)
-    ids = orders.unbatch().batch(BATCH_SIZE, drop_remainder=batches.full())
+    ids = orders.unbatch().batch(batches.feed_size(), drop_remainder=batches.full())
     return ids.map(gather).prefetch(tf.data.AUTOTUNE)
 
 
@@ -762,7 +788,8 @@ class Timing(keras.callbacks.Callback):
             synchronize(self.model)
             self.timed_start = time.perf_counter()
         if self.step >= self.warmup:
-            self.timed_samples += self.batches.batch_size(batch)
+            # (the batch's index in its epoch: Keras's count runs on over a distributed dataset)
+            self.timed_samples += self.batches.batch_size(batch % len(self.batches))
         self.step += 1
         if self.step >= self.total_steps:
             self.model.stop_training = True  # after this update
@@ -770,7 +797,7 @@ class Timing(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         synchronize(self.model)
         self.epoch_seconds.append(time.perf_counter() - self.start)
-        self.epoch_losses.append(float(logs["loss"]))
+        self.epoch_losses.append(float(np.ravel(logs["loss"])[0]))
         if not self.quiet:
             print(
                 "epoch %d: loss %.4f, %.2f s"
@@ -797,6 +824,9 @@ def train(model, data, args):
     batches = batches_of(x_train, y_train, steps_per_epoch, mode, args, args.seed)
     timing = Timing(batches, total_steps, warmup, quiet=args.rank > 0)
     feed = tensor_batches(batches) if keras.backend.backend() == "tensorflow" else batches
+    if getattr(args, "strategy", None) is not None:
+        distributed_steps(model, args)
+        feed = distributed_feed(batches, args)
     if total_steps > 0:
         model.fit(feed, epochs=args.epochs, verbose=0, callbacks=[timing], shuffle=False)
     return {
@@ -816,11 +846,14 @@ def evaluate(model, data, args):
     a data-parallel replica feeds its part of every batch, the results are the whole test set's."""
     x_test, y_test = native_data(data, args.data_format)
     batches = batches_of(x_test, y_test, math.ceil(len(y_test) / BATCH_SIZE), "ordered", args)
-    logs = model.evaluate(batches, verbose=0, return_dict=True)
+    feed = (
+        distributed_feed(batches, args) if getattr(args, "strategy", None) is not None else batches
+    )
+    logs = model.evaluate(feed, verbose=0, return_dict=True)
     return {
-        "test_loss": float(logs["loss"]),
+        "test_loss": float(np.ravel(logs["loss"])[0]),
         "test_samples": len(y_test),
-        "test_accuracy": float(logs["accuracy"]),
+        "test_accuracy": float(np.ravel(logs["accuracy"])[0]),
     }
 
 
@@ -936,9 +969,11 @@ def setup(args):
     if args.replicas == 1:
         yield
         return
+    strategy = getattr(args, "strategy", None)
     try:
-        yield
-    except RuntimeError:
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            yield  # the tensorflow backend: model, optimiser and steps in the strategy's scope
+    except (RuntimeError, *replica_errors()):
         traceback.print_exc()
         raise SystemExit(
             "replica %d of %d stopped: its run, or a step shared with the other replicas, failed; the error above says which"
@@ -953,9 +988,9 @@ def join_replicas(args):
     devices. Each step then runs on the global batch, one array whose rows every replica feeds its
     contiguous part of: the loss is the global batch's mean, so is its gradient, and batch norm's
     statistics are the global batch's; the weights are replicated."""
-    if keras.backend.backend() != "jax":
+    if keras.backend.backend() not in ("jax", "tensorflow"):
         raise SystemExit(
-            "%d replicas: Keras's distribution API runs on its jax backend only, not %s"
+            "%d replicas: Keras's distribution API runs on its jax backend only, and tf.distribute on tensorflow, not %s"
             % (args.replicas, keras.backend.backend())
         )
     if not args.verify and BATCH_SIZE % args.replicas:
@@ -963,12 +998,62 @@ def join_replicas(args):
             "batch %d is the global batch: it must split evenly over the %d replicas"
             % (BATCH_SIZE, args.replicas)
         )
+    if keras.backend.backend() == "tensorflow":
+        join_tf_distribute(args)
+        return
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices' collectives
     keras.distribution.initialize()
     # every replica feeds its own part of each batch (replica_part): no sharding by Keras
     keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=False))
+
+
+def join_tf_distribute(args):
+    """The tensorflow backend: this replica is a worker of a tf.distribute
+    MultiWorkerMirroredStrategy (the cluster and its index from TF_CONFIG), whose collectives fail
+    after --replica-timeout seconds without an answer. Model, optimiser and model.fit run in its
+    scope (setup): the weights are mirrored, each replica's loss (its rows' mean) is divided by
+    the replica count and the gradients summed, the global batch's mean gradient."""
+    import tensorflow as tf
+
+    global SYNC_BATCH_NORM
+    SYNC_BATCH_NORM = BATCHNORM_SYNC
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=args.replica_timeout)
+    args.strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def replica_errors():
+    """The errors of a step shared with the other replicas (tf.distribute's collectives: a lost
+    peer's closed connection, or a timeout), beside RuntimeError."""
+    if keras.backend.backend() != "tensorflow":
+        return ()
+    import tensorflow as tf
+
+    return (tf.errors.OpError,)
+
+
+def distributed_steps(model, args):
+    """Keras 3.15.1's TensorFlow trainer under a MultiWorkerMirroredStrategy, made to run (found by
+    experiment, docs/decisions.md): its symbolic build before fit reduces a distributed data batch
+    to a tensor and fails, so the model is left to build in its first traced step (the strategy is
+    the scope's); and its step reduces every scalar log with a mean over axis 0, which fails on a
+    scalar, so the steps return each log as a 1-element vector (the replicas' mean of their own
+    rows' loss: with equal parts, the global batch's)."""
+    if getattr(args, "strategy", None) is None:
+        return
+    model._distribute_strategy = None
+
+    def vector_logs(step):
+        return lambda data: {name: ops.reshape(value, [1]) for name, value in step(data).items()}
+
+    model.train_step = vector_logs(model.train_step)
+    model.test_step = vector_logs(model.test_step)
+
+
+def distributed_feed(batches, args):
+    """The tensorflow backend's data-parallel input: each worker's dataset of its own parts."""
+    return args.strategy.distribute_datasets_from_function(lambda _: tensor_batches(batches))
 
 
 def replica_part(index, args):
@@ -1008,6 +1093,8 @@ def verify(args):
     output = model([to_native_layout(a, data_format) for a in inputs], training=False)
     forward = to_canonical_layout(ops.convert_to_numpy(output), data_format)
     compile_model(model, 0, args.jit_compile, args.lr_scale, not args.no_fused_optimizer)
+    if getattr(args, "strategy", None) is not None:
+        return verify_distributed(model, forward, batches, args)
     losses, lrs = [], []
     for step, batch in enumerate(batches):
         lr = learning_rate(step, 0) * args.lr_scale
@@ -1027,6 +1114,56 @@ def verify(args):
     weights = get_canonical_weights(model).items()
     if args.rank == 0:
         write_verify_result(args, forward, losses, lrs, weights)
+
+
+class StepLosses(keras.callbacks.Callback):
+    """Each step's loss (the loss tracker reset before it) and learning rate, checked against the
+    schedule's as verify's steps do."""
+
+    def __init__(self, args):
+        super().__init__()
+        self.args, self.losses, self.lrs = args, [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        lr = learning_rate(batch, 0) * self.args.lr_scale
+        scheduled = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if abs(scheduled - lr) > 1e-6 * abs(lr):
+            raise SystemExit(
+                "step %d: the optimiser's learning rate is %r, the schedule's %r"
+                % (batch, scheduled, lr)
+            )
+        self.model.reset_metrics()
+        self.lrs.append(lr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(np.ravel(logs["loss"])[0]))
+
+
+def verify_distributed(model, forward, batches, args):
+    """verify's steps on the tensorflow backend's replicas: model.fit over the given batches, each
+    replica feeding its part of every one (one epoch, one step per batch)."""
+    data = [native_data(batch, args.data_format) for batch in batches]
+    rows = replica_part(slice(0, len(data[0][1])), args)
+    x = [np.concatenate([d[0][k][rows] for d in data]) for k in range(len(data[0][0]))]
+    y = np.concatenate([d[1][rows] for d in data])
+    distributed_steps(model, args)
+    part = rows.stop - rows.start
+    dataset = (
+        lambda _: __import__("tensorflow")
+        .data.Dataset.from_tensor_slices((tuple(x), y))
+        .batch(part)
+    )  # noqa: E731
+    steps = StepLosses(args)
+    model.fit(
+        args.strategy.distribute_datasets_from_function(dataset),
+        epochs=1,
+        verbose=0,
+        callbacks=[steps],
+        shuffle=False,
+    )
+    weights = get_canonical_weights(model).items()
+    if args.rank == 0:
+        write_verify_result(args, forward, steps.losses, steps.lrs, weights)
 
 
 def use_precision(name):
@@ -1201,7 +1338,13 @@ def parse_args(argv=None):
         "--replicas",
         type=int,
         default=1,
-        help="data-parallel runs (jax backend): start this many replicas on this host, each with Keras's distribution environment (KERAS_DISTRIBUTION_*), and stop them all when one fails",
+        help="data-parallel runs: start this many replicas on this host (jax backend: each with Keras's distribution environment, KERAS_DISTRIBUTION_*; tensorflow backend: each a tf.distribute worker with its own TF_CONFIG) and stop them all when one fails",
+    )
+    parser.add_argument(
+        "--replica-timeout",
+        type=int,
+        default=600,
+        help="data-parallel runs (tensorflow backend, tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error",
     )
     return parser.parse_args(argv)
 
@@ -1214,9 +1357,19 @@ def cpu_count():
 def replicas():
     """(replica count, this replica's rank) of a data-parallel run; only rank 0 writes files."""
     environ = os.environ
-    return int(environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")), int(
-        environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0")
-    )
+    if "KERAS_DISTRIBUTION_NUM_PROCESSES" in environ or keras.backend.backend() != "tensorflow":
+        return int(environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")), int(
+            environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0")
+        )
+    # the tensorflow backend on several hosts: a tf.distribute worker of the cluster TF_CONFIG names
+    config = json.loads(environ.get("TF_CONFIG") or "{}")
+    cluster = config.get("cluster", {})
+    chiefs = cluster.get("chief", [])
+    count = len(chiefs) + len(cluster.get("worker", []))
+    if count < 2:
+        return 1, 0
+    task = config["task"]
+    return count, int(task["index"]) + (len(chiefs) if task["type"] == "worker" else 0)
 
 
 def results_of(model, args, history):
