@@ -283,16 +283,19 @@ def _verify_runtimes(spec: str, replicas: int = 1) -> tuple[list[str], list[str]
 
 
 def _replica_runtimes(names: list[str], spec: str, replicas: int) -> tuple[list[str], list[str]]:
-    """(runtimes that run data-parallel, skip messages): with --targets all the others are
-    skipped, saying so; one named is a usage error."""
+    """(runtimes that run data-parallel, skip messages): a runtime that cannot is skipped,
+    saying so, where it came with `all` or its target's name (keras: three runtimes); a runtime
+    named itself (keras[torch]) is a usage error."""
     from dlspec.runtimes import runtime
     from dlspec.verify.replicas import replica_refusal
 
     refusals = {name: replica_refusal(runtime(name)) for name in names}
     run = [name for name in names if not refusals[name]]
     others = [f"{name}: {refusals[name]}" for name in names if refusals[name]]
-    if others and spec != "all":
-        raise UsageError(f"--replicas {replicas}: {'; '.join(others)}")
+    named = {part.strip() for part in spec.split(",")}
+    refused = [f"{name}: {refusals[name]}" for name in names if refusals[name] and name in named]
+    if refused:
+        raise UsageError(f"--replicas {replicas}: {'; '.join(refused)}")
     if not run:
         raise UsageError(f"--replicas {replicas}: no runtime to run ({'; '.join(others)})")
     return run, [f"skipped, --replicas {replicas}: {other}" for other in others]

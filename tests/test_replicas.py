@@ -151,10 +151,27 @@ def test_cli_refuses_replicas_on_a_target_without_a_launcher(
     spec.write_text(MLP.replace("SETTINGS", ""), encoding="utf-8")
     code = main(["verify", str(spec), "--targets", "keras,mxnet", "--replicas", "2"])
     err = capsys.readouterr().err
-    assert code == 2
-    assert "--replicas 2: keras[tensorflow]: data-parallel runs are not yet supported" in err
-    assert "keras[torch]: Keras 3 has no distribution API for its torch backend" in err
-    assert "; mxnet: data-parallel runs are not yet supported on this target" in err
+    assert code == 2  # mxnet, named, cannot: a usage error naming it alone
+    assert "--replicas 2: mxnet: data-parallel runs are not yet supported on this target" in err
+    assert "keras[" not in err  # keras's runtimes came with the target's name: skipped
+    code = main(["verify", str(spec), "--targets", "keras", "--replicas", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--replicas 2: no runtime to run (keras[tensorflow]: " in err
+
+
+def test_a_target_s_runtimes_that_cannot_are_skipped_and_a_named_one_is_refused() -> None:
+    """--targets keras --replicas 2 runs keras[jax] and keras[tensorflow] and says why not
+    keras[torch]; naming keras[torch] itself is a usage error."""
+    from dlspec.cli import UsageError, _replica_runtimes
+
+    names = ["keras[tensorflow]", "keras[jax]", "keras[torch]"]
+    run, skipped = _replica_runtimes(names, "keras", 2)
+    assert run == ["keras[tensorflow]", "keras[jax]"]
+    assert skipped == [
+        "skipped, --replicas 2: keras[torch]: " + TARGETS["keras"].REPLICA_REFUSALS["keras[torch]"]
+    ]
+    with pytest.raises(UsageError, match=r"--replicas 2: keras\[torch\]: Keras 3 has no"):
+        _replica_runtimes(["pytorch", "keras[torch]"], "pytorch,keras[torch]", 2)
 
 
 def test_cntk_starts_its_replicas_through_its_own_flag_under_mpiexec(
