@@ -186,10 +186,11 @@ def test_cli_and_pytest_helper(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_matrix_columns_fit_long_names() -> None:
-    """A spec path or check name longer than the default column still leaves the columns aligned."""
+    """A spec path, runtime (a replica run's "keras[tensorflow] x2") or check name longer than
+    the default column still leaves the columns aligned."""
     long = Check(
         "examples/mnist_hierarchical_rnn.dl",
-        "keras[tensorflow]",
+        "keras[tensorflow] x2",
         "trained weights vs keras[tensorflow]",
         1e-7,
         2e-7,
@@ -200,6 +201,10 @@ def test_matrix_columns_fit_long_names() -> None:
     short = Check("a.dl", "pytorch", "lr schedule", 0.0, 0.0, 1e-12, True, "")
     head, _, *rows, total = matrix([long, short]).splitlines()
     runtime, rel_end = head.index("runtime"), head.index(" rel") + 4
-    assert [row[runtime:].split()[0] for row in rows] == ["keras[tensorflow]", "pytorch"]
+    assert [row[runtime:].split()[:2] for row in rows] == [
+        ["keras[tensorflow]", "x2"],
+        ["pytorch", "lr"],
+    ]
+    assert rows[0].index("trained") == rows[1].index("lr schedule")
     assert [row[rel_end - 8 : rel_end] for row in rows] == ["2.00e-07", "0.00e+00"]
     assert total == "2 passed, 0 failed"

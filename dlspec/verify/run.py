@@ -459,16 +459,17 @@ def verify_model(
 
 def matrix(checks: list[Check]) -> str:
     """The printed matrix: one line per (spec, runtime, check) with errors, tolerance, verdict;
-    the text columns as wide as their longest entry (at least 28 and 30 characters)."""
+    the text columns as wide as their longest entry (at least 28, 18 and 30 characters)."""
     sw = max([28, *(len(c.spec) for c in checks)])
+    rw = max([18, *(len(c.runtime) for c in checks)])
     cw = max([30, *(len(c.check) for c in checks)])
-    head = f"{'spec':<{sw}} {'runtime':<18} {'check':<{cw}} {'max abs':>9} {'rel':>9} {'tol':>7}  result"
+    head = f"{'spec':<{sw}} {'runtime':<{rw}} {'check':<{cw}} {'max abs':>9} {'rel':>9} {'tol':>7}  result"
     lines = [head, "-" * len(head)]
     for c in checks:
         verdict = "ok" if c.passed else "FAIL"
         extra = f"  (worst: {c.detail})" if c.detail and not c.passed else ""
         lines.append(
-            f"{c.spec:<{sw}} {c.runtime:<18} {c.check:<{cw}} {c.abs_err:9.2e} {c.rel_err:9.2e} {c.tol:7.0e}  {verdict}{extra}"
+            f"{c.spec:<{sw}} {c.runtime:<{rw}} {c.check:<{cw}} {c.abs_err:9.2e} {c.rel_err:9.2e} {c.tol:7.0e}  {verdict}{extra}"
         )
     failed = sum(not c.passed for c in checks)
     lines.append(f"{len(checks) - failed} passed, {failed} failed")
