@@ -130,24 +130,25 @@ def recur(x, p, step, axis, readout):
 
 def gru(x, p, reset_after, readout, axis=0):
     """GRU, gates [r, z, n]: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) when reset_after,
-    else tanh(W_in x + b_in + W_hn (r * h) + b_hn); h' = (1 - z) * n + z * h."""
+    else tanh(W_in x + b_in + W_hn (r * h) + b_hn); h' = (1 - z) * n + z * h, computed as
+    n + z * (h - n). Few nodes in the loop (CNTK evaluates them one step at a time): r and z
+    through one sigmoid, and with reset_after one recurrent product for the three gates."""
 
     def step(w_hh, b_hh, units):
+        def bias(lo, hi):
+            return None if b_hh is None else C.slice(b_hh, 0, lo * units, hi * units)
+
         def cell(h, gi):
-            rz = affine(
-                h,
-                C.slice(w_hh, 1, 0, 2 * units),
-                None if b_hh is None else C.slice(b_hh, 0, 0, 2 * units),
-            )
-            r = C.sigmoid(gate(gi, 0, units) + gate(rz, 0, units))
-            z = C.sigmoid(gate(gi, 1, units) + gate(rz, 1, units))
-            w_hn = C.slice(w_hh, 1, 2 * units, 3 * units)
-            b_hn = None if b_hh is None else C.slice(b_hh, 0, 2 * units, 3 * units)
             if reset_after:
-                n = C.tanh(gate(gi, 2, units) + r * affine(h, w_hn, b_hn))
+                hh = affine(h, w_hh, b_hh)
+                rz = C.sigmoid(C.slice(gi, -1, 0, 2 * units) + C.slice(hh, -1, 0, 2 * units))
+                n = C.tanh(gate(gi, 2, units) + gate(rz, 0, units) * gate(hh, 2, units))
             else:
-                n = C.tanh(gate(gi, 2, units) + affine(r * h, w_hn, b_hn))
-            return (1 - z) * n + z * h
+                hh = affine(h, C.slice(w_hh, 1, 0, 2 * units), bias(0, 2))
+                rz = C.sigmoid(C.slice(gi, -1, 0, 2 * units) + hh)
+                w_hn = C.slice(w_hh, 1, 2 * units, 3 * units)
+                n = C.tanh(gate(gi, 2, units) + affine(gate(rz, 0, units) * h, w_hn, bias(2, 3)))
+            return n + gate(rz, 1, units) * (h - n)
 
         return cell
 
