@@ -186,7 +186,7 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
         ["dropout(0.25)"],
         MAP,
         "dropout_1",
-        ["if dropout:", "    x = layers.Dropout(0.25, noise_shape=None, seed=param_seed("],
+        ["if dropout:", "    x = layers.Dropout(0.25, noise_shape=None, seed=dropout_seed("],
     ),
     (
         "flatten_image_to_dense",

@@ -404,10 +404,10 @@ class KerasBackend(Backend):
     def emit_dropout(self, layer: Layer) -> LayerCode:
         constructor = (
             f"layers.Dropout({layer['rate']!r}, noise_shape=None, "
-            f"seed=param_seed(seed, {q(layer.name)})"
+            f"seed=dropout_seed(seed, {q(layer.name)})"
         )
         lines = ("if dropout:", "    " + _call(constructor, self.native(layer)))
-        return LayerCode(constructor + ")", lines)
+        return LayerCode(constructor + ")", lines, helpers=frozenset({"dropout_seed"}))
 
     def emit_flatten(self, layer: Layer) -> LayerCode:
         if is_image(layer.in_shape) and not layer["permutable"]:

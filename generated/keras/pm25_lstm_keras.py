@@ -792,11 +792,16 @@ def pick_data_format(choice, gpu):
 def setup(args):
     """Resolve the flags in args: args.gpu (the GPU's name, or None), args.data_format, and
     args.jit_compile (True, False or "auto"); GPU settings as a run or verify needs them. Every
-    random draw is seeded explicitly (param_seed), so no global seed is set. A data-parallel
-    replica joins the others first."""
+    random draw is seeded explicitly (param_seed), except dropout's on the torch backend, which
+    draws from torch's generator, seeded here (dropout_seed). A data-parallel replica joins the
+    others first."""
     args.lr_scale = args.replicas if LR_SCALING == "linear" else 1
     if args.replicas > 1:
         join_replicas(args)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(args.seed)  # dropout's generator (dropout_seed)
     args.gpu = gpu_name()
     if args.device == "gpu" and args.gpu is None:
         raise SystemExit("--device gpu: Keras's %s backend sees no GPU" % keras.backend.backend())
