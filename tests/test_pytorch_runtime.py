@@ -637,6 +637,31 @@ def test_amp_fp16_refuses_the_cpu(tmp_path: Path) -> None:
     assert done.returncode != 0 and "--amp fp16 needs a GPU" in done.stderr
 
 
+def test_cuda_graphs_refuse_the_cpu_and_replicas(tmp_path: Path) -> None:
+    """--cuda-graphs records GPU kernels: on the CPU the script stops at once with the reason
+    (exit 1, no results written)."""
+    script = spec_script(SWITCH_SPEC, tmp_path)
+    command = [sys.executable, str(script), "--device", "cpu", "--cuda-graphs", "--max-steps", "1"]
+    command += ["--results", "r.json"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "--cuda-graphs needs a GPU" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA GPU here: --cuda-graphs runs only on a GPU"
+)
+def test_cuda_graphs_train_the_same_weights_as_eager_on_a_gpu(tmp_path: Path) -> None:
+    """On a GPU, --cuda-graphs (torch.compile's reduce-overhead mode) trains the eager weights to
+    float32 rounding and says so in the results."""
+    script = spec_script(SWITCH_SPEC, tmp_path)
+    eager, w_eager = _switch_run(script, tmp_path, "eager", "--device", "gpu")
+    graphs, w_graphs = _switch_run(script, tmp_path, "graphs", "--device", "gpu", "--cuda-graphs")
+    assert graphs["cuda_graphs"] and graphs["jit_compile"] and eager["cuda_graphs"] is False
+    assert validate_results(graphs) == []
+    assert max(float(np.abs(w_graphs[k] - w_eager[k]).max()) for k in w_eager) < 1e-4
+
+
 def test_compile_trains_the_same_weights_as_eager(tmp_path: Path) -> None:
     """--compile (torch.compile with inductor, a C++ compiler on the CPU) runs the training
     forward compiled: the results say so, and the weights equal eager's to float32 rounding."""

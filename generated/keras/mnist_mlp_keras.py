@@ -1096,6 +1096,7 @@ def platform_facts(model, args):
             else None
         ),
         "mixed_precision": "off",
+        "cuda_graphs": None,
     }
     facts.update(backend_facts(args.gpu))
     return facts

@@ -1770,6 +1770,15 @@ def shared_buffers(model, args):
             dist.broadcast(buffer, 0)
 
 
+def compiled(model, args):
+    """The model as the steps call it: traced and compiled by torch.compile with --compile (in
+    the warm-up steps); with --cuda-graphs in its "reduce-overhead" mode, which also records the
+    compiled forward and backward kernels as CUDA graphs and replays them (one launch each)."""
+    if args.cuda_graphs:
+        return torch.compile(model, mode="reduce-overhead")
+    return torch.compile(model) if args.compile else model
+
+
 def train_step(model, optimizer, x, y, lr, amp=None, scaler=None, weight=1.0):
     """One update at learning rate `lr`; returns the loss tensor (no host synchronisation).
     `amp`: the forward pass under autocast to this dtype (None: off); `scaler`: float16's
@@ -1799,9 +1808,7 @@ def train(model, data, args, optimizer=None):
     device = args.device
     if optimizer is None:
         optimizer = make_optimizer(model, args.fused_optimizer)
-    step_model = replicated(model, args)
-    # --compile: the forward pass traced and compiled by torch.compile (in the warm-up steps)
-    step_model = torch.compile(step_model) if args.compile else step_model
+    step_model = compiled(replicated(model, args), args)
     amp = AUTOCAST_DTYPES[args.amp]
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else None
     synthetic = args.data == "synthetic"
@@ -1845,6 +1852,8 @@ def train(model, data, args, optimizer=None):
             else:
                 x, y = to_device([a[rows] for a in x_train], y_train[rows], device)
             lr = learning_rate(step, epoch) * args.lr_scale
+            if args.cuda_graphs:  # a new step: the graphs' earlier outputs may be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
             loss = train_step(step_model, optimizer, x, y, lr, amp, scaler, weight)
             running += loss.detach() * y.shape[0]
             seen += y.shape[0]
@@ -1914,7 +1923,7 @@ def infer(model, data, args):
     steps = args.max_steps or count
     warmup = min(args.warmup, max(steps - 1, 0))
     model.eval()
-    forward = torch.compile(model) if args.compile else model
+    forward = compiled(model, args)
     amp = AUTOCAST_DTYPES[args.amp]
     start = None
     with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -1922,6 +1931,8 @@ def infer(model, data, args):
             if step == warmup:
                 synchronize(device)
                 start = time.perf_counter()
+            if args.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             forward(*pool[step % count])
         synchronize(device)
     return {
@@ -1951,6 +1962,14 @@ def setup(args):
     args.fused_optimizer = not args.no_fused_optimizer
     if args.amp == "fp16" and args.device.type != "cuda":
         raise SystemExit("--amp fp16 needs a GPU (on the CPU use --amp bf16)")
+    if args.cuda_graphs and args.device.type != "cuda":
+        raise SystemExit(
+            "--cuda-graphs needs a GPU (CUDA graphs record GPU kernels; on the CPU use --compile)"
+        )
+    if args.cuda_graphs and args.replicas > 1:
+        raise SystemExit(
+            "--cuda-graphs runs one process: DistributedDataParallel's all-reduce is not recorded in a CUDA graph"
+        )
     with replica_group(args):
         yield
 
@@ -2001,7 +2020,7 @@ def parameter_count(model):
 
 
 def platform_facts(model, args):
-    """The results' platform fields: PyTorch computes eagerly (unless --compile), in NCHW."""
+    """The results' platform fields: PyTorch computes eagerly (unless --compile or --cuda-graphs), in NCHW."""
     gpu = args.device.type == "cuda"
     return {
         "runtime": "pytorch",
@@ -2017,7 +2036,8 @@ def platform_facts(model, args):
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if gpu else None,
         "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if gpu else None,
         "matmul_precision": None,
-        "jit_compile": bool(args.compile),
+        "jit_compile": bool(args.compile or args.cuda_graphs),
+        "cuda_graphs": bool(args.cuda_graphs) if gpu else None,
         "data_format": "NCHW",
         "memory_format": (
             "channels_last" if args.memory_format == torch.channels_last else "contiguous"
@@ -2142,6 +2162,11 @@ def parse_args(argv=None):
         "--compile",
         action="store_true",
         help="compile the training forward pass with torch.compile",
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="GPU, one process: torch.compile's reduce-overhead mode, the compiled forward and backward replayed as CUDA graphs",
     )
     parser.add_argument(
         "--amp",

@@ -960,6 +960,7 @@ def platform_facts(model, args):
         "memory_format": None,
         "fused_optimizer": None,
         "mixed_precision": "off",
+        "cuda_graphs": None,
     }
 
 
