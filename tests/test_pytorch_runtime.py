@@ -637,7 +637,7 @@ def test_amp_fp16_refuses_the_cpu(tmp_path: Path) -> None:
     assert done.returncode != 0 and "--amp fp16 needs a GPU" in done.stderr
 
 
-def test_cuda_graphs_refuse_the_cpu_and_replicas(tmp_path: Path) -> None:
+def test_cuda_graphs_refuse_the_cpu(tmp_path: Path) -> None:
     """--cuda-graphs records GPU kernels: on the CPU the script stops at once with the reason
     (exit 1, no results written)."""
     script = spec_script(SWITCH_SPEC, tmp_path)
