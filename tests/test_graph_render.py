@@ -111,3 +111,14 @@ def test_the_built_dot_loads_only_the_trees_libraries(dot: str) -> None:
     loaders = [i for i, path in enumerate(inits) if Path(path).name.startswith("ld-linux")]
     ours = inits[loaders[-1] :]
     assert len(ours) > 20 and all(path.startswith(tree) for path in ours), ours
+
+
+def test_the_built_fonts_conf_names_no_absolute_folder(dot: str) -> None:
+    """fontconfig finds the tree's fonts wherever the tree is: its folders are relative to the
+    file (a runtime built at a path that later went away drew text with made-up widths)."""
+    if Path(dot) != ROOT / graph.BUILT_DOT:
+        pytest.skip(f"dot here is {dot}, not the built runtime")
+    conf = (ROOT / graph.BUILT_DOT).parent / "tree" / "etc" / "dlspec-fonts" / "fonts.conf"
+    folders = ET.parse(conf).getroot()
+    assert {f.tag for f in folders} == {"dir", "cachedir"}
+    assert all(f.get("prefix") == "relative" and not f.text.startswith("/") for f in folders)

@@ -29,7 +29,7 @@ MXNET_RECIPE="mxnet==1.9.1 numpy==1.23.5 (venv of $("$HOST_PYTHON" -c 'import sy
 graphviz_recipe() {
     local version
     version="$(apt-cache policy graphviz 2>/dev/null | sed -n 's/^ *Candidate: //p')"
-    echo "graphviz ${version:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core, dot -c, a wrapper running the tree's own loader"
+    echo "graphviz ${version:-?} and its libraries (apt-get download, dpkg -x), fonts-dejavu-core (fonts.conf relative to the tree), dot -c, a wrapper running the tree's own loader"
 }
 CNTK_RECIPE="bullseye minbase + python2.7 libpython2.7 libopenmpi3 openmpi-bin libgomp1 ca-certificates; pip==20.3.4; cntk==2.7.post2 cp27mu; mpiexec and orted launchers"
 
@@ -221,15 +221,18 @@ build_graphviz() {
     step "dot -Tpng (through the wrapper)" sh -c "echo 'digraph { a -> b }' | '$WORK/dot' -Tpng >/dev/null"
 }
 
-# fontconfig reads the tree's DejaVu fonts only, and caches in the tree, whatever the host has.
+# fontconfig reads the tree's DejaVu fonts only, and caches in the tree, whatever the host has;
+# the paths are relative to the file (prefix="relative"), so the tree may move (a checkout moved,
+# or a runtime built through a worktree's link): an absolute path to a folder gone left
+# fontconfig without fonts, and dot laid text out with made-up widths.
 write_fonts_conf() {
     mkdir -p "$1/etc/dlspec-fonts" "$1/var/cache/fontconfig"
-    cat >"$1/etc/dlspec-fonts/fonts.conf" <<EOF
+    cat >"$1/etc/dlspec-fonts/fonts.conf" <<'EOF'
 <?xml version="1.0"?>
 <!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
 <fontconfig>
-  <dir>$1/usr/share/fonts</dir>
-  <cachedir>$1/var/cache/fontconfig</cachedir>
+  <dir prefix="relative">../../usr/share/fonts</dir>
+  <cachedir prefix="relative">../../var/cache/fontconfig</cachedir>
 </fontconfig>
 EOF
 }
