@@ -75,9 +75,7 @@ def test_two_replicas_train_the_weights_of_one_process(tmp_path: Path) -> None:
     assert double["timed_samples"] == single["timed_samples"] == 12 * 2 - 4
     rate = double["samples_per_second"]
     assert double["samples_per_second_per_replica"] == pytest.approx(rate / 2)
-    # known issue (docs/decisions.md): the first epoch's reported loss under the strategy is 4/3
-    # of one process's here (weights and later epochs agree); not yet explained
-    assert double["epoch_losses"][1:] == pytest.approx(single["epoch_losses"][1:], rel=1e-5)
+    assert double["epoch_losses"] == pytest.approx(single["epoch_losses"], rel=1e-5)
     assert double["test_loss"] == pytest.approx(single["test_loss"], rel=1e-5)
     assert (double["test_samples"], double["test_accuracy"]) == (8, single["test_accuracy"])
 

@@ -548,9 +548,15 @@ class Batches(keras.utils.PyDataset):
         return tuple(a[index] for a in self.x), self.y[index]
 
     def on_epoch_end(self):
-        self.epoch += 1
+        self.start_epoch(self.epoch + 1)
+
+    def start_epoch(self, epoch):
+        """Epoch `epoch`'s order, a permutation seeded seed + epoch as every target's. Timing
+        calls it as each epoch begins: Keras's jax and torch trainers also call on_epoch_end
+        once before the first epoch, which alone would shift every epoch's order by one."""
+        self.epoch = epoch
         if self.mode == "shuffle":
-            self.order = np.random.RandomState(self.seed + self.epoch).permutation(len(self.y))
+            self.order = np.random.RandomState(self.seed + epoch).permutation(len(self.y))
 
     def full(self):
         """Whether every batch holds BATCH_SIZE samples (no short last one)."""
@@ -592,7 +598,10 @@ def tensor_batches(batches):
     PyDataset adapter instead runs every batch through a Python generator inside the tf.data
     pipeline (measured on one core: the CIFAR VGG step ~20% slower) and declares the batch
     dimension None. Here it is BATCH_SIZE when every batch is full, so TensorFlow traces the step
-    for that one shape."""
+    for that one shape. The dataset states its batch count (assert_cardinality): without it Keras
+    3.15 starts one step too many an epoch, which stops for want of data only after the step's
+    data-independent updates ran (the optimiser's step count, the loss mean's count), and the
+    step counting here would then end the run one real batch early."""
     import tensorflow as tf
 
     x = tuple(tf.convert_to_tensor(a) for a in batches.x)
@@ -612,7 +621,8 @@ def tensor_batches(batches):
 
     orders = tf.data.Dataset.range(1).map(order)
     ids = orders.unbatch().batch(batches.feed_size(), drop_remainder=batches.full())
-    return ids.map(gather).prefetch(tf.data.AUTOTUNE)
+    known = tf.data.experimental.assert_cardinality(len(batches))
+    return ids.map(gather).apply(known).prefetch(tf.data.AUTOTUNE)
 
 
 class Timing(keras.callbacks.Callback):
@@ -632,6 +642,7 @@ class Timing(keras.callbacks.Callback):
         self.timed_samples, self.timed_start, self.start = 0, None, None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.batches.start_epoch(epoch)
         synchronize(self.model)
         self.start = time.perf_counter()
 
