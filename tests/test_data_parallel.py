@@ -332,3 +332,60 @@ def test_verify_synchronised_batchnorm_with_linear_scaling(tmp_path: Path) -> No
     with np.load(tmp_path / "result_pytorch_x2_float32.npz") as multi:
         with np.load(tmp_path / "result_pytorch.npz") as single:
             assert np.allclose(multi["lrs"], 2 * single["lrs"])
+
+
+# ---- teardown: the process group is freed by destroy_process_group, not at interpreter exit -----
+
+# Runs a generated script under torchrun with dist.destroy_process_group wrapped: each replica
+# writes how many references to the default group remain once it is destroyed. A group still
+# referenced is torn down during interpreter finalization, where gloo aborts now and then
+# ("terminate called without an active exception": seen in CI under load).
+PROBE = """
+import os, runpy, sys
+import torch.distributed as dist
+
+destroy = dist.destroy_process_group
+
+
+def probed(group=None):
+    world = dist.group.WORLD
+    destroy(group)
+    held = sys.getrefcount(world) - 2  # less this function's name and getrefcount's argument
+    with open(os.path.join(os.environ["PROBE_DIR"], os.environ["RANK"]), "w") as f:
+        f.write(str(held))
+
+
+dist.destroy_process_group = probed
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("mode", ["train", "train_synchronised_batchnorm", "verify"])
+def test_destroy_process_group_frees_the_group(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once destroy_process_group returns, nothing holds the group (torch.distributed.nn, which
+    DDP imports, bound it into its functions' defaults when imported after the group was made)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE, encoding="utf-8")
+    monkeypatch.setenv("PROBE_DIR", str(tmp_path))
+    if mode == "train":
+        path = script(MLP, tmp_path)
+        data = write_npz(tmp_path / "d.npz", 11, 5)
+        args = [str(path), *STEPS, "--data", str(data), "--results", str(tmp_path / "r.json")]
+    elif mode == "train_synchronised_batchnorm":
+        path = script(BATCHNORM.replace("SYNC", "batchnorm_sync = true"), tmp_path)
+        args = [str(path), *STEPS, "--max-steps", "3", "--results", str(tmp_path / "r.json")]
+    else:
+        checks = verify_replicas(build(CNN, "cnn.dl").model, ["pytorch"], 2, 1, tmp_path)
+        assert all(c.passed for c in checks), matrix(checks)
+        path = tmp_path / "script_pytorch.py"
+        args = [str(path), "--verify", str(tmp_path), "--verify-name", "probe", *STEPS[:2]]
+    done, tail = run_replicas(
+        runtime("pytorch"), str(probe), 2, args, tmp_path / "probe", RUN_TIMEOUT
+    )
+    assert done.returncode == 0, tail
+    held = {rank: (tmp_path / rank).read_text() for rank in ("0", "1")}
+    assert held == {"0": "0", "1": "0"}

@@ -15,7 +15,13 @@ from dlspec.frontend.load import build
 from dlspec.ir.model import Model
 from dlspec.runtimes import RUNTIMES, runtime
 from dlspec.verify.parallel import check_replicable, replica_batch, replica_tolerance, scaled
-from dlspec.verify.replicas import NotSupported, replica_command, stderr_tail, supports_replicas
+from dlspec.verify.replicas import (
+    NotSupported,
+    replica_command,
+    run_replicas,
+    stderr_tail,
+    supports_replicas,
+)
 from dlspec.verify.run import VERIFY_BATCH, VerifyError
 
 MLP = """
@@ -198,3 +204,13 @@ def test_the_stderr_tail_keeps_the_replica_s_own_message_above_the_launcher_s_su
     assert tail[0] == "terminate called without an active exception"
     assert tail[1] == "..." and tail[-1] == "summary line 29" and len(tail) == 17
     assert stderr_tail("a\nb") == "a\nb"
+
+
+def test_a_replica_killed_by_a_signal_prints_where_it_was(tmp_path: Path) -> None:
+    """Replicas run with faulthandler on: an abort in C++ leaves the Python stack in the tail."""
+    script = tmp_path / "aborts.py"
+    script.write_text("import os\n\n\ndef deep():\n    os.abort()\n\n\ndeep()\n")
+    done, tail = run_replicas(runtime("tensorflow"), str(script), 2, [], tmp_path / "log", 60)
+    assert done.returncode != 0
+    assert "Fatal Python error: Aborted" in tail
+    assert 'aborts.py", line 5 in deep' in tail

@@ -49,10 +49,12 @@ def run_replicas(
 ) -> tuple[Finished, str]:
     """Run the replicas in a session of their own with a deadline (then the whole process group
     is killed, as is whatever it leaves behind on exit); returns how it ended and the tail of
-    its stderr. `logs` is the prefix of the stdout and stderr files."""
+    its stderr. `logs` is the prefix of the stdout and stderr files. A replica killed by a signal
+    (an abort in a framework's C++) prints its Python stacks there (faulthandler)."""
     out, err = Path(f"{logs}.out"), Path(f"{logs}.err")
     argv = replica_command(rt, script, replicas, *args)
-    done = run_child(argv, rt.environment(), out, err, timeout)
+    env = {**rt.environment(), "PYTHONFAULTHANDLER": "1"}
+    done = run_child(argv, env, out, err, timeout)
     return done, stderr_tail(err.read_text(encoding="utf-8", errors="replace"))
 
 
@@ -67,5 +69,6 @@ def stderr_tail(text: str, last: int = 15, first: int = 8) -> str:
 def _telling(line: str) -> bool:
     """Whether a stderr line reports a failure."""
     return any(
-        word in line for word in ("Error", "error:", "terminate called", "Traceback", "Signal")
+        word in line
+        for word in ("Error", "error:", "terminate called", "Traceback", "Signal", "Fatal Python")
     )

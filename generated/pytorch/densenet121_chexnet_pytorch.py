@@ -3396,6 +3396,12 @@ def replica_group(args):
     if args.device.type == "cuda":
         torch.cuda.set_device(args.device)
     backend = "nccl" if args.device.type == "cuda" else "gloo"
+    # torch.distributed.nn (which DistributedDataParallel imports) binds the group that exists as
+    # it is imported into its functions' defaults: imported after the group is made, it would keep
+    # the group alive past destroy_process_group, to be torn down as the interpreter exits, where
+    # gloo can abort ("terminate called without an active exception")
+    import torch.distributed.nn  # noqa: F401
+
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=args.replica_timeout))
     try:
         yield
@@ -3404,7 +3410,7 @@ def replica_group(args):
         message = (
             "replica %d of %d stopped: its run, or a step shared with the other replicas, failed"
         )
-        raise SystemExit(
+        stop_replica(
             (
                 message
                 + " (one of them stopped, or did not answer within --replica-timeout %d s); the error above says which"
@@ -3413,6 +3419,15 @@ def replica_group(args):
         )
     dist.barrier()  # tear the group down together: gloo aborts a replica whose peer left first
     dist.destroy_process_group()
+
+
+def stop_replica(message):
+    """A replica that cannot go on exits 1 with `message` at once (os._exit): its group cannot be
+    torn down with a replica gone, and tearing it down as the interpreter exits can abort."""
+    sys.stderr.write(message + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def replicated(model, args):
