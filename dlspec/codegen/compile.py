@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dlspec.backends import get_backend
 from dlspec.codegen.contract import skeleton_context
@@ -13,12 +13,17 @@ from dlspec.ir.model import Model
 
 @dataclass(frozen=True)
 class Compiled:
-    """A generated script and its normalisation report."""
+    """A generated script, and its normalisation report on demand (only --report prints it)."""
 
     target: str
     source: str
-    report: str
     filename: str
+    model: Model = field(repr=False, compare=False)
+
+    @property
+    def report(self) -> str:
+        """The normalisation report: native defaults overridden, and the emitters' notes."""
+        return get_backend(self.target).report(self.model).render()
 
 
 def unformatted(model: Model, target: str) -> tuple[str, FormatMode]:
@@ -37,6 +42,4 @@ def compile_model(model: Model, target: str) -> Compiled:
     backend = get_backend(target)
     source, mode = unformatted(model, target)
     filename = f"{model.name}_{backend.name}{backend.extension}"
-    return Compiled(
-        backend.name, format_source(source, mode), backend.report(model).render(), filename
-    )
+    return Compiled(backend.name, format_source(source, mode), filename, model)
