@@ -251,3 +251,31 @@ def test_compiling_imports_neither_black_nor_numpy(tmp_path: Path) -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_a_memo_shared_across_specs_writes_the_goldens() -> None:
+    """Statements remembered from other scripts (a memo filled by every example's five, in
+    turn) give each script's golden bytes, and a second pass formats nothing anew."""
+    memo: dict[tuple, tuple] = {}
+    sizes = []
+    for _ in range(2):
+        for spec in EXAMPLES:
+            model_name = build_file(str(spec)).model.name
+            for target, (source, mode) in _sources(spec).items():
+                golden = (ROOT / "generated" / target / f"{model_name}_{target}.py").read_text(
+                    encoding="utf-8"
+                )
+                assert pyformat.format_python(source, mode.py2, memo) == golden, spec.name
+        sizes.append(len(memo))
+    assert sizes[0] == sizes[1] > 5000
+
+
+def test_the_memo_is_what_is_written() -> None:
+    """A remembered statement is used as it stands (so the test above can fail): a poisoned
+    entry shows in the output."""
+    source = "x = f( 1 )\ny = g( 2 )\n"
+    memo: dict[tuple, tuple] = {}
+    assert pyformat.format_python(source, False, memo) == "x = f(1)\ny = g(2)\n"
+    key = next(key for key in memo if key[0].startswith("y"))
+    memo[key] = (("y = poisoned\n",), None)
+    assert pyformat.format_python(source, False, memo) == "x = f(1)\ny = poisoned\n"

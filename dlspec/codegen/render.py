@@ -124,6 +124,10 @@ def use_format_cache(directory: Optional[Path]) -> Optional[Path]:
     now, for the caller to restore."""
     global _format_cache
     previous, _format_cache = _format_cache, directory
+    if previous is not None and previous != directory:
+        from dlspec.codegen.item_cache import close
+
+        close(previous)
     return previous
 
 
@@ -151,14 +155,19 @@ def format_source(source: str, mode: Union[FormatMode, black.Mode] = PY3_FORMAT)
 
     dlspec.codegen.pyformat writes black's bytes for the code the templates emit, without
     black; whatever it does not reproduce goes to black itself (imported then). With the output
-    cache in use, a source formatted before is read back instead (format_cache.output_cached)."""
+    cache in use, a source formatted before is read back instead (format_cache.output_cached),
+    and of one that was not, the statements formatted before (item_cache)."""
     fmt = _as_format(mode)
     try:
         if _format_cache is None:
             return format_python(source, fmt.py2)
         from dlspec.codegen.format_cache import output_cached
+        from dlspec.codegen.item_cache import memo_for
 
-        return output_cached(source, fmt.py2, _format_cache, lambda: format_python(source, fmt.py2))
+        directory = _format_cache
+        return output_cached(
+            source, fmt.py2, directory, lambda: format_python(source, fmt.py2, memo_for(directory))
+        )
     except Unsupported:
         return format_with_black(source, mode)
 

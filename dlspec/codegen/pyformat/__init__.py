@@ -7,7 +7,7 @@ anything else, so that the caller formats that source with black itself."""
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import MutableMapping, Optional
 
 from dlspec.codegen.pyformat import literals
 from dlspec.codegen.pyformat.blank_lines import (
@@ -26,7 +26,11 @@ from dlspec.codegen.pyformat.split import CALL_COMMAS, DEF_COMMAS, transform_lin
 from dlspec.codegen.pyformat.tokens import REFUSED, STRING_PATTERN, tokenize
 from dlspec.codegen.pyformat.tree import NUMBER, Unsupported
 
-__all__ = ["Unsupported", "format_python"]
+__all__ = ["ItemMemo", "Unsupported", "format_python"]
+
+# One statement's formatted lines, and its blank-line facts when they are not read off the
+# statement itself (LineInfo.facts), under everything its formatting depends on (item_key).
+ItemMemo = MutableMapping[tuple, tuple]
 
 _BOTH = frozenset((CALL_COMMAS, DEF_COMMAS))
 _NONE: frozenset[str] = frozenset()
@@ -37,15 +41,16 @@ _BACKSLASH_NEWLINE = re.compile(r"\\\s*\n")
 _LINE_LENGTH = 100
 
 
-def format_python(source: str, py2: bool = False) -> str:
+def format_python(source: str, py2: bool = False, memo: Optional[ItemMemo] = None) -> str:
     """black.format_str(source) with dlspec's pinned mode (py2: the cntk target's mode, which
     names the oldest target versions), or Unsupported when the source holds what this
-    formatter does not reproduce."""
+    formatter does not reproduce. memo: statements formatted before (a statement's lines
+    depend on its text, depth and the file's features alone), read and filled."""
     refused = REFUSED.search(source)
     if refused:
         raise Unsupported(f"character {refused.group()!r}")
     try:
-        return _format_by_statement(source, py2)
+        return _format_by_statement(source, py2, memo)
     except Unsupported:
         return _format_tree(source, py2)
 
@@ -53,7 +58,8 @@ def format_python(source: str, py2: bool = False) -> str:
 # ---- by statement: the fast path --------------------------------------------------------
 
 
-def _format_by_statement(source: str, py2: bool) -> str:
+def _format_by_statement(source: str, py2: bool, memo: Optional[ItemMemo] = None) -> str:
+    memo = {} if memo is None else memo
     items, f_strings = scan(source)
     if not py2 and not f_strings and _NUMBER_UNDERSCORE.search(source):
         raise Unsupported("a number with underscores may change the target versions")
@@ -63,9 +69,9 @@ def _format_by_statement(source: str, py2: bool) -> str:
     tracker = EmptyLineTracker()
     blocks: list[LinesBlock] = []
     for item in items:
-        lines, info = _format_item(item, features)
+        lines, info = _remembered(item, features, memo)
         block = tracker.maybe_empty_lines(info)
-        block.content_lines = lines
+        block.content_lines = list(lines)
         blocks.append(block)
     if not blocks:
         raise Unsupported("an empty file")
@@ -73,24 +79,51 @@ def _format_by_statement(source: str, py2: bool) -> str:
     return "".join(text for block in blocks for text in block.all_lines())
 
 
-def _format_item(item: Item, features: frozenset[str]) -> tuple[list[str], LineInfo]:
-    depth = item.depth
+def item_key(item: Item, features: frozenset[str]) -> tuple:
+    """Everything a statement's formatted lines depend on (not the blank lines before it)."""
+    return (
+        item.text,
+        item.depth,
+        item.first_word,
+        item.header,
+        item.multiline,
+        item.docstring,
+        tuple(sorted(features)),
+    )
+
+
+def _remembered(item: Item, features: frozenset[str], memo: ItemMemo) -> tuple[tuple, LineInfo]:
+    """An item's lines and blank-line facts, from memo when it was formatted before."""
     if item.comment:
-        info = LineInfo(depth, item.before, item.text)
+        info = LineInfo(item.depth, item.before, item.text)
         info.is_comment = True
-        return ["    " * depth + item.text + "\n"], info
+        return ("    " * item.depth + item.text + "\n",), info
+    key = item_key(item, features)
+    known = memo.get(key)
+    if known is None:
+        lines, facts = _format_item(item, features)
+        known = memo[key] = (tuple(lines), facts)
+    lines, facts = known
+    if facts is None:
+        return lines, _simple_info(item)
+    return lines, LineInfo.from_facts(facts, item.depth, item.before)
+
+
+def _format_item(item: Item, features: frozenset[str]) -> tuple[list[str], Optional[tuple]]:
+    """A statement's lines, and its blank-line facts (None: the ones _simple_info reads)."""
+    depth = item.depth
     if item.docstring:
         return _docstring(item)
     if not item.multiline:
         simple = format_simple(item.text, depth, item.first_word)
         if simple is not None:
-            return [line + "\n" for line in simple], _simple_info(item)
+            return [line + "\n" for line in simple], None
     elif item.first_word not in ("import", "from"):
         lines = format_exploded(item.text, depth, _item_fallback(features))
         if lines is not None:
-            return lines, _simple_info(item)
+            return lines, None
     lines, info = format_statement(item.text, depth, item.first_word, item.header, features)
-    return lines, info.placed(depth, item.before)
+    return lines, info.facts()
 
 
 _ITEM_CONTEXT = {"[": ("x = [\n", "\n]"), "{": ("x = {\n", "\n}"), "(": ("x = f(\n", "\n)")}
@@ -122,7 +155,7 @@ def _simple_info(item: Item) -> LineInfo:
     return info
 
 
-def _docstring(item: Item) -> tuple[list[str], LineInfo]:
+def _docstring(item: Item) -> tuple[list[str], tuple]:
     match = _DOCSTRING.fullmatch(item.text)
     if match is None or _BACKSLASH_NEWLINE.search(item.text):
         raise Unsupported("a docstring the fast path does not handle")
@@ -136,7 +169,7 @@ def _docstring(item: Item) -> tuple[list[str], LineInfo]:
         text += "  " + literals.make_comment(comment)
     info = LineInfo(item.depth, item.before, text)
     info.is_docstring = info.one_leaf = True
-    return ["    " * item.depth + text + "\n"], info
+    return ["    " * item.depth + text + "\n"], info.facts()
 
 
 # ---- the whole tree: slower, for what the scanner leaves -------------------------------

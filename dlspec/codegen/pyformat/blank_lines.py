@@ -38,10 +38,19 @@ class LineInfo:
 
     def placed(self, depth: int, before: int) -> LineInfo:
         """A copy at this depth with this many newlines before it."""
-        copy = LineInfo(depth, before, self.first_value)
-        for name in self.__slots__[3:]:
-            setattr(copy, name, getattr(self, name))
-        return copy
+        return LineInfo.from_facts(self.facts(), depth, before)
+
+    def facts(self) -> tuple:
+        """What the line is, apart from where it stands (its depth, the newlines before it)."""
+        return tuple(getattr(self, name) for name in self.__slots__[3:])
+
+    @classmethod
+    def from_facts(cls, facts: tuple, depth: int, before: int) -> LineInfo:
+        """The line with these facts, at this depth with this many newlines before it."""
+        info = cls(depth, before)
+        for name, value in zip(cls.__slots__[3:], facts, strict=True):
+            setattr(info, name, value)
+        return info
 
 
 def info_from_line(line: Line) -> LineInfo:

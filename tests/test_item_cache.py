@@ -1,0 +1,129 @@
+"""The fast formatter's statements kept between runs (dlspec.codegen.item_cache): read back as
+written, bounded, damage is an empty memo, and an edited spec formats only its new statements."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlspec.codegen import item_cache
+from dlspec.codegen.compile import unformatted
+from dlspec.codegen.pyformat import format_python
+from dlspec.frontend.load import build
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = ROOT / "examples" / "mnist_mlp.dl"
+
+
+def _scripts(text: str) -> list[tuple[str, bool]]:
+    """(unformatted source, py2) of a spec's five scripts."""
+    model = build(text, "spec.dl").model
+    out = []
+    for target in ("pytorch", "tensorflow", "keras", "mxnet", "cntk"):
+        source, mode = unformatted(model, target)
+        out.append((source, mode.py2))
+    return out
+
+
+def _memo(path: Path) -> item_cache.StatementMemo:
+    return item_cache.StatementMemo(path, item_cache.read(path))
+
+
+def test_written_statements_are_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "statements" / "memo.marshal"
+    memo = _memo(path)
+    formatted = [format_python(source, py2, memo) for source, py2 in _scripts(MLP.read_text())]
+    assert memo.learnt > 1000
+    item_cache.write(memo)
+    again = _memo(path)
+    assert len(again.stored) == len(memo.used)
+    assert [format_python(s, py2, again) for s, py2 in _scripts(MLP.read_text())] == formatted
+    assert again.learnt == 0
+
+
+def test_an_edited_spec_formats_only_its_new_statements(tmp_path: Path) -> None:
+    """The edit-compile loop: a changed batch size is a few statements per script."""
+    memo = _memo(tmp_path / "memo.marshal")
+    text = MLP.read_text()
+    for source, py2 in _scripts(text):
+        format_python(source, py2, memo)
+    before = memo.learnt
+    assert "batch     = 128" in text
+    for source, py2 in _scripts(text.replace("batch     = 128", "batch = 100")):
+        assert format_python(source, py2, memo) == format_python(source, py2)
+    assert 0 < memo.learnt - before <= 10
+
+
+def test_a_damaged_or_foreign_file_is_an_empty_memo(tmp_path: Path) -> None:
+    path = tmp_path / "memo.marshal"
+    memo = _memo(path)
+    format_python("x = f( 1 )\n", False, memo)
+    item_cache.write(memo)
+    data = path.read_bytes()
+    path.write_bytes(data[:-3] + b"xyz")
+    assert item_cache.read(path) == {}
+    path.write_bytes(b"not a memo at all")
+    assert item_cache.read(path) == {}
+    path.write_bytes(data)
+    assert len(item_cache.read(path)) == 1
+
+
+def test_the_file_keeps_the_newest_statements_up_to_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(item_cache, "CAPACITY", 3)
+    stored = {("old", i): (("old\n",), None) for i in range(3)}
+    memo = item_cache.StatementMemo(tmp_path / "m.marshal", stored)
+    memo[("new", 1)] = (("one\n",), None)
+    memo[("new", 2)] = (("two\n",), None)
+    assert memo.get(("old", 1)) is not None  # used now: kept before the unused ones
+    assert list(memo.kept()) == [("old", 1), ("new", 2), ("new", 1)]
+
+
+def test_nothing_is_written_unless_learnt_and_old_formatters_go(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    path = item_cache.memo_path(folder)
+    stale = path.parent / ("0" * 64 + ".marshal")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a file of an older formatter")
+    memo = item_cache.memo_for(folder)
+    item_cache.close(folder)  # learnt nothing: nothing written
+    assert not path.exists() and stale.exists()
+    memo = item_cache.memo_for(folder)
+    format_python("x = 1\n", False, memo)
+    item_cache.close(folder)
+    assert path.exists() and not stale.exists()
+
+
+def test_an_unwritable_folder_is_skipped(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    memo = item_cache.StatementMemo(blocker / "statements" / "m.marshal", {})
+    assert format_python("x = f( 1 )\n", False, memo) == "x = f(1)\n"
+    item_cache.write(memo)
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_the_command_line_keeps_the_statements(tmp_path: Path) -> None:
+    """A compile writes the memo as it exits; a compile of an edited copy reads it, and both
+    write the bytes of a compile without any cache."""
+    env = {**os.environ, "DLSPEC_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("DLSPEC_NO_CACHE", None)
+    dlspec = str(Path(sys.executable).parent / "dlspec")
+    edited = tmp_path / "edited.dl"
+    edited.write_text(MLP.read_text().replace("batch     = 128", "batch = 100"))
+    outputs = []
+    for spec, extra in ((MLP, env), (edited, env), (edited, {**env, "DLSPEC_NO_CACHE": "1"})):
+        run = subprocess.run(
+            [dlspec, "compile", str(spec), "--target", "all"],
+            env=extra,
+            capture_output=True,
+            check=True,
+        )
+        outputs.append(run.stdout)
+    assert outputs[1] == outputs[2] != outputs[0]
+    assert len(item_cache.read(item_cache.memo_path(tmp_path / "cache"))) > 1000
