@@ -165,9 +165,14 @@ def test_synchronised_batchnorm_is_refused(cntk: Runtime, tmp_path: Path) -> Non
 
 # ---- a lost replica --------------------------------------------------------------------------
 
-ENDLESS = MLP.replace("OPTIMIZER", OPTIMIZERS[0]).replace(
-    "data = npz", "data = synthetic(train_size=16, test_size=8)"
-)
+# a CNTK learner in a Trainer (its gradients summed inside train_minibatch), and Adam written out
+# (the gradients summed by aggregate_in_place, which keeps Python's lock while it waits)
+ENDLESS = {
+    path: MLP.replace("OPTIMIZER", optimizer).replace(
+        "data = npz", "data = synthetic(train_size=16, test_size=8)"
+    )
+    for path, optimizer in (("learner", OPTIMIZERS[0]), ("written", OPTIMIZERS[1]))
+}
 FAILURE_TIMEOUT = 60  # seconds the run may take to stop once a replica is lost
 
 
@@ -214,14 +219,17 @@ def stop(proc: subprocess.Popen) -> Optional[int]:
     return proc.wait(timeout=30)
 
 
+@pytest.mark.parametrize("updates", sorted(ENDLESS))
 @pytest.mark.parametrize("fault", ["killed", "hung"])
 def test_a_lost_replica_ends_the_run_with_an_error(
-    cntk: Runtime, tmp_path: Path, fault: str
+    cntk: Runtime, tmp_path: Path, fault: str, updates: str
 ) -> None:
     """Rank 1 is killed (mpiexec sees it die and stops rank 0) or stopped (rank 0's step never
-    finishes: --replica-timeout runs out and rank 0 exits 1 saying so): the script started with
-    --replicas 2 exits 1 within the timeout, and no process of the run is left."""
-    path = script(ENDLESS, tmp_path)
+    finishes: --replica-timeout runs out and rank 0's watcher stops it, saying so): the script
+    started with --replicas 2 exits 1 within the timeout, and no process of the run is left.
+    With Adam written out rank 0 waits in aggregate_in_place, where a watchdog thread never got
+    a turn (the run hung)."""
+    path = script(ENDLESS[updates], tmp_path)
     err = tmp_path / "run.err"
     argv = cntk.command(str(path), "--replicas", "2", *STEPS, "--epochs", "100000")
     argv += ["--replica-timeout", "5"]

@@ -16,7 +16,7 @@ SYNTHETIC_POOL_BATCHES = 8
 STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
 TARGET_STDLIB = {
     "keras": ("importlib", "signal", "socket", "subprocess", "traceback", "zlib"),  # replicas
-    "cntk": ("multiprocessing", "shlex", "signal", "subprocess", "threading", "traceback"),
+    "cntk": ("multiprocessing", "select", "shlex", "signal", "subprocess", "traceback"),
     "pytorch": ("datetime", "traceback"),  # data-parallel runs: a timeout, the error of a replica
     # data-parallel runs: the replicas it starts (free ports, processes, stopping them), errors
     "tensorflow": ("signal", "socket", "subprocess", "traceback"),
