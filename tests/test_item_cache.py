@@ -13,6 +13,7 @@ import pytest
 from dlspec.codegen import item_cache
 from dlspec.codegen.compile import unformatted
 from dlspec.codegen.pyformat import format_python
+from dlspec.codegen.pyformat.segments import SEGMENT
 from dlspec.frontend.load import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def test_a_damaged_or_foreign_file_is_an_empty_memo(tmp_path: Path) -> None:
     path.write_bytes(b"not a memo at all")
     assert item_cache.read(path) == {}
     path.write_bytes(data)
-    assert len(item_cache.read(path)) == 1
+    assert len(item_cache.read(path)) == 2  # the statement, and the file's one segment
 
 
 def test_the_file_keeps_the_newest_statements_up_to_capacity(
@@ -82,6 +83,17 @@ def test_the_file_keeps_the_newest_statements_up_to_capacity(
     memo[("new", 2)] = (("two\n",), None)
     assert memo.get(("old", 1)) is not None  # used now: kept before the unused ones
     assert list(memo.kept()) == [("old", 1), ("new", 2), ("new", 1)]
+
+
+def test_the_file_keeps_the_newest_segments_up_to_their_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(item_cache, "SEGMENT_CAPACITY", 2)
+    stored = {(SEGMENT, b"old", False): ((False, False), ()), ("statement",): (("x\n",), None)}
+    memo = item_cache.StatementMemo(tmp_path / "m.marshal", stored)
+    memo[(SEGMENT, b"one", False)] = ((False, False), ())
+    memo[(SEGMENT, b"two", False)] = ((False, False), ())
+    assert list(memo.kept()) == [(SEGMENT, b"two", False), (SEGMENT, b"one", False), ("statement",)]
 
 
 def test_nothing_is_written_unless_learnt_and_old_formatters_go(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ import pytest
 from dlspec.backends import TARGETS
 from dlspec.codegen import pyformat
 from dlspec.codegen.compile import unformatted
+from dlspec.codegen.pyformat import segments
+from dlspec.codegen.pyformat.scan import scan, scan_segment
 from dlspec.codegen.render import (
     PY2_FORMAT,
     PY3_FORMAT,
@@ -276,6 +278,127 @@ def test_the_memo_is_what_is_written() -> None:
     source = "x = f( 1 )\ny = g( 2 )\n"
     memo: dict[tuple, tuple] = {}
     assert pyformat.format_python(source, False, memo) == "x = f(1)\ny = g(2)\n"
-    key = next(key for key in memo if key[0].startswith("y"))
+    key = next(key for key in memo if key[0] != segments.SEGMENT and key[0].startswith("y"))
     memo[key] = (("y = poisoned\n",), None)
-    assert pyformat.format_python(source, False, memo) == "x = f(1)\ny = poisoned\n"
+    source = "z = 3\ny = g( 2 )\n"  # a segment not remembered: read statement by statement
+    assert pyformat.format_python(source, False, memo) == "z = 3\ny = poisoned\n"
+
+
+# ---- segments: a memo of top-level defs and classes, formatted --------------------------------
+
+
+def _items(items: list) -> list[tuple]:
+    return [
+        (i.text, i.depth, i.before, i.comment, i.docstring, i.first_word, i.multiline, i.header)
+        for i in items
+    ]
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_segments_scan_into_the_whole_files_statements(spec: Path) -> None:
+    """Cut into segments, each scanned on its own, a script is the statements (text, depth,
+    blank lines before, kind) the whole file scans into."""
+    for target, (source, _) in _sources(spec).items():
+        whole, f_strings = scan(source)
+        pieces = segments.split(source.lstrip())
+        assert "".join(pieces) == source.lstrip()
+        assert len(pieces) > 10, target
+        scanned = [scan_segment(piece, index == 0) for index, piece in enumerate(pieces)]
+        assert _items([i for items, _ in scanned for i in items]) == _items(whole), target
+        assert any(found for _, found in scanned) == f_strings
+
+
+SEGMENT_SNIPPETS = {
+    "comment just above a def": "x = 1\n# about f\ndef f():\n    return 1\n",
+    "comments and decorators": (
+        "x = 1\n\n# one\n\n# two\n@dec\n# between\n@dec2(a, b)\ndef f():\n    pass\n"
+    ),
+    "indented comment closing a block": "def f():\n    x = 1\n    # still f's\n\ndef g():\n    pass\n",
+    "comment at column 0 then indented": (
+        "def f():\n    x = 1\n# top\n    # indented\n\n\n\ndef g():\n    pass\n"
+    ),
+    "a block ending in a comment": "def f():\n    pass\n# trailing\ndef g():\n    pass\n",
+    "class with only a docstring": 'class A:\n    """Doc."""\ndef g():\n    pass\nx = 1\n',
+    "nested defs": (
+        "def f():\n    def inner():\n        pass\n    return inner\nx = 2\ndef g():\n"
+        "    class B:\n        pass\n    y = 1\n"
+    ),
+    "a def inside a docstring": (
+        'def real():\n    """Doc.\n\ndef not_code():\n    pass\n\nclass Nope:\n"""\n    return 1\n'
+        'y = \'"""\'\ndef after():\n    pass\n'
+    ),
+    "a decorator made of a matrix product": "x = (a\n@b)\ndef f():\n    pass\n",
+    "module docstring and comments": (
+        '# header\n"""Module."""\n# note\nimport os\ndef f():\n    """Doc."""\n'
+    ),
+    "f-string in a later segment": (
+        "def f(*args):\n    return g(*args)\ndef h():\n    return f'{x}'\n"
+    ),
+}
+
+
+def _shuffled_scripts(seed: int) -> str:
+    """The head of one example script, then the other segments of several, shuffled."""
+    rng = random.Random(seed)
+    pieces = []
+    for spec in EXAMPLES[:4]:
+        for source, mode in _sources(spec).values():
+            if not mode.py2:
+                pieces.extend(segments.split(source.lstrip())[1:])
+    first = segments.split(_sources(EXAMPLES[0])["pytorch"][0].lstrip())[0]
+    return first + "".join(rng.sample(pieces, 25))
+
+
+def test_remembered_segments_are_black_in_any_context() -> None:
+    """A segment's remembered text (and its blank lines, decided again each time) is black's
+    wherever it stands: snippets whose blank lines hang on what is before them, and example
+    segments shuffled, formatted through one memo (filled, then read back in other orders)."""
+    memo: dict[tuple, tuple] = {}
+    sources = [*SEGMENT_SNIPPETS.values(), *(_shuffled_scripts(seed) for seed in range(3))]
+    for _ in range(2):
+        for source in sources:
+            assert pyformat.format_python(source, False, memo) == format_with_black(source)
+        sources.reverse()
+    assert sum(1 for key in memo if key[0] == segments.SEGMENT) > 50
+
+
+def test_split_cuts_only_between_top_level_statements() -> None:
+    source = (
+        'x = """\n\ndef not_code():\n    pass\n"""\ndef real():\n    return """a\n'
+        'class Nope:\n"""\ny = \'"""\'\ndef after():\n    pass\n'
+    )
+    assert [piece.split("\n")[0] for piece in segments.split(source)] == [
+        'x = """',
+        "def real():",
+        "def after():",
+    ]
+    assert segments.split(SEGMENT_SNIPPETS["a def inside a docstring"])[1] == (
+        "def after():\n    pass\n"
+    )
+    source = "x = 1\n\n\n# about f\n@dec\ndef f():\n    pass\ny = \\\ndef g(): pass\n"
+    assert segments.split(source) == ["x = 1\n", source[6:]]
+
+
+def test_a_remembered_segment_is_what_is_written() -> None:
+    """The segment memo is read (so the shared-memo test can fail): a poisoned entry shows."""
+    source = "x = 1\ndef f():\n    return g( 2 )\n"
+    memo: dict[tuple, tuple] = {}
+    assert pyformat.format_python(source, False, memo) == "x = 1\n\n\ndef f():\n    return g(2)\n"
+    key = (segments.SEGMENT, segments.digest("def f():\n    return g( 2 )\n"), False)
+    flags, by_features = memo[key]
+    (features, (head, text, end)), *_ = by_features
+    memo[key] = (flags, ((features, (head, text.replace("g(2)", "poisoned"), end)),))
+    assert (
+        pyformat.format_python(source, False, memo) == "x = 1\n\n\ndef f():\n    return poisoned\n"
+    )
+
+
+def test_fuzzed_specs_through_a_shared_memo_are_black() -> None:
+    memo: dict[tuple, tuple] = {}
+    for _ in range(2):
+        for name, source, mode in _fuzzed_sources():
+            try:
+                fast = pyformat.format_python(source, mode.py2, memo)
+            except pyformat.Unsupported:
+                continue
+            assert fast == format_with_black(source, mode), name

@@ -1,9 +1,9 @@
-"""The fast formatter's statements kept between runs: a script not formatted before is
-mostly statements that were (the scripts' fixed parts, and all but the edited lines of an
-edited spec), so only the new ones are formatted.
+"""The fast formatter's statements and segments kept between runs: a script not formatted
+before is mostly top-level defs and classes, and statements, that were (the scripts' fixed
+parts, and all but the edited lines of an edited spec), so only the new ones are formatted.
 
 One file per formatter fingerprint (its modules' source and the Python version, which also
-fixes marshal's format) holds the statements most recently used, at most CAPACITY of them,
+fixes marshal's format) holds the entries most recently used, at most CAPACITY of them,
 behind a checksum of the rest: a damaged file is an empty memo, never wrong code. It is read
 when a script misses the formatted-output cache and written when the process is done with the
 folder (use_format_cache moving away from it, or the interpreter exiting), atomically, and
@@ -19,9 +19,15 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, MutableMapping, Optional
 
-# about 330 bytes an entry: 20,000 statements (all the examples' five scripts hold 10,055
+from dlspec.codegen.pyformat.segments import SEGMENT
+
+# about 330 bytes a statement: 20,000 statements (all the examples' five scripts hold 10,080
 # distinct ones) are a 6.5 MB file, read in about 15 ms
 CAPACITY = 20_000
+# and segments (pyformat.segments: a top-level def or class, formatted), about 4.5 kB each,
+# read faster than statements (a few long strings): all the examples' scripts hold 614
+# distinct ones, a 2.8 MB part of the file
+SEGMENT_CAPACITY = 2_000
 
 
 class StatementMemo(MutableMapping[tuple, tuple]):
@@ -67,13 +73,20 @@ class StatementMemo(MutableMapping[tuple, tuple]):
         return len(self.used) + sum(1 for key in self.stored if key not in self.used)
 
     def kept(self) -> dict[tuple, tuple]:
-        """What the file will hold: the statements of this run, newest first, then the
-        stored ones, up to CAPACITY."""
-        kept = dict(reversed(list(self.used.items())[-CAPACITY:]))
-        for key, value in self.stored.items():
+        """What the file will hold: the entries of this run, newest first, then the stored
+        ones, up to CAPACITY, of which SEGMENT_CAPACITY segments."""
+        kept: dict[tuple, tuple] = {}
+        segments = 0
+        for key, value in [*reversed(self.used.items()), *self.stored.items()]:
             if len(kept) >= CAPACITY:
                 break
-            kept.setdefault(key, value)
+            if key in kept:
+                continue
+            if key[0] == SEGMENT:
+                if segments >= SEGMENT_CAPACITY:
+                    continue
+                segments += 1
+            kept[key] = value
         return kept
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import MutableMapping, Optional
 
-from dlspec.codegen.pyformat import literals
+from dlspec.codegen.pyformat import literals, segments
 from dlspec.codegen.pyformat.blank_lines import (
     EmptyLineTracker,
     LineInfo,
@@ -20,7 +20,7 @@ from dlspec.codegen.pyformat.exploded import ItemFormatter, format_exploded
 from dlspec.codegen.pyformat.isolated import format_statement
 from dlspec.codegen.pyformat.linegen import generate_lines
 from dlspec.codegen.pyformat.parser import parse
-from dlspec.codegen.pyformat.scan import Item, scan
+from dlspec.codegen.pyformat.scan import Item, scan, scan_segment
 from dlspec.codegen.pyformat.simple import format_simple
 from dlspec.codegen.pyformat.split import CALL_COMMAS, DEF_COMMAS, transform_line
 from dlspec.codegen.pyformat.tokens import REFUSED, STRING_PATTERN, tokenize
@@ -45,7 +45,13 @@ def format_python(source: str, py2: bool = False, memo: Optional[ItemMemo] = Non
     """black.format_str(source) with dlspec's pinned mode (py2: the cntk target's mode, which
     names the oldest target versions), or Unsupported when the source holds what this
     formatter does not reproduce. memo: statements formatted before (a statement's lines
-    depend on its text, depth and the file's features alone), read and filled."""
+    depend on its text, depth and the file's features alone, and a segment's on its text and
+    those features), read and filled."""
+    if memo is not None:
+        try:
+            return _format_by_segment(source, py2, memo)
+        except Unsupported:
+            pass  # decided below, on the whole file (black's for a refused character)
     refused = REFUSED.search(source)
     if refused:
         raise Unsupported(f"character {refused.group()!r}")
@@ -61,11 +67,7 @@ def format_python(source: str, py2: bool = False, memo: Optional[ItemMemo] = Non
 def _format_by_statement(source: str, py2: bool, memo: Optional[ItemMemo] = None) -> str:
     memo = {} if memo is None else memo
     items, f_strings = scan(source)
-    if not py2 and not f_strings and _NUMBER_UNDERSCORE.search(source):
-        raise Unsupported("a number with underscores may change the target versions")
-    if _FUTURE_ANNOTATIONS.search(source):
-        raise Unsupported("a __future__ import of annotations changes the target versions")
-    features = _NONE if py2 or not f_strings else _BOTH
+    features = _file_features(source, py2, f_strings)
     tracker = EmptyLineTracker()
     blocks: list[LinesBlock] = []
     for item in items:
@@ -77,6 +79,95 @@ def _format_by_statement(source: str, py2: bool, memo: Optional[ItemMemo] = None
         raise Unsupported("an empty file")
     blocks[-1].after = 0
     return "".join(text for block in blocks for text in block.all_lines())
+
+
+def _file_features(
+    source: str, py2: bool, f_strings: bool, numbers_checked: bool = False
+) -> frozenset[str]:
+    """The trailing commas black may add after `*args`/`**kwargs` (the target versions it
+    infers), or Unsupported when something else in the file may change those versions
+    (numbers_checked: the caller has looked for numbers with underscores)."""
+    if not (py2 or f_strings or numbers_checked) and _NUMBER_UNDERSCORE.search(source):
+        raise Unsupported("a number with underscores may change the target versions")
+    if _FUTURE_ANNOTATIONS.search(source):
+        raise Unsupported("a __future__ import of annotations changes the target versions")
+    return _NONE if py2 or not f_strings else _BOTH
+
+
+def _format_by_segment(source: str, py2: bool, memo: ItemMemo) -> str:
+    """_format_by_statement through the memo's segments (dlspec.codegen.pyformat.segments):
+    a segment formatted before under the same features is one lookup; the others are scanned
+    on their own and formatted statement by statement (through the memo), then remembered.
+    What the file-wide checks look for is looked for in each new segment, and remembered."""
+    stripped = source.lstrip()
+    if REFUSED.search(source[: len(source) - len(stripped)]):
+        raise Unsupported("a refused character")
+    pieces = segments.split(stripped)
+    keys = [
+        (segments.SEGMENT, segments.digest(piece), index == 0) for index, piece in enumerate(pieces)
+    ]
+    known = [memo.get(key) for key in keys]
+    scanned: list[Optional[list[Item]]] = []
+    flags: list[tuple[bool, bool]] = []  # an f-string, a number with underscores
+    for index, piece in enumerate(pieces):
+        entry = known[index]
+        if entry is not None:
+            scanned.append(None)
+            flags.append(tuple(entry[0]))
+            continue
+        if REFUSED.search(piece):
+            raise Unsupported("a refused character")
+        items, f_strings = scan_segment(piece, index == 0)
+        scanned.append(items)
+        flags.append((f_strings, _NUMBER_UNDERSCORE.search(piece) is not None))
+    f_strings = any(flag[0] for flag in flags)
+    if not py2 and not f_strings and any(flag[1] for flag in flags):
+        raise Unsupported("a number with underscores may change the target versions")
+    features = _file_features(source, py2, f_strings, numbers_checked=True)
+    feature_key = tuple(sorted(features))
+    tracker = EmptyLineTracker()
+    blocks: list[LinesBlock] = []
+    for index, piece in enumerate(pieces):
+        entry = known[index]
+        by_features = dict(entry[1]) if entry else {}
+        if feature_key in by_features:
+            segments.replay(by_features[feature_key], tracker, blocks)
+            continue
+        items = scanned[index] or scan_segment(piece, index == 0)[0]
+        remembered = _format_segment(items, features, memo, tracker, blocks, index == 0)
+        if remembered is not None:
+            by_features[feature_key] = remembered
+            memo[keys[index]] = (flags[index], tuple(by_features.items()))
+    if not blocks:
+        raise Unsupported("an empty file")
+    blocks[-1].after = 0
+    return "".join(text for block in blocks for text in block.all_lines())
+
+
+def _format_segment(
+    items: list[Item],
+    features: frozenset[str],
+    memo: ItemMemo,
+    tracker: EmptyLineTracker,
+    blocks: list[LinesBlock],
+    first: bool,
+) -> Optional[tuple]:
+    """Append a segment's blocks; its memo entry (segments.remembered), or None when its
+    text cannot be remembered (segments.head_length)."""
+    start = len(blocks)
+    infos: list[LineInfo] = []
+    head: list[segments.HeadItem] = []
+    for item in items:
+        lines, info = _remembered(item, features, memo)
+        block = tracker.maybe_empty_lines(info)
+        block.content_lines = list(lines)
+        blocks.append(block)
+        infos.append(info)
+        head.append((lines, segments.placed(info)))
+    count = segments.head_length(infos, first)
+    if count is None:
+        return None
+    return segments.remembered(head[:count], blocks[start + count :], tracker)
 
 
 def item_key(item: Item, features: frozenset[str]) -> tuple:

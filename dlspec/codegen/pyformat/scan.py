@@ -230,3 +230,11 @@ def scan(source: str) -> tuple[list[Item], bool]:
     holds an f-string."""
     scanner = _Scanner(source.lstrip())
     return scanner.run(), scanner.f_strings
+
+
+def scan_segment(segment: str, first: bool) -> tuple[list[Item], bool]:
+    """scan for one of segments.split's segments (first: the file's first, which may open with
+    a docstring), which begins outside any block."""
+    scanner = _Scanner(segment)
+    scanner.after_indent = first
+    return scanner.run(), scanner.f_strings
