@@ -3,10 +3,14 @@ states a user meets: a cache folder never used (empty), the spec compiled before
 (warm), and the spec just edited (edited: its batch size, or for a spec without training its
 last block repeat, changed in a copy; the cache holds the previous version's scripts).
 
-    python benchmarks/compile_speed.py [--repeat 7] [--specs examples/a.dl ...]
+    python benchmarks/compile_speed.py [--repeat 7] [--specs examples/a.dl ...] [--baseline REV]
 
 Prints a markdown table of medians and minima in seconds. Each timed run writes its scripts to
-a fresh folder; the cache folders live in a temporary directory, never the user's."""
+a fresh folder; the cache folders live in a temporary directory, never the user's.
+--baseline REV: also times dlspec as committed at git revision REV (its package, grammar and
+templates taken out with `git archive`, run by this interpreter), interleaved with this checkout
+run by run, and prints both medians and their ratio (baseline over this checkout: above 1, this
+checkout is faster)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 DLSPEC = str(Path(sys.executable).parent / "dlspec")
@@ -38,47 +43,98 @@ def edited(text: str, step: int) -> str:
     return text[: last.start(2)] + str(value) + text[last.end(2) :]
 
 
-def timed(spec: Path, cache: Path, work: Path) -> float:
+_SHIM = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, {root!r})
+from dlspec.cli import main
+sys.exit(main())
+"""
+
+
+def baseline_command(revision: str, folder: Path) -> list[str]:
+    """A command running dlspec as committed at `revision`: its package with the grammar and
+    templates inside it (where an installed wheel has them), before this checkout's editable
+    install on the path."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "dlspec", "grammar", "templates"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    for data in ("grammar", "templates"):
+        (folder / data).rename(folder / "dlspec" / data)
+    shim = folder / "dlspec_baseline.py"
+    shim.write_text(_SHIM.format(root=str(folder)), encoding="utf-8")
+    return [sys.executable, str(shim)]
+
+
+def timed(spec: Path, cache: Path, work: Path, dlspec: list[str]) -> float:
     """Seconds for one whole-process compile of spec to every target."""
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "DLSPEC_CACHE_DIR": str(cache)}
     env.pop("DLSPEC_NO_CACHE", None)
-    command = [DLSPEC, "compile", str(spec), "--target", "all", "--out-dir", str(out)]
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # both sides' modules as installed: compiled once
+    command = [*dlspec, "compile", str(spec), "--target", "all", "--out-dir", str(out)]
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
-def measure(spec: Path, repeat: int, work: Path) -> dict[str, list[float]]:
-    """The three states' times, `repeat` each."""
-    times: dict[str, list[float]] = {"empty": [], "warm": [], "edited": []}
+STATES = ("empty", "warm", "edited")
+
+
+def measure(
+    spec: Path, repeat: int, work: Path, commands: dict[str, list[str]]
+) -> dict[str, dict[str, list[float]]]:
+    """Each command's three states' times, `repeat` each, the commands taking turns (and
+    turns about which goes first)."""
+    times = {name: {state: [] for state in STATES} for name in commands}
     text = spec.read_text(encoding="utf-8")
     copy = work / spec.name
     for step in range(1, repeat + 1):
-        cache = work / f"cache-{step}"
-        times["empty"].append(timed(spec, cache, work))
-        times["warm"].append(timed(spec, cache, work))
-        copy.write_text(edited(text, step), encoding="utf-8")
-        times["edited"].append(timed(copy, cache, work))
-        shutil.rmtree(cache)
+        names = list(commands) if step % 2 else list(reversed(commands))
+        for name in names:
+            cache = work / f"cache-{step}-{name}"
+            times[name]["empty"].append(timed(spec, cache, work, commands[name]))
+            times[name]["warm"].append(timed(spec, cache, work, commands[name]))
+            copy.write_text(edited(text, step), encoding="utf-8")
+            times[name]["edited"].append(timed(copy, cache, work, commands[name]))
+            shutil.rmtree(cache)
     return times
+
+
+def _cell(values: list[float], baseline: Optional[list[float]]) -> str:
+    cell = f"{statistics.median(values):.3f} ({min(values):.3f})"
+    if baseline is not None:
+        ratio = statistics.median(baseline) / statistics.median(values)
+        cell = f"{statistics.median(baseline):.3f} -> {cell}, x{ratio:.2f}"
+    return cell
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--specs", nargs="*", type=Path)
+    parser.add_argument("--baseline", metavar="REV", help="also time dlspec at this git revision")
     args = parser.parse_args()
     specs = args.specs or sorted((ROOT / "examples").glob("*.dl"))
-    print("| spec | empty cache | warm | edited |")
-    print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
+        commands = {"this": [DLSPEC]}
+        if args.baseline:
+            folder = Path(tmp) / "baseline"
+            folder.mkdir()
+            commands["baseline"] = baseline_command(args.baseline, folder)
+            print(f"baseline {args.baseline} -> this checkout: median (min), x baseline/this")
+        for command in commands.values():  # untimed: bytecode compiled, files read once
+            timed(specs[0], Path(tmp) / "warm-up", Path(tmp), command)
+        print("| spec | empty cache | warm | edited |")
+        print("|---|---|---|---|")
         for spec in specs:
-            times = measure(spec, args.repeat, Path(tmp))
+            times = measure(spec, args.repeat, Path(tmp), commands)
+            before = times.get("baseline")
             cells = [
-                f"{statistics.median(v):.3f} ({min(v):.3f})"
-                for v in (times["empty"], times["warm"], times["edited"])
+                _cell(times["this"][state], before[state] if before else None) for state in STATES
             ]
             print(f"| {spec.stem} | {' | '.join(cells)} |", flush=True)
     print(f"\nmedian (min) of {args.repeat} runs, seconds, whole process")

@@ -1,0 +1,41 @@
+"""benchmarks/compile_speed.py: its edit of a spec, and a run against a git revision (the
+table it prints; its times are a benchmark's, not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "compile_speed.py"
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import compile_speed  # noqa: E402
+
+
+def test_an_edit_changes_the_batch_or_else_the_last_repeat() -> None:
+    assert (
+        compile_speed.edited("training {\n  batch = 64\n}\n", 3) == "training {\n  batch = 67\n}\n"
+    )
+    spec = "model m {\n  block(32) * 6\n  block(64) * 4\n}\n"
+    assert compile_speed.edited(spec, 1) == spec.replace("* 4", "* 2")
+    assert compile_speed.edited(spec, 2) == spec.replace("* 4", "* 3")
+
+
+def test_a_run_against_a_revision_prints_both_sides_and_their_ratio() -> None:
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--repeat", "1", "--specs", "examples/mnist_mlp.dl"]
+        + ["--baseline", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    row = next(line for line in run.stdout.splitlines() if line.startswith("| mnist_mlp |"))
+    cells = row.strip("|").split("|")[1:]
+    assert len(cells) == 3
+    for cell in cells:  # "baseline -> this (min), xratio"
+        before, after = cell.split("->")
+        assert float(before) > 0 and float(after.split()[0]) > 0
+        assert float(after.rsplit("x", 1)[1]) > 0
