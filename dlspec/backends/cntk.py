@@ -15,7 +15,6 @@ from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
 from dlspec.ir.updates import update_rule
-from dlspec.runtimes import FIX_BUILT, runtime
 
 ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 
@@ -203,6 +202,8 @@ class CNTKBackend(Backend):
     def replica_refusal(cls, runtime_name: str) -> str:
         """Why `runtime_name` cannot start replicas: no mpiexec (neither $DLSPEC_MPIEXEC, nor the
         built runtime's launcher beside its interpreter, nor one on PATH); "" when it can."""
+        from dlspec.runtimes import FIX_BUILT, runtime  # not needed to compile
+
         rt = runtime(runtime_name)
         launcher = Path(rt.python[0]).parent / "mpiexec"
         if os.environ.get("DLSPEC_MPIEXEC") or launcher.exists() or shutil.which("mpiexec"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import tempfile
 from pathlib import Path
@@ -77,6 +76,8 @@ def stale_diff(path: Path, expected: str) -> str:
     actual = path.read_bytes().decode("utf-8", "replace")  # no newline translation
     if actual == expected:
         return ""
+    import difflib  # only on this path: not imported to compile
+
     diff = difflib.unified_diff(
         actual.splitlines(keepends=True),
         expected.splitlines(keepends=True),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import keyword
 import math
 from typing import Any, Callable, Optional, Union
@@ -22,6 +21,8 @@ class ValueProblem(Exception):
 
 def suggest(word: str, known: list[str]) -> str:
     """`; did you mean X?` when a close match exists."""
+    import difflib  # only on this path: not imported to compile
+
     close = difflib.get_close_matches(word, known, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
