@@ -3,10 +3,13 @@ states a user meets: a cache folder never used (empty), the spec compiled before
 (warm), and the spec just edited (edited: its batch size, or for a spec without training its
 last block repeat, changed in a copy; the cache holds the previous version's scripts).
 
-    python benchmarks/compile_speed.py [--repeat 7] [--specs examples/a.dl ...] [--baseline REV]
+    python benchmarks/compile_speed.py [--repeat 7] [--specs examples/a.dl ...] [--filled]
+        [--baseline REV]
 
 Prints a markdown table of medians and minima in seconds. Each timed run writes its scripts to
 a fresh folder; the cache folders live in a temporary directory, never the user's.
+--filled: each cache folder starts holding every other example's scripts (compiled untimed), as
+a repository of specs fills it; the first column is then a spec new to that cache.
 --baseline REV: also times dlspec as committed at git revision REV (its package, grammar and
 templates taken out with `git archive`, run by this interpreter), interleaved with this checkout
 run by run, and prints both medians and their ratio (baseline over this checkout: above 1, this
@@ -84,18 +87,38 @@ def timed(spec: Path, cache: Path, work: Path, dlspec: list[str]) -> float:
 STATES = ("empty", "warm", "edited")
 
 
+def filled(spec: Path, work: Path, dlspec: list[str]) -> Path:
+    """A cache folder holding every other example's scripts (as a repository of specs
+    fills it), compiled by `dlspec`, untimed."""
+    cache = work / "filled"
+    shutil.rmtree(cache, ignore_errors=True)
+    others = [str(p) for p in sorted((ROOT / "examples").glob("*.dl")) if p.name != spec.name]
+    env = {**os.environ, "DLSPEC_CACHE_DIR": str(cache)}
+    env.pop("DLSPEC_NO_CACHE", None)
+    command = [*dlspec, "compile", *others, "--target", "all", "--out-dir", str(work / "out")]
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return cache
+
+
 def measure(
-    spec: Path, repeat: int, work: Path, commands: dict[str, list[str]]
+    spec: Path, repeat: int, work: Path, commands: dict[str, list[str]], fill: bool = False
 ) -> dict[str, dict[str, list[float]]]:
     """Each command's three states' times, `repeat` each, the commands taking turns (and
-    turns about which goes first)."""
+    turns about which goes first); fill: the cache starts with the other examples in it."""
     times = {name: {state: [] for state in STATES} for name in commands}
     text = spec.read_text(encoding="utf-8")
     copy = work / spec.name
+    seeds = (
+        {name: filled(spec, work / name, dlspec) for name, dlspec in commands.items()}
+        if fill
+        else {}
+    )
     for step in range(1, repeat + 1):
         names = list(commands) if step % 2 else list(reversed(commands))
         for name in names:
             cache = work / f"cache-{step}-{name}"
+            if fill:
+                shutil.copytree(seeds[name], cache)
             times[name]["empty"].append(timed(spec, cache, work, commands[name]))
             times[name]["warm"].append(timed(spec, cache, work, commands[name]))
             copy.write_text(edited(text, step), encoding="utf-8")
@@ -117,6 +140,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--specs", nargs="*", type=Path)
     parser.add_argument("--baseline", metavar="REV", help="also time dlspec at this git revision")
+    parser.add_argument(
+        "--filled",
+        action="store_true",
+        help="start from a cache holding every other example (the first column: a new spec)",
+    )
     args = parser.parse_args()
     specs = args.specs or sorted((ROOT / "examples").glob("*.dl"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,10 +156,11 @@ def main() -> int:
             print(f"baseline {args.baseline} -> this checkout: median (min), x baseline/this")
         for command in commands.values():  # untimed: bytecode compiled, files read once
             timed(specs[0], Path(tmp) / "warm-up", Path(tmp), command)
-        print("| spec | empty cache | warm | edited |")
+        first = "new spec, cache filled" if args.filled else "empty cache"
+        print(f"| spec | {first} | warm | edited |")
         print("|---|---|---|---|")
         for spec in specs:
-            times = measure(spec, args.repeat, Path(tmp), commands)
+            times = measure(spec, args.repeat, Path(tmp), commands, args.filled)
             before = times.get("baseline")
             cells = [
                 _cell(times["this"][state], before[state] if before else None) for state in STATES

@@ -24,14 +24,16 @@ def test_an_edit_changes_the_batch_or_else_the_last_repeat() -> None:
 
 
 def test_a_run_against_a_revision_prints_both_sides_and_their_ratio() -> None:
+    """With the cache filled by the other examples first (the first column: a new spec)."""
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--repeat", "1", "--specs", "examples/mnist_mlp.dl"]
-        + ["--baseline", "HEAD"],
+        + ["--baseline", "HEAD", "--filled"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
+    assert "| spec | new spec, cache filled | warm | edited |" in run.stdout
     row = next(line for line in run.stdout.splitlines() if line.startswith("| mnist_mlp |"))
     cells = row.strip("|").split("|")[1:]
     assert len(cells) == 3

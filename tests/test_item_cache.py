@@ -31,7 +31,7 @@ def _scripts(text: str) -> list[tuple[str, bool]]:
 
 
 def _memo(path: Path) -> item_cache.StatementMemo:
-    return item_cache.StatementMemo(path, item_cache.read(path))
+    return item_cache.StatementMemo(path, *item_cache.read_whole(path))
 
 
 def test_written_statements_are_read_back(tmp_path: Path) -> None:
@@ -71,6 +71,53 @@ def test_a_damaged_or_foreign_file_is_an_empty_memo(tmp_path: Path) -> None:
     assert item_cache.read(path) == {}
     path.write_bytes(data)
     assert len(item_cache.read(path)) == 2  # the statement, and the file's one segment
+
+
+def test_a_later_process_appends_what_it_learnt_to_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is written once; each later process appends a record (the file untouched),
+    read back after it; a full journal is folded into the file again."""
+    path = tmp_path / "memo.marshal"
+    first = _memo(path)
+    format_python("x = f( 1 )\n", False, first)
+    item_cache.write(first)
+    written = path.read_bytes()
+    for number in range(2, 5):
+        memo = _memo(path)
+        assert memo.whole and len(memo.stored) == 2 * (number - 1)
+        format_python(f"x = f( {number} )\n", False, memo)
+        item_cache.write(memo)
+        assert path.read_bytes() == written
+    journal = item_cache.journal_path(path)
+    assert len(item_cache.read(path)) == 8 and journal.stat().st_size < 1000
+    assert format_python("x = f( 3 )\n", False, _memo(path)) == "x = f(3)\n"
+    memo = _memo(path)
+    format_python("x = f( 5 )\n", False, memo)
+    monkeypatch.setattr(item_cache, "JOURNAL_LIMIT", journal.stat().st_size)
+    item_cache.write(memo)
+    assert not journal.exists() and len(item_cache.read(path)) == 10
+
+
+def test_a_torn_or_damaged_journal_is_read_up_to_it_and_then_folded(tmp_path: Path) -> None:
+    path = tmp_path / "memo.marshal"
+    journal = item_cache.journal_path(path)
+    for number in range(1, 4):
+        memo = _memo(path)
+        format_python(f"x = f( {number} )\n", False, memo)
+        item_cache.write(memo)
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[:-5])  # the last record torn
+    stored, intact = item_cache.read_whole(path)
+    assert len(stored) == 4 and not intact
+    memo = item_cache.StatementMemo(path, stored, intact)
+    format_python("x = f( 4 )\n", False, memo)
+    item_cache.write(memo)  # not appended after the torn record: one file again
+    assert not journal.exists() and item_cache.read_whole(path) == (item_cache.read(path), True)
+    assert len(item_cache.read(path)) == 6
+    path.write_bytes(b"damaged")
+    journal.write_bytes(whole)
+    assert item_cache.read_whole(path) == ({}, False)  # a journal without its file: nothing
 
 
 def test_the_file_keeps_the_newest_statements_up_to_capacity(

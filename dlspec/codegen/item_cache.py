@@ -5,16 +5,20 @@ parts, and all but the edited lines of an edited spec), so only the new ones are
 One file per formatter fingerprint (its modules' source and the Python version, which also
 fixes marshal's format) holds the entries most recently used, at most CAPACITY of them,
 behind a checksum of the rest: a damaged file is an empty memo, never wrong code. It is read
-when a script misses the formatted-output cache and written when the process is done with the
-folder (use_format_cache moving away from it, or the interpreter exiting), atomically, and
-only when it learnt something; a cache that cannot be read or written is skipped."""
+when a script misses the formatted-output cache. What a process learnt is appended, when it is
+done with the folder (use_format_cache moving away from it, or the interpreter exiting), to a
+journal beside the file, one checksummed record a process, and read back after the file (up
+to a damaged record); once the journal would pass JOURNAL_LIMIT bytes the two are written
+again as one file, atomically. A cache that cannot be read or written is skipped."""
 
 from __future__ import annotations
 
 import atexit
+import gc
 import hashlib
 import marshal
 import os
+import struct
 import tempfile
 from pathlib import Path
 from typing import Iterator, MutableMapping, Optional
@@ -28,15 +32,21 @@ CAPACITY = 20_000
 # read faster than statements (a few long strings): all the examples' scripts hold 614
 # distinct ones, a 2.8 MB part of the file
 SEGMENT_CAPACITY = 2_000
+# the journal's size at which the next process writes the memo as one file again: an edit of
+# a small example appends about 10 kB, of DenseNet-121 (its model's segments) about 1 MB
+JOURNAL_LIMIT = 8 << 20
+_RECORD = struct.Struct("<I16s")  # a journal record's length and blake2b digest, then its body
 
 
 class StatementMemo(MutableMapping[tuple, tuple]):
     """The statements read from the file, and those used or learnt since (written first)."""
 
-    def __init__(self, path: Path, stored: dict[tuple, tuple]) -> None:
+    def __init__(self, path: Path, stored: dict[tuple, tuple], whole: bool = False) -> None:
         self.path = path
         self.stored = stored
+        self.whole = whole  # the file and its journal were read whole: the journal may grow
         self.used: dict[tuple, tuple] = {}
+        self.new: dict[tuple, tuple] = {}  # learnt by this process: its journal record
         self.learnt = 0
 
     def get(self, key: tuple, default: Optional[tuple] = None) -> Optional[tuple]:
@@ -57,12 +67,15 @@ class StatementMemo(MutableMapping[tuple, tuple]):
 
     def __setitem__(self, key: tuple, value: tuple) -> None:
         self.used[key] = value
+        self.new[key] = value
         self.learnt += 1
         if len(self.used) > 2 * CAPACITY:  # a long-lived process keeps the newest only
             self.used = dict(list(self.used.items())[-CAPACITY:])
+            self.new = {key: value for key, value in self.new.items() if key in self.used}
 
     def __delitem__(self, key: tuple) -> None:
         self.used.pop(key, None)
+        self.new.pop(key, None)
         self.stored.pop(key, None)
 
     def __iter__(self) -> Iterator[tuple]:
@@ -97,28 +110,72 @@ def memo_path(directory: Path) -> Path:
     return directory / "statements" / f"{formatter_fingerprint()}.marshal"
 
 
+def journal_path(path: Path) -> Path:
+    """The journal of the memo file at path."""
+    return path.with_suffix(".journal")
+
+
 def _digest(body: bytes) -> bytes:
     return hashlib.blake2b(body, digest_size=16).hexdigest().encode("ascii")
 
 
+def _loads(body: bytes) -> Optional[dict]:
+    """marshal.loads of a memo's dict (None for anything else), with the cyclic collector off:
+    the tuples it makes are no garbage, and collecting as they come tripled its time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        value = marshal.loads(body)
+    except (ValueError, EOFError, TypeError):
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+    return value if isinstance(value, dict) else None
+
+
 def read(path: Path) -> dict[tuple, tuple]:
-    """The stored statements, or none when the file is absent, damaged or not a memo."""
+    """The stored entries: the file's, then its journal's records up to a damaged one; none
+    when the file is absent, damaged or not a memo."""
+    return read_whole(path)[0]
+
+
+def read_whole(path: Path) -> tuple[dict[tuple, tuple], bool]:
+    """read(path), and whether the file and its journal were whole (no damage, no torn
+    record): if not, the next write is the whole memo as one file."""
     try:
         data = path.read_bytes()
     except OSError:
-        return {}
+        return {}, False
     checksum, _, body = data.partition(b"\n")
-    if checksum != _digest(body):
-        return {}
+    stored = _loads(body) if checksum == _digest(body) else None
+    if stored is None:
+        return {}, False
     try:
-        stored = marshal.loads(body)
-    except (ValueError, EOFError, TypeError):
-        return {}
-    return stored if isinstance(stored, dict) else {}
+        journal = journal_path(path).read_bytes()
+    except OSError:
+        return stored, True
+    start = 0
+    while start + _RECORD.size <= len(journal):
+        size, digest = _RECORD.unpack_from(journal, start)
+        body = journal[start + _RECORD.size : start + _RECORD.size + size]
+        record = _loads(body) if len(body) == size and _check(body) == digest else None
+        if record is None:
+            return stored, False
+        stored.update(record)
+        start += _RECORD.size + size
+    return stored, start == len(journal)
+
+
+def _check(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 def write(memo: StatementMemo) -> None:
-    """Store what the memo keeps, atomically, dropping the files of other fingerprints."""
+    """Append what the memo learnt to its journal, or (no file yet, or the journal full) store
+    what it keeps as the file, atomically, dropping the journal and other fingerprints' files."""
+    if memo.new and memo.whole and _append(memo):
+        return
     folder = memo.path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -131,11 +188,31 @@ def write(memo: StatementMemo) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
-        for other in folder.glob("*.marshal"):
-            if other != memo.path:
+        journal_path(memo.path).unlink(missing_ok=True)
+        for other in (*folder.glob("*.marshal"), *folder.glob("*.journal")):
+            if other.stem != memo.path.stem:
                 other.unlink()
     except OSError:
         return
+
+
+def _append(memo: StatementMemo) -> bool:
+    """Append the memo's new entries to its journal as one record (one write, so that records
+    of processes appending at once do not interleave); False when the journal is full."""
+    body = marshal.dumps(memo.new)
+    record = _RECORD.pack(len(body), _check(body)) + body
+    journal = journal_path(memo.path)
+    try:
+        if journal.exists() and journal.stat().st_size + len(record) > JOURNAL_LIMIT:
+            return False
+        handle = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(handle, record)  # a short write is a torn record: the next reader compacts
+        finally:
+            os.close(handle)
+    except OSError:
+        return True  # an unwritable folder: skipped, as a failed file write is
+    return True
 
 
 _open: dict[Path, StatementMemo] = {}
@@ -148,7 +225,7 @@ def memo_for(directory: Path) -> StatementMemo:
         if not _open:
             atexit.register(close_all)
         path = memo_path(directory)
-        memo = _open[directory] = StatementMemo(path, read(path))
+        memo = _open[directory] = StatementMemo(path, *read_whole(path))
     return memo
 
 
