@@ -156,18 +156,20 @@ def _format_segment(
     text cannot be remembered (segments.head_length)."""
     start = len(blocks)
     infos: list[LineInfo] = []
-    head: list[segments.HeadItem] = []
     for item in items:
         lines, info = _remembered(item, features, memo)
         block = tracker.maybe_empty_lines(info)
         block.content_lines = list(lines)
         blocks.append(block)
         infos.append(info)
-        head.append((lines, segments.placed(info)))
     count = segments.head_length(infos, first)
     if count is None:
         return None
-    return segments.remembered(head[:count], blocks[start + count :], tracker)
+    head = [
+        (tuple(block.content_lines), segments.placed(info))
+        for block, info in zip(blocks[start : start + count], infos, strict=False)
+    ]
+    return segments.remembered(head, blocks[start + count :], tracker)
 
 
 def item_key(item: Item, features: frozenset[str]) -> tuple:
