@@ -115,8 +115,14 @@ def journal_path(path: Path) -> Path:
     return path.with_suffix(".journal")
 
 
+def _check(body: bytes) -> bytes:
+    """The blake2b digest a journal record carries."""
+    return hashlib.blake2b(body, digest_size=16).digest()
+
+
 def _digest(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=16).hexdigest().encode("ascii")
+    """The file's first line: _check's digest in hexadecimal."""
+    return _check(body).hex().encode("ascii")
 
 
 def _loads(body: bytes) -> Optional[dict]:
@@ -165,10 +171,6 @@ def read_whole(path: Path) -> tuple[dict[tuple, tuple], bool]:
         stored.update(record)
         start += _RECORD.size + size
     return stored, start == len(journal)
-
-
-def _check(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 def write(memo: StatementMemo) -> None:

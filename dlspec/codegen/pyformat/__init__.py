@@ -82,12 +82,14 @@ def _format_by_statement(source: str, py2: bool, memo: Optional[ItemMemo] = None
 
 
 def _file_features(
-    source: str, py2: bool, f_strings: bool, numbers_checked: bool = False
+    source: str, py2: bool, f_strings: bool, underscored: Optional[bool] = None
 ) -> frozenset[str]:
     """The trailing commas black may add after `*args`/`**kwargs` (the target versions it
     infers), or Unsupported when something else in the file may change those versions
-    (numbers_checked: the caller has looked for numbers with underscores)."""
-    if not (py2 or f_strings or numbers_checked) and _NUMBER_UNDERSCORE.search(source):
+    (underscored: whether it holds a number with underscores; None: look in source)."""
+    if underscored is None:
+        underscored = _NUMBER_UNDERSCORE.search(source) is not None
+    if not (py2 or f_strings) and underscored:
         raise Unsupported("a number with underscores may change the target versions")
     if _FUTURE_ANNOTATIONS.search(source):
         raise Unsupported("a __future__ import of annotations changes the target versions")
@@ -121,9 +123,7 @@ def _format_by_segment(source: str, py2: bool, memo: ItemMemo) -> str:
         scanned.append(items)
         flags.append((f_strings, _NUMBER_UNDERSCORE.search(piece) is not None))
     f_strings = any(flag[0] for flag in flags)
-    if not py2 and not f_strings and any(flag[1] for flag in flags):
-        raise Unsupported("a number with underscores may change the target versions")
-    features = _file_features(source, py2, f_strings, numbers_checked=True)
+    features = _file_features(source, py2, f_strings, any(flag[1] for flag in flags))
     feature_key = tuple(sorted(features))
     tracker = EmptyLineTracker()
     blocks: list[LinesBlock] = []
@@ -167,7 +167,7 @@ def _format_segment(
         return None
     head = [
         (tuple(block.content_lines), segments.placed(info))
-        for block, info in zip(blocks[start : start + count], infos, strict=False)
+        for block, info in zip(blocks[start : start + count], infos[:count], strict=True)
     ]
     return segments.remembered(head, blocks[start + count :], tracker)
 
