@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-import jinja2
-
 from dlspec.codegen.pyformat import Unsupported, format_python
-from dlspec.resources import templates_dir
+from dlspec.codegen.templating import environment, json_text, to_json
+
+__all__ = ["environment", "json_text", "to_json"]  # the Jinja side lives in templating
 
 if TYPE_CHECKING:
     import black
@@ -51,67 +49,6 @@ def __getattr__(name: str) -> Any:
     if name == "PY2_BLACK_MODE":
         return PY2_FORMAT.black_mode()
     raise AttributeError(name)
-
-
-class TemplateBytecode(jinja2.FileSystemBytecodeCache):
-    """Jinja's compiled templates kept on disk, as Python keeps bytecode: compiling dlspec's
-    templates takes a tenth of a second, loading them a hundredth. An entry holds the template
-    source's hash (Jinja's check: an edited template is compiled anew); a cache that cannot be
-    read or written (read-only home, damaged entry) is skipped, never an error."""
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            super().load_bytecode(bucket)
-        except Exception:  # noqa: BLE001 - a damaged entry is a miss
-            bucket.reset()
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            Path(self.directory).mkdir(parents=True, exist_ok=True)
-            super().dump_bytecode(bucket)
-        except OSError:
-            pass
-
-
-def template_bytecode() -> TemplateBytecode:
-    """The cache of compiled templates, in dlspec's cache folder (one per Jinja version)."""
-    from dlspec.codegen.format_cache import cache_root
-
-    return TemplateBytecode(str(cache_root() / f"templates-jinja{jinja2.__version__}"))
-
-
-def json_text(value: Any) -> str:
-    """Jinja's `tojson` filter's text, made without its Markup wrapper and policy lookups (a
-    DenseNet-121 script calls it ~2,000 times): json.dumps with sorted keys, then <, >, & and '
-    as \\u00XX escapes, as Jinja writes them."""
-    text = json.dumps(value, sort_keys=True)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
-        text = text.replace(char, escape)
-    return text
-
-
-@jinja2.pass_eval_context
-def to_json(eval_ctx: jinja2.nodes.EvalContext, value: Any) -> str:
-    """The environment's `tojson` (json_text), called as Jinja's own is (the evaluation context
-    first), so templates compiled before it came in stay right."""
-    return json_text(value)
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """The one Jinja environment: strict, trailing newline kept, block whitespace trimmed,
-    compiled templates cached on disk; `tojson` is to_json."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-        bytecode_cache=template_bytecode(),
-    )
-    env.filters["tojson"] = to_json
-    return env
 
 
 # Where black's output is cached (dlspec.codegen.format_cache); None, the default, formats anew.
