@@ -49,6 +49,7 @@ if {fail!r}:
 time.sleep({sleep!r})
 results = {{
     "runtime": runtime, "samples_per_second": {rate!r}, "final_loss": {loss!r},
+    "timed_samples": 100, "timed_cpu_seconds": {cpu!r},
     "steps": int(args.max_steps), "warmup_steps": int(args.warmup),
     "threads_env": os.environ.get("OMP_NUM_THREADS"), "cpus": sorted(os.sched_getaffinity(0)),
     "argv": sys.argv[1:],
@@ -67,12 +68,15 @@ def fake(
     loss: float = 0.5,
     fail: bool = False,
     sleep: float = 0.0,
+    cpu: float | None = None,
 ) -> Path:
     """Write a fake script where the runner looks for `kind` (emitted or handwritten)."""
     where = folder / "generated" / target if kind == "emitted" else folder / "handwritten"
     where.mkdir(parents=True, exist_ok=True)
     path = where / f"{model}_{target}.py"
-    code = FAKE.format(kind=kind, target=target, rate=rate, loss=loss, fail=fail, sleep=sleep)
+    code = FAKE.format(
+        kind=kind, target=target, rate=rate, loss=loss, fail=fail, sleep=sleep, cpu=cpu
+    )
     path.write_text(code, encoding="utf-8")
     return path
 
@@ -99,7 +103,12 @@ def argv(folder: Path, *more: str) -> list[str]:
 
 
 def record(
-    kind: str, repeat: int, rate: float, status: str = "ok", loss: float = 0.5
+    kind: str,
+    repeat: int,
+    rate: float,
+    status: str = "ok",
+    loss: float = 0.5,
+    cpu: float | None = None,
 ) -> dict[str, Any]:
     return {
         "model": "imdb_gru",
@@ -108,6 +117,7 @@ def record(
         "repeat": repeat,
         "status": status,
         "samples_per_second": rate if status == "ok" else None,
+        "cpu_seconds_per_sample": cpu if status == "ok" else None,
         "final_loss": loss if status == "ok" else None,
     }
 
@@ -163,6 +173,23 @@ def test_a_row_has_medians_and_one_ratio_per_repeat_where_both_ran() -> None:
     assert (row.ok, row.runs) == (5, 6)
 
 
+def test_the_cpu_ratio_is_hand_over_emitted_cpu_a_sample_where_both_report_it() -> None:
+    records = [
+        record("emitted", 0, 200.0, cpu=0.002),
+        record("handwritten", 0, 100.0, cpu=0.003),
+        record("handwritten", 1, 100.0, cpu=0.004),
+        record("emitted", 1, 150.0, cpu=0.005),
+        record("emitted", 2, 150.0, cpu=0.001),
+        record("handwritten", 2, 150.0),  # an older script: no CPU time
+    ]
+    (row,) = compare.summarise([PAIR], records)
+    assert row.cpu_ratios == pytest.approx([1.5, 0.8])
+    assert row.cpu_ratio == pytest.approx(1.15)
+    assert compare.cpu_per_sample({"timed_cpu_seconds": 3.0, "timed_samples": 600}) == 0.005
+    assert compare.cpu_per_sample({"timed_cpu_seconds": 0.0, "timed_samples": 600}) is None
+    assert compare.cpu_per_sample({"timed_samples": 600}) is None
+
+
 def test_a_row_without_a_pair_of_ok_runs_has_no_ratio() -> None:
     (row,) = compare.summarise([PAIR], [record("emitted", 0, 0.0, status="timeout")])
     assert row.ratio is None and row.emitted_rate is None and (row.ok, row.runs) == (0, 1)
@@ -170,16 +197,19 @@ def test_a_row_without_a_pair_of_ok_runs_has_no_ratio() -> None:
 
 def test_the_table_shows_ratio_range_losses_and_skips() -> None:
     rows = [
-        compare.Row("imdb_gru", "pytorch", 150.0, 100.0, [2.0, 1.5, 0.9], 0.7, 0.6, 6, 6),
+        compare.Row(
+            "imdb_gru", "pytorch", 150.0, 100.0, [2.0, 1.5, 0.9], 0.7, 0.6, 6, 6, [1.1, 0.95, 1.0]
+        ),
         compare.Row("cifar_vgg", "keras[jax]", 50.0, None, [], 2.3, None, 3, 6),
     ]
     text = compare.table(rows, [("imdb_gru", "cntk", "runtime not available: no cntk")], "Head")
     lines = text.splitlines()
     assert lines[0] == "Head"
     assert (
-        "| imdb_gru | pytorch | 150.0 | 100.0 | 1.50 | 0.90-2.00 | 0.7000 | 0.6000 | 6/6 |" in lines
+        "| imdb_gru | pytorch | 150.0 | 100.0 | 1.50 | 0.90-2.00 | 1.00 | 0.95-1.10 | 0.7000 "
+        "| 0.6000 | 6/6 |" in lines
     )
-    assert "| cifar_vgg | keras[jax] | 50.0 | - | - | - | 2.3000 | - | 3/6 |" in lines
+    assert "| cifar_vgg | keras[jax] | 50.0 | - | - | - | - | - | 2.3000 | - | 3/6 |" in lines
     assert lines[-2:] == ["Skipped:", "- imdb_gru on cntk: runtime not available: no cntk"]
 
 
@@ -246,8 +276,8 @@ def test_runs_interleave_pinned_to_one_thread_and_report_the_ratio(
 ) -> None:
     log = tmp_path / "log.txt"
     monkeypatch.setenv("FAKE_LOG", str(log))
-    fake(tmp_path, "emitted", "imdb_gru", "keras", 300.0, loss=0.69)
-    fake(tmp_path, "handwritten", "imdb_gru", "keras", 200.0, loss=0.68)
+    fake(tmp_path, "emitted", "imdb_gru", "keras", 300.0, loss=0.69, cpu=0.5)
+    fake(tmp_path, "handwritten", "imdb_gru", "keras", 200.0, loss=0.68, cpu=0.6)
     code = compare.main(
         argv(tmp_path, "--models", "imdb_gru", "--targets", "keras", "--repeat", "3"), available
     )
@@ -279,7 +309,10 @@ def test_runs_interleave_pinned_to_one_thread_and_report_the_ratio(
     assert first["cpu_set"] == first["results"]["cpus"]
     shown = capsys.readouterr().out
     for backend in ("tensorflow", "jax", "torch"):
-        row = f"| imdb_gru | keras[{backend}] | 300.0 | 200.0 | 1.50 | 1.50-1.50 | 0.6900 | 0.6800 | 6/6 |"
+        row = (
+            f"| imdb_gru | keras[{backend}] | 300.0 | 200.0 | 1.50 | 1.50-1.50 | 1.20 | 1.20-1.20 "
+            "| 0.6900 | 0.6800 | 6/6 |"
+        )
         assert row in shown
     assert (tmp_path / "out" / "compare.md").read_text() == shown
 
@@ -306,7 +339,7 @@ def test_a_failed_or_hung_run_is_recorded_and_the_exit_status_is_1(
     assert records[("cifar_vgg", "emitted")]["status"] == "timeout"
     assert records[("cifar_vgg", "handwritten")]["status"] == "ok"
     shown = capsys.readouterr().out
-    assert "| imdb_gru | pytorch | 300.0 | - | - | - | 0.5000 | - | 1/2 |" in shown
+    assert "| imdb_gru | pytorch | 300.0 | - | - | - | - | - | 0.5000 | - | 1/2 |" in shown
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -357,8 +390,9 @@ def test_the_runner_times_pytorch_imdb_gru_against_its_handwritten_script(
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     emitted, hand, ratio = float(cells[2]), float(cells[3]), float(cells[4])
     assert emitted > 0 and hand > 0 and ratio == pytest.approx(emitted / hand, abs=0.01)
-    assert 0.6 < float(cells[6]) < 0.8 and 0.6 < float(cells[7]) < 0.8  # two classes: ln 2
-    assert cells[8] == "2/2"
+    assert float(cells[6]) > 0  # both scripts report their timed steps' CPU seconds
+    assert 0.6 < float(cells[8]) < 0.8 and 0.6 < float(cells[9]) < 0.8  # two classes: ln 2
+    assert cells[10] == "2/2"
     records = [json.loads(line) for line in (out / "compare.jsonl").open()]
     assert [r["results"]["script"] for r in records if r["script"] == "handwritten"] == [
         "handwritten"

@@ -32,6 +32,7 @@ FIELDS = {
     "warmup_steps",
     "timed_samples",
     "timed_seconds",
+    "timed_cpu_seconds",
     "samples_per_second",
     "final_loss",
     "epoch_seconds",
@@ -90,6 +91,7 @@ def _check_contract(results: dict, name: str) -> None:
     assert results["samples_per_second"] == pytest.approx(192 / results["timed_seconds"])
     assert len(results["epoch_seconds"]) == 1
     assert results["epoch_seconds"][0] >= results["timed_seconds"] > 0
+    assert results["timed_cpu_seconds"] > 0  # CPU seconds of the 3 timed steps
     # two balanced classes at a fresh initialisation: the mean loss is near ln 2
     assert math.isfinite(results["final_loss"])
     assert abs(results["final_loss"] - math.log(2)) < 0.15

@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -29,6 +30,12 @@ BATCH_SIZE = 64
 TRAIN_SAMPLES = 50000  # one epoch is ceil(50000 / 64) = 782 steps over the cycled pool
 POOL_BATCHES = 8
 clock = getattr(time, "perf_counter", time.time)  # Python 2.7 has no perf_counter
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def parse_args():
@@ -117,6 +124,7 @@ def main():
                 break
             if step == warmup:
                 start = clock()  # train_minibatch returns when the update is done
+                cpu_start = cpu_seconds()
             rows = slice((step % POOL_BATCHES) * BATCH_SIZE, (step % POOL_BATCHES + 1) * BATCH_SIZE)
             trainer.train_minibatch({features: x_pool[rows], labels: y_pool[rows]})
             if step >= warmup:
@@ -124,10 +132,11 @@ def main():
             step += 1
         epoch_seconds.append(clock() - epoch_start)
     seconds = clock() - start
-    report(args, device, step, warmup, seconds, timed_loss, epoch_seconds)
+    cpu = cpu_seconds() - cpu_start
+    report(args, device, step, warmup, seconds, cpu, timed_loss, epoch_seconds)
 
 
-def report(args, device, steps, warmup, seconds, timed_loss, epoch_seconds):
+def report(args, device, steps, warmup, seconds, cpu, timed_loss, epoch_seconds):
     samples = (steps - warmup) * BATCH_SIZE
     results = {
         "script": "handwritten",
@@ -142,6 +151,7 @@ def report(args, device, steps, warmup, seconds, timed_loss, epoch_seconds):
         "warmup_steps": warmup,
         "timed_samples": samples,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": samples / seconds,
         "final_loss": timed_loss / max(steps - warmup, 1),
         "epoch_seconds": epoch_seconds,

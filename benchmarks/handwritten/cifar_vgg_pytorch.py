@@ -5,6 +5,7 @@ emitted script against."""
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -44,6 +45,12 @@ class VGG(nn.Module):
         x = torch.flatten(x, 1)
         x = self.dropout_dense(F.relu(self.fc1(x)))
         return self.fc2(x)
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def parse_args():
@@ -107,6 +114,7 @@ def main():
             if step == warmup:
                 synchronize(device)
                 start = time.perf_counter()
+                cpu_start = cpu_seconds()
             optimizer.zero_grad()
             loss = criterion(model(inputs), labels)
             loss.backward()
@@ -117,6 +125,7 @@ def main():
         synchronize(device)
         epoch_seconds.append(time.perf_counter() - epoch_start)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
     timed_steps = step - warmup
     results = {
         "script": "handwritten",
@@ -131,6 +140,7 @@ def main():
         "warmup_steps": warmup,
         "timed_samples": timed_steps * BATCH,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": timed_steps * BATCH / seconds,
         "final_loss": float(timed_loss) / timed_steps,
         "epoch_seconds": epoch_seconds,

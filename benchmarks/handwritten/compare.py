@@ -9,7 +9,11 @@ hand-written one (benchmarks/handwritten/<model>_<target>.py) run with the same 
 child process on one pinned CPU thread, alternately: repeat k runs emitted then hand-written for
 even k, hand-written then emitted for odd k, so a drift in the machine's speed falls on both.
 The ratio of a pair is emitted samples/s over hand-written samples/s (above 1: emitted faster),
-and a row reports the median of its repeats' ratios with their range. docs/benchmarking.md.
+and a row reports the median of its repeats' ratios with their range. Beside it, the same ratio
+in CPU time (each script's timed_cpu_seconds per timed sample, hand-written over emitted: above
+1, emitted spends less CPU a sample), which time taken by other processes does not move, so it
+is the steadier one on a shared machine (and the only one that ignores it: on a GPU, read the
+wall-clock one). docs/benchmarking.md.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import shlex
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -63,11 +67,18 @@ class Row:
     hand_loss: Optional[float]
     ok: int
     runs: int
+    cpu_ratios: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> Optional[float]:
         """The median of the repeats' emitted/hand-written ratios."""
         return statistics.median(self.ratios) if self.ratios else None
+
+    @property
+    def cpu_ratio(self) -> Optional[float]:
+        """The median of the repeats' CPU-time ratios (hand-written over emitted CPU seconds a
+        sample: above 1, emitted spends less)."""
+        return statistics.median(self.cpu_ratios) if self.cpu_ratios else None
 
 
 def scripts(model: str, name: str, generated: Path, handwritten: Path) -> tuple[Path, Path]:
@@ -197,6 +208,7 @@ def run_one(
         "error": None,
         "stderr_tail": [],
         "samples_per_second": results["samples_per_second"],
+        "cpu_seconds_per_sample": cpu_per_sample(results),
         "final_loss": results["final_loss"],
         "steps": results.get("steps"),
         "warmup_steps": results.get("warmup_steps"),
@@ -211,9 +223,18 @@ def _failed(status: str, error: str, tail: list[str]) -> dict[str, Any]:
         "error": error,
         "stderr_tail": tail,
         "samples_per_second": None,
+        "cpu_seconds_per_sample": None,
         "final_loss": None,
         "results": None,
     }
+
+
+def cpu_per_sample(results: dict[str, Any]) -> Optional[float]:
+    """The timed steps' CPU seconds a sample, or None where the script does not report them."""
+    cpu, samples = results.get("timed_cpu_seconds"), results.get("timed_samples")
+    if not _number(cpu) or cpu <= 0 or not _number(samples) or samples <= 0:
+        return None
+    return cpu / samples
 
 
 def _number(value: Any) -> bool:
@@ -249,14 +270,10 @@ def summarise(pairs: Sequence[Pair], records: Sequence[dict[str, Any]]) -> list[
         mine = [r for r in records if (r["model"], r["runtime"]) == (pair.model, pair.runtime)]
         ok = [r for r in mine if r["status"] == "ok"]
         side = {w: [r for r in ok if r["script"] == w] for w in (EMITTED, HAND)}
-        by_repeat: dict[int, dict[str, float]] = {}
-        for r in ok:
-            by_repeat.setdefault(r["repeat"], {})[r["script"]] = r["samples_per_second"]
-        ratios = [
-            rates[EMITTED] / rates[HAND]
-            for _, rates in sorted(by_repeat.items())
-            if EMITTED in rates and HAND in rates
-        ]
+        rates = _by_repeat(ok, "samples_per_second")
+        ratios = [r[EMITTED] / r[HAND] for r in rates if EMITTED in r and HAND in r]
+        cpu = _by_repeat(ok, "cpu_seconds_per_sample")
+        cpu_ratios = [c[HAND] / c[EMITTED] for c in cpu if EMITTED in c and HAND in c]
         rows.append(
             Row(
                 pair.model,
@@ -268,9 +285,19 @@ def summarise(pairs: Sequence[Pair], records: Sequence[dict[str, Any]]) -> list[
                 _median([r["final_loss"] for r in side[HAND]]),
                 len(ok),
                 len(mine),
+                cpu_ratios,
             )
         )
     return rows
+
+
+def _by_repeat(records: Sequence[dict[str, Any]], key: str) -> list[dict[str, float]]:
+    """Per repeat, in order, each side's `key` (where it is not None)."""
+    values: dict[int, dict[str, float]] = {}
+    for r in records:
+        if r.get(key) is not None:
+            values.setdefault(r["repeat"], {})[r["script"]] = r[key]
+    return [values[k] for k in sorted(values)]
 
 
 def _median(values: list[float]) -> Optional[float]:
@@ -281,20 +308,24 @@ def _fmt(value: Optional[float], spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _spread(ratios: Sequence[float]) -> str:
+    return f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else "-"
+
+
 def table(rows: Sequence[Row], skipped: Sequence[tuple[str, str, str]], header: str) -> str:
     """The markdown report: a header line, one row per pair, then the skipped pairs and why."""
     lines = [
         header,
         "",
         "| model | runtime | emitted samples/s | hand-written samples/s | emitted/hand "
-        "| ratio range | loss emitted | loss hand | runs ok |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|",
+        "| ratio range | CPU time hand/emitted | CPU range | loss emitted | loss hand | runs ok |",
+        "|---|---|---:|---:|---:|---|---:|---|---:|---:|---:|",
     ]
     for row in rows:
-        spread = f"{min(row.ratios):.2f}-{max(row.ratios):.2f}" if len(row.ratios) > 1 else "-"
         lines.append(
             f"| {row.model} | {row.runtime} | {_fmt(row.emitted_rate, '.1f')} "
-            f"| {_fmt(row.hand_rate, '.1f')} | {_fmt(row.ratio, '.2f')} | {spread} "
+            f"| {_fmt(row.hand_rate, '.1f')} | {_fmt(row.ratio, '.2f')} | {_spread(row.ratios)} "
+            f"| {_fmt(row.cpu_ratio, '.2f')} | {_spread(row.cpu_ratios)} "
             f"| {_fmt(row.emitted_loss, '.4f')} | {_fmt(row.hand_loss, '.4f')} "
             f"| {row.ok}/{row.runs} |"
         )

@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -37,6 +38,12 @@ BATCH_SIZE = 64
 TRAIN_SAMPLES = 25000  # one epoch is ceil(25000 / 64) = 391 steps over the cycled pool
 POOL_BATCHES = 8
 clock = getattr(time, "perf_counter", time.time)  # Python 2.7 has no perf_counter
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def parse_args():
@@ -129,6 +136,7 @@ def main():
                 break
             if step == warmup:
                 start = clock()  # train_minibatch returns when the update is done
+                cpu_start = cpu_seconds()
             tokens, targets = pool[step % POOL_BATCHES]
             trainer.train_minibatch({features: tokens, labels: targets})
             if step >= warmup:
@@ -136,10 +144,11 @@ def main():
             step += 1
         epoch_seconds.append(clock() - epoch_start)
     seconds = clock() - start
-    report(args, device, step, warmup, seconds, timed_loss, epoch_seconds)
+    cpu = cpu_seconds() - cpu_start
+    report(args, device, step, warmup, seconds, cpu, timed_loss, epoch_seconds)
 
 
-def report(args, device, steps, warmup, seconds, timed_loss, epoch_seconds):
+def report(args, device, steps, warmup, seconds, cpu, timed_loss, epoch_seconds):
     samples = (steps - warmup) * BATCH_SIZE
     results = {
         "script": "handwritten",
@@ -154,6 +163,7 @@ def report(args, device, steps, warmup, seconds, timed_loss, epoch_seconds):
         "warmup_steps": warmup,
         "timed_samples": samples,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": samples / seconds,
         "final_loss": timed_loss / max(steps - warmup, 1),
         "epoch_seconds": epoch_seconds,

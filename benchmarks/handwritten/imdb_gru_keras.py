@@ -17,6 +17,12 @@ POOL_BATCHES = 8
 STEPS_PER_EPOCH = math.ceil(25000 / BATCH)
 
 
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="synthetic", choices=("synthetic",))
@@ -81,6 +87,7 @@ class Clock(keras.callbacks.Callback):
         if self.step == self.warmup:
             wait(self.model)
             self.start = time.perf_counter()
+            self.cpu_start = cpu_seconds()
         self.step += 1
         if self.step >= self.total:
             self.model.stop_training = True
@@ -129,6 +136,7 @@ def main():
     )
     wait(model)
     seconds = time.perf_counter() - clock.start
+    cpu = cpu_seconds() - clock.cpu_start
     timed_steps = clock.step - warmup
     backend = keras.backend.backend()
     results = {
@@ -144,6 +152,7 @@ def main():
         "warmup_steps": warmup,
         "timed_samples": timed_steps * BATCH,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": timed_steps * BATCH / seconds,
         # what fit reports: the mean loss of the last epoch's steps, warm-up ones included
         "final_loss": float(history.history["loss"][-1]),

@@ -10,6 +10,7 @@
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -23,6 +24,12 @@ MODEL = "imdb_gru"
 BATCH_SIZE = 64
 TRAIN_SAMPLES = 25000  # one epoch is ceil(25000 / 64) = 391 steps over the cycled pool
 POOL_BATCHES = 8
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def parse_args():
@@ -106,6 +113,7 @@ def main():
             if step == warmup:
                 nd.waitall()
                 start = time.perf_counter()
+                cpu_start = cpu_seconds()
             data, label = next(batches)
             with autograd.record():
                 loss = loss_fn(net(data), label)
@@ -117,11 +125,12 @@ def main():
         nd.waitall()
         epoch_seconds.append(time.perf_counter() - epoch_start)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
     timed_steps = step - warmup
-    report(args, ctx, step, warmup, timed_steps, seconds, timed_loss, epoch_seconds)
+    report(args, ctx, step, warmup, timed_steps, seconds, cpu, timed_loss, epoch_seconds)
 
 
-def report(args, ctx, steps, warmup, timed_steps, seconds, timed_loss, epoch_seconds):
+def report(args, ctx, steps, warmup, timed_steps, seconds, cpu, timed_loss, epoch_seconds):
     samples = timed_steps * BATCH_SIZE
     results = {
         "script": "handwritten",
@@ -136,6 +145,7 @@ def report(args, ctx, steps, warmup, timed_steps, seconds, timed_loss, epoch_sec
         "warmup_steps": warmup,
         "timed_samples": samples,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": samples / seconds,
         "final_loss": float(timed_loss.asscalar()) / max(timed_steps, 1),
         "epoch_seconds": epoch_seconds,

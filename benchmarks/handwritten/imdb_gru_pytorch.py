@@ -5,6 +5,7 @@ nn.GRU as the word-language-model example uses it, to time the emitted script ag
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -32,6 +33,12 @@ class SentimentGRU(nn.Module):
     def forward(self, tokens):
         _, hidden = self.gru(self.embedding(tokens))
         return self.fc(hidden[-1])
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def parse_args():
@@ -96,6 +103,7 @@ def main():
             if step == warmup:
                 synchronize(device)
                 start = time.perf_counter()
+                cpu_start = cpu_seconds()
             optimizer.zero_grad()
             loss = criterion(model(inputs), labels)
             loss.backward()
@@ -106,6 +114,7 @@ def main():
         synchronize(device)
         epoch_seconds.append(time.perf_counter() - epoch_start)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
     timed_steps = step - warmup
     results = {
         "script": "handwritten",
@@ -120,6 +129,7 @@ def main():
         "warmup_steps": warmup,
         "timed_samples": timed_steps * BATCH,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": timed_steps * BATCH / seconds,
         "final_loss": float(timed_loss) / timed_steps,
         "epoch_seconds": epoch_seconds,

@@ -34,6 +34,12 @@ def build_model():
     )
 
 
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="synthetic", choices=("synthetic",))
@@ -94,6 +100,7 @@ def main():
                     if loss is not None:
                         loss.numpy()  # wait for the warm-up steps
                     start = time.perf_counter()
+                    cpu_start = cpu_seconds()
                 loss = train_step(x_batch, y_batch)
                 if step >= warmup:
                     timed_loss += loss
@@ -101,6 +108,7 @@ def main():
             timed_loss = float(timed_loss)  # waits for the last step
             epoch_seconds.append(time.perf_counter() - epoch_start)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
     timed_steps = step - warmup
     results = {
         "script": "handwritten",
@@ -115,6 +123,7 @@ def main():
         "warmup_steps": warmup,
         "timed_samples": timed_steps * BATCH,
         "timed_seconds": seconds,
+        "timed_cpu_seconds": cpu,
         "samples_per_second": timed_steps * BATCH / seconds,
         "final_loss": timed_loss / timed_steps,
         "epoch_seconds": epoch_seconds,

@@ -223,6 +223,7 @@ RESULTS: dict[str, Field] = {
     "warmup_steps": Field("int", "first steps left out of the timing (--warmup, at most steps - 1)"),
     "timed_samples": Field("int", "samples in the timed steps (every replica's)"),
     "timed_seconds": Field("float", "wall seconds of the timed steps (0.0 when none ran; with replicas, the first replica's clock)"),
+    "timed_cpu_seconds": Field("float", "CPU seconds the process used in the timed steps, user and system, every thread's (os.times; 0.0 when none ran; with replicas, the first replica's): unlike the wall clock, not counting time other processes took the CPU"),
     "samples_per_second": Field("float", "timed_samples / timed_seconds, every replica together; null when no step was timed", nullable=True),
     "samples_per_second_per_replica": Field("float", "samples_per_second / replicas; null when no step was timed", nullable=True),
     "seconds_per_1000_samples": Field("float", "1000 * timed_seconds / timed_samples; null when no step was timed", (INFERENCE,), nullable=True),
@@ -288,9 +289,10 @@ def _consistency(obj: dict[str, Any]) -> list[str]:
                 f"epochs: {obj['epochs']}, but {len(obj['epoch_seconds'])} epoch_seconds and "
                 f"{len(obj['epoch_losses'])} epoch_losses"
             )
-    seconds = obj["timed_seconds"]
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
-        problems.append(f"timed_seconds: {seconds!r} is not a duration")
+    for name in ("timed_seconds", "timed_cpu_seconds"):
+        seconds = obj[name]
+        if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+            problems.append(f"{name}: {seconds!r} is not a duration")
     return problems
 
 

@@ -642,7 +642,7 @@ def train(model, data, args, optimizer=None):
     epoch_seconds = []
     losses = []
     timed_samples = 0
-    timed_start = None
+    timed_start, timed_cpu = None, 0.0
     for epoch in range(args.epochs):
         if step >= total_steps:
             break
@@ -654,6 +654,7 @@ def train(model, data, args, optimizer=None):
                 break
             if step == warmup:
                 timed_start = clock()
+                timed_cpu = cpu_seconds()
             if args.replicas == 1:
                 x, y = [a[index] for a in x_train], y_train[index]
                 loss = train_step(model, criterion, optimizer, x, y, learning_rate(step, epoch))
@@ -691,6 +692,7 @@ def train(model, data, args, optimizer=None):
         "epoch_losses": losses,
         "timed_samples": timed_samples,
         "timed_seconds": clock() - timed_start if timed_start is not None else 0.0,
+        "timed_cpu_seconds": cpu_seconds() - timed_cpu if timed_start is not None else 0.0,
     }
 
 
@@ -916,6 +918,12 @@ def parse_args(argv=None):
         help="data-parallel runs (mpiexec): seconds a replica waits for the others in a shared step before it stops with an error",
     )
     return parser.parse_args(argv)
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def cpu_count():

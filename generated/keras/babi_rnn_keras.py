@@ -747,6 +747,7 @@ class Timing(keras.callbacks.Callback):
         self.step = 0
         self.epoch_seconds, self.epoch_losses = [], []
         self.timed_samples, self.timed_start, self.start = 0, None, None
+        self.timed_cpu = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches.start_epoch(epoch)
@@ -757,6 +758,7 @@ class Timing(keras.callbacks.Callback):
         if self.step == self.warmup:
             synchronize(self.model)
             self.timed_start = time.perf_counter()
+            self.timed_cpu = cpu_seconds()
         if self.step >= self.warmup:
             # (the batch's index in its epoch: Keras's count runs on over a distributed dataset)
             self.timed_samples += self.batches.batch_size(batch % len(self.batches))
@@ -807,6 +809,9 @@ def train(model, data, args):
         "timed_samples": timing.timed_samples,
         "timed_seconds": (
             time.perf_counter() - timing.timed_start if timing.timed_start is not None else 0.0
+        ),
+        "timed_cpu_seconds": (
+            cpu_seconds() - timing.timed_cpu if timing.timed_start is not None else 0.0
         ),
     }
 
@@ -1323,6 +1328,12 @@ def parse_args(argv=None):
         help="data-parallel runs (tensorflow backend, tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error",
     )
     return parser.parse_args(argv)
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def cpu_count():

@@ -504,7 +504,7 @@ def train(model, data, args, optimizer=None):
     epoch_seconds = []
     losses = []
     timed_samples = 0
-    timed_start = None
+    timed_start, timed_cpu = None, 0.0
     for epoch in range(args.epochs):
         if step >= total_steps:
             break
@@ -518,6 +518,7 @@ def train(model, data, args, optimizer=None):
             if step == warmup:
                 synchronize(device)
                 timed_start = time.perf_counter()
+                timed_cpu = cpu_seconds()
             rows, count, weight = replica_rows(index, args)
             if synthetic:
                 x, y = [a[rows] for a in x_pool], y_pool[rows]
@@ -548,6 +549,7 @@ def train(model, data, args, optimizer=None):
         "epoch_losses": losses,
         "timed_samples": timed_samples,
         "timed_seconds": time.perf_counter() - timed_start if timed_start is not None else 0.0,
+        "timed_cpu_seconds": cpu_seconds() - timed_cpu if timed_start is not None else 0.0,
     }
 
 
@@ -816,6 +818,12 @@ def parse_args(argv=None):
         help="data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error",
     )
     return parser.parse_args(argv)
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def cpu_count():

@@ -701,7 +701,7 @@ def train(model, data, args, optimizer=None):
     epoch_seconds = []
     losses = []
     timed_samples = 0
-    timed_start = None
+    timed_start, timed_cpu = None, 0.0
     loss = None
     for epoch in range(args.epochs):
         if step >= total_steps:
@@ -715,6 +715,7 @@ def train(model, data, args, optimizer=None):
             if step == warmup:
                 synchronize(loss)
                 timed_start = time.perf_counter()
+                timed_cpu = cpu_seconds()
             if args.replicas == 1:
                 x, y = pool[index] if synthetic else ([a[index] for a in x_train], y_train[index])
                 loss = train_step(x, y, tf.constant(learning_rate(step, epoch), FLOAT))
@@ -749,6 +750,7 @@ def train(model, data, args, optimizer=None):
         "epoch_losses": losses,
         "timed_samples": timed_samples,
         "timed_seconds": time.perf_counter() - timed_start if timed_start is not None else 0.0,
+        "timed_cpu_seconds": cpu_seconds() - timed_cpu if timed_start is not None else 0.0,
     }
 
 
@@ -1022,6 +1024,12 @@ def parse_args(argv=None):
         help="data-parallel runs (tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error",
     )
     return parser.parse_args(argv)
+
+
+def cpu_seconds():
+    """CPU seconds this process has used, user and system, every thread's (os.times)."""
+    times = os.times()
+    return times[0] + times[1]
 
 
 def cpu_count():
