@@ -1,12 +1,12 @@
 """setuptools' build with one step added: dlspec's Jinja templates compiled into the package.
 
 setup.cfg holds the metadata; this only extends build_py. A wheel's build writes, next to the
-templates it copies, their compiled form (dlspec.codegen.templating.precompile, loaded by path
-so the build needs Jinja alone), as an install writes Python's bytecode: the first compile after
+templates it copies, their compiled form (dlspec.codegen.templating.precompile, imported from the
+source tree: it needs Jinja alone), as an install writes Python's bytecode: the first compile after
 an install reads them instead of compiling every template (0.1 s). An editable install leaves
 that to `make venv`, which compiles them in the checkout."""
 
-import importlib.util
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -22,12 +22,10 @@ class BuildWithCompiledTemplates(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        spec = importlib.util.spec_from_file_location(
-            "dlspec_templating", HERE / "dlspec" / "codegen" / "templating.py"
-        )
-        templating = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(templating)
-        templating.precompile(Path(self.build_lib) / "dlspec" / "templates")
+        sys.path.insert(0, str(HERE))
+        from dlspec.codegen.templating import precompile
+
+        precompile(Path(self.build_lib) / "dlspec" / "templates")
 
 
 setup(cmdclass={"build_py": BuildWithCompiledTemplates})

@@ -1,20 +1,20 @@
 """dlspec's one Jinja environment: the templates' loader and options, the compiled templates kept
-on disk, the `tojson` filter. Imports only Jinja and the standard library at its top, so a build
-(setup.py) can load it by path: `precompile` writes the compiled templates into the package, as
+on disk, the `tojson` filter. Imports only Jinja, the standard library and dlspec.codegen.files at
+its top, so a build (setup.py) can import it from the source tree: `precompile` writes the compiled templates into the package, as
 an install writes Python's bytecode, and `python -m dlspec.codegen.templating` does it for a
 checkout (make venv, make generate)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 import jinja2
+
+from dlspec.codegen.files import write_bytes_atomic
 
 # the folder, inside the templates folder, of the compiled templates an install ships
 COMPILED = "__jinja__"
@@ -115,8 +115,8 @@ def environment() -> jinja2.Environment:
 
 
 def precompile(folder: Path) -> list[str]:
-    """Compile every template in folder into folder/COMPILED (each file written whole, then
-    renamed into place); the names compiled."""
+    """Compile every template in folder into folder/COMPILED (each file written atomically);
+    the names compiled."""
     env = make_environment(folder)
     checksums = TemplateBytecode(str(folder / COMPILED))
     names = sorted(env.list_templates(extensions=["j2"]))
@@ -124,20 +124,8 @@ def precompile(folder: Path) -> list[str]:
         source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
         bucket = jinja2.bccache.Bucket(env, name, checksums.get_source_checksum(source))
         bucket.code = env.compile(source, name, filename)
-        _write_whole(folder / COMPILED / f"{name}.jinja", bucket.bytecode_to_string())
+        write_bytes_atomic(folder / COMPILED / f"{name}.jinja", bucket.bytecode_to_string())
     return names
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(scratch, path)
-    except BaseException:
-        os.unlink(scratch)
-        raise
 
 
 if __name__ == "__main__":
