@@ -19,10 +19,10 @@ import hashlib
 import marshal
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Iterator, MutableMapping, Optional
 
+from dlspec.codegen.files import write_bytes_atomic
 from dlspec.codegen.pyformat.segments import SEGMENT
 
 # about 330 bytes a statement: 20,000 statements (all the examples' five scripts hold 10,080
@@ -149,12 +149,7 @@ def read(path: Path) -> dict[tuple, tuple]:
 def read_whole(path: Path) -> tuple[dict[tuple, tuple], bool]:
     """read(path), and whether the file and its journal were whole (no damage, no torn
     record): if not, the next write is the whole memo as one file."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return {}, False
-    checksum, _, body = data.partition(b"\n")
-    stored = _loads(body) if checksum == _digest(body) else None
+    stored = read_file(path)
     if stored is None:
         return {}, False
     try:
@@ -173,6 +168,23 @@ def read_whole(path: Path) -> tuple[dict[tuple, tuple], bool]:
     return stored, start == len(journal)
 
 
+def read_file(path: Path) -> Optional[dict[tuple, tuple]]:
+    """The entries of the memo file at path (its journal aside); None when it is absent,
+    damaged or not a memo."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    checksum, _, body = data.partition(b"\n")
+    return _loads(body) if checksum == _digest(body) else None
+
+
+def write_file(path: Path, entries: dict[tuple, tuple]) -> None:
+    """A memo file holding entries, written atomically (folders made as needed)."""
+    body = marshal.dumps(entries)
+    write_bytes_atomic(path, _digest(body) + b"\n" + body)
+
+
 def write(memo: StatementMemo) -> None:
     """Append what the memo learnt to its journal, or (no file yet, or the journal full) store
     what it keeps as the file, atomically, dropping the journal and other fingerprints' files."""
@@ -180,16 +192,7 @@ def write(memo: StatementMemo) -> None:
         return
     folder = memo.path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        body = marshal.dumps(memo.kept())
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(_digest(body) + b"\n" + body)
-            os.replace(temporary, memo.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_file(memo.path, memo.kept())
         journal_path(memo.path).unlink(missing_ok=True)
         for other in (*folder.glob("*.marshal"), *folder.glob("*.journal")):
             if other.stem != memo.path.stem:
