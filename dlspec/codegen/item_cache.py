@@ -9,7 +9,12 @@ when a script misses the formatted-output cache. What a process learnt is append
 done with the folder (use_format_cache moving away from it, or the interpreter exiting), to a
 journal beside the file, one checksummed record a process, and read back after the file (up
 to a damaged record); once the journal would pass JOURNAL_LIMIT bytes the two are written
-again as one file, atomically. A cache that cannot be read or written is skipped."""
+again as one file, atomically. A cache that cannot be read or written is skipped.
+
+An install ships a memo file too (dlspec.codegen.shipped, in the templates folder's SHIPPED
+folder, named by the same fingerprint): the entries its build's examples share, which every
+script holds (its fixed parts). It is read, on the first statement the user's memo lacks,
+beneath the user's file; what is used from it is written to the user's file as learnt."""
 
 from __future__ import annotations
 
@@ -36,26 +41,50 @@ SEGMENT_CAPACITY = 2_000
 # a small example appends about 10 kB, of DenseNet-121 (its model's segments) about 1 MB
 JOURNAL_LIMIT = 8 << 20
 _RECORD = struct.Struct("<I16s")  # a journal record's length and blake2b digest, then its body
+# the folder, inside the templates folder, of the memo an install ships
+SHIPPED = "__formatted__"
 
 
 class StatementMemo(MutableMapping[tuple, tuple]):
-    """The statements read from the file, and those used or learnt since (written first)."""
+    """The statements read from the file, and those used or learnt since (written first);
+    beneath them, those of the memo file at `shipped` (read on the first miss)."""
 
-    def __init__(self, path: Path, stored: dict[tuple, tuple], whole: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        stored: dict[tuple, tuple],
+        whole: bool = False,
+        shipped: Optional[Path] = None,
+    ) -> None:
         self.path = path
         self.stored = stored
         self.whole = whole  # the file and its journal were read whole: the journal may grow
         self.used: dict[tuple, tuple] = {}
         self.new: dict[tuple, tuple] = {}  # learnt by this process: its journal record
         self.learnt = 0
+        self.shipped_path = shipped
+        self._shipped: Optional[dict[tuple, tuple]] = None
+
+    @property
+    def shipped(self) -> dict[tuple, tuple]:
+        """The shipped memo's entries (none when it is absent or damaged), read once."""
+        if self._shipped is None:
+            path = self.shipped_path
+            self._shipped = (read_file(path) if path is not None else None) or {}
+        return self._shipped
 
     def get(self, key: tuple, default: Optional[tuple] = None) -> Optional[tuple]:
-        """The statement's entry (now among those used), or default."""
+        """The statement's entry (now among those used; one from the shipped memo is learnt:
+        the user's file gains it), or default."""
         value = self.used.get(key)
         if value is None:
             value = self.stored.get(key)
             if value is None:
-                return default
+                value = self.shipped.get(key)
+                if value is None:
+                    return default
+                self.new[key] = value
+                self.learnt += 1
             self.used[key] = value
         return value
 
@@ -77,13 +106,15 @@ class StatementMemo(MutableMapping[tuple, tuple]):
         self.used.pop(key, None)
         self.new.pop(key, None)
         self.stored.pop(key, None)
+        self.shipped.pop(key, None)
 
     def __iter__(self) -> Iterator[tuple]:
         yield from self.used
         yield from (key for key in self.stored if key not in self.used)
+        yield from (key for key in self.shipped if key not in self.used and key not in self.stored)
 
     def __len__(self) -> int:
-        return len(self.used) + sum(1 for key in self.stored if key not in self.used)
+        return sum(1 for _ in self)
 
     def kept(self) -> dict[tuple, tuple]:
         """What the file will hold: the entries of this run, newest first, then the stored
@@ -108,6 +139,18 @@ def memo_path(directory: Path) -> Path:
     from dlspec.codegen.format_cache import formatter_fingerprint
 
     return directory / "statements" / f"{formatter_fingerprint()}.marshal"
+
+
+def shipped_path(templates: Optional[Path] = None) -> Path:
+    """The memo file an install ships for the formatter in use, in the templates folder
+    (dlspec's own by default)."""
+    from dlspec.codegen.format_cache import formatter_fingerprint
+
+    if templates is None:
+        from dlspec.resources import templates_dir
+
+        templates = templates_dir()
+    return templates / SHIPPED / f"{formatter_fingerprint()}.marshal"
 
 
 def journal_path(path: Path) -> Path:
@@ -230,7 +273,7 @@ def memo_for(directory: Path) -> StatementMemo:
         if not _open:
             atexit.register(close_all)
         path = memo_path(directory)
-        memo = _open[directory] = StatementMemo(path, *read_whole(path))
+        memo = _open[directory] = StatementMemo(path, *read_whole(path), shipped_path())
     return memo
 
 

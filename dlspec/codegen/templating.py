@@ -1,13 +1,11 @@
 """dlspec's one Jinja environment: the templates' loader and options, the compiled templates kept
-on disk, the `tojson` filter. Imports only Jinja, the standard library and dlspec.codegen.files at
-its top, so a build (setup.py) can import it from the source tree: `precompile` writes the compiled templates into the package, as
-an install writes Python's bytecode, and `python -m dlspec.codegen.templating` does it for a
-checkout (make venv, make generate)."""
+on disk, the `tojson` filter. `precompile` writes the compiled templates into the package, as an
+install writes Python's bytecode (dlspec.codegen.shipped calls it: a wheel's build, make venv,
+make generate)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
@@ -126,10 +124,3 @@ def precompile(folder: Path) -> list[str]:
         bucket.code = env.compile(source, name, filename)
         write_bytes_atomic(folder / COMPILED / f"{name}.jinja", bucket.bytecode_to_string())
     return names
-
-
-if __name__ == "__main__":
-    from dlspec.resources import templates_dir
-
-    compiled = precompile(templates_dir())
-    print(f"compiled {len(compiled)} templates into {templates_dir() / COMPILED}", file=sys.stderr)
