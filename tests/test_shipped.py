@@ -4,6 +4,7 @@ changing a script's bytes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -102,3 +103,4 @@ def test_the_module_compiles_the_templates_and_seeds_the_memo(
     assert not (templates / item_cache.SHIPPED).exists()
     assert shipped.main([str(spec) for spec in SEEDS]) == 0
     assert len(item_cache.read_file(item_cache.shipped_path(templates)) or {}) > 1000
+    assert "DLSPEC_CACHE_DIR" not in os.environ  # the user's cache folder as it was

@@ -74,9 +74,16 @@ def main(argv: Sequence[str]) -> int:
     compiled = precompile(templates)
     print(f"compiled {len(compiled)} templates into {templates}", file=sys.stderr)
     if argv:
+        previous = os.environ.get("DLSPEC_CACHE_DIR")
         with tempfile.TemporaryDirectory() as cache:
             os.environ["DLSPEC_CACHE_DIR"] = cache  # the compiled templates' user cache
-            count = seed(templates, [Path(spec) for spec in argv])
+            try:
+                count = seed(templates, [Path(spec) for spec in argv])
+            finally:
+                if previous is None:
+                    del os.environ["DLSPEC_CACHE_DIR"]
+                else:
+                    os.environ["DLSPEC_CACHE_DIR"] = previous
         print(f"shipped {count} formatted statements of {len(argv)} specs", file=sys.stderr)
     return 0
 
