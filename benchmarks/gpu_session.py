@@ -4,16 +4,18 @@
         [--smoke]
 
 benchmarks/gpu_session.sh sets a bare GPU machine up (the carried wheels, dlspec) and calls
-this. Steps, in order of importance, each started only when the time it needs is left:
-1. headline: the emitted PyTorch CIFAR VGG, 10 epochs of 50,000 synthetic samples, with each
-   performance switch (default, --compile, --cuda-graphs, --amp bf16, both); its own timeout;
-2. bench: `dlspec bench` on the default suite for pytorch, keras[torch] and keras[jax] (the GPU
+this. Steps, in order, each started only when the time it needs is left:
+1. check: the GPU tests of the recorded training step (--cuda-graphs trains eager's weights);
+2. headline: the emitted PyTorch CIFAR VGG, 10 epochs of 50,000 synthetic samples, with each
+   performance switch (default, --cuda-graphs, with bf16, --compile --cuda-graphs, --amp bf16,
+   --compile); its own timeout;
+3. bench: `dlspec bench` on the default suite for pytorch, keras[torch] and keras[jax] (the GPU
    runtimes the device image holds), one epoch cut at --bench-steps steps;
-3. compare: benchmarks/handwritten/compare.py on the GPU for the same runtimes.
+4. compare: benchmarks/handwritten/compare.py on the GPU for the same runtimes.
 Everything lands in --out as at most eight files (what a device call brings back): session.md
 (host, steps, the headline table), session.log, headline.jsonl, bench.jsonl/md/png,
 compare.jsonl/md. A device call runs at most 10 minutes and a session has 15 minutes of device
-time, the machine's start included: the first call runs `--steps headline,bench`, a second one
+time, the machine's start included: the first call runs `--steps check,headline,bench`, a second one
 `--steps compare` into another folder if time is left. --smoke runs the steps on the CPU, tiny,
 to test this script (tests/test_gpu_session.py).
 """
@@ -40,13 +42,16 @@ HEADLINE_SCRIPT = "generated/pytorch/cifar_vgg_pytorch.py"
 # (the likely fastest early: a short device call still measures the goal)
 VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("default", ()),
-    ("cuda-graphs + bf16", ("--cuda-graphs", "--amp", "bf16")),
     ("cuda-graphs", ("--cuda-graphs",)),
+    ("cuda-graphs + bf16", ("--cuda-graphs", "--amp", "bf16")),
+    ("compile + cuda-graphs", ("--compile", "--cuda-graphs")),
     ("bf16", ("--amp", "bf16")),
     ("compile", ("--compile",)),
 )
+# the GPU tests the check step runs (skipped without a GPU: the smoke run's check passes them by)
+CHECK_TESTS = ("tests/test_pytorch_runtime.py", "-k", "recorded_steps")
 # each step and the seconds it needs left to start
-STEPS = {"headline": 30.0, "bench": 60.0, "compare": 60.0}
+STEPS = {"check": 30.0, "headline": 30.0, "bench": 60.0, "compare": 60.0}
 BROUGHT_BACK = (
     "session.md",
     "session.log",
@@ -68,6 +73,7 @@ class Settings:
     max_steps: int
     warmup: int
     headline_timeout: float
+    check_timeout: float
     bench_steps: int
     bench_timeout: float
     bench_specs: tuple[str, ...]
@@ -87,6 +93,7 @@ def settings(smoke: bool) -> Settings:
             max_steps=6,
             warmup=2,
             headline_timeout=300,
+            check_timeout=300,
             bench_steps=6,
             bench_timeout=300,
             bench_specs=("examples/mnist_mlp.dl",),
@@ -102,6 +109,7 @@ def settings(smoke: bool) -> Settings:
         max_steps=0,
         warmup=20,
         headline_timeout=150,
+        check_timeout=180,
         bench_steps=200,
         bench_timeout=120,
         bench_specs=(),
@@ -133,14 +141,20 @@ class Session:
         self.log.write(text + "\n")
         self.log.flush()
 
-    def run(self, argv: Sequence[str], timeout: float, env: Optional[dict[str, str]] = None) -> int:
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        env: Optional[dict[str, str]] = None,
+        cwd: Path = ROOT,
+    ) -> int:
         """argv with its output in the log, killed past timeout seconds (or the budget's end)."""
         limit = max(1.0, min(timeout, self.left()))
         self.say("$ " + " ".join(argv) + f"   (timeout {limit:.0f} s)")
         try:
             done = subprocess.run(
                 list(argv),
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
@@ -150,6 +164,12 @@ class Session:
             self.say(f"timed out after {limit:.0f} s")
             return 124
         return done.returncode
+
+    def last_line(self) -> str:
+        """The log's last non-blank line (what the last command printed last)."""
+        self.log.flush()
+        lines = (self.out / "session.log").read_text(encoding="utf-8").splitlines()
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
     def step(self, name: str, needs: float, body: Callable[[], str]) -> None:
         """Run body when `needs` seconds are left, and note how it ended."""
@@ -250,6 +270,19 @@ def headline_table(rows: Sequence[dict]) -> list[str]:
 
 def _num(value: Optional[float], spec: str) -> str:
     return "" if value is None else format(value, spec)
+
+
+def check(session: Session, config: Settings) -> str:
+    """The recorded-step GPU tests, run from outside the checkout (its source package would
+    shadow the installed one); pytest's summary line becomes the status (on the GPU, ok only
+    when they ran and passed)."""
+    argv = [python(), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"]
+    argv += [str(ROOT / CHECK_TESTS[0]), *CHECK_TESTS[1:]]
+    with tempfile.TemporaryDirectory() as tmp:
+        code = session.run(argv, config.check_timeout, cwd=Path(tmp))
+    summary = session.last_line()
+    ran = "passed" in summary or config.device == "cpu"  # on the CPU (--smoke) they skip
+    return _status(code == 0 and ran, f"exit {code}: {summary}")
 
 
 def headline(session: Session, config: Settings, rows: list[dict]) -> str:
@@ -358,6 +391,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         session.say(line)
     rows: list[dict] = []
     bodies = {
+        "check": lambda: check(session, config),
         "headline": lambda: headline(session, config, rows),
         "bench": lambda: bench(session, config),
         "compare": lambda: compare(session, config),

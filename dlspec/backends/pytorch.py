@@ -62,6 +62,11 @@ NATIVE_OPTIMIZERS: dict[str, tuple[tuple[str, dict[str, str], dict[str, str]], .
 # torch.optim classes with a fused implementation (one kernel over every parameter, on the CPU
 # and CUDA): the scripts use it unless --no-fused-optimizer (docs/semantics.md, "switches")
 FUSED_OPTIMIZERS = frozenset({"torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW"})
+# torch.optim classes whose step count can live on the GPU (capturable=True), so that a CUDA
+# graph can record their update (--cuda-graphs); SGD keeps no step count and records as it is
+CAPTURABLE_OPTIMIZERS = frozenset(
+    {"torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop", "torch.optim.Adadelta"}
+)
 
 
 NESTEROV_NOTE = "nesterov=true without momentum is plain SGD: torch.optim.SGD(nesterov=False)"
@@ -405,22 +410,36 @@ class PyTorchBackend(Backend):
         native = native_torch_optimizer(opt)
         if native is None:
             expr = "CanonicalOptimizer(model.parameters())"
+            code = optimizer_code(opt)
             return {
                 "native": False,
                 "kind": opt.kind,
                 "attrs": dict(opt.attrs),
                 "expr": expr,
                 "fused": False,
-                **optimizer_code(opt),
+                "capturable": False,
+                # its tensors update in place; a step count would be a Python number
+                "recordable": not code["step_counter"],
+                **code,
             }
         cls, names = native
         args = torch_optimizer_args(opt, names)
         fused = cls in FUSED_OPTIMIZERS
         if fused:
             args.append("fused=fused")
+        capturable = cls in CAPTURABLE_OPTIMIZERS
+        if capturable:
+            args.append("capturable=capturable")
         expr = f"{cls}(model.parameters(), {', '.join(args)})"
-        attrs = dict(opt.attrs)
-        return {"native": True, "kind": opt.kind, "attrs": attrs, "expr": expr, "fused": fused}
+        return {
+            "native": True,
+            "kind": opt.kind,
+            "attrs": dict(opt.attrs),
+            "expr": expr,
+            "fused": fused,
+            "capturable": capturable,
+            "recordable": capturable or cls == "torch.optim.SGD",
+        }
 
     # ---- data parallelism -----------------------------------------------------------------
     def _replica_settings(self, model: Model) -> dict[str, Any]:

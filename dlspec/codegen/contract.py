@@ -136,7 +136,20 @@ def schedule_context(model: Model) -> dict[str, Any]:
     train = model.train
     assert train is not None
     doc, body = _schedule_body(train.schedule, float(train.optimizer["lr"]))
-    return {"doc": doc, "body": body, "constant": train.schedule.kind == "constant"}
+    return {
+        "doc": doc,
+        "body": body,
+        "constant": train.schedule.kind == "constant",
+        "every_step": changes_every_step(train.schedule),
+    }
+
+
+def changes_every_step(schedule: Schedule) -> bool:
+    """Whether the learning rate can differ from one update to the next (not only per epoch or
+    every N > 1 updates)."""
+    if schedule.kind == "constant" or schedule["unit"] != "step":
+        return False
+    return schedule.kind != "step" or schedule["every"] == 1
 
 
 def steps_per_epoch(model: Model) -> int:

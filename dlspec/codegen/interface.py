@@ -119,7 +119,7 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--memory-format", "str", "auto", "memory layout of 4-D weights and activations (auto: channels_last when the model has convolutions)", ("auto", "channels_last", "contiguous")),
         Flag("--no-fused-optimizer", "switch", None, "update parameter by parameter instead of torch.optim's fused update"),
         Flag("--compile", "switch", None, "compile the training forward pass with torch.compile"),
-        Flag("--cuda-graphs", "switch", None, "GPU, one process: torch.compile's reduce-overhead mode, the compiled forward and backward replayed as CUDA graphs"),
+        Flag("--cuda-graphs", "switch", None, "GPU, one process: the whole training step recorded as a CUDA graph and replayed (with --compile, and for inference: torch.compile's reduce-overhead mode)"),
         Flag("--amp", "str", "off", "mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)", ("off", "bf16", "fp16")),
         Flag("--replica-timeout", "int", 600, "data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error"),
     ),
@@ -217,7 +217,7 @@ RESULTS: dict[str, Field] = {
     "memory_format": Field("str", "PyTorch: memory layout of 4-D weights and activations (--memory-format); null elsewhere", nullable=True, choices=("channels_last", "contiguous")),
     "fused_optimizer": Field("bool", "PyTorch and Keras on torch: torch.optim's fused update in use (false with --no-fused-optimizer and for optimisers without one); null elsewhere", nullable=True),
     "mixed_precision": Field("str", "the forward pass autocast to this dtype (PyTorch --amp); off elsewhere", choices=("off", "bf16", "fp16")),
-    "cuda_graphs": Field("bool", "PyTorch on a GPU: the compiled steps replayed as CUDA graphs (--cuda-graphs); null on the CPU and elsewhere", nullable=True),
+    "cuda_graphs": Field("bool", "PyTorch on a GPU: the steps replayed as CUDA graphs (--cuda-graphs); null on the CPU and elsewhere", nullable=True),
     # -- timing
     "steps": Field("int", "updates made (training), or batches run forward (inference)"),
     "warmup_steps": Field("int", "first steps left out of the timing (--warmup, at most steps - 1)"),

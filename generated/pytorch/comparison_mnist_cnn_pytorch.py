@@ -50,6 +50,8 @@ PARAMETERS = [
 ]
 # --amp: the dtype the forward pass is autocast to (None: full precision)
 AUTOCAST_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# --cuda-graphs: the eager steps of each batch shape before its step is recorded as a CUDA graph
+RECORD_AFTER = 3
 # the model has convolutions (none the CPU's channels-last kernels crash on): --memory-format auto
 # lays it out channels-last (NHWC in memory)
 CONVOLUTIONS = True
@@ -228,9 +230,10 @@ def learning_rate(step, epoch):
     return 0.01
 
 
-def make_optimizer(model, fused=True):
+def make_optimizer(model, fused=True, capturable=False):
     """The optimiser in the spec's canonical form; `fused`: torch.optim's one-kernel update of
-    every parameter (the same arithmetic as its per-parameter loop)."""
+    every parameter (the same arithmetic as its per-parameter loop); `capturable` unused (it keeps
+    no step count: a CUDA graph records its update as it is)."""
     return torch.optim.SGD(
         model.parameters(), lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused=fused
     )
@@ -384,9 +387,10 @@ def replica_mean(value, rows, args):
 
 def compiled(model, args):
     """The model as the steps call it: traced and compiled by torch.compile with --compile (in
-    the warm-up steps); with --cuda-graphs in its "reduce-overhead" mode, which also records the
-    compiled forward and backward kernels as CUDA graphs and replays them (one launch each)."""
-    if args.cuda_graphs:
+    the warm-up steps); in its "reduce-overhead" mode where torch.compile makes the CUDA graphs
+    (--compile --cuda-graphs; --cuda-graphs alone for inference and a model without parameters),
+    which records the compiled forward and backward kernels as graphs and replays them."""
+    if args.cuda_graphs and not args.record_steps:
         return torch.compile(model, mode="reduce-overhead")
     return torch.compile(model) if args.compile else model
 
@@ -412,6 +416,65 @@ def train_step(model, optimizer, x, y, lr, amp=None, scaler=None, weight=1.0):
     return loss
 
 
+class RecordedSteps:
+    """--cuda-graphs: the whole training step (forward, backward and the optimiser's update) is
+    recorded once as a CUDA graph and replayed, so that a step costs the host one launch. A graph
+    holds one batch shape and one learning rate: the first RECORD_AFTER steps of each shape run
+    eagerly on a side stream (cuDNN's autotuning and the optimiser's state are made there, not in
+    the graph); later steps copy their batch into the graph's inputs and replay it. A new
+    learning rate drops the graphs and records again."""
+
+    def __init__(self, model, optimizer, amp=None):
+        self.model, self.optimizer, self.amp = model, optimizer, amp
+        self.lr = None
+        self.eager_steps = {}
+        self.graphs = {}
+        self.side = torch.cuda.Stream()
+
+    def __call__(self, x, y, lr):
+        """One update at learning rate `lr`; returns the loss tensor (the graph's own: read it
+        before the next step)."""
+        if lr != self.lr:
+            self.lr, self.graphs = lr, {}
+            self.eager_steps.clear()
+        key = tuple(tuple(a.shape) for a in x) + (tuple(y.shape),)
+        if key not in self.graphs:
+            if self.eager_steps.get(key, 0) < RECORD_AFTER:
+                self.eager_steps[key] = self.eager_steps.get(key, 0) + 1
+                return self.eager(x, y, lr)
+            self.graphs[key] = self.record(x, y, lr)
+        inputs, target, loss, graph = self.graphs[key]
+        for static, a in zip(inputs, x):
+            static.copy_(a)
+        target.copy_(y)
+        graph.replay()
+        return loss
+
+    def eager(self, x, y, lr):
+        """A step as train_step takes it, on the side stream."""
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            loss = train_step(self.model, self.optimizer, x, y, lr, self.amp)
+        torch.cuda.current_stream().wait_stream(self.side)
+        return loss
+
+    def record(self, x, y, lr):
+        """The graph of one step on inputs shaped as x and y (recorded, not run)."""
+        inputs, target = [a.clone() for a in x], y.clone()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):  # autocast's cache of cast weights is not kept in a graph
+            with torch.autocast(
+                "cuda", self.amp, enabled=self.amp is not None, cache_enabled=False
+            ):
+                loss = loss_fn(self.model(*inputs), target)
+            loss.backward()
+            self.optimizer.step()
+        return inputs, target, loss, graph
+
+
 def train(model, data, args, optimizer=None):
     """Train on args.device (by the spec's optimiser unless one is given); time each epoch with
     the device synchronised; leave the warm-up steps out of the timed ones. A data-parallel
@@ -419,10 +482,15 @@ def train(model, data, args, optimizer=None):
     x_train, y_train = data
     device = args.device
     if optimizer is None:
-        optimizer = make_optimizer(model, args.fused_optimizer)
+        optimizer = make_optimizer(model, args.fused_optimizer, args.record_steps)
     step_model = compiled(replicated(model, args), args)
     amp = AUTOCAST_DTYPES[args.amp]
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else None
+    if args.record_steps and scaler is not None:
+        raise SystemExit(
+            "--cuda-graphs records the whole step, and fp16's loss scaling reads the GPU every step: use --amp bf16, or --compile --cuda-graphs"
+        )
+    recorded = RecordedSteps(step_model, optimizer, amp) if args.record_steps else None
     synthetic = args.data == "synthetic"
     steps_per_epoch = (
         math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(y_train) / BATCH_SIZE)
@@ -465,9 +533,12 @@ def train(model, data, args, optimizer=None):
             else:
                 x, y = to_device([a[rows] for a in x_train], y_train[rows], device)
             lr = learning_rate(step, epoch) * args.lr_scale
-            if args.cuda_graphs:  # a new step: the graphs' earlier outputs may be overwritten
+            if args.cuda_graphs and not args.record_steps:  # torch.compile's graphs: a new step
                 torch.compiler.cudagraph_mark_step_begin()
-            loss = train_step(step_model, optimizer, x, y, lr, amp, scaler, weight)
+            if recorded is not None:
+                loss = recorded(x, y, lr)
+            else:
+                loss = train_step(step_model, optimizer, x, y, lr, amp, scaler, weight)
             running += loss.detach() * y.shape[0]
             seen += y.shape[0]
             if step >= warmup:
@@ -537,15 +608,19 @@ def setup(args):
     )
     args.memory_format = torch.channels_last if channels_last else torch.contiguous_format
     args.fused_optimizer = not args.no_fused_optimizer
+    # --cuda-graphs records the whole training step by hand (infer: see there); with --compile,
+    # torch.compile records its kernels. An inference spec's training settings are the defaults,
+    # which a graph records.
+    args.record_steps = args.cuda_graphs and not args.compile
+    if args.cuda_graphs and args.replicas > 1:
+        raise SystemExit(
+            "--cuda-graphs runs one process: DistributedDataParallel's all-reduce is not recorded in a CUDA graph"
+        )
     if args.amp == "fp16" and args.device.type != "cuda":
         raise SystemExit("--amp fp16 needs a GPU (on the CPU use --amp bf16)")
     if args.cuda_graphs and args.device.type != "cuda":
         raise SystemExit(
             "--cuda-graphs needs a GPU (CUDA graphs record GPU kernels; on the CPU use --compile)"
-        )
-    if args.cuda_graphs and args.replicas > 1:
-        raise SystemExit(
-            "--cuda-graphs runs one process: DistributedDataParallel's all-reduce is not recorded in a CUDA graph"
         )
     with replica_group(args):
         yield
@@ -613,7 +688,7 @@ def platform_facts(model, args):
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if gpu else None,
         "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if gpu else None,
         "matmul_precision": None,
-        "jit_compile": bool(args.compile or args.cuda_graphs),
+        "jit_compile": bool(args.compile or (args.cuda_graphs and not args.record_steps)),
         "cuda_graphs": bool(args.cuda_graphs) if gpu else None,
         "data_format": "NCHW",
         "memory_format": (
@@ -743,7 +818,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--cuda-graphs",
         action="store_true",
-        help="GPU, one process: torch.compile's reduce-overhead mode, the compiled forward and backward replayed as CUDA graphs",
+        help="GPU, one process: the whole training step recorded as a CUDA graph and replayed (with --compile, and for inference: torch.compile's reduce-overhead mode)",
     )
     parser.add_argument(
         "--amp",

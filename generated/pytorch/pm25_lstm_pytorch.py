@@ -260,8 +260,9 @@ class CanonicalOptimizer(torch.optim.Optimizer):
         return loss
 
 
-def make_optimizer(model, fused=True):
-    """The optimiser in the spec's canonical form (`fused` unused: it has no fused form)."""
+def make_optimizer(model, fused=True, capturable=False):
+    """The optimiser in the spec's canonical form (`fused` and `capturable` unused: it is
+    written out)."""
     return CanonicalOptimizer(model.parameters())
 
 
@@ -413,9 +414,10 @@ def replica_mean(value, rows, args):
 
 def compiled(model, args):
     """The model as the steps call it: traced and compiled by torch.compile with --compile (in
-    the warm-up steps); with --cuda-graphs in its "reduce-overhead" mode, which also records the
-    compiled forward and backward kernels as CUDA graphs and replays them (one launch each)."""
-    if args.cuda_graphs:
+    the warm-up steps); in its "reduce-overhead" mode where torch.compile makes the CUDA graphs
+    (--compile --cuda-graphs; --cuda-graphs alone for inference and a model without parameters),
+    which records the compiled forward and backward kernels as graphs and replays them."""
+    if args.cuda_graphs and not args.record_steps:
         return torch.compile(model, mode="reduce-overhead")
     return torch.compile(model) if args.compile else model
 
@@ -448,10 +450,14 @@ def train(model, data, args, optimizer=None):
     x_train, y_train = data
     device = args.device
     if optimizer is None:
-        optimizer = make_optimizer(model, args.fused_optimizer)
+        optimizer = make_optimizer(model, args.fused_optimizer, args.record_steps)
     step_model = compiled(replicated(model, args), args)
     amp = AUTOCAST_DTYPES[args.amp]
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else None
+    if args.record_steps and scaler is not None:
+        raise SystemExit(
+            "--cuda-graphs records the whole step, and fp16's loss scaling reads the GPU every step: use --amp bf16, or --compile --cuda-graphs"
+        )
     synthetic = args.data == "synthetic"
     steps_per_epoch = (
         math.ceil(TRAIN_SIZE / BATCH_SIZE) if synthetic else math.ceil(len(y_train) / BATCH_SIZE)
@@ -494,7 +500,7 @@ def train(model, data, args, optimizer=None):
             else:
                 x, y = to_device([a[rows] for a in x_train], y_train[rows], device)
             lr = learning_rate(step, epoch) * args.lr_scale
-            if args.cuda_graphs:  # a new step: the graphs' earlier outputs may be overwritten
+            if args.cuda_graphs and not args.record_steps:  # torch.compile's graphs: a new step
                 torch.compiler.cudagraph_mark_step_begin()
             loss = train_step(step_model, optimizer, x, y, lr, amp, scaler, weight)
             running += loss.detach() * y.shape[0]
@@ -564,15 +570,23 @@ def setup(args):
     )
     args.memory_format = torch.channels_last if channels_last else torch.contiguous_format
     args.fused_optimizer = not args.no_fused_optimizer
+    # --cuda-graphs records the whole training step by hand (infer: see there); with --compile,
+    # torch.compile records its kernels. An inference spec's training settings are the defaults,
+    # which a graph records.
+    args.record_steps = args.cuda_graphs and not args.compile
+    if args.record_steps:
+        raise SystemExit(
+            "--cuda-graphs records the optimiser's update in the graph, and this spec's optimiser (written out) counts its steps in Python: use --compile --cuda-graphs"
+        )
+    if args.cuda_graphs and args.replicas > 1:
+        raise SystemExit(
+            "--cuda-graphs runs one process: DistributedDataParallel's all-reduce is not recorded in a CUDA graph"
+        )
     if args.amp == "fp16" and args.device.type != "cuda":
         raise SystemExit("--amp fp16 needs a GPU (on the CPU use --amp bf16)")
     if args.cuda_graphs and args.device.type != "cuda":
         raise SystemExit(
             "--cuda-graphs needs a GPU (CUDA graphs record GPU kernels; on the CPU use --compile)"
-        )
-    if args.cuda_graphs and args.replicas > 1:
-        raise SystemExit(
-            "--cuda-graphs runs one process: DistributedDataParallel's all-reduce is not recorded in a CUDA graph"
         )
     with replica_group(args):
         yield
@@ -640,7 +654,7 @@ def platform_facts(model, args):
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if gpu else None,
         "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if gpu else None,
         "matmul_precision": None,
-        "jit_compile": bool(args.compile or args.cuda_graphs),
+        "jit_compile": bool(args.compile or (args.cuda_graphs and not args.record_steps)),
         "cuda_graphs": bool(args.cuda_graphs) if gpu else None,
         "data_format": "NCHW",
         "memory_format": (
@@ -770,7 +784,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--cuda-graphs",
         action="store_true",
-        help="GPU, one process: torch.compile's reduce-overhead mode, the compiled forward and backward replayed as CUDA graphs",
+        help="GPU, one process: the whole training step recorded as a CUDA graph and replayed (with --compile, and for inference: torch.compile's reduce-overhead mode)",
     )
     parser.add_argument(
         "--amp",
