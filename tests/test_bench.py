@@ -166,6 +166,40 @@ def test_peak_memory_is_the_childs(tmp_path: Path) -> None:
     assert done.peak_rss_mb is not None and 300 < done.peak_rss_mb < 600
 
 
+def test_gpu_samples_carry_their_time_and_the_timed_window_is_averaged_apart(
+    tmp_path: Path,
+) -> None:
+    """Each GPU sample is kept with its wall-clock time; the summary's timed mean takes only the
+    samples inside the script's timed steps ([timed_until - timed_seconds, timed_until]). The
+    sampler here is a counter standing in for nvidia-smi, which this machine lacks."""
+    readings = iter(
+        [(100.0, 0.0), (900.0, 80.0), (900.0, 90.0), (900.0, 70.0)] + [(100.0, 0.0)] * 9
+    )
+    before = time.time()
+    done = run_child(
+        [sys.executable, "-c", "import time; time.sleep(3.6)"],
+        dict(os.environ),
+        tmp_path / "o",
+        tmp_path / "e",
+        60,
+        gpu_sampler=lambda: next(readings),
+    )
+    after = time.time()
+    times = [t for t, _, _ in done.gpu_samples]
+    assert len(times) >= 4 and times == sorted(times) and before <= times[0] <= times[-1] <= after
+    # the script's timed steps: from just before the second sample to just after the fourth
+    results = {"timed_until": times[3] + 0.01, "timed_seconds": times[3] - times[1] + 0.02}
+    window = record.timed_window(results)
+    summary = record.gpu_summary(done.gpu_samples, 100.0, window)
+    assert summary is not None and summary["peak_memory_mb"] == 800.0
+    assert summary["timed_samples"] == 3 and summary["timed_mean_utilization_percent"] == 80.0
+    assert summary["samples"] == len(times)
+    assert summary["mean_utilization_percent"] == 240.0 / len(times)
+    assert record.timed_window({"timed_until": None, "timed_seconds": 1.0}) is None
+    no_window = record.gpu_summary(done.gpu_samples, None, None)
+    assert no_window is not None and no_window["timed_mean_utilization_percent"] is None
+
+
 def test_thread_settings() -> None:
     env = thread_environment(2)
     assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "2"

@@ -164,12 +164,12 @@ def _written_keys(function: ast.FunctionDef) -> set[str]:
 
 @pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)
 def test_every_script_writes_exactly_the_schema_fields(path: Path) -> None:
-    """results_of, platform_facts and the history (train and evaluate, or infer) together write
-    every field of the script's kind and nothing else."""
+    """results_of, platform_facts, the history (train and evaluate, or infer) and its time
+    stamp together write every field of the script's kind and nothing else."""
     functions = _functions(ast.parse(path.read_text(encoding="utf-8")))
     kind = INFERENCE if "infer" in functions else TRAINING
     history = ("infer",) if kind == INFERENCE else ("train", "evaluate")
-    names = ("results_of", "platform_facts", "backend_facts", *history)
+    names = ("results_of", "stamped", "platform_facts", "backend_facts", *history)
     written = set().union(*(_written_keys(functions[n]) for n in names if n in functions))
     assert written == set(result_fields(kind))
 

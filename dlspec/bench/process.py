@@ -16,6 +16,8 @@ from typing import Callable, Optional
 POLL_SECONDS = 0.05
 GPU_EVERY_SECONDS = 1.0
 GpuSampler = Callable[[], Optional[tuple[float, float]]]
+# a GPU sample as a run keeps it: (Unix time, memory used in MB, utilisation in percent)
+GpuSample = tuple[float, float, float]
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Finished:
     timed_out: bool
     wall_seconds: float
     peak_rss_mb: Optional[float]
-    gpu_samples: list[tuple[float, float]] = field(default_factory=list)
+    gpu_samples: list[GpuSample] = field(default_factory=list)
 
 
 # Linux hands an exec'ing process the peak RSS of the memory it replaces (exec_mmap's
@@ -120,9 +122,10 @@ def _peak_mb(path: Path) -> Optional[float]:
 
 def _wait(
     pid: int, deadline: float, gpu_sampler: Optional[GpuSampler]
-) -> tuple[int, os.struct_rusage, bool, list[tuple[float, float]]]:
-    """Poll the child until it exits or the deadline passes (then kill its group and reap it)."""
-    samples: list[tuple[float, float]] = []
+) -> tuple[int, os.struct_rusage, bool, list[GpuSample]]:
+    """Poll the child until it exits or the deadline passes (then kill its group and reap it);
+    sample the GPUs meanwhile, each sample with its wall-clock time."""
+    samples: list[GpuSample] = []
     next_sample = 0.0
     while True:
         reaped, status, usage = os.wait4(pid, os.WNOHANG)
@@ -136,6 +139,6 @@ def _wait(
         if gpu_sampler is not None and now >= next_sample:
             sample = gpu_sampler()
             if sample is not None:
-                samples.append(sample)
+                samples.append((time.time(), *sample))
             next_sample = now + GPU_EVERY_SECONDS
         time.sleep(POLL_SECONDS)

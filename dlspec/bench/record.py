@@ -66,15 +66,30 @@ def warmup_seconds(results: dict[str, Any]) -> Optional[float]:
     return sum(seconds) - results["steps"] * results["batch_size"] / rate
 
 
-def gpu_summary(samples: list[tuple[float, float]], baseline: Optional[float]) -> Optional[dict]:
-    """Peak GPU memory in MB (above the memory in use before the run) and mean utilisation."""
+def timed_window(results: Optional[dict[str, Any]]) -> Optional[tuple[float, float]]:
+    """The timed steps' wall-clock span (Unix seconds) from a script's results, if it says."""
+    if not results or results.get("timed_until") is None or not results.get("timed_seconds"):
+        return None
+    end = float(results["timed_until"])
+    return end - float(results["timed_seconds"]), end
+
+
+def gpu_summary(
+    samples: list[tuple[float, float, float]],
+    baseline: Optional[float],
+    window: Optional[tuple[float, float]] = None,
+) -> Optional[dict]:
+    """Peak GPU memory in MB (above the memory in use before the run), the mean utilisation
+    over the child's life and over the samples taken in the timed steps' window."""
     if not samples:
         return None
-    peak = max(m for m, _ in samples)
+    timed = [u for t, _, u in samples if window and window[0] <= t <= window[1]]
     return {
-        "peak_memory_mb": peak - (baseline or 0.0),
-        "mean_utilization_percent": statistics.fmean(u for _, u in samples),
+        "peak_memory_mb": max(m for _, m, _ in samples) - (baseline or 0.0),
+        "mean_utilization_percent": statistics.fmean(u for _, _, u in samples),
         "samples": len(samples),
+        "timed_mean_utilization_percent": statistics.fmean(timed) if timed else None,
+        "timed_samples": len(timed),
     }
 
 

@@ -150,10 +150,12 @@ def run_job(
         "cpu_set": cpus,
         "wall_seconds": finished.wall_seconds,
         "peak_rss_mb": finished.peak_rss_mb,
-        "gpu": record.gpu_summary(finished.gpu_samples, baseline),
         "host": facts,
     }
-    return {**base, **_outcome(job, rt, finished, results_path, prober, settings.max_steps)}
+    outcome = _outcome(job, rt, finished, results_path, prober, settings.max_steps)
+    window = record.timed_window(outcome.get("results"))
+    gpu = record.gpu_summary(finished.gpu_samples, baseline, window)
+    return {**base, "gpu": gpu, **outcome}
 
 
 def host_cpus() -> set[int]:

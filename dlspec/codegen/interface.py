@@ -223,6 +223,7 @@ RESULTS: dict[str, Field] = {
     "warmup_steps": Field("int", "first steps left out of the timing (--warmup, at most steps - 1)"),
     "timed_samples": Field("int", "samples in the timed steps (every replica's)"),
     "timed_seconds": Field("float", "wall seconds of the timed steps (0.0 when none ran; with replicas, the first replica's clock)"),
+    "timed_until": Field("float", "wall-clock time (Unix seconds, time.time()) just after the timed steps ended: they span [timed_until - timed_seconds, timed_until] (bench averages the GPU's utilisation over it)"),
     "timed_cpu_seconds": Field("float", "CPU seconds the process used in the timed steps, user and system, every thread's (os.times; 0.0 when none ran; with replicas, the first replica's): unlike the wall clock, not counting time other processes took the CPU"),
     "samples_per_second": Field("float", "timed_samples / timed_seconds, every replica together; null when no step was timed", nullable=True),
     "samples_per_second_per_replica": Field("float", "samples_per_second / replicas; null when no step was timed", nullable=True),

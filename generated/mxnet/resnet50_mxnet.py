@@ -3216,6 +3216,13 @@ def replicas():
     return KVSTORE.num_workers, KVSTORE.rank
 
 
+def stamped(history):
+    """The history with the wall-clock time (Unix seconds) its timed steps ended: as infer
+    returns, where it reads timed_seconds."""
+    history["timed_until"] = time.time()
+    return history
+
+
 def results_of(model, args, history):
     """The results JSON, one flat object with the inference fields of dlspec's results schema:
     the run's, the platform's (platform_facts), then those `history` holds."""
@@ -3273,7 +3280,7 @@ def main(argv=None):
             return verify(args)
         model = new_model(args)
         _, test_data = load_data(args.data, args.seed)
-        history = infer(model, test_data, args)
+        history = stamped(infer(model, test_data, args))
         results = results_of(model, args, history)
         if args.weights_out and args.rank == 0:
             save_weights(model, args.weights_out)

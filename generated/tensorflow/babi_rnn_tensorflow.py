@@ -1024,6 +1024,13 @@ def replicas():
     return count, int(task["index"]) + (len(chiefs) if task["type"] == "worker" else 0)
 
 
+def stamped(history):
+    """The history with the wall-clock time (Unix seconds) its timed steps ended: as train
+    returns, where it reads timed_seconds."""
+    history["timed_until"] = time.time()
+    return history
+
+
 def results_of(model, args, history):
     """The results JSON, one flat object with the training fields of dlspec's results schema:
     the run's, the platform's (platform_facts), then those `history` holds."""
@@ -1074,7 +1081,7 @@ def main(argv=None):
             return verify(args)
         model = new_model(args)
         train_data, test_data = load_data(args.data, args.seed)
-        history = train(model, train_data, args)
+        history = stamped(train(model, train_data, args))
         history.update(evaluate(model, test_data, args))
         results = results_of(model, args, history)
         if args.weights_out and args.rank == 0:

@@ -4157,6 +4157,13 @@ def replicas():
     return count, int(task["index"]) + (len(chiefs) if task["type"] == "worker" else 0)
 
 
+def stamped(history):
+    """The history with the wall-clock time (Unix seconds) its timed steps ended: as infer
+    returns, where it reads timed_seconds."""
+    history["timed_until"] = time.time()
+    return history
+
+
 def results_of(model, args, history):
     """The results JSON, one flat object with the inference fields of dlspec's results schema:
     the run's, the platform's (platform_facts), then those `history` holds."""
@@ -4208,7 +4215,7 @@ def main(argv=None):
             return verify(args)
         model = new_model(args)
         _, test_data = load_data(args.data, args.seed)
-        history = infer(model, test_data, args)
+        history = stamped(infer(model, test_data, args))
         results = results_of(model, args, history)
         if args.weights_out and args.rank == 0:
             save_weights(model, args.weights_out)
