@@ -670,6 +670,22 @@ train {
     seed = 3
 }
 """
+# cuDNN's GRU under a graph, and RMSprop's capturable update (its foreach form)
+RECORDED_RNN_SPEC = """
+model recorded_rnn {
+    input tokens: int32[10]
+    embedding(30, 8)
+    gru(6, readout=last)
+    dense(3)
+}
+train {
+    loss = softmax_cross_entropy
+    optimizer = rmsprop(lr=0.01)
+    batch = 16
+    epochs = 1
+    seed = 3
+}
+"""
 NO_GPU = "no CUDA GPU here: --cuda-graphs runs only on a GPU"
 
 
@@ -699,7 +715,11 @@ def _recorded_run(script: Path, folder: Path, name: str, *flags: str) -> tuple[d
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
-@pytest.mark.parametrize("spec", [SWITCH_SPEC, RECORDED_SPEC], ids=["sgd", "adam-batchnorm-step"])
+@pytest.mark.parametrize(
+    "spec",
+    [SWITCH_SPEC, RECORDED_SPEC, RECORDED_RNN_SPEC],
+    ids=["sgd", "adam-batchnorm-step", "gru-rmsprop"],
+)
 def test_recorded_steps_train_the_same_weights_as_eager_on_a_gpu(tmp_path: Path, spec: str) -> None:
     """On a GPU, --cuda-graphs records the whole step (3 eager steps, then replays; again after
     each change of the learning rate) and trains eager's weights to float32 rounding (Adam's
