@@ -67,6 +67,30 @@ FUSED_OPTIMIZERS = frozenset({"torch.optim.SGD", "torch.optim.Adam", "torch.opti
 CAPTURABLE_OPTIMIZERS = frozenset(
     {"torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop", "torch.optim.Adadelta"}
 )
+RECORDABLE_OPTIMIZERS = CAPTURABLE_OPTIMIZERS | {"torch.optim.SGD"}
+# make_optimizer's docstring (its lines as the script indents them), by the class's (fused,
+# capturable); a written-out optimiser has neither
+_CANONICAL = "The optimiser in the spec's canonical form"
+_FUSED = (
+    f"{_CANONICAL}; `fused`: torch.optim's one-kernel update of\n"
+    "    every parameter (the same arithmetic as its per-parameter loop); "
+)
+OPTIMIZER_DOCS = {
+    (True, True): (
+        f"{_FUSED}`capturable`: its step count\n"
+        "    kept on the GPU, so that a CUDA graph can record the update (--cuda-graphs)."
+    ),
+    (True, False): (
+        f"{_FUSED}`capturable` unused (it keeps\n"
+        "    no step count: a CUDA graph records its update as it is)."
+    ),
+    (False, True): (
+        f"{_CANONICAL} (`fused` unused: it has no fused form);\n"
+        "    `capturable`: its step count kept on the GPU, so that a CUDA graph can record the update\n"
+        "    (--cuda-graphs)."
+    ),
+    (False, False): f"{_CANONICAL} (`fused` and `capturable` unused: it is\n    written out).",
+}
 
 
 NESTEROV_NOTE = "nesterov=true without momentum is plain SGD: torch.optim.SGD(nesterov=False)"
@@ -418,6 +442,7 @@ class PyTorchBackend(Backend):
                 "expr": expr,
                 "fused": False,
                 "capturable": False,
+                "doc": OPTIMIZER_DOCS[False, False],
                 # its tensors update in place; a step count would be a Python number
                 "recordable": not code["step_counter"],
                 **code,
@@ -438,7 +463,8 @@ class PyTorchBackend(Backend):
             "expr": expr,
             "fused": fused,
             "capturable": capturable,
-            "recordable": capturable or cls == "torch.optim.SGD",
+            "doc": OPTIMIZER_DOCS[fused, capturable],
+            "recordable": cls in RECORDABLE_OPTIMIZERS,
         }
 
     # ---- data parallelism -----------------------------------------------------------------
