@@ -112,3 +112,31 @@ def test_cntk_imdb_gru_runs_one_thread_and_writes_the_contract_results(tmp_path:
     assert results["framework_version"] == "2.7" and results["python"].startswith("2.7")
     # a cntk.Trainer raises CNTK's thread count to every core; the script puts it back
     assert results["threads"] == 1
+
+
+def test_cntk_steps_is_valid_python_2() -> None:
+    assert py2_syntax_error(HANDWRITTEN / "cntk_steps.py") is None
+
+
+@pytest.mark.framework
+def test_cntk_steps_times_the_hand_written_and_each_emitted_step_in_turn(tmp_path: Path) -> None:
+    """benchmarks/handwritten/cntk_steps.py on the IMDB GRU golden given twice: a line per
+    step, the hand-written one's own difference zero."""
+    rt = _runtime("cntk")
+    golden = str(ROOT / "generated" / "cntk" / "imdb_gru_cntk.py")
+    done = subprocess.run(
+        rt.command(
+            str(HANDWRITTEN / "cntk_steps.py"), "--steps", "3", "--skip", "0", golden, golden
+        ),
+        capture_output=True,
+        text=True,
+        env={**rt.environment(), **ONE_THREAD},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "3 rounds (0 left out), 1 CPU thread(s)"
+    assert lines[1].startswith("hand-written: median ")
+    assert "median difference from hand-written +0.0 ms, hand-written/this 1.000" in lines[1]
+    assert [line.split(": median")[0] for line in lines[2:]] == [golden, golden]
