@@ -439,6 +439,21 @@ PAD_FORMS = {
 }
 
 
+def test_the_recurrent_bias_leaves_the_loop_but_for_a_reset_after_gru_s_b_hn() -> None:
+    """The report names each RNN whose bias_hh joins bias_ih outside the loop; the script's GRU
+    tells recur() to keep one gate's slice inside with reset_after, none without, and its LSTM
+    adds no bias in the step (verify, above, checks the arithmetic with non-zero biases)."""
+    compiled = compile_model(build_file(str(ROOT / "tests/specs/rnn_bias_forms.dl")).model, "cntk")
+    notes = [line for line in compiled.report.splitlines() if "bias_hh added" in line]
+    assert [line.split(":")[0].strip(" -") for line in notes] == ["gru_1", "lstm_1"]
+    assert not any("b_hn stays" in line for line in notes)
+    imdb = compile_model(build_file(str(ROOT / "examples/imdb_gru.dl")).model, "cntk")
+    assert "b_hn stays in the step" in imdb.report
+    source = imdb.source
+    assert "return recur(x, p, step, axis, readout, 1 if reset_after else 0)" in source
+    assert "a = gi + C.times(h, w_hh)\n" in source
+
+
 def test_the_cntk_script_uses_cntk_padding_only_where_its_windows_are_canonical() -> None:
     source = compile_model(build(PADS, "cntk_pads.dl").model, "cntk").source
     body = source[source.index("class Net(object)") : source.index("def parameter(")]
@@ -475,8 +490,25 @@ train {
     batch     = 4
 }
 """
+# an RNN mapped over rows (time_distributed: the steps are axis 1), every step read out
+ROWS_RNN = """
+model rows_rnn {
+    input rows: float32[3, 5, 2]
+    time_distributed(gru(3, layers=2, readout=sequence))
+    time_distributed(lstm(2))
+    flatten
+    dense(2)
+}
+train {
+    optimizer = sgd(lr=0.1)
+    batch = 4
+}
+"""
 VERIFIED = {  # name -> (spec text or file, verify precision)
     "cntk_pads": (PADS, "spec"),
+    "rows_rnn": (ROWS_RNN, "spec"),
+    "rnn_bias_forms": ("tests/specs/rnn_bias_forms.dl", "spec"),
+    "stacked_rnn": ("tests/specs/stacked_rnn.dl", "spec"),
     "cntk_sgd_l2": (SGD_L2, "float64"),
     "odd_same_stride2": ("tests/specs/odd_same_stride2.dl", "spec"),
     "pools_ceil": ("tests/specs/pools_ceil.dl", "spec"),
@@ -491,11 +523,12 @@ def test_sgd_l2_at_a_constant_rate_runs_on_a_learner() -> None:
 
 @pytest.mark.framework
 @pytest.mark.parametrize("spec", sorted(VERIFIED))
-def test_cntk_padding_and_learner_forms_pass_verify(
+def test_cntk_padding_learner_and_rnn_forms_pass_verify(
     spec: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CNTK's own padding and the explicit C.pad fallback (asymmetric and strided `same` pads,
-    ceil pools), and the SGD learner with l2 decay, against the oracle, training included."""
+    ceil pools), the SGD learner with l2 decay, and the RNN helpers (both GRU forms, both bias
+    forms, stacked, mapped over rows), against the oracle, training included."""
     ready("cntk")
     monkeypatch.chdir(ROOT)
     text, precision = VERIFIED[spec]

@@ -181,6 +181,12 @@ def pad_flags(
     return flags[0], flags[1]
 
 
+def _keeps_b_hn(layer: Layer) -> bool:
+    """Whether the layer's step function keeps part of bias_hh: a reset-after GRU's b_hn, which
+    the reset gate multiplies."""
+    return layer.op == "gru" and bool(layer["reset_after"])
+
+
 def _pad_arg(flags: tuple[bool, bool]) -> str:
     return str(flags[0]) if flags[0] == flags[1] else str(flags)
 
@@ -401,6 +407,12 @@ class CNTKBackend(Backend):
             "C.to_sequence(x) (the steps a sequence axis), readout by C.sequence.last or "
             "C.sequence.unpack; canonical gates and bias vectors, weights transposed to (in, G * H)"
         ]
+        if layer["bias"] and layer["recurrent_bias"]:
+            notes.append(
+                "bias_hh added to bias_ih outside the loop where it only adds to a gate's "
+                "pre-activation"
+                + (" (b_hr, b_hz; b_hn stays in the step)" if _keeps_b_hn(layer) else "")
+            )
         if layer.op == "gru":
             notes.append(
                 "not C.layers.GRU: CNTK's applies the reset gate before the recurrent product "

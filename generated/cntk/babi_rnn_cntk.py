@@ -112,15 +112,17 @@ def affine(x, w, b):
     return y if b is None else y + b
 
 
-def recur(x, p, step, axis, readout):
+def recur(x, p, step, axis, readout, inside=0):
     """Each stacked layer of `p`: the input projection over every step at once, then `step`
     under C.layers.Recurrence over the sequence axis made from x's axis `axis` (the other axes
-    mapped); the last step's output or every step's."""
+    mapped); the last step's output or every step's. The recurrent bias goes to the step function
+    only for its last `inside` gates (see hoisted)."""
     if axis:
         x = C.swapaxes(x, 0, axis)
     seq = C.to_sequence(x)
     for k in range(p.layers):
         w_ih, w_hh, b_ih, b_hh = p.of(k)
+        b_ih, b_hh = hoisted(b_ih, b_hh, inside * p.units)
         seq = C.layers.Recurrence(step(w_hh, b_hh, p.units))(affine(seq, w_ih, b_ih))
     if readout == "last":
         return C.sequence.last(seq)
@@ -128,39 +130,53 @@ def recur(x, p, step, axis, readout):
     return C.swapaxes(y, 0, axis) if axis else y
 
 
+def hoisted(b_ih, b_hh, inside):
+    """(input bias, recurrent bias left for the step function): the entries of b_hh that only add
+    to a gate's pre-activation, all but its last `inside`, added to b_ih instead, outside the
+    loop (the same sum in another order). Inside the loop CNTK reduces a bias's gradient over the
+    batch at every step (measured: the IMDB GRU's whole b_hh there cost 11 ms of a 210 ms step)."""
+    if b_hh is None:
+        return b_ih, None
+    size = b_hh.shape[0]
+    if not inside:
+        return b_ih + b_hh, None
+    zero = C.constant(0, (inside,), dtype=b_hh.dtype)
+    outer = C.splice(C.slice(b_hh, 0, 0, size - inside), zero, axis=0)
+    return b_ih + outer, C.slice(b_hh, 0, size - inside, size)
+
+
 def gru(x, p, reset_after, readout, axis=0):
     """GRU, gates [r, z, n]: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) when reset_after,
     else tanh(W_in x + b_in + W_hn (r * h) + b_hn); h' = (1 - z) * n + z * h, computed as
     n + z * (h - n). Few nodes in the loop (CNTK evaluates them one step at a time): r and z
-    through one sigmoid, and with reset_after one recurrent product for the three gates."""
+    through one sigmoid, with reset_after one recurrent product for the three gates; of the
+    recurrent bias only b_hn with reset_after (the rest joins the input projection's)."""
 
-    def step(w_hh, b_hh, units):
-        def bias(lo, hi):
-            return None if b_hh is None else C.slice(b_hh, 0, lo * units, hi * units)
-
+    def step(w_hh, b_hn, units):
         def cell(h, gi):
             if reset_after:
-                hh = affine(h, w_hh, b_hh)
+                hh = C.times(h, w_hh)
                 rz = C.sigmoid(C.slice(gi, -1, 0, 2 * units) + C.slice(hh, -1, 0, 2 * units))
-                n = C.tanh(gate(gi, 2, units) + gate(rz, 0, units) * gate(hh, 2, units))
+                hn = gate(hh, 2, units) if b_hn is None else gate(hh, 2, units) + b_hn
+                n = C.tanh(gate(gi, 2, units) + gate(rz, 0, units) * hn)
             else:
-                hh = affine(h, C.slice(w_hh, 1, 0, 2 * units), bias(0, 2))
+                hh = C.times(h, C.slice(w_hh, 1, 0, 2 * units))
                 rz = C.sigmoid(C.slice(gi, -1, 0, 2 * units) + hh)
                 w_hn = C.slice(w_hh, 1, 2 * units, 3 * units)
-                n = C.tanh(gate(gi, 2, units) + affine(gate(rz, 0, units) * h, w_hn, bias(2, 3)))
+                n = C.tanh(gate(gi, 2, units) + C.times(gate(rz, 0, units) * h, w_hn))
             return n + gate(rz, 1, units) * (h - n)
 
         return cell
 
-    return recur(x, p, step, axis, readout)
+    return recur(x, p, step, axis, readout, 1 if reset_after else 0)
 
 
 def lstm(x, p, readout, axis=0):
     """LSTM, gates [i, f, g, o]: c' = f * c + i * g, h' = o * tanh(c')."""
 
-    def step(w_hh, b_hh, units):
+    def step(w_hh, b_hh, units):  # b_hh: None, all of it in the input projection's bias
         def cell(h, c, gi):
-            a = gi + affine(h, w_hh, b_hh)
+            a = gi + C.times(h, w_hh)
             c = C.sigmoid(gate(a, 1, units)) * c + C.sigmoid(gate(a, 0, units)) * C.tanh(
                 gate(a, 2, units)
             )
