@@ -441,8 +441,9 @@ PAD_FORMS = {
 
 def test_the_recurrent_bias_leaves_the_loop_but_for_a_reset_after_gru_s_b_hn() -> None:
     """The report names each RNN whose bias_hh joins bias_ih outside the loop; the script's GRU
-    tells recur() to keep one gate's slice inside with reset_after, none without, and its LSTM
-    adds no bias in the step (verify, above, checks the arithmetic with non-zero biases)."""
+    keeps b_hn alone in the loop with reset_after, none without, reads its two input projections
+    as sequences of their own and takes each recurrent product with its own times, and its LSTM
+    adds no bias in the loop (verify, above, checks the arithmetic with non-zero biases)."""
     compiled = compile_model(build_file(str(ROOT / "tests/specs/rnn_bias_forms.dl")).model, "cntk")
     notes = [line for line in compiled.report.splitlines() if "bias_hh added" in line]
     assert [line.split(":")[0].strip(" -") for line in notes] == ["gru_1", "lstm_1"]
@@ -450,8 +451,16 @@ def test_the_recurrent_bias_leaves_the_loop_but_for_a_reset_after_gru_s_b_hn() -
     imdb = compile_model(build_file(str(ROOT / "examples/imdb_gru.dl")).model, "cntk")
     assert "b_hn stays in the step" in imdb.report
     source = imdb.source
-    assert "return recur(x, p, step, axis, readout, 1 if reset_after else 0)" in source
-    assert "a = gi + C.times(h, w_hh)\n" in source
+    gru = source[source.index("def gru(") : source.index("def lstm(")]
+    lstm = source[source.index("def lstm(") : source.index("class Net(")]
+    # the GRU: b_hn alone in the loop with reset_after, the [r, z] and n input projections apart
+    # (no slice of a sequence in the loop), each recurrent product its own times
+    assert "b_in if reset_after else summed(b_in, b_hn)" in gru
+    assert "gate(rz, 0, u) * summed(C.times(h, w_n), b_hn)" in gru
+    assert "rz = C.sigmoid(gi_rz + C.times(h, w_rz))" in gru
+    assert "return looped(cell, u, 1, gi_rz, gi_n)" in gru
+    assert "a = gi + C.times(h, w_hh)\n" in lstm  # the LSTM: no bias in the loop
+    assert "return looped(cell, u, 2, affine(seq, w_ih, summed(b_ih, b_hh)))" in lstm
 
 
 def test_the_cntk_script_uses_cntk_padding_only_where_its_windows_are_canonical() -> None:

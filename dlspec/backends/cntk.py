@@ -182,7 +182,7 @@ def pad_flags(
 
 
 def _keeps_b_hn(layer: Layer) -> bool:
-    """Whether the layer's step function keeps part of bias_hh: a reset-after GRU's b_hn, which
+    """Whether the layer's loop keeps part of bias_hh: a reset-after GRU's b_hn, which
     the reset gate multiplies."""
     return layer.op == "gru" and bool(layer["reset_after"])
 
@@ -403,8 +403,9 @@ class CNTKBackend(Backend):
         if layer["readout"] == "sequence":  # unpack leaves the steps a free dimension
             forward.append(f"x = C.reshape(x, {tuple(shape or layer.out_shape)})")
         notes = [
-            f"{layer.op} written with CNTK ops as a step function under C.layers.Recurrence over "
-            "C.to_sequence(x) (the steps a sequence axis), readout by C.sequence.last or "
+            f"{layer.op} written with CNTK ops as a cell in a loop built with "
+            "C.sequence.past_value over C.to_sequence(x) (the steps a sequence axis), the input "
+            "projection outside the loop, readout by C.sequence.last or "
             "C.sequence.unpack; canonical gates and bias vectors, weights transposed to (in, G * H)"
         ]
         if layer["bias"] and layer["recurrent_bias"]:

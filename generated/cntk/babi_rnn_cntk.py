@@ -112,79 +112,91 @@ def affine(x, w, b):
     return y if b is None else y + b
 
 
-def recur(x, p, step, axis, readout, inside=0):
-    """Each stacked layer of `p`: the input projection over every step at once, then `step`
-    under C.layers.Recurrence over the sequence axis made from x's axis `axis` (the other axes
-    mapped); the last step's output or every step's. The recurrent bias goes to the step function
-    only for its last `inside` gates (see hoisted)."""
+def columns(a, lo, hi):
+    """Columns lo to hi of a's last axis (a gate group's weights or bias); None stays None."""
+    return None if a is None else C.slice(a, -1, lo, hi)
+
+
+def summed(a, b):
+    """a + b where either may be None (a bias the spec leaves out)."""
+    return b if a is None else a if b is None else a + b
+
+
+def recur(x, p, layer, axis, readout):
+    """Each stacked layer of `p` in turn, layer(seq, w_ih, w_hh, b_ih, b_hh) -> its output
+    sequence, over the sequence axis made from x's axis `axis` (the other axes mapped); the last
+    step's output or every step's."""
     if axis:
         x = C.swapaxes(x, 0, axis)
     seq = C.to_sequence(x)
     for k in range(p.layers):
-        w_ih, w_hh, b_ih, b_hh = p.of(k)
-        b_ih, b_hh = hoisted(b_ih, b_hh, inside * p.units)
-        seq = C.layers.Recurrence(step(w_hh, b_hh, p.units))(affine(seq, w_ih, b_ih))
+        seq = layer(seq, *p.of(k))
     if readout == "last":
         return C.sequence.last(seq)
     y = C.sequence.unpack(seq, 0, no_mask_output=True)
     return C.swapaxes(y, 0, axis) if axis else y
 
 
-def hoisted(b_ih, b_hh, inside):
-    """(input bias, recurrent bias left for the step function): the entries of b_hh that only add
-    to a gate's pre-activation, all but its last `inside`, added to b_ih instead, outside the
-    loop (the same sum in another order). Inside the loop CNTK reduces a bias's gradient over the
-    batch at every step (measured: the IMDB GRU's whole b_hh there cost 11 ms of a 210 ms step)."""
-    if b_hh is None:
-        return b_ih, None
-    size = b_hh.shape[0]
-    if not inside:
-        return b_ih + b_hh, None
-    zero = C.constant(0, (inside,), dtype=b_hh.dtype)
-    outer = C.splice(C.slice(b_hh, 0, 0, size - inside), zero, axis=0)
-    return b_ih + outer, C.slice(b_hh, 0, size - inside, size)
+def looped(cell, units, states, *inputs):
+    """The recurrence cell(state..., input...) -> the new state (a tuple of `states`), each state
+    read one step back (C.sequence.past_value of a placeholder, zero before the first step) and
+    bound to what the cell returns; the first state's sequence. Built by hand rather than with
+    C.layers.Recurrence, whose step function takes one input, so that the cell reads each gate
+    group's input projection as its own sequence, computed over every step at once outside the
+    loop (CNTK evaluates the loop's nodes one step at a time; a slice there is one more)."""
+    ahead = [C.placeholder((units,), dynamic_axes=inputs[0].dynamic_axes) for _ in range(states)]
+    new = cell(*([C.sequence.past_value(a) for a in ahead] + list(inputs)))
+    new = new if isinstance(new, tuple) else (new,)
+    C.combine(list(new)).replace_placeholders(dict((a, n.output) for a, n in zip(ahead, new)))
+    return new[0]
 
 
 def gru(x, p, reset_after, readout, axis=0):
     """GRU, gates [r, z, n]: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) when reset_after,
     else tanh(W_in x + b_in + W_hn (r * h) + b_hn); h' = (1 - z) * n + z * h, computed as
-    n + z * (h - n). Few nodes in the loop (CNTK evaluates them one step at a time): r and z
-    through one sigmoid, with reset_after one recurrent product for the three gates; of the
-    recurrent bias only b_hn with reset_after (the rest joins the input projection's)."""
+    n + z * (h - n). Few nodes in the loop: the input projections of [r, z] and of n taken
+    outside it, r and z through one sigmoid, each recurrent product its own times. Of the
+    recurrent bias only b_hn with reset_after stays in the loop, where CNTK reduces a bias's
+    gradient over the batch at every step (the IMDB GRU's whole b_hh there cost 11 ms of a
+    210 ms step); b_hr and b_hz join the input projection's bias (the same sum in another
+    order), and b_hn too without reset_after."""
 
-    def step(w_hh, b_hn, units):
-        def cell(h, gi):
+    def layer(seq, w_ih, w_hh, b_ih, b_hh):
+        u = p.units
+        b_in, b_hn = columns(b_ih, 2 * u, 3 * u), columns(b_hh, 2 * u, 3 * u)
+        b_rz = summed(columns(b_ih, 0, 2 * u), columns(b_hh, 0, 2 * u))
+        gi_rz = affine(seq, columns(w_ih, 0, 2 * u), b_rz)
+        gi_n = affine(seq, columns(w_ih, 2 * u, 3 * u), b_in if reset_after else summed(b_in, b_hn))
+        w_rz, w_n = columns(w_hh, 0, 2 * u), columns(w_hh, 2 * u, 3 * u)
+
+        def cell(h, gi_rz, gi_n):
+            rz = C.sigmoid(gi_rz + C.times(h, w_rz))
             if reset_after:
-                hh = C.times(h, w_hh)
-                rz = C.sigmoid(C.slice(gi, -1, 0, 2 * units) + C.slice(hh, -1, 0, 2 * units))
-                hn = gate(hh, 2, units) if b_hn is None else gate(hh, 2, units) + b_hn
-                n = C.tanh(gate(gi, 2, units) + gate(rz, 0, units) * hn)
+                n = C.tanh(gi_n + gate(rz, 0, u) * summed(C.times(h, w_n), b_hn))
             else:
-                hh = C.times(h, C.slice(w_hh, 1, 0, 2 * units))
-                rz = C.sigmoid(C.slice(gi, -1, 0, 2 * units) + hh)
-                w_hn = C.slice(w_hh, 1, 2 * units, 3 * units)
-                n = C.tanh(gate(gi, 2, units) + C.times(gate(rz, 0, units) * h, w_hn))
-            return n + gate(rz, 1, units) * (h - n)
+                n = C.tanh(gi_n + C.times(gate(rz, 0, u) * h, w_n))
+            return n + gate(rz, 1, u) * (h - n)
 
-        return cell
+        return looped(cell, u, 1, gi_rz, gi_n)
 
-    return recur(x, p, step, axis, readout, 1 if reset_after else 0)
+    return recur(x, p, layer, axis, readout)
 
 
 def lstm(x, p, readout, axis=0):
-    """LSTM, gates [i, f, g, o]: c' = f * c + i * g, h' = o * tanh(c')."""
+    """LSTM, gates [i, f, g, o]: c' = f * c + i * g, h' = o * tanh(c'); all of b_hh joins the
+    input projection's bias, outside the loop."""
 
-    def step(w_hh, b_hh, units):  # b_hh: None, all of it in the input projection's bias
+    def layer(seq, w_ih, w_hh, b_ih, b_hh):
+        u = p.units
+
         def cell(h, c, gi):
             a = gi + C.times(h, w_hh)
-            c = C.sigmoid(gate(a, 1, units)) * c + C.sigmoid(gate(a, 0, units)) * C.tanh(
-                gate(a, 2, units)
-            )
-            return C.sigmoid(gate(a, 3, units)) * C.tanh(c), c
+            c = C.sigmoid(gate(a, 1, u)) * c + C.sigmoid(gate(a, 0, u)) * C.tanh(gate(a, 2, u))
+            return C.sigmoid(gate(a, 3, u)) * C.tanh(c), c
 
-        return cell
+        return looped(cell, u, 2, affine(seq, w_ih, summed(b_ih, b_hh)))
 
-    return recur(x, p, step, axis, readout)
+    return recur(x, p, layer, axis, readout)
 
 
 class Net(object):
