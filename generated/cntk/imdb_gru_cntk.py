@@ -95,20 +95,20 @@ class RNNParameters(object):
         )
 
 
+def columns(a, lo, hi):
+    """Columns lo to hi of a's last axis (a gate group's weights or bias); None stays None."""
+    return None if a is None else C.slice(a, -1, lo, hi)
+
+
 def gate(a, k, units):
     """Gate k's slice (units wide) of the last axis."""
-    return C.slice(a, -1, k * units, (k + 1) * units)
+    return columns(a, k * units, (k + 1) * units)
 
 
 def affine(x, w, b):
     """x @ w (+ b)."""
     y = C.times(x, w)
     return y if b is None else y + b
-
-
-def columns(a, lo, hi):
-    """Columns lo to hi of a's last axis (a gate group's weights or bias); None stays None."""
-    return None if a is None else C.slice(a, -1, lo, hi)
 
 
 def summed(a, b):
