@@ -307,6 +307,10 @@ def test_default_suite_is_the_seed_benchmarks_in_examples(tmp_path: Path) -> Non
     assert [Path(s).stem for s in specs] == list(DEFAULT_SUITE)
     assert all(Path(s).is_file() for s in specs)
     assert "resnet50" in DEFAULT_SUITE  # the inference benchmark (seconds per 1000 images)
+    keras_examples = {"mnist_mlp", "mnist_cnn", "keras_cifar10_cnn"}
+    keras_examples |= {"mnist_hierarchical_rnn", "babi_rnn"}
+    comparison = {"comparison_mnist_cnn", "daquar_vqa"}  # the three-framework comparison's
+    assert keras_examples | comparison <= set(DEFAULT_SUITE)
     root = Path(specs[0]).parent.parent  # the checkout: from inside it, paths relative to it
     assert default_specs(root)[0] == "examples/cifar_vgg.dl"
 
