@@ -143,6 +143,16 @@ def test_charts_are_png_files(tmp_path: Path) -> None:
     assert (tmp_path / "a.png").stat().st_size > 5000
 
 
+def test_thread_lines_are_each_runtimes_rates_in_thread_order() -> None:
+    from dlspec.bench.chart import _thread_lines
+
+    records = [run("pytorch", r, threads=n) for n, r in ((4, 180.0), (1, 100.0), (2, 150.0))]
+    records += [run("mxnet", None, "failed", threads=1), run("mxnet", 90.0, threads=2)]
+    records.append(run("cntk", None, "failed", threads=1))
+    lines = _thread_lines(report.group(records)["a.dl"])
+    assert lines == [("pytorch", (1, 2, 4), (100.0, 150.0, 180.0)), ("mxnet", (2,), (90.0,))]
+
+
 def test_a_child_past_its_deadline_is_killed_with_its_group(tmp_path: Path) -> None:
     marker = tmp_path / "alive"
     # the grandchild would write the marker after 3 s if the group survived the kill
