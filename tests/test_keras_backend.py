@@ -237,6 +237,7 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
         SEQ,
         "gru_1",
         [
+            'x = TorchLoopGRU(3, activation="tanh"',
             'name="gru_1_l0"',
             'name="gru_1_l1"',
             "return_sequences=True",
@@ -252,7 +253,7 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
         ["embedding(9, 4)", "gru(3, reset_after=false, recurrent_bias=false)"],
         SEQ,
         "gru_1",
-        ["reset_after=False", 'name="gru_1"'],
+        ["x = layers.GRU(3, ", "reset_after=False", 'name="gru_1"'],
     ),
     (
         "gru_two_bias_inits",
@@ -267,6 +268,7 @@ LAYERS: list[tuple[str, list[str], str, str, list[str]]] = [
         SEQ,
         "lstm_1",
         [
+            'x = TorchLoopLSTM(3, activation="tanh"',
             "unit_forget_bias=False",
             "use_cudnn=LSTM_CUDNN",
             "bias_initializer=GateOffset(keras.initializers.Constant(value=0.0), start=3, stop=6,"
@@ -321,6 +323,30 @@ def test_layer_translation(layers: list[str], input: str, name: str, fragments: 
     text = forward_text(layers, input, name)
     for fragment in fragments:
         assert fragment in text, f"{fragment!r} not in:\n{text}"
+
+
+TORCH_LOOPS = [
+    # (layers, the script's classes): Keras's own layer where its torch loop already splits steps
+    (["gru(3)"], {"TorchLoopGRU"}),
+    (["lstm(3, recurrent_bias=false)"], {"TorchLoopLSTM"}),
+    (
+        ["gru(3, readout=sequence)", "lstm(2, recurrent_bias=false)"],
+        {"TorchLoopGRU", "TorchLoopLSTM"},
+    ),
+    (["gru(3, reset_after=false, recurrent_bias=false)"], set()),
+    (["lstm(3, recurrent_bias=true)"], set()),
+]
+
+
+@pytest.mark.parametrize("layers,classes", TORCH_LOOPS, ids=lambda v: str(v)[:40])
+def test_torch_loop_classes_only_where_used(layers: list[str], classes: set[str]) -> None:
+    """TorchLoopGRU stands for reset-after GRUs, TorchLoopLSTM for Keras LSTMs; a script defines
+    only the ones it uses, and torch_loop with them."""
+    source = compile_model(model_of(["embedding(9, 4)", *layers], SEQ), "keras").source
+    defined = set(re.findall(r"^class (TorchLoop\w+)\(", source, re.M))
+    assert defined == classes
+    assert all(f"x = {c}(" in source for c in classes)
+    assert ("def torch_loop(" in source) is bool(classes)
 
 
 def test_every_op_has_an_emitter() -> None:
@@ -965,6 +991,65 @@ def test_native_same_average_pool_with_an_odd_total_differs_on_torch(
     monkeypatch.undo()
     assert ('padding="same"' in source) and "PaddedPool2D" not in source
     assert ("forward vs oracle" not in _failed(_verify(model, runtime, source))) is agrees
+
+
+TORCH_LOOP_DRIVER = """
+import importlib.util, json, sys
+import numpy as np, torch
+spec = importlib.util.spec_from_file_location("script", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+keras, layers = module.keras, module.layers
+split = []
+steps = module.torch_steps
+module.torch_steps = lambda x, back: split.append(x.shape) or steps(x, back)
+x = np.random.RandomState(0).standard_normal((3, 7, 4)).astype("float32")
+report = []
+for ours, theirs in ((module.TorchLoopGRU, layers.GRU), (module.TorchLoopLSTM, layers.LSTM)):
+    for sequence in (False, True):
+        for backwards in (False, True):
+            made = [cls(5, return_sequences=sequence, go_backwards=backwards) for cls in (ours, theirs)]
+            for layer in made:
+                layer.build(x.shape)
+            rng = np.random.RandomState(1)
+            values = [rng.standard_normal(w.shape).astype("float32") for w in made[1].get_weights()]
+            outs, grads = [], []
+            for layer in made:
+                layer.set_weights(values)
+                inputs = torch.tensor(x, requires_grad=True)
+                y = layer(inputs, training=True)
+                (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+                outs.append(y.detach().numpy())
+                grads.append([inputs.grad.numpy()] + [w.value.grad.numpy() for w in layer.trainable_weights])
+            report.append({
+                "layer": theirs.__name__, "sequence": sequence, "backwards": backwards,
+                "shape": list(outs[0].shape) == list(outs[1].shape),
+                "forward": float(np.abs(outs[0] - outs[1]).max()),
+                "gradients": max(float(np.abs(a - b).max()) for a, b in zip(*grads)),
+            })
+print(json.dumps({"report": report, "split": len(split)}))
+"""
+
+
+@pytest.mark.framework
+def test_torch_loop_layers_match_keras_on_torch(tmp_path: Path) -> None:
+    """On the torch backend's CPU, TorchLoopGRU and TorchLoopLSTM run their own loop (counted)
+    and compute Keras's GRU and LSTM: outputs and the gradients of the input and every weight,
+    for the last step and the sequence, forwards and backwards."""
+    need("keras[torch]")
+    layers = ["embedding(9, 4)", "gru(3, readout=sequence)", "lstm(2, recurrent_bias=false)"]
+    compiled = compile_model(model_of(layers, SEQ), "keras")
+    (tmp_path / "script.py").write_text(compiled.source, encoding="utf-8")
+    (tmp_path / "driver.py").write_text(TORCH_LOOP_DRIVER, encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    command = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "script.py")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["split"] == 8  # each of the 8 cases took the loop, once per call
+    for case in result["report"]:
+        assert case["shape"], case
+        assert case["forward"] < 1e-5 and case["gradients"] < 1e-4, case
 
 
 # ---- the scripts themselves ---------------------------------------------------------------------

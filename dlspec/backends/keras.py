@@ -473,7 +473,7 @@ class KerasBackend(Backend):
         params = {p.name.split(".", 1)[1]: p for p in layer.params}
         w_ih, w_hh = params[f"weight_ih_l{k}"], params[f"weight_hh_l{k}"]
         sequence = k < layer["layers"] - 1 or layer["readout"] == "sequence"
-        gru = cls == "layers.GRU"
+        gru = layer.op == "gru"
         extra = f"reset_after={layer['reset_after']}, " if gru else "unit_forget_bias=False, "
         cudnn = q("auto") if gru else "LSTM_CUDNN"
         return (
@@ -527,8 +527,11 @@ class KerasBackend(Backend):
             constructors.append(constructor + ")")
             lines += [init_comment(p) for p in layer.params if p.name.endswith(f"_l{k}")]
             lines.append(_call(constructor, keras_name))
-        notes = []
+        notes: list[str] = []
         helpers = {"stacked_rows" for line in lines if "StackedRows(" in line}
+        if cls.startswith("TorchLoop") and not explicit:
+            helpers.add(f"torch_loop_{layer.op}")
+            notes.append(f"{cls}: Keras's layer, its steps split once on the torch backend's CPU")
         if explicit:
             helpers.add("canonical_rnn_cell")
             notes.append(self._cell_note(layer))
@@ -562,10 +565,12 @@ class KerasBackend(Backend):
         )
 
     def emit_gru(self, layer: Layer) -> LayerCode:
-        return self._rnn(layer, "layers.GRU")
+        # reset-before: Keras's torch backend runs it in its generic loop, which splits the steps
+        cls = "TorchLoopGRU" if layer["reset_after"] else "layers.GRU"
+        return self._rnn(layer, cls)
 
     def emit_lstm(self, layer: Layer) -> LayerCode:
-        return self._rnn(layer, "layers.LSTM")
+        return self._rnn(layer, "TorchLoopLSTM")
 
     def _activation(self, layer: Layer) -> LayerCode:
         constructor = ACTIVATIONS[layer.op]

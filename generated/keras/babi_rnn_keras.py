@@ -191,6 +191,55 @@ def to_canonical_layout(array, data_format):
 LSTM_CUDNN = False if keras.backend.backend() == "jax" else "auto"
 
 
+def torch_loop(layer, sequences, mask, training):
+    """Whether a TorchLoopGRU or TorchLoopLSTM runs its own loop: on the torch backend off the GPU
+    (cuDNN runs it there), with no mask and no dropout in force; elsewhere Keras's loop runs."""
+    if keras.backend.backend() != "torch" or sequences.device.type == "cuda":
+        return False
+    return mask is None and not layer.recurrent_dropout and not (training and layer.dropout)
+
+
+def torch_steps(x, go_backwards):
+    """The time steps of a (batch, time, n) projection, split once: the backward of unbind stacks
+    the steps' gradients, where reading x[:, t] per step adds a zero-filled gradient of all x."""
+    steps = x.unbind(1)
+    return steps[::-1] if go_backwards else steps
+
+
+def torch_loop_result(layer, outputs, states):
+    """(last output, outputs, states) as a Keras RNN's inner_loop returns them."""
+    import torch
+
+    last = outputs[-1]
+    return last, torch.stack(outputs, 1) if layer.return_sequences else last[:, None], states
+
+
+class TorchLoopLSTM(layers.LSTM):
+    """keras.layers.LSTM: the same weights, gates and arithmetic. Off cuDNN, Keras 3.15's torch
+    backend reads step t of the LSTM's input projection as x[t], and the backward of each read
+    adds a zero-filled gradient of the whole projection, time quadratic in the sequence length.
+    Here the projection is split into its steps once (torch_steps); other backends run Keras's
+    LSTM."""
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if not torch_loop(self, sequences, mask, training):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch
+
+        h, c = initial_state
+        x = torch.matmul(sequences, cell.kernel.value)
+        if cell.bias is not None:
+            x = x + cell.bias.value
+        outputs = []
+        for x_t in torch_steps(x, self.go_backwards):
+            i, f, g, o = (x_t + torch.matmul(h, cell.recurrent_kernel.value)).chunk(4, 1)
+            c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
+            h = cell.recurrent_activation(o) * cell.activation(c)
+            outputs.append(h)
+        return torch_loop_result(self, outputs, [h, c])
+
+
 class GateOffset(keras.initializers.Initializer):
     """Another initialiser's values with `add` added to [start:stop] (the LSTM forget-gate bias)."""
 
@@ -252,7 +301,7 @@ def build_model(data_format="channels_last", seed=SEED, dropout=True):
     # lstm_1.weight_ih_l0: glorot_uniform (fan_in=50, fan_out=200)
     # lstm_1.weight_hh_l0: orthogonal (fan_in=50, fan_out=200)
     # lstm_1.bias_ih_l0: zeros (fan_in=50, fan_out=200)
-    x = layers.LSTM(
+    x = TorchLoopLSTM(
         50,
         activation="tanh",
         recurrent_activation="sigmoid",
@@ -284,7 +333,7 @@ def build_model(data_format="channels_last", seed=SEED, dropout=True):
     # lstm_2.weight_ih_l0: glorot_uniform (fan_in=50, fan_out=200)
     # lstm_2.weight_hh_l0: orthogonal (fan_in=50, fan_out=200)
     # lstm_2.bias_ih_l0: zeros (fan_in=50, fan_out=200)
-    x = layers.LSTM(
+    x = TorchLoopLSTM(
         50,
         activation="tanh",
         recurrent_activation="sigmoid",

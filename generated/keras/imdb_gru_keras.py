@@ -172,6 +172,60 @@ def to_canonical_layout(array, data_format):
     return array
 
 
+def torch_loop(layer, sequences, mask, training):
+    """Whether a TorchLoopGRU or TorchLoopLSTM runs its own loop: on the torch backend off the GPU
+    (cuDNN runs it there), with no mask and no dropout in force; elsewhere Keras's loop runs."""
+    if keras.backend.backend() != "torch" or sequences.device.type == "cuda":
+        return False
+    return mask is None and not layer.recurrent_dropout and not (training and layer.dropout)
+
+
+def torch_steps(x, go_backwards):
+    """The time steps of a (batch, time, n) projection, split once: the backward of unbind stacks
+    the steps' gradients, where reading x[:, t] per step adds a zero-filled gradient of all x."""
+    steps = x.unbind(1)
+    return steps[::-1] if go_backwards else steps
+
+
+def torch_loop_result(layer, outputs, states):
+    """(last output, outputs, states) as a Keras RNN's inner_loop returns them."""
+    import torch
+
+    last = outputs[-1]
+    return last, torch.stack(outputs, 1) if layer.return_sequences else last[:, None], states
+
+
+class TorchLoopGRU(layers.GRU):
+    """keras.layers.GRU: the same weights, gates and arithmetic. Off cuDNN, Keras 3.15's torch
+    backend reads step t of the GRU's input projection as x[t], and the backward of each read adds
+    a zero-filled gradient of the whole projection, time quadratic in the sequence length. Here the
+    projection is split into its steps once (torch_steps); other backends run Keras's GRU."""
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if not (cell.reset_after and torch_loop(self, sequences, mask, training)):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch
+
+        h = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        x = torch.matmul(sequences, cell.kernel.value)
+        bias_x, bias_h = (None, None) if cell.bias is None else cell.bias.value.unbind(0)
+        if bias_x is not None:
+            x = x + bias_x
+        outputs = []
+        for x_t in torch_steps(x, self.go_backwards):
+            h_t = torch.matmul(h, cell.recurrent_kernel.value)
+            if bias_h is not None:
+                h_t = h_t + bias_h
+            x_z, x_r, x_h = x_t.chunk(3, 1)
+            h_z, h_r, h_h = h_t.chunk(3, 1)
+            z = cell.recurrent_activation(x_z + h_z)
+            r = cell.recurrent_activation(x_r + h_r)
+            h = z * h + (1.0 - z) * cell.activation(x_h + r * h_h)
+            outputs.append(h)
+        return torch_loop_result(self, outputs, [h])
+
+
 # ---- model ------------------------------------------------------------------------------------
 def build_model(data_format="channels_last", seed=SEED, dropout=True):
     """The network, layer by layer as in the spec. Image tensors are in `data_format`; every
@@ -194,7 +248,7 @@ def build_model(data_format="channels_last", seed=SEED, dropout=True):
     # gru_1.weight_hh_l0: orthogonal (fan_in=100, fan_out=300)
     # gru_1.bias_ih_l0: zeros (fan_in=125, fan_out=300)
     # gru_1.bias_hh_l0: zeros (fan_in=100, fan_out=300)
-    x = layers.GRU(
+    x = TorchLoopGRU(
         100,
         activation="tanh",
         recurrent_activation="sigmoid",
