@@ -484,6 +484,42 @@ def test_pm25_lstm_reads_its_npz_in_order(tmp_path: Path) -> None:
     assert seeds[0]["epoch_losses"] == seeds[1]["epoch_losses"]
 
 
+RESET_BEFORE = """
+model reset_before {
+    input frames: float32[40, 3]
+    gru(4, layers=2, reset_after=false, recurrent_bias=true, readout=sequence)
+    flatten
+    dense(2)
+}
+train { batch = 4 }
+"""
+
+
+def _backward_nodes(tensor: Any) -> list[str]:
+    """The names of the autograd nodes `tensor` was computed through."""
+    seen, names, todo = set(), [], [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        todo.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def test_reset_before_gru_reads_its_steps_through_one_split(tmp_path: Path) -> None:
+    """GRUResetBefore splits each layer's input projection into its steps once (unbind), so the
+    backward stacks the steps' gradients: indexing x[:, t] per step would add a zero-filled
+    gradient of the whole projection for every step (time quadratic in the sequence length)."""
+    module = import_script(spec_script(RESET_BEFORE, tmp_path))
+    gru = module.GRUResetBefore(3, 4, num_layers=2, bias=True, recurrent_bias=True)
+    steps, _ = gru(torch.randn(2, 40, 3))
+    nodes = _backward_nodes(steps)
+    assert nodes.count("UnbindBackward0") == 2  # one per layer
+    assert nodes.count("SelectBackward0") == 0
+
+
 def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
     script = write_script(build_file(str(ROOT / "examples/mnist_mlp.dl")).model, tmp_path)
     command = [sys.executable, str(script), "--device", "cpu", "--data", "nowhere"]
