@@ -326,27 +326,37 @@ def test_layer_translation(layers: list[str], input: str, name: str, fragments: 
 
 
 TORCH_LOOPS = [
-    # (layers, the script's classes): Keras's own layer where its torch loop already splits steps
-    (["gru(3)"], {"TorchLoopGRU"}),
-    (["lstm(3, recurrent_bias=false)"], {"TorchLoopLSTM"}),
+    # (id, layers, the script's classes): Keras's own layer where its torch loop splits steps
+    ("gru", ["gru(3)"], ("TorchLoopGRU",)),
+    ("lstm", ["lstm(3, recurrent_bias=false)"], ("TorchLoopLSTM",)),
     (
+        "gru_lstm",
         ["gru(3, readout=sequence)", "lstm(2, recurrent_bias=false)"],
-        {"TorchLoopGRU", "TorchLoopLSTM"},
+        ("TorchLoopGRU", "TorchLoopLSTM"),
     ),
-    (["gru(3, reset_after=false, recurrent_bias=false)"], set()),
-    (["lstm(3, recurrent_bias=true)"], set()),
+    (
+        "time_distributed",
+        ["gru(3, readout=sequence)", "time_distributed(dense(2))"],
+        ("TorchLoopGRU", "TorchLoopTimeDistributed"),
+    ),
+    ("gru_reset_before", ["gru(3, reset_after=false, recurrent_bias=false)"], ()),
+    ("lstm_two_biases", ["lstm(3, recurrent_bias=true)"], ()),
 ]
 
 
-@pytest.mark.parametrize("layers,classes", TORCH_LOOPS, ids=lambda v: str(v)[:40])
-def test_torch_loop_classes_only_where_used(layers: list[str], classes: set[str]) -> None:
-    """TorchLoopGRU stands for reset-after GRUs, TorchLoopLSTM for Keras LSTMs; a script defines
-    only the ones it uses, and torch_loop with them."""
+@pytest.mark.parametrize(
+    "layers,classes", [c[1:] for c in TORCH_LOOPS], ids=[c[0] for c in TORCH_LOOPS]
+)
+def test_torch_loop_classes_only_where_used(layers: list[str], classes: tuple[str, ...]) -> None:
+    """TorchLoopGRU stands for reset-after GRUs, TorchLoopLSTM for Keras LSTMs and
+    TorchLoopTimeDistributed for TimeDistributed; a script defines only the ones it uses, and
+    torch_loop with the RNN ones."""
     source = compile_model(model_of(["embedding(9, 4)", *layers], SEQ), "keras").source
     defined = set(re.findall(r"^class (TorchLoop\w+)\(", source, re.M))
-    assert defined == classes
-    assert all(f"x = {c}(" in source for c in classes)
-    assert ("def torch_loop(" in source) is bool(classes)
+    assert defined == set(classes)
+    assert all(f"= {c}(" in source for c in classes)
+    rnn = {"TorchLoopGRU", "TorchLoopLSTM"} & defined
+    assert ("def torch_loop(" in source) is bool(rnn)
 
 
 def test_every_op_has_an_emitter() -> None:
@@ -551,7 +561,7 @@ def test_time_distributed_wraps_each_keras_layer_under_the_wrapped_layers_names(
     )
     codes = {layer.name: BACKEND.emit(layer) for layer in model.layers}
     text = "\n".join(BACKEND.walk(model, codes).lines)
-    assert text.count("layers.TimeDistributed(") == 2  # one per stacked layer, no dropout's
+    assert text.count("TorchLoopTimeDistributed(") == 2  # one per stacked layer, no dropout's
     assert 'x = canonical_view(x, data_format, "td_nchw")' in text  # a (T, F, G) input is a map
     assert 'name="td_l0")(x)' in text and 'name="td_l1")(x)' in text
     assert "if dropout:" in text and "layers.Dropout(0.5, noise_shape=None" in text
@@ -585,10 +595,10 @@ def test_time_distributed_over_maps_permutes_steps_once_and_flattens_in_chw_orde
     order = ["td_steps_native", 'name="td"', "layers.ReLU", "PaddedPool2D", "ZeroPadding2D"]
     order += ["_steps_nchw", "layers.Dense", "layers.Softmax(axis=1)", "layers.Flatten("]
     assert [forward.index(s) for s in order] == sorted(forward.index(s) for s in order)
-    assert "layers.TimeDistributed(layers.Softmax(axis=1)" in source  # C of an (N, C, H, W) step
+    assert "TorchLoopTimeDistributed(layers.Softmax(axis=1)" in source  # C of an (N, C, H, W) step
     assert 'layers.Flatten(data_format="channels_last")' in forward
     assert "def compute_output_shape(self, input_shape)" in source  # PaddedPool2D inside
-    assert source.count("layers.TimeDistributed(") == 6  # not the relu: it is elementwise
+    assert source.count("= TorchLoopTimeDistributed(") == 6  # not the relu: it is elementwise
 
 
 def test_step_views_are_fused_only_across_elementwise_lines() -> None:
@@ -929,7 +939,9 @@ def test_a_step_flatten_in_hwc_order_fails_forward(monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(ROOT)
     model = _model("tests/specs/time_distributed_maps.dl")
     source = compile_model(model, "keras").source
-    flatten = 'x = layers.TimeDistributed(layers.Flatten(data_format="channels_last"), name="rows")'
+    flatten = (
+        'x = TorchLoopTimeDistributed(layers.Flatten(data_format="channels_last"), name="rows")'
+    )
     assert flatten in source
     steps_hwc = 'x = step_native_view(x, data_format, "rows_hwc")\n    '
     assert "forward vs oracle" in _failed(
@@ -1027,6 +1039,33 @@ for ours, theirs in ((module.TorchLoopGRU, layers.GRU), (module.TorchLoopLSTM, l
                 "forward": float(np.abs(outs[0] - outs[1]).max()),
                 "gradients": max(float(np.abs(a - b).max()) for a, b in zip(*grads)),
             })
+for inner in (lambda: layers.Dense(3), lambda: layers.Dropout(0.5, seed=1)):
+    made = [cls(inner()) for cls in (module.TorchLoopTimeDistributed, layers.TimeDistributed)]
+    outs, grads, graphs = [], [], []
+    for layer in made:
+        layer.build(x.shape)
+        if layer.get_weights():
+            layer.set_weights(made[0].get_weights())
+        inputs = torch.tensor(x, requires_grad=True)
+        y = layer(inputs, training=False)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        outs.append(y.detach().numpy())
+        grads.append([inputs.grad.numpy()] + [w.value.grad.numpy() for w in layer.trainable_weights])
+        nodes, todo = [], [y.grad_fn]
+        while todo:
+            node = todo.pop()
+            if node is not None:
+                nodes.append(type(node).__name__)
+                todo.extend(n for n, _ in node.next_functions)
+        graphs.append(nodes)
+    report.append({
+        "layer": "TimeDistributed", "inner": type(made[0].layer).__name__,
+        "shape": list(outs[0].shape) == list(outs[1].shape),
+        "forward": float(np.abs(outs[0] - outs[1]).max()),
+        "gradients": max(float(np.abs(a - b).max()) for a, b in zip(*grads)),
+    })
+    if "UnbindBackward0" in graphs[0] and "SelectBackward0" not in graphs[0]:
+        split.append(type(made[0].layer).__name__)
 print(json.dumps({"report": report, "split": len(split)}))
 """
 
@@ -1035,9 +1074,15 @@ print(json.dumps({"report": report, "split": len(split)}))
 def test_torch_loop_layers_match_keras_on_torch(tmp_path: Path) -> None:
     """On the torch backend's CPU, TorchLoopGRU and TorchLoopLSTM run their own loop (counted)
     and compute Keras's GRU and LSTM: outputs and the gradients of the input and every weight,
-    for the last step and the sequence, forwards and backwards."""
+    for the last step and the sequence, forwards and backwards; TorchLoopTimeDistributed splits
+    its steps with unbind and computes Keras's TimeDistributed (a dense, a dropout)."""
     need("keras[torch]")
-    layers = ["embedding(9, 4)", "gru(3, readout=sequence)", "lstm(2, recurrent_bias=false)"]
+    layers = [
+        "embedding(9, 4)",
+        "gru(3, readout=sequence)",
+        "time_distributed(dense(3))",
+        "lstm(2, recurrent_bias=false)",
+    ]
     compiled = compile_model(model_of(layers, SEQ), "keras")
     (tmp_path / "script.py").write_text(compiled.source, encoding="utf-8")
     (tmp_path / "driver.py").write_text(TORCH_LOOP_DRIVER, encoding="utf-8")
@@ -1046,7 +1091,7 @@ def test_torch_loop_layers_match_keras_on_torch(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["split"] == 8  # each of the 8 cases took the loop, once per call
+    assert result["split"] == 8 + 2  # each of the 10 cases took its loop
     for case in result["report"]:
         assert case["shape"], case
         assert case["forward"] < 1e-5 and case["gradients"] < 1e-4, case
