@@ -665,9 +665,9 @@ class KerasBackend(Backend):
                 lines.append(line)
             elif match:
                 lines.append(
-                    _call(f"TorchLoopTimeDistributed({match['constructor']})", match["name"])
+                    _call(f"FoldedTimeDistributed({match['constructor']})", match["name"])
                 )
-                helpers.add("torch_loop_time_distributed")
+                helpers.add("folded_time_distributed")
             else:  # pragma: no cover - every wrapped form is one Keras layer per line
                 raise NotImplementedError(f"keras: cannot time-distribute {line!r}")
         if in_format and is_image(inner.out_shape):
@@ -685,8 +685,8 @@ class KerasBackend(Backend):
                 f"canonical (C, H, W) steps permuted into data_format for {inner.op}{back}"
             )
         notes.append(
-            f"time_distributed({inner.op}): TorchLoopTimeDistributed (layers.TimeDistributed) runs "
-            f"the wrapped Keras layer on each of the {layer.in_shape[0]} steps, one set of weights"
+            f"time_distributed({inner.op}): FoldedTimeDistributed (layers.TimeDistributed) runs "
+            f"the wrapped Keras layer once on the {layer.in_shape[0]} steps folded into the batch"
         )
         return LayerCode(code.module, tuple(lines), tuple(notes), frozenset(helpers), code.setup)
 

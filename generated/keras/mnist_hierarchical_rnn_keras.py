@@ -229,21 +229,24 @@ class TorchLoopLSTM(layers.LSTM):
         return torch_loop_result(self, outputs, [h, c])
 
 
-class TorchLoopTimeDistributed(layers.TimeDistributed):
-    """keras.layers.TimeDistributed: the wrapped layer on every step, one set of weights. On the
-    torch backend Keras 3.15 reads step t as x[t], and the backward of each read adds a
-    zero-filled gradient of the whole input, time quadratic in the number of steps; here the
-    steps are split once (unbind), whose backward stacks their gradients. Other backends, and a
-    masked input, run Keras's own."""
+class FoldedTimeDistributed(layers.TimeDistributed):
+    """keras.layers.TimeDistributed with the steps folded into the batch: (N, T, *S) reshaped to
+    (N*T, *S), the wrapped layer called once, its output reshaped to (N, T, *S'), as dlspec
+    defines time_distributed (the wrapped layers treat samples apart: no batchnorm is wrapped).
+    Keras 3.15 calls the wrapped layer once per step instead (T LSTM loops for a wrapped LSTM, T
+    copies in an XLA graph) and, on the torch backend, reads step t as x[t], whose backward adds
+    a zero-filled gradient of the whole input. A masked input runs Keras's call."""
 
     def call(self, inputs, training=None, mask=None):
-        if keras.backend.backend() != "torch" or mask is not None:
+        if mask is not None:
             return super().call(inputs, training=training, mask=mask)
         import inspect
 
         takes_training = "training" in inspect.signature(self.layer.call).parameters
         kwargs = {"training": training} if takes_training else {}
-        return ops.stack([self.layer.call(x_t, **kwargs) for x_t in inputs.unbind(1)], axis=1)
+        steps = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
+        outputs = self.layer.call(steps, **kwargs)
+        return ops.reshape(outputs, (-1, inputs.shape[1]) + tuple(outputs.shape[1:]))
 
 
 def canonical_view(x, data_format, name):
@@ -290,7 +293,7 @@ def build_model(data_format="channels_last", seed=SEED, dropout=True):
     # rows.weight_ih_l0: glorot_uniform (fan_in=1, fan_out=512)
     # rows.weight_hh_l0: orthogonal (fan_in=128, fan_out=512)
     # rows.bias_ih_l0: zeros (fan_in=1, fan_out=512)
-    x = TorchLoopTimeDistributed(
+    x = FoldedTimeDistributed(
         TorchLoopLSTM(
             128,
             activation="tanh",
