@@ -939,9 +939,7 @@ def test_a_step_flatten_in_hwc_order_fails_forward(monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(ROOT)
     model = _model("tests/specs/time_distributed_maps.dl")
     source = compile_model(model, "keras").source
-    flatten = (
-        'x = FoldedTimeDistributed(layers.Flatten(data_format="channels_last"), name="rows")'
-    )
+    flatten = 'x = FoldedTimeDistributed(layers.Flatten(data_format="channels_last"), name="rows")'
     assert flatten in source
     steps_hwc = 'x = step_native_view(x, data_format, "rows_hwc")\n    '
     assert "forward vs oracle" in _failed(

@@ -664,9 +664,7 @@ class KerasBackend(Backend):
             if line.startswith("#"):
                 lines.append(line)
             elif match:
-                lines.append(
-                    _call(f"FoldedTimeDistributed({match['constructor']})", match["name"])
-                )
+                lines.append(_call(f"FoldedTimeDistributed({match['constructor']})", match["name"]))
                 helpers.add("folded_time_distributed")
             else:  # pragma: no cover - every wrapped form is one Keras layer per line
                 raise NotImplementedError(f"keras: cannot time-distribute {line!r}")
