@@ -515,7 +515,9 @@ class KerasBackend(Backend):
             "stateful=False, unroll=False"
         )
 
-    def _rnn(self, layer: Layer, cls: str) -> LayerCode:
+    def _rnn(self, layer: Layer, cls: str, helper: Optional[str] = None) -> LayerCode:
+        """Keras's layer `cls` per stacked layer (`helper`: the script helper defining it), or
+        layers.RNN over CanonicalRNNCell for the bias forms Keras's layers lack."""
         explicit = explicit_rnn(layer)
         lines: list[str] = []
         constructors = []
@@ -529,8 +531,8 @@ class KerasBackend(Backend):
             lines.append(_call(constructor, keras_name))
         notes: list[str] = []
         helpers = {"stacked_rows" for line in lines if "StackedRows(" in line}
-        if cls.startswith("TorchLoop") and not explicit:
-            helpers.add(f"torch_loop_{layer.op}")
+        if helper is not None and not explicit:
+            helpers.add(helper)
             notes.append(f"{cls}: Keras's layer, its steps split once on the torch backend's CPU")
         if explicit:
             helpers.add("canonical_rnn_cell")
@@ -566,11 +568,12 @@ class KerasBackend(Backend):
 
     def emit_gru(self, layer: Layer) -> LayerCode:
         # reset-before: Keras's torch backend runs it in its generic loop, which splits the steps
-        cls = "TorchLoopGRU" if layer["reset_after"] else "layers.GRU"
-        return self._rnn(layer, cls)
+        if layer["reset_after"]:
+            return self._rnn(layer, "TorchLoopGRU", "torch_loop_gru")
+        return self._rnn(layer, "layers.GRU")
 
     def emit_lstm(self, layer: Layer) -> LayerCode:
-        return self._rnn(layer, "TorchLoopLSTM")
+        return self._rnn(layer, "TorchLoopLSTM", "torch_loop_lstm")
 
     def _activation(self, layer: Layer) -> LayerCode:
         constructor = ACTIVATIONS[layer.op]
