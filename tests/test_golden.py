@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,15 +81,23 @@ def test_channels_last_is_kept_off_models_whose_kernels_crash() -> None:
     assert constant("examples/mnist_mlp.dl") == "CONVOLUTIONS = False"
 
 
-def test_keras_on_torch_picks_channels_first_for_models_whose_kernels_break() -> None:
-    """--data-format auto on Keras's torch backend: channels_first for the same models (Keras
-    computes channels_last data on torch as channels-last memory), as before for the rest."""
+def test_keras_on_torch_picks_channels_first_and_the_memory_for_convolutions() -> None:
+    """--data-format auto on Keras's torch backend: channels_first for a model with convolutions
+    of image inputs, as before for the rest; --memory-format auto stores its batches
+    channels-last, except for a model whose strided 1x1 convolution of few channels torch's
+    channels-last CPU kernels get wrong (which Keras's channels_last data would compute
+    channels-last too)."""
 
-    def torch_branch(path: str) -> bool:
+    def branches(path: str) -> tuple[bool, str]:
         source = compile_model(build_file(path).model, "keras").source
         block = source.split("def pick_data_format")[1].split("\ndef ")[0]
-        return 'if keras.backend.backend() == "torch":' in block
+        memory = source.split("def pick_memory_format")[1].split("\ndef ")[0]
+        auto = re.search(r'if choice == "auto":\s+return "(\w+)"', memory)
+        torch_first = 'if keras.backend.backend() == "torch":' in block
+        return torch_first, auto.group(1) if auto else "contiguous"
 
-    assert torch_branch("tests/specs/resnet_blocks.dl")
-    assert not torch_branch("examples/resnet50.dl")
-    assert not torch_branch("examples/cifar_vgg.dl")
+    assert branches("tests/specs/resnet_blocks.dl") == (True, "contiguous")
+    assert branches("examples/resnet50.dl") == (True, "channels_last")
+    assert branches("examples/cifar_vgg.dl") == (True, "channels_last")
+    assert branches("examples/mnist_mlp.dl") == (False, "contiguous")
+    assert branches("examples/imdb_gru.dl") == (False, "contiguous")

@@ -359,6 +359,29 @@ def test_torch_loop_classes_only_where_used(layers: list[str], classes: tuple[st
     assert ("def torch_loop(" in source) is bool(rnn)
 
 
+@pytest.mark.parametrize(
+    "layers,input,memory",
+    [
+        (["conv2d(3, kernel=3)", "flatten", "dense(2)"], MAP, True),
+        (["maxpool2d(2)", "flatten", "dense(2)"], MAP, False),  # no convolution
+        (["flatten", "dense(2)"], MAP, False),
+        (["time_distributed(conv2d(3, kernel=3))"], "float32[4, 2, 7, 6]", False),  # steps
+    ],
+    ids=["conv", "pool-only", "dense", "time-distributed-conv"],
+)
+def test_channels_last_memory_only_for_convolved_images(
+    layers: list[str], input: str, memory: bool
+) -> None:
+    """A model with convolutions of a (C, H, W) input defines ChannelsLastMemory, puts it after
+    that input when build_model's memory_format asks, and passes args.memory_format on; the
+    others keep build_model's old signature."""
+    source = compile_model(model_of(layers, input), "keras").source
+    assert ("class ChannelsLastMemory(" in source) is memory
+    assert ('= ChannelsLastMemory(name="x_memory")(x)' in source) is memory
+    assert ("memory_format=args.memory_format" in source) is memory
+    assert "def pick_memory_format(" in source
+
+
 def test_every_op_has_an_emitter() -> None:
     assert all(BACKEND.supports(op) for op in OPS)
 
@@ -866,6 +889,13 @@ def _data_format(source: str, value: str) -> str:
     return changed
 
 
+def _memory_format(source: str, value: str) -> str:
+    pattern = r'(choices=\("auto", "channels_last", "contiguous"\),\s*default=)"auto"'
+    changed, count = re.subn(pattern, rf'\1"{value}"', source)
+    assert count == 1
+    return changed
+
+
 CHANNELS_FIRST = [
     "tests/specs/odd_same_stride2.dl",
     "tests/specs/nonsquare_flatten.dl",
@@ -875,21 +905,33 @@ CHANNELS_FIRST = [
     "edge_pools",
     "strided_dilation",
 ]
-CF_MATRIX = [(c, r) for c in CHANNELS_FIRST for r in ("keras[jax]", "keras[torch]")]
+# the layouts other than each runtime's default: keras[jax] channels_first (the GPU's), and
+# keras[torch] Keras's channels_last data and channels_first batches in contiguous memory
+LAYOUTS = [
+    ("keras[jax]", "channels_first", "auto"),
+    ("keras[torch]", "channels_last", "auto"),
+    ("keras[torch]", "channels_first", "contiguous"),
+]
+CF_MATRIX = [(c, *layout) for c in CHANNELS_FIRST for layout in LAYOUTS]
 
 
 @pytest.mark.framework
 @pytest.mark.parametrize(
-    "case,runtime", CF_MATRIX, ids=[f"{Path(c).stem}-{r}" for c, r in CF_MATRIX]
+    "case,runtime,data_format,memory_format",
+    CF_MATRIX,
+    ids=[f"{Path(c).stem}-{r}-{d}-{m}" for c, r, d, m in CF_MATRIX],
 )
-def test_channels_first_layout_verifies(
-    case: str, runtime: str, monkeypatch: pytest.MonkeyPatch
+def test_other_layouts_verify(
+    case: str, runtime: str, data_format: str, memory_format: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The GPU layout, checked on the CPU (TensorFlow's CPU kernels have no NCHW convolution)."""
+    """The layouts a default run does not take on this CPU (TensorFlow's CPU kernels have no
+    NCHW convolution; torch's default is NCHW batches in channels-last memory)."""
     need(runtime)
     monkeypatch.chdir(ROOT)
     model = _model(case)
-    source = _data_format(compile_model(model, "keras").source, "channels_first")
+    source = _data_format(compile_model(model, "keras").source, data_format)
+    if memory_format != "auto":
+        source = _memory_format(source, memory_format)
     assert not _failed(_verify(model, runtime, source))
 
 
@@ -1148,7 +1190,15 @@ def _check_results(model: Model, stem: Path, backend: str) -> None:
     assert first["steps"] == 2 and first["warmup_steps"] == 1 and first["epochs"] == 1
     assert (first["framework"], first["target"], first["backend"]) == ("keras", "keras", backend)
     assert first["model"] == model.name and first["device"] == "cpu"
-    assert first["data_format"] == "NHWC" and first["runtime"] == f"keras[{backend}]"
+    # the torch backend runs a model with convolutions of image inputs channels_first, its
+    # batches in channels-last memory (pick_data_format, pick_memory_format)
+    images = any(len(p.shape) == 4 for p in model.params) and any(
+        len(i.shape) == 3 for i in model.inputs
+    )
+    torch_nchw = backend == "torch" and images
+    assert first["data_format"] == ("NCHW" if torch_nchw else "NHWC")
+    assert first["memory_format"] == ("channels_last" if torch_nchw else None)
+    assert first["runtime"] == f"keras[{backend}]"
     assert first["parameters"] == model.param_count
     assert np.isfinite(first["final_loss"]) and first["samples_per_second"] > 0
     assert first["test_samples"] == SYNTHETIC_POOL_BATCHES * model.train.batch

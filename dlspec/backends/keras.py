@@ -821,6 +821,18 @@ class KerasBackend(Backend):
         return report
 
     # ---- context ------------------------------------------------------------------------
+    def _memory_inputs(self, model: Model, variables: list[str]) -> list[tuple[str, str]]:
+        """The (C, H, W) inputs of a model with convolutions, as (variable, the name of the
+        ChannelsLastMemory layer after it): on the torch backend they can be stored
+        channels-last (--memory-format); none for a model without 4-D weights."""
+        if not any(len(p.shape) == 4 for p in model.params):
+            return []
+        return [
+            (var, self.names.of(i.name, "_memory"))
+            for var, i in zip(variables, model.inputs, strict=True)
+            if len(i.shape) == 3
+        ]
+
     def context(self, model: Model) -> dict[str, Any]:
         train = model.train
         assert train is not None
@@ -841,6 +853,9 @@ class KerasBackend(Backend):
         helpers = set().union(*(c.helpers for c in codes))
         if any(orthogonal_vector(p) for p in model.params):
             helpers.add("one_column")
+        memory_inputs = self._memory_inputs(model, walk.arguments)
+        if memory_inputs:
+            helpers.add("channels_last_memory")
         return {
             "header": contract.header(model),
             "constants": contract.constants(model),
@@ -849,6 +864,7 @@ class KerasBackend(Backend):
             "forward": forward,
             "channel_axis": any("channel_axis" in line for line in forward),
             "torch_channels_first": any(channels_last_breaks(layer) for layer in model.layers),
+            "memory_inputs": memory_inputs,
             "helpers": sorted(helpers),
             "params": [(p.name, tuple(p.shape)) for p in model.params],
             "weights": self._weights_context(model),

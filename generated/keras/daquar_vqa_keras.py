@@ -195,6 +195,19 @@ def to_canonical_layout(array, data_format):
     return array
 
 
+class ChannelsLastMemory(layers.Layer):
+    """The torch backend's (N, C, H, W) image batch stored channels-last (NHWC in memory, the
+    shape and values unchanged), so that the convolutions after it run torch's channels-last
+    kernels, as the pytorch target's --memory-format channels_last: torch keeps the layout
+    through convolutions, pooling and elementwise layers. Keras's channels_last data format on
+    torch copies each convolution's input to NCHW and back to channels-last memory instead."""
+
+    def call(self, x):
+        import torch
+
+        return x.contiguous(memory_format=torch.channels_last)
+
+
 # Keras's jax backend runs an LSTM with a bias through jax.experimental.rnn (cuDNN) on a GPU; under
 # jit that disagreed with dlspec's float64 oracle (Keras 3.15.1, jax 0.11.2, H200), so the jax
 # backend keeps Keras's generic loop. The other backends use cuDNN where Keras can ("auto").
@@ -283,9 +296,11 @@ class GateOffset(keras.initializers.Initializer):
 
 
 # ---- model ------------------------------------------------------------------------------------
-def build_model(data_format="channels_last", seed=SEED, dropout=True):
-    """The network, layer by layer as in the spec. Image tensors are in `data_format`; every
-    initialiser is the spec's, seeded per parameter; dropout=False leaves dropout out (verify)."""
+def build_model(data_format="channels_last", seed=SEED, dropout=True, memory_format="contiguous"):
+    """The network, layer by layer as in the spec. Image tensors are in `data_format`, and with
+    memory_format="channels_last" (the torch backend, channels_first data) stored channels-last;
+    every initialiser is the spec's, seeded per parameter; dropout=False leaves dropout out
+    (verify)."""
     image = keras.Input(
         shape=native_shape(INPUTS[0][1], data_format), dtype=INPUTS[0][2], name="image"
     )
@@ -293,6 +308,8 @@ def build_model(data_format="channels_last", seed=SEED, dropout=True):
         shape=native_shape(INPUTS[1][1], data_format), dtype=INPUTS[1][2], name="question"
     )
     inputs = [image, question]
+    if memory_format == "channels_last":
+        image = ChannelsLastMemory(name="image_memory")(image)
     # conv2d_1.weight: glorot_uniform (fan_in=27, fan_out=576)
     # conv2d_1.bias: zeros (fan_in=27, fan_out=576)
     x = layers.Conv2D(
@@ -1064,10 +1081,26 @@ def backend_facts(gpu):
 
 
 def pick_data_format(choice, gpu):
-    """channels_last on CPU (TensorFlow's CPU kernels need it), channels_first on GPU (cuDNN)."""
+    """channels_last on CPU (TensorFlow's CPU kernels need it), channels_first on GPU (cuDNN);
+    channels_first on torch, its batches stored channels-last (pick_memory_format)."""
     if choice != "auto":
         return choice
+    if keras.backend.backend() == "torch":
+        # Keras's channels_last data on torch copies each convolution's and pool's input to NCHW
+        # and back; NCHW batches in channels-last memory run the same kernels without the copies
+        return "channels_first"
     return "channels_first" if gpu else "channels_last"
+
+
+def pick_memory_format(choice, data_format):
+    """The torch backend's memory layout of the channels_first image batches (--memory-format):
+    channels_last (NHWC in memory) or contiguous; auto: channels_last, the convolutions' faster
+    kernels. None on the other backends and with channels_last data."""
+    if keras.backend.backend() != "torch" or data_format != "channels_first":
+        return None
+    if choice == "auto":
+        return "channels_last"
+    return choice
 
 
 def keep_heap():
@@ -1107,6 +1140,7 @@ def setup(args):
         raise SystemExit("--device gpu: Keras's %s backend sees no GPU" % keras.backend.backend())
     gpu_settings(args.gpu, verify=bool(args.verify))
     args.data_format = pick_data_format(args.data_format, args.gpu)
+    args.memory_format = pick_memory_format(args.memory_format, args.data_format)
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     if args.replicas == 1:
         yield
@@ -1218,7 +1252,7 @@ def replica_part(index, args):
 
 def new_model(args):
     """The network initialised as the spec says (or from --weights-in), in args.data_format."""
-    model = build_model(args.data_format, args.seed)
+    model = build_model(args.data_format, args.seed, memory_format=args.memory_format)
     if args.weights_in:
         load_weights(model, args.weights_in)
     return model
@@ -1229,7 +1263,7 @@ def verify(args):
     left out), from the canonical weights in DIR/weights.npz, all in --verify-precision."""
     use_precision(args.verify_precision)
     data_format = args.data_format
-    model = build_model(data_format, args.seed, dropout=False)
+    model = build_model(data_format, args.seed, dropout=False, memory_format=args.memory_format)
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     inputs, batches = verify_batches(args)
     output = model([to_native_layout(a, data_format) for a in inputs], training=False)
@@ -1342,7 +1376,7 @@ def platform_facts(model, args):
         "device": args.gpu or "cpu",
         "jit_compile": bool(model.jit_compile),
         "data_format": "NCHW" if args.data_format == "channels_first" else "NHWC",
-        "memory_format": None,
+        "memory_format": args.memory_format,
         "fused_optimizer": (
             getattr(model.optimizer, "torch_optimizer", None) is not None
             if backend == "torch"
@@ -1464,13 +1498,19 @@ def parse_args(argv=None):
         "--data-format",
         choices=("auto", "channels_last", "channels_first"),
         default="auto",
-        help="image layout (auto: channels_first on a GPU)",
+        help="image layout (auto: channels_first on a GPU, and on torch for a model with convolutions)",
     )
     parser.add_argument(
         "--jit-compile",
         choices=("auto", "true", "false"),
         default="auto",
         help="jit-compile the steps (Keras's model.compile)",
+    )
+    parser.add_argument(
+        "--memory-format",
+        choices=("auto", "channels_last", "contiguous"),
+        default="auto",
+        help="torch backend, channels_first data: memory layout of the image batches (auto: channels_last when the model has convolutions)",
     )
     parser.add_argument(
         "--no-fused-optimizer",

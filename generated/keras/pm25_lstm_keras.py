@@ -853,6 +853,15 @@ def pick_data_format(choice, gpu):
     return "channels_first" if gpu else "channels_last"
 
 
+def pick_memory_format(choice, data_format):
+    """The torch backend's memory layout of the channels_first image batches (--memory-format):
+    contiguous, the model having no convolution; None on the other backends and with channels_last
+    data."""
+    if keras.backend.backend() != "torch" or data_format != "channels_first":
+        return None
+    return "contiguous"
+
+
 def keep_heap():
     """The torch backend on glibc: keep freed tensor memory in the heap for the next step. glibc's
     own thresholds move with the blocks freed so far; with them, a CIFAR VGG step's freed
@@ -890,6 +899,7 @@ def setup(args):
         raise SystemExit("--device gpu: Keras's %s backend sees no GPU" % keras.backend.backend())
     gpu_settings(args.gpu, verify=bool(args.verify))
     args.data_format = pick_data_format(args.data_format, args.gpu)
+    args.memory_format = pick_memory_format(args.memory_format, args.data_format)
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     if args.replicas == 1:
         yield
@@ -1125,7 +1135,7 @@ def platform_facts(model, args):
         "device": args.gpu or "cpu",
         "jit_compile": bool(model.jit_compile),
         "data_format": "NCHW" if args.data_format == "channels_first" else "NHWC",
-        "memory_format": None,
+        "memory_format": args.memory_format,
         "fused_optimizer": (
             getattr(model.optimizer, "torch_optimizer", None) is not None
             if backend == "torch"
@@ -1247,13 +1257,19 @@ def parse_args(argv=None):
         "--data-format",
         choices=("auto", "channels_last", "channels_first"),
         default="auto",
-        help="image layout (auto: channels_first on a GPU)",
+        help="image layout (auto: channels_first on a GPU, and on torch for a model with convolutions)",
     )
     parser.add_argument(
         "--jit-compile",
         choices=("auto", "true", "false"),
         default="auto",
         help="jit-compile the steps (Keras's model.compile)",
+    )
+    parser.add_argument(
+        "--memory-format",
+        choices=("auto", "channels_last", "contiguous"),
+        default="auto",
+        help="torch backend, channels_first data: memory layout of the image batches (auto: channels_last when the model has convolutions)",
     )
     parser.add_argument(
         "--no-fused-optimizer",
