@@ -25,8 +25,11 @@ FUZZ_JOBS ?= 1
 # make test's pytest processes (pytest-xdist; CI has 2 cores). In a fresh clone on 2 cores two
 # processes ran the suite in 31 min, one process in 74 (that run shared the machine half the
 # time): most of a test is a framework's start-up and a small model, one thread's work.
+# worksteal: each process starts on a contiguous half of the tests and takes half of what the
+# other has left when it runs out (loadscope kept each module in one process, so a process could
+# end while the other still had a long module to run).
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadscope
+XDIST := -n $(TEST_WORKERS) --dist worksteal
 export KERAS_HOME := $(CURDIR)/.cache/keras
 export TF_CPP_MIN_LOG_LEVEL := 2
 
