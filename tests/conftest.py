@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,3 +44,19 @@ def root() -> Path:
 def examples() -> list[Path]:
     """Every example spec."""
     return EXAMPLES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_in_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The temporary files of the tests and of every process they start (TensorFlow's autograph
+    sources, torchrun's folders, verify's work folders) in pytest's own folder, which pytest
+    prunes after a few runs, instead of /tmp, where they stayed."""
+    folder = tmp_path_factory.mktemp("t", numbered=False)
+    before = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(folder)
+    yield folder
+    if before[0] is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before[0]
+    tempfile.tempdir = before[1]

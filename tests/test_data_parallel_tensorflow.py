@@ -63,7 +63,11 @@ train {
 STEPS = ["--device", "cpu", "--warmup", "1"]
 RUN_TIMEOUT = 300  # seconds for one run: ~15 s here (three interpreters import TensorFlow)
 WEIGHTS_TOL = 1e-5
-QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def quiet() -> dict[str, str]:
+    """The environment now (the session's TMPDIR included), TensorFlow's C++ logs quiet."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def script(text: str, folder: Path, name: str = "net.py") -> Path:
@@ -92,7 +96,7 @@ def run(path: Path, *flags: str) -> subprocess.CompletedProcess:
         [sys.executable, str(path), *flags],
         capture_output=True,
         text=True,
-        env=QUIET,
+        env=quiet(),
         timeout=RUN_TIMEOUT,
     )
 
@@ -238,7 +242,7 @@ def test_a_lost_replica_stops_the_run_with_an_error(tmp_path: Path, fault: str) 
     argv += ["--replica-timeout", "10"]
     with open(err, "wb") as log:
         proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=log, env=QUIET, start_new_session=True
+            argv, stdout=subprocess.DEVNULL, stderr=log, env=quiet(), start_new_session=True
         )
     try:
         wait_for(err, "epoch 3:", time.monotonic() + RUN_TIMEOUT)
