@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from dlspec.frontend.load import build, build_file
+from dlspec.ir.model import TIME_DISTRIBUTED, Model, wrapped
+from dlspec.oracle import forward as R
+from dlspec.verify import margins as M
 from dlspec.verify import run as V
 from dlspec.verify.margins import decision_margin
 from dlspec.weights import canonical as W
@@ -78,3 +81,59 @@ def test_verify_batches_clear_the_minimum_margin(monkeypatch) -> None:
     assert batches["train:image"].shape == (5, V.VERIFY_BATCH, 3, 32, 32)
     again, same = V.oracle(model, W.draw_weights(model, V.VERIFY_SEED), 5)
     np.testing.assert_array_equal(batches["train:image"], same["train:image"])
+
+
+TWO_TOWERS = """
+model two_towers {
+    input image: float32[2, 4, 4]
+    input words: int32[5]
+    [image] -> conv2d(3, 3, padding=same) -> relu
+    maxpool2d(2) -> pictured: flatten
+    [words] -> embedding(7, 3)
+    told: lstm(4)
+    [pictured, told] -> concat
+    dense(2) -> leaky_relu(alpha=0.1)
+    dense(3)
+}
+"""
+
+
+def _whole_forward_margin(model: Model, weights: dict[str, np.ndarray], x: object) -> float:
+    """The margin as it was measured before decision_margin pruned its forward: every layer."""
+    values = R.layer_inputs(model, weights, x, training=True)
+    margin = np.inf
+    for layer, value in zip(model.layers, values[:-1], strict=True):
+        if layer.op == TIME_DISTRIBUTED:
+            layer, value = wrapped(layer), R.steps(value)
+        if layer.op in M.KINKED:
+            margin = min(margin, M._kink_margin(value))
+        elif layer.op == "maxpool2d":
+            margin = min(margin, M._tie_margin(layer, value))
+        elif layer.op == "global_maxpool2d":
+            margin = min(margin, M._global_tie_margin(value))
+    return margin
+
+
+def test_only_the_tensors_a_decision_reads_are_computed_with_the_same_values() -> None:
+    model = build(TWO_TOWERS, "t.dl").model
+    weights = W.draw_weights(model, 0)
+    x = W.input_batches(model, 3, 1)
+    whole = R.tensors(model, weights, x, training=True)
+    wanted = [layer.inputs[0] for layer in model.layers if layer.op in ("relu", "maxpool2d")]
+    part = R.tensors(model, weights, x, True, wanted)
+    assert "told" not in part and "pictured" not in part  # the question tower is left out
+    assert set(wanted) <= set(part)
+    for name, value in part.items():
+        np.testing.assert_array_equal(value, whole[name])
+
+
+def test_the_pruned_margin_is_the_whole_forwards_margin() -> None:
+    for spec in ("tests/specs/graph_merges.dl", "tests/specs/time_distributed_maps.dl"):
+        model = build_file(str(ROOT / spec)).model
+        weights = W.draw_weights(model, 0)
+        x = W.input_batches(model, 3, 1)
+        assert decision_margin(model, weights, x) == _whole_forward_margin(model, weights, x)
+    model = build(TWO_TOWERS, "t.dl").model
+    weights = W.draw_weights(model, 0)
+    x = W.input_batches(model, 3, 1)
+    assert decision_margin(model, weights, x) == _whole_forward_margin(model, weights, x) < np.inf

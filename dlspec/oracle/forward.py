@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 
@@ -52,7 +52,11 @@ def windows(xp: Array, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair)
     """Every window of a padded NCHW array as (N, C, KH, KW, OH, OW)."""
     rows = _tap_slices(kernel[0], stride[0], dilation[0], out_hw[0])
     cols = _tap_slices(kernel[1], stride[1], dilation[1], out_hw[1])
-    return np.stack([np.stack([xp[:, :, r, c] for c in cols], axis=2) for r in rows], axis=2)
+    out = np.empty((*xp.shape[:2], len(rows), len(cols), *out_hw), dtype=xp.dtype)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            out[:, :, i, j] = xp[:, :, r, c]
+    return out
 
 
 def unwindows(dwin: Array, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair) -> Array:
@@ -540,12 +544,31 @@ def output_name(model: Model) -> str:
     return model.outputs[0] if model.outputs else model.layers[-1].name
 
 
-def tensors(model: Model, weights: Weights, x: Batch, training: bool = False) -> dict[str, Array]:
+def ancestors(model: Model, names: Iterable[str]) -> set[str]:
+    """The tensors `names` and every tensor they are computed from (inputs included)."""
+    needed = set(names)
+    for layer in reversed(model.layers):
+        if layer.name in needed:
+            needed.update(layer.inputs)
+    return needed
+
+
+def tensors(
+    model: Model,
+    weights: Weights,
+    x: Batch,
+    training: bool = False,
+    wanted: Optional[Iterable[str]] = None,
+) -> dict[str, Array]:
     """Every named tensor for batch `x` (float64): the inputs, then each layer's output in layer
     order, which is topological (a layer reads only earlier tensors). `training`: batch norm
-    uses batch statistics (dropout stays off: verify's training steps run without it)."""
+    uses batch statistics (dropout stays off: verify's training steps run without it).
+    `wanted`: only those tensors and what they are computed from (the same values)."""
     values = model_inputs(model, x)
+    needed = None if wanted is None else ancestors(model, wanted)
     for layer in model.layers:
+        if needed is not None and layer.name not in needed:
+            continue
         if layer.op in MODE_FORWARD:
             x_in = values[layer.inputs[0]]
             values[layer.name] = MODE_FORWARD[layer.op](layer, weights, x_in, training)
@@ -570,11 +593,13 @@ def forward(model: Model, weights: Weights, x: Batch, training: bool = False) ->
 def updated_buffers(model: Model, weights: Weights, x: Batch) -> dict[str, Array]:
     """Every non-trainable parameter after one training-mode forward on `x` (the running
     statistics of each batchnorm, from the tensors at `weights`)."""
-    values = tensors(model, weights, x, training=True)
+    updating = [layer for layer in model.layers if layer.op in BUFFER_UPDATES]
+    if not updating:
+        return {}
+    values = tensors(model, weights, x, True, [layer.inputs[0] for layer in updating])
     out: dict[str, Array] = {}
-    for layer in model.layers:
-        if layer.op in BUFFER_UPDATES:
-            out.update(BUFFER_UPDATES[layer.op](layer, weights, values[layer.inputs[0]]))
+    for layer in updating:
+        out.update(BUFFER_UPDATES[layer.op](layer, weights, values[layer.inputs[0]]))
     return out
 
 

@@ -15,6 +15,7 @@ from dlspec.oracle import forward as R
 
 Array = np.ndarray
 KINKED = ("relu", "leaky_relu", "elu")
+POOLS = ("maxpool2d", "global_maxpool2d")
 
 
 def _kink_margin(x: Array) -> float:
@@ -49,18 +50,29 @@ def _global_tie_margin(x: Array) -> float:
     return _top_gap(x.reshape(x.shape[0], x.shape[1], -1), x)
 
 
+def _checked(model: Model) -> list[tuple[Layer, Layer]]:
+    """(layer, the layer whose decision is measured) for every layer that makes one."""
+    pairs = [
+        (layer, wrapped(layer) if layer.op == TIME_DISTRIBUTED else layer) for layer in model.layers
+    ]
+    return [(layer, inner) for layer, inner in pairs if inner.op in KINKED + POOLS]
+
+
 def decision_margin(model: Model, weights: dict[str, Array], x: Array) -> float:
     """The smallest relative margin of any kink or (global) max-pool tie on training batch `x`
-    (inf if none), with batch norm on batch statistics as in a training step."""
-    values = R.layer_inputs(model, weights, x, training=True)
+    (inf if none), with batch norm on batch statistics as in a training step. Only the tensors
+    that reach a decision are computed."""
+    checked = _checked(model)
+    values = R.tensors(model, weights, x, True, [layer.inputs[0] for layer, _ in checked])
     margin = np.inf
-    for layer, value in zip(model.layers, values[:-1], strict=True):
+    for layer, inner in checked:
+        value = values[layer.inputs[0]]
         if layer.op == TIME_DISTRIBUTED:  # the wrapped layer sees every step as a sample
-            layer, value = wrapped(layer), R.steps(value)
-        if layer.op in KINKED or (layer.op == "leaky_relu" and layer["alpha"] != 1.0):
-            margin = min(margin, _kink_margin(value))
-        elif layer.op == "maxpool2d":
-            margin = min(margin, _tie_margin(layer, value))
-        elif layer.op == "global_maxpool2d":
+            value = R.steps(value)
+        if inner.op == "maxpool2d":
+            margin = min(margin, _tie_margin(inner, value))
+        elif inner.op == "global_maxpool2d":
             margin = min(margin, _global_tie_margin(value))
+        else:
+            margin = min(margin, _kink_margin(value))
     return margin
