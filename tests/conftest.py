@@ -32,6 +32,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # import (4-9 s) is paid once per test process, not once per script; tests/test_zygote.py proves
 # a forked script gives a fresh process's bytes
 os.environ.setdefault("DLSPEC_ZYGOTE", "1")
+# keras[jax]'s scripts compile every eager op and step with XLA (about 0.2 s each: 90 compiles to
+# verify stacked_rnn, most of them its initialisers), and many tests run the same spec's script in
+# new processes: JAX's persistent compilation cache in the clone lets a later process load what an
+# earlier one compiled (tests/test_jax_compilation_cache.py proves the results are the same bytes).
+# The size cap also turns on JAX's file lock, so the test processes never read a half-written entry.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))
 
 
 @pytest.fixture(scope="session")
