@@ -265,6 +265,27 @@ def test_runtimes_that_cannot_start_or_hang_are_recorded_and_the_rest_go_on(
     assert "| mxnet | default | timeout: killed after 1 s |" in table
 
 
+def test_every_run_compiles_from_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's warm-up holds its whole compilation: torch.compile's caches in an empty folder of
+    the run's own (gone after it), JAX's persistent cache off even where the caller set one."""
+    seen = tmp_path / "env.txt"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    command = f"sh -c 'env > {seen}; ls -A \"$TORCHINDUCTOR_CACHE_DIR\" >> {seen} 2>&1; true' sh"
+    monkeypatch.setenv("DLSPEC_PYTHON_MXNET", command)
+    main(["bench", MLP, "--targets", "mxnet", "--out", str(tmp_path / "b"), "-q"])
+    lines = seen.read_text().splitlines()
+    env = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert env["JAX_ENABLE_COMPILATION_CACHE"] == "false"
+    inductor = Path(env["TORCHINDUCTOR_CACHE_DIR"])
+    assert (
+        inductor != tmp_path / "inductor"
+        and inductor.parent == Path(env["TRITON_CACHE_DIR"]).parent
+    )
+    assert "No such file or directory" in lines[-1]  # nothing in it when the run starts
+    assert not inductor.parent.exists()  # removed after the run
+
+
 @pytest.mark.framework
 def test_bench_runs_pytorch_and_mxnet_and_reports_a_missing_runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

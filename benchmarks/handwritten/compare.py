@@ -25,6 +25,7 @@ import os
 import shlex
 import statistics
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -32,6 +33,7 @@ from typing import Any, Callable, Optional, Sequence
 from dlspec.bench import host
 from dlspec.bench.process import exit_on_sigterm, run_child
 from dlspec.bench.record import append, stderr_tail
+from dlspec.bench.runner import cold_compile_caches
 from dlspec.bench.threads import cpu_set, thread_environment
 from dlspec.runtimes import RUNTIMES, Runtime, expand, probe, runtime
 
@@ -165,7 +167,6 @@ def run_one(
     script = pair.emitted if which == EMITTED else pair.hand
     argv = rt.command(str(script), *flags(max_steps, args.warmup, args.device, results_path))
     threads = args.threads or None
-    env = {**rt.environment(), **thread_environment(threads)}
     cpus = cpu_set(threads, sorted(os.sched_getaffinity(0)))
     base = {
         "model": pair.model,
@@ -187,9 +188,15 @@ def run_one(
         "host": facts,
     }
     try:
-        done = run_child(
-            argv, env, folder / "stdout.txt", folder / "stderr.txt", args.timeout, cpus
-        )
+        with tempfile.TemporaryDirectory(prefix="dlspec-compare-caches-") as caches:
+            env = {
+                **rt.environment(),
+                **thread_environment(threads),
+                **cold_compile_caches(Path(caches)),  # each run compiles from nothing, as bench's
+            }
+            done = run_child(
+                argv, env, folder / "stdout.txt", folder / "stderr.txt", args.timeout, cpus
+            )
     except OSError as err:  # the interpreter is missing or not executable
         return {**base, **_failed("failed", f"cannot start {argv[0]}: {err}", [])}
     base.update(wall_seconds=done.wall_seconds, peak_rss_mb=done.peak_rss_mb)

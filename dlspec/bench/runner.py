@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -101,6 +102,18 @@ def job_cpus(job: Job) -> Optional[list[int]]:
     return cpu_set(threads, sorted(host_cpus()))
 
 
+def cold_compile_caches(folder: Path) -> dict[str, str]:
+    """The variables that make a run compile from nothing, so its warm-up holds the whole
+    compilation whatever ran before it (an earlier repeat, the caller's settings):
+    torch.compile's Inductor and Triton caches in `folder` (empty, the run's own), JAX's
+    persistent compilation cache off."""
+    return {
+        "TORCHINDUCTOR_CACHE_DIR": str(folder / "inductor"),
+        "TRITON_CACHE_DIR": str(folder / "triton"),
+        "JAX_ENABLE_COMPILATION_CACHE": "false",
+    }
+
+
 def run_job(
     job: Job,
     settings: Settings,
@@ -113,7 +126,6 @@ def run_job(
     results_path = job.folder / "results.json"
     results_path.unlink(missing_ok=True)
     argv = job_command(job, rt, settings.flags(results_path))
-    env = {**rt.environment(), **thread_environment(job.threads)}
     cpus = job_cpus(job)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     baseline = None
@@ -122,15 +134,21 @@ def run_job(
         first = host.gpu_sample()
         baseline, sampler = (first[0] if first else None), host.gpu_sample
     try:
-        finished = run_child(
-            argv,
-            env,
-            job.folder / "stdout.txt",
-            job.folder / "stderr.txt",
-            settings.timeout,
-            cpus,
-            sampler,
-        )
+        with tempfile.TemporaryDirectory(prefix="dlspec-bench-caches-") as caches:
+            env = {
+                **rt.environment(),
+                **thread_environment(job.threads),
+                **cold_compile_caches(Path(caches)),
+            }
+            finished = run_child(
+                argv,
+                env,
+                job.folder / "stdout.txt",
+                job.folder / "stderr.txt",
+                settings.timeout,
+                cpus,
+                sampler,
+            )
     except OSError as err:  # the interpreter is missing or not executable
         finished = Finished(None, False, 0.0, None)
         (job.folder / "stderr.txt").write_text(f"cannot start {argv[0]}: {err}\n")
