@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dlspec.frontend.load import build, build_file
-from dlspec.ir.model import TIME_DISTRIBUTED, Model, wrapped
+from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
 from dlspec.oracle import forward as R
 from dlspec.verify import margins as M
 from dlspec.verify import run as V
@@ -137,3 +137,37 @@ def test_the_pruned_margin_is_the_whole_forwards_margin() -> None:
     weights = W.draw_weights(model, 0)
     x = W.input_batches(model, 3, 1)
     assert decision_margin(model, weights, x) == _whole_forward_margin(model, weights, x) < np.inf
+
+
+def test_a_margin_at_or_below_the_floor_stops_the_forward(monkeypatch) -> None:
+    """TINY's relu input has margin 1e-9/4: with a floor above that, the max pool (the next
+    decision) is never measured and no later layer is computed; below it, both are."""
+    model = build(TINY, "t.dl").model
+    weights = W.draw_weights(model, 0)
+    x = np.array([[[[2.0, -1.0, 1e-9], [4.0, 0.5, -3.0]]]])
+    measured: list[str] = []
+    real = M._layer_margin
+
+    def counted(layer: Layer, inner: Layer, value: np.ndarray) -> float:
+        measured.append(layer.op)
+        return real(layer, inner, value)
+
+    monkeypatch.setattr(M, "_layer_margin", counted)
+    assert decision_margin(model, weights, x, floor=1e-6) == 1e-9 / 4.0
+    assert measured == ["relu"]
+    measured.clear()
+    assert decision_margin(model, weights, x, floor=1e-12) == 1e-9 / 4.0
+    assert measured == ["relu", "maxpool2d"]
+
+
+def test_a_bounded_draw_picks_the_batch_an_unbounded_one_picks(monkeypatch) -> None:
+    """Every draw measured whole or cut short at the best so far: the same batches, the same
+    margins, for a model whose draws never clear the minimum (all 16 are tried)."""
+    model = build(TWO_TOWERS, "t.dl").model
+    start = W.draw_weights(model, V.VERIFY_SEED)
+    bounded, drawn = V.oracle(model, start, 3, min_margin=1.0)
+    monkeypatch.setattr(V, "decision_margin", lambda m, w, x, floor: decision_margin(m, w, x))
+    whole, again = V.oracle(model, start, 3, min_margin=1.0)
+    assert bounded.margins == whole.margins
+    for name, batch in drawn.items():
+        np.testing.assert_array_equal(batch, again[name])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -553,18 +553,18 @@ def ancestors(model: Model, names: Iterable[str]) -> set[str]:
     return needed
 
 
-def tensors(
+def each_tensor(
     model: Model,
     weights: Weights,
-    x: Batch,
+    values: dict[str, Array],
     training: bool = False,
     wanted: Optional[Iterable[str]] = None,
-) -> dict[str, Array]:
-    """Every named tensor for batch `x` (float64): the inputs, then each layer's output in layer
-    order, which is topological (a layer reads only earlier tensors). `training`: batch norm
+) -> Iterator[str]:
+    """Compute into `values` (the model's inputs at first) each layer's output in layer order,
+    which is topological (a layer reads only earlier tensors), yielding each layer's name once
+    its output is there: a caller may stop as soon as it has read enough. `training`: batch norm
     uses batch statistics (dropout stays off: verify's training steps run without it).
     `wanted`: only those tensors and what they are computed from (the same values)."""
-    values = model_inputs(model, x)
     needed = None if wanted is None else ancestors(model, wanted)
     for layer in model.layers:
         if needed is not None and layer.name not in needed:
@@ -576,6 +576,21 @@ def tensors(
             values[layer.name] = MERGE_FORWARD[layer.op](layer, [values[n] for n in layer.inputs])
         else:
             values[layer.name] = layer_forward(layer, weights, values[layer.inputs[0]])
+        yield layer.name
+
+
+def tensors(
+    model: Model,
+    weights: Weights,
+    x: Batch,
+    training: bool = False,
+    wanted: Optional[Iterable[str]] = None,
+) -> dict[str, Array]:
+    """Every named tensor for batch `x` (float64): the inputs, then each layer's output
+    (`each_tensor` to the end)."""
+    values = model_inputs(model, x)
+    for _ in each_tensor(model, weights, values, training, wanted):
+        pass
     return values
 
 

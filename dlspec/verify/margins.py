@@ -58,21 +58,34 @@ def _checked(model: Model) -> list[tuple[Layer, Layer]]:
     return [(layer, inner) for layer, inner in pairs if inner.op in KINKED + POOLS]
 
 
-def decision_margin(model: Model, weights: dict[str, Array], x: Array) -> float:
+def decision_margin(
+    model: Model, weights: dict[str, Array], x: Array, floor: float = -np.inf
+) -> float:
     """The smallest relative margin of any kink or (global) max-pool tie on training batch `x`
     (inf if none), with batch norm on batch statistics as in a training step. Only the tensors
-    that reach a decision are computed."""
+    that reach a decision are computed, in layer order, and the walk stops once the margin so far
+    is at or below `floor`: what it returns then is no more than `floor`, though not the margin."""
     checked = _checked(model)
-    values = R.tensors(model, weights, x, True, [layer.inputs[0] for layer, _ in checked])
+    values = R.model_inputs(model, x)
+    computed = R.each_tensor(
+        model, weights, values, True, [layer.inputs[0] for layer, _ in checked]
+    )
     margin = np.inf
     for layer, inner in checked:
-        value = values[layer.inputs[0]]
-        if layer.op == TIME_DISTRIBUTED:  # the wrapped layer sees every step as a sample
-            value = R.steps(value)
-        if inner.op == "maxpool2d":
-            margin = min(margin, _tie_margin(inner, value))
-        elif inner.op == "global_maxpool2d":
-            margin = min(margin, _global_tie_margin(value))
-        else:
-            margin = min(margin, _kink_margin(value))
+        while layer.inputs[0] not in values:
+            next(computed)
+        margin = min(margin, _layer_margin(layer, inner, values[layer.inputs[0]]))
+        if margin <= floor:
+            break
     return margin
+
+
+def _layer_margin(layer: Layer, inner: Layer, value: Array) -> float:
+    """The margin of one deciding layer on its input `value`."""
+    if layer.op == TIME_DISTRIBUTED:  # the wrapped layer sees every step as a sample
+        value = R.steps(value)
+    if inner.op == "maxpool2d":
+        return _tie_margin(inner, value)
+    if inner.op == "global_maxpool2d":
+        return _global_tie_margin(value)
+    return _kink_margin(value)

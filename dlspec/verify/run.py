@@ -167,7 +167,8 @@ def _training_batch(
         batch_seed = seed + 1 + step + 1000 * draw
         x = W.input_batches(model, size, batch_seed)
         y = W.label_batch(model, size, batch_seed)
-        margin = decision_margin(model, weights, x)
+        # a draw stops measuring once it cannot beat the best so far (the same draw wins)
+        margin = decision_margin(model, weights, x, floor=best[2])
         if margin >= min_margin:
             return x, y, margin
         if margin > best[2]:
