@@ -141,7 +141,7 @@ def test_the_pruned_margin_is_the_whole_forwards_margin() -> None:
 
 def test_a_margin_at_or_below_the_floor_stops_the_forward(monkeypatch) -> None:
     """TINY's relu input has margin 1e-9/4: with a floor above that, the max pool (the next
-    decision) is never measured and no later layer is computed; below it, both are."""
+    decision) is never measured; below it, both are."""
     model = build(TINY, "t.dl").model
     weights = W.draw_weights(model, 0)
     x = np.array([[[[2.0, -1.0, 1e-9], [4.0, 0.5, -3.0]]]])
