@@ -1103,9 +1103,13 @@ def verify(args):
     model = build_model(data_format, args.seed, dropout=False)
     load_weights(model, os.path.join(args.verify, "weights.npz"))
     inputs, batches = verify_batches(args)
-    output = model([to_native_layout(a, data_format) for a in inputs], training=False)
-    forward = to_canonical_layout(ops.convert_to_numpy(output), data_format)
     compile_model(model, 0, args.jit_compile, args.lr_scale, not args.no_fused_optimizer)
+    native = [to_native_layout(a, data_format) for a in inputs]
+    if args.replicas == 1:  # as an inference run computes it: compiled as --jit-compile says
+        output = model.predict_on_batch(native)
+    else:  # each replica the whole batch (predict_on_batch would split it among them)
+        output = ops.convert_to_numpy(model(native, training=False))
+    forward = to_canonical_layout(output, data_format)
     if getattr(args, "strategy", None) is not None:
         return verify_distributed(model, forward, batches, args)
     losses, lrs = [], []
