@@ -244,11 +244,7 @@ def test_unstated_profile_is_dlspec() -> None:
 def test_train_defaults() -> None:
     model = build_model(["dense(3)"], "float32[4]", train="")
     train = model.train
-    assert (train.loss.kind, train.loss.from_logits, train.loss.labels) == (
-        "softmax_cross_entropy",
-        True,
-        "sparse",
-    )
+    assert (train.loss.kind, train.loss.labels) == ("softmax_cross_entropy", "sparse")
     assert (train.batch, train.epochs, train.seed) == (32, 1, 0)
     assert (train.optimizer.kind, train.schedule.kind, train.schedule.attrs) == (
         "sgd",

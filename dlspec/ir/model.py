@@ -180,15 +180,14 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Loss:
-    """Loss form: logits in where it takes them, what its targets are (`sparse` class ids,
-    `multi_label` 0/1 per output element, `real` values), the mean over the batch (and over the
-    elements, except softmax_cross_entropy's class axis)."""
+    """Loss form: the kind, and what its targets are (`sparse` class ids, `multi_label` 0/1 per
+    output element, `real` values). The kind alone fixes the rest (docs/semantics.md): the cross
+    entropies take logits (softmax or sigmoid fused), and every loss is the mean over the batch
+    (and over the elements, except softmax_cross_entropy's class axis)."""
 
     kind: str
     pos: Pos
-    from_logits: bool = True
     labels: str = "sparse"
-    reduction: str = "mean"
 
 
 @dataclass(frozen=True)
