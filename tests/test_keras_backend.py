@@ -826,6 +826,44 @@ def test_verify_against_the_oracle(
     assert not _failed(checks)
 
 
+# appended to a script: record the batch size of each predict_on_batch call, written at exit
+PREDICT_SPY = """
+import atexit
+import keras
+
+PREDICTED = []
+_predict_on_batch = keras.Model.predict_on_batch
+
+
+def _spied(self, x, *args, **kwargs):
+    PREDICTED.append(len(x[0]))
+    return _predict_on_batch(self, x, *args, **kwargs)
+
+
+keras.Model.predict_on_batch = _spied
+atexit.register(lambda: open(os.environ["DLSPEC_PREDICT_SPY"], "w").write(json.dumps(PREDICTED)))
+"""
+
+
+@pytest.mark.framework
+def test_verify_forward_runs_the_compiled_predict_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify's forward pass goes through predict_on_batch (on jax: one jitted function, not an
+    op-by-op eager call), once, on the whole evaluation batch, and still matches the oracle."""
+    need("keras[jax]")
+    monkeypatch.chdir(ROOT)
+    spy = tmp_path / "predicted.json"
+    monkeypatch.setenv("DLSPEC_PREDICT_SPY", str(spy))
+    monkeypatch.delenv("DLSPEC_ZYGOTE", raising=False)  # atexit runs in a process of its own
+    model = build_file("examples/mnist_mlp.dl").model
+    head, main, tail = compile_model(model, "keras").source.rpartition('if __name__ == "__main__":')
+    source = head + PREDICT_SPY + "\n\n" + main + tail
+    checks = V.verify_model(model, ["keras[jax]"], steps=1, sources={"keras[jax]": source})
+    assert not _failed(checks), V.matrix(checks)
+    assert json.loads(spy.read_text()) == [V.VERIFY_BATCH]
+
+
 KINK_PROBE = """
 import json, sys
 import numpy as np
