@@ -864,6 +864,48 @@ def test_verify_forward_runs_the_compiled_predict_function(
     assert json.loads(spy.read_text()) == [V.VERIFY_BATCH]
 
 
+DRAWN_PROBE = """
+import importlib.util, json, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("script", sys.argv[1])
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+
+def drawn(loading=None):
+    if loading is None:
+        model = script.build_model("channels_last", 0)
+    else:
+        with script.drawn_to_be_replaced(loading):
+            model = script.build_model("channels_last", 0)
+    return [np.asarray(v) for v in model.weights]
+
+plain = drawn()
+same = lambda other: all(np.array_equal(a, b) for a, b in zip(plain, other))
+print(json.dumps({"not_loading": same(drawn(False)), "loading": same(drawn(True)), "after": same(drawn())}))
+"""
+
+
+@pytest.mark.framework
+def test_only_a_build_whose_weights_are_loaded_draws_otherwise(tmp_path: Path) -> None:
+    """keras[jax]: a build for verify or --weights-in draws its initial values in another
+    threefry form (they are overwritten; verify's tests prove the loaded values arrive), and
+    only that build: without loading, and after it, the draws are JAX's default ones."""
+    need("keras[jax]")
+    path = tmp_path / "mnist_mlp_keras.py"
+    path.write_text(compile_model(build_file("examples/mnist_mlp.dl").model, "keras").source)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", DRAWN_PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"not_loading": True, "loading": False, "after": True}
+
+
 KINK_PROBE = """
 import json, sys
 import numpy as np
