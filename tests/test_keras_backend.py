@@ -893,17 +893,19 @@ def test_only_a_build_whose_weights_are_loaded_draws_otherwise(tmp_path: Path) -
     need("keras[jax]")
     path = tmp_path / "mnist_mlp_keras.py"
     path.write_text(compile_model(build_file("examples/mnist_mlp.dl").model, "keras").source)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run(
-        [sys.executable, "-c", DRAWN_PROBE, str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    (tmp_path / "probe.py").write_text(DRAWN_PROBE, encoding="utf-8")
+    found = _probe(tmp_path / "probe.py", "jax", str(path))
     assert found == {"not_loading": True, "loading": False, "after": True}
+
+
+def _probe(probe: Path, backend: str, *args: str) -> Any:
+    """Run a probe script under Keras's `backend` (from the repository root); the JSON of the last
+    line it prints."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    command = [sys.executable, str(probe), *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 KINK_PROBE = """
@@ -950,11 +952,7 @@ def test_kink_is_below_float32_resolution(tmp_path: Path) -> None:
     model = build_file(str(ROOT / KINK)).model
     (tmp_path / "script.py").write_text(compile_model(model, "keras").source, encoding="utf-8")
     (tmp_path / "probe.py").write_text(KINK_PROBE, encoding="utf-8")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    command = [sys.executable, str(tmp_path / "probe.py"), str(ROOT / KINK), str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = _probe(tmp_path / "probe.py", "tensorflow", str(ROOT / KINK), str(tmp_path))
     print(
         f"relu_4 input nearest zero: oracle {found['oracle']:.2e}, Keras {found['ours']:.2e}; "
         f"float32 error on that layer {found['error']:.2e}"
