@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 from dlspec.backends.base import Backend, LayerCode, overhang
 from dlspec.backends.mxnet import init_lines
-from dlspec.codegen import contract
 from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
@@ -555,10 +554,6 @@ class CNTKBackend(Backend):
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
-            "header": contract.header(model),
-            "constants": contract.constants(model),
-            "data": contract.data_context(model),
-            "schedule": contract.schedule_context(model),
             "layers": [
                 {"name": self.native(layer), "module": code.module, "setup": code.setup}
                 for layer, code in codes
@@ -569,16 +564,11 @@ class CNTKBackend(Backend):
             "output": walk.output,
             "draws": sorted({p.init.dist for p in model.params}),
             "init_lines": [line for p in model.params for line in init_lines(p)],
-            "params": [(p.name, tuple(p.shape)) for p in model.params],
             "native_paths": list(self.native_paths(model).items()),
-            "inference": model.inference,
             "helpers": sorted({h for _, code in codes for h in code.helpers}),
             "running_stats": self.running_stats(model),
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
-            "loss": model.train.loss.kind,  # type: ignore[union-attr]
-            "class_name": "Net",
-            "model_name": model.name,
             "lr_scaling": model.train.lr_scaling if model.train else "none",
             "batchnorm_sync": bool(model.train and model.train.batchnorm_sync)
             and any(layer.op == "batchnorm" for layer in model.layers),

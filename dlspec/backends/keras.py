@@ -20,7 +20,6 @@ from dlspec.backends.base import (
 )
 from dlspec.backends.pytorch import FUSED_OPTIMIZERS, native_torch_optimizer, torch_optimizer_args
 from dlspec.backends.torch_cpu import channels_last_breaks
-from dlspec.codegen import contract
 from dlspec.codegen.updates import InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
 from dlspec.ir.updates import update_rule
@@ -857,25 +856,17 @@ class KerasBackend(Backend):
         if memory_inputs:
             helpers.add("channels_last_memory")
         return {
-            "header": contract.header(model),
-            "constants": contract.constants(model),
-            "data": contract.data_context(model),
-            "schedule": contract.schedule_context(model),
             "forward": forward,
             "channel_axis": any("channel_axis" in line for line in forward),
             "torch_channels_first": any(channels_last_breaks(layer) for layer in model.layers),
             "memory_inputs": memory_inputs,
             "helpers": sorted(helpers),
-            "params": [(p.name, tuple(p.shape)) for p in model.params],
             "weights": self._weights_context(model),
             "optimizer": self._optimizer(model),
-            "loss": train.loss.kind,
-            "inference": model.inference,
             "input_vars": [
                 (var, k, self.names.of(i.name))
                 for k, (var, i) in enumerate(zip(walk.arguments, model.inputs, strict=True))
             ],
-            "model_name": model.name,
             "lr_scaling": train.lr_scaling,
             "batchnorm_sync": train.batchnorm_sync,
         }

@@ -6,7 +6,6 @@ from dataclasses import replace
 from typing import Any, Optional
 
 from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
-from dlspec.codegen import contract
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
 
@@ -460,10 +459,6 @@ class MXNetBackend(Backend):
         codes = [(layer, self.emit(layer)) for layer in model.layers]
         walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
-            "header": contract.header(model),
-            "constants": contract.constants(model),
-            "data": contract.data_context(model),
-            "schedule": contract.schedule_context(model),
             "layers": [
                 {"name": self.native(layer), "module": code.module, "setup": code.setup}
                 for layer, code in codes
@@ -475,14 +470,9 @@ class MXNetBackend(Backend):
             "draws": sorted({p.init.dist for p in model.params}),
             "helpers": sorted(set().union(*(code.helpers for _, code in codes))),
             "init_lines": [line for p in model.params for line in init_lines(p)],
-            "params": [(p.name, tuple(p.shape)) for p in model.params],
             "native_paths": list(self.native_paths(model).items()),
-            "inference": model.inference,
             "running_stats": self.running_stats(model),
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
-            "loss": model.train.loss.kind,  # type: ignore[union-attr]
-            "class_name": "Net",
-            "model_name": model.name,
             **self._replica_settings(model),
         }

@@ -13,7 +13,6 @@ from dlspec.backends.base import (
     overhang,
 )
 from dlspec.backends.torch_cpu import channels_last_breaks
-from dlspec.codegen import contract
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param
 
@@ -498,10 +497,6 @@ class PyTorchBackend(Backend):
         helpers = sorted(set().union(*(c.helpers for _, c in codes)))
         walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
-            "header": contract.header(model),
-            "constants": contract.constants(model),
-            "data": contract.data_context(model),
-            "schedule": contract.schedule_context(model),
             "layers": [
                 {
                     "name": self.native(layer),
@@ -514,7 +509,6 @@ class PyTorchBackend(Backend):
             ],
             "forward": walk.lines,
             "forward_args": ", ".join(walk.arguments),
-            "inference": model.inference,
             "output": walk.output,
             "helpers": helpers,
             # 4-D weights: convolutions, which run faster on channels-last memory (unless one
@@ -523,7 +517,6 @@ class PyTorchBackend(Backend):
             and not any(channels_last_breaks(layer) for layer in model.layers),
             "init_lines": [line for p in model.params for line in init_lines(p, paths[p.name])]
             or ["pass  # the model has no parameters"],
-            "params": [(p.name, tuple(p.shape)) for p in model.params],
             "attribute_paths": renamed,
             # the parameter called `name` (a canonical name) in the generated code
             "buffers": buffers,
@@ -539,8 +532,5 @@ class PyTorchBackend(Backend):
             "path": "ATTRIBUTE_PATHS.get(name, name)" if renamed else "name",
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
-            "loss": model.train.loss.kind,  # type: ignore[union-attr]
             **self._replica_settings(model),
-            "class_name": "Net",
-            "model_name": model.name,
         }

@@ -15,7 +15,6 @@ from dlspec.backends.base import (
     subsampled,
 )
 from dlspec.backends.layouts import NativeParam
-from dlspec.codegen import contract
 from dlspec.codegen.updates import Printer, noted, render
 from dlspec.ir.model import TIME_DISTRIBUTED, Init, Layer, Model, Optimizer, Param, wrapped
 from dlspec.ir.updates import update_rule
@@ -512,12 +511,7 @@ class TensorFlowBackend(Backend):
         train = model.train
         assert train is not None
         return {
-            "header": contract.header(model),
-            "constants": contract.constants(model),
-            "data": contract.data_context(model),
-            "schedule": contract.schedule_context(model),
             "forward_args": ", ".join(walk.arguments),
-            "inference": model.inference,
             "forward": [*walk.lines, *result]
             + (["x = as_nchw(x)  # the model's output in canonical NCHW"] if output_map else []),
             "helpers": [h for h in self.HELPERS if h in used],
@@ -530,16 +524,12 @@ class TensorFlowBackend(Backend):
             "init_lines": [line for p in model.params for line in init_lines(p)],
             "offset_lines": [line for p in model.params for line in offset_lines(p)],
             "orthogonal": any(p.init.dist == "orthogonal" for p in model.params),
-            "params": [(p.name, tuple(p.shape)) for p in model.params],
             "optimizer": optimizer_context(train.optimizer),
-            "loss": train.loss.kind,
             "lr_scaling": train.lr_scaling,
             # batch norm over the global batch in a data-parallel run (its sums all-reduced)
             "batchnorm_sync": train.batchnorm_sync
             and any(layer.op == "batchnorm" for layer in model.layers),
             "input_dtype": model.inputs[0].dtype,
-            "class_name": "Net",
-            "model_name": model.name,
         }
 
 

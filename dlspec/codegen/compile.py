@@ -1,11 +1,11 @@
-"""Compile an explicit model for one target: backend context -> Jinja -> black's format."""
+"""Compile an explicit model for one target: contract and backend context -> Jinja -> black's format."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from dlspec.backends import get_backend
-from dlspec.codegen.contract import skeleton_context
+from dlspec.codegen.contract import model_context, skeleton_context
 from dlspec.codegen.render import FormatMode, format_source, render_unformatted
 from dlspec.errors import SpecError
 from dlspec.ir.model import Model
@@ -33,7 +33,11 @@ def unformatted(model: Model, target: str) -> tuple[str, FormatMode]:
     problems = backend.unsupported(model)
     if problems:
         raise SpecError(problems, model.source.path, model.source.text)
-    context = {**backend.context(model), **skeleton_context(model, backend.name)}
+    context = {
+        **model_context(model),
+        **backend.context(model),
+        **skeleton_context(model, backend.name),
+    }
     return render_unformatted(backend.template, context), backend.format_mode
 
 

@@ -158,6 +158,24 @@ def steps_per_epoch(model: Model) -> int:
     return math.ceil(train_size / model.train.batch)  # type: ignore[union-attr]
 
 
+def model_context(model: Model) -> dict[str, Any]:
+    """What every target's template reads alike: the header, constants, data and schedule of the
+    script contract, the canonical parameters, the loss and the model's name."""
+    train = model.train
+    assert train is not None
+    return {
+        "header": header(model),
+        "constants": constants(model),
+        "data": data_context(model),
+        "schedule": schedule_context(model),
+        "params": [(p.name, tuple(p.shape)) for p in model.params],
+        "inference": model.inference,
+        "loss": train.loss.kind,
+        "class_name": "Net",
+        "model_name": model.name,
+    }
+
+
 def skeleton_context(model: Model, target: str) -> dict[str, Any]:
     """What the shared skeleton (templates/common/script.py.j2) needs: the kind of spec, the
     flags (add_argument's arguments), verify's file names and keys (plain strings), imports."""
