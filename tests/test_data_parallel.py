@@ -3,7 +3,6 @@ a lost replica stops the others with an error instead of a hang, leaving no proc
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -11,12 +10,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pytest
+import replica_runs
+from replica_runs import (
+    ENDLESS,
+    FAILURE_TIMEOUT,
+    MLP,
+    RUN_TIMEOUT,
+    STEPS,
+    WEIGHTS_TOL,
+    check_two_replicas,
+    child_with,
+    relative_error,
+    run,
+    session_processes,
+    stop,
+    wait_for,
+    write_npz,
+)
 
-from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import runtime
@@ -26,21 +40,6 @@ from dlspec.verify.run import matrix
 
 pytestmark = pytest.mark.framework
 torch = pytest.importorskip("torch", reason="torch is not installed: data-parallel tests skipped")
-
-# 11 training samples in batches of 4: 4, 4, 3; two replicas split the last one 1 and 2
-MLP = """
-model mlp {
-    input x: float32[6]
-    dense(5) -> tanh
-    dense(3)
-}
-train {
-    optimizer = sgd(lr=0.2, momentum=0.9)
-    batch = 4
-    epochs = 2
-    data = npz
-}
-"""
 
 # batch norm over a feature map and over features; BatchNormExplicit for the biased form
 BATCHNORM = """
@@ -60,62 +59,22 @@ train {
 }
 """
 
-STEPS = ["--device", "cpu", "--warmup", "1"]
-RUN_TIMEOUT = 300  # seconds for one run: ~10 s here (three interpreters import torch)
-WEIGHTS_TOL = 1e-5
+PYTORCH = runtime("pytorch")
 
 
 def script(text: str, folder: Path, name: str = "net.py") -> Path:
     """The PyTorch script of a spec text."""
-    path = folder / name
-    path.write_text(compile_model(build(text, "net.dl").model, "pytorch").source, encoding="utf-8")
-    return path
-
-
-def write_npz(path: Path, train: int, test: int) -> Path:
-    """A small npz dataset for MLP."""
-    rng = np.random.RandomState(3)
-    arrays = {
-        "x_train": rng.randn(train, 6).astype(np.float32),
-        "y_train": rng.randint(0, 3, train).astype(np.int64),
-        "x_test": rng.randn(test, 6).astype(np.float32),
-        "y_test": rng.randint(0, 3, test).astype(np.int64),
-    }
-    np.savez(path, **arrays)
-    return path
+    return replica_runs.script(text, folder, "pytorch", name)
 
 
 def one_process(path: Path, tag: str, *flags: str) -> tuple[dict, dict]:
     """Run the script as one process; its results and trained weights."""
-    folder = path.parent
-    argv = [*flags, "--results", str(folder / f"{tag}.json")]
-    argv += ["--weights-out", str(folder / f"{tag}.npz")]
-    done = subprocess.run(
-        [sys.executable, str(path), *argv], capture_output=True, text=True, timeout=RUN_TIMEOUT
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return _outputs(folder, tag)
+    return run(PYTORCH, path, tag, 1, *flags)
 
 
 def replicas(path: Path, tag: str, count: int, *flags: str) -> tuple[dict, dict]:
     """Run the script as `count` replicas under torchrun; the results and weights rank 0 wrote."""
-    folder = path.parent
-    argv = [*flags, "--results", str(folder / f"{tag}.json")]
-    argv += ["--weights-out", str(folder / f"{tag}.npz")]
-    done, tail = run_replicas(runtime("pytorch"), str(path), count, argv, folder / tag, RUN_TIMEOUT)
-    assert done.returncode == 0, tail
-    return _outputs(folder, tag)
-
-
-def _outputs(folder: Path, tag: str) -> tuple[dict, dict]:
-    results = json.loads((folder / f"{tag}.json").read_text())
-    with np.load(folder / f"{tag}.npz") as f:
-        return results, {k: f[k] for k in f.files}
-
-
-def relative_error(a: dict, b: dict) -> float:
-    """The largest max|a - b| / max|b| over the tensors."""
-    return max(float(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()) for k in b)
+    return run(PYTORCH, path, tag, count, *flags)
 
 
 def test_two_replicas_train_the_weights_of_one_process(tmp_path: Path) -> None:
@@ -123,18 +82,8 @@ def test_two_replicas_train_the_weights_of_one_process(tmp_path: Path) -> None:
     replica's mean loss is weighted by its share, so the mean gradient is the global batch's."""
     path = script(MLP, tmp_path)
     data = str(write_npz(tmp_path / "data.npz", 11, 5))
-    single, w_single = one_process(path, "single", *STEPS, "--data", data)
-    double, w_double = replicas(path, "double", 2, *STEPS, "--data", data)
-    assert relative_error(w_double, w_single) <= WEIGHTS_TOL
-    assert validate_results(double) == []
-    assert (single["replicas"], double["replicas"]) == (1, 2)
-    assert double["steps"] == single["steps"] == 6
-    assert double["timed_samples"] == single["timed_samples"] == 11 * 2 - 4
-    rate = double["samples_per_second"]
-    assert double["samples_per_second_per_replica"] == pytest.approx(rate / 2)
-    assert double["epoch_losses"] == pytest.approx(single["epoch_losses"], rel=1e-6)
-    assert double["test_loss"] == pytest.approx(single["test_loss"], rel=1e-6)
-    assert (double["test_samples"], double["test_accuracy"]) == (5, single["test_accuracy"])
+    single = one_process(path, "single", *STEPS, "--data", data)
+    check_two_replicas(single, replicas(path, "double", 2, *STEPS, "--data", data), 11, 5)
 
 
 def test_synchronised_batchnorm_trains_the_weights_of_one_process(tmp_path: Path) -> None:
@@ -188,10 +137,6 @@ def test_an_inference_script_refuses_replicas(tmp_path: Path) -> None:
 
 # ---- a lost replica --------------------------------------------------------------------------
 
-# 16 samples an epoch: rank 0 prints a line per epoch, for as many epochs as it is asked
-ENDLESS = MLP.replace("data = npz", "data = synthetic(train_size=16, test_size=8)")
-FAILURE_TIMEOUT = 60  # seconds the survivors may take to stop once a replica is lost
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -199,38 +144,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(path: Path, text: str, deadline: float) -> None:
-    """Until `text` is in the file (training has begun)."""
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared in {path}:\n{path.read_text()[-2000:]}")
-
-
-def session_processes(sid: int) -> list[int]:
-    """The live processes of a session (ours are started in their own), zombies excluded."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def worker(launcher: int, rank: int) -> int:
     """The process of a replica torchrun started (a child whose environment has RANK=rank)."""
-    path = Path(f"/proc/{launcher}/task/{launcher}/children")
-    for pid in path.read_text().split():
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        if f"RANK={rank}".encode() in environ:
-            return int(pid)
-    raise AssertionError(f"no worker of rank {rank} under {launcher}")
+    return child_with(launcher, f"RANK={rank}")
 
 
 def start_rank(path: Path, rank: int, port: int, log: Path, *flags: str) -> subprocess.Popen:
@@ -242,15 +158,6 @@ def start_rank(path: Path, rank: int, port: int, log: Path, *flags: str) -> subp
         return subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
         )
-
-
-def stop(proc: subprocess.Popen) -> Optional[int]:
-    """Kill what is left of a process's session; its exit status."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("fault", ["killed", "hung"])

@@ -3,20 +3,32 @@ and a lost replica ends the run with an error instead of a hang, leaving no proc
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
 
-import numpy as np
 import pytest
+import replica_runs
 from built_runtimes import ready
+from replica_runs import (
+    ENDLESS,
+    FAILURE_TIMEOUT,
+    MLP,
+    RUN_TIMEOUT,
+    STEPS,
+    WEIGHTS_TOL,
+    check_two_replicas,
+    outputs,
+    relative_error,
+    run,
+    session_processes,
+    stop,
+    wait_for,
+    write_npz,
+)
 
-from dlspec.codegen.compile import compile_model
-from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import Runtime
 from dlspec.verify.parallel import verify_replicas
@@ -25,26 +37,14 @@ from dlspec.verify.run import matrix
 
 pytestmark = pytest.mark.framework
 
-# 11 training samples in batches of 4: 4, 4, 3; two replicas split the last one 1 and 2
-MLP = """
-model mlp {
-    input x: float32[6]
-    dense(5) -> tanh
-    dense(3)
-}
-train {
-    optimizer = OPTIMIZER
-    batch = 4
-    epochs = 2
-    data = npz
-}
-"""
 # one per path of the script: a summed learner (C.momentum_sgd), a mean learner (C.adam), the
 # written-out update (RMSprop)
 OPTIMIZERS = ["sgd(lr=0.2, momentum=0.9)", "adam(lr=0.05)", "rmsprop(lr=0.01, momentum=0.5)"]
-STEPS = ["--device", "cpu", "--warmup", "1"]
-RUN_TIMEOUT = 300  # seconds for one run: ~5 s here
-WEIGHTS_TOL = 1e-5
+
+
+def mlp(optimizer: str, spec: str = MLP) -> str:
+    """The MLP (or ENDLESS) trained by this optimiser."""
+    return spec.replace("optimizer = sgd(lr=0.2, momentum=0.9)", f"optimizer = {optimizer}")
 
 
 @pytest.fixture(scope="module")
@@ -57,43 +57,7 @@ def cntk() -> Runtime:
 
 
 def script(text: str, folder: Path, name: str = "net.py") -> Path:
-    path = folder / name
-    path.write_text(compile_model(build(text, "net.dl").model, "cntk").source, encoding="utf-8")
-    return path
-
-
-def write_npz(path: Path, train: int, test: int) -> Path:
-    rng = np.random.RandomState(3)
-    arrays = {
-        "x_train": rng.randn(train, 6).astype(np.float32),
-        "y_train": rng.randint(0, 3, train).astype(np.int64),
-        "x_test": rng.randn(test, 6).astype(np.float32),
-        "y_test": rng.randint(0, 3, test).astype(np.int64),
-    }
-    np.savez(path, **arrays)
-    return path
-
-
-def run(rt: Runtime, path: Path, tag: str, count: int, *flags: str) -> tuple[dict, dict]:
-    """Run the script as one process (count 1) or `count` replicas; rank 0's results and weights."""
-    folder = path.parent
-    argv = [*flags, "--results", str(folder / f"{tag}.json")]
-    argv += ["--weights-out", str(folder / f"{tag}.npz")]
-    if count == 1:
-        done = subprocess.run(
-            rt.command(str(path), *argv), env=rt.environment(), capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-    else:
-        finished, tail = run_replicas(rt, str(path), count, argv, folder / tag, RUN_TIMEOUT)
-        assert finished.returncode == 0, tail
-    results = json.loads((folder / f"{tag}.json").read_text())
-    with np.load(folder / f"{tag}.npz") as f:
-        return results, {k: f[k] for k in f.files}
-
-
-def relative_error(a: dict, b: dict) -> float:
-    return max(float(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()) for k in b)
+    return replica_runs.script(text, folder, "cntk", name)
 
 
 def test_replicas_start_through_the_scripts_own_flag(cntk: Runtime) -> None:
@@ -113,20 +77,11 @@ def test_two_replicas_train_the_weights_of_one_process(
 ) -> None:
     """Real data, reshuffled each epoch, whose last batch (3 samples) splits 1 and 2: the
     replicas' summed gradients over the global rows are the global batch's mean gradient."""
-    path = script(MLP.replace("OPTIMIZER", optimizer), tmp_path)
+    path = script(mlp(optimizer), tmp_path)
     data = str(write_npz(tmp_path / "data.npz", 11, 5))
-    single, w_single = run(cntk, path, "single", 1, *STEPS, "--data", data)
-    double, w_double = run(cntk, path, "double", 2, *STEPS, "--data", data)
-    assert relative_error(w_double, w_single) <= WEIGHTS_TOL
-    assert validate_results(double) == []
-    assert (single["replicas"], double["replicas"]) == (1, 2)
-    assert double["steps"] == single["steps"] == 6
-    assert double["timed_samples"] == single["timed_samples"] == 11 * 2 - 4
-    rate = double["samples_per_second"]
-    assert double["samples_per_second_per_replica"] == pytest.approx(rate / 2)
-    assert double["epoch_losses"] == pytest.approx(single["epoch_losses"], rel=1e-5)
-    assert double["test_loss"] == pytest.approx(single["test_loss"], rel=1e-5)
-    assert double["test_samples"] == single["test_samples"] == 5
+    single = run(cntk, path, "single", 1, *STEPS, "--data", data)
+    double = run(cntk, path, "double", 2, *STEPS, "--data", data)
+    check_two_replicas(single, double, 11, 5, rel=1e-5, accuracy=False)
 
 
 def refused(cntk: Runtime, tmp_path: Path, text: str, train: int = 11) -> str:
@@ -139,7 +94,7 @@ def refused(cntk: Runtime, tmp_path: Path, text: str, train: int = 11) -> str:
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused(cntk: Runtime, tmp_path: Path) -> None:
-    text = MLP.replace("OPTIMIZER", OPTIMIZERS[0]).replace("batch = 4", "batch = 5")
+    text = mlp(OPTIMIZERS[0]).replace("batch = 4", "batch = 5")
     err = refused(cntk, tmp_path, text)
     assert "batch 5 is the global batch: it must split evenly over the 2 replicas" in err
     assert "the 2 replicas stopped: mpiexec exited with status" in err
@@ -148,15 +103,13 @@ def test_a_batch_that_does_not_split_evenly_is_refused(cntk: Runtime, tmp_path: 
 def test_a_last_batch_smaller_than_the_replica_count_is_refused(
     cntk: Runtime, tmp_path: Path
 ) -> None:
-    err = refused(cntk, tmp_path, MLP.replace("OPTIMIZER", OPTIMIZERS[0]), train=9)
+    err = refused(cntk, tmp_path, mlp(OPTIMIZERS[0]), train=9)
     assert "the last batch of each epoch has 1 samples, fewer than the 2 replicas" in err
 
 
 def test_synchronised_batchnorm_is_refused(cntk: Runtime, tmp_path: Path) -> None:
     """CNTK 2.7 has no batch norm synchronised over replicas: the replicas refuse to start."""
-    text = MLP.replace("OPTIMIZER", OPTIMIZERS[0]).replace(
-        "dense(5) -> tanh", "dense(5)\n    batchnorm -> tanh"
-    )
+    text = mlp(OPTIMIZERS[0]).replace("dense(5) -> tanh", "dense(5)\n    batchnorm -> tanh")
     err = refused(
         cntk, tmp_path, text.replace("data = npz", "data = npz\n    batchnorm_sync = true")
     )
@@ -167,36 +120,10 @@ def test_synchronised_batchnorm_is_refused(cntk: Runtime, tmp_path: Path) -> Non
 
 # a CNTK learner in a Trainer (its gradients summed inside train_minibatch), and Adam written out
 # (the gradients summed by aggregate_in_place, which keeps Python's lock while it waits)
-ENDLESS = {
-    path: MLP.replace("OPTIMIZER", optimizer).replace(
-        "data = npz", "data = synthetic(train_size=16, test_size=8)"
-    )
+UPDATES = {
+    path: mlp(optimizer, ENDLESS)
     for path, optimizer in (("learner", OPTIMIZERS[0]), ("written", OPTIMIZERS[1]))
 }
-FAILURE_TIMEOUT = 60  # seconds the run may take to stop once a replica is lost
-
-
-def wait_for(path: Path, text: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared in {path}:\n{path.read_text()[-2000:]}")
-
-
-def session_processes(sid: int) -> list[int]:
-    """The live processes of a session (the run is started in its own), zombies excluded."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def replica(sid: int, rank: int) -> int:
@@ -211,15 +138,7 @@ def replica(sid: int, rank: int) -> int:
     raise AssertionError(f"no replica of rank {rank} in session {sid}")
 
 
-def stop(proc: subprocess.Popen) -> Optional[int]:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return proc.wait(timeout=30)
-
-
-@pytest.mark.parametrize("updates", sorted(ENDLESS))
+@pytest.mark.parametrize("updates", sorted(UPDATES))
 @pytest.mark.parametrize("fault", ["killed", "hung"])
 def test_a_lost_replica_ends_the_run_with_an_error(
     cntk: Runtime, tmp_path: Path, fault: str, updates: str
@@ -229,7 +148,7 @@ def test_a_lost_replica_ends_the_run_with_an_error(
     started with --replicas 2 exits 1 within the timeout, and no process of the run is left.
     With Adam written out rank 0 waits in aggregate_in_place, where a watchdog thread never got
     a turn (the run hung)."""
-    path = script(ENDLESS[updates], tmp_path)
+    path = script(UPDATES[updates], tmp_path)
     err = tmp_path / "run.err"
     argv = cntk.command(str(path), "--replicas", "2", *STEPS, "--epochs", "100000")
     argv += ["--replica-timeout", "5"]
@@ -265,7 +184,7 @@ def test_a_lost_replica_ends_the_run_with_an_error(
 def test_verify_two_replicas_against_one_process_and_the_oracle(
     cntk: Runtime, tmp_path: Path
 ) -> None:
-    text = MLP.replace("OPTIMIZER", "adam(lr=0.01)").replace("data = npz", "lr_scaling = none")
+    text = mlp("adam(lr=0.01)").replace("data = npz", "lr_scaling = none")
     checks = verify_replicas(build(text, "mlp.dl").model, ["cntk"], 2, 3, tmp_path)
     assert all(c.passed for c in checks), matrix(checks)
     rows = {(c.runtime, c.check): c for c in checks}
@@ -293,7 +212,7 @@ def test_two_hosts_train_the_weights_of_one_process(cntk: Runtime, tmp_path: Pat
     ssh = tmp_path / "ssh"
     ssh.write_text(FAKE_SSH)
     ssh.chmod(0o755)
-    path = script(MLP.replace("OPTIMIZER", OPTIMIZERS[1]), tmp_path)
+    path = script(mlp(OPTIMIZERS[1]), tmp_path)
     data = str(write_npz(tmp_path / "data.npz", 11, 5))
     _, w_single = run(cntk, path, "single", 1, *STEPS, "--data", data)
     argv = [str(folder / "mpiexec"), "--oversubscribe", "--mca", "plm_rsh_agent", str(ssh)]
@@ -316,6 +235,6 @@ def test_two_hosts_train_the_weights_of_one_process(cntk: Runtime, tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert str(folder / "orted") in (tmp_path / "ssh.log").read_text()  # host2's daemon
-    assert json.loads((tmp_path / "hosts.json").read_text())["replicas"] == 2
-    with np.load(tmp_path / "hosts.npz") as f:
-        assert relative_error({k: f[k] for k in f.files}, w_single) <= WEIGHTS_TOL
+    results, weights = outputs(tmp_path, "hosts")
+    assert results["replicas"] == 2
+    assert relative_error(weights, w_single) <= WEIGHTS_TOL

@@ -4,18 +4,31 @@ with an error instead of a hang, leaving no process behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+import replica_runs
 from built_runtimes import ready
+from replica_runs import (
+    ENDLESS,
+    FAILURE_TIMEOUT,
+    MLP,
+    RUN_TIMEOUT,
+    STEPS,
+    WEIGHTS_TOL,
+    check_two_replicas,
+    relative_error,
+    run,
+    session_processes,
+    stop,
+    wait_for,
+    write_npz,
+)
 
-from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import Runtime
@@ -25,20 +38,6 @@ from dlspec.verify.run import matrix
 
 pytestmark = pytest.mark.framework
 
-# 11 training samples in batches of 4: 4, 4, 3; two replicas split the last one 1 and 2
-MLP = """
-model mlp {
-    input x: float32[6]
-    dense(5) -> tanh
-    dense(3)
-}
-train {
-    optimizer = sgd(lr=0.2, momentum=0.9)
-    batch = 4
-    epochs = 2
-    data = npz
-}
-"""
 BATCHNORM = """
 model bn {
     input x: float32[6]
@@ -52,13 +51,6 @@ train {
     SYNC
 }
 """
-# 16 samples an epoch: rank 0 prints a line per epoch, for as many epochs as it is asked
-ENDLESS = MLP.replace("data = npz", "data = synthetic(train_size=16, test_size=8)")
-
-STEPS = ["--device", "cpu", "--warmup", "1"]
-RUN_TIMEOUT = 300  # seconds for one run: ~10 s here (four interpreters import mxnet)
-FAILURE_TIMEOUT = 60  # seconds the run may take to stop once a replica is lost
-WEIGHTS_TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -68,50 +60,7 @@ def mxnet() -> Runtime:
 
 def script(text: str, folder: Path, name: str = "net.py") -> Path:
     """The MXNet script of a spec text."""
-    path = folder / name
-    path.write_text(compile_model(build(text, "net.dl").model, "mxnet").source, encoding="utf-8")
-    return path
-
-
-def write_npz(path: Path, train: int, test: int) -> Path:
-    """A small npz dataset for MLP."""
-    rng = np.random.RandomState(3)
-    arrays = {
-        "x_train": rng.randn(train, 6).astype(np.float32),
-        "y_train": rng.randint(0, 3, train).astype(np.int64),
-        "x_test": rng.randn(test, 6).astype(np.float32),
-        "y_test": rng.randint(0, 3, test).astype(np.int64),
-    }
-    np.savez(path, **arrays)
-    return path
-
-
-def run(rt: Runtime, path: Path, tag: str, count: int, *flags: str) -> tuple[dict, dict]:
-    """Run the script as one process (count 1) or as `count` replicas (its own launcher); the
-    results and weights (rank 0's)."""
-    folder = path.parent
-    argv = [*flags, "--results", str(folder / f"{tag}.json")]
-    argv += ["--weights-out", str(folder / f"{tag}.npz")]
-    if count == 1:
-        done = subprocess.run(
-            [*rt.python, str(path), *argv],
-            capture_output=True,
-            text=True,
-            env=rt.environment(),
-            timeout=RUN_TIMEOUT,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-    else:
-        finished, tail = run_replicas(rt, str(path), count, argv, folder / tag, RUN_TIMEOUT)
-        assert finished.returncode == 0, tail
-    results = json.loads((folder / f"{tag}.json").read_text())
-    with np.load(folder / f"{tag}.npz") as f:
-        return results, {k: f[k] for k in f.files}
-
-
-def relative_error(a: dict, b: dict) -> float:
-    """The largest max|a - b| / max|b| over the tensors."""
-    return max(float(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()) for k in b)
+    return replica_runs.script(text, folder, "mxnet", name)
 
 
 def test_two_replicas_train_the_weights_of_one_process(tmp_path: Path, mxnet: Runtime) -> None:
@@ -119,18 +68,8 @@ def test_two_replicas_train_the_weights_of_one_process(tmp_path: Path, mxnet: Ru
     replicas' summed gradients divided by the global rows are the global batch's mean."""
     path = script(MLP, tmp_path)
     data = str(write_npz(tmp_path / "data.npz", 11, 5))
-    single, w_single = run(mxnet, path, "single", 1, *STEPS, "--data", data)
-    double, w_double = run(mxnet, path, "double", 2, *STEPS, "--data", data)
-    assert relative_error(w_double, w_single) <= WEIGHTS_TOL
-    assert validate_results(double) == []
-    assert (single["replicas"], double["replicas"]) == (1, 2)
-    assert double["steps"] == single["steps"] == 6
-    assert double["timed_samples"] == single["timed_samples"] == 11 * 2 - 4
-    rate = double["samples_per_second"]
-    assert double["samples_per_second_per_replica"] == pytest.approx(rate / 2)
-    assert double["epoch_losses"] == pytest.approx(single["epoch_losses"], rel=1e-6)
-    assert double["test_loss"] == pytest.approx(single["test_loss"], rel=1e-6)
-    assert (double["test_samples"], double["test_accuracy"]) == (5, single["test_accuracy"])
+    single = run(mxnet, path, "single", 1, *STEPS, "--data", data)
+    check_two_replicas(single, run(mxnet, path, "double", 2, *STEPS, "--data", data), 11, 5)
 
 
 def test_batchnorm_is_per_replica_and_synchronised_batchnorm_refused(
@@ -176,30 +115,6 @@ def test_an_inference_script_refuses_replicas(tmp_path: Path, mxnet: Runtime) ->
 # ---- a lost replica --------------------------------------------------------------------------
 
 
-def wait_for(path: Path, text: str, deadline: float) -> None:
-    """Until `text` is in the file (training has begun)."""
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared in {path}:\n{path.read_text()[-2000:]}")
-
-
-def session_processes(sid: int) -> list[int]:
-    """The live processes of a session (ours are started in their own), zombies excluded."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def workers(launcher: int) -> list[int]:
     """The launcher's worker processes (children whose environment has DMLC_ROLE=worker)."""
     path = Path(f"/proc/{launcher}/task/{launcher}/children")
@@ -237,11 +152,7 @@ def test_a_lost_replica_stops_the_run_with_an_error(
         time.sleep(1)  # the launcher's own children are reaped before it exits
         left = session_processes(proc.pid)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
+        stop(proc)
     tail = err.read_text(errors="replace")[-3000:]
     assert code == 1, tail
     if fault == "killed":

@@ -15,8 +15,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import replica_runs
+from replica_runs import (
+    ENDLESS,
+    FAILURE_TIMEOUT,
+    MLP,
+    RUN_TIMEOUT,
+    STEPS,
+    WEIGHTS_TOL,
+    check_two_replicas,
+    relative_error,
+    session_processes,
+    stop,
+    wait_for,
+    write_npz,
+)
 
-from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import runtime
@@ -26,21 +40,6 @@ from dlspec.verify.run import matrix
 
 pytestmark = pytest.mark.framework
 tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed: tests skipped")
-
-# 11 training samples in batches of 4: 4, 4, 3; two replicas split the last one 1 and 2
-MLP = """
-model mlp {
-    input x: float32[6]
-    dense(5) -> tanh
-    dense(3)
-}
-train {
-    optimizer = sgd(lr=0.2, momentum=0.9)
-    batch = 4
-    epochs = 2
-    data = npz
-}
-"""
 
 # batch norm over features, the second with the biased running variance
 BATCHNORM = """
@@ -60,35 +59,18 @@ train {
 }
 """
 
-STEPS = ["--device", "cpu", "--warmup", "1"]
-RUN_TIMEOUT = 300  # seconds for one run: ~15 s here (three interpreters import TensorFlow)
-WEIGHTS_TOL = 1e-5
-
 
 def quiet() -> dict[str, str]:
     """The environment now (the session's TMPDIR included), TensorFlow's C++ logs quiet."""
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+TENSORFLOW = runtime("tensorflow")
+
+
 def script(text: str, folder: Path, name: str = "net.py") -> Path:
     """The TensorFlow script of a spec text."""
-    path = folder / name
-    source = compile_model(build(text, "net.dl").model, "tensorflow").source
-    path.write_text(source, encoding="utf-8")
-    return path
-
-
-def write_npz(path: Path, train: int, test: int) -> Path:
-    """A small npz dataset for MLP."""
-    rng = np.random.RandomState(3)
-    arrays = {
-        "x_train": rng.randn(train, 6).astype(np.float32),
-        "y_train": rng.randint(0, 3, train).astype(np.int64),
-        "x_test": rng.randn(test, 6).astype(np.float32),
-        "y_test": rng.randint(0, 3, test).astype(np.int64),
-    }
-    np.savez(path, **arrays)
-    return path
+    return replica_runs.script(text, folder, "tensorflow", name)
 
 
 def run(path: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -101,54 +83,14 @@ def run(path: Path, *flags: str) -> subprocess.CompletedProcess:
     )
 
 
-def one_process(path: Path, tag: str, *flags: str) -> tuple[dict, dict]:
-    """Run the script as one process; its results and trained weights."""
-    folder = path.parent
-    argv = [*flags, "--results", str(folder / f"{tag}.json")]
-    done = run(path, *argv, "--weights-out", str(folder / f"{tag}.npz"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return _outputs(folder, tag)
-
-
-def replicas(path: Path, tag: str, count: int, *flags: str) -> tuple[dict, dict]:
-    """Run the script as `count` replicas (it starts them); the results and weights of rank 0."""
-    folder = path.parent
-    argv = [*flags, "--results", str(folder / f"{tag}.json")]
-    argv += ["--weights-out", str(folder / f"{tag}.npz")]
-    rt = runtime("tensorflow")
-    done, tail = run_replicas(rt, str(path), count, argv, folder / tag, RUN_TIMEOUT)
-    assert done.returncode == 0, tail
-    return _outputs(folder, tag)
-
-
-def _outputs(folder: Path, tag: str) -> tuple[dict, dict]:
-    results = json.loads((folder / f"{tag}.json").read_text())
-    with np.load(folder / f"{tag}.npz") as f:
-        return results, {k: f[k] for k in f.files}
-
-
-def relative_error(a: dict, b: dict) -> float:
-    """The largest max|a - b| / max|b| over the tensors."""
-    return max(float(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()) for k in b)
-
-
 def test_two_replicas_train_the_weights_of_one_process(tmp_path: Path) -> None:
     """Real data, reshuffled each epoch, whose last batch (3 samples) splits 1 and 2: each
     replica's mean loss is weighted by its share, so the mean gradient is the global batch's."""
     path = script(MLP, tmp_path)
     data = str(write_npz(tmp_path / "data.npz", 11, 5))
-    single, w_single = one_process(path, "single", *STEPS, "--data", data)
-    double, w_double = replicas(path, "double", 2, *STEPS, "--data", data)
-    assert relative_error(w_double, w_single) <= WEIGHTS_TOL
-    assert validate_results(double) == []
-    assert (single["replicas"], double["replicas"]) == (1, 2)
-    assert double["steps"] == single["steps"] == 6
-    assert double["timed_samples"] == single["timed_samples"] == 11 * 2 - 4
-    rate = double["samples_per_second"]
-    assert double["samples_per_second_per_replica"] == pytest.approx(rate / 2)
-    assert double["epoch_losses"] == pytest.approx(single["epoch_losses"], rel=1e-6)
-    assert double["test_loss"] == pytest.approx(single["test_loss"], rel=1e-6)
-    assert (double["test_samples"], double["test_accuracy"]) == (5, single["test_accuracy"])
+    single = replica_runs.run(TENSORFLOW, path, "single", 1, *STEPS, "--data", data)
+    double = replica_runs.run(TENSORFLOW, path, "double", 2, *STEPS, "--data", data)
+    check_two_replicas(single, double, 11, 5)
 
 
 def test_synchronised_batchnorm_trains_the_weights_of_one_process(tmp_path: Path) -> None:
@@ -157,9 +99,9 @@ def test_synchronised_batchnorm_trains_the_weights_of_one_process(tmp_path: Path
     synced = script(BATCHNORM.replace("SYNC", "batchnorm_sync = true"), tmp_path, "synced.py")
     local = script(BATCHNORM.replace("SYNC", ""), tmp_path, "local.py")
     flags = (*STEPS, "--max-steps", "6")
-    _, w_single = one_process(synced, "single", *flags)
-    _, w_synced = replicas(synced, "synced", 2, *flags)
-    results, w_local = replicas(local, "local", 2, *flags)
+    _, w_single = replica_runs.run(TENSORFLOW, synced, "single", 1, *flags)
+    _, w_synced = replica_runs.run(TENSORFLOW, synced, "synced", 2, *flags)
+    results, w_local = replica_runs.run(TENSORFLOW, local, "local", 2, *flags)
     assert relative_error(w_synced, w_single) <= WEIGHTS_TOL
     assert validate_results(results) == []
     assert relative_error(w_local, w_single) > 1e-3  # each replica normalised its own 4 rows
@@ -191,35 +133,8 @@ def test_an_inference_script_refuses_replicas(tmp_path: Path) -> None:
 
 # ---- a lost replica --------------------------------------------------------------------------
 
+
 # 16 samples an epoch: rank 0 prints a line per epoch, for as many epochs as it is asked
-ENDLESS = MLP.replace("data = npz", "data = synthetic(train_size=16, test_size=8)")
-FAILURE_TIMEOUT = 60  # seconds the run may take to stop once a replica is lost
-
-
-def wait_for(path: Path, text: str, deadline: float) -> None:
-    """Until `text` is in the file (training has begun)."""
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared in {path}:\n{path.read_text()[-2000:]}")
-
-
-def session_processes(sid: int) -> list[int]:
-    """The live processes of a session (ours are started in their own), zombies excluded."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def worker(launcher: int, rank: int) -> int:
     """The replica the script started as worker `rank` (its TF_CONFIG names that index)."""
     path = Path(f"/proc/{launcher}/task/{launcher}/children")
@@ -251,11 +166,7 @@ def test_a_lost_replica_stops_the_run_with_an_error(tmp_path: Path, fault: str) 
         time.sleep(1)  # the launcher's children are reaped before it exits
         left = session_processes(proc.pid)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
+        stop(proc)
     tail = err.read_text(errors="replace")[-4000:]
     assert code != 0, tail
     assert "replica 0 of 2 stopped: its run, or a step shared with the other replicas" in tail
