@@ -420,3 +420,14 @@ class Backend:
     def optimizer_notes(self, model: Model) -> list[str]:
         """Notes on explicit optimiser code (override)."""
         return []
+
+
+class OperatorMerges:
+    """add and multiply as Python's + and * on the tensors read (a mixin for the targets whose
+    tensors overload them elementwise; the shapes are equal, the IR checked that)."""
+
+    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' + '.join(reads)}",))
+
+    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
+        return LayerCode("", (f"x = {' * '.join(reads)}",))

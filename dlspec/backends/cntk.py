@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from dlspec.backends.base import Backend, LayerCode, overhang
+from dlspec.backends.base import Backend, LayerCode, OperatorMerges, overhang
 from dlspec.backends.mxnet import init_lines
 from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
@@ -190,7 +190,7 @@ def _pad_arg(flags: tuple[bool, bool]) -> str:
     return str(flags[0]) if flags[0] == flags[1] else str(flags)
 
 
-class CNTKBackend(Backend):
+class CNTKBackend(OperatorMerges, Backend):
     """CNTK 2.7: (C, H, W) samples on a dynamic batch axis, cntk.layers blocks, Python 2 and 3."""
 
     name = "cntk"
@@ -483,12 +483,6 @@ class CNTKBackend(Backend):
         return replace(code, forward=forward, notes=(*code.notes, note + "a sequence axis"))
 
     # ---- merges -------------------------------------------------------------------------
-    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' + '.join(reads)}",))
-
-    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' * '.join(reads)}",))
-
     def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
         return LayerCode("", (f"x = C.splice({', '.join(reads)}, axis={layer['axis']})",))
 

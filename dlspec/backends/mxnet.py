@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec.backends.base import Backend, LayerCode, irrelevant_form, overhang
+from dlspec.backends.base import Backend, LayerCode, OperatorMerges, irrelevant_form, overhang
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
 
@@ -145,7 +145,7 @@ def init_lines(param: Param) -> list[str]:
     return lines
 
 
-class MXNetBackend(Backend):
+class MXNetBackend(OperatorMerges, Backend):
     """MXNet 1.9 Gluon: NCHW, HybridBlocks hybridised unless --no-hybridize, gluon.Trainer."""
 
     name = "mxnet"
@@ -379,12 +379,6 @@ class MXNetBackend(Backend):
         return replace(code, forward=forward, notes=(*code.notes, note))
 
     # ---- merges -------------------------------------------------------------------------
-    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' + '.join(reads)}",))
-
-    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' * '.join(reads)}",))
-
     def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
         return LayerCode("", (f"x = F.concat({', '.join(reads)}, dim={layer['axis'] + 1})",))
 

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from dlspec.backends.base import (
     Backend,
     LayerCode,
+    OperatorMerges,
     irrelevant_form,
     orthogonal_vector,
     overhang,
@@ -194,7 +195,7 @@ def _ceil_note(cells: tuple[int, int], how: str) -> str:
     )
 
 
-class PyTorchBackend(Backend):
+class PyTorchBackend(OperatorMerges, Backend):
     """PyTorch 2.x, NCHW, cuDNN autotune on GPU."""
 
     name = "pytorch"
@@ -408,12 +409,6 @@ class PyTorchBackend(Backend):
         return replace(code, forward=forward, notes=(*code.notes, note))
 
     # ---- merges (no module: plain tensor arithmetic) ------------------------------------
-    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' + '.join(reads)}",))
-
-    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' * '.join(reads)}",))
-
     def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
         return LayerCode("", (f"x = torch.cat([{', '.join(reads)}], dim={layer['axis'] + 1})",))
 

@@ -10,6 +10,7 @@ from dlspec.backends.base import (
     SUBSAMPLE_NOTE,
     Backend,
     LayerCode,
+    OperatorMerges,
     Report,
     overhang,
     subsampled,
@@ -177,7 +178,7 @@ def optimizer_context(opt: Optimizer) -> dict[str, Any]:
 # ---- the backend -----------------------------------------------------------------------------
 
 
-class TensorFlowBackend(Backend):
+class TensorFlowBackend(OperatorMerges, Backend):
     """TensorFlow 2 without Keras layers: NHWC on the CPU, NCHW on the GPU, optional XLA."""
 
     name = "tensorflow"
@@ -405,12 +406,6 @@ class TensorFlowBackend(Backend):
         return LayerCode("", ("x = tf.nn.softmax(x, axis=-1)",))
 
     # ---- merges -------------------------------------------------------------------------
-    def emit_add(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' + '.join(reads)}",))
-
-    def emit_multiply(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
-        return LayerCode("", (f"x = {' * '.join(reads)}",))
-
     def emit_concat(self, layer: Layer, reads: tuple[str, ...]) -> LayerCode:
         joined = f"x = tf.concat([{', '.join(reads)}], axis="
         if len(layer.in_shape) != 3:

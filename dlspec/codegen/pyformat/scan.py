@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dlspec.codegen.pyformat.literals import make_comment
-from dlspec.codegen.pyformat.tokens import STRING_PATTERN
+from dlspec.codegen.pyformat.tokens import STRING_PATTERN, partially_consume_prefix
 from dlspec.codegen.pyformat.tree import Unsupported
 
 # what matters for finding where a logical line ends: strings, comments, brackets, newlines
@@ -50,29 +50,6 @@ class Item:
     def __repr__(self) -> str:
         kind = "comment" if self.comment else "statement"
         return f"Item({kind}, depth={self.depth}, before={self.before}, {self.text!r})"
-
-
-def partially_consume_prefix(prefix: str, column: int) -> tuple[str, str]:
-    """blib2to3's split of the text before a dedent: the comment lines indented to `column`
-    or more (with the blank lines before each) stay in the block being closed."""
-    lines: list[str] = []
-    current, current_column, wait_for_nl = "", 0, False
-    for char in prefix:
-        current += char
-        if wait_for_nl:
-            if char == "\n":
-                if current.strip() and current_column < column:
-                    kept = "".join(lines)
-                    return kept, prefix[len(kept) :]
-                lines.append(current)
-                current, current_column, wait_for_nl = "", 0, False
-        elif char == " ":
-            current_column += 1
-        elif char == "\n":
-            current_column = 0
-        else:
-            wait_for_nl = True
-    return "".join(lines), current
 
 
 def _comments(prefix: str, depth: int, items: list[Item]) -> int:

@@ -44,9 +44,9 @@ _F_STRING_FIELD = re.compile(r"\{([^{}]*)\}")
 _SIMPLE_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def _partially_consume_prefix(prefix: str, column: int) -> tuple[str, str]:
-    """Split the comments before a dedent: those indented to `column` or more stay in the
-    block (the first part), the rest go to the next statement."""
+def partially_consume_prefix(prefix: str, column: int) -> tuple[str, str]:
+    """blib2to3's split of the text before a dedent: the comment lines indented to `column`
+    or more (with the blank lines before each) stay in the block being closed."""
     lines: list[str] = []
     current, current_column, wait_for_nl = "", 0, False
     for char in prefix:
@@ -153,7 +153,7 @@ class _Tokenizer:
     def dedent_to(self, column: int, where: int) -> None:
         while self.indents[-1] > column:
             block = self.indents.pop()
-            kept, _ = _partially_consume_prefix(self.source[self.pending : where], block)
+            kept, _ = partially_consume_prefix(self.source[self.pending : where], block)
             self.leaves.append(Leaf(DEDENT, "", kept))
             self.pending += len(kept)
 
