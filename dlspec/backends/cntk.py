@@ -13,6 +13,7 @@ from dlspec.backends.mxnet import init_lines
 from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
+from dlspec.ir.ops import RECURRENT
 from dlspec.ir.updates import update_rule
 
 ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
@@ -471,7 +472,7 @@ class CNTKBackend(OperatorMerges, Backend):
         """Every step: an RNN recurs over axis 1 with the steps mapped; anything else runs on
         the steps made a sequence axis (C.to_sequence), unpacked after."""
         note = f"time_distributed({inner.op}): the {layer.in_shape[0]} steps "
-        if inner.op in ("gru", "lstm"):
+        if inner.op in RECURRENT:
             code = self._rnn(inner, 3 if inner.op == "gru" else 4, 1, layer.out_shape)
             return replace(code, notes=(*code.notes, note + "a static axis the cell maps over"))
         forward = (
@@ -537,7 +538,7 @@ class CNTKBackend(OperatorMerges, Backend):
                     own, layout = {"weight": ("W", "transpose"), "bias": ("b", "")}[own]
                 elif inner.op == "conv2d":
                     own = {"weight": "W", "bias": "b"}[own]  # DilatedConv2D's too
-                elif inner.op in ("gru", "lstm") and own.startswith("weight"):
+                elif inner.op in RECURRENT and own.startswith("weight"):
                     layout = "transpose"
                 path = f"{self.native(layer)}.{own}"
                 paths[p.name] = (self.native(layer) if inner.op == "embedding" else path, layout)

@@ -22,8 +22,9 @@ from dlspec.backends.pytorch import FUSED_OPTIMIZERS, native_torch_optimizer, to
 from dlspec.backends.torch_cpu import channels_last_breaks
 from dlspec.codegen.updates import InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param, Train, wrapped
+from dlspec.ir.ops import ELEMENTWISE, RECURRENT
 from dlspec.ir.updates import update_rule
-from dlspec.passes.shapes import ELEMENTWISE, same_pads
+from dlspec.passes.shapes import same_pads
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -278,7 +279,7 @@ def explicit_rnn(layer: Layer) -> bool:
     """A gru/lstm whose bias vectors Keras's own layers cannot hold: an LSTM with two (Keras's
     has one), a GRU with two unless reset-after, or one when reset-after (Keras's GRU has its
     (2, 3H) bias exactly when reset_after=True). CanonicalRNNCell computes them."""
-    if layer.op not in ("gru", "lstm") or not layer["bias"]:
+    if layer.op not in RECURRENT or not layer["bias"]:
         return False
     if layer.op == "lstm":
         return bool(layer["recurrent_bias"])
@@ -727,7 +728,7 @@ class KerasBackend(Backend):
         if layer.op == "embedding":
             table = layer.params[0]
             return [(name, [layouts.same(table.name, f"{name}/embeddings", table.shape)])]
-        if layer.op in ("gru", "lstm"):
+        if layer.op in RECURRENT:
             convert = layouts.gru_keras if layer.op == "gru" else layouts.lstm_keras
             if explicit_rnn(layer):
                 convert = layouts.rnn_cell_keras

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from dlspec.backends.base import Backend, LayerCode, OperatorMerges, irrelevant_form, overhang
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
+from dlspec.ir.ops import RECURRENT
 
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
 
@@ -441,7 +442,7 @@ class MXNetBackend(OperatorMerges, Backend):
             inner = wrapped(layer)
             for p in layer.params:
                 own = p.name[len(layer.name) + 1 :]
-                if inner.op in ("gru", "lstm"):
+                if inner.op in RECURRENT:
                     own = _rnn_name(own)
                 elif inner.op == "batchnorm":
                     own = {"weight": "gamma", "bias": "beta"}.get(own, own)

@@ -46,7 +46,7 @@ class AttrSpec:
 
 @dataclass(frozen=True)
 class OpSpec:
-    """A layer op: positional argument order and the attribute table."""
+    """A layer op: positional argument order, the attribute table, and its TRAITS."""
 
     name: str
     category: str
@@ -54,6 +54,16 @@ class OpSpec:
     positional: tuple[str, ...] = ()
     doc: str = ""
     params: tuple[str, ...] = field(default=())
+    traits: frozenset[str] = frozenset()
+
+
+# what passes, backends and verify ask of an op besides its attributes
+TRAITS = {
+    "elementwise": "each output element from the input element at its place alone (shape kept)",
+    "kinked": "piecewise at 0, where the derivative jumps (elu's unless alpha is 1): verify "
+    "measures how near inputs come",
+    "recurrent": "a recurrence over the steps axis, with input and recurrent weights",
+}
 
 
 # ---- converters ------------------------------------------------------------------------------
@@ -202,6 +212,7 @@ OPS: dict[str, OpSpec] = {}
 
 
 def _op(spec: OpSpec) -> None:
+    assert spec.traits <= TRAITS.keys(), spec.traits
     OPS[spec.name] = spec
 
 
@@ -299,6 +310,7 @@ _op(
         {"rate": AttrSpec(rate, doc="probability of DROPPING a unit")},
         positional=("rate",),
         doc="inverted dropout in training, identity in evaluation",
+        traits=frozenset({"elementwise"}),
     )
 )
 _op(OpSpec("flatten", "layer", {}, doc="(C, H, W) -> C*H*W in canonical (C, H, W) order"))
@@ -359,6 +371,7 @@ _op(
         positional=("units",),
         doc="GRU over (N, T, C); gates [r, z, n]; h' = (1 - z) * n + z * h",
         params=("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+        traits=frozenset({"recurrent"}),
     )
 )
 _op(
@@ -377,6 +390,7 @@ _op(
         positional=("units",),
         doc="LSTM over (N, T, C); gates [i, f, g, o]",
         params=("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+        traits=frozenset({"recurrent"}),
     )
 )
 
@@ -417,8 +431,19 @@ _op(
     )
 )
 
-for _act in ("relu", "tanh", "sigmoid"):
-    _op(OpSpec(_act, "activation", {}, doc=f"elementwise {_act}"))
+_op(
+    OpSpec(
+        "relu",
+        "activation",
+        {},
+        doc="elementwise relu",
+        traits=frozenset({"elementwise", "kinked"}),
+    )
+)
+for _act in ("tanh", "sigmoid"):
+    _op(
+        OpSpec(_act, "activation", {}, doc=f"elementwise {_act}", traits=frozenset({"elementwise"}))
+    )
 _op(
     OpSpec("softmax", "activation", {}, doc="softmax over the feature axis (1 for NCHW, else last)")
 )
@@ -429,6 +454,7 @@ _op(
         {"alpha": AttrSpec(pos_real, 1.0, "x < 0: alpha * (exp(x) - 1)")},
         positional=("alpha",),
         doc="exponential linear unit",
+        traits=frozenset({"elementwise", "kinked"}),
     )
 )
 _op(
@@ -444,6 +470,7 @@ _op(
         },
         positional=("alpha",),
         doc="x if x > 0 else alpha * x",
+        traits=frozenset({"elementwise", "kinked"}),
     )
 )
 
@@ -521,6 +548,16 @@ _op(
         doc="join two or more tensors along one axis; the others must agree",
     )
 )
+
+
+def having(trait: str) -> frozenset[str]:
+    """The ops with this trait (TRAITS)."""
+    return frozenset(name for name, spec in OPS.items() if trait in spec.traits)
+
+
+ELEMENTWISE = having("elementwise")
+KINKED = having("kinked")
+RECURRENT = having("recurrent")
 
 # ---- training --------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dlspec.errors import LintWarning
 from dlspec.ir.model import Layer, Model
+from dlspec.ir.ops import RECURRENT
 from dlspec.passes.base import PassContext
 
 
@@ -24,7 +25,7 @@ def _last_step_of_post_padded(model: Model, ctx: PassContext) -> None:
     if data is None or data.name != "imdb" or data["pad"] != "post":
         return
     for layer in model.layers:
-        if layer.op in ("gru", "lstm") and layer["readout"] == "last":
+        if layer.op in RECURRENT and layer["readout"] == "last":
             ctx.warn(
                 LintWarning(
                     f"{layer.name} reads the last time step but imdb sequences are post-padded: "

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 from dlspec.errors import Pos, ShapeProblem
 from dlspec.ir import inits
 from dlspec.ir.model import TIME_DISTRIBUTED, InitSpec, Layer, Model, Param, Shape
+from dlspec.ir.ops import ELEMENTWISE, RECURRENT
 from dlspec.limits import MAX_PARAMS, MAX_TENSOR
 from dlspec.passes.base import PassContext
 
@@ -331,7 +332,7 @@ def make_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
     if layer.op == "embedding":
         fans = (layer["vocab"], layer["dim"])
         return (_param(layer, "weight", (layer["vocab"], layer["dim"]), layer["init"], fans),)
-    if layer.op in ("gru", "lstm"):
+    if layer.op in RECURRENT:
         return _rnn_params(layer, in_shape)
     if layer.op == "batchnorm":
         return _batchnorm_params(layer, in_shape)
@@ -361,9 +362,6 @@ def _dtype_check(layer: Layer, dtype: str) -> None:
         raise _ShapeError("embedding needs integer token ids; declare the input as int32")
     if layer.op != "embedding" and dtype != "float32":
         raise _ShapeError(f"{layer.op} needs float input, got {dtype} (only embedding takes ids)")
-
-
-ELEMENTWISE = ("dropout", "relu", "tanh", "sigmoid", "elu", "leaky_relu")
 
 
 def _flattened_from(made: dict[str, Layer], layer: Layer) -> tuple[int, ...]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, wrapped
+from dlspec.ir.ops import KINKED
 from dlspec.oracle import forward as R
 
 Array = np.ndarray
-KINKED = ("relu", "leaky_relu", "elu")
-POOLS = ("maxpool2d", "global_maxpool2d")
+POOLS = frozenset({"maxpool2d", "global_maxpool2d"})
 
 
 def _kink_margin(x: Array) -> float:
@@ -55,7 +55,7 @@ def _checked(model: Model) -> list[tuple[Layer, Layer]]:
     pairs = [
         (layer, wrapped(layer) if layer.op == TIME_DISTRIBUTED else layer) for layer in model.layers
     ]
-    return [(layer, inner) for layer, inner in pairs if inner.op in KINKED + POOLS]
+    return [(layer, inner) for layer, inner in pairs if inner.op in KINKED | POOLS]
 
 
 def decision_margin(

@@ -36,6 +36,7 @@ from dlspec.codegen.interface import (
 )
 from dlspec.errors import DlspecError, display_path
 from dlspec.ir.model import Model, wrapped
+from dlspec.ir.ops import RECURRENT
 from dlspec.oracle import forward as reference
 from dlspec.oracle.grad import loss_and_grads
 from dlspec.oracle.optim import ReferenceOptimizer, train_learning_rate
@@ -292,7 +293,7 @@ def forward_tolerance(model: Model, precision: str = "float32") -> float:
     model with or without an RNN."""
     if precision == "float64":
         return FORWARD_TOL_FLOAT64
-    rnn = any(wrapped(layer).op in ("gru", "lstm") for layer in model.layers)
+    rnn = any(wrapped(layer).op in RECURRENT for layer in model.layers)
     return model.verify_tolerances.get("forward", FORWARD_TOL_RNN if rnn else FORWARD_TOL)
 
 
