@@ -564,7 +564,4 @@ class CNTKBackend(OperatorMerges, Backend):
             "running_stats": self.running_stats(model),
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
-            "lr_scaling": model.train.lr_scaling if model.train else "none",
-            "batchnorm_sync": bool(model.train and model.train.batchnorm_sync)
-            and any(layer.op == "batchnorm" for layer in model.layers),
         }

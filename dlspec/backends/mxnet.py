@@ -420,20 +420,6 @@ class MXNetBackend(OperatorMerges, Backend):
             **optimizer_code(opt),
         }
 
-    # ---- data parallelism -----------------------------------------------------------------
-    def _replica_settings(self, model: Model) -> dict[str, Any]:
-        """The spec's data-parallel settings: the learning-rate scaling, and whether it asks for
-        batch norm synchronised over the replicas (which the script refuses at run time: MXNet
-        synchronises batch norm only over the devices of one process)."""
-        train = model.train
-        if train is None:
-            return {"lr_scaling": "none", "batchnorm_sync": False}
-        batchnorm = any(wrapped(layer).op == "batchnorm" for layer in model.layers)
-        return {
-            "lr_scaling": train.lr_scaling,
-            "batchnorm_sync": train.batchnorm_sync and batchnorm,
-        }
-
     # ---- context ------------------------------------------------------------------------
     def native_paths(self, model: Model) -> dict[str, str]:
         """Canonical parameter name -> its attribute path in the Gluon model."""
@@ -469,5 +455,4 @@ class MXNetBackend(OperatorMerges, Backend):
             "running_stats": self.running_stats(model),
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
-            **self._replica_settings(model),
         }

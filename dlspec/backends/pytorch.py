@@ -461,18 +461,6 @@ class PyTorchBackend(OperatorMerges, Backend):
             "recordable": cls in RECORDABLE_OPTIMIZERS,
         }
 
-    # ---- data parallelism -----------------------------------------------------------------
-    def _replica_settings(self, model: Model) -> dict[str, Any]:
-        """The spec's data-parallel settings: the learning-rate scaling, and batch norm synchronised
-        over the replicas (only where the model has a batch norm)."""
-        train = model.train
-        assert train is not None
-        batchnorm = any(layer.op == "batchnorm" for layer in model.layers)
-        return {
-            "lr_scaling": train.lr_scaling,
-            "batchnorm_sync": train.batchnorm_sync and batchnorm,
-        }
-
     # ---- context ------------------------------------------------------------------------
     def attribute_paths(self, model: Model) -> dict[str, str]:
         """Canonical parameter name -> its path among the model's attributes (the state_dict key):
@@ -527,5 +515,4 @@ class PyTorchBackend(OperatorMerges, Backend):
             "path": "ATTRIBUTE_PATHS.get(name, name)" if renamed else "name",
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),
-            **self._replica_settings(model),
         }

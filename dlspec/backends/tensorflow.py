@@ -520,10 +520,6 @@ class TensorFlowBackend(OperatorMerges, Backend):
             "offset_lines": [line for p in model.params for line in offset_lines(p)],
             "orthogonal": any(p.init.dist == "orthogonal" for p in model.params),
             "optimizer": optimizer_context(train.optimizer),
-            "lr_scaling": train.lr_scaling,
-            # batch norm over the global batch in a data-parallel run (its sums all-reduced)
-            "batchnorm_sync": train.batchnorm_sync
-            and any(layer.op == "batchnorm" for layer in model.layers),
             "input_dtype": model.inputs[0].dtype,
         }
 

@@ -8,7 +8,7 @@ from typing import Any
 from dlspec import __version__
 from dlspec.codegen import interface
 from dlspec.errors import display_path
-from dlspec.ir.model import Model, Schedule, vocab_of
+from dlspec.ir.model import Model, Schedule, vocab_of, wrapped
 from dlspec.ir.ops import DATASETS
 
 SYNTHETIC_POOL_BATCHES = 8
@@ -160,9 +160,12 @@ def steps_per_epoch(model: Model) -> int:
 
 def model_context(model: Model) -> dict[str, Any]:
     """What every target's template reads alike: the header, constants, data and schedule of the
-    script contract, the canonical parameters, the loss and the model's name."""
+    script contract, the canonical parameters, the loss, the model's name, and the data-parallel
+    settings (the learning-rate scaling; batch norm synchronised over the replicas, only where
+    the model has a batch norm)."""
     train = model.train
     assert train is not None
+    batchnorm = any(wrapped(layer).op == "batchnorm" for layer in model.layers)
     return {
         "header": header(model),
         "constants": constants(model),
@@ -173,6 +176,8 @@ def model_context(model: Model) -> dict[str, Any]:
         "loss": train.loss.kind,
         "class_name": "Net",
         "model_name": model.name,
+        "lr_scaling": train.lr_scaling,
+        "batchnorm_sync": train.batchnorm_sync and batchnorm,
     }
 
 
