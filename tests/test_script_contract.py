@@ -210,3 +210,35 @@ def test_the_skeleton_is_written_once() -> None:
             assert piece not in text, f"{target}: {piece!r} belongs to the skeleton"
         branch = re.search(r"{%-?\s*(el)?if [^%]*inference", text)
         assert branch is None, f"{target}: {branch.group(0)!r}: the skeleton branches on the kind"
+
+
+# ---- the data-parallel settings every template reads (no framework) ----------------------------
+
+SYNCED = """
+model net {
+    input x: float32[6]
+    dense(5) -> tanh
+    BATCHNORM
+    dense(3)
+}
+train {
+    optimizer = sgd(lr=0.1)
+    batch = 4
+    batchnorm_sync = true
+}
+"""
+
+
+@pytest.mark.parametrize("with_batchnorm", [True, False], ids=["batchnorm", "no_batchnorm"])
+def test_batchnorm_sync_reaches_a_template_only_with_a_batch_norm(with_batchnorm: bool) -> None:
+    """`batchnorm_sync = true` is in force only where the model has a batch norm: the one value
+    every target's template reads (Keras's once said True for a model without one)."""
+    from dlspec.codegen.compile import compile_model
+    from dlspec.codegen.contract import model_context
+    from dlspec.frontend.load import build
+
+    text = SYNCED.replace("BATCHNORM", "batchnorm" if with_batchnorm else "")
+    model = build(text, "net.dl").model
+    assert model_context(model)["batchnorm_sync"] is with_batchnorm
+    keras = compile_model(model, "keras").source
+    assert f"BATCHNORM_SYNC = {with_batchnorm}\n" in keras

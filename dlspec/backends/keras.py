@@ -834,8 +834,6 @@ class KerasBackend(Backend):
         ]
 
     def context(self, model: Model) -> dict[str, Any]:
-        train = model.train
-        assert train is not None
         self.name_model(model)
         codes = [self.emit(layer) for layer in model.layers]
         walk = self.walk(
@@ -868,6 +866,4 @@ class KerasBackend(Backend):
                 (var, k, self.names.of(i.name))
                 for k, (var, i) in enumerate(zip(walk.arguments, model.inputs, strict=True))
             ],
-            "lr_scaling": train.lr_scaling,
-            "batchnorm_sync": train.batchnorm_sync,
         }
