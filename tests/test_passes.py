@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Optional
 
 import pytest
 
-from dlspec.errors import SpecError
+from dlspec.errors import Pos, SpecError
 from dlspec.frontend import ast
 from dlspec.frontend.load import build, build_file
 from dlspec.frontend.parse import parse
@@ -950,11 +951,37 @@ EXPLICIT_CASES = [
 ] + [pytest.param(EXAMPLES / "cifar_vgg.dl", "pytorch", id="cifar_vgg-pytorch")]
 
 
+SYNTAX_NODES = tuple(
+    kind
+    for kind in vars(ast).values()
+    if isinstance(kind, type) and kind.__module__ == ast.__name__
+)
+
+
+def syntax_in(value: Any, where: str = "model") -> list[str]:
+    """Where a syntax-tree node sits anywhere inside an IR value (fields, dicts, sequences)."""
+    if isinstance(value, SYNTAX_NODES):
+        return [where]
+    if dataclasses.is_dataclass(value):
+        items = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    elif isinstance(value, dict):
+        items = [(repr(k), v) for k, v in value.items()]
+    elif isinstance(value, (tuple, list, frozenset)):
+        items = list(enumerate(value))
+    else:
+        return []
+    return [hit for key, item in items for hit in syntax_in(item, f"{where}.{key}")]
+
+
+def test_syntax_in_finds_a_node_deep_inside() -> None:
+    hidden = Layer("a", "dense", {"units": (1, {"x": ast.Name("y", Pos())})}, Pos())
+    assert syntax_in((hidden,)) == ["model.0.attrs.'units'.1.'x'"]
+
+
 @pytest.mark.parametrize("path, profile", EXPLICIT_CASES)
 def test_ir_is_explicit(path: Path, profile: Optional[str]) -> None:
     model = build_file(str(path), profile).model
-    assert model.raw_train == {}
-    assert model.raw_args == {}
+    assert syntax_in(model) == []
     assert model.profile in PROFILES
     names = [lay.name for lay in model.layers]
     assert len(set(names)) == len(names)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from dataclasses import dataclass, field
+from typing import Optional, Union
 
 from dlspec.errors import Pos
 
@@ -179,3 +179,30 @@ class SpecFile:
     models: tuple[ModelDecl, ...]
     trains: tuple[TrainDecl, ...]
     blocks: tuple[BlockDecl, ...] = ()
+
+
+@dataclass(frozen=True)
+class LayerSyntax:
+    """One lowered layer as written: its arguments, its label (an expanded block layer's full
+    name) and where it is, the tensors its chain lists (checked by the resolve pass) and the
+    block instances whose output tensor it makes (instance name, position)."""
+
+    args: tuple[Arg, ...]
+    label: str = ""
+    label_pos: Optional[Pos] = None
+    sources: tuple[Name, ...] = ()
+    aliases: tuple[tuple[str, Pos], ...] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the passes still read as written beside the lowered IR, which carries no syntax:
+    each layer's syntax (by its provisional name, `#k`), the train block's settings, the
+    `verify = ...` settings, the `output` statement's names and the spec's block names (for
+    suggestions)."""
+
+    layers: dict[str, LayerSyntax] = field(default_factory=dict)
+    train: dict[str, Setting] = field(default_factory=dict)
+    verify: tuple[Setting, ...] = ()
+    outputs: tuple[Name, ...] = ()
+    blocks: tuple[str, ...] = ()

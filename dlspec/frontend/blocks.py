@@ -9,7 +9,7 @@ the oracle and the backends only ever see the expanded layers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, Problem, UnknownName
 from dlspec.frontend import ast
@@ -124,7 +124,7 @@ class _Out:
     """Where one model-level call's layers go, and what its expanded layers carry."""
 
     layers: list[Layer]
-    raw: dict[str, tuple[ast.Arg, ...]]
+    raw: dict[str, ast.LayerSyntax]
     site: Pos  # the call in the model (its label, else its name): expanded names are chosen there
     written: tuple[ast.Name, ...]  # the call's listed sources: checked on the first layer made
 
@@ -330,7 +330,7 @@ class Blocks:
         written: tuple[ast.Name, ...],
         taken: set[str],
         layers: list[Layer],
-        raw: dict[str, tuple[ast.Arg, ...]],
+        raw: dict[str, ast.LayerSyntax],
     ) -> tuple[str, ...]:
         """Expand one call in the model into `layers`; the tensor the rest of the chain reads
         (none when the call has a problem, which is then reported). `taken` holds the model's
@@ -358,10 +358,9 @@ class Blocks:
             output = self._instance(decl, binding, reads, name, out)
         except _Stop:
             return ()
-        for i in range(len(layers) - 1, -1, -1):
-            if layers[i].attrs.get("__label__") == output:
-                aliases = layers[i].attrs.get("__aliases__", ()) + ((name, site),)
-                layers[i] = replace(layers[i], attrs={**layers[i].attrs, "__aliases__": aliases})
+        for key, syntax in reversed(raw.items()):
+            if syntax.label == output:
+                raw[key] = replace(syntax, aliases=(*syntax.aliases, (name, site)))
                 break
         return (output,)
 
@@ -569,11 +568,6 @@ class Blocks:
             self.overflow = True
             raise _Stop
         key = f"#{len(out.layers)}"
-        attrs: dict[str, Any] = {
-            "__label__": name,
-            "__label_pos__": out.site,
-            "__sources__": out.written,
-        }
-        out.layers.append(Layer(key, call.op, attrs, call.pos, inputs=reads))
-        out.raw[key] = call.args
+        out.layers.append(Layer(key, call.op, {}, call.pos, inputs=reads))
+        out.raw[key] = ast.LayerSyntax(call.args, name, out.site, out.written)
         out.written = ()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from dlspec.errors import BadValue, Pos, Problem, SpecError, UsageError, display_path
+from dlspec.frontend.ast import Written
 from dlspec.frontend.lower import lower
 from dlspec.frontend.parse import parse
 from dlspec.ir.model import Model
@@ -24,12 +25,14 @@ class Built:
 
 def build(text: str, path: str = "<spec>", profile: Optional[str] = None) -> Built:
     """Run the whole front end; raise SpecError listing every problem found."""
-    return run_passes(lower(parse(text, path)), profile)
+    model, written = lower(parse(text, path))
+    return run_passes(model, written, profile)
 
 
-def run_passes(model: Model, profile: Optional[str] = None) -> Built:
-    """The pass pipeline over a lowered model; SpecError at the first pass that finds problems."""
-    ctx = PassContext(profile_override=profile)
+def run_passes(model: Model, written: Written, profile: Optional[str] = None) -> Built:
+    """The pass pipeline over a lowered model and the syntax it was lowered from; SpecError at
+    the first pass that finds problems."""
+    ctx = PassContext(written=written, profile_override=profile)
     for step in PIPELINE:
         model = step(model, ctx)
         if ctx.problems:

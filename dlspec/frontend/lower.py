@@ -1,4 +1,5 @@
-"""Lower the syntax tree to a raw IR Model: one Layer per call, attributes still unread."""
+"""Lower the syntax tree to a raw IR Model (one Layer per call, attributes still unread) and the
+syntax the passes read beside it."""
 
 from __future__ import annotations
 
@@ -54,14 +55,15 @@ def _chain_reads(
 
 def _layers(
     decl: ast.ModelDecl, blocks: Blocks, problems: list[Problem]
-) -> tuple[list[Layer], dict[str, tuple[ast.Arg, ...]], str]:
+) -> tuple[list[Layer], dict[str, ast.LayerSyntax], str]:
     """One raw Layer per call, in statement order, block calls expanded (dlspec/frontend/blocks.py).
     Within a chain each layer reads the one before; a chain's first layer reads what
     _chain_reads says. Names are provisional (`#k`) until the resolve pass, except expanded
     layers', which carry their final names as labels; written tensor names stay as written (with
-    their positions in `__sources__`). Also returns the last statement's output tensor."""
+    their positions in each layer's syntax, `sources`). Also returns each layer's syntax and the
+    last statement's output tensor."""
     layers: list[Layer] = []
-    raw: dict[str, tuple[ast.Arg, ...]] = {}
+    raw: dict[str, ast.LayerSyntax] = {}
     taken = {d.name for d in decl.inputs} | {
         label.id for stmt in decl.layers for label in stmt.labels if label is not None
     }
@@ -85,13 +87,10 @@ def _layers(
             for i, part in enumerate(split_activation(call)):
                 key = f"#{len(layers)}"
                 label = label_name.id if (label_name is not None and i == 0) else ""
-                attrs = {
-                    "__label__": label,
-                    "__label_pos__": label_name.pos if label else None,
-                    "__sources__": written,
-                }
-                layers.append(Layer(key, part.op, attrs, part.pos, inputs=reads))
-                raw[key] = part.args
+                layers.append(Layer(key, part.op, {}, part.pos, inputs=reads))
+                raw[key] = ast.LayerSyntax(
+                    part.args, label, label_name.pos if label else None, written
+                )
                 reads, written = (key,), ()
         previous = reads[0] if reads else previous
     return layers, raw, previous
@@ -130,8 +129,9 @@ def _one(items: tuple, what: str, path: str, text: str, required: bool) -> objec
     return items[0] if items else None
 
 
-def lower(spec: ast.SpecFile) -> Model:
-    """AST -> raw Model (see Model's docstring); structural problems raise SpecError."""
+def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
+    """AST -> a raw Model (one layer per call, attributes unread, `train` None) and what the
+    passes still read as written; structural problems raise SpecError."""
     model_decl = _one(spec.models, "model", spec.path, spec.text, True)
     train_decl = _one(spec.trains, "train", spec.path, spec.text, False)
     assert isinstance(model_decl, ast.ModelDecl)
@@ -170,7 +170,7 @@ def lower(spec: ast.SpecFile) -> Model:
     if problems:
         raise SpecError(problems, spec.path, spec.text)
     source = Source(spec.path, hashlib.sha256(spec.text.encode("utf-8")).hexdigest(), spec.text)
-    return Model(
+    model = Model(
         name=model_decl.name,
         profile="",
         inputs=inputs,
@@ -178,12 +178,15 @@ def lower(spec: ast.SpecFile) -> Model:
         train=None,
         source=source,
         pos=model_decl.pos,
-        raw_train=raw_train,
-        raw_verify=tuple(raw_verify),
-        raw_args=raw_args,
         outputs=outputs,
-        raw_outputs=model_decl.outputs[0].names if model_decl.outputs else (),
         outputs_pos=model_decl.outputs[0].pos if model_decl.outputs else Pos(),
         inference=train_decl is None,
-        raw_blocks=tuple(blocks.names()),
     )
+    written = ast.Written(
+        layers=raw_args,
+        train=raw_train,
+        verify=tuple(raw_verify),
+        outputs=model_decl.outputs[0].names if model_decl.outputs else (),
+        blocks=tuple(blocks.names()),
+    )
+    return model, written

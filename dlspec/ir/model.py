@@ -238,11 +238,9 @@ class Source:
 class Model:
     """A whole network and its training settings.
 
-    Straight after lowering, `raw_train` holds the train block's syntax (setting name -> Setting),
-    `raw_verify` the `verify = ...` settings, `raw_args` each layer's arguments as written (layer
-    name -> tuple of Args), `raw_outputs` the `output` statement's names and `raw_blocks` the
-    names of the spec's blocks (their calls are already expanded into layers); `train` is None.
-    The passes fill `train`, convert every attribute, and empty the raw fields.
+    Straight after lowering, layers have provisional names and no attributes and `train` is
+    None; the passes read the syntax beside it (dlspec.frontend.ast.Written), name every layer,
+    fill every attribute and `train`, and infer shapes and parameters. The IR holds no syntax.
     """
 
     name: str
@@ -252,15 +250,10 @@ class Model:
     train: Optional[Train]
     source: Source
     pos: Pos = Pos()
-    raw_train: dict[str, Any] = field(default_factory=dict)
-    raw_args: dict[str, Any] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # the tensors the model returns; the loss reads the first
-    raw_outputs: tuple[Any, ...] = ()  # the `output` statement's names as written (until resolve)
     outputs_pos: Pos = Pos()  # where the `output` statement is (none: the outputs are implicit)
     inference: bool = False  # no train block: scripts time forward passes in evaluation mode
-    raw_blocks: tuple[str, ...] = ()  # the spec's block names, for suggestions (until resolve)
     verify_tolerances: dict[str, float] = field(default_factory=dict)  # `verify = tolerance(...)`
-    raw_verify: tuple[Any, ...] = ()  # the `verify = ...` settings as written (until defaults)
     verify_precision: str = "float32"  # `verify = precision(...)`: the dtype verify trains in
 
     def producer(self, name: str) -> Union[Layer, Input, None]:

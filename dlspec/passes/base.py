@@ -6,13 +6,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from dlspec.errors import Problem
+from dlspec.frontend.ast import Written
 from dlspec.ir.model import Model
 
 
 @dataclass
 class PassContext:
-    """Problems and warnings found so far, and options from the command line."""
+    """The spec's syntax the passes read (the IR carries none), problems and warnings found so
+    far, and options from the command line."""
 
+    written: Written = field(default_factory=Written)
     profile_override: Optional[str] = None
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)

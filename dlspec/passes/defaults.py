@@ -104,7 +104,7 @@ def _choose(setting: Optional[ast.Setting], default: str, table: dict, what: str
 
 
 def _optimizer(model: Model, ctx: PassContext) -> tuple[Optional[Optimizer], float]:
-    raw = model.raw_train.get("optimizer")
+    raw = ctx.written.train.get("optimizer")
     name, args, pos = _choose(raw, TRAIN_DEFAULT_OPTIMIZER, OPTIMIZERS, "optimizer", ctx)
     if name is None:
         return None, 0.0
@@ -116,12 +116,12 @@ def _optimizer(model: Model, ctx: PassContext) -> tuple[Optional[Optimizer], flo
 
 
 def _schedule(model: Model, decay: float, ctx: PassContext) -> Optional[Schedule]:
-    raw = model.raw_train.get("schedule")
+    raw = ctx.written.train.get("schedule")
     if decay and raw is not None:
         ctx.error(BadValue("give either the optimiser's decay= or a schedule, not both", raw.pos))
     if decay:
         return Schedule(
-            "inverse_time", {"decay": decay, "unit": "step"}, model.raw_train["optimizer"].pos
+            "inverse_time", {"decay": decay, "unit": "step"}, ctx.written.train["optimizer"].pos
         )
     name, args, pos = _choose(raw, TRAIN_DEFAULT_SCHEDULE, SCHEDULES, "schedule", ctx)
     if name is None:
@@ -132,7 +132,7 @@ def _schedule(model: Model, decay: float, ctx: PassContext) -> Optional[Schedule
 
 def _data(model: Model, ctx: PassContext) -> Optional[Data]:
     name, args, pos = _choose(
-        model.raw_train.get("data"), TRAIN_DEFAULT_DATA, DATASETS, "dataset", ctx
+        ctx.written.train.get("data"), TRAIN_DEFAULT_DATA, DATASETS, "dataset", ctx
     )
     if name is None:
         return None
@@ -143,12 +143,12 @@ def _data(model: Model, ctx: PassContext) -> Optional[Data]:
     return Data(name, attrs, pos, **sizes)
 
 
-def _globals(model: Model, ctx: PassContext) -> dict[str, InitSpec]:
+def _globals(ctx: PassContext) -> dict[str, InitSpec]:
     out = {}
     for key in GLOBAL_INIT_KEYS:
-        if key in model.raw_train:
+        if key in ctx.written.train:
             try:
-                out[key] = init_value(model.raw_train[key].value, key)
+                out[key] = init_value(ctx.written.train[key].value, key)
             except ValueProblem as err:
                 ctx.error(err.problem)
     return out
@@ -164,17 +164,18 @@ LAUNCH_TIME = {name: REPLICAS_HINT for name in ("replicas", "world_size", "gpus"
 
 def _train(model: Model, ctx: PassContext) -> Optional[Train]:
     known = {*TRAIN_SETTINGS, *GLOBAL_INIT_KEYS, *TOP_SETTINGS, "optimizer", "schedule", "data"}
-    for key, setting in model.raw_train.items():
+    written = ctx.written.train
+    for key, setting in written.items():
         if key not in known:
             hint = LAUNCH_TIME.get(key) or suggest(key, sorted(known))
             ctx.error(UnknownName(f"unknown setting {key!r}{hint}", setting.pos))
-    stated = {k: s.value for k, s in model.raw_train.items() if k in TRAIN_SETTINGS}
+    stated = {k: s.value for k, s in written.items() if k in TRAIN_SETTINGS}
     basic = fill(TRAIN_SETTINGS, stated, model.profile, "train", Pos(), ctx)
     optimizer, decay = _optimizer(model, ctx)
     schedule = _schedule(model, decay, ctx)
     data = _data(model, ctx)
-    global_inits = _globals(model, ctx)
-    loss_pos = model.raw_train["loss"].value.pos if "loss" in model.raw_train else Pos()
+    global_inits = _globals(ctx)
+    loss_pos = written["loss"].value.pos if "loss" in written else Pos()
     if optimizer is None or schedule is None or data is None or None in basic.values():
         return None
     return Train(
@@ -189,7 +190,7 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
         shuffle=basic["shuffle"],
         lr_scaling=basic["lr_scaling"],
         batchnorm_sync=basic["batchnorm_sync"],
-        positions={k: s.pos for k, s in model.raw_train.items()},
+        positions={k: s.pos for k, s in written.items()},
     )
 
 
@@ -203,7 +204,7 @@ def _verify(model: Model, ctx: PassContext) -> tuple[dict[str, float], str]:
     precision a `verify = precision(float64)` states; each form at most once."""
     bounds, precision, seen = {}, VERIFY_PRECISIONS[0], set()
     table = {"tolerance": VERIFY_TOLERANCES, "precision": VERIFY_PRECISIONS}
-    for setting in model.raw_verify:
+    for setting in ctx.written.verify:
         if not isinstance(setting.value, (ast.Name, ast.CallVal)):
             ctx.error(BadValue(f"verify must be {VERIFY_FORMS}", setting.value.pos))
             continue
@@ -281,8 +282,6 @@ def defaults(model: Model, ctx: PassContext) -> Model:
         model,
         layers=layers,
         train=train,
-        raw_train={},
-        raw_verify=(),
         verify_tolerances=bounds,
         verify_precision=precision,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from dlspec.errors import BadValue, DuplicateName, Pos, UnknownName
+from dlspec.errors import BadValue, DuplicateName, UnknownName
 from dlspec.frontend import ast
 from dlspec.frontend.blocks import tensor_problem
 from dlspec.frontend.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
@@ -17,7 +17,7 @@ from dlspec.passes.base import PassContext
 def _profile(model: Model, ctx: PassContext) -> str:
     if ctx.profile_override:
         return ctx.profile_override
-    setting = model.raw_train.get("defaults")
+    setting = ctx.written.train.get("defaults")
     if setting is None:
         return "dlspec"
     try:
@@ -88,9 +88,12 @@ def _check_label(name: str, pos: Any, ctx: PassContext) -> bool:
     return problem is None
 
 
-def _aliases(layer: Layer) -> tuple[tuple[str, Pos], ...]:
-    """The block instances whose output tensor is this layer's: (instance name, position)."""
-    return layer.attrs.get("__aliases__", ())
+NO_SYNTAX = ast.LayerSyntax(())
+
+
+def _syntax(layer: Layer, ctx: PassContext) -> ast.LayerSyntax:
+    """A lowered layer's syntax (by its provisional name): arguments, label, sources, aliases."""
+    return ctx.written.layers.get(layer.name, NO_SYNTAX)
 
 
 def _name_layers(layers: list[Layer], inputs: tuple[Input, ...], ctx: PassContext) -> list[Layer]:
@@ -98,24 +101,25 @@ def _name_layers(layers: list[Layer], inputs: tuple[Input, ...], ctx: PassContex
     namespace); unlabeled layers named `<op>_<k>`, skipping every name already taken."""
     taken: dict[str, Any] = {inp.name: inp for inp in inputs}
     for layer in layers:
-        for alias, pos in _aliases(layer):
+        syntax = _syntax(layer, ctx)
+        for alias, pos in syntax.aliases:
             if alias in taken:
                 used = "is an input's name" if isinstance(taken[alias], Input) else "is used twice"
                 ctx.error(DuplicateName(f"block instance name {alias!r} {used}", pos))
             else:
                 taken[alias] = layer
-        label = layer.attrs.get("__label__")
+        label = syntax.label
         if label:
             if label in taken:
                 used = "is an input's name" if isinstance(taken[label], Input) else "is used twice"
                 message = f"layer name {label!r} {used}"
-                ctx.error(DuplicateName(message, layer.attrs["__label_pos__"]))
-            elif _check_label(label, layer.attrs["__label_pos__"], ctx):
+                ctx.error(DuplicateName(message, syntax.label_pos))
+            elif _check_label(label, syntax.label_pos, ctx):
                 taken[label] = layer
     counters: dict[str, int] = {}
     named = []
     for layer in layers:
-        name = layer.attrs.get("__label__") or ""
+        name = _syntax(layer, ctx).label
         if not name:
             while True:
                 counters[layer.op] = counters.get(layer.op, 0) + 1
@@ -123,8 +127,7 @@ def _name_layers(layers: list[Layer], inputs: tuple[Input, ...], ctx: PassContex
                 if name not in taken:
                     break
             taken[name] = layer
-        attrs = {k: v for k, v in layer.attrs.items() if not k.startswith("__")}
-        named.append(replace(layer, name=name, attrs=attrs))
+        named.append(replace(layer, name=name))
     return named
 
 
@@ -142,14 +145,15 @@ def _check_edges(
     made = {inp.name for inp in model.inputs}
     later = {layer.name for layer in named} | set(aliases)
     for old, new in zip(raw, named, strict=True):
-        for ref in old.attrs.get("__sources__", ()):
+        syntax = _syntax(old, ctx)
+        for ref in syntax.sources:
             problem = tensor_problem(ref.id, ref.pos, made, later, all_names)
             if problem:
                 ctx.error(problem)
-        for name in (new.name, *(alias for alias, _ in _aliases(old))):
+        for name in (new.name, *(alias for alias, _ in syntax.aliases)):
             made.add(name)
             later.discard(name)
-    for ref in model.raw_outputs:
+    for ref in ctx.written.outputs:
         if ref.id in {inp.name for inp in model.inputs}:
             ctx.error(
                 BadValue(f"output {ref.id!r} is an input: an output is a layer's tensor", ref.pos)
@@ -196,21 +200,20 @@ def resolve(model: Model, ctx: PassContext) -> Model:
     layers = []
     for layer in model.layers:
         if layer.op not in OPS:
-            hint = suggest(layer.op, sorted(OPS) + list(model.raw_blocks))
+            hint = suggest(layer.op, sorted(OPS) + list(ctx.written.blocks))
             ctx.error(UnknownName(f"unknown layer {layer.op!r}{hint}", layer.pos))
             continue
-        attrs: dict[str, Any] = _attrs(layer, model.raw_args.get(layer.name, ()), ctx)
+        attrs: dict[str, Any] = _attrs(layer, _syntax(layer, ctx).args, ctx)
         if layer.op == TIME_DISTRIBUTED and "layer" in attrs:
-            inner = _wrapped(attrs["layer"], model.raw_blocks, ctx)
+            inner = _wrapped(attrs["layer"], ctx.written.blocks, ctx)
             attrs["layer"] = inner if inner is not None else attrs["layer"]
-        keep = {k: v for k, v in layer.attrs.items() if k.startswith("__")}
-        layers.append(replace(layer, attrs={**keep, **attrs}, stated=frozenset(attrs)))
+        layers.append(replace(layer, attrs=attrs, stated=frozenset(attrs)))
     named = _name_layers(layers, model.inputs, ctx)
     final = {old.name: new.name for old, new in zip(layers, named, strict=True)}
     aliases = {
         alias: new.name
         for old, new in zip(layers, named, strict=True)
-        for alias, _ in _aliases(old)
+        for alias, _ in _syntax(old, ctx).aliases
     }
     if len(layers) == len(model.layers):
         _check_edges(layers, named, aliases, model, ctx)
@@ -221,9 +224,6 @@ def resolve(model: Model, ctx: PassContext) -> Model:
         layers=tuple(
             _name_wrapped(replace(layer, inputs=_renamed(layer.inputs, final))) for layer in named
         ),
-        raw_args={},
-        raw_outputs=(),
-        raw_blocks=(),
         outputs=_renamed(model.outputs, final),
     )
     if not ctx.problems:
