@@ -1,4 +1,5 @@
-"""The pass pipeline: resolve names, fill defaults, infer shapes, validate, lint."""
+"""The pass pipeline: resolve names, fill defaults, infer shapes, validate, lint (each pass's
+contract, the facts it requires and ensures, is declared beside it and checked as it runs)."""
 
 from __future__ import annotations
 

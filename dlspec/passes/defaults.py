@@ -38,7 +38,8 @@ from dlspec.ir.ops import (
     AttrSpec,
     init_value,
 )
-from dlspec.passes.base import PassContext
+from dlspec.passes.base import PassContext, declare
+from dlspec.passes.facts import EXPLICIT, RESOLVED
 
 
 def fill(
@@ -272,6 +273,7 @@ def _layer(layer: Layer, profile: str, inits: dict[str, InitSpec], ctx: PassCont
     return replace(layer, attrs=attrs)
 
 
+@declare(requires=(RESOLVED,), ensures=(EXPLICIT,))
 def defaults(model: Model, ctx: PassContext) -> Model:
     """Every layer attribute and training setting converted and explicit."""
     train = _train(model, ctx)

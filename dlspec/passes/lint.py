@@ -5,7 +5,8 @@ from __future__ import annotations
 from dlspec.errors import LintWarning
 from dlspec.ir.model import Layer, Model
 from dlspec.ir.ops import RECURRENT
-from dlspec.passes.base import PassContext
+from dlspec.passes.base import PassContext, declare
+from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
 
 def _softmax_before_logits_loss(model: Model, ctx: PassContext) -> None:
@@ -94,6 +95,7 @@ LINTS = (
 )
 
 
+@declare(requires=(RESOLVED, EXPLICIT, SHAPED))
 def lint(model: Model, ctx: PassContext) -> Model:
     """Record warnings; the model passes through unchanged."""
     if model.layers:

@@ -11,7 +11,8 @@ from dlspec.frontend.blocks import tensor_problem
 from dlspec.frontend.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
 from dlspec.ir.model import TIME_DISTRIBUTED, Input, Layer, Model
 from dlspec.ir.ops import OPS, PROFILES
-from dlspec.passes.base import PassContext
+from dlspec.passes.base import PassContext, declare
+from dlspec.passes.facts import RESOLVED
 
 
 def _profile(model: Model, ctx: PassContext) -> str:
@@ -194,6 +195,7 @@ def _name_wrapped(layer: Layer) -> Layer:
     return layer.with_attrs(layer=replace(inner, name=layer.name))
 
 
+@declare(ensures=(RESOLVED,))
 def resolve(model: Model, ctx: PassContext) -> Model:
     """Known ops only; attributes keyed by name; every layer has a unique identifier name, and
     every edge (layer inputs, model outputs) names tensors by those names."""

@@ -11,7 +11,8 @@ from dlspec.ir import inits
 from dlspec.ir.model import TIME_DISTRIBUTED, InitSpec, Layer, Model, Param, Shape
 from dlspec.ir.ops import ELEMENTWISE, RECURRENT
 from dlspec.limits import MAX_PARAMS, MAX_TENSOR
-from dlspec.passes.base import PassContext
+from dlspec.passes.base import PassContext, declare
+from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -446,6 +447,7 @@ def _check_sizes(shape: Shape, batch: int, params: int) -> None:
         raise _ShapeError(f"the model has {params} parameters so far; the limit is {MAX_PARAMS}")
 
 
+@declare(requires=(RESOLVED, EXPLICIT), ensures=(SHAPED,))
 def shapes(model: Model, ctx: PassContext) -> Model:
     """Every layer gets in_shape, out_shape, explicit pads and its parameters; a dense layer
     after a flatten records the (C, H, W) map it reads (`flattened_from`), for channels-last

@@ -7,7 +7,8 @@ import math
 from dlspec.errors import BadValue, ShapeProblem, Unsupported
 from dlspec.ir.model import Model
 from dlspec.ir.ops import DATASETS
-from dlspec.passes.base import PassContext
+from dlspec.passes.base import PassContext, declare
+from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
 
 def accepted_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -103,6 +104,7 @@ def _check_outputs(model: Model, ctx: PassContext) -> bool:
     return False
 
 
+@declare(requires=(RESOLVED, EXPLICIT, SHAPED))
 def validate(model: Model, ctx: PassContext) -> Model:
     """Model-wide consistency; the model passes through unchanged."""
     if model.train is not None and model.layers and _check_outputs(model, ctx):
