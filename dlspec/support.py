@@ -42,7 +42,7 @@ def support_table() -> str:
 def _default_text(spec: AttrSpec, profile: str) -> str:
     if spec.default is REQUIRED:
         return "required"
-    d = spec.default[profile] if isinstance(spec.default, dict) else spec.default
+    d = spec.stated_for(profile)
     if callable(d) and not hasattr(d, "describe"):
         return (d.__doc__ or "computed").strip().split("\n")[0].rstrip(".")
     describe = getattr(d, "describe", None)

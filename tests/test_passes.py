@@ -16,11 +16,20 @@ from dlspec.frontend.load import build, build_file
 from dlspec.frontend.parse import parse
 from dlspec.ir import inits
 from dlspec.ir.model import Init, InitSpec, Layer, Model, wrapped
-from dlspec.ir.ops import DATASETS, OPS, OPTIMIZERS, SCHEDULES
+from dlspec.ir.ops import (
+    DATASETS,
+    OPS,
+    OPTIMIZERS,
+    PROFILE_PARENT,
+    PROFILES,
+    SCHEDULES,
+    TRAIN_SETTINGS,
+    VERIFY_TOLERANCES,
+    AttrSpec,
+)
 from dlspec.passes.shapes import same_pads, window_out
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PROFILES = ("dlspec", "pytorch", "keras")
 
 
 def build_model(
@@ -240,6 +249,39 @@ def test_defaults_may_sit_in_the_train_block() -> None:
 
 def test_unstated_profile_is_dlspec() -> None:
     assert build_model(["relu"], "float32[4]").profile == "dlspec"
+
+
+def _per_profile_defaults() -> list[tuple[str, dict]]:
+    """Every attribute whose default depends on the profile, across the op table's tables."""
+    tables = {f"op {name}": spec.attrs for name, spec in OPS.items()}
+    tables |= {f"optimizer {name}": table for name, table in OPTIMIZERS.items()}
+    tables |= {f"schedule {name}": table for name, table in SCHEDULES.items()}
+    tables |= {f"data {name}": spec.attrs for name, spec in DATASETS.items()}
+    tables |= {"train": TRAIN_SETTINGS, "verify": VERIFY_TOLERANCES}
+    return [
+        (f"{owner}: {key}", spec.default)
+        for owner, table in tables.items()
+        for key, spec in table.items()
+        if isinstance(spec.default, dict)
+    ]
+
+
+def test_a_profile_default_states_only_what_differs_from_its_parent() -> None:
+    found = _per_profile_defaults()
+    assert len(found) > 30
+    for where, default in found:
+        assert "dlspec" in default and set(default) <= set(PROFILES), where
+        for profile, value in default.items():
+            if profile != "dlspec":
+                parent = default.get(PROFILE_PARENT[profile], default["dlspec"])
+                assert value is not parent and value != parent, (where, profile)
+
+
+def test_a_profile_the_overlay_leaves_out_takes_its_parents_default() -> None:
+    spec = AttrSpec(int, {"dlspec": 1, "keras": 2})
+    assert [spec.default_for(p, {}) for p in ("dlspec", "pytorch", "keras")] == [1, 1, 2]
+    leaky = OPS["leaky_relu"].attrs["alpha"]
+    assert [leaky.default_for(p, {}) for p in PROFILES] == [0.01, 0.01, 0.3]
 
 
 def test_train_defaults() -> None:

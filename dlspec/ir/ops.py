@@ -16,6 +16,9 @@ from dlspec.ir.model import InitSpec, Layer
 from dlspec.limits import MAX_STACKED
 
 PROFILES = ("dlspec", "pytorch", "keras")
+# a per-profile default is an overlay: the root's value, then only where a profile differs from
+# its parent's (a profile missing from the dict takes its parent's)
+PROFILE_PARENT = {"pytorch": "dlspec", "keras": "dlspec"}
 REQUIRED = object()
 
 Default = Union[Any, dict, Callable[[dict], Any]]
@@ -29,16 +32,24 @@ class AttrSpec:
     default: Default = REQUIRED
     doc: str = ""
 
+    def stated_for(self, profile: str) -> Any:
+        """The default as `profile` states it, else as its nearest ancestor does: a value, or a
+        function of the other attributes."""
+        d = self.default
+        if not isinstance(d, dict):
+            return d
+        while profile not in d:
+            profile = PROFILE_PARENT[profile]
+        return d[profile]
+
     def derived(self, profile: str) -> bool:
         """Whether the default under `profile` is computed from the other attributes."""
-        d = self.default.get(profile) if isinstance(self.default, dict) else self.default
+        d = self.stated_for(profile)
         return callable(d) and not isinstance(d, InitSpec)
 
     def default_for(self, profile: str, attrs: dict) -> Any:
         """The default under a profile, given the attributes resolved so far."""
-        d = self.default
-        if isinstance(d, dict):
-            d = d[profile]
+        d = self.stated_for(profile)
         if callable(d) and not isinstance(d, InitSpec):
             return d(attrs)
         return d
@@ -148,8 +159,8 @@ def torch_rnn(attrs: dict) -> InitSpec:
     return InitSpec("uniform", limit=1.0 / math.sqrt(attrs["units"]))
 
 
-KERNEL_INIT = {"dlspec": GLOROT_UNIFORM, "pytorch": TORCH_LINEAR, "keras": GLOROT_UNIFORM}
-BIAS_INIT = {"dlspec": ZEROS, "pytorch": TORCH_LINEAR, "keras": ZEROS}
+KERNEL_INIT = {"dlspec": GLOROT_UNIFORM, "pytorch": TORCH_LINEAR}
+BIAS_INIT = {"dlspec": ZEROS, "pytorch": TORCH_LINEAR}
 
 # ---- layer ops -------------------------------------------------------------------------------
 
@@ -175,7 +186,7 @@ RNN_ATTRS = {
     "units": AttrSpec(pos_int, doc="hidden size H"),
     "readout": AttrSpec(
         one_of("last", "sequence"),
-        {"dlspec": "last", "pytorch": "sequence", "keras": "last"},
+        {"dlspec": "last", "pytorch": "sequence"},
         "last: output of the final time step (N, H); sequence: every step (N, T, H)",
     ),
     "layers": AttrSpec(
@@ -184,26 +195,25 @@ RNN_ATTRS = {
     "bias": AttrSpec(V.boolean, True, "two bias vectors per layer (input and recurrent)"),
     "init": AttrSpec(
         init_value,
-        {"dlspec": GLOROT_UNIFORM, "pytorch": torch_rnn, "keras": GLOROT_UNIFORM},
+        {"dlspec": GLOROT_UNIFORM, "pytorch": torch_rnn},
         "input kernels weight_ih",
     ),
     "recurrent_init": AttrSpec(
         init_value,
-        {"dlspec": ORTHOGONAL, "pytorch": torch_rnn, "keras": ORTHOGONAL},
+        {"dlspec": ORTHOGONAL, "pytorch": torch_rnn},
         "recurrent kernels weight_hh",
     ),
-    "bias_init": AttrSpec(
-        init_value, {"dlspec": ZEROS, "pytorch": torch_rnn, "keras": ZEROS}, "both bias vectors"
-    ),
+    "bias_init": AttrSpec(init_value, {"dlspec": ZEROS, "pytorch": torch_rnn}, "both bias vectors"),
 }
 
 
 def recurrent_bias(keras: bool) -> AttrSpec:
     """A second, recurrent bias vector bias_hh (cuDNN form) or only bias_ih. Both get the same
-    gradient, so two vectors move their sum twice as fast: it is a training difference."""
+    gradient, so two vectors move their sum twice as fast: it is a training difference. `keras`:
+    whether Keras's layer has it too."""
     return AttrSpec(
         V.boolean,
-        {"dlspec": True, "pytorch": True, "keras": keras},
+        True if keras else {"dlspec": True, "keras": False},
         "a second bias vector bias_hh beside bias_ih (cuDNN); false: bias_ih only",
     )
 
@@ -259,7 +269,7 @@ for _pool in ("maxpool2d", "avgpool2d"):
     if _pool == "avgpool2d":
         _pool_attrs["count_pad"] = AttrSpec(
             V.boolean,
-            {"dlspec": False, "pytorch": True, "keras": False},
+            {"dlspec": False, "pytorch": True},
             "whether padded cells count in the mean's divisor",
         )
     _op(
@@ -348,7 +358,7 @@ _op(
             "dim": AttrSpec(pos_int, doc="vector size"),
             "init": AttrSpec(
                 init_value,
-                {"dlspec": KERAS_EMBEDDING, "pytorch": TORCH_EMBEDDING, "keras": KERAS_EMBEDDING},
+                {"dlspec": KERAS_EMBEDDING, "pytorch": TORCH_EMBEDDING},
                 "table initialiser",
             ),
         },
@@ -383,7 +393,7 @@ _op(
             "recurrent_bias": recurrent_bias(False),
             "forget_bias": AttrSpec(
                 any_real,
-                {"dlspec": 1.0, "pytorch": 0.0, "keras": 1.0},
+                {"dlspec": 1.0, "pytorch": 0.0},
                 "added to the forget-gate slice of bias_ih after initialisation",
             ),
         },
@@ -406,18 +416,18 @@ _op(
         {
             "momentum": AttrSpec(
                 fraction,
-                {"dlspec": 0.1, "pytorch": 0.1, "keras": 0.01},
+                {"dlspec": 0.1, "keras": 0.01},
                 "weight of the batch statistic: running = (1 - momentum) * running + momentum * "
                 "batch (PyTorch's convention; a Keras momentum m is 1 - m here)",
             ),
             "eps": AttrSpec(
                 pos_real,
-                {"dlspec": 1e-5, "pytorch": 1e-5, "keras": 1e-3},
+                {"dlspec": 1e-5, "keras": 1e-3},
                 "added to the variance under the square root",
             ),
             "running_var": AttrSpec(
                 one_of("unbiased", "biased"),
-                {"dlspec": "unbiased", "pytorch": "unbiased", "keras": "biased"},
+                {"dlspec": "unbiased", "keras": "biased"},
                 "the batch variance the running average takes: unbiased (n / (n - 1), PyTorch) "
                 "or biased (Keras); normalisation always uses the biased one",
             ),
@@ -464,7 +474,7 @@ _op(
         {
             "alpha": AttrSpec(
                 nonneg_real,
-                {"dlspec": 0.01, "pytorch": 0.01, "keras": 0.3},
+                {"dlspec": 0.01, "keras": 0.3},
                 "slope for x < 0",
             )
         },
@@ -564,20 +574,18 @@ RECURRENT = having("recurrent")
 WEIGHT_DECAY = AttrSpec(nonneg_real, 0.0, "decay coefficient")
 WD_MODE = AttrSpec(
     one_of("l2", "decoupled"),
-    {"dlspec": "l2", "pytorch": "l2", "keras": "decoupled"},
+    {"dlspec": "l2", "keras": "decoupled"},
     "l2: g += wd * w before the update; decoupled: w -= lr * wd * w beside it",
 )
 
 OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
     "sgd": {
-        "lr": AttrSpec(
-            pos_real, {"dlspec": 0.01, "pytorch": 0.001, "keras": 0.01}, "learning rate"
-        ),
+        "lr": AttrSpec(pos_real, {"dlspec": 0.01, "pytorch": 0.001}, "learning rate"),
         "momentum": AttrSpec(unit_open, 0.0, "momentum coefficient mu"),
         "nesterov": AttrSpec(V.boolean, False, "Nesterov momentum"),
         "momentum_form": AttrSpec(
             one_of("gradient", "update"),
-            {"dlspec": "gradient", "pytorch": "gradient", "keras": "update"},
+            {"dlspec": "gradient", "keras": "update"},
             "gradient: v = mu*v + g, w -= lr*v; update: v = mu*v - lr*g, w += v",
         ),
         "weight_decay": WEIGHT_DECAY,
@@ -587,10 +595,10 @@ OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
         "lr": AttrSpec(pos_real, 0.001, "learning rate"),
         "beta1": AttrSpec(unit_open, 0.9, "first-moment decay"),
         "beta2": AttrSpec(unit_open, 0.999, "second-moment decay"),
-        "eps": AttrSpec(pos_real, {"dlspec": 1e-8, "pytorch": 1e-8, "keras": 1e-7}, "epsilon"),
+        "eps": AttrSpec(pos_real, {"dlspec": 1e-8, "keras": 1e-7}, "epsilon"),
         "eps_placement": AttrSpec(
             one_of("corrected", "uncorrected"),
-            {"dlspec": "corrected", "pytorch": "corrected", "keras": "uncorrected"},
+            {"dlspec": "corrected", "keras": "uncorrected"},
             "corrected: w -= lr*mhat/(sqrt(vhat)+eps); uncorrected: eps added to sqrt(v)"
             " before bias correction (TF/Keras 'epsilon hat')",
         ),
@@ -598,22 +606,18 @@ OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
         "weight_decay_mode": WD_MODE,
     },
     "rmsprop": {
-        "lr": AttrSpec(
-            pos_real, {"dlspec": 0.001, "pytorch": 0.01, "keras": 0.001}, "learning rate"
-        ),
-        "rho": AttrSpec(
-            unit_open, {"dlspec": 0.9, "pytorch": 0.99, "keras": 0.9}, "decay of E[g^2]"
-        ),
-        "eps": AttrSpec(pos_real, {"dlspec": 1e-7, "pytorch": 1e-8, "keras": 1e-7}, "epsilon"),
+        "lr": AttrSpec(pos_real, {"dlspec": 0.001, "pytorch": 0.01}, "learning rate"),
+        "rho": AttrSpec(unit_open, {"dlspec": 0.9, "pytorch": 0.99}, "decay of E[g^2]"),
+        "eps": AttrSpec(pos_real, {"dlspec": 1e-7, "pytorch": 1e-8}, "epsilon"),
         "eps_placement": AttrSpec(
             one_of("outside", "inside"),
-            {"dlspec": "outside", "pytorch": "outside", "keras": "inside"},
+            {"dlspec": "outside", "keras": "inside"},
             "outside: g/(sqrt(v)+eps); inside: g/sqrt(v+eps)",
         ),
         "momentum": AttrSpec(unit_open, 0.0, "momentum on the scaled step s = g/(sqrt(v)+eps)"),
         "momentum_form": AttrSpec(
             one_of("gradient", "update"),
-            {"dlspec": "gradient", "pytorch": "gradient", "keras": "update"},
+            {"dlspec": "gradient", "keras": "update"},
             "gradient: b = mu*b + s, w -= lr*b; update: b = mu*b + lr*s, w -= b",
         ),
         "centered": AttrSpec(V.boolean, False, "subtract the squared mean gradient"),
@@ -621,9 +625,9 @@ OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
         "weight_decay_mode": WD_MODE,
     },
     "adadelta": {
-        "lr": AttrSpec(pos_real, {"dlspec": 1.0, "pytorch": 1.0, "keras": 0.001}, "learning rate"),
-        "rho": AttrSpec(unit_open, {"dlspec": 0.95, "pytorch": 0.9, "keras": 0.95}, "decay rate"),
-        "eps": AttrSpec(pos_real, {"dlspec": 1e-6, "pytorch": 1e-6, "keras": 1e-7}, "epsilon"),
+        "lr": AttrSpec(pos_real, {"dlspec": 1.0, "keras": 0.001}, "learning rate"),
+        "rho": AttrSpec(unit_open, {"dlspec": 0.95, "pytorch": 0.9}, "decay rate"),
+        "eps": AttrSpec(pos_real, {"dlspec": 1e-6, "keras": 1e-7}, "epsilon"),
         "weight_decay": WEIGHT_DECAY,
         "weight_decay_mode": WD_MODE,
     },
