@@ -1,4 +1,5 @@
-"""What every backend shares: the LayerCode record, the emit_<op> dispatch, names and the report."""
+"""What every backend shares: the LayerCode record, the layer table and emit_<op> dispatch, names
+and the report."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ class LayerCode:
     notes: tuple[str, ...] = ()
     helpers: frozenset[str] = frozenset()
     setup: tuple[str, ...] = ()  # statements run once after the module is built
+
+
+@dataclass(frozen=True)
+class Module:
+    """A table entry: a layer built once as `constructor` and called on x; the layer's
+    attributes fill its format fields (`nn.Dropout(p={rate!r})`)."""
+
+    constructor: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Line:
+    """A table entry: a layer written as one statement on x (`x = tf.nn.relu(x)`); the layer's
+    attributes fill its format fields."""
+
+    text: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -243,6 +262,8 @@ class Backend:
 
     name: ClassVar[str] = ""
     template: ClassVar[str] = ""
+    # op -> its code when the layer's attributes alone decide it (the rest: emit_<op> methods)
+    LAYERS: ClassVar[dict[str, Module | Line]] = {}
     native_profile: ClassVar[str] = ""
     framework: ClassVar[str] = ""
     extension: ClassVar[str] = ".py"
@@ -274,14 +295,31 @@ class Backend:
         return self.names.of(layer.name)
 
     def emit(self, layer: Layer, reads: Optional[tuple[str, ...]] = None) -> LayerCode:
-        """Dispatch to emit_<op>; a merge is given the expressions of the tensors it reads
-        (default: their names)."""
+        """The op's LAYERS entry, else emit_<op>; a merge is given the expressions of the
+        tensors it reads (default: their names)."""
+        entry = self.LAYERS.get(layer.op)
+        if entry is not None:
+            return self.tabled(layer, entry)
         method = getattr(self, f"emit_{layer.op}", None)
         if method is None:
             raise NotImplementedError(f"{self.name} has no emit_{layer.op}")
         if layer.op in MERGES:
             return method(layer, reads or layer.inputs)
         return method(layer)
+
+    def tabled(self, layer: Layer, entry: Module | Line) -> LayerCode:
+        """A layer's code from its LAYERS entry, its attributes filling the entry's fields."""
+        if isinstance(entry, Line):
+            return LayerCode("", (entry.text.format(**layer.attrs),), entry.notes)
+        return self.module_code(layer, entry.constructor.format(**layer.attrs), entry.notes)
+
+    def module_code(self, layer: Layer, constructor: str, notes: tuple[str, ...] = ()) -> LayerCode:
+        """A module the script builds as `constructor` and calls on x (override per target)."""
+        return LayerCode(constructor, (self.called(layer),), notes)
+
+    def called(self, layer: Layer) -> str:
+        """The forward line calling the layer's module, an attribute of the script's model."""
+        return f"x = self.{self.native(layer)}(x)"
 
     def walk(self, model: Model, codes: dict[str, LayerCode]) -> Walk:
         """The forward lines of the whole graph from each layer's code (x in, x out): a chain
@@ -342,8 +380,9 @@ class Backend:
         return "data-parallel runs are not yet supported on this target"
 
     def supports(self, op: str) -> bool:
-        """Whether this target has an emitter for `op` (the support table reads this)."""
-        return hasattr(self, f"emit_{op}")
+        """Whether this target has a table entry or an emitter for `op` (the support table
+        reads this)."""
+        return op in self.LAYERS or hasattr(self, f"emit_{op}")
 
     def unsupported(self, model: Model) -> list[Problem]:
         """Constructs in this model the target cannot express (override to add more)."""

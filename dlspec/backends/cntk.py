@@ -6,17 +6,15 @@ import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
-from dlspec.backends.base import Backend, LayerCode, OperatorMerges, overhang
+from dlspec.backends.base import Backend, LayerCode, Line, Module, OperatorMerges, overhang
 from dlspec.backends.mxnet import init_lines
 from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
 from dlspec.ir.ops import RECURRENT
 from dlspec.ir.updates import update_rule
-
-ACTIVATIONS = {"relu": "C.relu", "tanh": "C.tanh", "sigmoid": "C.sigmoid"}
 
 # The CNTK learners the scripts use, read from CNTK 2.7's learners (cntk/learners/__init__.py,
 # Math/Matrix.cpp, Learner.cpp) and measured (tests/test_cntk.py). A per-sample rate applies to
@@ -222,9 +220,17 @@ class CNTKBackend(OperatorMerges, Backend):
         return try while with yield
         """.split())
     FORWARD_NAMES = frozenset({"x", "self", "C", "np"})
-
-    def _call(self, layer: Layer) -> str:
-        return f"x = self.{self.native(layer)}(x)"
+    # op -> its code when the layer's attributes alone decide it (the rest: emit_<op> below)
+    LAYERS: ClassVar[dict[str, Module | Line]] = {
+        "relu": Line("x = C.relu(x)"),
+        "tanh": Line("x = C.tanh(x)"),
+        "sigmoid": Line("x = C.sigmoid(x)"),
+        "elu": Line("x = C.elu(x, alpha={alpha!r})"),
+        "leaky_relu": Line("x = C.leaky_relu(x, alpha={alpha!r})"),
+        "flatten": Line("x = C.reshape(x, (-1,))"),
+        "global_avgpool2d": Line("x = C.reshape(C.reduce_mean(x, axis=(1, 2)), (-1,))"),
+        "global_maxpool2d": Line("x = C.reshape(C.reduce_max(x, axis=(1, 2)), (-1,))"),
+    }
 
     # ---- the report ---------------------------------------------------------------------
     def native_overrides(self, model: Model) -> list[str]:
@@ -238,7 +244,7 @@ class CNTKBackend(OperatorMerges, Backend):
             f"name={layer.name!r})"
         )
         notes = ["W is (in, out) in CNTK: the canonical (out, in) weight transposed in and out"]
-        return LayerCode(module, (self._call(layer),), tuple(notes))
+        return LayerCode(module, (self.called(layer),), tuple(notes))
 
     def emit_conv2d(self, layer: Layer) -> LayerCode:
         if layer["dilation"] != (1, 1):
@@ -256,13 +262,13 @@ class CNTKBackend(OperatorMerges, Backend):
                     f"padding {layer['padding']} as CNTK's own (pad={_pad_arg(flags)}): its rule "
                     "gives exactly these windows",
                 )
-            return LayerCode(module, (self._call(layer),), notes)
+            return LayerCode(module, (self.called(layer),), notes)
         pattern = _pattern(layer["padding"], (0, 0))
         note = (
             f"padding {layer['padding']} written as C.pad before an unpadded convolution "
             "(CNTK's pad=True would start the windows elsewhere)"
         )
-        return LayerCode(module, (f"x = C.pad(x, {pattern})", self._call(layer)), (note,))
+        return LayerCode(module, (f"x = C.pad(x, {pattern})", self.called(layer)), (note,))
 
     def _dilated_conv2d(self, layer: Layer) -> LayerCode:
         """CNTK 2.7 has no dilated convolution on the CPU (its training pass raises "Dilated
@@ -272,7 +278,7 @@ class CNTKBackend(OperatorMerges, Backend):
             f"DilatedConv2D({layer['kernel']}, {layer['filters']}, {layer.in_shape[0]}, "
             f"{layer['stride']}, {layer['dilation']}, {layer['bias']}, {layer.name!r})"
         )
-        forward = [self._call(layer)]
+        forward = [self.called(layer)]
         notes = [
             f"dilation {layer['dilation']}: the kernel spread out with zeros in CNTK ops and an "
             "undilated C.convolution (CNTK 2.7 has no dilated convolution on the CPU)"
@@ -296,23 +302,17 @@ class CNTKBackend(OperatorMerges, Backend):
                     f"padding {layer['padding']} (rounding={layer['rounding']}) as CNTK's own "
                     f"(pad={_pad_arg(flags)}): the same windows, the cells outside never taken"
                 )
-            return LayerCode(module, (self._call(layer),), tuple(notes))
+            return LayerCode(module, (self.called(layer),), tuple(notes))
         pattern = _pattern(layer["padding"], cells)
         notes.append(
             f"padding {layer['padding']} (rounding={layer['rounding']}) written as C.pad(-inf), "
             f"the last windows' overhang {cells} padded too, then an unpadded floor pool"
         )
-        forward = (f'x = C.pad(x, {pattern}, constant_value=float("-inf"))', self._call(layer))
+        forward = (f'x = C.pad(x, {pattern}, constant_value=float("-inf"))', self.called(layer))
         return LayerCode(module, forward, tuple(notes))
 
     def emit_maxpool2d(self, layer: Layer) -> LayerCode:
         return self._pool(layer, "MaxPooling")
-
-    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
-        return LayerCode("", ("x = C.reshape(C.reduce_mean(x, axis=(1, 2)), (-1,))",))
-
-    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
-        return LayerCode("", ("x = C.reshape(C.reduce_max(x, axis=(1, 2)), (-1,))",))
 
     def emit_zeropad2d(self, layer: Layer) -> LayerCode:
         return LayerCode("", (f"x = C.pad(x, {_pattern(layer['padding'], (0, 0))})",))
@@ -323,25 +323,11 @@ class CNTKBackend(OperatorMerges, Backend):
             "else C.layers.identity"
         )
         notes = ("CNTK's dropout is active only in training passes (forward for a backward)",)
-        return LayerCode(module, (self._call(layer),), notes)
-
-    def emit_flatten(self, layer: Layer) -> LayerCode:
-        return LayerCode("", ("x = C.reshape(x, (-1,))",))
-
-    def _activation(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = {ACTIVATIONS[layer.op]}(x)",))
-
-    emit_relu = emit_tanh = emit_sigmoid = _activation
+        return LayerCode(module, (self.called(layer),), notes)
 
     def emit_softmax(self, layer: Layer) -> LayerCode:
         # the IR's axis counts the batch; CNTK's static axes do not
         return LayerCode("", (f"x = C.softmax(x, axis={layer['axis'] - 1})",))
-
-    def emit_elu(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = C.elu(x, alpha={layer['alpha']!r})",))
-
-    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = C.leaky_relu(x, alpha={layer['alpha']!r})",))
 
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
         # pad=True never counts the cells outside the input: only where no padding counts
@@ -361,7 +347,7 @@ class CNTKBackend(OperatorMerges, Backend):
                     f"(pad={_pad_arg(flags)}): the same windows, the mean over the cells inside "
                     "the input (the padding and the overhang never counted)"
                 )
-            return LayerCode(module, (self._call(layer),), tuple(notes))
+            return LayerCode(module, (self.called(layer),), tuple(notes))
         counted = _pattern(layer["padding"], (0, 0)) if layer["count_pad"] else "None"
         notes.append(
             f"padding {layer['padding']} (rounding={layer['rounding']}, count_pad="
@@ -447,7 +433,7 @@ class CNTKBackend(OperatorMerges, Backend):
                 else "times (n - 1) / n for the canonical biased running_var"
             )
         )
-        return LayerCode(module, (self._call(layer),), tuple(notes), frozenset({"batchnorm"}))
+        return LayerCode(module, (self.called(layer),), tuple(notes), frozenset({"batchnorm"}))
 
     def running_stats(self, model: Model) -> list[tuple[str, float, int, bool]]:
         """(canonical name, canonical momentum, cells per sample and feature, unbiased) of each

@@ -12,6 +12,8 @@ from dlspec.backends.base import (
     SUBSAMPLE_NOTE,
     Backend,
     LayerCode,
+    Line,
+    Module,
     Report,
     irrelevant_form,
     orthogonal_vector,
@@ -27,12 +29,6 @@ from dlspec.ir.updates import update_rule
 from dlspec.passes.shapes import same_pads
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
-
-ACTIVATIONS = {
-    "relu": "layers.ReLU(max_value=None, negative_slope=0.0, threshold=0.0",
-    "tanh": 'layers.Activation("tanh"',
-    "sigmoid": 'layers.Activation("sigmoid"',
-}
 
 # optimiser -> (Keras class, {attribute: the form it computes}, {canonical attribute: keyword})
 NATIVE_OPTIMIZERS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
@@ -311,6 +307,31 @@ class KerasBackend(Backend):
         INPUTS MODEL_NAME""".split()
     )
 
+    # op -> its code when the layer's attributes alone decide it (the rest: emit_<op> below).
+    # GlobalMaxPooling2D is ops.max: tied maxima share the gradient equally on every backend, as
+    # canonically
+    LAYERS: ClassVar[dict[str, Module | Line]] = {
+        "relu": Module("layers.ReLU(max_value=None, negative_slope=0.0, threshold=0.0)"),
+        "tanh": Module('layers.Activation("tanh")'),
+        "sigmoid": Module('layers.Activation("sigmoid")'),
+        "elu": Module("layers.ELU(alpha={alpha!r})"),
+        "leaky_relu": Module("layers.LeakyReLU(negative_slope={alpha!r})"),
+        "repeat_vector": Module("layers.RepeatVector({n})"),
+        "zeropad2d": Module("layers.ZeroPadding2D(padding={padding}, data_format=data_format)"),
+        "global_avgpool2d": Module(
+            "layers.GlobalAveragePooling2D(data_format=data_format, keepdims=False)"
+        ),
+        "global_maxpool2d": Module(
+            "layers.GlobalMaxPooling2D(data_format=data_format, keepdims=False)"
+        ),
+    }
+
+    def module_code(self, layer: Layer, constructor: str, notes: tuple[str, ...] = ()) -> LayerCode:
+        """A Keras layer built where it is called on x, named as the layer's weights are:
+        `x = layers.ELU(alpha=1.0, name="elu_1")(x)`."""
+        assert constructor.endswith(")"), constructor
+        return LayerCode(constructor, (_call(constructor[:-1], self.native(layer)),), notes)
+
     @classmethod
     def replica_refusal(cls, runtime_name: str) -> str:
         """keras[jax] runs data-parallel (Keras's DataParallel over multi-process JAX); the torch
@@ -382,25 +403,6 @@ class KerasBackend(Backend):
     def emit_avgpool2d(self, layer: Layer) -> LayerCode:
         return self._pool(layer, "layers.AveragePooling2D")
 
-    def _global_pool(self, layer: Layer, cls: str) -> LayerCode:
-        constructor = f"{cls}(data_format=data_format, keepdims=False"
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
-
-    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
-        return self._global_pool(layer, "layers.GlobalAveragePooling2D")
-
-    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
-        # ops.max: tied maxima share the gradient equally on every backend, as canonically
-        return self._global_pool(layer, "layers.GlobalMaxPooling2D")
-
-    def emit_zeropad2d(self, layer: Layer) -> LayerCode:
-        constructor = f"layers.ZeroPadding2D(padding={layer['padding']}, data_format=data_format"
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
-
-    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
-        constructor = f"layers.RepeatVector({layer['n']}"
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
-
     def emit_dropout(self, layer: Layer) -> LayerCode:
         constructor = (
             f"layers.Dropout({layer['rate']!r}, noise_shape=None, "
@@ -425,7 +427,7 @@ class KerasBackend(Backend):
         notes: tuple[str, ...] = ()
         if is_image(layer.in_shape):
             notes = ("Keras flattens (H, W, C): the next dense layer's rows are permuted",)
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),), notes)
+        return self.module_code(layer, constructor + ")", notes)
 
     def _dense(self, layer: Layer) -> LayerCode:
         """layers.Dense over the last axis of x as it is held."""
@@ -575,24 +577,10 @@ class KerasBackend(Backend):
     def emit_lstm(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "TorchLoopLSTM", "torch_loop_lstm")
 
-    def _activation(self, layer: Layer) -> LayerCode:
-        constructor = ACTIVATIONS[layer.op]
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
-
-    emit_relu = emit_tanh = emit_sigmoid = _activation
-
     def emit_softmax(self, layer: Layer) -> LayerCode:
         axis = "channel_axis" if is_image(layer.in_shape) else repr(layer["axis"])
         constructor = f"layers.Softmax(axis={axis}"
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
-
-    def emit_elu(self, layer: Layer) -> LayerCode:
-        constructor = f"layers.ELU(alpha={layer['alpha']!r}"
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
-
-    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        constructor = f"layers.LeakyReLU(negative_slope={layer['alpha']!r}"
-        return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),))
+        return self.module_code(layer, constructor + ")")
 
     def emit_batchnorm(self, layer: Layer) -> LayerCode:
         axis = "channel_axis" if is_image(layer.in_shape) else "-1"
@@ -607,7 +595,7 @@ class KerasBackend(Backend):
                 'moving_variance_initializer="ones", synchronized=SYNC_BATCH_NORM'
             )
             note = f"momentum {layer['momentum']!r} is Keras's momentum={1.0 - layer['momentum']!r}"
-            return LayerCode(constructor + ")", (_call(constructor, self.native(layer)),), (note,))
+            return self.module_code(layer, constructor + ")", (note,))
         constructor = f"UnbiasedBatchNorm({common}"
         note = (
             "running_var=unbiased: Keras's BatchNormalization stores the biased variance, so "

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
-from dlspec.backends.base import Backend, LayerCode, OperatorMerges, irrelevant_form, overhang
+from dlspec.backends.base import (
+    Backend,
+    LayerCode,
+    Line,
+    Module,
+    OperatorMerges,
+    irrelevant_form,
+    overhang,
+)
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Layer, Model, Optimizer, Param, wrapped
 from dlspec.ir.ops import RECURRENT
-
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 # optimiser -> (gluon name, {attribute: the form it computes}, {canonical attribute: keyword}):
 # read from MXNet 1.9.1's optimizer.py and its update operators. sgd: mom = mu*mom - lr*(g + wd*w),
@@ -163,9 +169,23 @@ class MXNetBackend(OperatorMerges, Backend):
     # --replicas N: the script starts its own replicas as MXNet's local launcher does (a kvstore
     # scheduler, one server and N dist_sync workers, each given the DMLC_* cluster environment)
     replica_flags = ("--replicas", "{replicas}")
-
-    def _call(self, layer: Layer) -> str:
-        return f"x = self.{self.native(layer)}(x)"
+    # op -> its code when the layer's attributes alone decide it (the rest: emit_<op> below).
+    # nn.ELU and nn.LeakyReLU hold alpha as a float32 attribute (LeakyReLUParam's slope): 1e-8
+    # off in float64 runs. A Python scalar reaches the NDArray ops as a double.
+    LAYERS: ClassVar[dict[str, Module | Line]] = {
+        "relu": Module('nn.Activation("relu")'),
+        "tanh": Module('nn.Activation("tanh")'),
+        "sigmoid": Module('nn.Activation("sigmoid")'),
+        "softmax": Line("x = F.softmax(x, axis={axis})"),
+        "elu": Line("x = F.where(x > 0, x, {alpha!r} * F.expm1(F.minimum(x, 0.0)))", (ALPHA_NOTE,)),
+        "leaky_relu": Line("x = F.where(x > 0, x, {alpha!r} * x)", (ALPHA_NOTE,)),
+        "dropout": Module("nn.Dropout({rate!r} if dropout else 0.0)"),
+        "flatten": Module("nn.Flatten()"),
+        "embedding": Module("nn.Embedding({vocab}, {dim})"),
+        "global_avgpool2d": Line("x = F.mean(x, axis=(2, 3))"),
+        "global_maxpool2d": Line("x = F.max(x, axis=(2, 3))"),
+        "repeat_vector": Line("x = F.repeat(F.expand_dims(x, axis=1), {n}, axis=1)"),
+    }
 
     # ---- the report ---------------------------------------------------------------------
     def native_overrides(self, model: Model) -> list[str]:
@@ -181,7 +201,7 @@ class MXNetBackend(OperatorMerges, Backend):
         notes = ()
         if len(layer.in_shape) > 1:
             notes = ("flatten=False: Gluon's Dense would flatten every axis but the batch",)
-        return LayerCode(module, (self._call(layer),), notes)
+        return LayerCode(module, (self.called(layer),), notes)
 
     def emit_conv2d(self, layer: Layer) -> LayerCode:
         pad = _symmetric(layer["padding"])
@@ -191,10 +211,10 @@ class MXNetBackend(OperatorMerges, Backend):
             f"use_bias={layer['bias']}, in_channels={layer.in_shape[0]})"
         )
         if pad is not None:
-            return LayerCode(module, (self._call(layer),))
+            return LayerCode(module, (self.called(layer),))
         width = _pad_width(layer["padding"], (0, 0))
         note = f"asymmetric padding {layer['padding']} written as F.pad before the convolution"
-        forward = (f'x = F.pad(x, mode="constant", pad_width={width})', self._call(layer))
+        forward = (f'x = F.pad(x, mode="constant", pad_width={width})', self.called(layer))
         return LayerCode(module, forward, (note,))
 
     def emit_maxpool2d(self, layer: Layer) -> LayerCode:
@@ -202,7 +222,7 @@ class MXNetBackend(OperatorMerges, Backend):
         if _native_pool(layer):
             pad, ceil = _symmetric(layer["padding"]), layer["rounding"] == "ceil"
             module = f"nn.MaxPool2D({base}, padding={pad}, ceil_mode={ceil})"
-            return LayerCode(module, (self._call(layer),))
+            return LayerCode(module, (self.called(layer),))
         cells = overhang(layer)
         width = _pad_width(layer["padding"], cells)
         note = (
@@ -211,7 +231,7 @@ class MXNetBackend(OperatorMerges, Backend):
         )
         forward = (
             f'x = F.pad(x, mode="constant", pad_width={width}, constant_value=float("-inf"))',
-            self._call(layer),
+            self.called(layer),
         )
         return LayerCode(f"nn.MaxPool2D({base})", forward, (note,))
 
@@ -229,7 +249,7 @@ class MXNetBackend(OperatorMerges, Backend):
                 f"nn.AvgPool2D(pool_size={layer['pool']}, strides={layer['stride']}, "
                 f"padding={pad}, ceil_mode={ceil}, count_include_pad={layer['count_pad']})"
             )
-            return LayerCode(module, (self._call(layer),))
+            return LayerCode(module, (self.called(layer),))
         cells = overhang(layer)
         (top, bottom), (left, right) = layer["padding"]
         forward = (
@@ -246,34 +266,16 @@ class MXNetBackend(OperatorMerges, Backend):
             notes.append(f"the ceil-rounded last windows' overhang {cells}: zeros, never counted")
         return LayerCode("", forward, tuple(notes), frozenset({"avgpool_explicit"}))
 
-    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
-        return LayerCode("", ("x = F.mean(x, axis=(2, 3))",))
-
-    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
-        return LayerCode("", ("x = F.max(x, axis=(2, 3))",))
-
     def emit_zeropad2d(self, layer: Layer) -> LayerCode:
         width = _pad_width(layer["padding"], (0, 0))
         return LayerCode("", (f'x = F.pad(x, mode="constant", pad_width={width})',))
-
-    def emit_dropout(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Dropout({layer['rate']!r} if dropout else 0.0)", (self._call(layer),))
-
-    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = F.repeat(F.expand_dims(x, axis=1), {layer['n']}, axis=1)",))
-
-    def emit_flatten(self, layer: Layer) -> LayerCode:
-        return LayerCode("nn.Flatten()", (self._call(layer),))
-
-    def emit_embedding(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Embedding({layer['vocab']}, {layer['dim']})", (self._call(layer),))
 
     def _rnn(self, layer: Layer, cls: str) -> LayerCode:
         module = (
             f'rnn.{cls}({layer["units"]}, num_layers={layer["layers"]}, layout="NTC", '
             f"input_size={layer.in_shape[-1]})"
         )
-        forward = [self._call(layer)]
+        forward = [self.called(layer)]
         if layer["readout"] == "last":
             forward.append("x = F.squeeze(F.slice_axis(x, axis=1, begin=-1, end=None), axis=1)")
         gates = "[r, z, n], n = tanh(W_in x + b_in + r * (W_hn h + b_hn))" if cls == "GRU" else ""
@@ -314,23 +316,6 @@ class MXNetBackend(OperatorMerges, Backend):
     def emit_lstm(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "LSTM")
 
-    def _activation(self, layer: Layer) -> LayerCode:
-        return LayerCode(f'nn.Activation("{ACTIVATIONS[layer.op]}")', (self._call(layer),))
-
-    emit_relu = emit_tanh = emit_sigmoid = _activation
-
-    def emit_softmax(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = F.softmax(x, axis={layer['axis']})",))
-
-    # nn.ELU and nn.LeakyReLU hold alpha as a float32 attribute (LeakyReLUParam's slope): 1e-8
-    # off in float64 runs. A Python scalar reaches the NDArray ops as a double.
-    def emit_elu(self, layer: Layer) -> LayerCode:
-        line = f"x = F.where(x > 0, x, {layer['alpha']!r} * F.expm1(F.minimum(x, 0.0)))"
-        return LayerCode("", (line,), (ALPHA_NOTE,))
-
-    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = F.where(x > 0, x, {layer['alpha']!r} * x)",), (ALPHA_NOTE,))
-
     def emit_batchnorm(self, layer: Layer) -> LayerCode:
         axis = layer["axis"] + 1
         module = (
@@ -346,7 +331,7 @@ class MXNetBackend(OperatorMerges, Backend):
         ]
         if layer["running_var"] == "unbiased":
             notes.append("running_var=unbiased: the batch variance's share times n / (n - 1)")
-        return LayerCode(module, (self._call(layer),), tuple(notes))
+        return LayerCode(module, (self.called(layer),), tuple(notes))
 
     def running_stats(self, model: Model) -> list[tuple[str, float, int]]:
         """(canonical name, Gluon momentum, cells per sample and channel) of each batch norm's

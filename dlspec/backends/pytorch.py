@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from dlspec.backends.base import (
     Backend,
     LayerCode,
+    Line,
+    Module,
     OperatorMerges,
     irrelevant_form,
     orthogonal_vector,
@@ -16,12 +18,6 @@ from dlspec.backends.base import (
 from dlspec.backends.torch_cpu import channels_last_breaks
 from dlspec.codegen.updates import Printer, update_code
 from dlspec.ir.model import Init, Layer, Model, Optimizer, Param
-
-ACTIVATIONS = {
-    "relu": "nn.ReLU()",
-    "tanh": "nn.Tanh()",
-    "sigmoid": "nn.Sigmoid()",
-}
 
 _WD = {"weight_decay": "weight_decay"}
 # optimiser -> torch classes that compute a canonical form exactly:
@@ -226,9 +222,21 @@ class PyTorchBackend(OperatorMerges, Backend):
         set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
         """.split())
     FORWARD_NAMES = frozenset({"x", "self", "torch", "nn", "F"})
-
-    def _call(self, layer: Layer) -> str:
-        return f"x = self.{self.native(layer)}(x)"
+    # op -> its code when the layer's attributes alone decide it (the rest: emit_<op> below)
+    LAYERS: ClassVar[dict[str, Module | Line]] = {
+        "relu": Module("nn.ReLU()"),
+        "tanh": Module("nn.Tanh()"),
+        "sigmoid": Module("nn.Sigmoid()"),
+        "softmax": Module("nn.Softmax(dim={axis})"),
+        "elu": Module("nn.ELU(alpha={alpha!r})"),
+        "leaky_relu": Module("nn.LeakyReLU(negative_slope={alpha!r})"),
+        "dropout": Module("nn.Dropout(p={rate!r})"),
+        "flatten": Module("nn.Flatten()"),
+        "global_avgpool2d": Line("x = torch.mean(x, dim=(2, 3))"),
+        # amax, not max(dim=...): tied maxima share the gradient equally, as canonically
+        "global_maxpool2d": Line("x = torch.amax(x, dim=(2, 3))"),
+        "repeat_vector": Line("x = x.unsqueeze(1).repeat(1, {n}, 1)"),
+    }
 
     # ---- layers -------------------------------------------------------------------------
     def emit_conv2d(self, layer: Layer) -> LayerCode:
@@ -239,10 +247,10 @@ class PyTorchBackend(OperatorMerges, Backend):
             f"padding={pad if symmetric else (0, 0)}, dilation={layer['dilation']}, bias={layer['bias']}"
         )
         if symmetric:
-            return LayerCode(f"nn.Conv2d({args})", (self._call(layer),))
+            return LayerCode(f"nn.Conv2d({args})", (self.called(layer),))
         note = f"asymmetric padding {layer['padding']} written as F.pad before the convolution"
         return LayerCode(
-            f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", self._call(layer)), (note,)
+            f"nn.Conv2d({args})", (f"x = F.pad(x, {fpad})", self.called(layer)), (note,)
         )
 
     def _pool(self, layer: Layer, cls: str, extra: str, fill: str) -> LayerCode:
@@ -252,7 +260,7 @@ class PyTorchBackend(OperatorMerges, Backend):
         if _native_pool_pads(layer):
             return LayerCode(
                 f"{cls}({base}, padding={pad}, ceil_mode={ceil}{extra})",
-                (self._call(layer),),
+                (self.called(layer),),
             )
         notes = [
             f"padding {layer['padding']} (asymmetric or over half the window) written as F.pad({fill})"
@@ -262,7 +270,7 @@ class PyTorchBackend(OperatorMerges, Backend):
         cells = overhang(layer)
         if ceil:
             notes.append(_ceil_note(cells, fill))
-        forward = (f"x = F.pad(x, {_with_overhang(fpad, cells)}, value={fill})", self._call(layer))
+        forward = (f"x = F.pad(x, {_with_overhang(fpad, cells)}, value={fill})", self.called(layer))
         return LayerCode(f"{cls}({base}, ceil_mode=False{extra})", forward, tuple(notes))
 
     def emit_maxpool2d(self, layer: Layer) -> LayerCode:
@@ -288,37 +296,21 @@ class PyTorchBackend(OperatorMerges, Backend):
         if layer["rounding"] == "ceil":
             notes.append(_ceil_note(cells, "zeros, never counted"))
         return LayerCode(
-            module, (self._call(layer),), tuple(notes), frozenset({"avgpool_explicit"})
+            module, (self.called(layer),), tuple(notes), frozenset({"avgpool_explicit"})
         )
-
-    def emit_global_avgpool2d(self, layer: Layer) -> LayerCode:
-        return LayerCode("", ("x = torch.mean(x, dim=(2, 3))",))
-
-    def emit_global_maxpool2d(self, layer: Layer) -> LayerCode:
-        # amax, not max(dim=...): tied maxima share the gradient equally, as canonically
-        return LayerCode("", ("x = torch.amax(x, dim=(2, 3))",))
 
     def emit_zeropad2d(self, layer: Layer) -> LayerCode:
         _, _, fpad = _pairs(layer["padding"])
-        return LayerCode(f"nn.ZeroPad2d({fpad})", (self._call(layer),))
-
-    def emit_dropout(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Dropout(p={layer['rate']!r})", (self._call(layer),))
-
-    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = x.unsqueeze(1).repeat(1, {layer['n']}, 1)",))
-
-    def emit_flatten(self, layer: Layer) -> LayerCode:
-        return LayerCode("nn.Flatten()", (self._call(layer),))
+        return LayerCode(f"nn.ZeroPad2d({fpad})", (self.called(layer),))
 
     def emit_dense(self, layer: Layer) -> LayerCode:
         module = f"nn.Linear({layer.in_shape[-1]}, {layer['units']}, bias={layer['bias']})"
-        return LayerCode(module, (self._call(layer),))
+        return LayerCode(module, (self.called(layer),))
 
     def emit_embedding(self, layer: Layer) -> LayerCode:
         return LayerCode(
             f"nn.Embedding({layer['vocab']}, {layer['dim']})",
-            ("x = x.long()", self._call(layer)),
+            ("x = x.long()", self.called(layer)),
         )
 
     def _rnn(self, layer: Layer, cls: str) -> LayerCode:
@@ -357,20 +349,6 @@ class PyTorchBackend(OperatorMerges, Backend):
     def emit_lstm(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "nn.LSTM")
 
-    def _activation(self, layer: Layer) -> LayerCode:
-        return LayerCode(ACTIVATIONS[layer.op], (self._call(layer),))
-
-    emit_relu = emit_tanh = emit_sigmoid = _activation
-
-    def emit_softmax(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.Softmax(dim={layer['axis']})", (self._call(layer),))
-
-    def emit_elu(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.ELU(alpha={layer['alpha']!r})", (self._call(layer),))
-
-    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        return LayerCode(f"nn.LeakyReLU(negative_slope={layer['alpha']!r})", (self._call(layer),))
-
     def emit_batchnorm(self, layer: Layer) -> LayerCode:
         shape = layer.in_shape
         width = shape[layer["axis"]]
@@ -379,7 +357,7 @@ class PyTorchBackend(OperatorMerges, Backend):
         call = (
             f"x = self.{self.native(layer)}(x.transpose(1, 2)).transpose(1, 2)"
             if sequence
-            else self._call(layer)
+            else self.called(layer)
         )
         if layer["running_var"] == "unbiased" and layer["scale"] == layer["center"]:
             cls = "nn.BatchNorm2d" if len(shape) == 3 else "nn.BatchNorm1d"

@@ -10,6 +10,8 @@ from dlspec.backends.base import (
     SUBSAMPLE_NOTE,
     Backend,
     LayerCode,
+    Line,
+    Module,
     OperatorMerges,
     Report,
     overhang,
@@ -191,10 +193,14 @@ class TensorFlowBackend(OperatorMerges, Backend):
     # tf.distribute: the script starts N workers of a MultiWorkerMirroredStrategy on this host
     # itself (each with its own TF_CONFIG), as users start one per host with theirs
     replica_flags = ("--replicas", "{replicas}")
-    ACTIVATIONS: ClassVar[dict[str, str]] = {
-        "relu": "tf.nn.relu(x)",
-        "tanh": "tf.math.tanh(x)",
-        "sigmoid": "tf.math.sigmoid(x)",
+    # op -> its code when the layer's attributes alone decide it (the rest: emit_<op> below).
+    # TF's LeakyRelu kernel selects (x > 0 ? x : alpha * x), the canonical meaning.
+    LAYERS: ClassVar[dict[str, Module | Line]] = {
+        "relu": Line("x = tf.nn.relu(x)"),
+        "tanh": Line("x = tf.math.tanh(x)"),
+        "sigmoid": Line("x = tf.math.sigmoid(x)"),
+        "leaky_relu": Line("x = tf.nn.leaky_relu(x, alpha={alpha!r})"),
+        "repeat_vector": Line("x = tf.repeat(tf.expand_dims(x, 1), {n}, axis=1)"),
     }
     # attributes of tf.Module (and of the generated Net) that a layer's attribute must not shadow
     # (tests/test_tensorflow_backend.py checks the list against TensorFlow)
@@ -341,9 +347,6 @@ class TensorFlowBackend(OperatorMerges, Backend):
         )
         return LayerCode("", (line,), (note,), frozenset(helpers))
 
-    def emit_repeat_vector(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = tf.repeat(tf.expand_dims(x, 1), {layer['n']}, axis=1)",))
-
     def emit_flatten(self, layer: Layer) -> LayerCode:
         size = layer.out_shape[0]
         if len(layer.in_shape) != 3:
@@ -393,11 +396,6 @@ class TensorFlowBackend(OperatorMerges, Backend):
     def emit_lstm(self, layer: Layer) -> LayerCode:
         return self._rnn(layer, "")
 
-    def _activation(self, layer: Layer) -> LayerCode:
-        return LayerCode("", (f"x = {self.ACTIVATIONS[layer.op]}",))
-
-    emit_relu = emit_tanh = emit_sigmoid = _activation
-
     def emit_softmax(self, layer: Layer) -> LayerCode:
         if len(layer.in_shape) == 3:
             return LayerCode(
@@ -421,10 +419,6 @@ class TensorFlowBackend(OperatorMerges, Backend):
         if alpha == 1.0:
             return LayerCode("", ("x = tf.nn.elu(x)",))
         return LayerCode("", (f"x = tf.where(x > 0.0, x, {alpha!r} * tf.nn.elu(x))",))
-
-    def emit_leaky_relu(self, layer: Layer) -> LayerCode:
-        # TF's LeakyRelu kernel selects (x > 0 ? x : alpha * x), the canonical meaning.
-        return LayerCode("", (f"x = tf.nn.leaky_relu(x, alpha={layer['alpha']!r})",))
 
     def wrap_steps(self, layer: Layer, inner: Layer, code: LayerCode) -> LayerCode:
         """Every step as a sample: (N, T, *S) reshaped to (N*T, *S), the wrapped layer's code,
