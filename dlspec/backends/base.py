@@ -353,6 +353,29 @@ class Backend:
         arguments = ("x",) if len(model.inputs) == 1 else tuple(var[i.name] for i in model.inputs)
         return Walk(var, tuple(lines), "x" if output == current else var[output], arguments)
 
+    def module_context(self, model: Model) -> dict[str, Any]:
+        """The context keys of a script whose model holds its layers as modules (named by
+        `name_model` first): each module's layer (name, module, forward, setup), the forward
+        lines, their arguments and output, and the helpers the layers' code calls."""
+        codes = [(layer, self.emit(layer)) for layer in model.layers]
+        walk = self.walk(model, {layer.name: code for layer, code in codes})
+        return {
+            "layers": [
+                {
+                    "name": self.native(layer),
+                    "module": code.module,
+                    "forward": code.forward,
+                    "setup": code.setup,
+                }
+                for layer, code in codes
+                if code.module
+            ],
+            "forward": walk.lines,
+            "forward_args": ", ".join(walk.arguments),
+            "output": walk.output,
+            "helpers": sorted(set().union(*(code.helpers for _, code in codes))),
+        }
+
     def emit_time_distributed(self, layer: Layer) -> LayerCode:
         """The wrapped layer's code made to run on every step (`wrap_steps`, per target). An
         elementwise layer's code is used as it is: on every step or on the whole tensor alike."""

@@ -532,21 +532,11 @@ class CNTKBackend(OperatorMerges, Backend):
 
     def context(self, model: Model) -> dict[str, Any]:
         self.name_model(model)
-        codes = [(layer, self.emit(layer)) for layer in model.layers]
-        walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
-            "layers": [
-                {"name": self.native(layer), "module": code.module, "setup": code.setup}
-                for layer, code in codes
-                if code.module
-            ],
-            "forward": walk.lines,
-            "forward_args": ", ".join(walk.arguments),
-            "output": walk.output,
+            **self.module_context(model),
             "draws": sorted({p.init.dist for p in model.params}),
             "init_lines": [line for p in model.params for line in init_lines(p)],
             "native_paths": list(self.native_paths(model).items()),
-            "helpers": sorted({h for _, code in codes for h in code.helpers}),
             "running_stats": self.running_stats(model),
             "optimizer": self._optimizer(model),
             "trainable": bool(model.params),

@@ -422,19 +422,9 @@ class MXNetBackend(OperatorMerges, Backend):
 
     def context(self, model: Model) -> dict[str, Any]:
         self.name_model(model)
-        codes = [(layer, self.emit(layer)) for layer in model.layers]
-        walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
-            "layers": [
-                {"name": self.native(layer), "module": code.module, "setup": code.setup}
-                for layer, code in codes
-                if code.module
-            ],
-            "forward": walk.lines,
-            "forward_args": ", ".join(walk.arguments),
-            "output": walk.output,
+            **self.module_context(model),
             "draws": sorted({p.init.dist for p in model.params}),
-            "helpers": sorted(set().union(*(code.helpers for _, code in codes))),
             "init_lines": [line for p in model.params for line in init_lines(p)],
             "native_paths": list(self.native_paths(model).items()),
             "running_stats": self.running_stats(model),

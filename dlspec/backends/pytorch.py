@@ -454,24 +454,8 @@ class PyTorchBackend(OperatorMerges, Backend):
         paths = self.attribute_paths(model)
         renamed = [(name, path) for name, path in paths.items() if name != path]
         buffers = [p.name for p in model.params if not p.trainable]
-        codes = [(layer, self.emit(layer)) for layer in model.layers]
-        helpers = sorted(set().union(*(c.helpers for _, c in codes)))
-        walk = self.walk(model, {layer.name: code for layer, code in codes})
         return {
-            "layers": [
-                {
-                    "name": self.native(layer),
-                    "module": code.module,
-                    "forward": code.forward,
-                    "setup": code.setup,
-                }
-                for layer, code in codes
-                if code.module
-            ],
-            "forward": walk.lines,
-            "forward_args": ", ".join(walk.arguments),
-            "output": walk.output,
-            "helpers": helpers,
+            **self.module_context(model),
             # 4-D weights: convolutions, which run faster on channels-last memory (unless one
             # of them is a layout the CPU kernels get wrong)
             "convolutions": any(len(p.shape) == 4 for p in model.params)
