@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from built_runtimes import ready
+from replica_runs import MLP
 
 from dlspec.codegen.compile import compile_model
 from dlspec.frontend.load import build
@@ -21,20 +22,7 @@ from dlspec.runtimes import RUNTIMES
 pytestmark = pytest.mark.framework
 
 # 14 samples in batches of 4: 4 batches an epoch, the last of 2 (every target's short last batch)
-SPECS = {}
-SPECS["mlp"] = """
-model mlp {
-    input x: float32[6]
-    dense(5) -> tanh
-    dense(3)
-}
-train {
-    optimizer = sgd(lr=0.2, momentum=0.9)
-    batch = 4
-    epochs = 2
-    data = npz
-}
-"""
+SPECS = {"mlp": MLP}  # the data-parallel tests' MLP
 # batch norm in training mode (batch statistics, running ones updated: both are weights out);
 # the convolution before it without a bias, whose gradient batch norm makes exactly zero (each
 # framework's rounding noise would move it, by 1e-8)
