@@ -145,7 +145,7 @@ def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
     if not model_decl.layers:
         problems.append(MissingValue("the model has no layers", model_decl.pos))
     blocks = Blocks.check(spec.blocks, problems)
-    layers, raw_args, last = _layers(model_decl, blocks, problems)
+    layers, syntax, last = _layers(model_decl, blocks, problems)
     outputs = _outputs(model_decl, last, problems)
     if len(layers) > MAX_LAYERS and not blocks.overflow:
         extra = layers[MAX_LAYERS]
@@ -183,7 +183,7 @@ def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
         inference=train_decl is None,
     )
     written = ast.Written(
-        layers=raw_args,
+        layers=syntax,
         train=raw_train,
         verify=tuple(raw_verify),
         outputs=model_decl.outputs[0].names if model_decl.outputs else (),

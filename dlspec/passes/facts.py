@@ -44,13 +44,14 @@ def _resolved(model: Model) -> Iterator[str]:
 
 
 def _layer_explicit(layer: Layer) -> Iterator[str]:
-    for inner in {id(layer): layer, id(wrapped(layer)): wrapped(layer)}.values():
-        missing = sorted(set(OPS[inner.op].attrs) - set(inner.attrs))
+    parts = (layer,) if wrapped(layer) is layer else (layer, wrapped(layer))
+    for part in parts:
+        missing = sorted(set(OPS[part.op].attrs) - set(part.attrs))
         if missing:
-            yield f"layer {layer.name!r} ({inner.op}) lacks {', '.join(missing)}"
-        unset = sorted(k for k, v in inner.attrs.items() if v is None)
+            yield f"layer {layer.name!r} ({part.op}) lacks {', '.join(missing)}"
+        unset = sorted(k for k, v in part.attrs.items() if v is None)
         if unset:
-            yield f"layer {layer.name!r} ({inner.op}) leaves {', '.join(unset)} unset"
+            yield f"layer {layer.name!r} ({part.op}) leaves {', '.join(unset)} unset"
 
 
 def _same_keys(what: str, attrs: dict[str, Any], table: dict[str, Any]) -> Iterator[str]:

@@ -15,7 +15,7 @@ from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import RESOLVED
 
 
-def _profile(model: Model, ctx: PassContext) -> str:
+def _profile(ctx: PassContext) -> str:
     if ctx.profile_override:
         return ctx.profile_override
     setting = ctx.written.train.get("defaults")
@@ -222,7 +222,7 @@ def resolve(model: Model, ctx: PassContext) -> Model:
     final.update(aliases)
     resolved = replace(
         model,
-        profile=_profile(model, ctx),
+        profile=_profile(ctx),
         layers=tuple(
             _name_wrapped(replace(layer, inputs=_renamed(layer.inputs, final))) for layer in named
         ),
