@@ -1,6 +1,7 @@
 """The op table's traits agree with what each op does: an elementwise op keeps the shape and maps
 each element alone, a kinked one has a derivative that jumps at 0 (in the float64 oracle), a
-recurrent one has input and recurrent weights (framework-free)."""
+recurrent one has input and recurrent weights, and only a batch-statistics op lets other samples
+change a sample's training-mode output (framework-free)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from test_every_combination_runs import CASES, Case, model_of
 
 from dlspec.frontend.load import build
-from dlspec.ir.model import Layer
-from dlspec.ir.ops import ELEMENTWISE, KINKED, OPS, RECURRENT, TRAITS
+from dlspec.ir.model import Layer, Model, uses
+from dlspec.ir.ops import BATCH_STATISTICS, ELEMENTWISE, KINKED, OPS, RECURRENT, TRAITS
 from dlspec.oracle import forward as R
+from dlspec.weights import canonical as W
 
 CALLS = {"dropout": "dropout(0.5)"}
 ACTIVATIONS = sorted(name for name, spec in OPS.items() if spec.category == "activation")
@@ -65,3 +68,29 @@ def test_kinked_ops_have_a_derivative_that_jumps_at_zero(op: str) -> None:
 @pytest.mark.parametrize("op", sorted(n for n, s in OPS.items() if s.params))
 def test_recurrent_ops_have_input_and_recurrent_weights(op: str) -> None:
     assert ("weight_hh" in OPS[op].params) == (op in RECURRENT)
+
+
+def test_the_oracle_switches_mode_for_exactly_the_batch_statistics_ops() -> None:
+    assert set(R.MODE_FORWARD) == BATCH_STATISTICS == {"batchnorm"}
+
+
+def _other_samples_matter(model: Model) -> bool:
+    """Whether, in a training-mode forward in the oracle, changing samples 1-2 of a batch of 3
+    changes sample 0's output."""
+    weights = {k: v.astype(np.float64) for k, v in W.draw_weights(model, 0).items()}
+    batch = W.input_batches(model, 3, seed=1)
+    other = W.input_batches(model, 3, seed=2)
+    moved = {name: np.concatenate([x[:1], other[name][1:]]) for name, x in batch.items()}
+    before = R.forward(model, weights, batch, training=True)[0]
+    after = R.forward(model, weights, moved, training=True)[0]
+    return not np.allclose(before, after, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_only_a_batch_statistics_op_lets_other_samples_change_a_samples_output(case: Case) -> None:
+    model = model_of(case)
+    assert _other_samples_matter(model) == uses(model, BATCH_STATISTICS)
+
+
+def test_the_every_op_table_has_models_with_and_without_batch_statistics() -> None:
+    assert {uses(model_of(case), BATCH_STATISTICS) for case in CASES} == {True, False}

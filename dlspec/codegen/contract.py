@@ -8,8 +8,8 @@ from typing import Any
 from dlspec import __version__
 from dlspec.codegen import interface
 from dlspec.errors import display_path
-from dlspec.ir.model import Model, Schedule, vocab_of, wrapped
-from dlspec.ir.ops import DATASETS
+from dlspec.ir.model import Model, Schedule, uses, vocab_of
+from dlspec.ir.ops import BATCH_STATISTICS, DATASETS
 
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
@@ -165,7 +165,7 @@ def model_context(model: Model) -> dict[str, Any]:
     the model has a batch norm)."""
     train = model.train
     assert train is not None
-    batchnorm = any(wrapped(layer).op == "batchnorm" for layer in model.layers)
+    batchnorm = uses(model, BATCH_STATISTICS)
     return {
         "header": header(model),
         "constants": constants(model),

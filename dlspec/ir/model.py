@@ -124,6 +124,11 @@ def wrapped(layer: Layer) -> Layer:
     return layer.attrs["layer"] if layer.op == TIME_DISTRIBUTED else layer
 
 
+def uses(model: Model, ops: frozenset[str]) -> bool:
+    """Whether any layer of the model, or the layer a time_distributed wraps, is one of `ops`."""
+    return any(wrapped(layer).op in ops for layer in model.layers)
+
+
 def vocab_of(model: Model, input_name: str = "") -> int:
     """The id range of an integer input (the first one by default): the smallest vocab of the
     embedding layers reading it, time-distributed ones too (0 when the input is not ids)."""

@@ -74,6 +74,8 @@ TRAITS = {
     "kinked": "piecewise at 0, where the derivative jumps (elu's unless alpha is 1): verify "
     "measures how near inputs come",
     "recurrent": "a recurrence over the steps axis, with input and recurrent weights",
+    "batch_statistics": "in training, statistics over the whole batch: each sample's output "
+    "depends on the others' (data-parallel replicas hold only their own rows unless synchronised)",
 }
 
 
@@ -438,6 +440,7 @@ _op(
         doc="normalise each feature (channels of a map, else the last axis) over the batch and "
         "the other axes; training: batch statistics, evaluation: the running ones",
         params=("weight", "bias", "running_mean", "running_var"),
+        traits=frozenset({"batch_statistics"}),
     )
 )
 
@@ -568,6 +571,7 @@ def having(trait: str) -> frozenset[str]:
 ELEMENTWISE = having("elementwise")
 KINKED = having("kinked")
 RECURRENT = having("recurrent")
+BATCH_STATISTICS = having("batch_statistics")
 
 # ---- training --------------------------------------------------------------------------------
 

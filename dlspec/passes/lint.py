@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dlspec.errors import LintWarning
-from dlspec.ir.model import Layer, Model
-from dlspec.ir.ops import RECURRENT
+from dlspec.ir.model import Layer, Model, uses
+from dlspec.ir.ops import BATCH_STATISTICS, RECURRENT
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
@@ -76,7 +76,7 @@ def _batchnorm_sync_without_batchnorm(model: Model, ctx: PassContext) -> None:
     train = model.train
     if train is None or not train.batchnorm_sync:
         return
-    if not any(layer.op == "batchnorm" for layer in model.layers):
+    if not uses(model, BATCH_STATISTICS):
         ctx.warn(
             LintWarning(
                 "batchnorm_sync = true, but the model has no batchnorm layer: it changes nothing",

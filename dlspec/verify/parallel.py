@@ -19,7 +19,8 @@ import numpy as np
 from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import BATCHES_FILE, LOSSES, WEIGHTS_FILE
 from dlspec.errors import display_path
-from dlspec.ir.model import Model
+from dlspec.ir.model import Model, uses
+from dlspec.ir.ops import BATCH_STATISTICS
 from dlspec.runtimes import Runtime, runtime
 from dlspec.verify.replicas import run_replicas
 from dlspec.verify.run import (
@@ -68,7 +69,7 @@ def check_replicable(model: Model) -> None:
     spec = display_path(model.source.path)
     if model.inference or model.train is None:
         raise VerifyError(f"{spec}: an inference spec has no training to split over replicas")
-    if any(layer.op == "batchnorm" for layer in model.layers) and not model.train.batchnorm_sync:
+    if uses(model, BATCH_STATISTICS) and not model.train.batchnorm_sync:
         raise VerifyError(
             f"{spec}: batch norm takes each replica's own statistics (batchnorm_sync = false), "
             "which differ from the global batch's by design; verify --replicas needs "
