@@ -71,6 +71,12 @@ def irrelevant_form(opt: Optimizer, key: str) -> bool:
     return False
 
 
+def computes(opt: Optimizer, forms: dict[str, str]) -> bool:
+    """Whether a native optimiser that computes `forms` ({attribute: form}) computes `opt`: each
+    form agrees, or cannot matter (irrelevant_form)."""
+    return all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items())
+
+
 class Names:
     """The identifiers one script gives a model's names: deterministic, and never colliding.
 

@@ -15,6 +15,7 @@ from dlspec.backends.base import (
     Line,
     Module,
     Report,
+    computes,
     irrelevant_form,
     orthogonal_vector,
     overhang,
@@ -739,7 +740,7 @@ class KerasBackend(Backend):
     def native_optimizer(self, opt: Optimizer) -> bool:
         """Whether a keras.optimizers class computes this canonical form exactly."""
         _, forms, _ = NATIVE_OPTIMIZERS[opt.kind]
-        return all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items())
+        return computes(opt, forms)
 
     def native_for(self, model: Model) -> bool:
         """native_optimizer, and no embedding gradient the native update would square wrongly."""

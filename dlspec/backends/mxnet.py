@@ -11,6 +11,7 @@ from dlspec.backends.base import (
     Line,
     Module,
     OperatorMerges,
+    computes,
     irrelevant_form,
     overhang,
 )
@@ -82,7 +83,7 @@ def native_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, Any]]]:
     if opt.kind not in NATIVE_OPTIMIZERS:
         return None
     name, forms, names = NATIVE_OPTIMIZERS[opt.kind]
-    if not all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
+    if not computes(opt, forms):
         return None
     args = {"learning_rate": opt["lr"], "wd": opt["weight_decay"]}
     return name, {**args, **{gluon: opt[key] for key, gluon in names.items()}}

@@ -11,7 +11,7 @@ from dlspec.backends.base import (
     Line,
     Module,
     OperatorMerges,
-    irrelevant_form,
+    computes,
     orthogonal_vector,
     overhang,
 )
@@ -107,7 +107,7 @@ def native_value(opt: Optimizer, key: str) -> Any:
 def native_torch_optimizer(opt: Optimizer) -> Optional[tuple[str, dict[str, str]]]:
     """The torch.optim class (and keyword map) computing this optimiser's form, if one does."""
     for cls, forms, names in NATIVE_OPTIMIZERS[opt.kind]:
-        if all(opt[key] == form or irrelevant_form(opt, key) for key, form in forms.items()):
+        if computes(opt, forms):
             return cls, names
     return None
 
