@@ -96,6 +96,8 @@ def _op_section(spec: OpSpec, backends: dict[str, object]) -> list[str]:
     lines += [f"Targets: {marks}.", ""]
     if spec.attrs:
         lines += _attr_rows(spec.attrs) + [""]
+    for key, meaning in spec.derived.items():
+        lines += [f"Set by the shapes pass, never written: `{key}`, {_escape(meaning)}.", ""]
     return lines
 
 

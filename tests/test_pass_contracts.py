@@ -74,6 +74,7 @@ BREACHES: list[tuple[Fact, str, Callable[[Model], Model], str]] = [
     (SHAPED, "parameter role", lambda m: _param(m, 0, role="gamma"), "not its op's"),
     (SHAPED, "parameter name", lambda m: _param(m, 0, name="dense_1.weight"), "not its op's"),
     (SHAPED, "parameter shape", lambda m: _param(m, 0, shape=(32, 0, 3, 3)), "has shape"),
+    (SHAPED, "undeclared attribute", lambda m: _attrs(m, 1, axis=1), "holds axis, undeclared"),
 ]
 
 

@@ -57,7 +57,8 @@ class AttrSpec:
 
 @dataclass(frozen=True)
 class OpSpec:
-    """A layer op: positional argument order, the attribute table, and its TRAITS."""
+    """A layer op: positional argument order, the attribute table, its TRAITS, and the
+    attributes the shapes pass derives (never written in a spec: name -> meaning)."""
 
     name: str
     category: str
@@ -66,6 +67,7 @@ class OpSpec:
     doc: str = ""
     params: tuple[str, ...] = field(default=())
     traits: frozenset[str] = frozenset()
+    derived: dict[str, str] = field(default_factory=dict)
 
 
 # what passes, backends and verify ask of an op besides its attributes
@@ -325,7 +327,19 @@ _op(
         traits=frozenset({"elementwise"}),
     )
 )
-_op(OpSpec("flatten", "layer", {}, doc="(C, H, W) -> C*H*W in canonical (C, H, W) order"))
+_op(
+    OpSpec(
+        "flatten",
+        "layer",
+        {},
+        doc="(C, H, W) -> C*H*W in canonical (C, H, W) order",
+        derived={
+            "permutable": "a (C, H, W) input's only: whether dense layers alone read the "
+            "flattened tensor (through elementwise ops), so a channels-last target may flatten "
+            "in its own order and permute their weight rows instead"
+        },
+    )
+)
 _op(
     OpSpec(
         "repeat_vector",
@@ -349,6 +363,10 @@ _op(
         positional=("units",),
         doc="affine map over the last axis; weight (out, in)",
         params=("weight", "bias"),
+        derived={
+            "flattened_from": "the (C, H, W) map a permutable flatten made its input from, "
+            "else (): the weight rows a channels-last target permutes"
+        },
     )
 )
 _op(
@@ -441,6 +459,10 @@ _op(
         "the other axes; training: batch statistics, evaluation: the running ones",
         params=("weight", "bias", "running_mean", "running_var"),
         traits=frozenset({"batch_statistics"}),
+        derived={
+            "axis": "the feature axis, counted without the batch axis: channels of a (C, H, W) "
+            "map, else the last"
+        },
     )
 )
 
@@ -458,7 +480,16 @@ for _act in ("tanh", "sigmoid"):
         OpSpec(_act, "activation", {}, doc=f"elementwise {_act}", traits=frozenset({"elementwise"}))
     )
 _op(
-    OpSpec("softmax", "activation", {}, doc="softmax over the feature axis (1 for NCHW, else last)")
+    OpSpec(
+        "softmax",
+        "activation",
+        {},
+        doc="softmax over the feature axis (1 for NCHW, else last)",
+        derived={
+            "axis": "the feature axis, counted with the batch axis: 1 for a vector or a "
+            "(C, H, W) map, else the last"
+        },
+    )
 )
 _op(
     OpSpec(

@@ -43,9 +43,13 @@ def _resolved(model: Model) -> Iterator[str]:
             yield f"output {name!r} is no layer's tensor"
 
 
+def _parts(layer: Layer) -> tuple[Layer, ...]:
+    """The layer, and the layer it wraps if it is a time_distributed."""
+    return (layer,) if wrapped(layer) is layer else (layer, wrapped(layer))
+
+
 def _layer_explicit(layer: Layer) -> Iterator[str]:
-    parts = (layer,) if wrapped(layer) is layer else (layer, wrapped(layer))
-    for part in parts:
+    for part in _parts(layer):
         missing = sorted(set(OPS[part.op].attrs) - set(part.attrs))
         if missing:
             yield f"layer {layer.name!r} ({part.op}) lacks {', '.join(missing)}"
@@ -88,6 +92,11 @@ def _integers(value: Any) -> bool:
 
 
 def _layer_shaped(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Iterator[str]:
+    for part in _parts(layer):
+        spec = OPS[part.op]
+        undeclared = sorted(set(part.attrs) - set(spec.attrs) - set(spec.derived))
+        if undeclared:
+            yield f"layer {layer.name!r} ({part.op}) holds {', '.join(undeclared)}, undeclared"
     if not _sizes(layer.out_shape):
         yield f"layer {layer.name!r} has no output shape ({layer.out_shape})"
     if layer.inputs and layer.in_shape != shapes.get(layer.inputs[0]):
@@ -127,7 +136,8 @@ EXPLICIT = Fact(
 SHAPED = Fact(
     "shaped",
     "every input and layer shape known, each layer reading its source's shape, padding as "
-    "integers, parameters named and shaped for their layer",
+    "integers, parameters named and shaped for their layer, no attribute beyond the op's table "
+    "and the ones it derives",
     _shaped,
 )
 FACTS = (RESOLVED, EXPLICIT, SHAPED)
