@@ -287,7 +287,7 @@ def test_buffers_are_reused_once_used_up() -> None:
 def test_keras_torch_update_allocates_no_tensor(kind: str, attrs: dict[str, Any]) -> None:
     """The Keras script's torch update: the variables unwrapped, the scratch buffers taken from
     the optimiser (kept between updates), then no line that allocates a tensor."""
-    from dlspec.backends.keras import optimizer_code
+    from dlspec.backends.keras_optimizer import optimizer_code
 
     lines = optimizer_code(Optimizer(kind, attrs, Pos()))["in_place"]
     assert lines[0].endswith(".value.detach()")
