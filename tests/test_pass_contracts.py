@@ -135,7 +135,7 @@ def test_each_fact_says_what_it_means() -> None:
     assert all(len(f.meaning) > 40 for f in FACTS)
 
 
-def test_a_wrapped_layer_is_held_to_its_own_op(model: Model) -> None:
+def test_a_wrapped_layer_is_held_to_its_own_op() -> None:
     spec = (
         "model m {\n  input x: float32[5, 3]\n  time_distributed(dense(4))\n}\n"
         "train {\n  loss = mse\n}\n"
