@@ -13,7 +13,7 @@ import pytest
 from optimizer_forms import LRS, Form, form_id, forms
 
 from dlspec.backends import cntk as cntk_backend
-from dlspec.backends import keras as keras_backend
+from dlspec.backends import keras_optimizer
 from dlspec.backends import mxnet as mxnet_backend
 from dlspec.backends import pytorch as pytorch_backend
 from dlspec.backends.tensorflow import optimizer_context
@@ -185,7 +185,7 @@ def source(target: str, form: Form, constant_lr: bool = False) -> str:
         return render("cntk/optimizer.py.j2", {"optimizer": context})
     if target == "tensorflow":
         return render("tensorflow/optimizer.py.j2", {"optimizer": optimizer_context(opt)})
-    module = {"pytorch": pytorch_backend, "mxnet": mxnet_backend}.get(target, keras_backend)
+    module = {"pytorch": pytorch_backend, "mxnet": mxnet_backend}.get(target, keras_optimizer)
     context = {
         "kind": opt.kind,
         "attrs": dict(opt.attrs),
@@ -292,7 +292,7 @@ def test_keras_torch_in_place_update_equals_the_keras_ops_one(
         in_place, with_ops = got[f"{index}/in_place"], got[f"{index}/ops"]
         for a, b in zip(in_place, with_ops, strict=True):
             assert np.array_equal(np.asarray(a), np.asarray(b)), form_id(form)
-        fused = keras_backend.torch_fused(_optimizer(form)) is not None
+        fused = keras_optimizer.torch_fused(_optimizer(form)) is not None
         assert got[f"{index}/fused"] == fused, form_id(form)
     assert any(got[f"{index}/fused"] for index in range(len(FORMS)))
 
