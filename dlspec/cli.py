@@ -18,7 +18,7 @@ from dlspec.codegen.render import use_format_cache
 from dlspec.console import color_enabled, diff_text, print_table, problems_text
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path
 from dlspec.frontend.load import Built, build_file
-from dlspec.ir.ops import PROFILES
+from dlspec.ir.attrs import PROFILES
 from dlspec.summary import summary_json, summary_markdown, summary_rows, summary_text, totals
 from dlspec.support import support_table
 

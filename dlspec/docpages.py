@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Callable
 
 from dlspec.backends import TARGETS
-from dlspec.ir.ops import (
+from dlspec.ir.attrs import PROFILES, AttrSpec
+from dlspec.ir.ops import OPS, OpSpec
+from dlspec.ir.settings import (
     DATASETS,
     LOSSES,
-    OPS,
     OPTIMIZERS,
-    PROFILES,
     SCHEDULES,
     TOP_SETTINGS,
     TRAIN_DEFAULT_DATA,
@@ -19,8 +19,6 @@ from dlspec.ir.ops import (
     TRAIN_DEFAULT_SCHEDULE,
     TRAIN_SETTINGS,
     VERIFY_TOLERANCES,
-    AttrSpec,
-    OpSpec,
 )
 from dlspec.support import (
     _default_text,
@@ -31,9 +29,7 @@ from dlspec.support import (
     support_table,
 )
 
-GENERATED = (
-    "<!-- generated from dlspec/ir/ops.py by `make generate` (dlspec/docpages.py); do not edit -->"
-)
+GENERATED = "<!-- generated from dlspec/ir/ops.py and settings.py by `make generate` (dlspec/docpages.py); do not edit -->"
 GRAMMAR_BEGIN = "<!-- grammar:begin (generated from grammar/dlspec.lark; do not edit) -->"
 GRAMMAR_END = "<!-- grammar:end -->"
 LANGUAGE_BEGIN = "<!-- language:begin (generated from README.md's 'The language'; do not edit) -->"
@@ -157,7 +153,7 @@ def reference_page() -> str:
         "",
         GENERATED,
         "",
-        "Every op, train setting and dataset that a spec may name, generated from the op table. "
+        "Every op, train setting and dataset that a spec may name, generated from the op and settings tables. "
         "Each attribute's default is given per defaults profile (`defaults = dlspec | pytorch | "
         "keras`); how to write them is in [The language](language.md), what each means exactly "
         "in [Semantics](semantics.md).",

@@ -14,7 +14,8 @@ from pygments.token import (
     Whitespace,
 )
 
-from dlspec.ir.ops import DTYPES, OPS, OPTIMIZERS, SCHEDULES
+from dlspec.ir.ops import DTYPES, OPS
+from dlspec.ir.settings import OPTIMIZERS, SCHEDULES
 
 _NAME_END = r"(?![A-Za-z0-9_])"
 _DTYPES = tuple(sorted({*DTYPES, "float16", "bfloat16", "float64"}))  # float64: precision()

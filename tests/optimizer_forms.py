@@ -7,7 +7,8 @@ import itertools
 from typing import Any, Mapping
 
 from dlspec.frontend import values
-from dlspec.ir.ops import OPTIMIZERS, AttrSpec
+from dlspec.ir.attrs import AttrSpec
+from dlspec.ir.settings import OPTIMIZERS
 
 # numbers that switch a statement on or off
 SWITCHES = {"momentum": (0.0, 0.9), "weight_decay": (0.0, 0.05)}

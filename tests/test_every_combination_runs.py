@@ -25,9 +25,11 @@ from dlspec.codegen.interface import INFERENCE, TRAINING, validate_results
 from dlspec.errors import SpecError, Unsupported
 from dlspec.frontend import values
 from dlspec.frontend.load import build
+from dlspec.ir.attrs import PROFILES, AttrSpec
 from dlspec.ir.inits import SCHEMES
 from dlspec.ir.model import TIME_DISTRIBUTED, InitSpec, Layer, Model, wrapped
-from dlspec.ir.ops import DTYPES, LOSSES, OPS, OPTIMIZERS, PROFILES, SCHEDULES, AttrSpec
+from dlspec.ir.ops import DTYPES, OPS
+from dlspec.ir.settings import LOSSES, OPTIMIZERS, SCHEDULES
 from dlspec.passes.resolve import NOT_WRAPPED
 from dlspec.runtimes import RUNTIMES, runtime
 

@@ -15,18 +15,10 @@ from dlspec.frontend import ast
 from dlspec.frontend.load import build, build_file
 from dlspec.frontend.parse import parse
 from dlspec.ir import inits
+from dlspec.ir.attrs import PROFILE_PARENT, PROFILES, AttrSpec
 from dlspec.ir.model import Init, InitSpec, Layer, Model, wrapped
-from dlspec.ir.ops import (
-    DATASETS,
-    OPS,
-    OPTIMIZERS,
-    PROFILE_PARENT,
-    PROFILES,
-    SCHEDULES,
-    TRAIN_SETTINGS,
-    VERIFY_TOLERANCES,
-    AttrSpec,
-)
+from dlspec.ir.ops import OPS
+from dlspec.ir.settings import DATASETS, OPTIMIZERS, SCHEDULES, TRAIN_SETTINGS, VERIFY_TOLERANCES
 from dlspec.passes.shapes import same_pads, window_out
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -13,7 +13,7 @@ from optimizer_forms import LRS, form_id, forms
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update
 from dlspec.errors import Pos
 from dlspec.ir.model import Optimizer
-from dlspec.ir.ops import OPTIMIZERS
+from dlspec.ir.settings import OPTIMIZERS
 from dlspec.ir.updates import (
     LR,
     STEP,

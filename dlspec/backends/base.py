@@ -11,8 +11,10 @@ from typing import Any, ClassVar, Iterable, Optional
 
 from dlspec.codegen.render import PY3_FORMAT, FormatMode
 from dlspec.errors import Problem, Unsupported
+from dlspec.ir.attrs import REQUIRED
 from dlspec.ir.model import TIME_DISTRIBUTED, Layer, Model, Optimizer, Param, wrapped
-from dlspec.ir.ops import ELEMENTWISE, OPS, OPTIMIZERS, REQUIRED
+from dlspec.ir.ops import ELEMENTWISE, OPS
+from dlspec.ir.settings import OPTIMIZERS
 
 MERGES = frozenset(name for name, spec in OPS.items() if spec.category == "merge")
 

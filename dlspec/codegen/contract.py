@@ -9,7 +9,8 @@ from dlspec import __version__
 from dlspec.codegen import interface
 from dlspec.errors import display_path
 from dlspec.ir.model import Model, Schedule, uses, vocab_of
-from dlspec.ir.ops import BATCH_STATISTICS, DATASETS
+from dlspec.ir.ops import BATCH_STATISTICS
+from dlspec.ir.settings import DATASETS
 
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own

@@ -18,7 +18,8 @@ from dlspec.frontend import ast
 from dlspec.frontend.blocks import Blocks, split_activation
 from dlspec.frontend.values import ValueProblem, integer, name_problem, suggest
 from dlspec.ir.model import Input, Layer, Model, Source
-from dlspec.ir.ops import DTYPES, TOP_SETTINGS
+from dlspec.ir.ops import DTYPES
+from dlspec.ir.settings import TOP_SETTINGS
 from dlspec.limits import MAX_LAYERS
 
 

@@ -1,1 +1,2 @@
-"""The explicit IR (model.py) and the op table of defaults (ops.py) with its initialisers."""
+"""The explicit IR (model.py), the tables of defaults (ops.py: layers; settings.py: training,
+data, verify) and how stated values are read (attrs.py, inits.py)."""

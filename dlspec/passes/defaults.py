@@ -1,4 +1,4 @@
-"""Pass: read every stated value and fill every unstated one from the op table (dlspec.ir.ops)."""
+"""Pass: read every stated value and fill every unstated one from dlspec.ir.ops and .settings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Optional
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, UnknownName
 from dlspec.frontend import ast
 from dlspec.frontend.values import ValueProblem, keyed_args, suggest
+from dlspec.ir.attrs import REQUIRED, AttrSpec, init_value
 from dlspec.ir.model import (
     TIME_DISTRIBUTED,
     Data,
@@ -19,14 +20,13 @@ from dlspec.ir.model import (
     Schedule,
     Train,
 )
-from dlspec.ir.ops import (
+from dlspec.ir.ops import OPS
+from dlspec.ir.settings import (
     DATASETS,
     GLOBAL_INIT_KEYS,
     LOSS_TARGETS,
-    OPS,
     OPTIMIZER_SUGAR,
     OPTIMIZERS,
-    REQUIRED,
     SCHEDULES,
     TOP_SETTINGS,
     TRAIN_DEFAULT_DATA,
@@ -35,8 +35,6 @@ from dlspec.ir.ops import (
     TRAIN_SETTINGS,
     VERIFY_PRECISIONS,
     VERIFY_TOLERANCES,
-    AttrSpec,
-    init_value,
 )
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from dlspec.ir.attrs import PROFILES
 from dlspec.ir.model import Layer, Model, wrapped
-from dlspec.ir.ops import DATASETS, OPS, OPTIMIZERS, PROFILES, SCHEDULES
+from dlspec.ir.ops import OPS
+from dlspec.ir.settings import DATASETS, OPTIMIZERS, SCHEDULES
 
 
 @dataclass(frozen=True)

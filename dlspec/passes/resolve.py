@@ -9,8 +9,9 @@ from dlspec.errors import BadValue, DuplicateName, UnknownName
 from dlspec.frontend import ast
 from dlspec.frontend.blocks import tensor_problem
 from dlspec.frontend.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
+from dlspec.ir.attrs import PROFILES
 from dlspec.ir.model import TIME_DISTRIBUTED, Input, Layer, Model
-from dlspec.ir.ops import OPS, PROFILES
+from dlspec.ir.ops import OPS
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import RESOLVED
 

@@ -6,7 +6,7 @@ import math
 
 from dlspec.errors import BadValue, ShapeProblem, Unsupported
 from dlspec.ir.model import Model
-from dlspec.ir.ops import DATASETS
+from dlspec.ir.settings import DATASETS
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
