@@ -17,12 +17,13 @@ from dlspec.codegen.pyformat.blank_lines import (
     info_from_line,
 )
 from dlspec.codegen.pyformat.exploded import ItemFormatter, format_exploded
+from dlspec.codegen.pyformat.fits import CALL_COMMAS, DEF_COMMAS
 from dlspec.codegen.pyformat.isolated import format_statement
 from dlspec.codegen.pyformat.linegen import generate_lines
 from dlspec.codegen.pyformat.parser import parse
 from dlspec.codegen.pyformat.scan import Item, scan, scan_segment
 from dlspec.codegen.pyformat.simple import format_simple
-from dlspec.codegen.pyformat.split import CALL_COMMAS, DEF_COMMAS, transform_line
+from dlspec.codegen.pyformat.split import transform_line
 from dlspec.codegen.pyformat.tokens import REFUSED, STRING_PATTERN, tokenize
 from dlspec.codegen.pyformat.tree import NUMBER, Unsupported
 
