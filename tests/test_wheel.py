@@ -1,11 +1,12 @@
 """A non-editable wheel installed into a fresh virtualenv compiles an example (package data, the
-compiled templates and the formatter's memo ship)."""
+compiled templates, the formatter's memo and the NOTICE with black's licence ship)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -33,6 +34,9 @@ def test_wheel_installs_and_compiles(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     wheel = next(wheels.glob("dlspec-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:  # black's licence, for the formatter derived from it
+        notices = [n for n in archive.namelist() if n.endswith("/NOTICE") and ".dist-info/" in n]
+        assert notices and "Copyright (c) 2018" in archive.read(notices[0]).decode()
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     _run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel), cwd=tmp_path)

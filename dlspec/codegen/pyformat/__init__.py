@@ -2,7 +2,8 @@
 
 `format_python` reproduces black 26.10.1 (line length 100, magic trailing commas, stable
 style) for the Python subset dlspec's templates produce, and raises `Unsupported` for
-anything else, so that the caller formats that source with black itself."""
+anything else, so that the caller formats that source with black itself. Parts of this package
+follow black's source closely and carry black's MIT licence: see NOTICE at the project's root."""
 
 from __future__ import annotations
 
