@@ -494,37 +494,34 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to document the CLI in the README)."""
-    parser = _Parser(prog="dlspec", description="Compile one network spec for many frameworks.")
-    parser.add_argument("--version", action="version", version=f"dlspec {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="only errors, failures and what was asked for (no progress, no tables on success)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _with_specs(p: argparse.ArgumentParser) -> None:
+    """The SPEC... arguments and --defaults, as the commands that build specs take them."""
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
+    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
 
-    def with_specs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
-        p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
 
+def _add_compile(sub: argparse._SubParsersAction) -> None:
+    """`dlspec compile`: its arguments and the function that runs it."""
     p = sub.add_parser("compile", help="generate a script per target")
-    with_specs(p)
+    _with_specs(p)
     p.add_argument("--target", "-t", default="pytorch", help="target name, a comma list, or all")
     p.add_argument("-o", "--output", help="write to FILE (one spec, one target)")
     p.add_argument("--out-dir", help="write DIR/<target>/<model>_<target>.py")
     p.add_argument("--report", action="store_true", help="print the normalisation report to stderr")
     p.set_defaults(func=cmd_compile)
 
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    """`dlspec check`: its arguments and the function that runs it."""
     p = sub.add_parser("check", help="fail when committed generated files are stale")
-    with_specs(p)
+    _with_specs(p)
     p.add_argument("--target", "-t", default="all")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_check)
 
+
+def _add_fmt(sub: argparse._SubParsersAction) -> None:
+    """`dlspec fmt`: its arguments and the function that runs it."""
     p = sub.add_parser("fmt", help="lay out specs canonically (in place, or --check, --diff)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
     p.add_argument(
@@ -535,8 +532,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
     p.set_defaults(func=cmd_fmt)
 
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    """`dlspec summary`: its arguments and the function that runs it."""
     p = sub.add_parser("summary", help="per-layer shapes and parameter counts")
-    with_specs(p)
+    _with_specs(p)
     p.add_argument(
         "--format",
         choices=("table", "json", "markdown"),
@@ -545,6 +545,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_summary)
 
+
+def _add_graph(sub: argparse._SubParsersAction) -> None:
+    """`dlspec graph`: its arguments and the function that runs it."""
     p = sub.add_parser("graph", help="draw the network (graphviz): SVG, PNG or DOT")
     p.add_argument("spec", metavar="SPEC", help=".dl spec file")
     p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
@@ -555,8 +558,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-down or left-right")
     p.set_defaults(func=cmd_graph)
 
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    """`dlspec verify`: its arguments and the function that runs it."""
     p = sub.add_parser("verify", help="prove the targets compute the same model as the oracle")
-    with_specs(p)
+    _with_specs(p)
     p.add_argument(
         "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
     )
@@ -581,6 +587,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)
 
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    """`dlspec bench`: its arguments and the function that runs it."""
     p = sub.add_parser("bench", help="time the scripts in their runtimes; table, chart, JSONL")
     p.add_argument(
         "specs",
@@ -633,6 +642,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    """`dlspec weights`: its arguments and the function that runs it."""
     p = sub.add_parser("weights", help="canonical weights: import a library model's")
     weights = p.add_subparsers(dest="weights_command", required=True, parser_class=_Parser)
     p = weights.add_parser(
@@ -654,19 +666,59 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_weights_import)
 
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    """`dlspec doctor`: its arguments and the function that runs it."""
     p = sub.add_parser(
         "doctor", help="every target's runtimes: interpreter, version, runnable, and the fix"
     )
     p.add_argument("--json", action="store_true", help="print JSON (schema dlspec.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
+
+def _add_targets(sub: argparse._SubParsersAction) -> None:
+    """`dlspec targets`: its arguments and the function that runs it."""
     p = sub.add_parser("targets", help="list the registered targets")
     p.add_argument("--table", action="store_true", help="print the layer x target support table")
     p.set_defaults(func=cmd_targets)
 
+
+def _add_completion(sub: argparse._SubParsersAction) -> None:
+    """`dlspec completion`: its arguments and the function that runs it."""
     p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh)")
     p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     p.set_defaults(func=cmd_completion)
+
+
+COMMANDS = (
+    _add_compile,
+    _add_check,
+    _add_fmt,
+    _add_summary,
+    _add_graph,
+    _add_verify,
+    _add_bench,
+    _add_weights,
+    _add_doctor,
+    _add_targets,
+    _add_completion,
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the CLI in the README)."""
+    parser = _Parser(prog="dlspec", description="Compile one network spec for many frameworks.")
+    parser.add_argument("--version", action="version", version=f"dlspec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only errors, failures and what was asked for (no progress, no tables on success)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
     _quiet_everywhere(sub)
     return parser
 
