@@ -126,9 +126,15 @@ def choice(value: ast.Value, what: str, options: tuple[str, ...]) -> str:
 
 
 def keyed_args(
-    args: tuple[ast.Arg, ...], order: tuple[str, ...], known: tuple[str, ...], what: str, noun: str
+    args: tuple[ast.Arg, ...],
+    order: tuple[str, ...],
+    known: tuple[str, ...],
+    what: str,
+    noun: str,
+    hint: str = "",
 ) -> tuple[dict[str, ast.Value], list[Problem]]:
-    """Name each argument (positional ones by `order`); report misplaced, unknown and repeated ones."""
+    """Name each argument (positional ones by `order`); report misplaced, unknown and repeated
+    ones. `hint` follows the message for a positional argument beyond `order`."""
     got: dict[str, ast.Value] = {}
     problems: list[Problem] = []
     after_keyword = False
@@ -140,9 +146,7 @@ def keyed_args(
             problems.append(BadValue(f"{what}: positional argument after a keyword", arg.pos))
             continue
         elif i >= len(order):
-            problems.append(
-                BadValue(f"{what} takes at most {len(order)} positional argument(s)", arg.pos)
-            )
+            problems.append(BadValue(positional_limit(what, order) + hint, arg.pos))
             continue
         else:
             key = order[i]
@@ -154,6 +158,14 @@ def keyed_args(
         else:
             got[key] = arg.value
     return got, problems
+
+
+def positional_limit(what: str, order: tuple[str, ...]) -> str:
+    """How many positional arguments `what` takes, and which."""
+    if not order:
+        return f"{what} takes no positional arguments"
+    plural = "s" if len(order) > 1 else ""
+    return f"{what} takes at most {len(order)} positional argument{plural} ({', '.join(order)})"
 
 
 Pads = tuple[tuple[int, int], tuple[int, int]]

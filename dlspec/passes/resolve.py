@@ -29,9 +29,15 @@ def _profile(ctx: PassContext) -> str:
         return "dlspec"
 
 
+# a merge's arguments are its attributes; the tensors it reads are listed before it
+MERGE_SOURCES_HINT = ": a merge reads the tensors listed before it, as in [a, b] -> {op}"
+
+
 def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[str, Any]:
     spec = OPS[layer.op]
-    got, problems = keyed_args(args, spec.positional, tuple(spec.attrs), layer.op, "attribute")
+    hint = MERGE_SOURCES_HINT.format(op=layer.op) if spec.category == "merge" else ""
+    attrs = tuple(spec.attrs)
+    got, problems = keyed_args(args, spec.positional, attrs, layer.op, "attribute", hint)
     for problem in problems:
         ctx.error(problem)
     return got
