@@ -101,6 +101,34 @@ def test_reference_covers_every_op() -> None:
         assert re.search(rf"^#+ {name}$", page, re.M), name
 
 
+def _tables(page: str) -> dict[str, str]:
+    """Each op with a row in a markdown table of the page (its name in backquotes first in
+    the row, arguments allowed): the table's text, its header included."""
+    found: dict[str, str] = {}
+    for table in re.findall(r"(?:^\|.*\n)+", page, re.M):
+        for op in re.findall(r"^\| `(\w+)[`(]", table, re.M):
+            found.setdefault(op, table)
+    return found
+
+
+def test_semantics_states_every_op_and_attribute() -> None:
+    """docs/semantics.md (hand-written) gives every op a section of ## 3 or a table row, naming
+    each of its attributes there and how PyTorch, MXNet and CNTK realise it."""
+    page = (ROOT / "docs" / "semantics.md").read_text(encoding="utf-8")
+    from dlspec.ir.ops import OPS
+
+    layers = page[page.index("## 3. Layers") : page.index("## 4. Initialisers")]
+    sections = {part.split("\n", 1)[0]: part for part in re.split(r"^### ", layers, flags=re.M)[1:]}
+    tables = _tables(page)
+    for name, spec in OPS.items():
+        text = sections.get(name) or tables.get(name, "")
+        assert text, f"docs/semantics.md says nothing of {name}"
+        for attr in spec.attrs:
+            assert attr in text, f"docs/semantics.md: {name}'s {attr} is not stated"
+        for target in ("PyTorch", "MXNet", "CNTK"):
+            assert target in text, f"docs/semantics.md: {name} has no {target} realisation"
+
+
 def test_tutorial_specs_compile_for_every_target(
     tutorial_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
