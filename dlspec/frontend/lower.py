@@ -4,6 +4,7 @@ syntax the passes read beside it."""
 from __future__ import annotations
 
 import hashlib
+from typing import Optional
 
 from dlspec.errors import (
     BadValue,
@@ -130,6 +131,30 @@ def _one(items: tuple, what: str, path: str, text: str, required: bool) -> objec
     return items[0] if items else None
 
 
+def _settings(
+    spec: ast.SpecFile, train_decl: Optional[ast.TrainDecl], problems: list[Problem]
+) -> tuple[dict[str, ast.Setting], list[ast.Setting]]:
+    """The top-level and train settings by key, and the `verify = ...` ones apart (`tolerance(...)`
+    and `precision(...)`: one of each form, which the defaults pass checks); unknown top-level
+    and repeated settings are problems."""
+    raw_train: dict[str, ast.Setting] = {}
+    raw_verify: list[ast.Setting] = []
+    for setting in spec.settings:
+        if setting.key not in TOP_SETTINGS:
+            known = f"(known: {', '.join(TOP_SETTINGS)}){suggest(setting.key, list(TOP_SETTINGS))}"
+            problems.append(
+                UnknownName(f"unknown top-level setting {setting.key!r} {known}", setting.pos)
+            )
+    for setting in list(spec.settings) + (list(train_decl.settings) if train_decl else []):
+        if setting.key == "verify":
+            raw_verify.append(setting)
+            continue
+        if setting.key in raw_train:
+            problems.append(DuplicateName(f"setting {setting.key!r} given twice", setting.pos))
+        raw_train[setting.key] = setting
+    return raw_train, raw_verify
+
+
 def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
     """AST -> a raw Model (one layer per call, attributes unread, `train` None) and what the
     passes still read as written; structural problems raise SpecError."""
@@ -152,22 +177,7 @@ def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
         extra = layers[MAX_LAYERS]
         message = f"the model has {len(layers)} layers; the limit is {MAX_LAYERS}"
         problems.append(BadValue(message, extra.pos))
-    raw_train: dict[str, ast.Setting] = {}
-    raw_verify: list[ast.Setting] = []  # `verify = tolerance(...)` and `verify = precision(...)`
-    settings = list(spec.settings) + (list(train_decl.settings) if train_decl else [])
-    for setting in spec.settings:
-        if setting.key not in TOP_SETTINGS:
-            known = f"(known: {', '.join(TOP_SETTINGS)}){suggest(setting.key, list(TOP_SETTINGS))}"
-            problems.append(
-                UnknownName(f"unknown top-level setting {setting.key!r} {known}", setting.pos)
-            )
-    for setting in settings:
-        if setting.key == "verify":
-            raw_verify.append(setting)  # one of each form: the defaults pass checks
-            continue
-        if setting.key in raw_train:
-            problems.append(DuplicateName(f"setting {setting.key!r} given twice", setting.pos))
-        raw_train[setting.key] = setting
+    raw_train, raw_verify = _settings(spec, train_decl, problems)
     if problems:
         raise SpecError(problems, spec.path, spec.text)
     source = Source(spec.path, hashlib.sha256(spec.text.encode("utf-8")).hexdigest(), spec.text)
