@@ -75,6 +75,8 @@ BREACHES: list[tuple[Fact, str, Callable[[Model], Model], str]] = [
     (SHAPED, "parameter name", lambda m: _param(m, 0, name="dense_1.weight"), "not its op's"),
     (SHAPED, "parameter shape", lambda m: _param(m, 0, shape=(32, 0, 3, 3)), "has shape"),
     (SHAPED, "undeclared attribute", lambda m: _attrs(m, 1, axis=1), "holds axis, undeclared"),
+    (SHAPED, "flatten order", lambda m: _without(m, 6, "permutable"), "lacks permutable, not"),
+    (SHAPED, "dense's source", lambda m: _without(m, 7, "flattened_from"), "lacks flattened_from"),
 ]
 
 

@@ -244,9 +244,9 @@ _op(
         {},
         doc="(C, H, W) -> C*H*W in canonical (C, H, W) order",
         derived={
-            "permutable": "a (C, H, W) input's only: whether dense layers alone read the "
-            "flattened tensor (through elementwise ops), so a channels-last target may flatten "
-            "in its own order and permute their weight rows instead"
+            "permutable": "whether dense layers alone read the flattened (C, H, W) map "
+            "(through elementwise ops), so a channels-last target may flatten in its own order "
+            "and permute their weight rows instead; false for any other input"
         },
     )
 )

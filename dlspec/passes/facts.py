@@ -99,6 +99,9 @@ def _layer_shaped(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Iterator[
         undeclared = sorted(set(part.attrs) - set(spec.attrs) - set(spec.derived))
         if undeclared:
             yield f"layer {layer.name!r} ({part.op}) holds {', '.join(undeclared)}, undeclared"
+        underived = sorted(set(spec.derived) - set(part.attrs))
+        if underived:
+            yield f"layer {layer.name!r} ({part.op}) lacks {', '.join(underived)}, not derived"
     if not _sizes(layer.out_shape):
         yield f"layer {layer.name!r} has no output shape ({layer.out_shape})"
     if layer.inputs and layer.in_shape != shapes.get(layer.inputs[0]):

@@ -266,7 +266,7 @@ def _time_distributed(layer: Layer, shape: Shape, dtype: str) -> tuple[Layer, Sh
         where = err.pos if err.pos is not None else inner.pos
         raise _ShapeError(f"{err} (one step of input {list(shape)})", where) from None
     extra: dict[str, object] = {}
-    if inner.op == "flatten" and len(step) == 3:
+    if inner.op == "flatten":
         extra["permutable"] = False  # nothing absorbs a row permutation inside the wrapper
     if inner.op == "dense":
         extra["flattened_from"] = ()
@@ -406,9 +406,9 @@ def _only_dense_reads(name: str, readers: dict[str, list[Layer]], outputs: tuple
 
 
 def _flatten_orders(layers: list[Layer], outputs: tuple[str, ...]) -> list[Layer]:
-    """Each flatten of a (C, H, W) map states whether its row order is free (`permutable`: only
-    dense layers read it, which channels-last targets give permuted rows); a dense layer keeps
-    `flattened_from` only when its flatten is permutable."""
+    """Each flatten states whether its row order is free (`permutable`: a flatten of a (C, H, W)
+    map that only dense layers read, which channels-last targets give permuted rows; false for
+    any other); a dense layer keeps `flattened_from` only when its flatten is permutable."""
     readers = _consumers(layers)
     free = {
         layer.name: _only_dense_reads(layer.name, readers, outputs)
@@ -417,8 +417,8 @@ def _flatten_orders(layers: list[Layer], outputs: tuple[str, ...]) -> list[Layer
     }
     out = []
     for layer in layers:
-        if layer.name in free:
-            layer = layer.with_attrs(permutable=free[layer.name])
+        if layer.op == "flatten":  # a flatten of anything but a map keeps its one row order
+            layer = layer.with_attrs(permutable=free.get(layer.name, False))
         out.append(layer)
     by_name = {layer.name: layer for layer in out}
     for i, layer in enumerate(out):
