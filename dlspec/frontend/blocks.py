@@ -15,7 +15,7 @@ from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, Problem, U
 from dlspec.frontend import ast
 from dlspec.frontend.values import ValueProblem, integer, keyed_args, name_problem, suggest
 from dlspec.ir.model import TIME_DISTRIBUTED, Layer
-from dlspec.ir.ops import OPS
+from dlspec.ir.ops import ELSEWHERE, OPS
 from dlspec.limits import MAX_BLOCK_DEPTH, MAX_LAYERS, MAX_NAME_LENGTH
 
 Env = dict[str, ast.Value]
@@ -417,7 +417,7 @@ class Blocks:
     def _check_op(self, call: ast.Call) -> None:
         problem = self.not_a_block(call)
         if problem is None and call.op not in OPS:
-            hint = suggest(call.op, sorted(OPS) + self.names())
+            hint = suggest(call.op, sorted(OPS) + self.names(), ELSEWHERE)
             problem = UnknownName(f"unknown layer {call.op!r}{hint}", call.pos)
         if problem:
             self.problems.append(problem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keyword
 import math
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 from dlspec.errors import BadValue, DuplicateName, Pos, Problem, UnknownName
 from dlspec.frontend import ast
@@ -19,11 +19,21 @@ class ValueProblem(Exception):
         self.problem = problem
 
 
-def suggest(word: str, known: list[str]) -> str:
-    """`; did you mean X?` when a close match exists."""
+def plain(word: str) -> str:
+    """A name as spellings are compared: lower case, without underscores."""
+    return word.lower().replace("_", "")
+
+
+def suggest(word: str, known: list[str], elsewhere: Optional[Mapping[str, str]] = None) -> str:
+    """`; did you mean X?` for a known name spelled alike (case and underscores aside) or close
+    to `word`; first, a name other frameworks use (`elsewhere`, keyed by its plain spelling)
+    gets dlspec's way of writing it."""
     import difflib  # only on this path: not imported to compile
 
-    close = difflib.get_close_matches(word, known, n=1)
+    if elsewhere and plain(word) in elsewhere:
+        return f"; dlspec writes {elsewhere[plain(word)]}"
+    alike = [name for name in known if plain(name) == plain(word) and name != word]
+    close = alike or difflib.get_close_matches(word, known, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -116,13 +126,20 @@ def boolean(value: ast.Value, what: str) -> bool:
     raise bad(f"{what} must be true or false, not {show(value)}", value.pos)
 
 
-def choice(value: ast.Value, what: str, options: tuple[str, ...]) -> str:
-    """One name out of a fixed set."""
+def choice(
+    value: ast.Value,
+    what: str,
+    options: tuple[str, ...],
+    elsewhere: Optional[Mapping[str, str]] = None,
+) -> str:
+    """One name out of a fixed set (`elsewhere`: other frameworks' names, as for suggest)."""
     if isinstance(value, ast.Name) and value.id in options:
         return value.id
-    raise ValueProblem(
-        UnknownName(f"{what} must be one of {', '.join(options)}; got {show(value)}", value.pos)
-    )
+    hint = ""
+    if elsewhere is not None and isinstance(value, ast.Name):
+        hint = suggest(value.id, list(options), elsewhere)
+    message = f"{what} must be one of {', '.join(options)}; got {show(value)}{hint}"
+    raise ValueProblem(UnknownName(message, value.pos))
 
 
 def keyed_args(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 from dlspec.frontend import ast
 from dlspec.frontend import values as V
@@ -90,9 +90,13 @@ def any_real(v: Any, what: str) -> float:
     return V.real(v, what)
 
 
-def one_of(*options: str) -> Callable[[Any, str], str]:
+def one_of(
+    *options: str, elsewhere: Optional[Mapping[str, str]] = None
+) -> Callable[[Any, str], str]:
+    """One of `options` (`elsewhere`: other frameworks' names for them, for the message)."""
+
     def convert(v: Any, what: str) -> str:
-        return V.choice(v, what, options)
+        return V.choice(v, what, options, elsewhere)
 
     return convert
 

@@ -32,6 +32,16 @@ SCHEMES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"},
     ),
 }
+# initialisers as other frameworks name them (plain spelling), for messages
+ELSEWHERE = {
+    "xavieruniform": "glorot_uniform",
+    "xaviernormal": "glorot_normal",
+    "kaiminguniform": "he_uniform",
+    "kaimingnormal": "he_normal",
+    "randomuniform": "uniform(limit=...)",
+    "randomnormal": "normal(std=...)",
+    "truncnormal": "truncated_normal(std=...)",
+}
 _MODES = ("fan_in", "fan_out", "fan_avg")
 _DISTS = ("uniform", "normal", "truncated_normal")
 
@@ -66,7 +76,7 @@ def init_spec(value: ast.Value, what: str) -> InitSpec:
     else:
         raise V.bad(f"{what} must be an initialiser such as glorot_uniform", value.pos)
     if name not in SCHEMES:
-        hint = V.suggest(name, sorted(SCHEMES))
+        hint = V.suggest(name, sorted(SCHEMES), ELSEWHERE)
         known = ", ".join(sorted(SCHEMES))
         raise V.ValueProblem(
             UnknownName(f"unknown initialiser {name!r} (known: {known}){hint}", value.pos)

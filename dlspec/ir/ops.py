@@ -500,6 +500,29 @@ _op(
 )
 
 
+# layers as other frameworks name them (plain spelling: lower case, no underscores) -> how dlspec
+# writes them, for "unknown layer" messages (spellings that differ only by case or underscores,
+# MaxPool2d or leaky_relu's LeakyReLU, are matched anyway)
+ELSEWHERE = {
+    "linear": "dense",
+    "fullyconnected": "dense",
+    "batchnorm1d": "batchnorm",
+    "batchnorm2d": "batchnorm",
+    "batchnormalization": "batchnorm",
+    "maxpooling2d": "maxpool2d",
+    "averagepooling2d": "avgpool2d",
+    "globalaveragepooling2d": "global_avgpool2d",
+    "globalmaxpooling2d": "global_maxpool2d",
+    "adaptiveavgpool2d": "global_avgpool2d (the mean over H and W, shape (C,))",
+    "adaptivemaxpool2d": "global_maxpool2d (the maximum over H and W, shape (C,))",
+    "zeropadding2d": "zeropad2d",
+    "concatenate": "concat",
+    "cat": "concat",
+    "sum": "add",
+    "mul": "multiply",
+}
+
+
 def having(trait: str) -> frozenset[str]:
     """The ops with this trait (TRAITS)."""
     return frozenset(name for name, spec in OPS.items() if trait in spec.traits)

@@ -81,6 +81,17 @@ OPTIMIZERS: dict[str, dict[str, AttrSpec]] = {
     },
 }
 
+# optimisers and schedules as other frameworks name them (plain spelling), for messages
+OPTIMIZERS_ELSEWHERE = {
+    "adamw": "adam(weight_decay=..., weight_decay_mode=decoupled)",
+    "momentum": "sgd(momentum=...)",
+    "nesterov": "sgd(momentum=..., nesterov=true)",
+}
+SCHEDULES_ELSEWHERE = {
+    "steplr": "step(every=..., gamma=...)",
+    "inversetimedecay": "inverse_time(decay=...)",
+}
+
 # Keras 2's optimiser argument `decay=` meant lr / (1 + decay * updates); it becomes a schedule.
 OPTIMIZER_SUGAR = {"decay": AttrSpec(nonneg_real, 0.0, "Keras 2 inverse-time decay per update")}
 
@@ -98,6 +109,20 @@ SCHEDULES: dict[str, dict[str, AttrSpec]] = {
 }
 
 LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "mae")
+# what other frameworks call them (plain spelling: lower case, no underscores), for messages
+LOSSES_ELSEWHERE = {
+    **dict.fromkeys(
+        ("crossentropy", "crossentropyloss", "categoricalcrossentropy"),
+        "softmax_cross_entropy (on logits, with integer labels)",
+    ),
+    "sparsecategoricalcrossentropy": "softmax_cross_entropy (on logits)",
+    **dict.fromkeys(
+        ("bce", "bceloss", "bcewithlogitsloss"),
+        "binary_cross_entropy (on logits: the sigmoid is fused)",
+    ),
+    **dict.fromkeys(("mseloss", "meansquarederror"), "mse"),
+    **dict.fromkeys(("l1", "l1loss", "meanabsoluteerror"), "mae"),
+}
 # what each loss's targets are: integer class ids, 0/1 per output element, or reals
 LOSS_TARGETS = {
     "softmax_cross_entropy": "sparse",
@@ -185,7 +210,7 @@ DATASETS: dict[str, DatasetSpec] = {
 LR_SCALINGS = ("none", "linear")
 TRAIN_SETTINGS: dict[str, AttrSpec] = {
     "loss": AttrSpec(
-        one_of(*LOSSES),
+        one_of(*LOSSES, elsewhere=LOSSES_ELSEWHERE),
         "softmax_cross_entropy",
         "softmax_cross_entropy: logits + integer labels; binary_cross_entropy: logits + 0/1 "
         "targets per output (sigmoid fused, multi-label); mse, mae: real targets",

@@ -27,7 +27,9 @@ from dlspec.ir.settings import (
     LOSS_TARGETS,
     OPTIMIZER_SUGAR,
     OPTIMIZERS,
+    OPTIMIZERS_ELSEWHERE,
     SCHEDULES,
+    SCHEDULES_ELSEWHERE,
     TOP_SETTINGS,
     TRAIN_DEFAULT_DATA,
     TRAIN_DEFAULT_OPTIMIZER,
@@ -86,6 +88,10 @@ def _keyword_args(kind: str, args: tuple[ast.Arg, ...], table: dict, ctx: PassCo
     return got
 
 
+# other frameworks' names for what a `name(args)` setting chooses, by setting
+NAMED_ELSEWHERE = {"optimizer": OPTIMIZERS_ELSEWHERE, "schedule": SCHEDULES_ELSEWHERE}
+
+
 def _choose(setting: Optional[ast.Setting], default: str, table: dict, what: str, ctx: PassContext):
     """(name, stated args, pos) of a `name(args)` setting, or the default name."""
     if setting is None:
@@ -96,7 +102,7 @@ def _choose(setting: Optional[ast.Setting], default: str, table: dict, what: str
         ctx.error(err.problem)
         return None, {}, setting.pos
     if name not in table:
-        hint = suggest(name, list(table))
+        hint = suggest(name, list(table), NAMED_ELSEWHERE.get(what))
         ctx.error(UnknownName(f"unknown {what} {name!r}{hint}", setting.value.pos))
         return None, {}, setting.pos
     return name, args, setting.value.pos

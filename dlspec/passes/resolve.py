@@ -11,7 +11,7 @@ from dlspec.frontend.blocks import tensor_problem
 from dlspec.frontend.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
 from dlspec.ir.attrs import PROFILES
 from dlspec.ir.model import TIME_DISTRIBUTED, Input, Layer, Model
-from dlspec.ir.ops import OPS
+from dlspec.ir.ops import ELSEWHERE, OPS
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import RESOLVED
 
@@ -70,7 +70,9 @@ def _wrapped(value: ast.Value, blocks: tuple[str, ...], ctx: PassContext) -> Opt
         ctx.error(BadValue(message, value.pos))
         return None
     if op not in OPS:
-        ctx.error(UnknownName(f"unknown layer {op!r}{suggest(op, sorted(OPS))}", value.pos))
+        ctx.error(
+            UnknownName(f"unknown layer {op!r}{suggest(op, sorted(OPS), ELSEWHERE)}", value.pos)
+        )
         return None
     if OPS[op].category == "merge":
         message = (
@@ -209,7 +211,7 @@ def resolve(model: Model, ctx: PassContext) -> Model:
     layers = []
     for layer in model.layers:
         if layer.op not in OPS:
-            hint = suggest(layer.op, sorted(OPS) + list(ctx.written.blocks))
+            hint = suggest(layer.op, sorted(OPS) + list(ctx.written.blocks), ELSEWHERE)
             ctx.error(UnknownName(f"unknown layer {layer.op!r}{hint}", layer.pos))
             continue
         attrs: dict[str, Any] = _attrs(layer, _syntax(layer, ctx).args, ctx)

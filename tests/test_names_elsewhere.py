@@ -1,0 +1,47 @@
+"""Other frameworks' names for dlspec's layers, optimisers, schedules, losses and initialisers:
+each points at a name dlspec knows, and an unknown name gets dlspec's spelling in its message."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dlspec.frontend.values import plain, suggest
+from dlspec.ir import inits, ops, settings
+
+TABLES = [
+    ("layer", ops.ELSEWHERE, set(ops.OPS)),
+    ("optimizer", settings.OPTIMIZERS_ELSEWHERE, set(settings.OPTIMIZERS)),
+    ("schedule", settings.SCHEDULES_ELSEWHERE, set(settings.SCHEDULES)),
+    ("loss", settings.LOSSES_ELSEWHERE, set(settings.LOSSES)),
+    ("initialiser", inits.ELSEWHERE, set(inits.SCHEMES)),
+]
+
+
+@pytest.mark.parametrize("kind, table, known", TABLES, ids=[t[0] for t in TABLES])
+def test_each_name_elsewhere_points_at_a_known_one(
+    kind: str, table: dict[str, str], known: set[str]
+) -> None:
+    plain_known = {plain(name) for name in known}
+    for key, written in table.items():
+        assert key == plain(key), f"{kind} {key!r}: keys are plain (lower case, no underscores)"
+        assert key not in plain_known, f"{kind} {key!r} is dlspec's own name, spelled otherwise"
+        assert re.match(r"\w+", written)[0] in known, f"{kind} {key!r} -> {written!r}"
+
+
+def test_a_name_spelled_alike_is_suggested_before_a_close_one() -> None:
+    assert suggest("MaxPool2d", sorted(ops.OPS)) == "; did you mean 'maxpool2d'?"
+    assert suggest("LeakyReLU", sorted(ops.OPS)) == "; did you mean 'leaky_relu'?"
+    assert suggest("GlobalMaxPool2D", sorted(ops.OPS)) == "; did you mean 'global_maxpool2d'?"
+    losses = list(settings.LOSSES)
+    assert suggest("BinaryCrossentropy", losses) == "; did you mean 'binary_cross_entropy'?"
+
+
+def test_a_name_elsewhere_gets_dlspecs_spelling() -> None:
+    assert suggest("Linear", sorted(ops.OPS), ops.ELSEWHERE) == "; dlspec writes dense"
+    assert suggest("BatchNorm2d", sorted(ops.OPS), ops.ELSEWHERE) == "; dlspec writes batchnorm"
+    assert suggest("adamw", sorted(settings.OPTIMIZERS), settings.OPTIMIZERS_ELSEWHERE) == (
+        "; dlspec writes adam(weight_decay=..., weight_decay_mode=decoupled)"
+    )
+    assert suggest("linen", sorted(ops.OPS), ops.ELSEWHERE) == ""
