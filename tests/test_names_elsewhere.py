@@ -45,3 +45,23 @@ def test_a_name_elsewhere_gets_dlspecs_spelling() -> None:
         "; dlspec writes adam(weight_decay=..., weight_decay_mode=decoupled)"
     )
     assert suggest("linen", sorted(ops.OPS), ops.ELSEWHERE) == ""
+
+
+def test_each_attribute_elsewhere_means_attributes_dlspec_has() -> None:
+    every = {attr for spec in ops.OPS.values() for attr in spec.attrs}
+    for key, meanings in ops.ATTRS_ELSEWHERE.items():
+        assert key == plain(key), key
+        assert meanings and set(meanings) <= every, (key, meanings)
+    assert all(key == plain(key) for key in ops.STATED_ELSEWHERE)
+
+
+def test_an_attribute_elsewhere_gets_the_ops_own() -> None:
+    def hint(op: str, name: str) -> str:
+        return suggest(name, list(ops.OPS[op].attrs), ops.attrs_elsewhere(op))
+
+    assert hint("maxpool2d", "kernel_size") == "; dlspec writes pool=..."
+    assert hint("conv2d", "kernel_size") == "; dlspec writes kernel=..."
+    assert hint("dropout", "p") == "; dlspec writes rate=..."
+    assert hint("batchnorm", "affine") == "; dlspec writes scale=..."
+    assert "weight_decay" in hint("dense", "kernel_regularizer")
+    assert hint("dropout", "units") == ""  # a name no framework gives dropout

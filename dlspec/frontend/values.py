@@ -149,9 +149,11 @@ def keyed_args(
     what: str,
     noun: str,
     hint: str = "",
+    elsewhere: Optional[Mapping[str, str]] = None,
 ) -> tuple[dict[str, ast.Value], list[Problem]]:
     """Name each argument (positional ones by `order`); report misplaced, unknown and repeated
-    ones. `hint` follows the message for a positional argument beyond `order`."""
+    ones. `hint` follows the message for a positional argument beyond `order`; `elsewhere`:
+    other frameworks' names for the arguments, as for suggest."""
     got: dict[str, ast.Value] = {}
     problems: list[Problem] = []
     after_keyword = False
@@ -168,8 +170,8 @@ def keyed_args(
         else:
             key = order[i]
         if key not in known:
-            hint = suggest(key, list(known))
-            problems.append(UnknownName(f"{what} has no {noun} {key!r}{hint}", arg.pos))
+            close = suggest(key, list(known), elsewhere)
+            problems.append(UnknownName(f"{what} has no {noun} {key!r}{close}", arg.pos))
         elif key in got:
             problems.append(DuplicateName(f"{what}: {noun} {key!r} given twice", arg.pos))
         else:

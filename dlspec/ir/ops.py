@@ -8,9 +8,11 @@ function of the layer's other (already resolved) attributes.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Union
+from types import MappingProxyType
+from typing import Any, Mapping, Union
 
 from dlspec.frontend import ast
 from dlspec.frontend import values as V
@@ -521,6 +523,59 @@ ELSEWHERE = {
     "sum": "add",
     "mul": "multiply",
 }
+
+
+# attributes as other frameworks name them (plain spelling) -> the dlspec attributes that may mean
+# them; an "unknown attribute" message suggests the first one the op has
+ATTRS_ELSEWHERE: dict[str, tuple[str, ...]] = {
+    "kernelsize": ("kernel", "pool"),
+    "poolsize": ("pool",),
+    "strides": ("stride",),
+    "dilationrate": ("dilation",),
+    "usebias": ("bias",),
+    "outfeatures": ("units",),
+    "hiddensize": ("units",),
+    "outchannels": ("filters",),
+    "p": ("rate",),
+    "kernelinitializer": ("init",),
+    "biasinitializer": ("bias_init",),
+    "recurrentinitializer": ("recurrent_init",),
+    "embeddingsinitializer": ("init",),
+    "negativeslope": ("alpha",),
+    "epsilon": ("eps",),
+    "numlayers": ("layers",),
+    "inputdim": ("vocab",),
+    "numembeddings": ("vocab",),
+    "outputdim": ("dim",),
+    "embeddingdim": ("dim",),
+    "returnsequences": ("readout",),
+    "unitforgetbias": ("forget_bias",),
+    "ceilmode": ("rounding",),
+    "countincludepad": ("count_pad",),
+    "affine": ("scale", "center"),
+}
+# what a layer cannot state because dlspec says it elsewhere, for the same messages
+STATED_ELSEWHERE = {
+    **dict.fromkeys(
+        ("kernelregularizer", "biasregularizer", "weightdecay"),
+        "weight decay on the optimiser: optimizer = sgd(weight_decay=...)",
+    ),
+    "inputshape": "the input's shape in its declaration: input x: float32[...]",
+    "name": "a layer's name as its label: name: op(...)",
+}
+
+
+@functools.cache
+def attrs_elsewhere(op: str) -> Mapping[str, str]:
+    """For `op`'s "unknown attribute" messages: other frameworks' attribute names (plain) ->
+    how dlspec writes them."""
+    known = OPS[op].attrs
+    found = {}
+    for name, meanings in ATTRS_ELSEWHERE.items():
+        ours = [attr for attr in meanings if attr in known]
+        if ours:
+            found[name] = f"{ours[0]}=..."
+    return MappingProxyType({**found, **STATED_ELSEWHERE})
 
 
 def having(trait: str) -> frozenset[str]:

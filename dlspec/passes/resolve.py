@@ -11,7 +11,7 @@ from dlspec.frontend.blocks import tensor_problem
 from dlspec.frontend.values import ValueProblem, choice, keyed_args, name_problem, show, suggest
 from dlspec.ir.attrs import PROFILES
 from dlspec.ir.model import TIME_DISTRIBUTED, Input, Layer, Model
-from dlspec.ir.ops import ELSEWHERE, OPS
+from dlspec.ir.ops import ELSEWHERE, OPS, attrs_elsewhere
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import RESOLVED
 
@@ -37,7 +37,8 @@ def _attrs(layer: Layer, args: tuple[ast.Arg, ...], ctx: PassContext) -> dict[st
     spec = OPS[layer.op]
     hint = MERGE_SOURCES_HINT.format(op=layer.op) if spec.category == "merge" else ""
     attrs = tuple(spec.attrs)
-    got, problems = keyed_args(args, spec.positional, attrs, layer.op, "attribute", hint)
+    elsewhere = attrs_elsewhere(layer.op)
+    got, problems = keyed_args(args, spec.positional, attrs, layer.op, "attribute", hint, elsewhere)
     for problem in problems:
         ctx.error(problem)
     return got
@@ -85,7 +86,8 @@ def _wrapped(value: ast.Value, blocks: tuple[str, ...], ctx: PassContext) -> Opt
         ctx.error(BadValue(NOT_WRAPPED[op], value.pos))
         return None
     spec = OPS[op]
-    got, problems = keyed_args(args, spec.positional, tuple(spec.attrs), op, "attribute")
+    attrs, elsewhere = tuple(spec.attrs), attrs_elsewhere(op)
+    got, problems = keyed_args(args, spec.positional, attrs, op, "attribute", "", elsewhere)
     for problem in problems:
         ctx.error(problem)
     return Layer("", op, got, value.pos, stated=frozenset(got))
