@@ -65,3 +65,17 @@ def test_an_attribute_elsewhere_gets_the_ops_own() -> None:
     assert hint("batchnorm", "affine") == "; dlspec writes scale=..."
     assert "weight_decay" in hint("dense", "kernel_regularizer")
     assert hint("dropout", "units") == ""  # a name no framework gives dropout
+
+
+def test_optimizer_and_train_names_elsewhere() -> None:
+    every = {arg for table in settings.OPTIMIZERS.values() for arg in table}
+    for key, meanings in settings.OPTIMIZER_ARGS_ELSEWHERE.items():
+        assert key == plain(key) and set(meanings) <= every, (key, meanings)
+    adam = settings.optimizer_args_elsewhere(settings.OPTIMIZERS["adam"])
+    assert adam["betas"] == "beta1=..., beta2=..." and "alpha" not in adam
+    assert settings.optimizer_args_elsewhere(settings.OPTIMIZERS["rmsprop"])["alpha"] == "rho=..."
+    known = {*settings.TRAIN_SETTINGS, "optimizer", "schedule", "data"}
+    for key, written in settings.TRAIN_ELSEWHERE.items():
+        assert key == plain(key) and key not in {plain(k) for k in known}, key
+        named = re.findall(r"(\w+) = ", written)
+        assert set(named) <= known | {"optimizer", "verify"}, (key, written)

@@ -5,7 +5,7 @@ the train and verify settings and the top-level ones, with their defaults per pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from dlspec.frontend import values as V
 from dlspec.ir.attrs import (
@@ -86,6 +86,42 @@ OPTIMIZERS_ELSEWHERE = {
     "adamw": "adam(weight_decay=..., weight_decay_mode=decoupled)",
     "momentum": "sgd(momentum=...)",
     "nesterov": "sgd(momentum=..., nesterov=true)",
+}
+# optimiser arguments as other frameworks name them (plain) -> the dlspec arguments meant
+OPTIMIZER_ARGS_ELSEWHERE: dict[str, tuple[str, ...]] = {
+    "learningrate": ("lr",),
+    "betas": ("beta1", "beta2"),
+    "epsilon": ("eps",),
+    "alpha": ("rho",),
+    "centred": ("centered",),
+}
+
+
+def optimizer_args_elsewhere(table: Mapping[str, object]) -> dict[str, str]:
+    """For an optimiser's "unknown argument" messages: other frameworks' names (plain) -> how
+    dlspec writes them, where the optimiser (its argument `table`) has them."""
+    found = {}
+    for name, meanings in OPTIMIZER_ARGS_ELSEWHERE.items():
+        ours = [arg for arg in meanings if arg in table]
+        if ours:
+            found[name] = ", ".join(f"{arg}=..." for arg in ours)
+    return found
+
+
+# train settings as other frameworks or habits name them (plain) -> where dlspec states them
+# (close spellings, batch_size or num_epochs, are difflib's)
+TRAIN_ELSEWHERE = {
+    **dict.fromkeys(("lr", "learningrate"), "the optimiser's lr: optimizer = sgd(lr=...)"),
+    "momentum": "the optimiser's momentum: optimizer = sgd(momentum=...)",
+    "weightdecay": "the optimiser's weight decay: optimizer = sgd(weight_decay=...)",
+    **dict.fromkeys(("criterion", "lossfunction"), "loss = ..."),
+    "randomseed": "seed = ...",
+    "device": "the device at launch: the script's --device auto|cpu|gpu",
+    **dict.fromkeys(
+        ("amp", "mixedprecision"), "mixed precision at launch: the PyTorch script's --amp bf16|fp16"
+    ),
+    "precision": "verify's dtype as verify = precision(float64); mixed precision at launch: "
+    "the PyTorch script's --amp bf16|fp16",
 }
 SCHEDULES_ELSEWHERE = {
     "steplr": "step(every=..., gamma=...)",

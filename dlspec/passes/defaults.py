@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, UnknownName
 from dlspec.frontend import ast
@@ -34,9 +34,11 @@ from dlspec.ir.settings import (
     TRAIN_DEFAULT_DATA,
     TRAIN_DEFAULT_OPTIMIZER,
     TRAIN_DEFAULT_SCHEDULE,
+    TRAIN_ELSEWHERE,
     TRAIN_SETTINGS,
     VERIFY_PRECISIONS,
     VERIFY_TOLERANCES,
+    optimizer_args_elsewhere,
 )
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED
@@ -80,9 +82,15 @@ def _call_parts(value: ast.Value) -> tuple[str, tuple[ast.Arg, ...]]:
     raise ValueProblem(BadValue("expected a name such as sgd or sgd(lr=0.1)", value.pos))
 
 
-def _keyword_args(kind: str, args: tuple[ast.Arg, ...], table: dict, ctx: PassContext) -> dict:
+def _keyword_args(
+    kind: str,
+    args: tuple[ast.Arg, ...],
+    table: dict,
+    ctx: PassContext,
+    elsewhere: Optional[Mapping[str, str]] = None,
+) -> dict:
     order = tuple(table)
-    got, problems = keyed_args(args, order, order, kind, "argument")
+    got, problems = keyed_args(args, order, order, kind, "argument", "", elsewhere)
     for problem in problems:
         ctx.error(problem)
     return got
@@ -114,7 +122,7 @@ def _optimizer(model: Model, ctx: PassContext) -> tuple[Optional[Optimizer], flo
     if name is None:
         return None, 0.0
     table = {**OPTIMIZERS[name], **OPTIMIZER_SUGAR}
-    stated = _keyword_args(name, args, table, ctx)
+    stated = _keyword_args(name, args, table, ctx, optimizer_args_elsewhere(table))
     attrs = fill(table, stated, model.profile, name, pos, ctx)
     decay = attrs.pop("decay")
     return Optimizer(name, attrs, pos, frozenset(k for k in stated if k in attrs)), decay or 0.0
@@ -172,7 +180,7 @@ def _train(model: Model, ctx: PassContext) -> Optional[Train]:
     written = ctx.written.train
     for key, setting in written.items():
         if key not in known:
-            hint = LAUNCH_TIME.get(key) or suggest(key, sorted(known))
+            hint = LAUNCH_TIME.get(key) or suggest(key, sorted(known), TRAIN_ELSEWHERE)
             ctx.error(UnknownName(f"unknown setting {key!r}{hint}", setting.pos))
     stated = {k: s.value for k, s in written.items() if k in TRAIN_SETTINGS}
     basic = fill(TRAIN_SETTINGS, stated, model.profile, "train", Pos(), ctx)
