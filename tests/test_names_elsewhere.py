@@ -62,7 +62,7 @@ def test_an_attribute_elsewhere_gets_the_ops_own() -> None:
     assert hint("maxpool2d", "kernel_size") == "; dlspec writes pool=..."
     assert hint("conv2d", "kernel_size") == "; dlspec writes kernel=..."
     assert hint("dropout", "p") == "; dlspec writes rate=..."
-    assert hint("batchnorm", "affine") == "; dlspec writes scale=..."
+    assert hint("batchnorm", "affine") == "; dlspec writes scale=..., center=..."
     assert "weight_decay" in hint("dense", "kernel_regularizer")
     assert hint("dropout", "units") == ""  # a name no framework gives dropout
 

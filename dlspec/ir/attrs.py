@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Container, Mapping, Optional, Union
 
 from dlspec.frontend import ast
 from dlspec.frontend import values as V
@@ -121,3 +121,16 @@ def init_value(v: Any, what: str) -> InitSpec:
 
 def fraction(v: Any, what: str) -> float:
     return V.real(v, what, 0.0, 1.0)
+
+
+def named_elsewhere(
+    aliases: Mapping[str, tuple[str, ...]], known: Container[str]
+) -> dict[str, str]:
+    """For "unknown argument" messages: each name other frameworks use (`aliases`: its plain
+    spelling -> the arguments it may mean) -> how dlspec writes those of them in `known`."""
+    found = {}
+    for name, meanings in aliases.items():
+        ours = [arg for arg in meanings if arg in known]
+        if ours:
+            found[name] = ", ".join(f"{arg}=..." for arg in ours)
+    return found

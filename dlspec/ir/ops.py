@@ -22,6 +22,7 @@ from dlspec.ir.attrs import (
     explicit_padding,
     fraction,
     init_value,
+    named_elsewhere,
     nonneg_real,
     one_of,
     pair,
@@ -526,7 +527,7 @@ ELSEWHERE = {
 
 
 # attributes as other frameworks name them (plain spelling) -> the dlspec attributes that may mean
-# them; an "unknown attribute" message suggests the first one the op has
+# them; an "unknown attribute" message suggests those the op has
 ATTRS_ELSEWHERE: dict[str, tuple[str, ...]] = {
     "kernelsize": ("kernel", "pool"),
     "poolsize": ("pool",),
@@ -569,13 +570,7 @@ STATED_ELSEWHERE = {
 def attrs_elsewhere(op: str) -> Mapping[str, str]:
     """For `op`'s "unknown attribute" messages: other frameworks' attribute names (plain) ->
     how dlspec writes them."""
-    known = OPS[op].attrs
-    found = {}
-    for name, meanings in ATTRS_ELSEWHERE.items():
-        ours = [attr for attr in meanings if attr in known]
-        if ours:
-            found[name] = f"{ours[0]}=..."
-    return MappingProxyType({**found, **STATED_ELSEWHERE})
+    return MappingProxyType({**named_elsewhere(ATTRS_ELSEWHERE, OPS[op].attrs), **STATED_ELSEWHERE})
 
 
 def having(trait: str) -> frozenset[str]:

@@ -11,6 +11,7 @@ from dlspec.frontend import values as V
 from dlspec.ir.attrs import (
     PROFILES,
     AttrSpec,
+    named_elsewhere,
     nonneg_int,
     nonneg_real,
     one_of,
@@ -100,12 +101,7 @@ OPTIMIZER_ARGS_ELSEWHERE: dict[str, tuple[str, ...]] = {
 def optimizer_args_elsewhere(table: Mapping[str, object]) -> dict[str, str]:
     """For an optimiser's "unknown argument" messages: other frameworks' names (plain) -> how
     dlspec writes them, where the optimiser (its argument `table`) has them."""
-    found = {}
-    for name, meanings in OPTIMIZER_ARGS_ELSEWHERE.items():
-        ours = [arg for arg in meanings if arg in table]
-        if ours:
-            found[name] = ", ".join(f"{arg}=..." for arg in ours)
-    return found
+    return named_elsewhere(OPTIMIZER_ARGS_ELSEWHERE, table)
 
 
 # train settings as other frameworks or habits name them (plain) -> where dlspec states them
