@@ -421,6 +421,18 @@ def should_split_line(line: Line, opening: Leaf) -> bool:
     )
 
 
+def _closes_after_magic_comma(line: Line, index: int, leaf: Leaf) -> bool:
+    """Whether the closing bracket at `index` follows a comma that makes its brackets a magic
+    trailing comma's (not a one-item tuple's)."""
+    prev = line.leaves[index - 1] if index > 0 else None
+    return (
+        prev is not None
+        and prev.type == t.COMMA
+        and leaf.opening_bracket is not None
+        and not is_one_sequence_between(leaf.opening_bracket, leaf, line.leaves)
+    )
+
+
 def generate_trailers_to_omit(line: Line, line_length: int) -> Iterator[set[int]]:
     """Growing sets of closing brackets (ids) the right hand split may glue to the head."""
     omit: set[int] = set()
@@ -441,13 +453,7 @@ def generate_trailers_to_omit(line: Line, line_length: int) -> Iterator[set[int]
             if leaf is opening:
                 opening = None
             elif leaf.type in t.CLOSING_BRACKETS:
-                prev = line.leaves[index - 1] if index > 0 else None
-                if (
-                    prev is not None
-                    and prev.type == t.COMMA
-                    and leaf.opening_bracket is not None
-                    and not is_one_sequence_between(leaf.opening_bracket, leaf, line.leaves)
-                ):
+                if _closes_after_magic_comma(line, index, leaf):
                     break
                 inner_brackets.add(id(leaf))
         elif leaf.type in t.CLOSING_BRACKETS:
@@ -460,12 +466,7 @@ def generate_trailers_to_omit(line: Line, line_length: int) -> Iterator[set[int]
                 omit.update(inner_brackets)
                 inner_brackets.clear()
                 yield omit
-            if (
-                prev is not None
-                and prev.type == t.COMMA
-                and leaf.opening_bracket is not None
-                and not is_one_sequence_between(leaf.opening_bracket, leaf, line.leaves)
-            ):
+            if _closes_after_magic_comma(line, index, leaf):
                 break
             if leaf.value:
                 opening = leaf.opening_bracket
