@@ -16,7 +16,8 @@ from dlspec.errors import (
     UnknownName,
 )
 from dlspec.frontend import ast
-from dlspec.frontend.blocks import Blocks, split_activation
+from dlspec.frontend.blocks import Blocks
+from dlspec.frontend.sugar import split_activation
 from dlspec.frontend.values import ValueProblem, integer, name_problem, suggest
 from dlspec.ir.model import Input, Layer, Model, Source
 from dlspec.ir.ops import DTYPES
