@@ -103,6 +103,30 @@ FIRES = [
         [(8, 1, "batchnorm_sync = true, but the model has no batchnorm layer")],
         id="batchnorm-sync-without-batchnorm",
     ),
+    pytest.param(
+        ["a: dense(8) -> relu", "dense(8) -> tanh", "[a, tanh_1] -> add", "dense(2)"],
+        "float32[8]",
+        "",
+        None,
+        [(4, 5, "label 'a' names the dense, not the relu after it: 'a' at 6:6 reads the dense's")],
+        id="label-before-its-chain",
+    ),
+    pytest.param(
+        ["a: dense(8, activation=relu)", "dense(8)", "[a, dense_1] -> add", "dense(2)"],
+        "float32[8]",
+        "",
+        None,
+        [(4, 5, "label 'a' names the dense, not the relu after it: 'a' at 6:6")],
+        id="label-before-its-activation",
+    ),
+    pytest.param(
+        ["dense(8) -> s: relu -> dropout(0.1)", "dense(8)", "[s, dense_2] -> add", "dense(2)"],
+        "float32[8]",
+        "",
+        None,
+        [(4, 17, "label 's' names the relu, not the dropout after it")],
+        id="label-mid-chain",
+    ),
 ]
 
 
@@ -147,6 +171,28 @@ QUIET = [
         None,
         id="batchnorm-sync",
     ),
+    pytest.param(
+        ["c: dense(8) -> r: relu", "dense(8)", "[c, dense_1] -> add", "dense(2)"],
+        "float32[8]",
+        "",
+        None,
+        id="label-and-the-next-layer-labelled",
+    ),
+    pytest.param(["a: dense(8) -> relu", "dense(2)"], "float32[8]", "", None, id="label-unread"),
+    pytest.param(
+        ["a: dense(8)", "relu", "dense(8)", "[a, dense_1] -> add", "dense(2)"],
+        "float32[8]",
+        "",
+        None,
+        id="label-on-its-own-line",
+    ),
+    pytest.param(
+        ["dense(8) -> a: relu", "dense(8)", "[a, dense_2] -> add", "dense(2)"],
+        "float32[8]",
+        "",
+        None,
+        id="label-on-the-chain-end",
+    ),
 ]
 
 
@@ -155,6 +201,33 @@ def test_lint_stays_quiet(
     layers: list[str], input: str, train: str, profile: Optional[str]
 ) -> None:
     assert warnings_of(spec(layers, input, train), profile) == []
+
+
+BLOCK_EARLY_LABEL = """\
+block unit(width) {
+    input x
+    s: conv2d(width, 3, padding=same) -> relu
+    conv2d(width, 3, padding=same)
+    [s, conv2d_1] -> add
+    [s, add_1] -> multiply
+}
+model m {
+    input image: float32[3, 8, 8]
+    unit(3)
+    unit(3)
+    flatten
+    dense(2)
+}
+"""
+
+
+def test_an_early_label_in_a_block_warns_once_at_the_label() -> None:
+    """Read twice, the block called twice: one warning at the definition, naming the first read."""
+    got = warnings_of(BLOCK_EARLY_LABEL)
+    message = "label 's' names the conv2d, not the relu after it: 's' at 5:6 reads the conv2d's"
+    assert [(kind, line, col) for kind, line, col, _ in got] == [("LintWarning", 3, 5)]
+    assert got[0][3].startswith(message)
+    assert got[0][3].endswith("to read the relu, label it: `conv2d(...) -> s: relu`")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from dlspec.errors import Pos
+
+if TYPE_CHECKING:
+    from dlspec.frontend.labels import EarlyLabel
 
 
 @dataclass(frozen=True)
@@ -198,11 +201,12 @@ class LayerSyntax:
 class Written:
     """What the passes still read as written beside the lowered IR, which carries no syntax:
     each layer's syntax (by its provisional name, `#k`), the train block's settings, the
-    `verify = ...` settings, the `output` statement's names and the spec's block names (for
-    suggestions)."""
+    `verify = ...` settings, the `output` statement's names, the spec's block names (for
+    suggestions) and the labels read by name that name a layer their chain goes on past."""
 
     layers: dict[str, LayerSyntax] = field(default_factory=dict)
     train: dict[str, Setting] = field(default_factory=dict)
     verify: tuple[Setting, ...] = ()
     outputs: tuple[Name, ...] = ()
     blocks: tuple[str, ...] = ()
+    early_labels: tuple[EarlyLabel, ...] = ()

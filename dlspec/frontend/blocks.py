@@ -13,6 +13,7 @@ from typing import Optional
 
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, Problem, UnknownName
 from dlspec.frontend import ast
+from dlspec.frontend.labels import early_labels
 from dlspec.frontend.sugar import split_activation
 from dlspec.frontend.values import ValueProblem, integer, keyed_args, name_problem, suggest
 from dlspec.ir.model import Layer
@@ -444,13 +445,15 @@ class Blocks:
         for item in reversed(items):
             if item.name in needed:
                 needed.update(self._local(items, ref) for ref in item.reads)
+        hints = {early.after_pos: early.hint() for early in early_labels(decl.body, self.decls)}
         for item in items:
             if item.name not in needed:
                 message = (
                     f"layer {item.name!r} of block {decl.name!r} is not used: its output reaches "
                     "no block output"
                 )
-                self.problems.append(BadValue(message, item.call.pos))
+                hint = hints.get(item.call.pos, "")
+                self.problems.append(BadValue(message + hint, item.call.pos))
         for name in decl.inputs:
             if name.id not in needed:
                 message = f"input {name.id!r} of block {decl.name!r} is not read by any layer"

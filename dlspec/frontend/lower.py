@@ -17,6 +17,7 @@ from dlspec.errors import (
 )
 from dlspec.frontend import ast
 from dlspec.frontend.blocks import Blocks
+from dlspec.frontend.labels import early_labels
 from dlspec.frontend.sugar import split_activation
 from dlspec.frontend.values import ValueProblem, integer, name_problem, suggest
 from dlspec.ir.model import Input, Layer, Model, Source
@@ -200,5 +201,9 @@ def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
         verify=tuple(raw_verify),
         outputs=model_decl.outputs[0].names if model_decl.outputs else (),
         blocks=tuple(blocks.names()),
+        early_labels=sum(
+            (early_labels(decl.body, blocks.decls) for decl in spec.blocks),
+            early_labels(model_decl.body, blocks.decls),
+        ),
     )
     return model, written

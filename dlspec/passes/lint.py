@@ -86,12 +86,19 @@ def _batchnorm_sync_without_batchnorm(model: Model, ctx: PassContext) -> None:
         )
 
 
+def _early_labels(model: Model, ctx: PassContext) -> None:
+    """`a: dense(64) -> relu` names the dense: a later `[h, a]` reads it before the relu."""
+    for early in ctx.written.early_labels:
+        ctx.warn(early.warning())
+
+
 LINTS = (
     _softmax_before_logits_loss,
     _last_step_of_post_padded,
     _dropout_last,
     _bias_before_batchnorm,
     _batchnorm_sync_without_batchnorm,
+    _early_labels,
 )
 
 

@@ -183,10 +183,11 @@ def _check_used(model: Model, ctx: PassContext) -> None:
     for layer in reversed(model.layers):
         if layer.name in needed:
             needed.update(layer.inputs)
+    hints = {early.after_pos: early.hint() for early in ctx.written.early_labels}
     for layer in model.layers:
         if layer.name not in needed:
             message = f"layer {layer.name!r} is not used: its output reaches no model output"
-            ctx.error(BadValue(message, layer.pos))
+            ctx.error(BadValue(message + hints.get(layer.pos, ""), layer.pos))
     for inp in model.inputs:
         if inp.name not in needed:
             hint = (
