@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dlspec.bench import host, record
-from dlspec.bench.process import Finished, run_child
+from dlspec.bench.process import Finished, GpuSampler, run_child
 from dlspec.bench.threads import cpu_set, thread_environment
 from dlspec.codegen.interface import validate_results
 from dlspec.runtimes import Runtime, probe, runtime
@@ -114,25 +114,24 @@ def cold_compile_caches(folder: Path) -> dict[str, str]:
     }
 
 
-def run_job(
+def _gpu_sampling(
+    settings: Settings, facts: dict[str, Any]
+) -> tuple[Optional[float], Optional[GpuSampler]]:
+    """On a GPU run: the GPU memory in use (MB) before the child starts, and the sampler to poll."""
+    if not (facts.get("gpus") and settings.device != "cpu"):
+        return None, None
+    first = host.gpu_sample()
+    return (first[0] if first else None), host.gpu_sample
+
+
+def _launch(
     job: Job,
+    rt: Runtime,
+    argv: list[str],
     settings: Settings,
-    facts: dict[str, Any],
-    prober: Prober = probe,
-) -> dict[str, Any]:
-    """Run the job and return its record (a failure or a timeout is a record too)."""
-    rt = runtime(job.runtime)
-    job.folder.mkdir(parents=True, exist_ok=True)
-    results_path = job.folder / "results.json"
-    results_path.unlink(missing_ok=True)
-    argv = job_command(job, rt, settings.flags(results_path))
-    cpus = job_cpus(job)
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    baseline = None
-    sampler = None
-    if facts.get("gpus") and settings.device != "cpu":
-        first = host.gpu_sample()
-        baseline, sampler = (first[0] if first else None), host.gpu_sample
+    sampler: Optional[GpuSampler],
+) -> Finished:
+    """Run the child with its runtime's environment, thread settings and cold compile caches."""
     try:
         with tempfile.TemporaryDirectory(prefix="dlspec-bench-caches-") as caches:
             env = {
@@ -140,19 +139,24 @@ def run_job(
                 **thread_environment(job.threads),
                 **cold_compile_caches(Path(caches)),
             }
-            finished = run_child(
-                argv,
-                env,
-                job.folder / "stdout.txt",
-                job.folder / "stderr.txt",
-                settings.timeout,
-                cpus,
-                sampler,
-            )
+            stdout, stderr = job.folder / "stdout.txt", job.folder / "stderr.txt"
+            return run_child(argv, env, stdout, stderr, settings.timeout, job_cpus(job), sampler)
     except OSError as err:  # the interpreter is missing or not executable
-        finished = Finished(None, False, 0.0, None)
         (job.folder / "stderr.txt").write_text(f"cannot start {argv[0]}: {err}\n")
-    base = {
+        return Finished(None, False, 0.0, None)
+
+
+def _base_record(
+    job: Job,
+    rt: Runtime,
+    argv: list[str],
+    settings: Settings,
+    finished: Finished,
+    facts: dict[str, Any],
+    started: str,
+) -> dict[str, Any]:
+    """What a record says about the run itself, whatever its outcome."""
+    return {
         "record_version": record.RECORD_VERSION,
         "started": started,
         "spec": job.spec,
@@ -165,11 +169,29 @@ def run_job(
         "command": shlex.join(argv),
         "settings": {**dataclasses.asdict(settings), "threads": job.threads},
         "thread_environment": thread_environment(job.threads),
-        "cpu_set": cpus,
+        "cpu_set": job_cpus(job),
         "wall_seconds": finished.wall_seconds,
         "peak_rss_mb": finished.peak_rss_mb,
         "host": facts,
     }
+
+
+def run_job(
+    job: Job,
+    settings: Settings,
+    facts: dict[str, Any],
+    prober: Prober = probe,
+) -> dict[str, Any]:
+    """Run the job and return its record (a failure or a timeout is a record too)."""
+    rt = runtime(job.runtime)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    results_path = job.folder / "results.json"
+    results_path.unlink(missing_ok=True)
+    argv = job_command(job, rt, settings.flags(results_path))
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    baseline, sampler = _gpu_sampling(settings, facts)
+    finished = _launch(job, rt, argv, settings, sampler)
+    base = _base_record(job, rt, argv, settings, finished, facts, started)
     outcome = _outcome(job, rt, finished, results_path, prober, settings.max_steps)
     window = record.timed_window(outcome.get("results"))
     gpu = record.gpu_summary(finished.gpu_samples, baseline, window)
