@@ -718,7 +718,7 @@ def _verify_with_flags(model: Model, *flags: str) -> list[V.Check]:
         assert done.returncode == 0, done.stderr[-3000:]
         got = dict(np.load(work / "r.npz"))
         name = "tensorflow " + " ".join(flags)
-        checks = V.compare(model.source.path, name, model, V.oracle(model, start, batches), got)
+        checks = V.compare(model.source.path, name, model, V.oracle_on(model, start, batches), got)
     print(V.matrix(checks))
     return checks
 

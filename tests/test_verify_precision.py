@@ -139,7 +139,7 @@ args = parser.parse_args()
 model = build(TEXT, "small.dl").model
 weights = dict(np.load(os.path.join(args.verify, "weights.npz")))
 batches = dict(np.load(os.path.join(args.verify, "batches.npz")))
-ref = V.oracle(model, weights, batches)
+ref = V.oracle_on(model, weights, batches)
 dtype = np.dtype(args.verify_precision)
 result = {"forward": ref.forward.astype(dtype), "losses": np.array(ref.losses, dtype),
           "lrs": np.array(ref.lrs)}

@@ -38,6 +38,7 @@ from dlspec.verify.run import (
     labeller,
     new_check,
     oracle,
+    oracle_on,
     run_script,
     trained_params,
     training_precision,
@@ -156,7 +157,7 @@ def verify_replicas(
         ref, batches = oracle(model, start, steps, min_margin=margin, size=replica_batch(replicas))
         np.savez(work / BATCHES_FILE, **batches)
         faster = scaled(model, replicas)
-        ref_multi = ref if faster is model else oracle(faster, start, batches)
+        ref_multi = ref if faster is model else oracle_on(faster, start, batches)
         checks: list[Check] = []
         for name in runtimes:
             source = compile_model(model, runtime(name).target).source

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -151,6 +151,10 @@ def weight_errors(
     return worst_abs, worst_rel, worst_name
 
 
+# a training batch at a step, given the weights then: (inputs, labels, decision margin)
+Batch = tuple[dict[str, Array], Array, float]
+
+
 def _training_batch(
     model: Model,
     weights: dict[str, Array],
@@ -158,12 +162,12 @@ def _training_batch(
     step: int,
     min_margin: float = MIN_MARGIN,
     size: int = VERIFY_BATCH,
-) -> tuple[dict[str, Array], Array, float]:
+) -> Batch:
     """The first of up to MAX_DRAWS seeded candidate batches whose decision margin at `weights`
     is at least `min_margin` (else the best one): no ReLU kink or (global) max-pool near-tie
     within float32 noise (MIN_MARGIN; float64's for float64 runs), where a framework could take
     the other branch for no semantic reason."""
-    best: tuple[dict[str, Array], Array, float] = ({}, np.empty(0), -1.0)
+    best: Batch = ({}, np.empty(0), -1.0)
     for draw in range(MAX_DRAWS):
         batch_seed = seed + 1 + step + 1000 * draw
         x = W.input_batches(model, size, batch_seed)
@@ -177,56 +181,68 @@ def _training_batch(
     return best
 
 
-def oracle(
+def _train(
     model: Model,
     start: dict[str, Array],
-    batches: Union[int, dict[str, Array]],
-    seed: int = VERIFY_SEED,
-    min_margin: float = MIN_MARGIN,
-    size: int = VERIFY_BATCH,
-) -> Any:
-    """Float64 forward on the evaluation batch, then one update per training batch.
-
-    `batches` as a number of steps: the batches (of `size` samples) are drawn here, each checked
-    at that step's weights (a decision margin of `min_margin` wanted), and (Oracle, batches) is
-    returned. As a dict of given batches: returns the Oracle."""
-    given = batches if isinstance(batches, dict) else None
-    names = [inp.name for inp in model.inputs]
-    steps = len(given.get(TRAIN_LABELS, ())) if given is not None else int(batches)  # type: ignore[arg-type]
-    if given is not None:
-        eval_x = {name: given[EVAL + name] for name in names}
-    else:
-        eval_x = W.input_batches(model, size, seed)
+    eval_x: dict[str, Array],
+    steps: int,
+    batch_at: Callable[[dict[str, Array], int], Batch],
+) -> tuple[Oracle, list[Batch]]:
+    """Float64 forward on the evaluation batch, then one update per training batch."""
     forward = reference.forward(model, start, eval_x)
     current = {k: np.asarray(v, np.float64) for k, v in start.items()}
     opt = ReferenceOptimizer(model.train.optimizer)  # type: ignore[union-attr]
-    losses, lrs, xs, ys, margins = [], [], [], [], []
+    losses, lrs, seen = [], [], []
     for step in range(steps):
-        if given is not None:
-            x = {name: given[TRAIN + name][step] for name in names}
-            y = given[TRAIN_LABELS][step]
-            margin = decision_margin(model, current, x)
-        else:
-            x, y, margin = _training_batch(model, current, seed, step, min_margin, size)
+        x, y, margin = batch_at(current, step)
         value, grads = loss_and_grads(model, current, x, y)
         lr = train_learning_rate(model.train, step, 0)  # type: ignore[arg-type]
         losses.append(value)
         lrs.append(lr)
-        xs.append(x)
-        ys.append(y)
-        margins.append(margin)
+        seen.append((x, y, margin))
         buffers = reference.updated_buffers(model, current, x)
         trained = opt.step({name: current[name] for name in grads}, grads, lr)
         current = {**current, **trained, **buffers}
     start64 = {k: np.asarray(v, np.float64) for k, v in start.items()}
-    ref = Oracle(forward, losses, lrs, current, start64, margins)
-    if given is not None:
-        return ref
+    margins = [margin for _, _, margin in seen]
+    return Oracle(forward, losses, lrs, current, start64, margins), seen
+
+
+def oracle(
+    model: Model,
+    start: dict[str, Array],
+    steps: int,
+    seed: int = VERIFY_SEED,
+    min_margin: float = MIN_MARGIN,
+    size: int = VERIFY_BATCH,
+) -> tuple[Oracle, dict[str, Array]]:
+    """The oracle over `steps` training batches (of `size` samples) drawn here, each checked at
+    that step's weights (a decision margin of `min_margin` wanted), and the batches drawn."""
+    names = [inp.name for inp in model.inputs]
+    eval_x = W.input_batches(model, size, seed)
+
+    def batch_at(current: dict[str, Array], step: int) -> Batch:
+        return _training_batch(model, current, seed, step, min_margin, size)
+
+    ref, seen = _train(model, start, eval_x, steps, batch_at)
     drawn = {EVAL + name: eval_x[name] for name in names}
-    if steps:
-        drawn.update({TRAIN + name: np.stack([x[name] for x in xs]) for name in names})
-        drawn[TRAIN_LABELS] = np.stack(ys)
+    if seen:
+        drawn.update({TRAIN + name: np.stack([x[name] for x, _, _ in seen]) for name in names})
+        drawn[TRAIN_LABELS] = np.stack([y for _, y, _ in seen])
     return ref, drawn
+
+
+def oracle_on(model: Model, start: dict[str, Array], batches: dict[str, Array]) -> Oracle:
+    """The oracle over given batches (as `oracle` returns them), each batch's margin measured."""
+    names = [inp.name for inp in model.inputs]
+    eval_x = {name: batches[EVAL + name] for name in names}
+
+    def batch_at(current: dict[str, Array], step: int) -> Batch:
+        x = {name: batches[TRAIN + name][step] for name in names}
+        return x, batches[TRAIN_LABELS][step], decision_margin(model, current, x)
+
+    steps = len(batches.get(TRAIN_LABELS, ()))
+    return _train(model, start, eval_x, steps, batch_at)[0]
 
 
 def make_batches(model: Model, steps: int, seed: int = VERIFY_SEED) -> dict[str, Array]:
