@@ -330,12 +330,9 @@ def _keras_canonical_shape(kind: str, tensor: Tensor) -> tuple[int, ...]:
 # ---- matching -------------------------------------------------------------------------------
 
 
-def import_weights(model: Model, source: Source) -> Imported:
-    """The canonical weights of `model` from `source`, or WeightsError listing every problem."""
-    problems: list[str] = []
-    weights: Weights = {}
-    pairs: list[tuple[str, str, str]] = []
-    with_params = [layer for layer in model.layers if layer.params]
+def _unimportable(with_params: list[Layer], source: Source) -> list[str]:
+    """Spec layers with parameters of an op import cannot fill, and library layers of no kind."""
+    problems = []
     for layer in with_params:
         if layer.op not in KINDS:
             names = ", ".join(p.name for p in layer.params)
@@ -349,34 +346,61 @@ def import_weights(model: Model, source: Source) -> Imported:
             problems.append(
                 f"unexpected {names}: {lib.name} is not a conv2d, batchnorm or dense layer"
             )
-    for kind in KINDS:
-        ours = [layer for layer in with_params if layer.op == kind]
-        theirs = [lib for lib in source.layers if lib.kind == kind]
-        if len(ours) != len(theirs):
-            problems.append(
-                f"the spec has {len(ours)} {kind} layers, the {source.library} weights "
-                f"{len(theirs)}"
-            )
-        for spec_layer, lib in _align(kind, ours, theirs, source):
-            if spec_layer is None:
-                names = ", ".join(t.name for t in lib.tensors)  # type: ignore[union-attr]
-                problems.append(f"unexpected {names}: no {kind} of the spec is left for it")
-            elif lib is None:
-                names = ", ".join(p.name for p in spec_layer.params)
-                problems.append(f"missing {names}: the weights have no {kind} left for it")
-            else:
-                pairs.append((lib.name, spec_layer.name, kind))
-                problems += _fill(kind, spec_layer, lib, source, weights)
-    if problems:
-        shown = problems[:MAX_PROBLEMS_SHOWN]
-        more = len(problems) - len(shown)
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        raise WeightsError(
-            f"the {source.library} weights in {source.where} do not fit model {model.name} "
-            f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  "
-            + "\n  ".join(shown)
-            + tail
+    return problems
+
+
+def _import_kind(
+    kind: str,
+    with_params: list[Layer],
+    source: Source,
+    weights: Weights,
+    pairs: list[tuple[str, str, str]],
+) -> list[str]:
+    """Align one kind's spec and library layers in order, filling `weights` and `pairs`; the
+    problems found."""
+    ours = [layer for layer in with_params if layer.op == kind]
+    theirs = [lib for lib in source.layers if lib.kind == kind]
+    problems = []
+    if len(ours) != len(theirs):
+        problems.append(
+            f"the spec has {len(ours)} {kind} layers, the {source.library} weights {len(theirs)}"
         )
+    for spec_layer, lib in _align(kind, ours, theirs, source):
+        if spec_layer is None:
+            names = ", ".join(t.name for t in lib.tensors)  # type: ignore[union-attr]
+            problems.append(f"unexpected {names}: no {kind} of the spec is left for it")
+        elif lib is None:
+            names = ", ".join(p.name for p in spec_layer.params)
+            problems.append(f"missing {names}: the weights have no {kind} left for it")
+        else:
+            pairs.append((lib.name, spec_layer.name, kind))
+            problems += _fill(kind, spec_layer, lib, source, weights)
+    return problems
+
+
+def _misfit(model: Model, source: Source, problems: list[str]) -> WeightsError:
+    """The error listing the first MAX_PROBLEMS_SHOWN problems and how many more there are."""
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    tail = f"\n  ... and {more} more" if more > 0 else ""
+    return WeightsError(
+        f"the {source.library} weights in {source.where} do not fit model {model.name} "
+        f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  "
+        + "\n  ".join(shown)
+        + tail
+    )
+
+
+def import_weights(model: Model, source: Source) -> Imported:
+    """The canonical weights of `model` from `source`, or WeightsError listing every problem."""
+    weights: Weights = {}
+    pairs: list[tuple[str, str, str]] = []
+    with_params = [layer for layer in model.layers if layer.params]
+    problems = _unimportable(with_params, source)
+    for kind in KINDS:
+        problems += _import_kind(kind, with_params, source, weights, pairs)
+    if problems:
+        raise _misfit(model, source, problems)
     ordered = {p.name: weights[p.name] for p in model.params}
     check_weights(model, ordered, f"weights imported from {source.where}")
     return Imported(ordered, pairs, list(source.ignored))
