@@ -116,13 +116,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     """Compile every spec for every requested target; write nothing unless all succeed."""
     _check_destinations(args)
     targets = _targets(args.target)
+    if args.output and len(args.specs) * len(targets) != 1:
+        raise UsageError("-o FILE takes exactly one spec and one target; use --out-dir")
     results: list[Compiled] = []
     for spec in args.specs:
         built = _build(spec, args.defaults)
         for target in targets:
             results.append(compile_model(built.model, target))
-    if args.output and len(results) != 1:
-        raise UsageError("-o FILE takes exactly one spec and one target; use --out-dir")
     files = []
     for compiled in results:
         if args.report:

@@ -87,6 +87,22 @@ def test_targets_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
 
 
+def test_o_with_several_outputs_is_refused_before_building(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o names one file: with --target all the usage error comes first, alone (the spec's
+    warnings are not printed, nothing is written)."""
+    spec = tmp_path / "warns.dl"
+    spec.write_text("model m {\n    input x: float32[4]\n    dense(2) -> dropout(0.5)\n}\n")
+    out = tmp_path / "one.py"
+    assert main(["compile", str(spec), "--target", "all", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == "dlspec: error: -o FILE takes exactly one spec and one target; use --out-dir\n"
+    assert not out.exists()
+    assert main(["compile", str(spec), "--target", "pytorch", "-o", str(out)]) == 0
+    assert "dropout is the last layer" in capsys.readouterr().err and out.exists()
+
+
 def test_readme_tables_are_current() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert replace_table(readme) == readme, "README tables are stale: run `make generate`"
