@@ -267,7 +267,7 @@ def _verify_runtimes(spec: str, replicas: int = 1) -> tuple[list[str], list[str]
     with replicas, so are those that cannot run data-parallel (_replica_runtimes)."""
     from dlspec import runtimes  # imported here: compile and check need no NumPy
 
-    known = [*TARGETS, *runtimes.RUNTIMES]
+    known = runtimes.target_and_runtime_names(list(TARGETS))
     names = runtimes.expand(_targets(spec, known) if spec != "all" else list(TARGETS))
     names, skipped = _replica_runtimes(names, spec, replicas) if replicas > 1 else (names, [])
     run = []
@@ -413,7 +413,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from dlspec.bench import progress, session
 
     settings = _bench_settings(args)
-    known = [*TARGETS, *runtimes.RUNTIMES]
+    known = runtimes.target_and_runtime_names(list(TARGETS))
     names = runtimes.expand(
         _targets(args.targets, known) if args.targets != "all" else list(TARGETS)
     )

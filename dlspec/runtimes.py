@@ -228,6 +228,11 @@ def fix(rt: Runtime, config: Optional[Config] = None) -> str:
     return FIX_CURRENT[entry.target]
 
 
+def target_and_runtime_names(targets: list[str]) -> list[str]:
+    """The names a --targets list accepts: each target, then each runtime not named as a target."""
+    return list(dict.fromkeys([*targets, *RUNTIMES]))
+
+
 def expand(names: list[str]) -> list[str]:
     """Target names to runtime names: a target with several runtimes expands to all of them."""
     out: list[str] = []

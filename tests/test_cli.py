@@ -87,6 +87,18 @@ def test_targets_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
 
 
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_an_unknown_target_lists_each_known_name_once(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify and bench take targets and runtimes: a target that is also a runtime's name
+    (pytorch) is listed once."""
+    assert main([command, MLP, "--targets", "nope"]) == 2
+    err = capsys.readouterr().err
+    known = err.split("(known: ", 1)[1].rstrip(")\n").split(", ")
+    assert len(known) == len(set(known)) and {"pytorch", "keras[jax]", "all"} <= set(known)
+
+
 def test_o_with_several_outputs_is_refused_before_building(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
