@@ -312,11 +312,31 @@ def _too_deep(tree: Tree) -> Optional[Pos]:
     return None
 
 
+# what a character carried over from Python or another framework's API means here
+_CHARACTER_HINTS = {
+    ";": " (a statement ends with its line)",
+    "'": " (a string is written in double quotes; a name such as same or relu takes none)",
+    ">": " (layers are chained with ->)",
+}
+
+
+def _token_hint(token: Token, expected: set[str]) -> str:
+    """A hint for tokens that other notations put where dlspec expects something else."""
+    if token.type == "LPAR" and "LSQB" in expected:
+        return " (a list is written in brackets, as [3, 3])"
+    if token.type == "EQUAL" and "COLON" in expected:
+        return " (a layer is labelled with a colon, as h: dense(10))"
+    if str(token) == "None" and expected == {"INT"}:
+        return " (the batch axis is implicit: list the other dimensions, as float32[784])"
+    return ""
+
+
 def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         return SyntaxProblem(
-            f"unexpected character {char!r}", Pos(err.line, err.column, err.column + 1)
+            f"unexpected character {char!r}{_CHARACTER_HINTS.get(char, '')}",
+            Pos(err.line, err.column, err.column + 1),
         )
     if isinstance(err, UnexpectedEOF):
         return SyntaxProblem(
@@ -329,8 +349,9 @@ def _syntax_problem(err: UnexpectedInput, text: str) -> SyntaxProblem:
             f"unexpected end of file; expected {_expected_words(err.expected)}", _end_pos(text)
         )
     expected = err.accepts or err.expected
+    hint = _token_hint(token, expected)
     return SyntaxProblem(
-        f"unexpected {str(token)!r}; expected {_expected_words(expected)}", _pos_of(token)
+        f"unexpected {str(token)!r}; expected {_expected_words(expected)}{hint}", _pos_of(token)
     )
 
 

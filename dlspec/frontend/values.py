@@ -138,6 +138,8 @@ def choice(
     hint = ""
     if elsewhere is not None and isinstance(value, ast.Name):
         hint = suggest(value.id, list(options), elsewhere)
+    if isinstance(value, ast.Str) and value.value in options:
+        hint = f": write {value.value} without quotes"
     message = f"{what} must be one of {', '.join(options)}; got {show(value)}{hint}"
     raise ValueProblem(UnknownName(message, value.pos))
 

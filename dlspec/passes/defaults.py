@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional
 
 from dlspec.errors import BadValue, DuplicateName, MissingValue, Pos, UnknownName
 from dlspec.frontend import ast
-from dlspec.frontend.values import ValueProblem, keyed_args, suggest
+from dlspec.frontend.values import ValueProblem, keyed_args, show, suggest
 from dlspec.ir.attrs import REQUIRED, AttrSpec, init_value
 from dlspec.ir.model import (
     TIME_DISTRIBUTED,
@@ -74,12 +74,17 @@ def fill(
     return out
 
 
-def _call_parts(value: ast.Value) -> tuple[str, tuple[ast.Arg, ...]]:
+def _call_parts(value: ast.Value, what: str, table: dict) -> tuple[str, tuple[ast.Arg, ...]]:
+    """The name and arguments of a `name` or `name(args)` setting (a quoted name: a hint)."""
     if isinstance(value, ast.Name):
         return value.id, ()
     if isinstance(value, ast.CallVal):
         return value.name, value.args
-    raise ValueProblem(BadValue("expected a name such as sgd or sgd(lr=0.1)", value.pos))
+    example = next(iter(table))
+    message = f"{what} must be a name such as {example} or {example}(...); got {show(value)}"
+    if isinstance(value, ast.Str) and value.value in table:
+        message += f": write {value.value} without quotes"
+    raise ValueProblem(BadValue(message, value.pos))
 
 
 def _keyword_args(
@@ -105,7 +110,7 @@ def _choose(setting: Optional[ast.Setting], default: str, table: dict, what: str
     if setting is None:
         return default, {}, Pos()
     try:
-        name, args = _call_parts(setting.value)
+        name, args = _call_parts(setting.value, what, table)
     except ValueProblem as err:
         ctx.error(err.problem)
         return None, {}, setting.pos
