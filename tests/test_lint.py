@@ -127,6 +127,24 @@ FIRES = [
         [(4, 17, "label 's' names the relu, not the dropout after it")],
         id="label-mid-chain",
     ),
+    pytest.param(
+        ["a: time_distributed(dense(8, activation=relu))", "dense(8)", "[a, dense_1] -> add"]
+        + ["flatten", "dense(2)"],
+        "float32[5, 8]",
+        "",
+        None,
+        [
+            (
+                4,
+                5,
+                "label 'a' names the time_distributed(dense), not the time_distributed(relu) "
+                "after it: 'a' at 6:6 reads the time_distributed(dense)'s output; to read the "
+                "time_distributed(relu), label it: `time_distributed(dense(...)) -> a: "
+                "time_distributed(relu)`",
+            )
+        ],
+        id="label-before-a-wrapped-activation",
+    ),
 ]
 
 

@@ -11,24 +11,27 @@ from typing import Optional, Union
 from dlspec.errors import LintWarning, Pos
 from dlspec.frontend import ast
 from dlspec.frontend.sugar import split_activation
+from dlspec.ir.model import TIME_DISTRIBUTED
 
 Body = tuple[Union[ast.InputDecl, ast.BlockInput, ast.LayerStmt, ast.OutputDecl], ...]
 
 
 @dataclass(frozen=True)
 class EarlyLabel:
-    """`label` names a layer of op `op` that its statement's chain goes on past, to `after` (at
-    `after_pos`), and `read` reads the label by name."""
+    """`label` names a layer, `op` (`dense`, `time_distributed(dense)`; `call` as a fix writes
+    it), that its statement's chain goes on past, to `after` (at `after_pos`), and `read` reads
+    the label by name."""
 
     label: ast.Name
     op: str
+    call: str
     after: str
     after_pos: Pos
     read: ast.Name
 
     def _reads(self) -> str:
         at = f"{self.read.pos.line}:{self.read.pos.col}"
-        fix = f"`{self.op}(...) -> {self.label.id}: {self.after}`"
+        fix = f"`{self.call} -> {self.label.id}: {self.after}`"
         return (
             f"{self.label.id!r} at {at} reads the {self.op}'s output; to read the {self.after}, "
             f"label it: {fix}"
@@ -47,6 +50,17 @@ class EarlyLabel:
 def _calls_and_labels(stmt: ast.LayerStmt) -> list[tuple[ast.Call, Optional[ast.Name]]]:
     labels = stmt.labels or (stmt.label,) + (None,) * (len(stmt.calls) - 1)
     return list(zip(stmt.calls, labels, strict=True))
+
+
+def _kind(call: ast.Call) -> tuple[str, str]:
+    """How a message names a layer (its op, and a time_distributed's wrapped op too) and writes
+    its call: (`dense`, `dense(...)`), (`time_distributed(dense)`, `time_distributed(dense(...))`).
+    """
+    value = call.args[0].value if call.op == TIME_DISTRIBUTED and call.args else None
+    inner = value.id if isinstance(value, ast.Name) else getattr(value, "name", "")
+    if not inner:
+        return call.op, f"{call.op}(...)"
+    return f"{call.op}({inner})", f"{call.op}({inner}(...))"
 
 
 def _parts(call: ast.Call, blocks: Collection[str]) -> list[ast.Call]:
@@ -83,6 +97,6 @@ def early_labels(body: Body, blocks: Collection[str]) -> tuple[EarlyLabel, ...]:
                 _parts(c, blocks)[0] for c, tag in pairs[k + 1 : k + 2] if not tag
             ]
             if later:
-                op = parts[0].op
-                found.append(EarlyLabel(label, op, later[0].op, later[0].pos, reads[label.id]))
+                (op, written), after = _kind(parts[0]), _kind(later[0])[0]
+                found.append(EarlyLabel(label, op, written, after, later[0].pos, reads[label.id]))
     return tuple(found)
