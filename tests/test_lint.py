@@ -48,6 +48,36 @@ FIRES = [
         id="softmax-activation",
     ),
     pytest.param(
+        ["dense(3, activation=sigmoid)"],
+        "float32[8]",
+        "loss = binary_cross_entropy",
+        None,
+        [(4, 25, "sigmoid before binary_cross_entropy, which takes logits: sigmoid is applied")],
+        id="sigmoid-before-binary-cross-entropy",
+    ),
+    pytest.param(
+        ["dense(10) -> relu"],
+        "float32[784]",
+        "data = mnist",
+        None,
+        [(4, 18, "relu before softmax_cross_entropy, which takes logits: no logit can go below")],
+        id="relu-on-the-logits",
+    ),
+    pytest.param(
+        ["dense(3)", "relu"],
+        "float32[8]",
+        "loss = binary_cross_entropy",
+        None,
+        [
+            (
+                5,
+                5,
+                "relu before binary_cross_entropy, which takes logits: no logit can go below 0, so",
+            )
+        ],
+        id="relu-on-binary-logits",
+    ),
+    pytest.param(
         IMDB,
         "int32[80]",
         "data = imdb(pad=post)",
@@ -164,6 +194,15 @@ QUIET = [
     pytest.param(["flatten", "dense(10)"], "float32[1, 28, 28]", "data = mnist", None, id="logits"),
     pytest.param(["dense(10)", "softmax"], "float32[4]", "loss = mse", None, id="softmax-mse"),
     pytest.param(["softmax", "dense(10)"], "float32[4]", "", None, id="softmax-not-last"),
+    pytest.param(["dense(3)", "sigmoid"], "float32[4]", "loss = mse", None, id="sigmoid-mse"),
+    pytest.param(["dense(3) -> relu"], "float32[4]", "loss = mae", None, id="relu-mae"),
+    pytest.param(
+        ["dense(3) -> sigmoid -> dense(3)"],
+        "float32[4]",
+        "loss = binary_cross_entropy",
+        None,
+        id="sigmoid-inside",
+    ),
     pytest.param(IMDB, "int32[80]", "data = imdb(pad=pre)", None, id="pre-pad"),
     pytest.param(IMDB, "int32[80]", "data = imdb", None, id="default-pad"),
     pytest.param(

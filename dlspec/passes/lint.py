@@ -8,17 +8,26 @@ from dlspec.ir.ops import BATCH_STATISTICS, RECURRENT
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
+# an activation on the logits that the loss applies again, or that keeps them from going negative
+LOGIT_TRAPS = {
+    ("softmax", "softmax_cross_entropy"): "softmax is applied twice",
+    ("sigmoid", "binary_cross_entropy"): "sigmoid is applied twice",
+    ("relu", "softmax_cross_entropy"): "no logit can go below 0",
+    ("relu", "binary_cross_entropy"): "no logit can go below 0, so no prediction below 0.5",
+}
 
-def _softmax_before_logits_loss(model: Model, ctx: PassContext) -> None:
-    last = model.layers[-1]
-    if last.op == "softmax" and model.train and model.train.loss.kind == "softmax_cross_entropy":
-        ctx.warn(
-            LintWarning(
-                "softmax before softmax_cross_entropy, which takes logits: softmax is applied twice",
-                last.pos,
-                "warning",
-            )
-        )
+
+def _activation_before_logits_loss(model: Model, ctx: PassContext) -> None:
+    """`dense(10, activation=softmax)` trained by softmax_cross_entropy, which takes logits (and
+    sigmoid by binary_cross_entropy, relu by either)."""
+    if model.train is None or len(model.outputs) != 1:
+        return
+    last = next(layer for layer in model.layers if layer.name == model.outputs[0])
+    loss = model.train.loss.kind
+    effect = LOGIT_TRAPS.get((last.op, loss))
+    if effect:
+        message = f"{last.op} before {loss}, which takes logits: {effect}"
+        ctx.warn(LintWarning(message, last.pos, "warning"))
 
 
 def _last_step_of_post_padded(model: Model, ctx: PassContext) -> None:
@@ -93,7 +102,7 @@ def _early_labels(model: Model, ctx: PassContext) -> None:
 
 
 LINTS = (
-    _softmax_before_logits_loss,
+    _activation_before_logits_loss,
     _last_step_of_post_padded,
     _dropout_last,
     _bias_before_batchnorm,
