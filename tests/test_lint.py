@@ -78,6 +78,22 @@ FIRES = [
         id="relu-on-binary-logits",
     ),
     pytest.param(
+        ["conv2d(4, 3)", "dense(5)", "flatten", "dense(2)"],
+        "float32[3, 8, 8]",
+        "",
+        None,
+        [(5, 5, "dense over a (C, H, W) map [4, 6, 6] works along each row (its last axis, W)")],
+        id="dense-over-a-map",
+    ),
+    pytest.param(
+        ["time_distributed(conv2d(4, 3))", "time_distributed(dense(5))", "flatten", "dense(2)"],
+        "float32[2, 3, 8, 8]",
+        "",
+        None,
+        [(5, 5, "dense over a (C, H, W) map [4, 6, 6]")],
+        id="dense-over-each-step-map",
+    ),
+    pytest.param(
         IMDB,
         "int32[80]",
         "data = imdb(pad=post)",
@@ -195,6 +211,12 @@ QUIET = [
     pytest.param(["dense(10)", "softmax"], "float32[4]", "loss = mse", None, id="softmax-mse"),
     pytest.param(["softmax", "dense(10)"], "float32[4]", "", None, id="softmax-not-last"),
     pytest.param(["dense(3)", "sigmoid"], "float32[4]", "loss = mse", None, id="sigmoid-mse"),
+    pytest.param(
+        ["dense(3)", "flatten", "dense(2)"], "float32[5, 4]", "", None, id="dense-per-step"
+    ),
+    pytest.param(
+        ["conv2d(4, 3)", "flatten", "dense(2)"], "float32[3, 8, 8]", "", None, id="dense-flattened"
+    ),
     pytest.param(["dense(3) -> relu"], "float32[4]", "loss = mae", None, id="relu-mae"),
     pytest.param(
         ["dense(3) -> sigmoid -> dense(3)"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dlspec.errors import LintWarning
-from dlspec.ir.model import Layer, Model, uses
+from dlspec.ir.model import Layer, Model, uses, wrapped
 from dlspec.ir.ops import BATCH_STATISTICS, RECURRENT
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
@@ -101,6 +101,24 @@ def _early_labels(model: Model, ctx: PassContext) -> None:
         ctx.warn(early.warning())
 
 
+def _dense_over_map_rows(model: Model, ctx: PassContext) -> None:
+    """A dense reading a (C, H, W) map works over its last axis, W, as everywhere; Keras's Dense
+    on its channels-last maps works over the channels, so a Keras model carried over changes."""
+    for layer in model.layers:
+        inner = wrapped(layer)
+        if inner.op == "dense" and len(inner.in_shape) == 3:
+            ctx.warn(
+                LintWarning(
+                    f"dense over a (C, H, W) map {list(inner.in_shape)} works along each row (its "
+                    "last axis, W), not across the channels as Keras's Dense does on its "
+                    "channels-last maps: flatten first to read the whole map, or write "
+                    f"conv2d({inner['units']}, 1) for a dense layer per pixel",
+                    layer.pos,
+                    "warning",
+                )
+            )
+
+
 LINTS = (
     _activation_before_logits_loss,
     _last_step_of_post_padded,
@@ -108,6 +126,7 @@ LINTS = (
     _bias_before_batchnorm,
     _batchnorm_sync_without_batchnorm,
     _early_labels,
+    _dense_over_map_rows,
 )
 
 
