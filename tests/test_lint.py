@@ -56,6 +56,34 @@ FIRES = [
         id="sigmoid-before-binary-cross-entropy",
     ),
     pytest.param(
+        ["dense(10, activation=tanh)"],
+        "float32[784]",
+        "data = mnist",
+        None,
+        [
+            (
+                4,
+                26,
+                "tanh before softmax_cross_entropy, which takes logits: they stay in (-1, 1)",
+            )
+        ],
+        id="tanh-on-the-logits",
+    ),
+    pytest.param(
+        ["dense(3) -> softmax"],
+        "float32[8]",
+        "loss = binary_cross_entropy",
+        None,
+        [
+            (
+                4,
+                17,
+                "softmax before binary_cross_entropy, which takes logits: they stay in (0, 1)",
+            )
+        ],
+        id="softmax-before-binary-cross-entropy",
+    ),
+    pytest.param(
         ["dense(10) -> relu"],
         "float32[784]",
         "data = mnist",

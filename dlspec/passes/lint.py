@@ -8,23 +8,31 @@ from dlspec.ir.ops import BATCH_STATISTICS, RECURRENT
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
 
-# an activation on the logits that the loss applies again, or that keeps them from going negative
+# by loss: an activation on the logits that the loss applies again, or that bounds them
 LOGIT_TRAPS = {
-    ("softmax", "softmax_cross_entropy"): "softmax is applied twice",
-    ("sigmoid", "binary_cross_entropy"): "sigmoid is applied twice",
-    ("relu", "softmax_cross_entropy"): "no logit can go below 0",
-    ("relu", "binary_cross_entropy"): "no logit can go below 0, so no prediction below 0.5",
+    "softmax_cross_entropy": {
+        "softmax": "softmax is applied twice",
+        "sigmoid": "they stay in (0, 1), so no class gets a high probability",
+        "tanh": "they stay in (-1, 1), so no class gets a high probability",
+        "relu": "no logit can go below 0",
+    },
+    "binary_cross_entropy": {
+        "sigmoid": "sigmoid is applied twice",
+        "softmax": "they stay in (0, 1), so every prediction in (0.5, 0.73)",
+        "tanh": "they stay in (-1, 1), so every prediction in (0.27, 0.73)",
+        "relu": "no logit can go below 0, so no prediction below 0.5",
+    },
 }
 
 
 def _activation_before_logits_loss(model: Model, ctx: PassContext) -> None:
-    """`dense(10, activation=softmax)` trained by softmax_cross_entropy, which takes logits (and
-    sigmoid by binary_cross_entropy, relu by either)."""
+    """`dense(10, activation=softmax)` trained by softmax_cross_entropy, which takes logits, and
+    the other activations that apply its own function twice or bound the logits."""
     if model.train is None or len(model.outputs) != 1:
         return
     last = next(layer for layer in model.layers if layer.name == model.outputs[0])
     loss = model.train.loss.kind
-    effect = LOGIT_TRAPS.get((last.op, loss))
+    effect = LOGIT_TRAPS.get(loss, {}).get(last.op)
     if effect:
         message = f"{last.op} before {loss}, which takes logits: {effect}"
         ctx.warn(LintWarning(message, last.pos, "warning"))
