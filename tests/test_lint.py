@@ -9,6 +9,7 @@ import pytest
 
 from dlspec.cli import main
 from dlspec.frontend.load import build, build_file
+from dlspec.passes.lint import LINTS
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.dl"))
 
@@ -356,3 +357,11 @@ def test_cli_prints_warnings_and_succeeds(
     )
     assert err[1] == "        dropout(0.5)"
     assert err[2] == "        ^~~~~~~"
+
+
+def test_the_language_page_lists_every_lint() -> None:
+    """docs/language.md's Errors section has one bullet per lint (LINTS, in order)."""
+    page = (EXAMPLES[0].parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    section = page.split("## Errors\n", 1)[1].split("\n## ", 1)[0]
+    bullets = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(bullets) == len(LINTS), [check.__name__ for check in LINTS]
