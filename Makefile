@@ -72,7 +72,7 @@ generate: $(STAMP)
 	$(PY) tools/update_readme.py
 
 check: $(STAMP)
-	$(DLSPEC) check $(EXAMPLES) --out-dir generated
+	$(DLSPEC) check $(EXAMPLES) --out-dir generated --strict
 	$(PY) tools/update_readme.py --check
 
 # the site, strict: a broken link, a missing page or a bad anchor fails the build (tests/test_docs.py

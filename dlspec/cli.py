@@ -76,14 +76,20 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _build(path: str, profile: Optional[str]) -> Built:
+def _build(path: str, args: argparse.Namespace) -> Built:
+    """The spec built under --defaults, its lint warnings printed (with --strict: an error)."""
     if not _is_file(path):
         raise UsageError(f"no such spec file: {display_path(path)}")
-    built = build_file(path, profile)
+    built = build_file(path, args.defaults)
     if built.warnings:
         text = built.model.source.text
         color = color_enabled(sys.stderr)
         print(problems_text(list(built.warnings), path, text, color), file=sys.stderr)
+        if args.strict:
+            count = len(built.warnings)
+            raise DlspecError(
+                f"{display_path(path)}: {count} lint warning{'s' if count > 1 else ''} (--strict)"
+            )
     return built
 
 
@@ -120,7 +126,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise UsageError("-o FILE takes exactly one spec and one target; use --out-dir")
     results: list[Compiled] = []
     for spec in args.specs:
-        built = _build(spec, args.defaults)
+        built = _build(spec, args)
         for target in targets:
             results.append(compile_model(built.model, target))
     files = []
@@ -149,7 +155,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Exit 1 with a diff when a committed generated file differs from what dlspec generates now."""
     stale = 0
     for spec in args.specs:
-        built = _build(spec, args.defaults)
+        built = _build(spec, args)
         for target in _targets(args.target):
             compiled = compile_model(built.model, target)
             path = Path(args.out_dir) / compiled.target / compiled.filename
@@ -222,11 +228,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """Print the per-layer table for each spec: text (a rich table on a terminal), a GitHub
     Markdown table, or one JSON document for them all."""
     if args.format == "json":
-        models = [(display_path(s), _build(s, args.defaults).model) for s in args.specs]
+        models = [(display_path(s), _build(s, args).model) for s in args.specs]
         print(summary_json(models))
         return EXIT_OK
     for spec in args.specs:
-        model = _build(spec, args.defaults).model
+        model = _build(spec, args).model
         if args.format == "markdown":
             print(summary_markdown(model))
         elif color_enabled(sys.stdout):
@@ -244,7 +250,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if Path(args.output).is_dir():
         raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
     fmt = graph.format_of(args.output, args.format)
-    model = _build(args.spec, args.defaults).model
+    model = _build(args.spec, args).model
     _write_bytes(Path(args.output), graph.graph_bytes(model, fmt, args.rankdir))
     Path(args.output).chmod(graph.file_mode())
     if not args.quiet:
@@ -314,7 +320,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     checks = []
     for spec in args.specs:
-        model = _build(spec, args.defaults).model
+        model = _build(spec, args).model
         if args.replicas > 1:
             checks += parallel.verify_replicas(
                 model, names, args.replicas, args.steps, precision=args.precision
@@ -417,7 +423,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     names = runtimes.expand(
         _targets(args.targets, known) if args.targets != "all" else list(TARGETS)
     )
-    specs = [(spec, _build(spec, args.defaults).model) for spec in _bench_specs(args)]
+    specs = [(spec, _build(spec, args).model) for spec in _bench_specs(args)]
     out = Path(args.out)
     replicas = list(args.replicas or [1])
     planned = session.plan(specs, names, _bench_threads(args), args.repeat, out, replicas)
@@ -450,7 +456,7 @@ def cmd_weights_import(args: argparse.Namespace) -> int:
         raise UsageError(f"no such weights file: {display_path(source)}")
     if Path(args.output).is_dir():
         raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
-    built = _build(args.spec, args.defaults)
+    built = _build(args.spec, args)
     imported = importer.import_weights(built.model, importer.load_source(library, source))
     if args.show_map:
         print(imported.table())
@@ -497,7 +503,17 @@ def cmd_completion(args: argparse.Namespace) -> int:
 def _with_specs(p: argparse.ArgumentParser) -> None:
     """The SPEC... arguments and --defaults, as the commands that build specs take them."""
     p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
+    _with_defaults(p)
+
+
+def _with_defaults(p: argparse.ArgumentParser) -> None:
+    """--defaults and --strict, as every command that builds a spec takes them."""
     p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="lint warnings fail the command (exit 1, nothing written)",
+    )
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
@@ -550,7 +566,7 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
     """`dlspec graph`: its arguments and the function that runs it."""
     p = sub.add_parser("graph", help="draw the network (graphviz): SVG, PNG or DOT")
     p.add_argument("spec", metavar="SPEC", help=".dl spec file")
-    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+    _with_defaults(p)
     p.add_argument("-o", "--output", required=True, help="FILE.svg, FILE.png or FILE.dot")
     p.add_argument(
         "--format", choices=("svg", "png", "dot"), help="default: from the output's suffix"
@@ -597,7 +613,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help=".dl spec file(s); none: the default suite, the seed benchmarks in examples/",
     )
-    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+    _with_defaults(p)
     p.add_argument(
         "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
     )
@@ -660,7 +676,7 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
         help="torchvision STATE_DICT.pt, or keras FILE.weights.h5 | FILE.keras",
     )
     p.add_argument("-o", "--output", required=True, help="the npz to write")
-    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
+    _with_defaults(p)
     p.add_argument(
         "--show-map", action="store_true", help="print which library layer fills which spec layer"
     )

@@ -344,6 +344,24 @@ def test_examples_are_lint_free(path: Path, profile: Optional[str]) -> None:
     assert build_file(str(path), profile).warnings == ()
 
 
+def test_strict_makes_warnings_fail_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lint.dl"
+    path.write_text(spec(["dense(10)", "dropout(0.5)"], "float32[784]", ""), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "--strict", "--target", "all", "--out-dir", str(out)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith(
+        "warning: dropout is the last layer: it perturbs the logits in training only"
+    )
+    assert err[-1] == f"dlspec: error: {path}: 1 lint warning (--strict)"
+    assert not out.exists()
+    assert main(["summary", str(path), "--strict"]) == 1
+    assert main(["compile", str(EXAMPLES[0]), "--strict", "--out-dir", str(out)]) == 0
+    assert out.exists()
+
+
 def test_cli_prints_warnings_and_succeeds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
