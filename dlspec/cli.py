@@ -176,11 +176,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_fmt(args: argparse.Namespace) -> int:
-    """Lay out specs canonically: rewrite them in place, or (--check, --diff) only report."""
+def _fmt_diff(spec: str, text: str, formatted: str) -> None:
+    """Print the unified diff from a spec to its canonical layout (coloured on a terminal)."""
     import difflib
+
+    name = display_path(spec)
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True),
+        formatted.splitlines(keepends=True),
+        f"{name} (original)",
+        f"{name} (formatted)",
+    )
+    sys.stdout.write(diff_text("".join(diff), color_enabled(sys.stdout)))
+
+
+def _fmt_rewrite(spec: str, formatted: str, quiet: bool) -> None:
+    """Replace a spec by its canonical layout at once, keeping its permission bits."""
     import os
 
+    path = Path(spec)
+    mode = path.stat().st_mode & 0o7777
+    write_bytes_atomic(path, formatted.encode("utf-8"))
+    os.chmod(path, mode)
+    if not quiet:
+        print(f"reformatted {display_path(spec)}", file=sys.stderr)
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """Lay out specs canonically: rewrite them in place, or (--check, --diff) only report."""
     from dlspec.frontend.fmt import format_source
     from dlspec.frontend.load import read_spec
 
@@ -188,7 +211,6 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     for spec in args.specs:
         if not _is_file(spec):
             raise UsageError(f"no such spec file: {display_path(spec)}")
-        path = Path(spec)
         try:
             text = read_spec(spec)
             formatted = format_source(text, spec)
@@ -200,22 +222,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             continue
         changed += 1
         if args.diff:
-            name = display_path(spec)
-            diff = difflib.unified_diff(
-                text.splitlines(keepends=True),
-                formatted.splitlines(keepends=True),
-                f"{name} (original)",
-                f"{name} (formatted)",
-            )
-            sys.stdout.write(diff_text("".join(diff), color_enabled(sys.stdout)))
+            _fmt_diff(spec, text, formatted)
         if args.check:
             print(f"would reformat {display_path(spec)}", file=sys.stderr)
         elif not args.diff:
-            mode = path.stat().st_mode & 0o7777
-            write_bytes_atomic(path, formatted.encode("utf-8"))
-            os.chmod(path, mode)
-            if not args.quiet:
-                print(f"reformatted {display_path(spec)}", file=sys.stderr)
+            _fmt_rewrite(spec, formatted, args.quiet)
     if failed:
         return EXIT_FAILED
     if args.check and changed:
