@@ -238,8 +238,9 @@ def format_source(text: str, path: str = "<spec>") -> str:
     return _render(layout.lines)
 
 
-def _render(lines: list[_Line]) -> str:
-    """Text of the lines: setting keys aligned within each run of consecutive settings."""
+def _key_widths(lines: list[_Line]) -> dict[int, int]:
+    """For each setting line, the width its key is padded to: the longest key of its run of
+    consecutive settings at one level, not parted by a blank line."""
     widths: dict[int, int] = {}
     run: list[int] = []
 
@@ -259,14 +260,12 @@ def _render(lines: list[_Line]) -> str:
         if line.key is not None:
             run.append(k)
     close_run()
-    texts: list[str] = []
-    for k, line in enumerate(lines):
-        code = line.code
-        if line.key is not None:
-            rest = code[len(line.key) :].lstrip()
-            code = line.key.ljust(widths[k]) + " " + rest
-        texts.append(INDENT * line.level + code if code else "")
-    # trailing comments line up within each run of lines not parted by a blank line
+    return widths
+
+
+def _comment_columns(lines: list[_Line], texts: list[str]) -> dict[int, int]:
+    """The column of each trailing comment: lined up within each run of lines not parted by a
+    blank line, two spaces past the longest code that has one."""
     columns: dict[int, int] = {}
     section: list[int] = []
     for k in [*range(len(lines)), len(lines)]:
@@ -277,6 +276,21 @@ def _render(lines: list[_Line]) -> str:
             section = []
         if k < len(lines):
             section.append(k)
+    return columns
+
+
+def _render(lines: list[_Line]) -> str:
+    """Text of the lines: setting keys aligned within each run of consecutive settings, trailing
+    comments within each run of lines."""
+    widths = _key_widths(lines)
+    texts: list[str] = []
+    for k, line in enumerate(lines):
+        code = line.code
+        if line.key is not None:
+            rest = code[len(line.key) :].lstrip()
+            code = line.key.ljust(widths[k]) + " " + rest
+        texts.append(INDENT * line.level + code if code else "")
+    columns = _comment_columns(lines, texts)
     out: list[str] = []
     for k, line in enumerate(lines):
         if line.blank_before and out:
