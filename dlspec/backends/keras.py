@@ -122,6 +122,22 @@ FORMAT_OPS = frozenset(
 )
 
 
+def _folded(forward: tuple[str, ...], helpers: set) -> list[str]:
+    """Each Keras layer call of a wrapped layer's code wrapped in FoldedTimeDistributed (comments
+    kept)."""
+    lines = []
+    for line in forward:
+        match = KERAS_CALL.fullmatch(line)
+        if line.startswith("#"):
+            lines.append(line)
+        elif match:
+            lines.append(_call(f"FoldedTimeDistributed({match['constructor']})", match["name"]))
+            helpers.add("folded_time_distributed")
+        else:  # pragma: no cover - every wrapped form is one Keras layer per line
+            raise NotImplementedError(f"keras: cannot time-distribute {line!r}")
+    return lines
+
+
 def _call(constructor: str, name: str) -> str:
     """`x = <constructor>, name=...)(x)`: constructors are written without their closing paren."""
     return f"x = {constructor}, name={q(name)})(x)"
@@ -532,37 +548,27 @@ class KerasBackend(Backend):
         (T, C, H, W) tensors are held canonically: a layer that computes maps in data_format
         (FORMAT_OPS) gets its steps permuted into it (step_native_view) and gives maps back
         canonical (step_canonical_view); any other reads the canonical steps as they are."""
-        lines = []
         helpers = set(code.helpers)
-        if is_image(layer.in_shape):
-            view = self.names.of(layer.name, "_nchw")
-            lines.append(f"x = canonical_view(x, data_format, {q(view)})")
-            helpers.add("views")
         in_format = inner.op in FORMAT_OPS
-        if in_format and is_image(inner.in_shape):
-            view = self.names.of(layer.name, "_steps_native")
-            lines.append(f"x = step_native_view(x, data_format, {q(view)})")
-            helpers.add("step_views")
-        for line in code.forward:
-            match = KERAS_CALL.fullmatch(line)
-            if line.startswith("#"):
-                lines.append(line)
-            elif match:
-                lines.append(_call(f"FoldedTimeDistributed({match['constructor']})", match["name"]))
-                helpers.add("folded_time_distributed")
-            else:  # pragma: no cover - every wrapped form is one Keras layer per line
-                raise NotImplementedError(f"keras: cannot time-distribute {line!r}")
-        if in_format and is_image(inner.out_shape):
-            view = self.names.of(layer.name, "_steps_nchw")
-            lines.append(f"x = step_canonical_view(x, data_format, {q(view)})")
-            helpers.add("step_views")
+        permute_in = in_format and is_image(inner.in_shape)
+        permute_out = in_format and is_image(inner.out_shape)
+        lines = []
+        if is_image(layer.in_shape):
+            lines.append(self._view(layer, "_nchw", "canonical_view", "views", helpers))
+        if permute_in:
+            lines.append(
+                self._view(layer, "_steps_native", "step_native_view", "step_views", helpers)
+            )
+        lines += _folded(code.forward, helpers)
+        if permute_out:
+            lines.append(
+                self._view(layer, "_steps_nchw", "step_canonical_view", "step_views", helpers)
+            )
         if is_image(layer.out_shape):
-            view = self.names.of(layer.name, "_native")
-            lines.append(f"x = native_view(x, data_format, {q(view)})")
-            helpers.add("views")
+            lines.append(self._view(layer, "_native", "native_view", "views", helpers))
         notes = list(code.notes)
-        if in_format and is_image(inner.in_shape):
-            back = ", its maps permuted back" if is_image(inner.out_shape) else ""
+        if permute_in:
+            back = ", its maps permuted back" if permute_out else ""
             notes.append(
                 f"canonical (C, H, W) steps permuted into data_format for {inner.op}{back}"
             )
@@ -571,6 +577,12 @@ class KerasBackend(Backend):
             f"the wrapped Keras layer once on the {layer.in_shape[0]} steps folded into the batch"
         )
         return LayerCode(code.module, tuple(lines), tuple(notes), frozenset(helpers), code.setup)
+
+    def _view(self, layer: Layer, suffix: str, function: str, helper: str, helpers: set) -> str:
+        """`x = function(x, data_format, "<name>")`, a layout view of the wrapper's tensor named
+        after it (the helper it needs added to `helpers`)."""
+        helpers.add(helper)
+        return f"x = {function}(x, data_format, {q(self.names.of(layer.name, suffix))})"
 
     # ---- merges -------------------------------------------------------------------------
     def _merge(self, layer: Layer, constructor: str, reads: tuple[str, ...]) -> LayerCode:
