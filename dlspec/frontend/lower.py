@@ -17,7 +17,7 @@ from dlspec.errors import (
 )
 from dlspec.frontend import ast
 from dlspec.frontend.blocks import Blocks
-from dlspec.frontend.labels import early_labels
+from dlspec.frontend.labels import EarlyLabel, early_labels
 from dlspec.frontend.sugar import split_activation
 from dlspec.frontend.values import ValueProblem, integer, name_problem, suggest
 from dlspec.ir.model import Input, Layer, Model, Source
@@ -157,21 +157,27 @@ def _settings(
     return raw_train, raw_verify
 
 
+def _model_problems(decl: ast.ModelDecl) -> list[Problem]:
+    """A model without inputs or layers, or whose name is not an identifier."""
+    problems: list[Problem] = []
+    if not decl.inputs:
+        problems.append(MissingValue("the model declares no input", decl.pos))
+    problem = name_problem(decl.name, decl.pos, "model name")
+    if problem:
+        problems.append(problem)
+    if not decl.layers:
+        problems.append(MissingValue("the model has no layers", decl.pos))
+    return problems
+
+
 def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
     """AST -> a raw Model (one layer per call, attributes unread, `train` None) and what the
     passes still read as written; structural problems raise SpecError."""
     model_decl = _one(spec.models, "model", spec.path, spec.text, True)
     train_decl = _one(spec.trains, "train", spec.path, spec.text, False)
     assert isinstance(model_decl, ast.ModelDecl)
-    problems: list[Problem] = []
-    if not model_decl.inputs:
-        problems.append(MissingValue("the model declares no input", model_decl.pos))
+    problems = _model_problems(model_decl)
     inputs = _inputs(model_decl, problems)
-    problem = name_problem(model_decl.name, model_decl.pos, "model name")
-    if problem:
-        problems.append(problem)
-    if not model_decl.layers:
-        problems.append(MissingValue("the model has no layers", model_decl.pos))
     blocks = Blocks.check(spec.blocks, problems)
     layers, syntax, last = _layers(model_decl, blocks, problems)
     outputs = _outputs(model_decl, last, problems)
@@ -201,9 +207,16 @@ def lower(spec: ast.SpecFile) -> tuple[Model, ast.Written]:
         verify=tuple(raw_verify),
         outputs=model_decl.outputs[0].names if model_decl.outputs else (),
         blocks=tuple(blocks.names()),
-        early_labels=sum(
-            (early_labels(decl.body, blocks.decls) for decl in spec.blocks),
-            early_labels(model_decl.body, blocks.decls),
-        ),
+        early_labels=_early_labels(spec, model_decl, blocks),
     )
     return model, written
+
+
+def _early_labels(
+    spec: ast.SpecFile, model_decl: ast.ModelDecl, blocks: Blocks
+) -> tuple[EarlyLabel, ...]:
+    """The model's and every block definition's labels read before their chain's end."""
+    found = list(early_labels(model_decl.body, blocks.decls))
+    for decl in spec.blocks:
+        found += early_labels(decl.body, blocks.decls)
+    return tuple(found)
