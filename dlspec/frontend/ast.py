@@ -87,6 +87,12 @@ class LayerStmt:
     sources: tuple[Name, ...] = ()
     labels: tuple[Union[Name, None], ...] = ()
 
+    @property
+    def labelled_calls(self) -> list[tuple[Call, Union[Name, None]]]:
+        """Each call with its label (`label` on the first when `labels` is not filled in)."""
+        labels = self.labels or (self.label,) + (None,) * (len(self.calls) - 1)
+        return list(zip(self.calls, labels, strict=True))
+
 
 @dataclass(frozen=True)
 class InputDecl:

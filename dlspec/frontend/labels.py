@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Union
 
 from dlspec.errors import LintWarning, Pos
 from dlspec.frontend import ast
@@ -47,11 +47,6 @@ class EarlyLabel:
         return LintWarning(message + self._reads(), self.label.pos, "warning")
 
 
-def _calls_and_labels(stmt: ast.LayerStmt) -> list[tuple[ast.Call, Optional[ast.Name]]]:
-    labels = stmt.labels or (stmt.label,) + (None,) * (len(stmt.calls) - 1)
-    return list(zip(stmt.calls, labels, strict=True))
-
-
 def _kind(call: ast.Call) -> tuple[str, str]:
     """How a message names a layer (its op, and a time_distributed's wrapped op too) and writes
     its call: (`dense`, `dense(...)`), (`time_distributed(dense)`, `time_distributed(dense(...))`).
@@ -88,7 +83,7 @@ def early_labels(body: Body, blocks: Collection[str]) -> tuple[EarlyLabel, ...]:
     for stmt in body:
         if not isinstance(stmt, ast.LayerStmt):
             continue
-        pairs = _calls_and_labels(stmt)
+        pairs = stmt.labelled_calls
         for k, (call, label) in enumerate(pairs):
             if label is None or label.id not in reads:
                 continue

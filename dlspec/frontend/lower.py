@@ -79,8 +79,7 @@ def _layers(
         if not isinstance(stmt, ast.LayerStmt):
             continue
         reads, written = _chain_reads(stmt, previous, bool(decl.inputs), problems)
-        labels = stmt.labels or (stmt.label,) + (None,) * (len(stmt.calls) - 1)
-        for call, label_name in zip(stmt.calls, labels, strict=True):
+        for call, label_name in stmt.labelled_calls:
             if call.op in blocks.decls:
                 reads = blocks.expand(call, label_name, reads, written, taken, layers, raw)
                 written = ()
