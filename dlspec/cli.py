@@ -542,8 +542,12 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
     """`dlspec check`: its arguments and the function that runs it."""
     p = sub.add_parser("check", help="fail when committed generated files are stale")
     _with_specs(p)
-    p.add_argument("--target", "-t", default="all")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument(
+        "--target", "-t", default="all", help="target name, a comma list, or all (default)"
+    )
+    p.add_argument(
+        "--out-dir", required=True, help="the committed DIR/<target>/<model>_<target>.py to compare"
+    )
     p.set_defaults(func=cmd_check)
 
 
@@ -713,7 +717,7 @@ def _add_targets(sub: argparse._SubParsersAction) -> None:
 def _add_completion(sub: argparse._SubParsersAction) -> None:
     """`dlspec completion`: its arguments and the function that runs it."""
     p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh)")
-    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete for")
     p.set_defaults(func=cmd_completion)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dlspec.cli import main
+from dlspec.cli import main, make_parser
 from dlspec.support import replace_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +121,23 @@ def test_o_with_several_outputs_is_refused_before_building(
 def test_readme_tables_are_current() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert replace_table(readme) == readme, "README tables are stale: run `make generate`"
+
+
+def _commands(parser: argparse.ArgumentParser, name: str = "dlspec") -> Iterator[tuple[str, Any]]:
+    """Each (command, argparse action) of `parser` and its subcommands, depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _commands(sub, f"{name} {sub_name}")
+        else:
+            yield name, action
+
+
+def test_every_argument_has_help() -> None:
+    """`dlspec CMD --help` explains each of its arguments: none is a bare name."""
+    bare = [
+        f"{command} {'/'.join(action.option_strings) or action.dest}"
+        for command, action in _commands(make_parser())
+        if action.help is None
+    ]
+    assert not bare, bare
