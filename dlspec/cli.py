@@ -7,7 +7,7 @@ import argparse
 import io
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from dlspec import __version__
 from dlspec.backends import TARGETS
@@ -24,6 +24,7 @@ from dlspec.support import support_table
 
 if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
     from dlspec.bench.runner import Settings
+    from dlspec.bench.session import Planned
     from dlspec.verify.run import Check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -427,7 +428,7 @@ def _bench_specs(args: argparse.Namespace) -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run every spec's script in every runtime asked for; record, report and chart the runs."""
     from dlspec import runtimes
-    from dlspec.bench import progress, session
+    from dlspec.bench import host, progress, session
 
     settings = _bench_settings(args)
     known = runtimes.target_and_runtime_names(list(TARGETS))
@@ -438,8 +439,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     replicas = list(args.replicas or [1])
     planned = session.plan(specs, names, _bench_threads(args), args.repeat, out, replicas)
+    facts = host.describe()
+    planned, kept = _resumed(planned, settings, facts, out, args) if args.resume else (planned, [])
     shown = progress.display(len(planned.jobs), quiet=args.quiet)
-    records = session.run(planned, settings, out, shown)
+    records = kept + session.run(planned, settings, out, shown, facts)
     written = session.write_reports(records, out)
     ok = all(r["status"] == "ok" for r in records)
     if not (args.quiet and ok):  # --quiet: the report only when a run was not ok
@@ -448,6 +451,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"bench: {len(records)} run(s) recorded; wrote {where}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _resumed(
+    planned: Planned,
+    settings: Settings,
+    facts: dict[str, Any],
+    out: Path,
+    args: argparse.Namespace,
+) -> tuple[Planned, list[dict[str, Any]]]:
+    """--resume: the jobs left to run and the records of those OUT/bench.jsonl holds, said."""
+    from dlspec.bench import session
+
+    jsonl = out / session.JSONL
+    try:
+        left, kept = session.resume(planned, settings, facts, jsonl)
+    except ValueError as err:
+        raise UsageError(f"--resume: {err} (mend or delete that line)") from None
+    if not args.quiet:
+        print(
+            f"bench: --resume: {len(kept)} of {len(planned.jobs)} run(s) already ok in "
+            f"{display_path(str(jsonl))}; running {len(left.jobs)}",
+            file=sys.stderr,
+        )
+    return left, kept
 
 
 def cmd_weights_import(args: argparse.Namespace) -> int:
@@ -670,6 +697,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="synthetic data, 1 epoch cut at 12 steps (3 of them warm-up), one thread each, "
         "300 s timeout",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the runs OUT/bench.jsonl holds as ok (same script, settings and host); the "
+        "report holds them too",
     )
     p.set_defaults(func=cmd_bench)
 

@@ -318,6 +318,15 @@ def test_bench_runs_pytorch_and_mxnet_and_reports_a_missing_runtime(
     assert "| cntk | 1 | unavailable: runtime not available: cannot start" in table
     assert (out / "bench.png").read_bytes().startswith(PNG)
     assert (out / "scripts" / "pytorch" / "mnist_mlp_pytorch.py").is_file()
+    # again with --resume: only cntk (not ok) runs; the report is the same
+    assert (
+        main(
+            ["bench", MLP, "--targets", "pytorch,mxnet,cntk", "--out", str(out), *flags, "--resume"]
+        )
+        == 1
+    )
+    assert [r["runtime"] for r in record.load(out / session.JSONL)][3:] == ["cntk"]
+    assert capsys.readouterr().out == table
 
 
 @pytest.mark.parametrize(
@@ -479,3 +488,78 @@ def test_bench_runs_pytorch_as_two_replicas_beside_one_process(
     assert double["results"]["steps"] == 6 and len(double["cpu_set"]) == 2
     table = capsys.readouterr().out
     assert "| pytorch, 2 replicas | 1 | ok |" in table and "Data-parallel scaling" in table
+
+
+# ---- --resume ----------------------------------------------------------------------------------
+
+
+def _planned(tmp_path: Path) -> session.Planned:
+    from dlspec.frontend.load import build
+
+    model = build(Path(MLP).read_text(), MLP).model
+    return session.plan([("a.dl", model)], ["pytorch", "mxnet"], [1], 1, tmp_path)
+
+
+def test_resume_reuses_only_ok_runs_of_the_same_script_settings_and_host(tmp_path: Path) -> None:
+    from dlspec.bench.runner import Settings, asked
+
+    planned = _planned(tmp_path)
+    torch_job, mx_job = planned.jobs
+    assert len(torch_job.script_sha256) == 64 and torch_job.script_sha256 != mx_job.script_sha256
+    settings, facts = Settings(epochs=1), {"cpu_model": "Test CPU", "cpus": 2, "gpus": []}
+    jsonl = tmp_path / "bench.jsonl"
+
+    def left(*records: dict[str, Any], now: Settings = settings, here: dict = facts) -> list:
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+        remaining, kept = session.resume(planned, now, here, jsonl)
+        assert len(remaining.jobs) + len(kept) == 2
+        return [job.runtime for job in remaining.jobs]
+
+    def done(job: Any, status: str = "ok", **changed: Any) -> dict[str, Any]:
+        return {**asked(job, settings, facts), "status": status, **changed}
+
+    assert left(done(torch_job)) == ["mxnet"]
+    assert left(done(torch_job), done(mx_job)) == []
+    assert left(done(torch_job, "failed"), done(mx_job, "timeout")) == ["pytorch", "mxnet"]
+    assert left(done(torch_job, script_sha256="0" * 64)) == ["pytorch", "mxnet"]  # spec changed
+    assert left({k: v for k, v in done(torch_job).items() if k != "script_sha256"}) == [
+        "pytorch",
+        "mxnet",
+    ]  # a record from before digests
+    assert left(done(torch_job), now=Settings(epochs=2)) == ["pytorch", "mxnet"]
+    assert left(done(torch_job), now=Settings(epochs=1, timeout=60.0)) == ["mxnet"]
+    assert left(done(torch_job), here={**facts, "cpus": 16}) == ["pytorch", "mxnet"]
+    # the last record of a run is the one kept
+    first, last = done(torch_job, wall_seconds=1.0), done(torch_job, wall_seconds=2.0)
+    jsonl.write_text(json.dumps(first) + "\n" + json.dumps(last) + "\n")
+    assert session.resume(planned, settings, facts, jsonl)[1] == [last]
+    jsonl.unlink()  # no file yet: every run is left
+    assert len(session.resume(planned, settings, facts, jsonl)[0].jobs) == 2
+
+
+def test_resume_on_the_command_line_runs_what_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No framework runs: MXNet's interpreter is missing, so a run that starts is `unavailable`;
+    an ok record of it (written here, as an earlier session would have) is not run again."""
+    monkeypatch.setenv("DLSPEC_PYTHON_MXNET", str(tmp_path / "no-python"))
+    out = tmp_path / "b"
+    argv = ["bench", MLP, "--targets", "mxnet", "--epochs", "1", "--out", str(out)]
+    assert main(argv) == 1
+    [failed] = record.load(out / session.JSONL)
+    measured = record.measurements(results([3.0], 20, 100.0), 6.0)
+    written = {k: v for k, v in run("mxnet", 100.0).items() if k in ("versions", "switches")}
+    ok = {**failed, **measured, **written, "status": "ok", "error": None}
+    (out / session.JSONL).write_text(json.dumps(ok) + "\n")
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "--resume: 1 of 1 run(s) already ok in" in captured.err and "running 0" in captured.err
+    assert "| mxnet | default (2 reported) | ok |" in captured.out  # the record's switches
+    assert len(record.load(out / session.JSONL)) == 1  # nothing ran, nothing appended
+    assert main([*argv[:-4], "--epochs", "2", "--out", str(out), "--resume"]) == 1  # other settings
+    assert [r["status"] for r in record.load(out / session.JSONL)] == ["ok", "unavailable"]
+    with open(out / session.JSONL, "a") as f:
+        f.write('{"spec": \n')
+    assert main([*argv, "--resume"]) == 2
+    assert "bench.jsonl:3: not JSON" in capsys.readouterr().err

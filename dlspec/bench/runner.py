@@ -79,6 +79,7 @@ class Job:
     repeat: int
     folder: Path
     replicas: int = 1
+    script_sha256: str = ""  # the script's bytes: a resumed session reuses only the same script's
 
     @property
     def label(self) -> str:
@@ -159,19 +160,28 @@ def _base_record(
     return {
         "record_version": record.RECORD_VERSION,
         "started": started,
-        "spec": job.spec,
-        "model": job.model,
+        **asked(job, settings, facts),
         "kind": job.kind,
-        "runtime": job.runtime,
         "target": rt.target,
-        "repeat": job.repeat,
-        "replicas": job.replicas,
         "command": shlex.join(argv),
-        "settings": {**dataclasses.asdict(settings), "threads": job.threads},
         "thread_environment": thread_environment(job.threads),
         "cpu_set": job_cpus(job),
         "wall_seconds": finished.wall_seconds,
         "peak_rss_mb": finished.peak_rss_mb,
+    }
+
+
+def asked(job: Job, settings: Settings, facts: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a job's record that say which run it is: spec, model, runtime, repeat,
+    replicas, the script's digest, the settings (threads included) and the host."""
+    return {
+        "spec": job.spec,
+        "model": job.model,
+        "runtime": job.runtime,
+        "repeat": job.repeat,
+        "replicas": job.replicas,
+        "script_sha256": job.script_sha256,
+        "settings": {**dataclasses.asdict(settings), "threads": job.threads},
         "host": facts,
     }
 

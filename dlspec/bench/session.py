@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from dlspec.bench import chart, host, record, report
+from dlspec.bench import chart, record, report
 from dlspec.bench.progress import Plain
-from dlspec.bench.runner import Job, Settings, run_job
+from dlspec.bench.runner import Job, Settings, asked, run_job
 from dlspec.codegen.compile import compile_model
 from dlspec.codegen.files import write_all
 from dlspec.codegen.interface import INFERENCE, TRAINING
@@ -21,6 +23,8 @@ from dlspec.runtimes import RUNTIMES, runtime
 from dlspec.verify.replicas import replica_refusal
 
 JSONL, MARKDOWN, CHART, THREAD_CHART = "bench.jsonl", "bench.md", "bench.png", "bench_threads.png"
+# the settings a resumed run may differ in: a run that ended ok under one deadline stands
+RESUME_IGNORES = ("timeout",)
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,14 @@ def plan(
     jobs, unsupported, files = [], [], []
     for spec, model in specs:
         kind = INFERENCE if model.inference else TRAINING
-        scripts: dict[str, Optional[Path]] = {}
+        scripts: dict[str, Optional[tuple[Path, str]]] = {}
         for name in runtimes:
             target = RUNTIMES[name].target
             if target not in scripts:
                 scripts[target] = _compile(model, target, out, files)
             script = scripts[target]
             for copies in replicas:
-                refusal = _refusal(model, name, script, copies)
+                refusal = _refusal(model, name, script and script[0], copies)
                 for count in threads:
                     for again in range(repeat):
                         run = Run(spec, model, kind, name, count, again, copies)
@@ -61,8 +65,20 @@ def plan(
                             continue
                         folder = out / "runs" / _run_name(model.name, name, count, again, copies)
                         assert script is not None
+                        path, digest = script
                         jobs.append(
-                            Job(spec, model.name, kind, name, script, count, again, folder, copies)
+                            Job(
+                                spec,
+                                model.name,
+                                kind,
+                                name,
+                                path,
+                                count,
+                                again,
+                                folder,
+                                copies,
+                                digest,
+                            )
                         )
     write_all(files)
     return Planned(jobs, unsupported)
@@ -81,15 +97,16 @@ def _refusal(model: Model, name: str, script: Optional[Path], replicas: int) -> 
     return replica_refusal(runtime(name))
 
 
-def _compile(model: Model, target: str, out: Path, files: list) -> Optional[Path]:
-    """Where the target's script will be written, or None when the target cannot express it."""
+def _compile(model: Model, target: str, out: Path, files: list) -> Optional[tuple[Path, str]]:
+    """Where the target's script will be written and the SHA-256 of its text, or None when the
+    target cannot express it."""
     try:
         compiled = compile_model(model, target)
     except SpecError:
         return None
     path = out / "scripts" / target / compiled.filename
     files.append((path, compiled.source))
-    return path.resolve()
+    return path.resolve(), hashlib.sha256(compiled.source.encode("utf-8")).hexdigest()
 
 
 def _run_name(model: str, runtime: str, threads: Optional[int], repeat: int, replicas: int) -> str:
@@ -140,10 +157,42 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def run(planned: Planned, settings: Settings, out: Path, shown: Plain) -> list[dict[str, Any]]:
-    """Run every job, appending each record to OUT/bench.jsonl as soon as it exists."""
+def run_identity(run: dict[str, Any]) -> str:
+    """What makes two runs one run for --resume: the fields `asked` gives (the script's digest
+    and the host among them), the settings but those in RESUME_IGNORES; a record without a
+    field (older records have no script digest) matches no job."""
+    settings = {k: v for k, v in (run.get("settings") or {}).items() if k not in RESUME_IGNORES}
+    fields = {name: run.get(name) for name in RUN_FIELDS}
+    return json.dumps({**fields, "settings": settings}, sort_keys=True)
+
+
+RUN_FIELDS = ("spec", "model", "runtime", "repeat", "replicas", "script_sha256", "host")
+
+
+def resume(
+    planned: Planned, settings: Settings, facts: dict[str, Any], jsonl: Path
+) -> tuple[Planned, list[dict[str, Any]]]:
+    """--resume: the planned jobs JSONL holds no ok record of, and the records of the others
+    (the last of each run); a missing JSONL holds none."""
+    done = {}
+    if jsonl.exists():
+        done = {run_identity(r): r for r in record.load(jsonl) if r.get("status") == record.OK}
+    jobs, kept = [], []
+    for job in planned.jobs:
+        found = done.get(run_identity(asked(job, settings, facts)))
+        if found is None:
+            jobs.append(job)
+        else:
+            kept.append(found)
+    return Planned(jobs, planned.unsupported), kept
+
+
+def run(
+    planned: Planned, settings: Settings, out: Path, shown: Plain, facts: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Run every job, appending each record to OUT/bench.jsonl as soon as it exists; `facts`:
+    host.describe()."""
     out.mkdir(parents=True, exist_ok=True)
-    facts = host.describe()
     records = []
     for item in planned.unsupported:
         item["settings"] = {**_settings(settings), **item["settings"]}
