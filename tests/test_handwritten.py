@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from built_runtimes import py2_syntax_error
 
+from dlspec.bench.record import load
 from dlspec.runtimes import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,7 +290,7 @@ def test_runs_interleave_pinned_to_one_thread_and_report_the_ratio(
         for backend in ("tensorflow", "jax", "torch")
         for kind in ["emitted", "handwritten", "handwritten", "emitted", "emitted", "handwritten"]
     ]
-    records = [json.loads(line) for line in (tmp_path / "out" / "compare.jsonl").open()]
+    records = load(tmp_path / "out" / "compare.jsonl")
     assert len(records) == 18 and {r["status"] for r in records} == {"ok"}
     first = records[0]
     assert first["host"]["cpus"] >= 1 and "cpu_model" in first["host"]
@@ -329,10 +330,7 @@ def test_a_failed_or_hung_run_is_recorded_and_the_exit_status_is_1(
         argv(tmp_path, "--targets", "pytorch", "--repeat", "1", "--timeout", "1"), available
     )
     assert code == 1
-    records = {
-        (r["model"], r["script"]): r
-        for r in map(json.loads, (tmp_path / "out" / "compare.jsonl").open())
-    }
+    records = {(r["model"], r["script"]): r for r in load(tmp_path / "out" / "compare.jsonl")}
     failed = records[("imdb_gru", "handwritten")]
     assert failed["status"] == "failed"
     assert failed["error"] == "exit status 3: Traceback: something broke"

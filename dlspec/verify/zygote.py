@@ -164,6 +164,10 @@ class Zygote:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # stdin's buffer may not flush to a dead pipe
+                    pipe.close()
 
 
 _ZYGOTES: dict[tuple, Zygote] = {}
