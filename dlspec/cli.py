@@ -449,7 +449,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
     where = ", ".join(display_path(str(p)) for p in [out / session.JSONL, *written])
     if not args.quiet:
-        print(f"bench: {len(records)} run(s) recorded; wrote {where}", file=sys.stderr)
+        reused = f" ({len(kept)} from before, --resume)" if kept else ""
+        print(f"bench: {len(records)} run(s) recorded{reused}; wrote {where}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
 
 

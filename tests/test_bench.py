@@ -555,6 +555,7 @@ def test_resume_on_the_command_line_runs_what_is_left(
     assert main([*argv, "--resume"]) == 0
     captured = capsys.readouterr()
     assert "--resume: 1 of 1 run(s) already ok in" in captured.err and "running 0" in captured.err
+    assert "bench: 1 run(s) recorded (1 from before, --resume); wrote" in captured.err
     assert "| mxnet | default (2 reported) | ok |" in captured.out  # the record's switches
     assert len(record.load(out / session.JSONL)) == 1  # nothing ran, nothing appended
     assert main([*argv[:-4], "--epochs", "2", "--out", str(out), "--resume"]) == 1  # other settings
