@@ -24,7 +24,7 @@ from dlspec.support import support_table
 
 if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
     from dlspec.bench.runner import Settings
-    from dlspec.bench.session import Planned
+    from dlspec.bench.session import Planned, Resumed
     from dlspec.verify.run import Check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -466,16 +466,24 @@ def _resumed(
 
     jsonl = out / session.JSONL
     try:
-        left, kept = session.resume(planned, settings, facts, jsonl)
+        found = session.resume(planned, settings, facts, jsonl)
     except ValueError as err:
         raise UsageError(f"--resume: {err} (mend or delete that line)") from None
     if not args.quiet:
         print(
-            f"bench: --resume: {len(kept)} of {len(planned.jobs)} run(s) already ok in "
-            f"{display_path(str(jsonl))}; running {len(left.jobs)}",
+            f"bench: --resume: {len(found.kept)} of {len(planned.jobs)} run(s) already ok in "
+            f"{display_path(str(jsonl))}; running {len(found.left.jobs)}{_differing(found)}",
             file=sys.stderr,
         )
-    return left, kept
+    return found.left, found.kept
+
+
+def _differing(found: Resumed) -> str:
+    """Why runs recorded ok before run again: each differing field and how many runs it held."""
+    if not found.differing:
+        return ""
+    named = ", ".join(f"{name} ({count})" for name, count in sorted(found.differing.items()))
+    return f" (ok before, but their records differ in: {named})"
 
 
 def cmd_weights_import(args: argparse.Namespace) -> int:

@@ -511,9 +511,9 @@ def test_resume_reuses_only_ok_runs_of_the_same_script_settings_and_host(tmp_pat
 
     def left(*records: dict[str, Any], now: Settings = settings, here: dict = facts) -> list:
         jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
-        remaining, kept = session.resume(planned, now, here, jsonl)
-        assert len(remaining.jobs) + len(kept) == 2
-        return [job.runtime for job in remaining.jobs]
+        found = session.resume(planned, now, here, jsonl)
+        assert len(found.left.jobs) + len(found.kept) == 2
+        return [job.runtime for job in found.left.jobs]
 
     def done(job: Any, status: str = "ok", **changed: Any) -> dict[str, Any]:
         return {**asked(job, settings, facts), "status": status, **changed}
@@ -532,9 +532,26 @@ def test_resume_reuses_only_ok_runs_of_the_same_script_settings_and_host(tmp_pat
     # the last record of a run is the one kept
     first, last = done(torch_job, wall_seconds=1.0), done(torch_job, wall_seconds=2.0)
     jsonl.write_text(json.dumps(first) + "\n" + json.dumps(last) + "\n")
-    assert session.resume(planned, settings, facts, jsonl)[1] == [last]
+    assert session.resume(planned, settings, facts, jsonl).kept == [last]
     jsonl.unlink()  # no file yet: every run is left
-    assert len(session.resume(planned, settings, facts, jsonl)[0].jobs) == 2
+    assert len(session.resume(planned, settings, facts, jsonl).left.jobs) == 2
+
+
+def test_resume_counts_what_differs_in_the_runs_it_does_not_reuse(tmp_path: Path) -> None:
+    from dlspec.bench.runner import Settings, asked
+
+    planned = _planned(tmp_path)
+    settings, facts = Settings(epochs=1), {"cpu_model": "Test CPU", "cpus": 2, "gpus": []}
+    jsonl = tmp_path / "bench.jsonl"
+    older = [
+        {**asked(job, Settings(epochs=3, warmup=1), facts), "status": "ok", "script_sha256": ""}
+        for job in planned.jobs
+    ]
+    other_thread = {**asked(planned.jobs[0], settings, facts), "status": "ok"}
+    other_thread["settings"] = {**other_thread["settings"], "threads": 4}  # another run
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [*older, other_thread]))
+    found = session.resume(planned, settings, facts, jsonl)
+    assert not found.kept and found.differing == {"script_sha256": 2, "epochs": 2, "warmup": 2}
 
 
 def test_resume_on_the_command_line_runs_what_is_left(
@@ -559,6 +576,9 @@ def test_resume_on_the_command_line_runs_what_is_left(
     assert "| mxnet | default (2 reported) | ok |" in captured.out  # the record's switches
     assert len(record.load(out / session.JSONL)) == 1  # nothing ran, nothing appended
     assert main([*argv[:-4], "--epochs", "2", "--out", str(out), "--resume"]) == 1  # other settings
+    assert (
+        "running 1 (ok before, but their records differ in: epochs (1))" in capsys.readouterr().err
+    )
     assert [r["status"] for r in record.load(out / session.JSONL)] == ["ok", "unavailable"]
     with open(out / session.JSONL, "a") as f:
         f.write('{"spec": \n')

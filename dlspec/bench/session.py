@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -166,25 +167,55 @@ def run_identity(run: dict[str, Any]) -> str:
     return json.dumps({**fields, "settings": settings}, sort_keys=True)
 
 
-RUN_FIELDS = ("spec", "model", "runtime", "repeat", "replicas", "script_sha256", "host")
+RUN_KEY = ("spec", "model", "runtime", "repeat", "replicas")
+RUN_FIELDS = (*RUN_KEY, "script_sha256", "host")
 
 
-def resume(
-    planned: Planned, settings: Settings, facts: dict[str, Any], jsonl: Path
-) -> tuple[Planned, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Resumed:
+    """What --resume found: the jobs left to run, the records of the others, and, for each
+    field, how many of the jobs left had an ok record of the same run that differs in it."""
+
+    left: Planned
+    kept: list[dict[str, Any]]
+    differing: Counter[str]
+
+
+def resume(planned: Planned, settings: Settings, facts: dict[str, Any], jsonl: Path) -> Resumed:
     """--resume: the planned jobs JSONL holds no ok record of, and the records of the others
     (the last of each run); a missing JSONL holds none."""
-    done = {}
-    if jsonl.exists():
-        done = {run_identity(r): r for r in record.load(jsonl) if r.get("status") == record.OK}
-    jobs, kept = [], []
+    ok = [r for r in record.load(jsonl) if r.get("status") == record.OK] if jsonl.exists() else []
+    done = {run_identity(r): r for r in ok}
+    same_run = {_run_key(r): r for r in ok}
+    jobs, kept, differing = [], [], Counter[str]()
     for job in planned.jobs:
-        found = done.get(run_identity(asked(job, settings, facts)))
-        if found is None:
-            jobs.append(job)
-        else:
+        wanted = asked(job, settings, facts)
+        found = done.get(run_identity(wanted))
+        if found is not None:
             kept.append(found)
-    return Planned(jobs, planned.unsupported), kept
+            continue
+        jobs.append(job)
+        if _run_key(wanted) in same_run:
+            differing.update(_differences(wanted, same_run[_run_key(wanted)]))
+    return Resumed(Planned(jobs, planned.unsupported), kept, differing)
+
+
+def _run_key(run: dict[str, Any]) -> str:
+    """A run as asked for, whatever its script, settings (but threads) and host."""
+    threads = (run.get("settings") or {}).get("threads")
+    return json.dumps([run.get(name) for name in RUN_KEY] + [threads])
+
+
+def _differences(wanted: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    """The fields an ok record of the same run differs in from the job: script, host, or the
+    settings' names (RESUME_IGNORES aside)."""
+    names = [n for n in ("script_sha256", "host") if wanted.get(n) != got.get(n)]
+    mine, theirs = wanted["settings"], got.get("settings") or {}
+    return names + [
+        name
+        for name in sorted(set(mine) | set(theirs))
+        if name not in RESUME_IGNORES and mine.get(name) != theirs.get(name)
+    ]
 
 
 def run(
