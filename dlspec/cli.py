@@ -440,7 +440,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     replicas = list(args.replicas or [1])
     planned = session.plan(specs, names, _bench_threads(args), args.repeat, out, replicas)
     facts = host.describe()
-    planned, kept = _resumed(planned, settings, facts, out, args) if args.resume else (planned, [])
+    kept: list[dict] = []
+    if args.resume:
+        planned, kept = _resumed(planned, settings, facts, out, args.quiet)
     shown = progress.display(len(planned.jobs), quiet=args.quiet)
     records = kept + session.run(planned, settings, out, shown, facts)
     written = session.write_reports(records, out)
@@ -459,7 +461,7 @@ def _resumed(
     settings: Settings,
     facts: dict[str, Any],
     out: Path,
-    args: argparse.Namespace,
+    quiet: bool,
 ) -> tuple[Planned, list[dict[str, Any]]]:
     """--resume: the jobs left to run and the records of those OUT/bench.jsonl holds, said."""
     from dlspec.bench import session
@@ -469,7 +471,7 @@ def _resumed(
         found = session.resume(planned, settings, facts, jsonl)
     except ValueError as err:
         raise UsageError(f"--resume: {err} (mend or delete that line)") from None
-    if not args.quiet:
+    if not quiet:
         print(
             f"bench: --resume: {len(found.kept)} of {len(planned.jobs)} run(s) already ok in "
             f"{display_path(str(jsonl))}; running {len(found.left.jobs)}{_differing(found)}",

@@ -67,20 +67,8 @@ def plan(
                         folder = out / "runs" / _run_name(model.name, name, count, again, copies)
                         assert script is not None
                         path, digest = script
-                        jobs.append(
-                            Job(
-                                spec,
-                                model.name,
-                                kind,
-                                name,
-                                path,
-                                count,
-                                again,
-                                folder,
-                                copies,
-                                digest,
-                            )
-                        )
+                        job = Job(spec, model.name, kind, name, path, count, again, folder, copies)
+                        jobs.append(dataclasses.replace(job, script_sha256=digest))
     write_all(files)
     return Planned(jobs, unsupported)
 
