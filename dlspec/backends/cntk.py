@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
-from dlspec.backends.base import Backend, LayerCode, Line, Module, OperatorMerges, overhang
-from dlspec.backends.mxnet import init_lines
+from dlspec.backends.base import LayerCode, Line, Module, OperatorMerges, overhang
+from dlspec.backends.mxnet import DrawnBackend
 from dlspec.codegen.render import PY2_FORMAT
 from dlspec.codegen.updates import NUMPY_OUT, InPlace, Printer, in_place_update, render
 from dlspec.ir.model import Layer, Model, Optimizer, wrapped
@@ -189,7 +189,7 @@ def _pad_arg(flags: tuple[bool, bool]) -> str:
     return str(flags[0]) if flags[0] == flags[1] else str(flags)
 
 
-class CNTKBackend(OperatorMerges, Backend):
+class CNTKBackend(OperatorMerges, DrawnBackend):
     """CNTK 2.7: (C, H, W) samples on a dynamic batch axis, cntk.layers blocks, Python 2 and 3."""
 
     name = "cntk"
@@ -529,15 +529,3 @@ class CNTKBackend(OperatorMerges, Backend):
                 path = f"{self.native(layer)}.{own}"
                 paths[p.name] = (self.native(layer) if inner.op == "embedding" else path, layout)
         return paths
-
-    def context(self, model: Model) -> dict[str, Any]:
-        self.name_model(model)
-        return {
-            **self.module_context(model),
-            "draws": sorted({p.init.dist for p in model.params}),
-            "init_lines": [line for p in model.params for line in init_lines(p)],
-            "native_paths": list(self.native_paths(model).items()),
-            "running_stats": self.running_stats(model),
-            "optimizer": self._optimizer(model),
-            "trainable": bool(model.params),
-        }

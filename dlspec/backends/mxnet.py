@@ -153,7 +153,36 @@ def init_lines(param: Param) -> list[str]:
     return lines
 
 
-class MXNetBackend(OperatorMerges, Backend):
+class DrawnBackend(Backend):
+    """A target whose script draws every parameter with NumPy (`init_lines`) and sets it at its
+    native path: MXNet, and CNTK, which shares the draws. The template context they share."""
+
+    def context(self, model: Model) -> dict[str, Any]:
+        self.name_model(model)
+        return {
+            **self.module_context(model),
+            "draws": sorted({p.init.dist for p in model.params}),
+            "init_lines": [line for p in model.params for line in init_lines(p)],
+            "native_paths": list(self.native_paths(model).items()),
+            "running_stats": self.running_stats(model),
+            "optimizer": self._optimizer(model),
+            "trainable": bool(model.params),
+        }
+
+    def native_paths(self, model: Model) -> dict[str, Any]:
+        """Each canonical parameter's place in the target's model."""
+        raise NotImplementedError
+
+    def running_stats(self, model: Model) -> list[tuple]:
+        """The batch norms' running statistics as the script updates them."""
+        raise NotImplementedError
+
+    def _optimizer(self, model: Model) -> dict[str, Any]:
+        """The optimiser's part of the context."""
+        raise NotImplementedError
+
+
+class MXNetBackend(OperatorMerges, DrawnBackend):
     """MXNet 1.9 Gluon: NCHW, HybridBlocks hybridised unless --no-hybridize, gluon.Trainer."""
 
     name = "mxnet"
@@ -420,15 +449,3 @@ class MXNetBackend(OperatorMerges, Backend):
                     own = {"weight": "gamma", "bias": "beta"}.get(own, own)
                 paths[p.name] = f"{self.native(layer)}.{own}"
         return paths
-
-    def context(self, model: Model) -> dict[str, Any]:
-        self.name_model(model)
-        return {
-            **self.module_context(model),
-            "draws": sorted({p.init.dist for p in model.params}),
-            "init_lines": [line for p in model.params for line in init_lines(p)],
-            "native_paths": list(self.native_paths(model).items()),
-            "running_stats": self.running_stats(model),
-            "optimizer": self._optimizer(model),
-            "trainable": bool(model.params),
-        }
