@@ -584,3 +584,18 @@ def test_resume_on_the_command_line_runs_what_is_left(
         f.write('{"spec": \n')
     assert main([*argv, "--resume"]) == 2
     assert "bench.jsonl:3: not JSON" in capsys.readouterr().err
+
+
+def test_repeats_get_a_table_of_their_spread() -> None:
+    records = [run("pytorch", r, repeat=i) for i, r in enumerate((300.0, 100.0, 200.0))]
+    records += [run("mxnet", 50.0), run("mxnet", None, "failed", repeat=1)]
+    [torch_row, mx_row] = report.group(records)["a.dl"]
+    head, cells = report.repeat_table([torch_row, mx_row]) or ((), [])
+    assert head == ("runtime", "ok runs", "fewest", "median", "most", "spread")
+    assert cells == [
+        ["pytorch", "3", "100.0", "200.0", "300.0", "100.0%"],
+        ["mxnet", "1", "50.0", "50.0", "50.0", "0.0%"],
+    ]
+    assert "Repeats (samples/s of the ok runs):" in report.report(records)
+    assert report.repeat_table([mx_row]) is None  # no row ran twice: no table
+    assert "Repeats" not in report.report(records[3:])

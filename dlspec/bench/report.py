@@ -152,6 +152,7 @@ def markdown(head: tuple[str, ...], cells: list[list[str]]) -> str:
     """A markdown table, numbers right-aligned."""
     right = {"s/epoch", "vs fastest", "samples/s", "warm-up s", "final loss", "accuracy"}
     right |= {"peak MB", "s/1000 samples", "speed-up", "per replica"}
+    right |= {"ok runs", "fewest", "median", "most", "spread"}
     align = [
         "---:" if h in right or h.endswith(("thread(s)", "replica(s)")) else "---" for h in head
     ]
@@ -197,6 +198,27 @@ def replica_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[
     return head, cells
 
 
+def repeat_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[str]]]]:
+    """Each row's ok runs' samples/s (the fewest, the median that the table shows, the most)
+    and their spread, the most less the fewest over the median; None unless a row has two ok
+    runs or more (--repeat)."""
+    if not any(len(row.ok) > 1 for row in rows):
+        return None
+    head = ("runtime", "ok runs", "fewest", "median", "most", "spread")
+    cells = []
+    for row in rows:
+        rates = sorted(r["samples_per_second"] for r in row.ok if r["samples_per_second"])
+        middle = (row.median or {}).get("samples_per_second")
+        name = row.name if row.threads is None else f"{row.name}, {row.threads} thread(s)"
+        if not rates or not middle:
+            cells.append([name, str(len(row.ok)), "", "", "", ""])
+            continue
+        spread = f"{(rates[-1] - rates[0]) / middle:.1%}"
+        low, high = _num(rates[0], 1), _num(rates[-1], 1)
+        cells.append([name, str(len(row.ok)), low, _num(middle, 1), high, spread])
+    return head, cells
+
+
 def header(records: list[Record]) -> list[str]:
     """The report's title and what the runs had in common: host, settings."""
     facts = records[0]["host"] if records else {}
@@ -233,4 +255,7 @@ def report(records: list[Record]) -> str:
         spread = replica_table(rows)
         if spread:
             lines += ["", "Data-parallel scaling (samples/s):", "", markdown(*spread)]
+        repeats = repeat_table(rows)
+        if repeats:
+            lines += ["", "Repeats (samples/s of the ok runs):", "", markdown(*repeats)]
     return "\n".join(lines) + "\n"
