@@ -13,7 +13,7 @@ import pytest
 from built_runtimes import ready
 
 from dlspec.bench import record, report, session
-from dlspec.bench.chart import bar_chart, thread_chart
+from dlspec.bench.chart import bar_chart, error_bars, thread_chart
 from dlspec.bench.process import run_child
 from dlspec.bench.threads import cpu_set, thread_environment
 from dlspec.cli import main
@@ -599,3 +599,6 @@ def test_repeats_get_a_table_of_their_spread() -> None:
     assert "Repeats (samples/s of the ok runs):" in report.report(records)
     assert report.repeat_table([mx_row]) is None  # no row ran twice: no table
     assert "Repeats" not in report.report(records[3:])
+    # the chart's error bars reach from each bar (the median) to the fewest and the most
+    assert error_bars([torch_row, mx_row], [200.0, 50.0]) == [[100.0, 0.0], [100.0, 0.0]]
+    assert error_bars([mx_row], [50.0]) is None

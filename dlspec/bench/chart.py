@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from dlspec.bench.report import Row
 
@@ -28,19 +29,35 @@ def _rates(rows: list[Row]) -> tuple[list[str], list[float]]:
     return labels, values
 
 
+def error_bars(rows: list[Row], values: list[float]) -> Optional[list[list[float]]]:
+    """With --repeat: how far each bar's fewest and most ok samples/s lie below and above it
+    (matplotlib's yerr); None when no row has two ok runs."""
+    if not any(len(row.rates) > 1 for row in rows):
+        return None
+    pairs = list(zip(rows, values, strict=True))
+    below = [value - row.rates[0] if row.rates else 0.0 for row, value in pairs]
+    above = [row.rates[-1] - value if row.rates else 0.0 for row, value in pairs]
+    return [below, above]
+
+
 def bar_chart(groups: dict[str, list[Row]], path: Path) -> None:
-    """One panel per spec, a bar per runtime: samples/s (failed runs have no bar, only a label)."""
+    """One panel per spec, a bar per runtime: samples/s (failed runs have no bar, only a label);
+    with --repeat, error bars from the fewest to the most samples/s of the ok runs."""
     plt = _pyplot()
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, 3.2 * len(groups)), squeeze=False)
     for ax, (spec, rows) in zip(axes[:, 0], groups.items(), strict=True):
         labels, values = _rates(rows)
-        bars = ax.bar(range(len(values)), values, BAR_WIDTH, color="tab:blue")
-        for bar, row, value in zip(bars, rows, values, strict=True):
+        spread = error_bars(rows, values)
+        bars = ax.bar(range(len(values)), values, BAR_WIDTH, color="tab:blue", yerr=spread,
+                      capsize=4)  # fmt: skip
+        for i, (bar, row, value) in enumerate(zip(bars, rows, values, strict=True)):
             text = f"{value:.0f}" if value else row.status.split(":")[0]
-            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, value), ha="center",
+            top = value + (spread[1][i] if spread else 0.0)  # above the error bar
+            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, top), ha="center",
                         va="bottom", fontsize=8)  # fmt: skip
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("samples/s")
+        ax.margins(y=0.12)  # room for the labels above the tallest bar
         ax.set_title(f"{spec} ({rows[0].runs[0]['kind']}): higher is faster", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})

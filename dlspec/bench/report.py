@@ -34,6 +34,11 @@ class Row:
         return [r for r in self.runs if r["status"] == OK]
 
     @property
+    def rates(self) -> list[float]:
+        """The ok runs' samples/s, fewest first."""
+        return sorted(r["samples_per_second"] for r in self.ok if r["samples_per_second"])
+
+    @property
     def median(self) -> Optional[Record]:
         """The ok run with the median samples/s (the lower one of an even count), or None."""
         ok = sorted(self.ok, key=lambda r: r["samples_per_second"] or 0.0)
@@ -207,7 +212,7 @@ def repeat_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[s
     head = ("runtime", "ok runs", "fewest", "median", "most", "spread")
     cells = []
     for row in rows:
-        rates = sorted(r["samples_per_second"] for r in row.ok if r["samples_per_second"])
+        rates = row.rates
         middle = (row.median or {}).get("samples_per_second")
         name = row.name if row.threads is None else f"{row.name}, {row.threads} thread(s)"
         if not rates or not middle:
