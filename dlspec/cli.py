@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
     from dlspec.verify.run import Check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_BENCH_OUT = "out/bench"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -426,10 +427,14 @@ def _bench_specs(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run every spec's script in every runtime asked for; record, report and chart the runs."""
+    """Run every spec's script in every runtime asked for; record, report and chart the runs
+    (--report: only the report and charts of the records a JSONL file holds)."""
     from dlspec import runtimes
     from dlspec.bench import host, progress, session
 
+    if args.report:
+        return _bench_report(args)
+    args.out = args.out or DEFAULT_BENCH_OUT
     settings = _bench_settings(args)
     known = runtimes.target_and_runtime_names(list(TARGETS))
     names = runtimes.expand(
@@ -445,15 +450,49 @@ def cmd_bench(args: argparse.Namespace) -> int:
         planned, kept = _resumed(planned, settings, facts, out, args.quiet)
     shown = progress.display(len(planned.jobs), quiet=args.quiet)
     records = kept + session.run(planned, settings, out, shown, facts)
+    reused = f" ({len(kept)} from before, --resume)" if kept else ""
+    return _bench_written(records, out, out / session.JSONL, f"recorded{reused}", args.quiet)
+
+
+def _bench_written(
+    records: list[dict[str, Any]], out: Path, jsonl: Path, said: str, quiet: bool
+) -> int:
+    """Write OUT's report and charts of `records`, print the report (--quiet: only when a run
+    was not ok) and where it went; exit 1 when a run was not ok."""
+    from dlspec.bench import session
+
     written = session.write_reports(records, out)
     ok = all(r["status"] == "ok" for r in records)
-    if not (args.quiet and ok):  # --quiet: the report only when a run was not ok
+    if not (quiet and ok):
         sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
-    where = ", ".join(display_path(str(p)) for p in [out / session.JSONL, *written])
-    if not args.quiet:
-        reused = f" ({len(kept)} from before, --resume)" if kept else ""
-        print(f"bench: {len(records)} run(s) recorded{reused}; wrote {where}", file=sys.stderr)
+    if not quiet:
+        where = ", ".join(display_path(str(p)) for p in written)
+        print(
+            f"bench: {len(records)} run(s) {said} in {display_path(str(jsonl))}; wrote {where}",
+            file=sys.stderr,
+        )
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _bench_report(args: argparse.Namespace) -> int:
+    """--report JSONL: the report and charts of every record the file holds, beside it (or in
+    --out); nothing runs."""
+    from dlspec.bench import record
+
+    if args.specs or args.resume:
+        raise UsageError("--report runs nothing: drop the SPEC(s) and --resume")
+    jsonl = Path(args.report)
+    if not jsonl.is_file():
+        raise UsageError(f"--report {display_path(args.report)}: no such file")
+    try:
+        records = record.load_runs(jsonl)
+    except ValueError as err:
+        raise UsageError(f"--report: {err}") from None
+    out = Path(args.out) if args.out else jsonl.parent
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {display_path(str(out))} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return _bench_written(records, out, jsonl, "reported", args.quiet)
 
 
 def _resumed(
@@ -697,8 +736,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--out",
-        default="out/bench",
-        help="folder of the JSONL, report and charts (default out/bench)",
+        help=f"folder of the JSONL, report and charts (default {DEFAULT_BENCH_OUT}; with "
+        "--report: the JSONL's folder)",
     )
     p.add_argument(
         "--timeout", type=_positive, help="seconds before a run is killed (default 1800)"
@@ -708,6 +747,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="synthetic data, 1 epoch cut at 12 steps (3 of them warm-up), one thread each, "
         "300 s timeout",
+    )
+    p.add_argument(
+        "--report",
+        metavar="JSONL",
+        help="run nothing: write the report and charts of every record in JSONL (a bench.jsonl)",
     )
     p.add_argument(
         "--resume",

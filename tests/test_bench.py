@@ -572,7 +572,7 @@ def test_resume_on_the_command_line_runs_what_is_left(
     assert main([*argv, "--resume"]) == 0
     captured = capsys.readouterr()
     assert "--resume: 1 of 1 run(s) already ok in" in captured.err and "running 0" in captured.err
-    assert "bench: 1 run(s) recorded (1 from before, --resume); wrote" in captured.err
+    assert "bench: 1 run(s) recorded (1 from before, --resume) in" in captured.err
     assert "| mxnet | default (2 reported) | ok |" in captured.out  # the record's switches
     assert len(record.load(out / session.JSONL)) == 1  # nothing ran, nothing appended
     assert main([*argv[:-4], "--epochs", "2", "--out", str(out), "--resume"]) == 1  # other settings
@@ -602,3 +602,50 @@ def test_repeats_get_a_table_of_their_spread() -> None:
     # the chart's error bars reach from each bar (the median) to the fewest and the most
     assert error_bars([torch_row, mx_row], [200.0, 50.0]) == [[100.0, 0.0], [100.0, 0.0]]
     assert error_bars([mx_row], [50.0]) is None
+
+
+# ---- --report ----------------------------------------------------------------------------------
+
+
+def test_report_writes_the_report_and_charts_of_a_jsonl_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jsonl = tmp_path / "gpu" / session.JSONL
+    jsonl.parent.mkdir()
+    records = [run("pytorch", r, repeat=i) for i, r in enumerate((300.0, 100.0, 200.0))]
+    for item in records:
+        record.append(jsonl, item)
+    assert main(["bench", "--report", str(jsonl)]) == 0
+    table = capsys.readouterr()
+    assert (jsonl.parent / "bench.md").read_text() == table.out == report.report(records)
+    assert (jsonl.parent / "bench.png").read_bytes().startswith(PNG)
+    assert "bench: 3 run(s) reported in" in table.err
+    record.append(jsonl, run("mxnet", None, "timeout"))
+    assert main(["bench", "--report", str(jsonl), "--out", str(tmp_path / "o"), "-q"]) == 1
+    assert "| mxnet | default | timeout:" in (tmp_path / "o" / "bench.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, lines, message",
+    [
+        ([MLP], [], "--report runs nothing: drop the SPEC(s)"),
+        (["--resume"], [], "--report runs nothing"),
+        ([], None, "no such file"),
+        ([], [], "holds no records"),
+        ([], ['{"model": "a", "script": "emitted"}'], "record 1 is not a bench record (no spec,"),
+        ([], ["{"], "1: not JSON"),
+    ],
+)
+def test_report_refuses_what_it_cannot_report(
+    argv: list[str],
+    lines: Optional[list[str]],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    jsonl = tmp_path / "bench.jsonl"
+    if lines is not None:
+        jsonl.write_text("".join(line + "\n" for line in lines))
+    assert main(["bench", "--report", str(jsonl), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bench.md").exists()

@@ -123,3 +123,22 @@ def load(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}:{number}: not a JSON object")
             records.append(record)
     return records
+
+
+# the fields the report reads from every record
+REPORTED_FIELDS = ("spec", "kind", "runtime", "status", "settings", "host", "versions")
+
+
+def load_runs(path: Path) -> list[dict[str, Any]]:
+    """The bench records of a JSONL file, for a report: a ValueError names a line that is not a
+    bench record (a missing field), or the file when it holds none."""
+    records = load(path)
+    for number, found in enumerate(records, 1):
+        missing = [name for name in REPORTED_FIELDS if name not in found]
+        if missing:
+            raise ValueError(
+                f"{path}: record {number} is not a bench record (no {', '.join(missing)})"
+            )
+    if not records:
+        raise ValueError(f"{path}: holds no records")
+    return records
