@@ -50,6 +50,8 @@ VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 # the GPU tests the check step runs (skipped without a GPU: the smoke run's check passes them by)
 CHECK_TESTS = ("tests/test_pytorch_runtime.py", "-k", "recorded_steps")
+# the seconds kept after `dlspec bench` for the report of what ran, should the budget cut it
+REPORT_SECONDS = 20.0
 # each step and the seconds it needs left to start
 STEPS = {"check": 30.0, "headline": 30.0, "bench": 60.0, "compare": 60.0}
 BROUGHT_BACK = (
@@ -315,13 +317,17 @@ def headline(session: Session, config: Settings, rows: list[dict]) -> str:
 
 
 def bench(session: Session, config: Settings) -> str:
-    """`dlspec bench` on the suite; its JSONL, table and chart copied into --out."""
+    """`dlspec bench` on the suite; its JSONL, table and chart copied into --out. When the budget
+    cuts it short, `dlspec bench --report` writes the table and chart of the runs it finished."""
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
     argv = [dlspec_command(), "bench", *config.bench_specs]
     argv += ["--targets", config.targets, "--device", config.device, "--epochs", "1"]
     argv += ["--max-steps", str(config.bench_steps), "--warmup", str(config.warmup)]
     argv += ["--timeout", str(config.bench_timeout), "--out", str(folder), "-q"]
-    code = session.run(argv, session.left() - 5)
+    code = session.run(argv, session.left() - REPORT_SECONDS)
+    jsonl = folder / "bench.jsonl"
+    if jsonl.is_file() and not (folder / "bench.md").is_file():
+        session.run([dlspec_command(), "bench", "--report", str(jsonl), "-q"], session.left() - 2)
     copied = _copy(folder, session.out, ("bench.jsonl", "bench.md", "bench.png"))
     return _status(code == 0, f"exit {code}, wrote {', '.join(copied) or 'nothing'}")
 

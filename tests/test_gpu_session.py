@@ -95,6 +95,35 @@ def test_a_smoke_run_ends_ok_and_writes_only_what_a_device_call_brings_back(
     assert {r["runtime"] for r in bench} == {"pytorch"}
 
 
+def test_a_bench_cut_by_the_budget_still_brings_back_the_table_of_what_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench command is stood in for by one that records a run and is killed (exit 124, as
+    Session.run says of a timeout); the report of that record is then made by the real
+    `dlspec bench --report`."""
+    from test_bench import run as bench_record
+
+    from dlspec.bench.record import append
+
+    session = gpu_session.Session(tmp_path, 300.0)
+    real_run = session.run
+    calls: list[list[str]] = []
+
+    def run(argv: list[str], timeout: float, *rest: object) -> int:
+        calls.append(list(argv))
+        if "--report" in argv:
+            return real_run(argv, timeout)
+        append(Path(argv[argv.index("--out") + 1]) / "bench.jsonl", bench_record("pytorch", 90.0))
+        return 124
+
+    monkeypatch.setattr(session, "run", run)
+    status = gpu_session.bench(session, gpu_session.settings(smoke=True))
+    session.log.close()
+    assert status.startswith("not ok: exit 124, wrote bench.jsonl, bench.md, bench.png")
+    assert "| pytorch | default (2 reported) | ok |" in (tmp_path / "bench.md").read_text()
+    assert len(calls) == 2 and calls[1][1:3] == ["bench", "--report"]
+
+
 def test_the_wheels_for_the_device_are_the_versions_setup_cfg_pins() -> None:
     """tools/gpu_wheels.sh downloads dlspec's dependencies and Keras at a checkout's versions."""
     wheels = (ROOT / "tools" / "gpu_wheels.sh").read_text()
