@@ -649,3 +649,18 @@ def test_report_refuses_what_it_cannot_report(
     assert main(["bench", "--report", str(jsonl), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "bench.md").exists()
+
+
+def test_a_report_of_several_hosts_or_settings_lists_each() -> None:
+    one = run("pytorch", 100.0)
+    other = run("mxnet", 50.0, host={"cpu_model": "Other CPU", "cpus": 16, "gpus": []})
+    text = report.report([one, other])
+    assert (
+        "- hosts (they differ):\n  - Test CPU, 2 CPUs; GPUs: none\n  - Other CPU, 16 CPUs" in text
+    )
+    assert "- runs: device cpu" in text  # the settings agree
+    longer = run("mxnet", 50.0)
+    longer["settings"] = {**longer["settings"], "epochs": 3}
+    text = report.report([one, longer])
+    assert "- host: Test CPU, 2 CPUs; GPUs: none\n- runs (their settings differ):\n" in text
+    assert "  - device cpu, data None, epochs 3," in text

@@ -224,23 +224,35 @@ def repeat_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[s
     return head, cells
 
 
-def header(records: list[Record]) -> list[str]:
-    """The report's title and what the runs had in common: host, settings."""
-    facts = records[0]["host"] if records else {}
-    s = dict(records[0]["settings"]) if records else {}
+def _host_line(facts: dict[str, Any]) -> str:
     gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in facts.get("gpus", [])) or "none"
+    return f"{facts.get('cpu_model', '?')}, {facts.get('cpus', '?')} CPUs; GPUs: {gpus}"
+
+
+def _runs_line(s: dict[str, Any]) -> str:
     epochs = "the spec's" if s.get("epochs") is None else s.get("epochs")
-    lines = [
-        "# dlspec bench",
-        "",
-        f"- host: {facts.get('cpu_model', '?')}, {facts.get('cpus', '?')} CPUs; GPUs: {gpus}",
-        f"- runs: device {s.get('device')}, data {s.get('data')}, epochs {epochs}, warm-up steps"
+    return (
+        f"device {s.get('device')}, data {s.get('data')}, epochs {epochs}, warm-up steps"
         f" {s.get('warmup')}, max steps {s.get('max_steps') or 'no limit'}"
-        f"{', --quick' if s.get('quick') else ''}",
+        f"{', --quick' if s.get('quick') else ''}"
+    )
+
+
+def header(records: list[Record]) -> list[str]:
+    """The report's title and what the runs had in common: host, settings (each different one
+    listed when the records disagree, as those of several sessions may: `bench --report`)."""
+    hosts = list(dict.fromkeys(_host_line(r.get("host") or {}) for r in records)) or ["?"]
+    runs = list(dict.fromkeys(_runs_line(r.get("settings") or {}) for r in records)) or ["?"]
+    lines = ["# dlspec bench", ""]
+    lines += [f"- host: {hosts[0]}"] if len(hosts) == 1 else ["- hosts (they differ):"]
+    lines += [f"  - {h}" for h in hosts if len(hosts) > 1]
+    lines += [f"- runs: {runs[0]}"] if len(runs) == 1 else ["- runs (their settings differ):"]
+    lines += [f"  - {r}" for r in runs if len(runs) > 1]
+    lines.append(
         "- s/epoch: a whole epoch without warm-up (blank when no whole epoch ran after the"
         " first); warm-up s: the epochs' time beyond their steps at the timed rate (compilation,"
-        " tracing); vs fastest: the fastest runtime's samples/s over this one's",
-    ]
+        " tracing); vs fastest: the fastest runtime's samples/s over this one's"
+    )
     return lines
 
 
