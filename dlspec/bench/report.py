@@ -123,6 +123,24 @@ def _threads(row: Row) -> str:
     return asked if shown in (None, row.threads) else f"{asked} ({shown} reported)"
 
 
+GPU_HEAD = ("GPU MB", "GPU util %")
+
+
+def _gpu(rows: list[Row]) -> bool:
+    """Whether any row's median run sampled a GPU (a GPU host, --device not cpu)."""
+    return any((row.median or {}).get("gpu") for row in rows)
+
+
+def _gpu_cells(row: Row) -> list[str]:
+    """The median run's peak GPU memory above the run's start, and its mean utilisation over the
+    timed steps (over the whole run when the record has no timed window: older records)."""
+    gpu = (row.median or {}).get("gpu") or {}
+    busy = gpu.get("timed_mean_utilization_percent")
+    if busy is None:
+        busy = gpu.get("mean_utilization_percent")
+    return [_num(gpu.get("peak_memory_mb"), 0), _num(busy, 0)]
+
+
 def training_table(rows: list[Row]) -> list[list[str]]:
     """The cells of a training spec's table."""
     best = _best(rows, lambda r: r["samples_per_second"], False)
@@ -133,7 +151,8 @@ def training_table(rows: list[Row]) -> list[list[str]]:
             row.name, _threads(row), row.status, _num(m.get("seconds_per_epoch"), 3),
             _ratio(m.get("samples_per_second"), best, False), _num(m.get("samples_per_second"), 1),
             _num(m.get("warmup_seconds"), 2), _num(m.get("final_loss"), 4),
-            _num(m.get("test_accuracy"), 4), _num(m.get("peak_rss_mb"), 0), _version(row.median),
+            _num(m.get("test_accuracy"), 4), _num(m.get("peak_rss_mb"), 0),
+            *(_gpu_cells(row) if _gpu(rows) else []), _version(row.median),
         ])  # fmt: skip
     return out
 
@@ -148,7 +167,7 @@ def inference_table(rows: list[Row]) -> list[list[str]]:
             row.name, _threads(row), row.status, _num(m.get("samples_per_second"), 1),
             _num(m.get("seconds_per_1000_samples"), 4),
             _ratio(m.get("samples_per_second"), best, False), _num(m.get("peak_rss_mb"), 0),
-            _version(row.median),
+            *(_gpu_cells(row) if _gpu(rows) else []), _version(row.median),
         ])  # fmt: skip
     return out
 
@@ -157,7 +176,7 @@ def markdown(head: tuple[str, ...], cells: list[list[str]]) -> str:
     """A markdown table, numbers right-aligned."""
     right = {"s/epoch", "vs fastest", "samples/s", "warm-up s", "final loss", "accuracy"}
     right |= {"peak MB", "s/1000 samples", "speed-up", "per replica"}
-    right |= {"ok runs", "fewest", "median", "most", "spread"}
+    right |= {"ok runs", "fewest", "median", "most", "spread", *GPU_HEAD}
     align = [
         "---:" if h in right or h.endswith(("thread(s)", "replica(s)")) else "---" for h in head
     ]
@@ -248,6 +267,13 @@ def header(records: list[Record]) -> list[str]:
     lines += [f"  - {h}" for h in hosts if len(hosts) > 1]
     lines += [f"- runs: {runs[0]}"] if len(runs) == 1 else ["- runs (their settings differ):"]
     lines += [f"  - {r}" for r in runs if len(runs) > 1]
+    if any(r.get("gpu") for r in records):
+        lines.append(
+            "- peak MB: the host's; GPU MB: the whole GPU's memory in use at the run's peak above"
+            " its start (nvidia-smi; JAX and TensorFlow reserve a pool up front by default, and"
+            " theirs is the pool); GPU util %: the mean over the timed steps (nvidia-smi, once a"
+            " second; over the whole run in records older than the timed window)"
+        )
     lines.append(
         "- s/epoch: a whole epoch without warm-up (blank when no whole epoch ran after the"
         " first); warm-up s: the epochs' time beyond their steps at the timed rate (compilation,"
@@ -262,10 +288,11 @@ def report(records: list[Record]) -> str:
     for spec, rows in group(records).items():
         kind = rows[0].runs[0]["kind"]
         lines += ["", f"## {spec} ({kind})", ""]
-        if kind == INFERENCE:
-            lines.append(markdown(INFERENCE_HEAD, inference_table(rows)))
-        else:
-            lines.append(markdown(TRAINING_HEAD, training_table(rows)))
+        head, table = (INFERENCE_HEAD, inference_table) if kind == INFERENCE else (
+            TRAINING_HEAD, training_table)  # fmt: skip
+        if _gpu(rows):  # beside peak MB (the host's), before the framework column
+            head = (*head[:-1], *GPU_HEAD, head[-1])
+        lines.append(markdown(head, table(rows)))
         scaling = thread_table(rows)
         if scaling:
             lines += ["", "Thread scaling (samples/s):", "", markdown(*scaling)]
