@@ -103,6 +103,7 @@ def test_example_trains_and_weights_round_trip(spec: Path, tmp_path: Path) -> No
     assert first["steps"] == 2 and first["warmup_steps"] == 1
     assert first["framework"] == "torch" and first["target"] == "pytorch"
     assert first["model"] == model.name and first["device"] == "cpu"
+    assert first["device_peak_memory_mb"] is None  # counted on a GPU only
     assert first["parameters"] == model.param_count  # `dlspec summary`'s total
     assert len(first["epoch_losses"]) == 1 and math.isfinite(first["final_loss"])
     assert first["samples_per_second"] > 0
@@ -765,6 +766,8 @@ def test_recorded_steps_train_the_same_weights_as_eager_on_a_gpu(tmp_path: Path,
     graphs, w_graphs = _recorded_run(script, tmp_path, "graphs", "--cuda-graphs")
     assert graphs["cuda_graphs"] and not graphs["jit_compile"] and eager["cuda_graphs"] is False
     assert validate_results(graphs) == []
+    # torch's own count of the tensors' GPU memory at its peak: the weights at least
+    assert graphs["device_peak_memory_mb"] > 0 and eager["device_peak_memory_mb"] > 0
     _, w_three = _recorded_run(script, tmp_path, "three", "--max-steps", "3")
     trained = max(float(np.abs(w_eager[k] - w_three[k]).max()) for k in w_eager)
     off = max(float(np.abs(w_graphs[k] - w_eager[k]).max()) for k in w_eager)

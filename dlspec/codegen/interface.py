@@ -219,6 +219,7 @@ RESULTS: dict[str, Field] = {
     "fused_optimizer": Field("bool", "PyTorch and Keras on torch: torch.optim's fused update in use (false with --no-fused-optimizer and for optimisers without one); null elsewhere", nullable=True),
     "mixed_precision": Field("str", "the forward pass autocast to this dtype (PyTorch --amp); off elsewhere", choices=("off", "bf16", "fp16")),
     "cuda_graphs": Field("bool", "PyTorch on a GPU: the steps replayed as CUDA graphs (--cuda-graphs); null on the CPU and elsewhere", nullable=True),
+    "device_peak_memory_mb": Field("float", "the most GPU memory the framework's allocator held for tensors at once, in MiB, as the framework counts it (PyTorch, Keras on torch: torch.cuda.max_memory_allocated; TensorFlow, Keras on TensorFlow: get_memory_info's peak; Keras on JAX: the device's peak_bytes_in_use): what the run used, not a pool reserved up front; null on the CPU and where the framework does not count (MXNet, CNTK)", nullable=True),
     # -- timing
     "steps": Field("int", "updates made (training), or batches run forward (inference)"),
     "warmup_steps": Field("int", "first steps left out of the timing (--warmup, at most steps - 1)"),

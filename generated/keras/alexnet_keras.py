@@ -1007,7 +1007,8 @@ def backend_facts(gpu):
     """The results' thread, CUDA/cuDNN and precision fields as this Keras backend reports them
     (the GPU's null on the CPU)."""
     backend = keras.backend.backend()
-    gpu_keys = ("cuda", "cudnn", "cudnn_benchmark", "tf32_matmul", "tf32_cudnn", "matmul_precision")
+    gpu_keys = ("cuda", "cudnn", "cudnn_benchmark", "tf32_matmul", "tf32_cudnn")
+    gpu_keys += ("matmul_precision", "device_peak_memory_mb")
     facts = dict.fromkeys(("threads",) + gpu_keys)
     if backend == "torch":
         import torch
@@ -1019,6 +1020,7 @@ def backend_facts(gpu):
             facts["cudnn_benchmark"] = bool(torch.backends.cudnn.benchmark)
             facts["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
             facts["tf32_cudnn"] = bool(torch.backends.cudnn.allow_tf32)
+            facts["device_peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
     elif backend == "tensorflow":
         import tensorflow as tf
 
@@ -1033,10 +1035,15 @@ def backend_facts(gpu):
             # TensorFlow autotunes cuDNN convolutions unless TF_CUDNN_USE_AUTOTUNE=0
             facts["cudnn_benchmark"] = os.environ.get("TF_CUDNN_USE_AUTOTUNE", "1") != "0"
             facts["tf32_matmul"] = facts["tf32_cudnn"] = tf32
+            facts["device_peak_memory_mb"] = (
+                tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+            )
     elif gpu is not None:
         import jax
 
         facts["matmul_precision"] = str(jax.config.jax_default_matmul_precision or "default")
+        peak = (jax.local_devices()[0].memory_stats() or {}).get("peak_bytes_in_use")
+        facts["device_peak_memory_mb"] = None if peak is None else peak / 2**20
     return facts
 
 

@@ -811,6 +811,7 @@ def platform_facts(model, args):
         "fused_optimizer": None,
         "mixed_precision": "off",
         "cuda_graphs": None,
+        "device_peak_memory_mb": None,
     }
 
 

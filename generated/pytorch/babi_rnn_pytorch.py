@@ -642,6 +642,9 @@ def platform_facts(model, args):
         "matmul_precision": None,
         "jit_compile": bool(args.compile or (args.cuda_graphs and not args.record_steps)),
         "cuda_graphs": bool(args.cuda_graphs) if gpu else None,
+        "device_peak_memory_mb": (
+            torch.cuda.max_memory_allocated(args.device) / 2**20 if gpu else None
+        ),
         "data_format": "NCHW",
         "memory_format": (
             "channels_last" if args.memory_format == torch.channels_last else "contiguous"

@@ -889,6 +889,9 @@ def platform_facts(model, args):
         "fused_optimizer": None,
         "mixed_precision": "off",
         "cuda_graphs": None,
+        "device_peak_memory_mb": (
+            tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpu else None
+        ),
     }
 
 
