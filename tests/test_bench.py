@@ -669,11 +669,15 @@ def test_a_report_of_several_hosts_or_settings_lists_each() -> None:
 def test_gpu_memory_and_utilisation_are_columns_when_a_run_sampled_a_gpu() -> None:
     gpu = {"peak_memory_mb": 1029.0, "mean_utilization_percent": 3.0, "samples": 11}
     timed = {**gpu, "timed_mean_utilization_percent": 87.4}
-    records = [run("pytorch", 100.0, gpu=timed), run("keras[jax]", 120.0, gpu=gpu)]
+    counted = {"device_peak_memory_mb": 612.4}
+    records = [
+        run("pytorch", 100.0, gpu=timed, results=counted),
+        run("keras[jax]", 120.0, gpu=gpu),
+    ]
     text = report.report(records)
     head = next(line for line in text.splitlines() if line.startswith("| runtime"))
-    assert head.endswith("| peak MB | GPU MB | GPU util % | framework |")
-    assert "| 100 | 1029 | 87 | torch 9.9, cpu |" in text  # the timed steps' utilisation
-    assert "| 100 | 1029 | 3 | torch 9.9, cpu |" in text  # an older record: the whole run's
+    assert head.endswith("| peak MB | GPU MB | tensors MB | GPU util % | framework |")
+    assert "| 100 | 1029 | 612 | 87 | torch 9.9, cpu |" in text  # the timed steps' utilisation
+    assert "| 100 | 1029 |  | 3 | torch 9.9, cpu |" in text  # an older record: the whole run's
     assert "GPU util %: the mean over the timed steps" in text
     assert "GPU MB" not in report.report([run("pytorch", 100.0)])  # no GPU: no columns

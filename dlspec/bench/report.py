@@ -123,7 +123,7 @@ def _threads(row: Row) -> str:
     return asked if shown in (None, row.threads) else f"{asked} ({shown} reported)"
 
 
-GPU_HEAD = ("GPU MB", "GPU util %")
+GPU_HEAD = ("GPU MB", "tensors MB", "GPU util %")
 
 
 def _gpu(rows: list[Row]) -> bool:
@@ -132,13 +132,16 @@ def _gpu(rows: list[Row]) -> bool:
 
 
 def _gpu_cells(row: Row) -> list[str]:
-    """The median run's peak GPU memory above the run's start, and its mean utilisation over the
-    timed steps (over the whole run when the record has no timed window: older records)."""
-    gpu = (row.median or {}).get("gpu") or {}
+    """The median run's peak GPU memory above the run's start, the peak its framework counts
+    for tensors, and its mean utilisation over the timed steps (over the whole run when the
+    record has no timed window: older records)."""
+    median = row.median or {}
+    gpu = median.get("gpu") or {}
     busy = gpu.get("timed_mean_utilization_percent")
     if busy is None:
         busy = gpu.get("mean_utilization_percent")
-    return [_num(gpu.get("peak_memory_mb"), 0), _num(busy, 0)]
+    tensors = (median.get("results") or {}).get("device_peak_memory_mb")
+    return [_num(gpu.get("peak_memory_mb"), 0), _num(tensors, 0), _num(busy, 0)]
 
 
 def training_table(rows: list[Row]) -> list[list[str]]:
@@ -271,8 +274,10 @@ def header(records: list[Record]) -> list[str]:
         lines.append(
             "- peak MB: the host's; GPU MB: the whole GPU's memory in use at the run's peak above"
             " its start (nvidia-smi; JAX and TensorFlow reserve a pool up front by default, and"
-            " theirs is the pool); GPU util %: the mean over the timed steps (nvidia-smi, once a"
-            " second; over the whole run in records older than the timed window)"
+            " theirs is the pool); tensors MB: the most the framework itself counts as held for"
+            " tensors (the results' device_peak_memory_mb; blank where it does not count); GPU"
+            " util %: the mean over the timed steps (nvidia-smi, once a second; over the whole"
+            " run in records older than the timed window)"
         )
     lines.append(
         "- s/epoch: a whole epoch without warm-up (blank when no whole epoch ran after the"
