@@ -7,99 +7,38 @@ import argparse
 import io
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from dlspec import __version__
 from dlspec.backends import TARGETS
+from dlspec.bench.command import add_bench
+from dlspec.cliargs import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_spec,
+    is_file,
+    positive,
+    target_list,
+    with_defaults,
+    with_specs,
+)
 from dlspec.codegen.compile import Compiled, compile_model
 from dlspec.codegen.files import stale_diff, write_all, write_bytes_atomic
 from dlspec.codegen.format_cache import default_directory
 from dlspec.codegen.render import use_format_cache
 from dlspec.console import color_enabled, diff_text, print_table, problems_text
 from dlspec.errors import DlspecError, SpecError, UsageError, display_path
-from dlspec.frontend.load import Built, build_file
-from dlspec.ir.attrs import PROFILES
 from dlspec.summary import summary_json, summary_markdown, summary_rows, summary_text, totals
 from dlspec.support import support_table
 
-if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
-    from dlspec.bench.runner import Settings
-    from dlspec.bench.session import Planned, Resumed
+if TYPE_CHECKING:  # verify's modules load only for `dlspec verify`
     from dlspec.verify.run import Check
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_BENCH_OUT = "out/bench"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
-
-
-def _targets(name: str, known: Sequence[str] = tuple(TARGETS)) -> list[str]:
-    """The names in a comma list (or every target for `all`); an unknown name or an empty list
-    is a usage error."""
-    if name == "all":
-        return list(TARGETS)
-    names = [n.strip() for n in name.split(",") if n.strip()]
-    if not names:
-        raise UsageError(f"no target named in {name!r} (known: {', '.join(known)}, all)")
-    for n in names:
-        if n not in known:
-            from dlspec.runtimes import PENDING  # the runtime table: only for this message
-
-            if n in PENDING:
-                raise UsageError(
-                    f"target {n!r} has a runtime (see `dlspec doctor`) but no emitter yet"
-                )
-            raise UsageError(f"unknown target {n!r} (known: {', '.join(known)}, all)")
-    return names
-
-
-def _positive(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    """An argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return value
-
-
-def _build(path: str, args: argparse.Namespace) -> Built:
-    """The spec built under --defaults, its lint warnings printed (with --strict: an error)."""
-    if not _is_file(path):
-        raise UsageError(f"no such spec file: {display_path(path)}")
-    built = build_file(path, args.defaults)
-    if built.warnings:
-        text = built.model.source.text
-        color = color_enabled(sys.stderr)
-        print(problems_text(list(built.warnings), path, text, color), file=sys.stderr)
-        if args.strict:
-            count = len(built.warnings)
-            raise DlspecError(
-                f"{display_path(path)}: {count} lint warning{'s' if count > 1 else ''} (--strict)"
-            )
-    return built
-
-
-def _is_file(path: str) -> bool:
-    try:
-        return Path(path).is_file()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        return False
 
 
 def _check_destinations(args: argparse.Namespace) -> None:
@@ -123,12 +62,12 @@ def _destination(args: argparse.Namespace, compiled: Compiled) -> Optional[Path]
 def cmd_compile(args: argparse.Namespace) -> int:
     """Compile every spec for every requested target; write nothing unless all succeed."""
     _check_destinations(args)
-    targets = _targets(args.target)
+    targets = target_list(args.target)
     if args.output and len(args.specs) * len(targets) != 1:
         raise UsageError("-o FILE takes exactly one spec and one target; use --out-dir")
     results: list[Compiled] = []
     for spec in args.specs:
-        built = _build(spec, args)
+        built = build_spec(spec, args)
         for target in targets:
             results.append(compile_model(built.model, target))
     files = []
@@ -157,8 +96,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Exit 1 with a diff when a committed generated file differs from what dlspec generates now."""
     stale = 0
     for spec in args.specs:
-        built = _build(spec, args)
-        for target in _targets(args.target):
+        built = build_spec(spec, args)
+        for target in target_list(args.target):
             compiled = compile_model(built.model, target)
             path = Path(args.out_dir) / compiled.target / compiled.filename
             diff = stale_diff(path, compiled.source)
@@ -211,7 +150,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
     failed = changed = 0
     for spec in args.specs:
-        if not _is_file(spec):
+        if not is_file(spec):
             raise UsageError(f"no such spec file: {display_path(spec)}")
         try:
             text = read_spec(spec)
@@ -241,11 +180,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """Print the per-layer table for each spec: text (a rich table on a terminal), a GitHub
     Markdown table, or one JSON document for them all."""
     if args.format == "json":
-        models = [(display_path(s), _build(s, args).model) for s in args.specs]
+        models = [(display_path(s), build_spec(s, args).model) for s in args.specs]
         print(summary_json(models))
         return EXIT_OK
     for spec in args.specs:
-        model = _build(spec, args).model
+        model = build_spec(spec, args).model
         if args.format == "markdown":
             print(summary_markdown(model))
         elif color_enabled(sys.stdout):
@@ -263,7 +202,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if Path(args.output).is_dir():
         raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
     fmt = graph.format_of(args.output, args.format)
-    model = _build(args.spec, args).model
+    model = build_spec(args.spec, args).model
     _write_bytes(Path(args.output), graph.graph_bytes(model, fmt, args.rankdir))
     Path(args.output).chmod(graph.file_mode())
     if not args.quiet:
@@ -287,7 +226,7 @@ def _verify_runtimes(spec: str, replicas: int = 1) -> tuple[list[str], list[str]
     from dlspec import runtimes  # imported here: compile and check need no NumPy
 
     known = runtimes.target_and_runtime_names(list(TARGETS))
-    names = runtimes.expand(_targets(spec, known) if spec != "all" else list(TARGETS))
+    names = runtimes.expand(target_list(spec, known) if spec != "all" else list(TARGETS))
     names, skipped = _replica_runtimes(names, spec, replicas) if replicas > 1 else (names, [])
     run = []
     for name in names:
@@ -333,7 +272,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     checks = []
     for spec in args.specs:
-        model = _build(spec, args).model
+        model = build_spec(spec, args).model
         if args.replicas > 1:
             checks += parallel.verify_replicas(
                 model, names, args.replicas, args.steps, precision=args.precision
@@ -359,174 +298,6 @@ def _print_matrix(checks: list[Check]) -> None:
         print(verify.matrix(checks))
 
 
-QUICK = {
-    "epochs": 1,
-    "max_steps": 12,
-    "warmup": 3,
-    "timeout": 300,
-    "threads": [1],
-}  # --quick: see docs/benchmarking.md
-
-
-def _thread_counts(text: str) -> list[int]:
-    """An argparse type: a comma list of counts >= 1 (threads, replicas), each once, in the order given."""
-    counts = []
-    for word in text.split(","):
-        try:
-            count = _positive(word.strip())
-        except argparse.ArgumentTypeError as err:
-            raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
-        if count not in counts:
-            counts.append(count)
-    return counts
-
-
-def _bench_threads(args: argparse.Namespace) -> list[Optional[int]]:
-    """The thread counts to run: --threads, else one thread under --quick (a busy sibling core
-    stalls OpenMP's barriers: measured 29x slower for PyTorch's two threads), else untouched."""
-    if args.threads:
-        return list(args.threads)
-    return list(QUICK["threads"]) if args.quick else [None]
-
-
-def _bench_settings(args: argparse.Namespace) -> Settings:
-    """The runs' settings from the flags; --quick fills what was not given."""
-    if args.quick and args.data != "synthetic":
-        raise UsageError("--quick runs on synthetic data; drop --data or --quick")
-    if args.data != "synthetic" and not Path(args.data).exists():
-        raise UsageError(f"--data {display_path(args.data)}: no such file or folder")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out {display_path(args.out)} exists and is not a directory")
-    quick = QUICK if args.quick else {}
-    from dlspec.bench.runner import Settings
-
-    return Settings(
-        device=args.device,
-        epochs=args.epochs if args.epochs is not None else quick.get("epochs"),
-        warmup=args.warmup if args.warmup is not None else quick.get("warmup", 5),
-        max_steps=args.max_steps if args.max_steps is not None else quick.get("max_steps", 0),
-        data=str(Path(args.data).resolve()) if args.data != "synthetic" else "synthetic",
-        timeout=float(args.timeout or quick.get("timeout", 1800)),
-        quick=args.quick,
-    )
-
-
-def _bench_specs(args: argparse.Namespace) -> list[str]:
-    """The specs named, else the default suite (the seed benchmarks in a checkout's examples/)."""
-    if args.specs:
-        return list(args.specs)
-    from dlspec.bench.suite import DEFAULT_SUITE, default_specs
-
-    specs = default_specs()
-    if not specs:
-        names = ", ".join(f"{n}.dl" for n in DEFAULT_SUITE)
-        raise UsageError(
-            f"no SPEC given and no examples/ folder holding the default suite ({names})"
-        )
-    return specs
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Run every spec's script in every runtime asked for; record, report and chart the runs
-    (--report: only the report and charts of the records a JSONL file holds)."""
-    from dlspec import runtimes
-    from dlspec.bench import host, progress, session
-
-    if args.report:
-        return _bench_report(args)
-    args.out = args.out or DEFAULT_BENCH_OUT
-    settings = _bench_settings(args)
-    known = runtimes.target_and_runtime_names(list(TARGETS))
-    names = runtimes.expand(
-        _targets(args.targets, known) if args.targets != "all" else list(TARGETS)
-    )
-    specs = [(spec, _build(spec, args).model) for spec in _bench_specs(args)]
-    out = Path(args.out)
-    replicas = list(args.replicas or [1])
-    planned = session.plan(specs, names, _bench_threads(args), args.repeat, out, replicas)
-    facts = host.describe()
-    kept: list[dict] = []
-    if args.resume:
-        planned, kept = _resumed(planned, settings, facts, out, args.quiet)
-    shown = progress.display(len(planned.jobs), quiet=args.quiet)
-    records = kept + session.run(planned, settings, out, shown, facts)
-    reused = f" ({len(kept)} from before, --resume)" if kept else ""
-    return _bench_written(records, out, out / session.JSONL, f"recorded{reused}", args.quiet)
-
-
-def _bench_written(
-    records: list[dict[str, Any]], out: Path, jsonl: Path, said: str, quiet: bool
-) -> int:
-    """Write OUT's report and charts of `records`, print the report (--quiet: only when a run
-    was not ok) and where it went; exit 1 when a run was not ok."""
-    from dlspec.bench import session
-
-    written = session.write_reports(records, out)
-    ok = all(r["status"] == "ok" for r in records)
-    if not (quiet and ok):
-        sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
-    if not quiet:
-        where = ", ".join(display_path(str(p)) for p in written)
-        print(
-            f"bench: {len(records)} run(s) {said} in {display_path(str(jsonl))}; wrote {where}",
-            file=sys.stderr,
-        )
-    return EXIT_OK if ok else EXIT_FAILED
-
-
-def _bench_report(args: argparse.Namespace) -> int:
-    """--report JSONL: the report and charts of every record the file holds, beside it (or in
-    --out); nothing runs."""
-    from dlspec.bench import record
-
-    if args.specs or args.resume:
-        raise UsageError("--report runs nothing: drop the SPEC(s) and --resume")
-    jsonl = Path(args.report)
-    if not jsonl.is_file():
-        raise UsageError(f"--report {display_path(args.report)}: no such file")
-    try:
-        records = record.load_runs(jsonl)
-    except ValueError as err:
-        raise UsageError(f"--report: {err}") from None
-    out = Path(args.out) if args.out else jsonl.parent
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {display_path(str(out))} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    return _bench_written(records, out, jsonl, "reported", args.quiet)
-
-
-def _resumed(
-    planned: Planned,
-    settings: Settings,
-    facts: dict[str, Any],
-    out: Path,
-    quiet: bool,
-) -> tuple[Planned, list[dict[str, Any]]]:
-    """--resume: the jobs left to run and the records of those OUT/bench.jsonl holds, said."""
-    from dlspec.bench import session
-
-    jsonl = out / session.JSONL
-    try:
-        found = session.resume(planned, settings, facts, jsonl)
-    except ValueError as err:
-        raise UsageError(f"--resume: {err} (mend or delete that line)") from None
-    if not quiet:
-        print(
-            f"bench: --resume: {len(found.kept)} of {len(planned.jobs)} run(s) already ok in "
-            f"{display_path(str(jsonl))}; running {len(found.left.jobs)}{_differing(found)}",
-            file=sys.stderr,
-        )
-    return found.left, found.kept
-
-
-def _differing(found: Resumed) -> str:
-    """Why runs recorded ok before run again: each differing field and how many runs it held."""
-    if not found.differing:
-        return ""
-    named = ", ".join(f"{name} ({count})" for name, count in sorted(found.differing.items()))
-    return f" (ok before, but their records differ in: {named})"
-
-
 def cmd_weights_import(args: argparse.Namespace) -> int:
     """Convert a library model's weights (torchvision state_dict, Keras weights) into the spec's
     canonical npz; every missing, unexpected or mis-shaped tensor is an error, and then nothing
@@ -540,11 +311,11 @@ def cmd_weights_import(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--from {library!r}: unknown library (known: {', '.join(importer.LIBRARIES)})"
         )
-    if not _is_file(source):
+    if not is_file(source):
         raise UsageError(f"no such weights file: {display_path(source)}")
     if Path(args.output).is_dir():
         raise UsageError(f"-o {display_path(args.output)} is a directory; give a file name")
-    built = _build(args.spec, args)
+    built = build_spec(args.spec, args)
     imported = importer.import_weights(built.model, importer.load_source(library, source))
     if args.show_map:
         print(imported.table())
@@ -588,26 +359,10 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _with_specs(p: argparse.ArgumentParser) -> None:
-    """The SPEC... arguments and --defaults, as the commands that build specs take them."""
-    p.add_argument("specs", nargs="+", metavar="SPEC", help=".dl spec file(s)")
-    _with_defaults(p)
-
-
-def _with_defaults(p: argparse.ArgumentParser) -> None:
-    """--defaults and --strict, as every command that builds a spec takes them."""
-    p.add_argument("--defaults", choices=PROFILES, help="override the spec's defaults profile")
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help="lint warnings fail the command (exit 1, nothing written)",
-    )
-
-
 def _add_compile(sub: argparse._SubParsersAction) -> None:
     """`dlspec compile`: its arguments and the function that runs it."""
     p = sub.add_parser("compile", help="generate a script per target")
-    _with_specs(p)
+    with_specs(p)
     p.add_argument("--target", "-t", default="pytorch", help="target name, a comma list, or all")
     p.add_argument("-o", "--output", help="write to FILE (one spec, one target)")
     p.add_argument("--out-dir", help="write DIR/<target>/<model>_<target>.py")
@@ -618,7 +373,7 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
 def _add_check(sub: argparse._SubParsersAction) -> None:
     """`dlspec check`: its arguments and the function that runs it."""
     p = sub.add_parser("check", help="fail when committed generated files are stale")
-    _with_specs(p)
+    with_specs(p)
     p.add_argument(
         "--target", "-t", default="all", help="target name, a comma list, or all (default)"
     )
@@ -644,7 +399,7 @@ def _add_fmt(sub: argparse._SubParsersAction) -> None:
 def _add_summary(sub: argparse._SubParsersAction) -> None:
     """`dlspec summary`: its arguments and the function that runs it."""
     p = sub.add_parser("summary", help="per-layer shapes and parameter counts")
-    _with_specs(p)
+    with_specs(p)
     p.add_argument(
         "--format",
         choices=("table", "json", "markdown"),
@@ -658,7 +413,7 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
     """`dlspec graph`: its arguments and the function that runs it."""
     p = sub.add_parser("graph", help="draw the network (graphviz): SVG, PNG or DOT")
     p.add_argument("spec", metavar="SPEC", help=".dl spec file")
-    _with_defaults(p)
+    with_defaults(p)
     p.add_argument("-o", "--output", required=True, help="FILE.svg, FILE.png or FILE.dot")
     p.add_argument(
         "--format", choices=("svg", "png", "dot"), help="default: from the output's suffix"
@@ -670,12 +425,12 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     """`dlspec verify`: its arguments and the function that runs it."""
     p = sub.add_parser("verify", help="prove the targets compute the same model as the oracle")
-    _with_specs(p)
+    with_specs(p)
     p.add_argument(
         "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
     )
     p.add_argument(
-        "--steps", type=_positive, default=5, help="training steps to compare (default 5)"
+        "--steps", type=positive, default=5, help="training steps to compare (default 5)"
     )
     p.add_argument(
         "--precision",
@@ -686,7 +441,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--replicas",
-        type=_positive,
+        type=positive,
         default=1,
         help="also run each script as N data-parallel replicas on this host (pytorch: torchrun; "
         "tensorflow, mxnet, cntk, keras[jax]: the script's --replicas N) "
@@ -694,72 +449,6 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", help="also write the checks as JSON to this file")
     p.set_defaults(func=cmd_verify)
-
-
-def _add_bench(sub: argparse._SubParsersAction) -> None:
-    """`dlspec bench`: its arguments and the function that runs it."""
-    p = sub.add_parser("bench", help="time the scripts in their runtimes; table, chart, JSONL")
-    p.add_argument(
-        "specs",
-        nargs="*",
-        metavar="SPEC",
-        help=".dl spec file(s); none: the default suite, the seed benchmarks in examples/",
-    )
-    _with_defaults(p)
-    p.add_argument(
-        "--targets", default="all", help="comma list of targets or runtimes (keras[jax]), or all"
-    )
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "gpu"),
-        default="auto",
-        help="every script's --device (auto: a GPU when the framework sees one)",
-    )
-    p.add_argument("--epochs", type=_positive, help="epochs per run (default: the spec's)")
-    p.add_argument(
-        "--threads", type=_thread_counts, metavar="N,N,...", help="CPU thread counts to run each at"
-    )
-    p.add_argument(
-        "--replicas",
-        type=_thread_counts,
-        metavar="N,N,...",
-        help="data-parallel replica counts to run each training script at, on this host "
-        "(default 1; a target without a launcher is reported unsupported above 1)",
-    )
-    p.add_argument("--repeat", type=_positive, default=1, help="runs of each (the median counts)")
-    p.add_argument("--warmup", type=_non_negative, help="steps left out of the timing (default 5)")
-    p.add_argument(
-        "--max-steps", type=_non_negative, help="stop each run after this many steps (0: none)"
-    )
-    p.add_argument(
-        "--data", default="synthetic", help="the spec's dataset folder (default synthetic)"
-    )
-    p.add_argument(
-        "--out",
-        help=f"folder of the JSONL, report and charts (default {DEFAULT_BENCH_OUT}; with "
-        "--report: the JSONL's folder)",
-    )
-    p.add_argument(
-        "--timeout", type=_positive, help="seconds before a run is killed (default 1800)"
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="synthetic data, 1 epoch cut at 12 steps (3 of them warm-up), one thread each, "
-        "300 s timeout",
-    )
-    p.add_argument(
-        "--report",
-        metavar="JSONL",
-        help="run nothing: write the report and charts of every record in JSONL (a bench.jsonl)",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip the runs OUT/bench.jsonl holds as ok (same script, settings and host); the "
-        "report holds them too",
-    )
-    p.set_defaults(func=cmd_bench)
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:
@@ -779,7 +468,7 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
         help="torchvision STATE_DICT.pt, or keras FILE.weights.h5 | FILE.keras",
     )
     p.add_argument("-o", "--output", required=True, help="the npz to write")
-    _with_defaults(p)
+    with_defaults(p)
     p.add_argument(
         "--show-map", action="store_true", help="print which library layer fills which spec layer"
     )
@@ -816,7 +505,7 @@ COMMANDS = (
     _add_summary,
     _add_graph,
     _add_verify,
-    _add_bench,
+    add_bench,
     _add_weights,
     _add_doctor,
     _add_targets,

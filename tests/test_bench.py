@@ -334,10 +334,11 @@ def test_bench_runs_pytorch_and_mxnet_and_reports_a_missing_runtime(
     [([], [None]), (["--quick"], [1]), (["--quick", "--threads", "2,1"], [2, 1])],
 )
 def test_quick_runs_one_thread_unless_told(flags: list[str], threads: list) -> None:
-    from dlspec.cli import _bench_threads, make_parser
+    from dlspec.bench.command import bench_threads
+    from dlspec.cli import make_parser
 
     args = make_parser().parse_args(["bench", MLP, *flags])
-    assert _bench_threads(args) == threads
+    assert bench_threads(args) == threads
 
 
 def test_default_suite_is_the_seed_benchmarks_in_examples(tmp_path: Path) -> None:
