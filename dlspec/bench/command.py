@@ -27,8 +27,6 @@ if TYPE_CHECKING:  # bench's modules load only for `dlspec bench`
 
 
 DEFAULT_BENCH_OUT = "out/bench"
-
-
 QUICK = {
     "epochs": 1,
     "max_steps": 12,
