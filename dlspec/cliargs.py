@@ -37,26 +37,25 @@ def target_list(name: str, known: Sequence[str] = tuple(TARGETS)) -> list[str]:
     return names
 
 
-def positive(text: str) -> int:
-    """An argparse type: an integer >= 1."""
+def _at_least(text: str, low: int) -> int:
+    """`text` as an integer >= low, else argparse's error saying why."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, not {value}")
     return value
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    return _at_least(text, 1)
 
 
 def non_negative(text: str) -> int:
     """An argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return value
+    return _at_least(text, 0)
 
 
 def thread_counts(text: str) -> list[int]:
