@@ -147,6 +147,7 @@ def _gpu_cells(row: Row) -> list[str]:
 def training_table(rows: list[Row]) -> list[list[str]]:
     """The cells of a training spec's table."""
     best = _best(rows, lambda r: r["samples_per_second"], False)
+    gpu = _gpu(rows)
     out = []
     for row in rows:
         m = row.median or {}
@@ -155,7 +156,7 @@ def training_table(rows: list[Row]) -> list[list[str]]:
             _ratio(m.get("samples_per_second"), best, False), _num(m.get("samples_per_second"), 1),
             _num(m.get("warmup_seconds"), 2), _num(m.get("final_loss"), 4),
             _num(m.get("test_accuracy"), 4), _num(m.get("peak_rss_mb"), 0),
-            *(_gpu_cells(row) if _gpu(rows) else []), _version(row.median),
+            *(_gpu_cells(row) if gpu else []), _version(row.median),
         ])  # fmt: skip
     return out
 
@@ -163,6 +164,7 @@ def training_table(rows: list[Row]) -> list[list[str]]:
 def inference_table(rows: list[Row]) -> list[list[str]]:
     """The cells of an inference spec's table."""
     best = _best(rows, lambda r: r["samples_per_second"], False)
+    gpu = _gpu(rows)
     out = []
     for row in rows:
         m = row.median or {}
@@ -170,7 +172,7 @@ def inference_table(rows: list[Row]) -> list[list[str]]:
             row.name, _threads(row), row.status, _num(m.get("samples_per_second"), 1),
             _num(m.get("seconds_per_1000_samples"), 4),
             _ratio(m.get("samples_per_second"), best, False), _num(m.get("peak_rss_mb"), 0),
-            *(_gpu_cells(row) if _gpu(rows) else []), _version(row.median),
+            *(_gpu_cells(row) if gpu else []), _version(row.median),
         ])  # fmt: skip
     return out
 
