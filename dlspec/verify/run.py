@@ -261,15 +261,7 @@ def run_script(
     if precision != "float32":
         args[3] = out_name = f"{out_name}_{precision}"
         args += ["--verify-precision", precision]
-    forked = _forked(rt, script, args, timeout) if zygote.enabled(rt) else None
-    if forked:
-        returncode, stderr = forked
-    else:
-        cmd = rt.command(str(script), *args)
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, env=rt.environment(), timeout=timeout
-        )
-        returncode, stderr = done.returncode, done.stderr
+    returncode, stderr = execute(rt, script, args, timeout)
     if returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         raise VerifyError(f"{rt.name}: script failed (exit {returncode}):\n{tail}")
@@ -277,7 +269,29 @@ def run_script(
         return {k: f[k] for k in f.files}
 
 
-def _forked(rt: Runtime, script: Path, args: list[str], timeout: int) -> Optional[tuple[int, str]]:
+def execute(
+    rt: Runtime, script: Path, args: list[str], timeout: float, cwd: Optional[Path] = None
+) -> tuple[int, str]:
+    """Run a generated script in `rt` with `args` in folder `cwd` (this process's when None):
+    its exit status and stderr. A child of `rt`'s zygote runs it where one is enabled and
+    starts, else a process of its own; past `timeout` seconds, subprocess.TimeoutExpired."""
+    forked = _forked(rt, script, args, timeout, cwd) if zygote.enabled(rt) else None
+    if forked is not None:
+        return forked
+    done = subprocess.run(
+        rt.command(str(script), *args),
+        capture_output=True,
+        text=True,
+        env=rt.environment(),
+        timeout=timeout,
+        cwd=cwd,
+    )
+    return done.returncode, done.stderr
+
+
+def _forked(
+    rt: Runtime, script: Path, args: list[str], timeout: float, cwd: Optional[Path]
+) -> Optional[tuple[int, str]]:
     """Run the script in a child of `rt`'s zygote (its framework imported once): its exit
     status and stderr, or None when no zygote starts (then a process of its own runs it); past
     `timeout` seconds, subprocess.TimeoutExpired as subprocess.run raises."""
@@ -286,7 +300,7 @@ def _forked(rt: Runtime, script: Path, args: list[str], timeout: int) -> Optiona
         warm = zygote.zygote(rt)
     except OSError:
         return None
-    done = warm.run(str(script), args, rt.environment(), files, timeout)
+    done = warm.run(str(script), args, rt.environment(), files, timeout, cwd)
     stderr = files[1].read_text(encoding="utf-8", errors="replace")
     if done.timed_out:
         raise subprocess.TimeoutExpired(rt.command(str(script), *args), timeout, stderr=stderr)

@@ -136,11 +136,12 @@ class Zygote:
 
     def run(
         self, script: str, args: list[str], env: dict[str, str], files: tuple[Path, Path],
-        timeout: float,
+        timeout: float, cwd: Optional[Path] = None,
     ) -> Finished:  # fmt: skip
-        """Run `script` with `args` in a forked child (its stdout and stderr to `files`); past
-        `timeout` seconds its process group is killed."""
-        job = {"script": script, "args": args, "env": {**env, **CPU_ONLY}, "cwd": os.getcwd()}
+        """Run `script` with `args` in a forked child in folder `cwd` (this process's when None),
+        its stdout and stderr to `files`; past `timeout` seconds its process group is killed."""
+        folder = str(cwd) if cwd is not None else os.getcwd()
+        job = {"script": script, "args": args, "env": {**env, **CPU_ONLY}, "cwd": folder}
         job.update(stdout=str(files[0]), stderr=str(files[1]))
         assert self.process.stdin is not None
         self.process.stdin.write((json.dumps(job) + "\n").encode())
