@@ -4,7 +4,6 @@ every target's script times forward passes in evaluation mode (samples/s, second
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from dlspec.codegen.compile import compile_model
 from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build
 from dlspec.runtimes import RUNTIMES, runtime
-from dlspec.verify.run import verify_model
+from dlspec.verify.run import execute, verify_model
 
 FEATURES = """
 model features {
@@ -50,14 +49,8 @@ def test_the_script_times_forward_passes(name: str, tmp_path: Path) -> None:
     script.write_text(compile_model(build(FEATURES).model, rt.target).source, encoding="utf-8")
     out = tmp_path / "results.json"
     flags = ["--device", "cpu", "--batch-size", "4", "--max-steps", "6", "--warmup", "2"]
-    done = subprocess.run(
-        rt.command(str(script), *flags, "--results", str(out)),
-        capture_output=True,
-        text=True,
-        env=rt.environment(),
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, stderr = execute(rt, script, [*flags, "--results", str(out)], 600)
+    assert code == 0, stderr[-2000:]
     results = json.loads(out.read_text())
     assert validate_results(results) == []
     assert results["kind"] == "inference" and results["runtime"] == name

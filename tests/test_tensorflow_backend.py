@@ -6,8 +6,6 @@ import ast
 import importlib.util
 import json
 import math
-import subprocess
-import sys
 import tempfile
 import time
 import types
@@ -28,6 +26,7 @@ from dlspec.codegen.contract import SYNTHETIC_POOL_BATCHES
 from dlspec.codegen.interface import validate_results
 from dlspec.frontend.load import build, build_file
 from dlspec.ir.model import Layer, Model
+from dlspec.runtimes import runtime
 from dlspec.verify import run as V
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -713,9 +712,9 @@ def _verify_with_flags(model: Model, *flags: str) -> list[V.Check]:
         np.savez(work / "batches.npz", **batches)
         script = work / "script.py"
         script.write_text(compile_model(model, "tensorflow").source, encoding="utf-8")
-        command = [sys.executable, str(script), "--verify", str(work), "--verify-name", "r"]
-        done = subprocess.run([*command, "--device", "cpu", *flags], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
+        args = ["--verify", str(work), "--verify-name", "r", "--device", "cpu", *flags]
+        code, stderr = V.execute(runtime("tensorflow"), script, args, 900)
+        assert code == 0, stderr[-3000:]
         got = dict(np.load(work / "r.npz"))
         name = "tensorflow " + " ".join(flags)
         checks = V.compare(model.source.path, name, model, V.oracle_on(model, start, batches), got)
@@ -973,10 +972,11 @@ def import_script(model: Model, folder: Path) -> types.ModuleType:
 
 
 def run_script(script: Path, cwd: Path, *args: str) -> dict[str, Any]:
-    """Run a script in a fresh interpreter on the CPU; its results JSON."""
-    command = [sys.executable, str(script), "--device", "cpu", "--results", "r.json", *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr[-3000:]}"
+    """Run a script on the CPU in a process of its own (forked from a warm interpreter where
+    the suite's zygote is on), in folder `cwd`; its results JSON."""
+    argv = ["--device", "cpu", "--results", "r.json", *args]
+    code, stderr = V.execute(runtime("tensorflow"), script, argv, 900, cwd)
+    assert code == 0, f"{script.name} {' '.join(argv)} failed:\n{stderr[-3000:]}"
     return json.loads((cwd / "r.json").read_text())
 
 

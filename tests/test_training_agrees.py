@@ -7,7 +7,6 @@ an MLP, a CNN with batch norm (its running statistics too) and a GRU with Adam.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from replica_runs import MLP
 from dlspec.codegen.compile import compile_model
 from dlspec.frontend.load import build
 from dlspec.runtimes import RUNTIMES
+from dlspec.verify.run import execute
 
 pytestmark = pytest.mark.framework
 
@@ -89,15 +89,8 @@ def _train(
     argv = ["--device", "cpu", "--warmup", "1", "--data", str(data)]
     argv += ["--results", f"{tag}.json", "--weights-out", f"{tag}.npz"]
     argv += ["--weights-in", str(start)] if start else []
-    done = subprocess.run(
-        rt.command(str(script), *argv),
-        cwd=folder,
-        env=rt.environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    code, stderr = execute(rt, script, argv, 600, folder)
+    assert code == 0, stderr[-3000:]
     with np.load(folder / f"{tag}.npz") as f:
         return json.loads((folder / f"{tag}.json").read_text()), {k: f[k] for k in f.files}
 

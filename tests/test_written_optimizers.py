@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from dlspec.errors import Pos
 from dlspec.ir.model import Optimizer
 from dlspec.oracle.optim import ReferenceOptimizer
 from dlspec.runtimes import RUNTIMES, probe, runtime
+from dlspec.verify.run import execute
 
 # loud numbers: eps large enough that its placement shows in float32, short memories
 FORMS = forms({"eps": 0.01, "beta1": 0.8, "beta2": 0.9, "rho": 0.8})
@@ -243,16 +243,9 @@ def results(
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "jobs.json").write_text(json.dumps(jobs))
     (tmp / "driver.py").write_text(DRIVER)
-    done = subprocess.run(
-        rt.command(
-            str(tmp / "driver.py"), str(tmp / "jobs.json"), str(tmp / "out.json"), rt.target
-        ),
-        env=rt.environment(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    args = [str(tmp / "jobs.json"), str(tmp / "out.json"), rt.target]
+    code, stderr = execute(rt, tmp / "driver.py", args, 900)
+    assert code == 0, stderr[-4000:]
     return json.loads((tmp / "out.json").read_text())
 
 
