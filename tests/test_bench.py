@@ -656,15 +656,37 @@ def test_a_report_of_several_hosts_or_settings_lists_each() -> None:
     one = run("pytorch", 100.0)
     other = run("mxnet", 50.0, host={"cpu_model": "Other CPU", "cpus": 16, "gpus": []})
     text = report.report([one, other])
-    assert (
-        "- hosts (they differ):\n  - Test CPU, 2 CPUs; GPUs: none\n  - Other CPU, 16 CPUs" in text
-    )
-    assert "- runs: device cpu" in text  # the settings agree
+    assert "- setups (the records' hosts or settings differ; each row names its own):\n" in text
+    assert "  - setup 1: host Test CPU, 2 CPUs; GPUs: none; runs device cpu," in text
+    assert "  - setup 2: host Other CPU, 16 CPUs; GPUs: none; runs device cpu," in text
+    assert "| pytorch, setup 1 | default (2 reported) | ok |" in text
+    assert "| mxnet, setup 2 | default (2 reported) | ok |" in text
     longer = run("mxnet", 50.0)
     longer["settings"] = {**longer["settings"], "epochs": 3}
     text = report.report([one, longer])
-    assert "- host: Test CPU, 2 CPUs; GPUs: none\n- runs (their settings differ):\n" in text
-    assert "  - device cpu, data None, epochs 3," in text
+    assert (
+        "  - setup 2: host Test CPU, 2 CPUs; GPUs: none; runs device cpu, data None, epochs 3,"
+        in text
+    )
+    assert "- host:" not in text and "- runs:" not in text
+    assert report.report([one, run("mxnet", 50.0)]).count("setup") == 0  # one session: as ever
+
+
+def test_runs_of_different_setups_never_share_a_row() -> None:
+    """The same runtime on two machines (or with other settings) is two rows, each with its own
+    median, not one row with two runs as --repeat makes."""
+    here = [run("pytorch", rate) for rate in (100.0, 110.0)]
+    there = run("pytorch", 900.0, host={"cpu_model": "GPU host", "cpus": 16, "gpus": []})
+    rows = report.group([*here, there])["a.dl"]
+    assert [(row.name, len(row.runs)) for row in rows] == [
+        ("pytorch, setup 1", 2),
+        ("pytorch, setup 2", 1),
+    ]
+    text = report.report([*here, there])
+    assert "| pytorch, setup 2 | default (2 reported) | ok | 1.000 | 1.00x | 900.0 |" in text
+    repeats = text[text.index("Repeats") :]
+    assert "| pytorch, setup 1 | 2 | 100.0 | 100.0 | 110.0 |" in repeats
+    assert "| pytorch, setup 2 | 1 |" in repeats
 
 
 def test_gpu_memory_and_utilisation_are_columns_when_a_run_sampled_a_gpu() -> None:

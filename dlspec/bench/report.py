@@ -14,19 +14,27 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class Row:
-    """The runs of one (spec, runtime, thread count, replica count): the median ok run stands
-    for them."""
+    """The runs of one (spec, runtime, thread count, replica count, setup): the median ok run
+    stands for them. `setup` numbers the host and settings the runs had, from 1, when the
+    records hold several (`bench --report` of several sessions); 0 when they hold one."""
 
     spec: str
     runtime: str
     threads: Optional[int]
     replicas: int
     runs: list[Record]
+    setup: int = 0
+
+    @property
+    def runtime_label(self) -> str:
+        """The runtime, and its setup's number when the records hold several."""
+        return f"{self.runtime}, setup {self.setup}" if self.setup else self.runtime
 
     @property
     def name(self) -> str:
-        """The runtime, and its replica count when it ran data-parallel."""
-        return self.runtime if self.replicas == 1 else f"{self.runtime}, {self.replicas} replicas"
+        """The runtime (and setup), and its replica count when it ran data-parallel."""
+        label = self.runtime_label
+        return label if self.replicas == 1 else f"{label}, {self.replicas} replicas"
 
     @property
     def ok(self) -> list[Record]:
@@ -59,17 +67,33 @@ def _order(runtime: str) -> int:
     return RUNTIME_NAMES.index(runtime) if runtime in RUNTIME_NAMES else len(RUNTIME_NAMES)
 
 
+def _setup(r: Record) -> tuple[str, str]:
+    """The host and settings lines of a run."""
+    return _host_line(r.get("host") or {}), _runs_line(r.get("settings") or {})
+
+
+def setups(records: list[Record]) -> list[tuple[str, str]]:
+    """The (host, settings) lines the records hold, in the order they first appear: one for
+    the runs of one session; a run of another machine or with other settings adds one."""
+    return list(dict.fromkeys(_setup(r) for r in records)) or [("?", "?")]
+
+
 def group(records: list[Record]) -> dict[str, list[Row]]:
-    """Rows per spec: specs in the order they first appear, rows by runtime (the schema's
-    order), then replica count, then thread count (the framework's default first)."""
-    runs: dict[tuple[str, str, Optional[int], int], list[Record]] = {}
+    """Rows per spec: specs in the order they first appear, rows by setup (when the records
+    hold several), runtime (the schema's order), replica count, then thread count (the
+    framework's default first). Runs of different setups never share a row."""
+    found = setups(records)
+    number = {pair: index + 1 for index, pair in enumerate(found)} if len(found) > 1 else {}
+    runs: dict[tuple[str, str, Optional[int], int, int], list[Record]] = {}
     for r in records:
         key = (r["spec"], r["runtime"], r["settings"]["threads"], r.get("replicas", 1))
-        runs.setdefault(key, []).append(r)
+        runs.setdefault((*key, number.get(_setup(r), 0)), []).append(r)
     specs = list(dict.fromkeys(r["spec"] for r in records))
-    key = lambda k: (_order(k[1]), k[1], k[3], -1 if k[2] is None else k[2])  # noqa: E731
+    key = lambda k: (k[4], _order(k[1]), k[1], k[3], -1 if k[2] is None else k[2])  # noqa: E731
     return {
-        spec: [Row(*k, runs[k]) for k in sorted((k for k in runs if k[0] == spec), key=key)]
+        spec: [
+            Row(*k[:4], runs[k], k[4]) for k in sorted((k for k in runs if k[0] == spec), key=key)
+        ]
         for spec in specs
     }
 
@@ -216,13 +240,13 @@ def replica_table(rows: list[Row]) -> Optional[tuple[tuple[str, ...], list[list[
         return None
     head = ("runtime", *(f"{n} replica(s)" for n in counts), "per replica", "speed-up")
     cells = []
-    for runtime, threads in dict.fromkeys((r.runtime, r.threads) for r in rows):
-        mine = [r for r in rows if (r.runtime, r.threads) == (runtime, threads)]
+    for label, threads in dict.fromkeys((r.runtime_label, r.threads) for r in rows):
+        mine = [r for r in rows if (r.runtime_label, r.threads) == (label, threads)]
         rate = {r.replicas: (r.median or {}).get("samples_per_second") for r in mine}
         first, last = rate.get(counts[0]), rate.get(counts[-1])
         speedup = f"{last / first:.2f}x" if first and last else ""
         each = last / counts[-1] if last else None
-        name = runtime if threads is None else f"{runtime}, {threads} thread(s)"
+        name = label if threads is None else f"{label}, {threads} thread(s)"
         cells.append([name, *(_num(rate.get(n), 1) for n in counts), _num(each, 1), speedup])
     return head, cells
 
@@ -263,15 +287,16 @@ def _runs_line(s: dict[str, Any]) -> str:
 
 
 def header(records: list[Record]) -> list[str]:
-    """The report's title and what the runs had in common: host, settings (each different one
-    listed when the records disagree, as those of several sessions may: `bench --report`)."""
-    hosts = list(dict.fromkeys(_host_line(r.get("host") or {}) for r in records)) or ["?"]
-    runs = list(dict.fromkeys(_runs_line(r.get("settings") or {}) for r in records)) or ["?"]
+    """The report's title and what the runs had in common: host and settings; when the records
+    disagree (those of several sessions may: `bench --report`), each setup, numbered as the
+    rows name theirs."""
+    found = setups(records)
     lines = ["# dlspec bench", ""]
-    lines += [f"- host: {hosts[0]}"] if len(hosts) == 1 else ["- hosts (they differ):"]
-    lines += [f"  - {h}" for h in hosts if len(hosts) > 1]
-    lines += [f"- runs: {runs[0]}"] if len(runs) == 1 else ["- runs (their settings differ):"]
-    lines += [f"  - {r}" for r in runs if len(runs) > 1]
+    if len(found) == 1:
+        lines += [f"- host: {found[0][0]}", f"- runs: {found[0][1]}"]
+    else:
+        lines.append("- setups (the records' hosts or settings differ; each row names its own):")
+        lines += [f"  - setup {n}: host {h}; runs {r}" for n, (h, r) in enumerate(found, 1)]
     if any(r.get("gpu") for r in records):
         lines.append(
             "- peak MB: the host's; GPU MB: the whole GPU's memory in use at the run's peak above"
