@@ -626,6 +626,36 @@ def test_report_writes_the_report_and_charts_of_a_jsonl_beside_it(
     assert "| mxnet | default | timeout:" in (tmp_path / "o" / "bench.md").read_text()
 
 
+def test_report_of_several_sessions_puts_each_setup_in_rows_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two sessions' JSONL files (a CPU host and another host), reported together into --out:
+    the same runtime twice, once per setup, and neither session's own folder written."""
+    cpu, gpu = tmp_path / "cpu" / session.JSONL, tmp_path / "gpu" / session.JSONL
+    other = {"cpu_model": "Other CPU", "cpus": 16, "gpus": []}
+    for jsonl, records in (
+        (cpu, [run("pytorch", 100.0), run("mxnet", 80.0)]),
+        (gpu, [run("pytorch", 900.0, host=other)]),
+    ):
+        jsonl.parent.mkdir()
+        for item in records:
+            record.append(jsonl, item)
+    both = tmp_path / "both"
+    argv = ["bench", "--report", str(cpu), "--report", str(gpu), "--out", str(both)]
+    assert main(argv) == 0
+    text = (both / "bench.md").read_text()
+    assert "| pytorch, setup 1 |" in text and "| mxnet, setup 1 |" in text
+    assert "| pytorch, setup 2 | default (2 reported) | ok | 1.000 | 1.00x | 900.0 |" in text
+    assert (both / "bench.png").read_bytes().startswith(PNG)
+    assert "bench: 3 run(s) reported in" in capsys.readouterr().err
+    assert not (cpu.parent / "bench.md").exists() and not (gpu.parent / "bench.md").exists()
+    assert main(argv[:-2]) == 2  # without --out: where would the combined report go?
+    assert "--report of several files: name the folder of their report with --out" in (
+        capsys.readouterr().err
+    )
+    assert not (cpu.parent / "bench.md").exists()
+
+
 @pytest.mark.parametrize(
     "argv, lines, message",
     [

@@ -106,11 +106,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     shown = progress.display(len(planned.jobs), quiet=args.quiet)
     records = kept + session.run(planned, settings, out, shown, facts)
     reused = f" ({len(kept)} from before, --resume)" if kept else ""
-    return _bench_written(records, out, out / session.JSONL, f"recorded{reused}", args.quiet)
+    return _bench_written(records, out, [out / session.JSONL], f"recorded{reused}", args.quiet)
 
 
 def _bench_written(
-    records: list[dict[str, Any]], out: Path, jsonl: Path, said: str, quiet: bool
+    records: list[dict[str, Any]], out: Path, jsonl: list[Path], said: str, quiet: bool
 ) -> int:
     """Write OUT's report and charts of `records`, print the report (--quiet: only when a run
     was not ok) and where it went; exit 1 when a run was not ok."""
@@ -122,32 +122,35 @@ def _bench_written(
         sys.stdout.write((out / session.MARKDOWN).read_text(encoding="utf-8"))
     if not quiet:
         where = ", ".join(display_path(str(p)) for p in written)
-        print(
-            f"bench: {len(records)} run(s) {said} in {display_path(str(jsonl))}; wrote {where}",
-            file=sys.stderr,
-        )
+        files = ", ".join(display_path(str(p)) for p in jsonl)
+        print(f"bench: {len(records)} run(s) {said} in {files}; wrote {where}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _bench_report(args: argparse.Namespace) -> int:
-    """--report JSONL: the report and charts of every record the file holds, beside it (or in
-    --out); nothing runs."""
+    """--report JSONL (once or more): the report and charts of every record the files hold, in
+    --out (by default the folder of the one file; several files need --out, so that no
+    session's own report is overwritten by the combined one); nothing runs."""
     from dlspec.bench import record
 
     if args.specs or args.resume:
         raise UsageError("--report runs nothing: drop the SPEC(s) and --resume")
-    jsonl = Path(args.report)
-    if not jsonl.is_file():
-        raise UsageError(f"--report {display_path(args.report)}: no such file")
-    try:
-        records = record.load_runs(jsonl)
-    except ValueError as err:
-        raise UsageError(f"--report: {err}") from None
-    out = Path(args.out) if args.out else jsonl.parent
+    files = [Path(name) for name in args.report]
+    records = []
+    for jsonl in files:
+        if not jsonl.is_file():
+            raise UsageError(f"--report {display_path(str(jsonl))}: no such file")
+        try:
+            records += record.load_runs(jsonl)
+        except ValueError as err:
+            raise UsageError(f"--report: {err}") from None
+    if len(files) > 1 and not args.out:
+        raise UsageError("--report of several files: name the folder of their report with --out")
+    out = Path(args.out) if args.out else files[0].parent
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {display_path(str(out))} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    return _bench_written(records, out, jsonl, "reported", args.quiet)
+    return _bench_written(records, out, files, "reported", args.quiet)
 
 
 def _resumed(
@@ -223,7 +226,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         help=f"folder of the JSONL, report and charts (default {DEFAULT_BENCH_OUT}; with "
-        "--report: the JSONL's folder)",
+        "--report: the JSONL's folder, and needed with several)",
     )
     p.add_argument("--timeout", type=positive, help="seconds before a run is killed (default 1800)")
     p.add_argument(
@@ -235,7 +238,9 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--report",
         metavar="JSONL",
-        help="run nothing: write the report and charts of every record in JSONL (a bench.jsonl)",
+        action="append",
+        help="run nothing: write the report and charts of every record in JSONL (a bench.jsonl; "
+        "repeat it to report several sessions together, each host and settings a setup of its own)",
     )
     p.add_argument(
         "--resume",
