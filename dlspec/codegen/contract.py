@@ -10,7 +10,7 @@ from dlspec.codegen import interface
 from dlspec.errors import display_path
 from dlspec.ir.model import Model, Schedule, uses, vocab_of
 from dlspec.ir.ops import BATCH_STATISTICS
-from dlspec.ir.settings import DATASETS
+from dlspec.ir.settings import DATASETS, LOSS_TARGETS
 
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
@@ -175,6 +175,9 @@ def model_context(model: Model) -> dict[str, Any]:
         "params": [(p.name, tuple(p.shape)) for p in model.params],
         "inference": model.inference,
         "loss": train.loss.kind,
+        # the targets are integer class ids: labels kept as integers (one-hot where the loss
+        # wants it), the argmax a prediction whose hits the test accuracy counts
+        "class_ids": LOSS_TARGETS[train.loss.kind] == "sparse",
         "class_name": "Net",
         "model_name": model.name,
         "lr_scaling": train.lr_scaling,
