@@ -654,6 +654,9 @@ def test_report_of_several_sessions_puts_each_setup_in_rows_of_its_own(
         capsys.readouterr().err
     )
     assert not (cpu.parent / "bench.md").exists()
+    again = ["bench", "--report", str(cpu), "--report", str(cpu.parent / ".." / "cpu" / cpu.name)]
+    assert main([*again, "--out", str(both)]) == 2  # one file twice: its runs are not repeats
+    assert "bench.jsonl is named twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

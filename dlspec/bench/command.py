@@ -136,6 +136,10 @@ def _bench_report(args: argparse.Namespace) -> int:
     if args.specs or args.resume:
         raise UsageError("--report runs nothing: drop the SPEC(s) and --resume")
     files = [Path(name) for name in args.report]
+    resolved = [f.resolve() for f in files]
+    twice = next((f for f, r in zip(files, resolved, strict=True) if resolved.count(r) > 1), None)
+    if twice is not None:
+        raise UsageError(f"--report {display_path(str(twice))} is named twice")
     records = []
     for jsonl in files:
         if not jsonl.is_file():
