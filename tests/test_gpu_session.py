@@ -125,11 +125,12 @@ def test_a_bench_cut_by_the_budget_still_brings_back_the_table_of_what_ran(
 
 
 def test_the_wheels_for_the_device_are_the_versions_setup_cfg_pins() -> None:
-    """tools/gpu_wheels.sh downloads dlspec's dependencies and Keras at a checkout's versions."""
+    """tools/gpu_wheels.sh downloads dlspec's dependencies, Keras and pytest (the check step's)
+    at a checkout's versions."""
     wheels = (ROOT / "tools" / "gpu_wheels.sh").read_text()
     pins = (ROOT / "setup.cfg").read_text() + (ROOT / "requirements-dev.txt").read_text()
     pinned = dict(re.findall(r"^\s*([a-z0-9_-]+)==([0-9.]+)", pins, re.M))
     downloaded = dict(re.findall(r"([a-z0-9_-]+)==([0-9.]+)", wheels))
-    for name in ("lark", "shtab", "rich", "black", "keras"):
+    for name in ("lark", "shtab", "rich", "black", "keras", "pytest"):
         assert downloaded[name] == pinned[name], name
     assert "python-version 3.12" in wheels
