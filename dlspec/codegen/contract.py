@@ -65,13 +65,21 @@ def _train_size(model: Model) -> tuple[int, int]:
     return data.train_size, data.test_size
 
 
+def class_ids(model: Model) -> bool:
+    """Whether the loss's targets are integer class ids (the loss table's "sparse"): labels
+    kept as integers (one-hot where a framework's loss wants it), CLASSES the output's width,
+    the argmax a prediction whose hits the test accuracy counts."""
+    assert model.train is not None
+    return LOSS_TARGETS[model.train.loss.kind] == "sparse"
+
+
 def constants(model: Model) -> list[tuple[str, str]]:
     """(NAME, python literal) pairs every script defines at module level."""
     train = model.train
     assert train is not None
     inp = model.inputs[0]
     train_size, test_size = _train_size(model)
-    classes = model.output_shape[0] if train.loss.kind == "softmax_cross_entropy" else 0
+    classes = model.output_shape[0] if class_ids(model) else 0
     return [
         ("MODEL_NAME", repr(model.name)),
         ("INPUTS", repr([(i.name, tuple(i.shape), i.dtype) for i in model.inputs])),
@@ -175,9 +183,7 @@ def model_context(model: Model) -> dict[str, Any]:
         "params": [(p.name, tuple(p.shape)) for p in model.params],
         "inference": model.inference,
         "loss": train.loss.kind,
-        # the targets are integer class ids: labels kept as integers (one-hot where the loss
-        # wants it), the argmax a prediction whose hits the test accuracy counts
-        "class_ids": LOSS_TARGETS[train.loss.kind] == "sparse",
+        "class_ids": class_ids(model),
         "class_name": "Net",
         "model_name": model.name,
         "lr_scaling": train.lr_scaling,
