@@ -7,6 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 
 def test_temporary_files_go_under_pytest_basetemp(temporary_files_in_basetemp: Path) -> None:
     """tempfile here and in a child process points at the session's folder, not /tmp."""
@@ -21,3 +23,8 @@ def test_temporary_files_go_under_pytest_basetemp(temporary_files_in_basetemp: P
     assert Path(child.stdout.strip()) == temporary_files_in_basetemp
     with tempfile.NamedTemporaryFile() as handle:
         assert Path(handle.name).parent == temporary_files_in_basetemp
+
+
+def test_a_passing_tests_folder_is_removed_when_it_ends(pytestconfig: pytest.Config) -> None:
+    """Only a failure's folder outlives its test: a whole run's came to gigabytes."""
+    assert pytestconfig.getini("tmp_path_retention_policy") == "failed"
