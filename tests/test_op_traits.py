@@ -1,7 +1,8 @@
 """The op table's traits agree with what each op does: an elementwise op keeps the shape and maps
 each element alone, a kinked one has a derivative that jumps at 0 (in the float64 oracle), a
-recurrent one has input and recurrent weights, and only a batch-statistics op lets other samples
-change a sample's training-mode output (framework-free)."""
+recurrent one has input and recurrent weights, only a batch-statistics op lets other samples
+change a sample's training-mode output, and only a token-ids op reads integer ids, its gradient
+the rows it read (framework-free)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,33 @@ import pytest
 from test_every_combination_runs import CASES, Case, model_of
 
 from dlspec.frontend.load import build
-from dlspec.ir.model import Layer, Model, uses
-from dlspec.ir.ops import BATCH_STATISTICS, ELEMENTWISE, KINKED, OPS, RECURRENT, TRAITS
+from dlspec.ir.model import Layer, Model, uses, wrapped
+from dlspec.ir.ops import (
+    BATCH_STATISTICS,
+    ELEMENTWISE,
+    KINKED,
+    OPS,
+    RECURRENT,
+    TOKEN_IDS,
+    TRAITS,
+)
 from dlspec.oracle import forward as R
+from dlspec.oracle import grad as G
 from dlspec.weights import canonical as W
 
-CALLS = {"dropout": "dropout(0.5)"}
+CALLS = {"dropout": "dropout(0.5)", "embedding": "embedding(5, 2)"}
 ACTIVATIONS = sorted(name for name, spec in OPS.items() if spec.category == "activation")
+
+
+def small_model(op: str, input_shape: str, dtype: str = "float32") -> Model:
+    """The explicit IR of a model whose one statement is a layer of `op`."""
+    text = f"model m {{\n    input x: {dtype}[{input_shape}]\n    {CALLS.get(op, op)}\n}}\n"
+    return build(text, "<traits>").model
 
 
 def first_layer(op: str, input_shape: str) -> Layer:
     """The explicit layer of `op` as the first statement of a small model."""
-    text = f"model m {{\n    input x: float32[{input_shape}]\n    {CALLS.get(op, op)}\n}}\n"
-    return build(text, "<traits>").model.layers[0]
+    return small_model(op, input_shape).layers[0]
 
 
 def test_every_trait_is_described_and_held_by_some_op() -> None:
@@ -94,3 +109,26 @@ def test_only_a_batch_statistics_op_lets_other_samples_change_a_samples_output(c
 
 def test_the_every_op_table_has_models_with_and_without_batch_statistics() -> None:
     assert {uses(model_of(case), BATCH_STATISTICS) for case in CASES} == {True, False}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_only_a_token_ids_op_reads_integer_input(case: Case) -> None:
+    for layer in model_of(case).layers:
+        assert (layer.in_dtype != "float32") == (wrapped(layer).op in TOKEN_IDS), layer.name
+
+
+def test_the_every_op_table_reads_token_ids() -> None:
+    assert any(uses(model_of(case), TOKEN_IDS) for case in CASES)
+
+
+@pytest.mark.parametrize("op", sorted(TOKEN_IDS))
+def test_a_token_ids_ops_gradient_is_the_rows_it_read(op: str) -> None:
+    """Ids 1, 1, 3 of a 5-row table: rows 0, 2 and 4 get no gradient, row 1 both reads'."""
+    model = small_model(op, "3", "int32")
+    layer = model.layers[0]
+    weights = {k: v.astype(np.float64) for k, v in W.draw_weights(model, 0).items()}
+    ids = np.array([[1, 1, 3]])
+    dx, grads = G.BACKWARD[op](layer, weights, ids, np.ones((1, 3, 2)))
+    (table,) = grads.values()
+    assert dx is None
+    assert not table[[0, 2, 4]].any() and table[1].tolist() == [2.0, 2.0]

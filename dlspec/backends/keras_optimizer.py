@@ -7,7 +7,8 @@ from typing import Any, Optional
 from dlspec.backends.base import computes, irrelevant_form
 from dlspec.backends.pytorch import FUSED_OPTIMIZERS, native_torch_optimizer, torch_optimizer_args
 from dlspec.codegen.updates import InPlace, Printer, in_place_update, render
-from dlspec.ir.model import Model, Optimizer, Train, wrapped
+from dlspec.ir.model import Model, Optimizer, Train, uses
+from dlspec.ir.ops import TOKEN_IDS
 from dlspec.ir.updates import update_rule
 
 # optimiser -> (Keras class, {attribute: the form it computes}, {canonical attribute: keyword})
@@ -50,8 +51,7 @@ def _sparse_squared(model: Model) -> bool:
     """Whether the native optimiser would square an embedding's IndexedSlices gradient."""
     train = model.train
     assert train is not None
-    embeds = any(wrapped(layer).op == "embedding" for layer in model.layers)
-    return embeds and train.optimizer.kind in SQUARES_GRADIENT
+    return uses(model, TOKEN_IDS) and train.optimizer.kind in SQUARES_GRADIENT
 
 
 # the written-out update (dlspec.ir.updates) with keras.ops, the same on every Keras backend

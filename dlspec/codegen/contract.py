@@ -8,8 +8,8 @@ from typing import Any
 from dlspec import __version__
 from dlspec.codegen import interface
 from dlspec.errors import display_path
-from dlspec.ir.model import Model, Schedule, uses, vocab_of
-from dlspec.ir.ops import BATCH_STATISTICS
+from dlspec.ir.model import Model, Schedule, uses
+from dlspec.ir.ops import BATCH_STATISTICS, vocab_of
 from dlspec.ir.settings import DATASETS, LOSS_TARGETS
 
 SYNTHETIC_POOL_BATCHES = 8

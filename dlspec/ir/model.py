@@ -129,18 +129,6 @@ def uses(model: Model, ops: frozenset[str]) -> bool:
     return any(wrapped(layer).op in ops for layer in model.layers)
 
 
-def vocab_of(model: Model, input_name: str = "") -> int:
-    """The id range of an integer input (the first one by default): the smallest vocab of the
-    embedding layers reading it, time-distributed ones too (0 when the input is not ids)."""
-    name = input_name or model.inputs[0].name
-    vocabs = [
-        int(wrapped(layer)["vocab"])
-        for layer in model.layers
-        if wrapped(layer).op == "embedding" and name in layer.inputs
-    ]
-    return min(vocabs) if vocabs else 0
-
-
 def _size(shape: Shape) -> int:
     n = 1
     for d in shape:

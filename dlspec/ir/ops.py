@@ -31,7 +31,7 @@ from dlspec.ir.attrs import (
     rate,
     stack_count,
 )
-from dlspec.ir.model import InitSpec, Layer
+from dlspec.ir.model import InitSpec, Layer, Model, wrapped
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ TRAITS = {
     "recurrent": "a recurrence over the steps axis, with input and recurrent weights",
     "batch_statistics": "in training, statistics over the whole batch: each sample's output "
     "depends on the others' (data-parallel replicas hold only their own rows unless synchronised)",
+    "token_ids": "reads integer token ids (an int32 input, ids 0..vocab-1) and gathers its "
+    "table's rows by them: a global `init` is not its table's, and its gradient is the rows read "
+    "(IndexedSlices on TensorFlow)",
 }
 
 
@@ -298,6 +301,7 @@ _op(
         positional=("vocab", "dim"),
         doc="lookup table (vocab, dim); input int ids (T,) -> (T, dim)",
         params=("weight",),
+        traits=frozenset({"token_ids"}),
     )
 )
 _op(
@@ -582,5 +586,19 @@ ELEMENTWISE = having("elementwise")
 KINKED = having("kinked")
 RECURRENT = having("recurrent")
 BATCH_STATISTICS = having("batch_statistics")
+TOKEN_IDS = having("token_ids")
+
+
+def vocab_of(model: Model, input_name: str = "") -> int:
+    """The id range of an integer input (the first one by default): the smallest vocab of the
+    layers reading it as token ids, time-distributed ones too (0 when the input is not ids)."""
+    name = input_name or model.inputs[0].name
+    vocabs = [
+        int(wrapped(layer)["vocab"])
+        for layer in model.layers
+        if wrapped(layer).op in TOKEN_IDS and name in layer.inputs
+    ]
+    return min(vocabs) if vocabs else 0
+
 
 DTYPES = ("float32", "int32", "int64")

@@ -20,7 +20,7 @@ from dlspec.ir.model import (
     Schedule,
     Train,
 )
-from dlspec.ir.ops import OPS
+from dlspec.ir.ops import OPS, TOKEN_IDS
 from dlspec.ir.settings import (
     DATASETS,
     GLOBAL_INIT_KEYS,
@@ -284,7 +284,7 @@ def _layer(layer: Layer, profile: str, inits: dict[str, InitSpec], ctx: PassCont
     spec = OPS[layer.op]
     table = spec.attrs
     overrides = {k: v for k, v in inits.items() if k in table}
-    if layer.op == "embedding":
+    if layer.op in TOKEN_IDS:
         overrides.pop("init", None)  # a global `init` means kernels, not embedding tables
     attrs = fill(table, layer.attrs, profile, layer.op, layer.pos, ctx, overrides)
     return replace(layer, attrs=attrs)

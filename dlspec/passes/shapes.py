@@ -9,7 +9,7 @@ from typing import Callable, Optional
 from dlspec.errors import Pos, ShapeProblem
 from dlspec.ir import inits
 from dlspec.ir.model import TIME_DISTRIBUTED, InitSpec, Layer, Model, Param, Shape
-from dlspec.ir.ops import ELEMENTWISE, RECURRENT
+from dlspec.ir.ops import ELEMENTWISE, RECURRENT, TOKEN_IDS
 from dlspec.limits import MAX_PARAMS, MAX_TENSOR
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
@@ -359,10 +359,12 @@ def _batchnorm_params(layer: Layer, in_shape: Shape) -> tuple[Param, ...]:
 
 
 def _dtype_check(layer: Layer, dtype: str) -> None:
-    if layer.op == "embedding" and dtype == "float32":
-        raise _ShapeError("embedding needs integer token ids; declare the input as int32")
-    if layer.op != "embedding" and dtype != "float32":
-        raise _ShapeError(f"{layer.op} needs float input, got {dtype} (only embedding takes ids)")
+    takes_ids = layer.op in TOKEN_IDS
+    if takes_ids and dtype == "float32":
+        raise _ShapeError(f"{layer.op} needs integer token ids; declare the input as int32")
+    if not takes_ids and dtype != "float32":
+        readers = " or ".join(sorted(TOKEN_IDS))
+        raise _ShapeError(f"{layer.op} needs float input, got {dtype} (only {readers} takes ids)")
 
 
 def _flattened_from(made: dict[str, Layer], layer: Layer) -> tuple[int, ...]:

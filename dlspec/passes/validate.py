@@ -6,6 +6,7 @@ import math
 
 from dlspec.errors import BadValue, ShapeProblem, Unsupported
 from dlspec.ir.model import Model
+from dlspec.ir.ops import TOKEN_IDS
 from dlspec.ir.settings import DATASETS
 from dlspec.passes.base import PassContext, declare
 from dlspec.passes.facts import EXPLICIT, RESOLVED, SHAPED
@@ -54,7 +55,7 @@ def _check_data(model: Model, ctx: PassContext) -> None:
         if len(inp.shape) != 1:
             ctx.error(ShapeProblem("imdb input must be int32[maxlen]", inp.pos))
         first = model.layers[0] if model.layers else None
-        if first is not None and first.op == "embedding" and first["vocab"] < data["vocab"]:
+        if first is not None and first.op in TOKEN_IDS and first["vocab"] < data["vocab"]:
             ctx.error(
                 BadValue(
                     f"embedding vocab {first['vocab']} is smaller than imdb vocab {data['vocab']}",

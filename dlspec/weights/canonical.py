@@ -9,7 +9,8 @@ from typing import Callable, Union
 import numpy as np
 
 from dlspec.errors import DlspecError
-from dlspec.ir.model import Init, Model, Param, Shape, vocab_of
+from dlspec.ir.model import Init, Model, Param, Shape
+from dlspec.ir.ops import vocab_of
 
 Array = np.ndarray
 Weights = dict[str, Array]
