@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from dlspec.errors import BadValue, ShapeProblem, Unsupported
-from dlspec.ir.model import Model
+from dlspec.ir.model import Model, wrapped
 from dlspec.ir.ops import TOKEN_IDS
 from dlspec.ir.settings import DATASETS
 from dlspec.passes.base import PassContext, declare
@@ -54,14 +54,17 @@ def _check_data(model: Model, ctx: PassContext) -> None:
     if data.name == "imdb":
         if len(inp.shape) != 1:
             ctx.error(ShapeProblem("imdb input must be int32[maxlen]", inp.pos))
-        first = model.layers[0] if model.layers else None
-        if first is not None and first.op in TOKEN_IDS and first["vocab"] < data["vocab"]:
-            ctx.error(
-                BadValue(
-                    f"embedding vocab {first['vocab']} is smaller than imdb vocab {data['vocab']}",
-                    first.pos,
-                )
-            )
+        _check_vocab(model, inp.name, data["vocab"], ctx)
+
+
+def _check_vocab(model: Model, name: str, vocab: int, ctx: PassContext) -> None:
+    """Every layer reading input `name` as token ids (a branch's, a wrapped one's) has a row for
+    each of the data's `vocab` ids: a smaller table makes the scripts index past its end."""
+    for layer in model.layers:
+        inner = wrapped(layer)
+        if inner.op in TOKEN_IDS and name in layer.inputs and inner["vocab"] < vocab:
+            message = f"{inner.op} vocab {inner['vocab']} is smaller than imdb vocab {vocab}"
+            ctx.error(BadValue(message, layer.pos))
 
 
 def _check_loss(model: Model, ctx: PassContext) -> None:
