@@ -1,9 +1,11 @@
 """`data = npz`: the generated data section reads the user's arrays, one per input, and checks
-every shape (no framework needed: the data section is NumPy only)."""
+every shape, and that token ids and class labels are whole numbers in range (no framework
+needed: the data section is NumPy only)."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,56 @@ def test_missing_or_misshapen_arrays_are_named(tmp_path: Path, arrays: dict, mes
     np.savez(path, **arrays)
     with pytest.raises(SystemExit, match=message.replace("(", r"\(").replace(")", r"\)")):
         data_module(TWO_INPUTS).load_data(str(path), 0)
+
+
+TOKENS = """
+model tok {
+    input words: int32[4]
+    input extra: float32[2]
+    [words] -> embedding(10, 3) -> gru(2) -> h: relu
+    [words] -> embedding(8, 3) -> gru(2) -> g: relu
+    [h, g, extra] -> concat -> dense(3)
+}
+train { data = npz }
+"""
+
+
+def _token_arrays(**changed: np.ndarray) -> dict[str, np.ndarray]:
+    """A valid file's arrays for TOKENS (ids 0..7, labels 0..2), with some replaced."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        f"x_{split}_words": rng.integers(0, 8, (n, 4)) for split, n in (("train", 5), ("test", 2))
+    }
+    arrays |= {f"x_{split}_extra": np.ones((n, 2)) for split, n in (("train", 5), ("test", 2))}
+    arrays |= {"y_train": np.array([0, 1, 2, 2, 0]), "y_test": np.array([1, 0])}
+    return arrays | changed
+
+
+def test_token_ids_and_labels_in_range_load(tmp_path: Path) -> None:
+    np.savez(tmp_path / "ok.npz", **_token_arrays(x_test_words=np.full((2, 4), 7.0)))
+    (x_train, y_train), (x_test, _) = data_module(TOKENS).load_npz(str(tmp_path / "ok.npz"))
+    assert x_train[0].dtype == np.int32 and x_test[0].max() == 7 and y_train.tolist()[2] == 2
+
+
+@pytest.mark.parametrize(
+    "changed, message",
+    [
+        # the smaller of the two tables reading `words` has rows 0..7
+        ({"x_train_words": np.full((5, 4), 8)}, "x_train_words holds token ids from 8 to 8; "
+         "expected 0..7"),
+        ({"x_test_words": np.full((2, 4), -1)}, "x_test_words holds token ids from -1 to -1"),
+        ({"x_train_words": np.full((5, 4), 1.5)}, "x_train_words holds fractions; token ids"),
+        ({"y_train": np.array([0, 1, 3, 2, 0])}, "y_train holds class labels from 0 to 3; "
+         "expected 0..2"),
+        ({"y_test": np.array([0.0, 0.5])}, "y_test holds fractions; class labels"),
+    ],
+)  # fmt: skip
+def test_token_ids_or_labels_out_of_range_are_named(
+    tmp_path: Path, changed: dict, message: str
+) -> None:
+    np.savez(tmp_path / "bad.npz", **_token_arrays(**changed))
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        data_module(TOKENS).load_data(str(tmp_path / "bad.npz"), 0)
 
 
 def test_a_synthetic_run_of_an_npz_spec_has_synthetic_epochs() -> None:

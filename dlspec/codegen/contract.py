@@ -97,11 +97,18 @@ def constants(model: Model) -> list[tuple[str, str]]:
     ]
 
 
+def _token_highs(model: Model) -> dict[str, int]:
+    """Each input read as token ids -> the number of ids its smallest table has rows for."""
+    highs = {inp.name: vocab_of(model, inp.name) for inp in model.inputs}
+    return {name: high for name, high in highs.items() if high}
+
+
 def data_context(model: Model) -> dict[str, Any]:
     """What the data template needs; every value is already valid Python source."""
     train = model.train
     assert train is not None
     data = train.data
+    highs = _token_highs(model)
     ctx: dict[str, Any] = {
         "name": data.name,
         "loader": LOADERS.get(data.name, ""),
@@ -110,6 +117,7 @@ def data_context(model: Model) -> dict[str, Any]:
             {"shape": tuple(inp.shape), "dtype": inp.dtype, "token_high": vocab_of(model, inp.name)}
             for inp in model.inputs
         ],
+        "token_highs": repr(highs) if highs else "",
         "sparse_labels": train.loss.labels == "sparse",
         "multi_label": train.loss.labels == "multi_label",
         "files": repr(DATA_FILES.get(data.name, "")),
