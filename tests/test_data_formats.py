@@ -9,6 +9,7 @@ python batches and a Keras imdb.npz written here, checking every value that come
 from __future__ import annotations
 
 import pickle
+import re
 import struct
 import types
 from pathlib import Path
@@ -138,6 +139,12 @@ def test_idx_header_is_checked(tmp_path: Path) -> None:
     short.write_bytes(struct.pack(">IIII", 0x00000803, 2, 28, 28) + b"\0" * 784)
     with pytest.raises(ValueError, match=r"need 1568 bytes of data, found 784"):
         module.read_idx(str(short))
+    short.write_bytes(b"\0\0")
+    with pytest.raises(ValueError, match=r"not an idx file \(2 bytes, shorter than its magic\)"):
+        module.read_idx(str(short))
+    short.write_bytes(struct.pack(">IIII", 0x00000803, 2, 28, 28)[:10])
+    with pytest.raises(ValueError, match=r"the header of 3 dimensions is cut short"):
+        module.read_idx(str(short))
 
 
 def test_idx_image_and_label_counts_must_agree(tmp_path: Path) -> None:
@@ -259,6 +266,44 @@ def test_imdb_missing_file(tmp_path: Path) -> None:
     module = data_module(imdb_spec(6, "imdb(vocab=10)"))
     with pytest.raises(SystemExit, match=r"imdb\.npz.*\n.*Keras's format"):
         module.load_data(str(tmp_path), 0)
+
+
+# ---- files that are not what their format says ----------------------------------------------
+
+
+def test_labels_past_the_classes_are_refused(tmp_path: Path) -> None:
+    """EMNIST letters (labels 1..26) in MNIST's file names: an mnist spec's 10 logits would be
+    indexed past their end (PyTorch raises mid-epoch; a TensorFlow GPU reads garbage)."""
+    write_mnist_idx(tmp_path, False, np.random.RandomState(9))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([1, 26, 3]), gz=False)
+    with pytest.raises(SystemExit, match=r"the test split holds class labels from 1 to 26; "
+                       r"expected 0\.\.9\n"):  # fmt: skip
+        data_module(image_spec("mnist", "[784]")).load_data(str(tmp_path), 0)
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    "spec, write, cut, message",
+    [
+        (image_spec("cifar10", "[3, 32, 32]"), write_cifar, "data_batch_2",
+         "UnpicklingError|EOFError"),
+        (imdb_spec(6, "imdb(vocab=10)"), lambda f, _: write_imdb(f, REVIEWS, REVIEWS),
+         "imdb.npz", "BadZipFile|EOFError|ValueError"),
+        (image_spec("mnist", "[784]"), write_mnist_pickle, "mnist.pkl.gz",
+         "EOFError|BadGzipFile|Compressed file ended"),
+    ],
+    ids=["cifar10", "imdb", "mnist_pickle"],
+)  # fmt: skip
+def test_a_truncated_file_is_named_not_a_traceback(
+    tmp_path: Path, spec: str, write: Callable[..., Any], cut: str, message: str
+) -> None:
+    write(tmp_path, np.random.RandomState(10))
+    _truncated(tmp_path / cut)
+    with pytest.raises(SystemExit, match=rf"^--data {re.escape(str(tmp_path))}: .*({message})"):
+        data_module(spec).load_data(str(tmp_path), 0)
 
 
 # ---- missing files and synthetic data -------------------------------------------------------

@@ -486,10 +486,16 @@ def read_idx(path):
     """An idx file (MNIST's format): magic, dimensions, then big-endian data."""
     with _open_maybe_gz(path) as f:
         raw = f.read()
+    if len(raw) < 4:
+        raise ValueError(
+            "%s is not an idx file (%d bytes, shorter than its magic)" % (path, len(raw))
+        )
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
         raise ValueError("%s is not an unsigned-byte idx file (magic %r)" % (path, raw[:4]))
     offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise ValueError("%s: the header of %d dimensions is cut short" % (path, ndim))
     dims = struct.unpack(">" + "I" * ndim, raw[4:offset])
     count = int(np.prod(dims))
     if len(raw) - offset != count:

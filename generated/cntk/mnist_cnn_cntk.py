@@ -232,10 +232,16 @@ def read_idx(path):
     """An idx file (MNIST's format): magic, dimensions, then big-endian data."""
     with _open_maybe_gz(path) as f:
         raw = f.read()
+    if len(raw) < 4:
+        raise ValueError(
+            "%s is not an idx file (%d bytes, shorter than its magic)" % (path, len(raw))
+        )
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
         raise ValueError("%s is not an unsigned-byte idx file (magic %r)" % (path, raw[:4]))
     offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise ValueError("%s: the header of %d dimensions is cut short" % (path, ndim))
     dims = struct.unpack(">" + "I" * ndim, raw[4:offset])
     count = int(np.prod(dims))
     if len(raw) - offset != count:
@@ -281,15 +287,38 @@ def synthetic_data(seed, count):
     return x, y
 
 
+def _ids_below(key, array, high, what):
+    """Check that an array holds whole numbers 0..high-1 (token ids, class labels): an id past
+    a table's end fails in some frameworks and reads zeros in others."""
+    if array.size == 0:
+        return
+    if not np.array_equal(array, np.floor(array)):
+        raise ValueError("%s holds fractions; %s are whole numbers" % (key, what))
+    if array.min() < 0 or array.max() >= high:
+        raise ValueError(
+            "%s holds %s from %d to %d; expected 0..%d"
+            % (key, what, array.min(), array.max(), high - 1)
+        )
+
+
+def _unreadable(source, err):
+    """The exit for a --data file that is missing or not what its format says: the problem as
+    its reader put it (any reader's error: a truncated or foreign file raises many kinds)."""
+    reason = err if isinstance(err, (IOError, ValueError)) else "%s: %s" % (type(err).__name__, err)
+    return SystemExit("--data %s: %s\nexpected there: %s" % (source, reason, DATA_FILES))
+
+
 def load_data(source, seed):
     """((x_train, y_train), (x_test, y_test)): x a list of arrays, one per input (INPUTS)."""
     if source != "synthetic":
         try:
             (x_train, y_train), (x_test, y_test) = load_mnist(source)
-        except (IOError, ValueError) as err:
-            raise SystemExit("--data %s: %s\nexpected there: %s" % (source, err, DATA_FILES))
-        x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
-        x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
+            x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
+            x_test = x_test.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
+            for split, y in (("train", y_train), ("test", y_test)):
+                _ids_below("the %s split" % split, np.asarray(y), CLASSES, "class labels")
+        except Exception as err:
+            raise _unreadable(source, err)
         return ([x_train], y_train.astype(np.int64)), ([x_test], y_test.astype(np.int64))
     pool = SYNTHETIC_POOL_BATCHES * BATCH_SIZE
     return synthetic_data(seed, pool), synthetic_data(seed + 1, pool)
