@@ -8,6 +8,8 @@ python batches and a Keras imdb.npz written here, checking every value that come
 
 from __future__ import annotations
 
+import gzip
+import os
 import pickle
 import re
 import struct
@@ -17,14 +19,21 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from dataset_files import write_cifar, write_idx, write_imdb, write_mnist_idx, write_mnist_pickle
+from dataset_files import (
+    object_array,
+    write_cifar,
+    write_idx,
+    write_imdb,
+    write_mnist_idx,
+    write_mnist_pickle,
+)
 
 from dlspec.codegen import contract
 from dlspec.codegen.render import environment
 from dlspec.frontend.load import build
 
 # The data section's imports: the standard library and NumPy, nothing else (see its header).
-PRELUDE = "import gzip\nimport os\nimport pickle\nimport struct\nimport sys\n\nimport numpy as np\n"
+PRELUDE = "import gzip\nimport os\nimport pickle\nimport struct\nimport sys\nimport zipfile\n\nimport numpy as np\n"
 
 
 def data_module(spec: str) -> types.ModuleType:
@@ -304,6 +313,61 @@ def test_a_truncated_file_is_named_not_a_traceback(
     _truncated(tmp_path / cut)
     with pytest.raises(SystemExit, match=rf"^--data {re.escape(str(tmp_path))}: .*({message})"):
         data_module(spec).load_data(str(tmp_path), 0)
+
+
+class _Mkdir:
+    """Unpickled, makes a folder: what a hostile data file could run instead."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple:
+        return (os.mkdir, (self.path,))
+
+
+def _hostile_mnist(folder: Path, marker: Path) -> None:
+    parts = write_mnist_pickle(folder, np.random.RandomState(11))
+    with gzip.open(folder / "mnist.pkl.gz", "wb") as f:
+        pickle.dump((parts[0], parts[1], (_Mkdir(marker), parts[2][1])), f, protocol=2)
+
+
+def _hostile_cifar(folder: Path, marker: Path) -> None:
+    batch = write_cifar(folder, np.random.RandomState(12))["data_batch_4"]
+    with open(folder / "data_batch_4", "wb") as f:
+        pickle.dump({**batch, b"labels": _Mkdir(marker)}, f, protocol=2)
+
+
+def _hostile_imdb(folder: Path, marker: Path) -> None:
+    write_imdb(folder, REVIEWS, REVIEWS)
+    with np.load(folder / "imdb.npz", allow_pickle=True) as f:
+        arrays = dict(f)
+    arrays["x_test"] = object_array([[1, 2], [3], [4]])
+    arrays["x_test"][2] = _Mkdir(marker)
+    np.savez(folder / "imdb.npz", **arrays)
+
+
+@pytest.mark.parametrize(
+    "spec, write",
+    [
+        (image_spec("mnist", "[784]"), _hostile_mnist),
+        (image_spec("cifar10", "[3, 32, 32]"), _hostile_cifar),
+        (imdb_spec(6, "imdb(vocab=10)"), _hostile_imdb),
+    ],
+    ids=["mnist_pickle", "cifar10", "imdb"],
+)
+def test_a_pickle_that_calls_code_is_refused_before_the_call(
+    tmp_path: Path, spec: str, write: Callable[[Path, Path], None]
+) -> None:
+    """mnist.pkl.gz, CIFAR's batches and imdb.npz's reviews are pickles, which may name any
+    function to call; the loaders take NumPy's array rebuilders only, so the folder is never
+    made (np.load(allow_pickle=True) and pickle.load would make it)."""
+    marker = tmp_path / "made by the data file"
+    write(tmp_path, marker)
+    with pytest.raises(
+        SystemExit, match=r"it names \w+\.mkdir; a data file may name NumPy's arrays"
+    ):
+        data_module(spec).load_data(str(tmp_path), 0)
+    assert not marker.exists()
 
 
 # ---- missing files and synthetic data -------------------------------------------------------

@@ -51,6 +51,7 @@ STDLIB = {
     "sys",
     "time",
     "traceback",
+    "zipfile",  # imdb.npz's object arrays, read without np.load's pickle
     "zlib",
 }
 MSE = "loss = mse\n    optimizer = sgd(lr=0.1)"

@@ -14,7 +14,7 @@ from dlspec.ir.settings import DATASETS, LOSS_TARGETS
 
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
-STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "pickle", "struct", "sys", "time")
+STDLIB = ("argparse", "contextlib", "gzip", "json", "math", "os", "struct", "sys", "time")
 TARGET_STDLIB = {
     "keras": ("importlib", "signal", "socket", "subprocess", "traceback", "zlib"),  # replicas
     "cntk": ("multiprocessing", "select", "shlex", "signal", "subprocess", "traceback"),
@@ -24,7 +24,9 @@ TARGET_STDLIB = {
     # data-parallel runs: the local launcher's processes and free port, the workers' watchdog
     "mxnet": ("atexit", "signal", "socket", "subprocess", "tempfile", "threading", "traceback"),
 }
-PICKLED = ("mnist", "cifar10")  # the datasets read from pickles (mnist.pkl.gz, CIFAR's batches)
+# the datasets stored as pickles (mnist.pkl.gz, CIFAR's batches, imdb.npz's object arrays), read
+# by an unpickler that takes NumPy's arrays only, and what their readers import
+PICKLED = {"mnist": ("pickle",), "cifar10": ("pickle",), "imdb": ("pickle", "zipfile")}
 LOADERS = {
     "mnist": "load_mnist",
     "fashion_mnist": "load_mnist",
@@ -122,6 +124,7 @@ def data_context(model: Model) -> dict[str, Any]:
         "multi_label": train.loss.labels == "multi_label",
         "files": repr(DATA_FILES.get(data.name, "")),
         "mnist_pickle": data.name == "mnist",  # Fashion-MNIST comes as idx files only
+        "pickled": data.name in PICKLED,
     }
     if data.name == "imdb":
         ctx.update(
@@ -204,16 +207,14 @@ def skeleton_context(model: Model, target: str) -> dict[str, Any]:
     flags (add_argument's arguments), verify's file names and keys (plain strings), imports."""
     keys = ("WEIGHTS_FILE", "BATCHES_FILE", "EVAL", "TRAIN", "TRAIN_LABELS")
     keys += ("FORWARD", "LOSSES", "LRS", "PARAM")
-    pickled = model.train is not None and model.train.data.name in PICKLED
+    data = model.train.data.name if model.train is not None else ""
     return {
         "script": {
             "target": repr(target),
             "version": repr(__version__),
             "inference": model.inference,
             "kind": interface.INFERENCE if model.inference else interface.TRAINING,
-            "imports": sorted(
-                {*STDLIB, *TARGET_STDLIB.get(target, ())} - (set() if pickled else {"pickle"})
-            ),
+            "imports": sorted({*STDLIB, *TARGET_STDLIB.get(target, ()), *PICKLED.get(data, ())}),
             "flags": [flag.argument() for flag in interface.flags(target)],
             "verify": {key.lower(): getattr(interface, key) for key in keys},
         }

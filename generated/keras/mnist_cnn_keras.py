@@ -400,15 +400,57 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
+# The names a pickled dataset may call: NumPy's array and scalar rebuilders (under NumPy 1's and
+# 2's module names), and the string-to-bytes step of Python 3's protocol-2 pickles. A pickle can
+# call any function it names; these files need no other.
+_NUMPY_PICKLE_NAMES = (
+    ("_codecs", "encode"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Reads a pickle of arrays, lists, dicts, strings and numbers, and refuses any other class
+    or function it names: a data file is data, and reading it runs no code it carries."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _NUMPY_PICKLE_NAMES:
+            raise pickle.UnpicklingError(
+                "it names %s.%s; a data file may name NumPy's arrays only" % (module, name)
+            )
+        if module.endswith("multiarray"):
+            return getattr(_numpy_multiarray(), name)
+        return pickle.Unpickler.find_class(self, module, name)
+
+
+def _numpy_multiarray():
+    """NumPy's multiarray module by this NumPy's name for it: NumPy 2 writes numpy._core into
+    its pickles, NumPy 1 numpy.core, and each reads the other's files here."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def _unpickle(f, encoding):
+    """The object pickled in file f, Python 2's strings read with `encoding` on Python 3."""
+    if sys.version_info[0] >= 3:
+        return _ArraysOnly(f, encoding=encoding).load()
+    return _ArraysOnly(f).load()
+
+
 def load_mnist(data_dir):
     """MNIST from mnist.pkl.gz (the classic 50k/10k/10k pickle; train + valid = 60k) or idx files."""
     pickled = os.path.join(data_dir, "mnist.pkl.gz")
     if os.path.exists(pickled):
         with gzip.open(pickled, "rb") as f:
-            if sys.version_info[0] >= 3:
-                train, valid, test = pickle.load(f, encoding="latin1")
-            else:
-                train, valid, test = pickle.load(f)
+            train, valid, test = _unpickle(f, "latin1")
         # the pickle stores pixel / 256; idx files give pixel / 255: both become pixel / 255
         x_train = np.round(np.concatenate([train[0], valid[0]]) * 256.0) / 255.0
         y_train = np.concatenate([train[1], valid[1]])

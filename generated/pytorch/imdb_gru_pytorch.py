@@ -10,10 +10,12 @@ import gzip
 import json
 import math
 import os
+import pickle
 import struct
 import sys
 import time
 import traceback
+import zipfile
 
 import numpy as np
 import torch
@@ -153,6 +155,51 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
+# The names a pickled dataset may call: NumPy's array and scalar rebuilders (under NumPy 1's and
+# 2's module names), and the string-to-bytes step of Python 3's protocol-2 pickles. A pickle can
+# call any function it names; these files need no other.
+_NUMPY_PICKLE_NAMES = (
+    ("_codecs", "encode"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Reads a pickle of arrays, lists, dicts, strings and numbers, and refuses any other class
+    or function it names: a data file is data, and reading it runs no code it carries."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _NUMPY_PICKLE_NAMES:
+            raise pickle.UnpicklingError(
+                "it names %s.%s; a data file may name NumPy's arrays only" % (module, name)
+            )
+        if module.endswith("multiarray"):
+            return getattr(_numpy_multiarray(), name)
+        return pickle.Unpickler.find_class(self, module, name)
+
+
+def _numpy_multiarray():
+    """NumPy's multiarray module by this NumPy's name for it: NumPy 2 writes numpy._core into
+    its pickles, NumPy 1 numpy.core, and each reads the other's files here."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def _unpickle(f, encoding):
+    """The object pickled in file f, Python 2's strings read with `encoding` on Python 3."""
+    if sys.version_info[0] >= 3:
+        return _ArraysOnly(f, encoding=encoding).load()
+    return _ArraysOnly(f).load()
+
+
 def _imdb_sequences(reviews, maxlen):
     """Keras's imdb.load_data + pad_sequences: start char, id offset, oov, pad and truncate."""
     out = np.zeros((len(reviews), maxlen), dtype=np.int32)
@@ -167,11 +214,30 @@ def _imdb_sequences(reviews, maxlen):
     return out
 
 
+def _npz_member(archive, name):
+    """Array `name` of an open .npz (a zip of .npy files); an object array's pickle (the
+    reviews: lists of ids) read by _ArraysOnly, not by np.load(allow_pickle=True)."""
+    with archive.open(name + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            dtype = np.lib.format.read_array_header_1_0(f)[2]
+        else:
+            dtype = np.lib.format.read_array_header_2_0(f)[2]
+        if dtype.hasobject:
+            return _unpickle(f, "latin1")
+    with archive.open(name + ".npy") as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def load_imdb(data_dir):
     """IMDB reviews from imdb.npz (Keras's file: x_train, y_train, x_test, y_test)."""
-    with np.load(os.path.join(data_dir, "imdb.npz"), allow_pickle=True) as f:
-        x_train, y_train = f["x_train"], f["y_train"]
-        x_test, y_test = f["x_test"], f["y_test"]
+    path = os.path.join(data_dir, "imdb.npz")
+    if not os.path.exists(path):
+        raise IOError("missing data file: %s" % path)
+    with zipfile.ZipFile(path) as archive:
+        x_train, y_train, x_test, y_test = [
+            _npz_member(archive, name) for name in ("x_train", "y_train", "x_test", "y_test")
+        ]
     maxlen = INPUT_SHAPE[0]
     return (_imdb_sequences(x_train, maxlen), y_train), (_imdb_sequences(x_test, maxlen), y_test)
 

@@ -207,12 +207,54 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
+# The names a pickled dataset may call: NumPy's array and scalar rebuilders (under NumPy 1's and
+# 2's module names), and the string-to-bytes step of Python 3's protocol-2 pickles. A pickle can
+# call any function it names; these files need no other.
+_NUMPY_PICKLE_NAMES = (
+    ("_codecs", "encode"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Reads a pickle of arrays, lists, dicts, strings and numbers, and refuses any other class
+    or function it names: a data file is data, and reading it runs no code it carries."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _NUMPY_PICKLE_NAMES:
+            raise pickle.UnpicklingError(
+                "it names %s.%s; a data file may name NumPy's arrays only" % (module, name)
+            )
+        if module.endswith("multiarray"):
+            return getattr(_numpy_multiarray(), name)
+        return pickle.Unpickler.find_class(self, module, name)
+
+
+def _numpy_multiarray():
+    """NumPy's multiarray module by this NumPy's name for it: NumPy 2 writes numpy._core into
+    its pickles, NumPy 1 numpy.core, and each reads the other's files here."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def _unpickle(f, encoding):
+    """The object pickled in file f, Python 2's strings read with `encoding` on Python 3."""
+    if sys.version_info[0] >= 3:
+        return _ArraysOnly(f, encoding=encoding).load()
+    return _ArraysOnly(f).load()
+
+
 def _cifar_batch(path):
     with open(path, "rb") as f:
-        if sys.version_info[0] >= 3:
-            batch = pickle.load(f, encoding="bytes")
-        else:
-            batch = pickle.load(f)
+        batch = _unpickle(f, "bytes")
     images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
     return images.astype(np.float32) / 255.0, np.asarray(batch[b"labels"])
 
