@@ -624,6 +624,13 @@ def test_report_writes_the_report_and_charts_of_a_jsonl_beside_it(
     record.append(jsonl, run("mxnet", None, "timeout"))
     assert main(["bench", "--report", str(jsonl), "--out", str(tmp_path / "o"), "-q"]) == 1
     assert "| mxnet | default | timeout:" in (tmp_path / "o" / "bench.md").read_text()
+    # --resume ran the timed-out run again and appended it: its last record stands, once
+    record.append(jsonl, run("mxnet", 80.0))
+    capsys.readouterr()
+    assert main(["bench", "--report", str(jsonl), "--out", str(tmp_path / "o")]) == 0
+    table = capsys.readouterr()
+    assert "| mxnet | default (2 reported) | ok |" in table.out and "timeout:" not in table.out
+    assert "4 run(s) reported (1 earlier record(s) of runs recorded again left out)" in table.err
 
 
 def test_report_of_several_sessions_puts_each_setup_in_rows_of_its_own(

@@ -128,10 +128,11 @@ def _bench_written(
 
 
 def _bench_report(args: argparse.Namespace) -> int:
-    """--report JSONL (once or more): the report and charts of every record the files hold, in
+    """--report JSONL (once or more): the report and charts of the runs the files hold (the last
+    record of a run a file holds twice, as --resume appends a rerun), in
     --out (by default the folder of the one file; several files need --out, so that no
     session's own report is overwritten by the combined one); nothing runs."""
-    from dlspec.bench import record
+    from dlspec.bench import record, session
 
     if args.specs or args.resume:
         raise UsageError("--report runs nothing: drop the SPEC(s) and --resume")
@@ -140,21 +141,27 @@ def _bench_report(args: argparse.Namespace) -> int:
     twice = next((f for f, r in zip(files, resolved, strict=True) if resolved.count(r) > 1), None)
     if twice is not None:
         raise UsageError(f"--report {display_path(str(twice))} is named twice")
-    records = []
+    records, replaced = [], 0
     for jsonl in files:
         if not jsonl.is_file():
             raise UsageError(f"--report {display_path(str(jsonl))}: no such file")
         try:
-            records += record.load_runs(jsonl)
+            last, earlier = session.last_of_each_run(record.load_runs(jsonl))
         except ValueError as err:
             raise UsageError(f"--report: {err}") from None
+        records, replaced = records + last, replaced + earlier
     if len(files) > 1 and not args.out:
         raise UsageError("--report of several files: name the folder of their report with --out")
     out = Path(args.out) if args.out else files[0].parent
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {display_path(str(out))} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    return _bench_written(records, out, files, "reported", args.quiet)
+    said = (
+        f"reported ({replaced} earlier record(s) of runs recorded again left out)"
+        if replaced
+        else "reported"
+    )
+    return _bench_written(records, out, files, said, args.quiet)
 
 
 def _resumed(

@@ -155,6 +155,16 @@ def run_identity(run: dict[str, Any]) -> str:
     return json.dumps({**fields, "settings": settings}, sort_keys=True)
 
 
+def last_of_each_run(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The records but those of a run (run_identity) recorded again later in the list, in their
+    order, and how many were left out: a run --resume ran again (a timeout, then an ok rerun)
+    counts once, as its last record, as --resume itself takes it."""
+    identities = [run_identity(r) for r in records]
+    last = {identity: index for index, identity in enumerate(identities)}
+    kept = [r for index, r in enumerate(records) if last[identities[index]] == index]
+    return kept, len(records) - len(kept)
+
+
 RUN_KEY = ("spec", "model", "runtime", "repeat", "replicas")
 RUN_FIELDS = (*RUN_KEY, "script_sha256", "host")
 
