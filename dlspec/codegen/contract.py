@@ -121,6 +121,8 @@ def data_context(model: Model) -> dict[str, Any]:
         ],
         "token_highs": repr(highs) if highs else "",
         "sparse_labels": train.loss.labels == "sparse",
+        # _ids_below is written where something calls it: npz token ids, integer class labels
+        "checks_ids": bool(highs) or train.loss.labels == "sparse",
         "multi_label": train.loss.labels == "multi_label",
         "files": repr(DATA_FILES.get(data.name, "")),
         "mnist_pickle": data.name == "mnist",  # Fashion-MNIST comes as idx files only
