@@ -188,7 +188,11 @@ def test_every_script_parses_exactly_the_contract_flags(path: Path) -> None:
 def test_the_skeleton_is_written_once() -> None:
     """Each target's script template extends the shared skeleton and leaves it the flags, the
     weights-file checks, the results and main's training or inference branch."""
-    skeleton = templates_dir() / "common" / "script.py.j2"
+    common = templates_dir() / "common"
+    skeleton = (common / "script.py.j2").read_text(encoding="utf-8")
+    # the weights-file checks are a section the skeleton includes
+    assert '{% include "common/weights_file.py.j2" %}' in skeleton
+    skeleton += (common / "weights_file.py.j2").read_text(encoding="utf-8")
     # writing the results ("json.dumps(results"); a script may still encode other JSON (TF_CONFIG)
     shared = (
         "def parse_args",
@@ -197,7 +201,7 @@ def test_the_skeleton_is_written_once() -> None:
         "def main",
         "json.dumps(results",
     )
-    assert all(text in skeleton.read_text(encoding="utf-8") for text in shared)
+    assert all(text in skeleton for text in shared)
     for target in TARGETS:
         folder = templates_dir() / target
         text = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.j2")))

@@ -294,8 +294,7 @@ def _ids_below(key, array, high, what):
 def _unreadable(source, err):
     """The exit for a --data file that is missing or not what its format says: the problem as
     its reader put it (any reader's error: a truncated or foreign file raises many kinds)."""
-    reason = err if isinstance(err, (IOError, ValueError)) else "%s: %s" % (type(err).__name__, err)
-    return SystemExit("--data %s: %s\nexpected there: %s" % (source, reason, DATA_FILES))
+    return SystemExit("--data %s: %s\nexpected there: %s" % (source, _error_text(err), DATA_FILES))
 
 
 def load_data(source, seed):
@@ -849,10 +848,14 @@ def platform_facts(model, args):
 # ---- the script contract: weights files, verify, flags, results, main -------------------------
 def read_weights(path):
     """The canonical weights in an npz (float32, by canonical name), checked to be exactly
-    PARAMETERS: a missing or unexpected name, or a wrong shape, stops the script."""
-    arrays = np.load(path)
-    missing = [name for name, _ in PARAMETERS if name not in arrays.files]
-    extra = sorted(set(arrays.files) - set(name for name, _ in PARAMETERS))
+    PARAMETERS: an unreadable file, a missing or unexpected name, a wrong shape, or a value
+    that is no finite float32 number stops the script, naming the file and the reason."""
+    try:
+        arrays = _npz_arrays(path)
+    except Exception as err:
+        raise SystemExit("weights %s: %s" % (path, _error_text(err)))
+    missing = [name for name, _ in PARAMETERS if name not in arrays]
+    extra = sorted(set(arrays) - set(name for name, _ in PARAMETERS))
     if missing or extra:
         raise SystemExit("weights %s: missing %s, unexpected %s" % (path, missing, extra))
     weights = {}
@@ -862,8 +865,32 @@ def read_weights(path):
             raise SystemExit(
                 "weights %s: %s has shape %s, expected %s" % (path, name, value.shape, shape)
             )
-        weights[name] = value.astype(np.float32)
+        if value.dtype.kind not in "iuf":
+            raise SystemExit(
+                "weights %s: %s holds %s values, not numbers" % (path, name, value.dtype)
+            )
+        with np.errstate(over="ignore"):  # a value past float32's range: said just below
+            weights[name] = value.astype(np.float32)
+        if not np.isfinite(weights[name]).all():
+            raise SystemExit(
+                "weights %s: %s holds NaN, infinity or values past float32's range" % (path, name)
+            )
     return weights
+
+
+def _npz_arrays(path):
+    """Every array of an npz archive by name, read with pickles off (weights are numbers)."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise ValueError("not an npz archive (the zip of named arrays np.savez writes)")
+    with np.load(path, allow_pickle=False) as arrays:
+        return dict((name, arrays[name]) for name in arrays.files)
+
+
+def _error_text(err):
+    """A reader's error as a line: its message, with its kind where the message alone is not
+    clear (a truncated or foreign file raises many kinds)."""
+    return err if isinstance(err, (IOError, ValueError)) else "%s: %s" % (type(err).__name__, err)
 
 
 def verify_batches(args):

@@ -1,0 +1,116 @@
+"""The weights file a script reads (--weights-in): every way it can be wrong is one line naming
+the file and the reason, never a traceback, and nothing that is not a finite number loads.
+
+The section (templates/common/weights_file.py.j2) is NumPy and the standard library only; it is
+rendered here and run as a module, without any deep-learning framework."""
+
+from __future__ import annotations
+
+import types
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from dlspec.codegen.render import environment
+
+PARAMETERS = [("dense_1.weight", (3, 2)), ("dense_1.bias", (3,))]
+
+
+def weights_module() -> types.ModuleType:
+    """The weights-file section with a two-parameter PARAMETERS, as a module."""
+    section = environment().get_template("common/weights_file.py.j2").render()
+    source = f"import numpy as np\n\nPARAMETERS = {PARAMETERS!r}\n{section}"
+    module = types.ModuleType("weights_file")
+    exec(compile(source, module.__name__, "exec"), module.__dict__)
+    return module
+
+
+def good() -> dict[str, np.ndarray]:
+    return {
+        name: np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+        for name, shape in PARAMETERS
+    }
+
+
+def test_a_good_file_loads_every_parameter_as_float32(tmp_path: Path) -> None:
+    np.savez(tmp_path / "w.npz", **good())
+    weights = weights_module().read_weights(str(tmp_path / "w.npz"))
+    assert list(weights) == [name for name, _ in PARAMETERS]
+    for name, value in good().items():
+        assert weights[name].dtype == np.float32 and np.array_equal(weights[name], value)
+    ints = {name: value.astype(np.int64) for name, value in good().items()}
+    np.savez(tmp_path / "i.npz", **ints)  # whole numbers are numbers too
+    assert (
+        weights_module().read_weights(str(tmp_path / "i.npz"))["dense_1.bias"].dtype == np.float32
+    )
+
+
+def _with(name: str, value: Any) -> Callable[[Path], None]:
+    return lambda path: np.savez(path, **{**good(), name: value})
+
+
+def _zip_cut(path: Path) -> None:
+    np.savez(path, **good())
+    path.write_bytes(path.read_bytes()[:60])
+
+
+def _pickled(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        with z.open("dense_1.weight.npy", "w") as f:
+            np.save(f, np.array([object()] * 6).reshape(3, 2), allow_pickle=True)
+
+
+BAD = [
+    ("missing", lambda path: None, "No such file or directory"),
+    ("text", lambda path: path.write_text("dense_1.weight = 1\n"), "not an npz archive"),
+    ("one npy array", lambda path: np.save(open(path, "wb"), np.zeros(3)), "not an npz archive"),
+    ("cut zip", _zip_cut, "BadZipFile"),
+    ("pickled objects", _pickled, "allow_pickle=False"),
+    (
+        "name missing",
+        lambda path: np.savez(path, **{"dense_1.bias": np.zeros(3)}),
+        "missing ['dense_1.weight']",
+    ),
+    ("extra name", _with("dense_9.bias", np.zeros(3)), "unexpected ['dense_9.bias']"),
+    (
+        "wrong shape",
+        _with("dense_1.bias", np.zeros(4)),
+        "dense_1.bias has shape (4,), expected (3,)",
+    ),
+    (
+        "strings",
+        _with("dense_1.bias", np.array(["a", "b", "c"])),
+        "dense_1.bias holds <U1 values, not numbers",
+    ),
+    (
+        "booleans",
+        _with("dense_1.bias", np.ones(3, bool)),
+        "dense_1.bias holds bool values, not numbers",
+    ),
+    (
+        "nan",
+        _with("dense_1.bias", np.array([0.0, np.nan, 1.0])),
+        "dense_1.bias holds NaN, infinity",
+    ),
+    (
+        "past float32",
+        _with("dense_1.weight", np.full((3, 2), 1e300)),
+        "dense_1.weight holds NaN, infinity or values past float32's range",
+    ),
+]
+
+
+@pytest.mark.parametrize("what, write, reason", BAD, ids=[b[0] for b in BAD])
+def test_a_bad_weights_file_exits_with_its_path_and_the_reason(
+    what: str, write: Callable[[Path], None], reason: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.npz"
+    write(path)
+    with pytest.raises(SystemExit) as exit:
+        weights_module().read_weights(str(path))
+    message = str(exit.value.code)
+    assert message.startswith(f"weights {path}: ") and reason in message, message
+    assert "\n" not in message
