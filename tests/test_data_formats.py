@@ -42,7 +42,7 @@ def data_module(spec: str) -> types.ModuleType:
     section = (
         environment().get_template("common/data.py.j2").render(data=contract.data_context(model))
     )
-    section += environment().get_template("common/weights_file.py.j2").render()  # _error_text
+    section += environment().get_template("common/files.py.j2").render()  # _error_text
     constants = "".join(f"{name} = {value}\n" for name, value in contract.constants(model))
     module = types.ModuleType(f"data_{model.name}")
     exec(compile(PRELUDE + constants + section, module.__name__, "exec"), module.__dict__)

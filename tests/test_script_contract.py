@@ -191,8 +191,8 @@ def test_the_skeleton_is_written_once() -> None:
     common = templates_dir() / "common"
     skeleton = (common / "script.py.j2").read_text(encoding="utf-8")
     # the weights-file checks are a section the skeleton includes
-    assert '{% include "common/weights_file.py.j2" %}' in skeleton
-    skeleton += (common / "weights_file.py.j2").read_text(encoding="utf-8")
+    assert '{% include "common/files.py.j2" %}' in skeleton
+    skeleton += (common / "files.py.j2").read_text(encoding="utf-8")
     # writing the results ("json.dumps(results"); a script may still encode other JSON (TF_CONFIG)
     shared = (
         "def parse_args",

@@ -296,7 +296,7 @@ def canonical_weights(model):
 
 def save_weights(model, path):
     """Write every parameter to an npz in canonical layout."""
-    np.savez(path, **dict(canonical_weights(model)))
+    write_weights(path, canonical_weights(model))
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -838,6 +838,28 @@ def _error_text(err):
     return err if isinstance(err, (IOError, ValueError)) else "%s: %s" % (type(err).__name__, err)
 
 
+def write_weights(path, weights):
+    """(canonical name, array) pairs to an npz at exactly `path` (np.savez given a name would
+    add .npz to one without it)."""
+    with open(path, "wb") as f:
+        np.savez(f, **dict(weights))
+
+
+def check_outputs(args):
+    """Stop before the run when a file it ends by writing cannot be written where named: the
+    path is a folder, or its folder does not exist or is not writable."""
+    for flag, path in (("--results", args.results), ("--weights-out", args.weights_out)):
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise SystemExit("%s %s: is a folder; name a file" % (flag, path))
+        if not os.path.isdir(folder):
+            raise SystemExit("%s %s: no folder %s" % (flag, path, folder))
+        if not os.access(folder, os.W_OK):
+            raise SystemExit("%s %s: the folder %s is not writable" % (flag, path, folder))
+
+
 def verify_batches(args):
     """dlspec verify's batches (DIR/batches.npz): the evaluation inputs (a list, one array per
     input) and the training batches, one (inputs, labels) per step; floating arrays in
@@ -1003,6 +1025,8 @@ def main(argv=None):
     global BATCH_SIZE
     args = parse_args(argv)
     args.replicas, args.rank = replicas()
+    if args.rank == 0:
+        check_outputs(args)
     BATCH_SIZE = args.batch_size
     with setup(args):
         if args.verify:

@@ -1,7 +1,9 @@
-"""The weights file a script reads (--weights-in): every way it can be wrong is one line naming
-the file and the reason, never a traceback, and nothing that is not a finite number loads.
+"""The files a script's user names: every way the weights file it reads (--weights-in) can be
+wrong is one line naming the file and the reason, never a traceback, and nothing that is not a
+finite number loads; the files it writes (--weights-out, --results) are checked before the run,
+and the weights land at exactly the path given.
 
-The section (templates/common/weights_file.py.j2) is NumPy and the standard library only; it is
+The section (templates/common/files.py.j2) is NumPy and the standard library only; it is
 rendered here and run as a module, without any deep-learning framework."""
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ PARAMETERS = [("dense_1.weight", (3, 2)), ("dense_1.bias", (3,))]
 
 
 def weights_module() -> types.ModuleType:
-    """The weights-file section with a two-parameter PARAMETERS, as a module."""
-    section = environment().get_template("common/weights_file.py.j2").render()
-    source = f"import numpy as np\n\nPARAMETERS = {PARAMETERS!r}\n{section}"
-    module = types.ModuleType("weights_file")
+    """The files section with a two-parameter PARAMETERS, as a module."""
+    section = environment().get_template("common/files.py.j2").render()
+    source = f"import os\n\nimport numpy as np\n\nPARAMETERS = {PARAMETERS!r}\n{section}"
+    module = types.ModuleType("user_files")
     exec(compile(source, module.__name__, "exec"), module.__dict__)
     return module
 
@@ -114,3 +116,35 @@ def test_a_bad_weights_file_exits_with_its_path_and_the_reason(
     message = str(exit.value.code)
     assert message.startswith(f"weights {path}: ") and reason in message, message
     assert "\n" not in message
+
+
+def test_weights_are_written_at_exactly_the_path_given(tmp_path: Path) -> None:
+    module = weights_module()
+    module.write_weights(str(tmp_path / "tuned"), good().items())  # np.savez would add .npz
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned"]
+    assert module.read_weights(str(tmp_path / "tuned")).keys() == good().keys()
+
+
+@pytest.mark.parametrize(
+    "flag, path, reason",
+    [
+        ("--results", "{tmp}", "--results {tmp}: is a folder; name a file"),
+        ("--weights-out", "{tmp}/no/w.npz", "--weights-out {tmp}/no/w.npz: no folder {tmp}/no"),
+        ("--results", "{tmp}/file/r.json", "--results {tmp}/file/r.json: no folder {tmp}/file"),
+    ],
+)
+def test_an_output_that_cannot_be_written_stops_the_run_before_it_starts(
+    flag: str, path: str, reason: str, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    named = {"--results": None, "--weights-out": None, flag: path.format(tmp=tmp_path)}
+    args = types.SimpleNamespace(results=named["--results"], weights_out=named["--weights-out"])
+    with pytest.raises(SystemExit) as exit:
+        weights_module().check_outputs(args)
+    assert exit.value.code == reason.format(tmp=tmp_path)
+
+
+def test_outputs_that_can_be_written_pass(tmp_path: Path) -> None:
+    args = types.SimpleNamespace(results=str(tmp_path / "r.json"), weights_out="w.npz")
+    weights_module().check_outputs(args)  # a bare name is in the working folder
+    weights_module().check_outputs(types.SimpleNamespace(results=None, weights_out=None))
