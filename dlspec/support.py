@@ -81,7 +81,7 @@ def flags_table() -> str:
     owned = [("all", flag) for flag in FLAGS]
     owned += [(target, flag) for target, own in TARGET_FLAGS.items() for flag in own]
     for owner, flag in owned:
-        values = "\\|".join(flag.choices) if flag.choices else flag.type
+        values = flag.values_text()
         default = flag.default_text()
         default = f"`{default}`" if "<" in default else default  # result_<target> is no HTML tag
         rows.append(f"| `{flag.name}` | {owner} | {values} | {default} | {flag.help} |")

@@ -3,6 +3,7 @@ flags and results fields read (without a framework) from its source against the 
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ from dlspec.codegen.interface import (
     result_fields,
     validate_results,
 )
+from dlspec.limits import MAX_INT
 from dlspec.resources import templates_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,3 +248,46 @@ def test_batchnorm_sync_reaches_a_template_only_with_a_batch_norm(with_batchnorm
     assert model_context(model)["batchnorm_sync"] is with_batchnorm
     keras = compile_model(model, "keras").source
     assert f"BATCHNORM_SYNC = {with_batchnorm}\n" in keras
+
+
+def _parse_args_of(script: Path) -> Any:
+    """parse_args of a generated script, run without its framework: the function, int_from and
+    the module's literal constants (the spec's defaults), compiled from the script's own text."""
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    keep = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and node.name in ("int_from", "parse_args")
+        or isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+    ]
+    namespace: dict[str, Any] = {"argparse": argparse, "__doc__": "a script"}
+    exec(compile(ast.Module(keep, type_ignores=[]), str(script), "exec"), namespace)
+    return namespace["parse_args"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_int_flag_takes_whole_numbers_in_its_range_only(
+    target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--batch-size 0 divided by zero after the model was built, --epochs -1 ran no epoch and
+    reported success, a --seed past NumPy's range failed in the data section: argparse now
+    refuses each (exit 2, the flag named), and takes both ends of the range."""
+    parse_args = _parse_args_of(ROOT / "generated" / target / f"mnist_mlp_{target}.py")
+    assert parse_args([]).batch_size == 128 and parse_args([]).seed == 0  # the spec's
+    ints = [flag for flag in interface.flags(target) if flag.type == "int"]
+    assert {flag.name for flag in ints} >= {"--epochs", "--batch-size", "--seed", "--warmup"}
+    for flag in ints:
+        for value in (flag.low, MAX_INT):
+            assert getattr(parse_args([flag.name, str(value)]), flag.dest) == value
+        outside = f"is not a whole number from {flag.low} to {MAX_INT}"
+        for text, said in (
+            (str(flag.low - 1), f"{flag.low - 1} {outside}"),
+            (str(MAX_INT + 1), f"{MAX_INT + 1} {outside}"),
+            ("1.5", "invalid int value: '1.5'"),
+        ):
+            with pytest.raises(SystemExit) as exit:
+                parse_args([flag.name, text])
+            assert exit.value.code == 2
+            assert f"error: argument {flag.name}: {said}\n" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from dlspec.errors import display_path
 from dlspec.ir.model import Model, Schedule, uses
 from dlspec.ir.ops import BATCH_STATISTICS, vocab_of
 from dlspec.ir.settings import DATASETS, LOSS_TARGETS
+from dlspec.limits import MAX_INT
 
 SYNTHETIC_POOL_BATCHES = 8
 # the standard-library modules every script imports (data section and skeleton), and a target's own
@@ -218,6 +219,7 @@ def skeleton_context(model: Model, target: str) -> dict[str, Any]:
             "kind": interface.INFERENCE if model.inference else interface.TRAINING,
             "imports": sorted({*STDLIB, *TARGET_STDLIB.get(target, ()), *PICKLED.get(data, ())}),
             "flags": [flag.argument() for flag in interface.flags(target)],
+            "int_max": repr(MAX_INT),  # an int flag's largest value, a spec's
             "verify": {key.lower(): getattr(interface, key) for key in keys},
         }
     }

@@ -60,6 +60,9 @@ class Flag:
     metavar: str = ""
     # the attribute of the parsed arguments when not the name's (--max-steps -> max_steps)
     attribute: str = ""
+    # an int flag's smallest value; its largest is a spec's (limits.MAX_INT), so that a seed
+    # plus an epoch count still seeds NumPy
+    low: int = 0
 
     @property
     def dest(self) -> str:
@@ -72,7 +75,7 @@ class Flag:
         if self.type == "switch":
             parts.append('action="store_true"')
         elif self.type == "int":
-            parts.append("type=int")
+            parts.append(f"type=int_from({self.low})")
         if self.choices:
             parts.append(f"choices={self.choices!r}")
         if isinstance(self.default, Constant):
@@ -85,6 +88,12 @@ class Flag:
             parts.append(f"dest={self.attribute!r}")
         parts.append(f"help={self.help!r}")
         return ", ".join(parts)
+
+    def values_text(self) -> str:
+        """The values it takes, as the flags table shows them."""
+        if self.choices:
+            return "\\|".join(self.choices)
+        return f"int >= {self.low}" if self.type == "int" else self.type
 
     def default_text(self) -> str:
         """The default as the flags table shows it."""
@@ -100,7 +109,7 @@ DEVICES = ("auto", "cpu", "gpu")
 # fmt: off
 FLAGS: tuple[Flag, ...] = (
     Flag("--epochs", "int", Constant("EPOCHS"), "passes over the training set"),
-    Flag("--batch-size", "int", Constant("BATCH_SIZE"), "samples per batch"),
+    Flag("--batch-size", "int", Constant("BATCH_SIZE"), "samples per batch", low=1),
     Flag("--device", "str", "auto", "auto: a GPU when the framework sees one", DEVICES),
     Flag("--data", "str", "synthetic", "synthetic, or the folder of the spec's dataset (npz: the file)"),
     Flag("--max-steps", "int", 0, "stop after this many steps (0: no limit; inference: one pass)"),
@@ -121,13 +130,13 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--compile", "switch", None, "compile the training forward pass with torch.compile"),
         Flag("--cuda-graphs", "switch", None, "GPU, one process: the whole training step recorded as a CUDA graph and replayed (with --compile, and for inference: torch.compile's reduce-overhead mode)"),
         Flag("--amp", "str", "off", "mixed precision: the forward pass autocast to bf16 or fp16 (fp16: GPU only)", ("off", "bf16", "fp16")),
-        Flag("--replica-timeout", "int", 600, "data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error"),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (torchrun): seconds a replica waits for the others in a shared step before it stops with an error", low=1),
     ),
     "tensorflow": (
         Flag("--xla", "switch", None, "compile the steps with XLA (tf.function jit_compile)"),
         Flag("--data-format", "str", "auto", "image layout (auto: NCHW on a GPU; on the CPU NCHW needs --xla)", ("auto", "NHWC", "NCHW")),
-        Flag("--replicas", "int", 1, "data-parallel runs: start this many replicas on this host, each a tf.distribute worker (MultiWorkerMirroredStrategy) with its own TF_CONFIG; where TF_CONFIG is set, this process is one worker of that cluster instead", attribute="start_replicas"),
-        Flag("--replica-timeout", "int", 600, "data-parallel runs (tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error"),
+        Flag("--replicas", "int", 1, "data-parallel runs: start this many replicas on this host, each a tf.distribute worker (MultiWorkerMirroredStrategy) with its own TF_CONFIG; where TF_CONFIG is set, this process is one worker of that cluster instead", attribute="start_replicas", low=1),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error", low=1),
     ),
     "keras": (
         Flag("--backend", "str", None, "Keras backend (default: KERAS_BACKEND)", ("tensorflow", "jax", "torch")),
@@ -135,17 +144,17 @@ TARGET_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag("--jit-compile", "str", "auto", "jit-compile the steps (Keras's model.compile)", ("auto", "true", "false")),
         Flag("--memory-format", "str", "auto", "torch backend, channels_first data: memory layout of the image batches (auto: channels_last when the model has convolutions)", ("auto", "channels_last", "contiguous")),
         Flag("--no-fused-optimizer", "switch", None, "torch backend: update variable by variable instead of torch.optim's fused update (where one computes the spec's form)"),
-        Flag("--replicas", "int", 1, "data-parallel runs: start this many replicas on this host (jax backend: each with Keras's distribution environment, KERAS_DISTRIBUTION_*; tensorflow backend: each a tf.distribute worker with its own TF_CONFIG) and stop them all when one fails"),
-        Flag("--replica-timeout", "int", 600, "data-parallel runs (tensorflow backend, tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error"),
+        Flag("--replicas", "int", 1, "data-parallel runs: start this many replicas on this host (jax backend: each with Keras's distribution environment, KERAS_DISTRIBUTION_*; tensorflow backend: each a tf.distribute worker with its own TF_CONFIG) and stop them all when one fails", low=1),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (tensorflow backend, tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error", low=1),
     ),
     "mxnet": (
         Flag("--no-hybridize", "switch", None, "run the Gluon blocks imperatively (default: hybridized)"),
-        Flag("--replicas", "int", 1, "data-parallel runs: start N replicas on this host (a kvstore scheduler, a server and N workers, dist_sync)"),
-        Flag("--replica-timeout", "int", 600, "data-parallel runs (dist_sync kvstore): seconds a replica waits for the others in a shared step before it stops with an error"),
+        Flag("--replicas", "int", 1, "data-parallel runs: start N replicas on this host (a kvstore scheduler, a server and N workers, dist_sync)", low=1),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (dist_sync kvstore): seconds a replica waits for the others in a shared step before it stops with an error", low=1),
     ),
     "cntk": (
-        Flag("--replicas", "int", 1, "run as N data-parallel replicas on this host: the script again under Open MPI's mpiexec (under mpiexec already: its process count)", attribute="start_replicas"),
-        Flag("--replica-timeout", "int", 600, "data-parallel runs (mpiexec): seconds a replica waits for the others in a shared step before it stops with an error"),
+        Flag("--replicas", "int", 1, "run as N data-parallel replicas on this host: the script again under Open MPI's mpiexec (under mpiexec already: its process count)", attribute="start_replicas", low=1),
+        Flag("--replica-timeout", "int", 600, "data-parallel runs (mpiexec): seconds a replica waits for the others in a shared step before it stops with an error", low=1),
     ),
 }
 # fmt: on

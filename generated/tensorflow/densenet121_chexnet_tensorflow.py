@@ -8195,11 +8195,31 @@ def write_verify_result(args, forward, losses, lrs, weights):
     np.savez(os.path.join(args.verify, args.verify_name + ".npz"), **result)
 
 
+def int_from(low):
+    """An argparse type: a whole number from `low` to 2147483647, a spec's largest (a seed
+    plus an epoch still seeds NumPy); argparse names the flag in its error."""
+
+    def parse(text):
+        value = int(text)
+        if not low <= value <= 2147483647:
+            raise argparse.ArgumentTypeError(
+                "%s is not a whole number from %d to %d" % (text, low, 2147483647)
+            )
+        return value
+
+    parse.__name__ = "int"  # argparse's "invalid int value" for a word
+    return parse
+
+
 def parse_args(argv=None):
     """The flags: every dlspec script's, then this target's own."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the training set")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="samples per batch")
+    parser.add_argument(
+        "--epochs", type=int_from(0), default=EPOCHS, help="passes over the training set"
+    )
+    parser.add_argument(
+        "--batch-size", type=int_from(1), default=BATCH_SIZE, help="samples per batch"
+    )
     parser.add_argument(
         "--device",
         choices=("auto", "cpu", "gpu"),
@@ -8213,14 +8233,16 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--max-steps",
-        type=int,
+        type=int_from(0),
         default=0,
         help="stop after this many steps (0: no limit; inference: one pass)",
     )
-    parser.add_argument("--warmup", type=int, default=5, help="first steps left out of the timing")
+    parser.add_argument(
+        "--warmup", type=int_from(0), default=5, help="first steps left out of the timing"
+    )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=int_from(0),
         default=SEED,
         help="seed of the initialisation, shuffling and synthetic data",
     )
@@ -8256,14 +8278,14 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--replicas",
-        type=int,
+        type=int_from(1),
         default=1,
         dest="start_replicas",
         help="data-parallel runs: start this many replicas on this host, each a tf.distribute worker (MultiWorkerMirroredStrategy) with its own TF_CONFIG; where TF_CONFIG is set, this process is one worker of that cluster instead",
     )
     parser.add_argument(
         "--replica-timeout",
-        type=int,
+        type=int_from(1),
         default=600,
         help="data-parallel runs (tf.distribute): seconds a replica waits for the others in a shared step before it stops with an error",
     )
