@@ -21,7 +21,7 @@ from dlspec.codegen.render import environment
 PARAMETERS = [("dense_1.weight", (3, 2)), ("dense_1.bias", (3,))]
 
 
-def weights_module() -> types.ModuleType:
+def files_module() -> types.ModuleType:
     """The files section with a two-parameter PARAMETERS, as a module."""
     section = environment().get_template("common/files.py.j2").render()
     source = f"import os\n\nimport numpy as np\n\nPARAMETERS = {PARAMETERS!r}\n{section}"
@@ -39,15 +39,13 @@ def good() -> dict[str, np.ndarray]:
 
 def test_a_good_file_loads_every_parameter_as_float32(tmp_path: Path) -> None:
     np.savez(tmp_path / "w.npz", **good())
-    weights = weights_module().read_weights(str(tmp_path / "w.npz"))
+    weights = files_module().read_weights(str(tmp_path / "w.npz"))
     assert list(weights) == [name for name, _ in PARAMETERS]
     for name, value in good().items():
         assert weights[name].dtype == np.float32 and np.array_equal(weights[name], value)
     ints = {name: value.astype(np.int64) for name, value in good().items()}
     np.savez(tmp_path / "i.npz", **ints)  # whole numbers are numbers too
-    assert (
-        weights_module().read_weights(str(tmp_path / "i.npz"))["dense_1.bias"].dtype == np.float32
-    )
+    assert files_module().read_weights(str(tmp_path / "i.npz"))["dense_1.bias"].dtype == np.float32
 
 
 def _with(name: str, value: Any) -> Callable[[Path], None]:
@@ -59,6 +57,13 @@ def _zip_cut(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:60])
 
 
+def _one_array(path: Path) -> None:
+    """np.save's single array (closed, so its bytes are on disk), under an npz name."""
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(3))
+    assert path.read_bytes().startswith(b"\x93NUMPY")
+
+
 def _pickled(path: Path) -> None:
     with zipfile.ZipFile(path, "w") as z:
         with z.open("dense_1.weight.npy", "w") as f:
@@ -68,7 +73,7 @@ def _pickled(path: Path) -> None:
 BAD = [
     ("missing", lambda path: None, "No such file or directory"),
     ("text", lambda path: path.write_text("dense_1.weight = 1\n"), "not an npz archive"),
-    ("one npy array", lambda path: np.save(open(path, "wb"), np.zeros(3)), "not an npz archive"),
+    ("one npy array", _one_array, "not an npz archive"),
     ("cut zip", _zip_cut, "BadZipFile"),
     ("pickled objects", _pickled, "allow_pickle=False"),
     (
@@ -112,14 +117,14 @@ def test_a_bad_weights_file_exits_with_its_path_and_the_reason(
     path = tmp_path / "w.npz"
     write(path)
     with pytest.raises(SystemExit) as exit:
-        weights_module().read_weights(str(path))
+        files_module().read_weights(str(path))
     message = str(exit.value.code)
     assert message.startswith(f"weights {path}: ") and reason in message, message
     assert "\n" not in message
 
 
 def test_weights_are_written_at_exactly_the_path_given(tmp_path: Path) -> None:
-    module = weights_module()
+    module = files_module()
     module.write_weights(str(tmp_path / "tuned"), good().items())  # np.savez would add .npz
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned"]
     assert module.read_weights(str(tmp_path / "tuned")).keys() == good().keys()
@@ -140,11 +145,11 @@ def test_an_output_that_cannot_be_written_stops_the_run_before_it_starts(
     named = {"--results": None, "--weights-out": None, flag: path.format(tmp=tmp_path)}
     args = types.SimpleNamespace(results=named["--results"], weights_out=named["--weights-out"])
     with pytest.raises(SystemExit) as exit:
-        weights_module().check_outputs(args)
+        files_module().check_outputs(args)
     assert exit.value.code == reason.format(tmp=tmp_path)
 
 
 def test_outputs_that_can_be_written_pass(tmp_path: Path) -> None:
     args = types.SimpleNamespace(results=str(tmp_path / "r.json"), weights_out="w.npz")
-    weights_module().check_outputs(args)  # a bare name is in the working folder
-    weights_module().check_outputs(types.SimpleNamespace(results=None, weights_out=None))
+    files_module().check_outputs(args)  # a bare name is in the working folder
+    files_module().check_outputs(types.SimpleNamespace(results=None, weights_out=None))
