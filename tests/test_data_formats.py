@@ -377,11 +377,30 @@ def test_a_pickle_that_calls_code_is_refused_before_the_call(
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
 def test_missing_mnist_files(tmp_path: Path, dataset: str) -> None:
     with pytest.raises(SystemExit) as err:
-        data_module(image_spec(dataset, "[784]")).load_data(str(tmp_path / "none"), 0)
+        data_module(image_spec(dataset, "[784]")).load_data(str(tmp_path), 0)
     message = str(err.value)
-    assert message.startswith(f"--data {tmp_path / 'none'}: missing data file: ")
+    assert message.startswith(f"--data {tmp_path}: missing data file: ")
     assert "train-images-idx3-ubyte[.gz]" in message
     assert ("mnist.pkl.gz" in message) == (dataset == "mnist")
+
+
+FOLDER_DATASETS = {
+    "mnist": lambda: image_spec("mnist", "[784]"),
+    "fashion_mnist": lambda: image_spec("fashion_mnist", "[784]"),
+    "cifar10": lambda: image_spec("cifar10", "[3, 32, 32]"),
+    "imdb": lambda: imdb_spec(6, "imdb(vocab=10)"),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(FOLDER_DATASETS))
+def test_a_data_folder_that_is_no_folder_is_named_so(tmp_path: Path, dataset: str) -> None:
+    """Not the first file the loader happens to look for: the folder itself."""
+    module = data_module(FOLDER_DATASETS[dataset]())
+    (tmp_path / "file").write_text("")
+    for name, reason in (("none", "no such folder"), ("file", "not a folder")):
+        with pytest.raises(SystemExit) as err:
+            module.load_data(str(tmp_path / name), 0)
+        assert str(err.value).startswith(f"--data {tmp_path / name}: {reason}\nexpected there: ")
 
 
 def test_synthetic_tokens_and_labels() -> None:

@@ -527,7 +527,7 @@ def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert "--data nowhere: missing data file: nowhere/train-images-idx3-ubyte[.gz]" in done.stderr
+    assert "--data nowhere: no such folder" in done.stderr
     assert "expected there: mnist.pkl.gz or the idx files" in done.stderr
 
 

@@ -358,6 +358,10 @@ def _unreadable(source, err):
 def load_data(source, seed):
     """((x_train, y_train), (x_test, y_test)): x a list of arrays, one per input (INPUTS)."""
     if source != "synthetic":
+        if not os.path.isdir(source):
+            raise _unreadable(
+                source, IOError("not a folder" if os.path.exists(source) else "no such folder")
+            )
         try:
             (x_train, y_train), (x_test, y_test) = load_mnist(source)
             x_train = x_train.reshape((-1,) + INPUT_SHAPE).astype(np.float32)
