@@ -142,14 +142,43 @@ def test_an_output_that_cannot_be_written_stops_the_run_before_it_starts(
     flag: str, path: str, reason: str, tmp_path: Path
 ) -> None:
     (tmp_path / "file").write_text("")
-    named = {"--results": None, "--weights-out": None, flag: path.format(tmp=tmp_path)}
-    args = types.SimpleNamespace(results=named["--results"], weights_out=named["--weights-out"])
     with pytest.raises(SystemExit) as exit:
-        files_module().check_outputs(args)
+        files_module().check_outputs(file_flags(**{flag: path.format(tmp=tmp_path)}))
     assert exit.value.code == reason.format(tmp=tmp_path)
 
 
-def test_outputs_that_can_be_written_pass(tmp_path: Path) -> None:
-    args = types.SimpleNamespace(results=str(tmp_path / "r.json"), weights_out="w.npz")
-    files_module().check_outputs(args)  # a bare name is in the working folder
-    files_module().check_outputs(types.SimpleNamespace(results=None, weights_out=None))
+def file_flags(**named: str) -> types.SimpleNamespace:
+    """The script's file flags as argparse gives them: each flag named by its option
+    ("--weights-out"), the rest at their defaults."""
+    flags = {"--data": "synthetic", "--weights-in": None, "--results": None, "--weights-out": None}
+    flags.update(named)
+    return types.SimpleNamespace(**{k[2:].replace("-", "_"): v for k, v in flags.items()})
+
+
+@pytest.mark.parametrize(
+    "named, reason",
+    [
+        ({"--results": "a", "--weights-out": "a"}, "--results a: the file --weights-out names too"),
+        ({"--results": "a", "--weights-in": "./a"}, "--results a: the file --weights-in names too"),
+        ({"--weights-out": "d.npz", "--data": "d.npz"}, "--weights-out d.npz: the file --data"),
+        ({"--weights-out": "a", "--results": "x/../a"}, "--results x/../a: the file --weights-out"),
+    ],
+)
+def test_an_output_naming_an_input_or_the_other_output_stops_the_run(
+    named: dict[str, str], reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "x").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:
+        files_module().check_outputs(file_flags(**named))
+    assert str(exit.value.code).startswith(reason), exit.value.code
+
+
+def test_outputs_that_can_be_written_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = files_module().check_outputs
+    check(file_flags(**{"--results": str(tmp_path / "r.json"), "--weights-out": "w.npz"}))
+    check(file_flags())  # a bare name above is in the working folder
+    # updating the weights in place: they are read before the run, written after it
+    check(file_flags(**{"--weights-in": "w.npz", "--weights-out": "w.npz"}))
+    monkeypatch.chdir(tmp_path)
+    check(file_flags(**{"--results": "synthetic"}))  # the default --data is no file

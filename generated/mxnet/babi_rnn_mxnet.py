@@ -870,6 +870,27 @@ def check_outputs(args):
             raise SystemExit("%s %s: no folder %s" % (flag, path, folder))
         if not os.access(folder, os.W_OK):
             raise SystemExit("%s %s: the folder %s is not writable" % (flag, path, folder))
+        other = _also_named_by(flag, path, args)
+        if other:
+            raise SystemExit("%s %s: the file %s names too; name another" % (flag, path, other))
+
+
+def _also_named_by(flag, path, args):
+    """The other file flag that names the same file as this output, or None: writing it would
+    destroy an input or the other output (--weights-out may update --weights-in in place: the
+    weights are read before the run)."""
+    named = (
+        ("--data", None if args.data == "synthetic" else args.data),
+        ("--weights-in", args.weights_in),
+        ("--results", args.results),
+        ("--weights-out", args.weights_out),
+    )
+    for other, taken in named:
+        if other == flag or not taken or (flag, other) == ("--weights-out", "--weights-in"):
+            continue
+        if os.path.realpath(taken) == os.path.realpath(path):
+            return other
+    return None
 
 
 def verify_batches(args):
