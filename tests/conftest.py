@@ -28,6 +28,24 @@ use_format_cache(default_directory())
 # each), where OpenBLAS's threads cost more than they save (2 cores: mnist_hierarchical_rnn's
 # 5-step oracle took 1.2 s CPU single-threaded, 5 to 14 s threaded). Frameworks keep their pools.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def share_the_cpus_between_test_processes() -> None:
+    """Under pytest-xdist, the OpenMP pools of each test process (and of every script it starts:
+    PyTorch, MXNet, CNTK) get its share of the CPUs, unless OMP_NUM_THREADS is set. Two
+    processes of two OpenMP threads each on 2 cores oversubscribe them and the pools spin: two
+    keras[torch] MNIST epochs side by side took 17 s each, 3.5 s each with one thread.
+    TensorFlow's and XLA's pools keep their defaults: one thread each made those tests slower
+    (they wait well, and use both cores while the other process waits), and XLA's flags are part
+    of JAX's compilation cache key (docs/decisions.md)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        os.environ.setdefault("MKL_NUM_THREADS", str(threads))
+
+
+share_the_cpus_between_test_processes()
 # verify's scripts fork from a warm interpreter per runtime (dlspec.verify.zygote): the framework
 # import (4-9 s) is paid once per test process, not once per script; tests/test_zygote.py proves
 # a forked script gives a fresh process's bytes
