@@ -166,6 +166,21 @@ SNIPPETS = {
         "try:\n    pass\nexcept (ValueError, TypeError) as error:\n    raise\nfinally:\n    pass\n"
         "@contextlib.contextmanager\ndef g(a, b=1, *args, c=2, **kwargs):\n    yield\n"
     ),
+    "blank lines": (
+        "import os\n\n\nx = 1\nimport sys\ny = 2\n"
+        "def f():\n    import math\n    z = 1\n    def g():\n        pass\n    return g\n"
+        "# above a def, right on it\ndef h():\n    pass\n\n# one blank line, then on it\n"
+        "@decorator\n# between a decorator and its def\ndef k():\n    pass\n"
+        "class A:\n    'Docstring.'\n    def m(self):\n        pass\n    # after a method\n"
+        "    x = 1\nclass B:\n    def n(self):\n        pass\nif x:\n    pass\n"
+        "class C:\n    def o(self):\n        pass\n    with a:\n        pass\nelse_ = 1\n"
+        "if y:\n    # first in a block\n    def p():\n        pass\n"
+        "x = 3\n\n\n\n\n# four blank lines above\n\n\n\ny = 4\n"
+        "z = 5\n# a run of comments\n# right on a def\ndef s():\n    pass\n"
+    ),
+    "a module docstring then comments": (
+        "'Module.'\n# a comment\n\n\n\nimport os\n\n# above a class\nclass D:\n\n    x = 1\n"
+    ),
     "what black rewrites": (
         "return_ = (x)\nfor (i) in (range(3)):\n    pass\nif (a):\n    pass\nwhile (b):\n"
         "    break\nclass A():\n    pass\ndel (a), b\nprint((yield))\n"

@@ -12,10 +12,11 @@ from typing import MutableMapping, Optional
 
 from dlspec.codegen.pyformat import literals, segments
 from dlspec.codegen.pyformat.blank_lines import (
-    EmptyLineTracker,
+    BlankLines,
+    Block,
     LineInfo,
-    LinesBlock,
     info_from_line,
+    joined,
 )
 from dlspec.codegen.pyformat.exploded import ItemFormatter, format_exploded
 from dlspec.codegen.pyformat.fits import CALL_COMMAS, DEF_COMMAS
@@ -70,17 +71,16 @@ def _format_by_statement(source: str, py2: bool, memo: Optional[ItemMemo] = None
     memo = {} if memo is None else memo
     items, f_strings = scan(source)
     features = _file_features(source, py2, f_strings)
-    tracker = EmptyLineTracker()
-    blocks: list[LinesBlock] = []
+    placer = BlankLines()
+    blocks: list[Block] = []
     for item in items:
         lines, info = _remembered(item, features, memo)
-        block = tracker.maybe_empty_lines(info)
-        block.content_lines = list(lines)
+        block = placer.place(info)
+        block.lines = list(lines)
         blocks.append(block)
     if not blocks:
         raise Unsupported("an empty file")
-    blocks[-1].after = 0
-    return "".join(text for block in blocks for text in block.all_lines())
+    return joined(blocks)
 
 
 def _file_features(
@@ -127,31 +127,30 @@ def _format_by_segment(source: str, py2: bool, memo: ItemMemo) -> str:
     f_strings = any(flag[0] for flag in flags)
     features = _file_features(source, py2, f_strings, any(flag[1] for flag in flags))
     feature_key = tuple(sorted(features))
-    tracker = EmptyLineTracker()
-    blocks: list[LinesBlock] = []
+    placer = BlankLines()
+    blocks: list[Block] = []
     for index, piece in enumerate(pieces):
         entry = known[index]
         by_features = dict(entry[1]) if entry else {}
         if feature_key in by_features:
-            segments.replay(by_features[feature_key], tracker, blocks)
+            segments.replay(by_features[feature_key], placer, blocks)
             continue
         items = scanned[index] or scan_segment(piece, index == 0)[0]
-        remembered = _format_segment(items, features, memo, tracker, blocks, index == 0)
+        remembered = _format_segment(items, features, memo, placer, blocks, index == 0)
         if remembered is not None:
             by_features[feature_key] = remembered
             memo[keys[index]] = (flags[index], tuple(by_features.items()))
     if not blocks:
         raise Unsupported("an empty file")
-    blocks[-1].after = 0
-    return "".join(text for block in blocks for text in block.all_lines())
+    return joined(blocks)
 
 
 def _format_segment(
     items: list[Item],
     features: frozenset[str],
     memo: ItemMemo,
-    tracker: EmptyLineTracker,
-    blocks: list[LinesBlock],
+    placer: BlankLines,
+    blocks: list[Block],
     first: bool,
 ) -> Optional[tuple]:
     """Append a segment's blocks; its memo entry (segments.remembered), or None when its
@@ -160,18 +159,18 @@ def _format_segment(
     infos: list[LineInfo] = []
     for item in items:
         lines, info = _remembered(item, features, memo)
-        block = tracker.maybe_empty_lines(info)
-        block.content_lines = list(lines)
+        block = placer.place(info)
+        block.lines = list(lines)
         blocks.append(block)
         infos.append(info)
     count = segments.head_length(infos, first)
     if count is None:
         return None
     head = [
-        (tuple(block.content_lines), segments.placed(info))
+        (tuple(block.lines), segments.placed(info))
         for block, info in zip(blocks[start : start + count], infos[:count], strict=True)
     ]
-    return segments.remembered(head, blocks[start + count :], tracker)
+    return segments.remembered(head, blocks[start + count :], placer)
 
 
 def item_key(item: Item, features: frozenset[str]) -> tuple:
@@ -286,19 +285,18 @@ def _format_tree_once(source: str, py2: bool) -> str:
     features = _features(leaves, f_strings, py2)
     root = parse(leaves)
     _check_features(root, features)
-    tracker = EmptyLineTracker()
-    blocks: list[LinesBlock] = []
+    placer = BlankLines()
+    blocks: list[Block] = []
     for line in generate_lines(root):
         info = info_from_line(line)
         if line.leaves:
             line.leaves[0].prefix = ""
-        block = tracker.maybe_empty_lines(info)
+        block = placer.place(info)
         blocks.append(block)
-        block.content_lines.extend(str(split) for split in transform_line(line, features))
+        block.lines.extend(str(split) for split in transform_line(line, features))
     if not blocks:
         raise Unsupported("an empty file")
-    blocks[-1].after = 0
-    return "".join(text for block in blocks for text in block.all_lines())
+    return joined(blocks)
 
 
 def _format_tree(source: str, py2: bool) -> str:

@@ -1,4 +1,11 @@
-"""Blank lines between logical lines, as black's EmptyLineTracker counts them (not .pyi)."""
+"""The blank lines black 26 puts before each logical line, decided from the lines above it.
+
+dlspec's own statement of the rules (tests/test_pyformat.py checks the result against black on
+every golden, regression and fuzzed spec): a line keeps up to two of the blank lines written
+before it at the top level and one inside a block; the first line after a def or class body
+gets two (one inside a block); a def, class or decorator gets two (one inside a block), moved
+above the comments directly over it; a one-line module docstring is followed by exactly one;
+a class docstring is followed by one; nothing follows a decorator or a def's opening line."""
 
 from __future__ import annotations
 
@@ -7,11 +14,12 @@ from typing import Optional
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.lines import Line
 
-_HEADER_KEYWORDS = ("with", "try", "for", "while", "if", "match")
+# block headers that, just after a nested body, keep a top-level line at two blank lines
+_FLOW_HEADERS = frozenset(("with", "try", "for", "while", "if", "match"))
 
 
 class LineInfo:
-    """What black's blank-line rules read of a logical line."""
+    """What the blank-line rules read of a logical line (its facts are stored in memos)."""
 
     __slots__ = (
         "depth",
@@ -52,6 +60,11 @@ class LineInfo:
             setattr(info, name, value)
         return info
 
+    @property
+    def defines(self) -> bool:
+        """A def or class line."""
+        return self.is_def or self.is_class
+
 
 def info_from_line(line: Line) -> LineInfo:
     """The blank-line facts of a Line built by the line generator."""
@@ -73,146 +86,147 @@ def info_from_line(line: Line) -> LineInfo:
     return info
 
 
-class LinesBlock:
-    """A logical line's physical lines and the blank lines before and after them."""
+class Block:
+    """A placed logical line: the blank lines before it, its physical lines, the blank lines
+    after it, and the block placed above it."""
 
-    __slots__ = ("previous_block", "original_line", "before", "after", "content_lines")
+    __slots__ = ("info", "before", "after", "lines", "above")
 
-    def __init__(
-        self, previous: Optional[LinesBlock], line: LineInfo, before: int, after: int
-    ) -> None:
-        self.previous_block = previous
-        self.original_line = line
+    def __init__(self, info: LineInfo, before: int, after: int, above: Optional[Block]) -> None:
+        self.info = info
         self.before = before
         self.after = after
-        self.content_lines: list[str] = []
+        self.lines: list[str] = []
+        self.above = above
 
-    def all_lines(self) -> list[str]:
-        return ["\n" * self.before, *self.content_lines, "\n" * self.after]
+    def parts(self) -> list[str]:
+        """Its text: blank lines, physical lines, blank lines."""
+        return ["\n" * self.before, *self.lines, "\n" * self.after]
 
 
-class EmptyLineTracker:
-    """Decides the blank lines before each logical line from the ones before it."""
+def joined(blocks: list[Block]) -> str:
+    """The file's text: its blocks, without blank lines after the last."""
+    blocks[-1].after = 0
+    return "".join(text for block in blocks for text in block.parts())
+
+
+class BlankLines:
+    """Places logical lines one after another, deciding the blank lines before each."""
 
     def __init__(self) -> None:
-        self.previous_line: Optional[LineInfo] = None
-        self.previous_block: Optional[LinesBlock] = None
-        self.previous_defs: list[LineInfo] = []
-        self.semantic_leading_comment: Optional[LinesBlock] = None
+        self.last: Optional[Block] = None
+        # def and class lines whose bodies may go on, outermost first
+        self.open_defs: list[LineInfo] = []
+        # the first of the comments right above the next line: where a def below them moves
+        # its blank lines
+        self.comment_run: Optional[Block] = None
 
-    def maybe_empty_lines(self, current_line: LineInfo) -> LinesBlock:
-        before, after = self._maybe_empty_lines(current_line)
-        previous_after = self.previous_block.after if self.previous_block else 0
-        before = max(0, before - previous_after)
-        if self._line_is_module_docstring(current_line):
+    def place(self, info: LineInfo) -> Block:
+        """The block of the next line."""
+        before, after = self._wanted(info)
+        if self.last is not None:
+            before = max(0, before - self.last.after)
+        if self._follows_module_docstring(info):
             before = 1
-        block = LinesBlock(self.previous_block, current_line, before, after)
-        if current_line.is_comment:
-            previous = self.previous_line
-            if previous is None or (
-                not previous.is_decorator
-                and (not previous.is_comment or before)
-                and (self.semantic_leading_comment is None or before)
-            ):
-                self.semantic_leading_comment = block
-        elif not current_line.is_decorator or before:
-            self.semantic_leading_comment = None
-        self.previous_line = current_line
-        self.previous_block = block
+        block = Block(info, before, after, self.last)
+        self._track_comment_run(block)
+        self.last = block
         return block
 
-    def _line_is_module_docstring(self, current_line: LineInfo) -> bool:
-        block = self.previous_block
-        if not block:
-            return False
-        original = block.original_line
-        if (
-            not original.one_leaf
-            or not original.is_docstring
-            or original.depth != 0
-            or current_line.is_class
-            or current_line.is_def
-        ):
-            return False
-        while True:
-            block = block.previous_block
-            if block is None:
-                return True
-            if not block.original_line.is_comment:
-                return False
+    def resume(self, last: Block, open_defs: list[LineInfo]) -> None:
+        """Go on below a block placed elsewhere (a remembered segment's end)."""
+        self.last = last
+        self.open_defs = open_defs
+        self.comment_run = None
 
-    def _maybe_empty_lines(self, current_line: LineInfo) -> tuple[int, int]:
-        max_allowed = 2 if current_line.depth == 0 else 1
-        before = min(current_line.before, max_allowed)
-        user_had_newline = bool(before)
-        depth = current_line.depth
-        previous_def = None
-        while self.previous_defs and self.previous_defs[-1].depth >= depth:
-            previous_def = self.previous_defs.pop()
-        if current_line.is_def or current_line.is_class:
-            self.previous_defs.append(current_line)
-        previous = self.previous_line
-        if previous is None:
+    def _wanted(self, info: LineInfo) -> tuple[int, int]:
+        """(blank lines before, blank lines after) the line, before the one after the line
+        above is taken off."""
+        written = min(info.before, 2 if info.depth == 0 else 1)
+        closed = self._close_bodies(info.depth)
+        if info.defines:
+            self.open_defs.append(info)
+        if self.last is None:
             return 0, 0
-        if current_line.is_docstring:
-            if previous.is_class:
-                return 0, 1
-            if previous.opens_block and previous.is_def:
-                return 0, 0
-        if previous_def is not None:
-            if depth:
-                before = 1
-            elif (
-                previous_def.depth
-                and current_line.opens_block
-                and current_line.first_value not in _HEADER_KEYWORDS
-            ):
-                before = 1
-            else:
-                before = 2
-        if current_line.is_decorator or current_line.is_def or current_line.is_class:
-            return self._for_class_or_def(current_line, before, user_had_newline)
-        if (
-            previous.is_import
-            and previous.depth == 0
-            and current_line.depth == 0
-            and not current_line.is_import
-        ):
-            return 1, 0
-        if previous.is_import and not current_line.is_import and depth == previous.depth:
-            return (before or 1), 0
+        above = self.last.info
+        if info.is_docstring and above.is_class:
+            return 0, 1
+        if info.is_docstring and above.is_def and above.opens_block:
+            return 0, 0
+        before = written if closed is None else _after_body(info, closed)
+        if info.is_decorator or info.defines:
+            return self._before_definition(info, before, written > 0), 0
+        if above.is_import and not info.is_import:
+            if above.depth == 0 == info.depth:
+                return 1, 0
+            if above.depth == info.depth:
+                return before or 1, 0
         return before, 0
 
-    def _for_class_or_def(
-        self, current_line: LineInfo, before: int, user_had_newline: bool
-    ) -> tuple[int, int]:
-        previous = self.previous_line
-        assert previous is not None
-        if previous.is_decorator:
-            return 0, 0
-        if previous.depth < current_line.depth and (previous.is_class or previous.is_def):
-            return (1 if user_had_newline else 0), 0
-        comment_to_add_newlines: Optional[LinesBlock] = None
-        if previous.is_comment and previous.depth == current_line.depth and before == 0:
-            slc = self.semantic_leading_comment
-            if (
-                slc is not None
-                and slc.previous_block is not None
-                and not slc.previous_block.original_line.is_class
-                and not slc.previous_block.original_line.opens_block
-                and slc.before <= 1
+    def _close_bodies(self, depth: int) -> Optional[LineInfo]:
+        """Close the def and class bodies a line at this depth ends; the outermost of them."""
+        closed = None
+        while self.open_defs and self.open_defs[-1].depth >= depth:
+            closed = self.open_defs.pop()
+        return closed
+
+    def _before_definition(self, info: LineInfo, before: int, written: bool) -> int:
+        """Blank lines before a def, class or decorator line (those it wants may be moved
+        above the comments directly over it, which then get them instead)."""
+        above = self.last.info if self.last else None
+        assert above is not None
+        if above.is_decorator:
+            return 0
+        if above.defines and above.depth < info.depth:
+            return 1 if written else 0
+        wanted = 1 if info.depth else 2
+        if above.is_stub_def and not written:
+            wanted = 0
+        if above.is_comment and above.depth == info.depth and before == 0:
+            run = self.comment_run
+            if run is None or run.above is None or run.before > 1:
+                return 0
+            if run.above.info.is_class or run.above.info.opens_block:
+                return 0
+            run.before = max(run.before, wanted) - run.above.after
+            return 0
+        return wanted
+
+    def _follows_module_docstring(self, info: LineInfo) -> bool:
+        """Is the line the first after a one-line module docstring (only comments above it)?"""
+        last = self.last
+        if last is None or info.defines:
+            return False
+        docstring = last.info
+        if not (docstring.is_docstring and docstring.one_leaf and docstring.depth == 0):
+            return False
+        block = last.above
+        while block is not None:
+            if not block.info.is_comment:
+                return False
+            block = block.above
+        return True
+
+    def _track_comment_run(self, block: Block) -> None:
+        """Start a run of comments at a comment that follows blank lines or other code (not a
+        decorator); end it at a line of code other than a decorator right below."""
+        info = block.info
+        above = block.above.info if block.above else None
+        if info.is_comment:
+            if above is None or (
+                not above.is_decorator
+                and (block.before > 0 or (not above.is_comment and self.comment_run is None))
             ):
-                comment_to_add_newlines = slc
-            else:
-                return 0, 0
-        newlines = 1 if current_line.depth else 2
-        if previous.is_stub_def and not user_had_newline:
-            newlines = 0
-        if comment_to_add_newlines is not None:
-            previous_block = comment_to_add_newlines.previous_block
-            if previous_block is not None:
-                comment_to_add_newlines.before = (
-                    max(comment_to_add_newlines.before, newlines) - previous_block.after
-                )
-                newlines = 0
-        return newlines, 0
+                self.comment_run = block
+        elif not info.is_decorator or block.before:
+            self.comment_run = None
+
+
+def _after_body(info: LineInfo, closed: LineInfo) -> int:
+    """Blank lines before the first line after a def or class body (`closed`, the outermost
+    body it ends)."""
+    if info.depth:
+        return 1
+    if closed.depth and info.opens_block and info.first_value not in _FLOW_HEADERS:
+        return 1
+    return 2

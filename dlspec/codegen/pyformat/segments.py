@@ -8,9 +8,9 @@ multi-line string (the one construct in which such a line is not a statement), a
 the blank lines before it. Each segment then scans on its own into the statements the whole
 file scans into (the scanner is in the same state at a cut: depth 0, nothing open), and black's
 blank lines inside a segment depend on nothing before it once its def or class line has passed
-(that line resets the blank-line tracker's state): so a segment's remembered text is its lines
+(that line resets the blank-line placer's state): so a segment's remembered text is its lines
 after its head (its decorators and def or class line, whose blank lines depend on what is
-before them and are decided again), with the tracker's state at its end."""
+before them and are decided again), with the placer's state at its end."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import hashlib
 import re
 from typing import Optional
 
-from dlspec.codegen.pyformat.blank_lines import EmptyLineTracker, LineInfo, LinesBlock
+from dlspec.codegen.pyformat.blank_lines import BlankLines, Block, LineInfo
 from dlspec.codegen.pyformat.tokens import STRING_PATTERN
 from dlspec.codegen.pyformat.tree import Unsupported
 
@@ -27,7 +27,7 @@ _TRIPLE = re.compile("'''|\"\"\"")
 _TOKEN = re.compile(rf"{STRING_PATTERN}|#[^\n]*")
 
 # memo keys of segments: this tag, the blake2b digest of the segment's text, and whether it is
-# the file's first (whose tracker starts empty: its head is not looked at again)
+# the file's first (whose placer starts empty: its head is not looked at again)
 SEGMENT = "segment"
 
 # a line's blank-line facts, with its place: (is_comment, facts, depth, before)
@@ -117,9 +117,9 @@ def digest(segment: str) -> bytes:
 
 def head_length(infos: list[LineInfo], first: bool) -> Optional[int]:
     """How many statements begin the segment up to its def or class line (comments and
-    decorators, then that line; 0 for the file's first segment, whose tracker starts empty);
+    decorators, then that line; 0 for the file's first segment, whose placer starts empty);
     None when its text cannot be remembered: it does not begin so, it is that head alone, or
-    its last statement leaves the tracker pointing back at it (a comment, a decorator, a
+    its last statement leaves the placer pointing back at it (a comment, a decorator, a
     block's header line, a docstring)."""
     count = 0
     if not first:
@@ -141,29 +141,25 @@ def head_length(infos: list[LineInfo], first: bool) -> Optional[int]:
     return count
 
 
-def remembered(head: list[HeadItem], body: list[LinesBlock], tracker: EmptyLineTracker) -> tuple:
+def remembered(head: list[HeadItem], body: list[Block], placer: BlankLines) -> tuple:
     """A segment's memo entry: its head statements, the text of its other blocks (the last
-    one's blank lines after it apart) and the tracker's state at its end."""
+    one's blank lines after it apart) and the placer's state at its end."""
     last = body[-1]
-    text = "".join(line for block in body for line in block.all_lines())
+    text = "".join(line for block in body for line in block.parts())
     text = text[: len(text) - last.after] if last.after else text
-    defs = tuple(placed(info) for info in tracker.previous_defs)
-    return (tuple(head), text, (placed(last.original_line), last.after, defs))
+    defs = tuple(placed(info) for info in placer.open_defs)
+    return (tuple(head), text, (placed(last.info), last.after, defs))
 
 
-def replay(entry: tuple, tracker: EmptyLineTracker, blocks: list[LinesBlock]) -> None:
+def replay(entry: tuple, placer: BlankLines, blocks: list[Block]) -> None:
     """Append a remembered segment's blocks: its head's blank lines decided from what is before
-    them, then its text as one block, which leaves the tracker as the segment's end did."""
+    them, then its text as one block, which leaves the placer as the segment's end did."""
     head, text, (end, after, defs) = entry
     for lines, line in head:
-        block = tracker.maybe_empty_lines(unplaced(line))
-        block.content_lines = list(lines)
+        block = placer.place(unplaced(line))
+        block.lines = list(lines)
         blocks.append(block)
-    last = unplaced(end)
-    block = LinesBlock(tracker.previous_block, last, 0, after)
-    block.content_lines = [text]
+    block = Block(unplaced(end), 0, after, placer.last)
+    block.lines = [text]
     blocks.append(block)
-    tracker.previous_line = last
-    tracker.previous_block = block
-    tracker.previous_defs = [unplaced(info) for info in defs]
-    tracker.semantic_leading_comment = None
+    placer.resume(block, [unplaced(info) for info in defs])
