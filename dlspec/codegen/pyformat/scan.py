@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dlspec.codegen.pyformat.literals import make_comment
-from dlspec.codegen.pyformat.tokens import STRING_PATTERN, partially_consume_prefix
+from dlspec.codegen.pyformat.tokens import STRING_PATTERN, kept_in_block
 from dlspec.codegen.pyformat.tree import Unsupported
 
 # what matters for finding where a logical line ends: strings, comments, brackets, newlines
@@ -110,7 +110,7 @@ class _Scanner:
     def dedent_to(self, column: int, where: int) -> None:
         while self.indents[-1] > column:
             block = self.indents[-1]
-            kept, _ = partially_consume_prefix(self.source[self.pending : where], block)
+            kept = kept_in_block(self.source[self.pending : where], block)
             _comments(kept, len(self.indents) - 1, self.items)
             self.pending += len(kept)
             self.indents.pop()

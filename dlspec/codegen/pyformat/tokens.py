@@ -44,27 +44,23 @@ _F_STRING_FIELD = re.compile(r"\{([^{}]*)\}")
 _SIMPLE_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def partially_consume_prefix(prefix: str, column: int) -> tuple[str, str]:
-    """blib2to3's split of the text before a dedent: the comment lines indented to `column`
-    or more (with the blank lines before each) stay in the block being closed."""
-    lines: list[str] = []
-    current, current_column, wait_for_nl = "", 0, False
-    for char in prefix:
-        current += char
-        if wait_for_nl:
-            if char == "\n":
-                if current.strip() and current_column < column:
-                    kept = "".join(lines)
-                    return kept, prefix[len(kept) :]
-                lines.append(current)
-                current, current_column, wait_for_nl = "", 0, False
-        elif char == " ":
-            current_column += 1
-        elif char == "\n":
-            current_column = 0
-        else:
-            wait_for_nl = True
-    return "".join(lines), current
+def kept_in_block(prefix: str, column: int) -> str:
+    """Of the blank and comment lines before a dedent (`prefix`), the ones that stay in the
+    block being closed: every comment line up to the first indented less than the block
+    (`column`), each with the blank lines above it. (Where blib2to3 puts them: black formats
+    those comments inside the block.)"""
+    kept = position = 0
+    while True:
+        end = prefix.find("\n", position)
+        if end < 0:
+            return prefix[:kept]
+        line = prefix[position:end]
+        position = end + 1
+        if not line.strip(" "):
+            continue  # a blank line goes with the comment below it
+        if len(line) - len(line.lstrip(" ")) < column:
+            return prefix[:kept]
+        kept = position
 
 
 def check_f_string(text: str) -> None:
@@ -153,7 +149,7 @@ class _Tokenizer:
     def dedent_to(self, column: int, where: int) -> None:
         while self.indents[-1] > column:
             block = self.indents.pop()
-            kept, _ = partially_consume_prefix(self.source[self.pending : where], block)
+            kept = kept_in_block(self.source[self.pending : where], block)
             self.leaves.append(Leaf(DEDENT, "", kept))
             self.pending += len(kept)
 
