@@ -75,9 +75,7 @@ def _format_by_statement(source: str, py2: bool, memo: Optional[ItemMemo] = None
     blocks: list[Block] = []
     for item in items:
         lines, info = _remembered(item, features, memo)
-        block = placer.place(info)
-        block.lines = list(lines)
-        blocks.append(block)
+        blocks.append(placer.place(info, lines))
     if not blocks:
         raise Unsupported("an empty file")
     return joined(blocks)
@@ -159,9 +157,7 @@ def _format_segment(
     infos: list[LineInfo] = []
     for item in items:
         lines, info = _remembered(item, features, memo)
-        block = placer.place(info)
-        block.lines = list(lines)
-        blocks.append(block)
+        blocks.append(placer.place(info, lines))
         infos.append(info)
     count = segments.head_length(infos, first)
     if count is None:
@@ -291,9 +287,7 @@ def _format_tree_once(source: str, py2: bool) -> str:
         info = info_from_line(line)
         if line.leaves:
             line.leaves[0].prefix = ""
-        block = placer.place(info)
-        blocks.append(block)
-        block.lines.extend(str(split) for split in transform_line(line, features))
+        blocks.append(placer.place(info, (str(split) for split in transform_line(line, features))))
     if not blocks:
         raise Unsupported("an empty file")
     return joined(blocks)

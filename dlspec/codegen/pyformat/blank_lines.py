@@ -9,7 +9,7 @@ a class docstring is followed by one; nothing follows a decorator or a def's ope
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.lines import Line
@@ -121,14 +121,15 @@ class BlankLines:
         # its blank lines
         self.comment_run: Optional[Block] = None
 
-    def place(self, info: LineInfo) -> Block:
-        """The block of the next line."""
+    def place(self, info: LineInfo, lines: Iterable[str] = ()) -> Block:
+        """The block of the next line, holding its physical lines."""
         before, after = self._wanted(info)
         if self.last is not None:
             before = max(0, before - self.last.after)
         if self._follows_module_docstring(info):
             before = 1
         block = Block(info, before, after, self.last)
+        block.lines = list(lines)
         self._track_comment_run(block)
         self.last = block
         return block

@@ -156,9 +156,7 @@ def replay(entry: tuple, placer: BlankLines, blocks: list[Block]) -> None:
     them, then its text as one block, which leaves the placer as the segment's end did."""
     head, text, (end, after, defs) = entry
     for lines, line in head:
-        block = placer.place(unplaced(line))
-        block.lines = list(lines)
-        blocks.append(block)
+        blocks.append(placer.place(unplaced(line), lines))
     block = Block(unplaced(end), 0, after, placer.last)
     block.lines = [text]
     blocks.append(block)
