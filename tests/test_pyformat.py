@@ -181,6 +181,11 @@ SNIPPETS = {
     "a module docstring then comments": (
         "'Module.'\n# a comment\n\n\n\nimport os\n\n# above a class\nclass D:\n\n    x = 1\n"
     ),
+    "annotations and unpacking": (
+        "def g(a, b: int, c: 'x' = None, *args, d=1, e=f(x), h: int = a.b, **kwargs):\n"
+        "    return {**a, 'b': 1, **c}\n"
+        "y = f(*a, **{**b, **c})\nz = [*a, *b]\nw = -x[a:-1] + +y ** -z\n"
+    ),
     "what black rewrites": (
         "return_ = (x)\nfor (i) in (range(3)):\n    pass\nif (a):\n    pass\nwhile (b):\n"
         "    break\nclass A():\n    pass\ndel (a), b\nprint((yield))\n"
@@ -193,9 +198,13 @@ SNIPPETS = {
 
 @pytest.mark.parametrize("name", sorted(SNIPPETS))
 def test_snippets_are_black_byte_for_byte(name: str) -> None:
+    """By statement (the path a script takes) and through the whole tree (where the scanner
+    refuses a file), so the tree path's rules are checked on every snippet too."""
     source = SNIPPETS[name]
     for mode in (PY3_FORMAT, PY2_FORMAT):
-        assert _fast(source, mode) == format_with_black(source, mode)
+        black = format_with_black(source, mode)
+        assert _fast(source, mode) == black
+        assert pyformat._format_tree(source, mode.py2) == black
 
 
 def test_what_it_does_not_reproduce_goes_to_black() -> None:
