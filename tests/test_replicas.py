@@ -206,6 +206,15 @@ def test_the_stderr_tail_keeps_the_replica_s_own_message_above_the_launcher_s_su
     assert stderr_tail("a\nb") == "a\nb"
 
 
+def test_the_stderr_tail_keeps_a_fatal_line_of_absl_s_log() -> None:
+    """XLA and TensorFlow say why they abort in a fatal log line ("F<month><day> <time> ...")
+    that names no error word; it is kept above a long stack dump."""
+    fatal = "F1207 05:53:18.486408   31352 client.h:80] Terminating process because ..."
+    text = "banner\n" + fatal + "\n" + "\n".join(f"    @ frame {i}" for i in range(40))
+    assert stderr_tail(text).splitlines()[0] == fatal
+    assert stderr_tail("Fine 12:00:00\n" + "\n".join(map(str, range(40)))).startswith("25\n")
+
+
 def test_a_replica_killed_by_a_signal_prints_where_it_was(tmp_path: Path) -> None:
     """Replicas run with faulthandler on: an abort in C++ leaves the Python stack in the tail."""
     script = tmp_path / "aborts.py"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from dlspec.backends import TARGETS
@@ -11,6 +12,8 @@ from dlspec.runtimes import Runtime
 
 # a 2-replica verify of a small model takes ~15 s on 2 cores (three interpreters import torch)
 REPLICA_TIMEOUT = 600
+# a fatal line of absl's log: F, the month and day, the time ("F1207 05:53:18.486408 ...")
+_ABSL_FATAL = re.compile(r"F\d{4} \d\d:\d\d:\d\d")
 
 
 class NotSupported(DlspecError):
@@ -67,8 +70,7 @@ def stderr_tail(text: str, last: int = 15, first: int = 8) -> str:
 
 
 def _telling(line: str) -> bool:
-    """Whether a stderr line reports a failure."""
-    return any(
-        word in line
-        for word in ("Error", "error:", "terminate called", "Traceback", "Signal", "Fatal Python")
-    )
+    """Whether a stderr line reports a failure: Python's and C++'s words for one, or a fatal
+    line of absl's log (what XLA and TensorFlow print before they abort: "F1207 05:53:18...")."""
+    words = ("Error", "error:", "terminate called", "Traceback", "Signal", "Fatal Python")
+    return any(word in line for word in words) or bool(_ABSL_FATAL.match(line))
