@@ -38,6 +38,14 @@ def select_backend(argv):
         os.environ["JAX_PLATFORMS"] = "cpu"
 
 
+def failures(procs):
+    """The (rank, exit status) of each replica that failed, the one to name first: a replica
+    killed by a signal before those that exited 1 (they did so for the peer they lost), then by
+    rank."""
+    failed = [(rank, proc.returncode) for rank, proc in enumerate(procs) if proc.returncode]
+    return sorted(failed, key=lambda failure: (failure[1] > 0, failure[0]))
+
+
 def launch_replicas(argv):
     """--replicas N (N > 1) where Keras's distribution environment is not set: start N replicas
     of this script on this host, replica r with KERAS_DISTRIBUTION_JOB_ADDRESSES (the coordinator
@@ -76,22 +84,17 @@ def launch_replicas(argv):
                 {"cluster": cluster, "task": {"type": "worker", "index": rank}}
             )
             procs.append(subprocess.Popen([sys.executable, sys.argv[0]] + argv, env=env))
-        while [proc.poll() for proc in procs].count(None):  # every one polled
-            failed = [(rank, proc.returncode) for rank, proc in enumerate(procs) if proc.returncode]
+        while True:
+            running = [proc.poll() for proc in procs].count(None)  # every one polled
+            failed = failures(procs)
             if failed:
-                rank, code = failed[0]
                 raise SystemExit(
                     "replica %d of %d stopped (exit status %d): the other replicas were stopped; its error is above"
-                    % (rank, known.replicas, code)
+                    % (failed[0][0], known.replicas, failed[0][1])
                 )
+            if not running:
+                sys.exit(0)
             time.sleep(0.1)
-        failed = [(rank, proc.returncode) for rank, proc in enumerate(procs) if proc.returncode]
-        if failed:
-            raise SystemExit(
-                "replica %d of %d stopped (exit status %d); its error is above"
-                % (failed[0][0], known.replicas, failed[0][1])
-            )
-        sys.exit(0)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -1137,10 +1140,43 @@ def setup(args):
             yield  # the tensorflow backend: model, optimiser and steps in the strategy's scope
     except (RuntimeError, *replica_errors()):
         traceback.print_exc()
-        raise SystemExit(
+        stop_replica(
             "replica %d of %d stopped: its run, or a step shared with the other replicas, failed; the error above says which"
             % (args.rank, args.replicas)
         )
+
+
+def stop_replica(message):
+    """A replica that cannot go on exits 1 with `message` at once (os._exit): with a peer gone,
+    its framework's teardown as the interpreter exits can crash (tf.distribute's, with a stopped
+    peer: SIGSEGV), and the crash's report would bury the message."""
+    sys.stderr.write(message + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def leave_replicas():
+    """A keras[jax] replica whose run is done (its files written) leaves JAX's distributed system
+    in order: each shuts its client down (jax.distributed.shutdown, a barrier of all of them),
+    then the replica that hosts the coordination service exits at once (os._exit(0)) without
+    tearing the service down. A replica that outlives the service aborts, so its host must go
+    last; and JAX's own teardown of the service at exit aborted now and then on a loaded machine
+    (SIGABRT in gRPC's server teardown) after the work was done. Otherwise nothing."""
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+    from jax._src import distributed  # the state jax.distributed.shutdown tears down
+
+    state = distributed.global_state
+    if state.client is None:
+        return
+    service, state.service = state.service, None
+    jax.distributed.shutdown()
+    if service is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def join_replicas(args):
@@ -1729,3 +1765,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+    leave_replicas()

@@ -736,13 +736,23 @@ def replica_group(args):
         message = (
             "replica %d of %d stopped: its run, or a step shared with the other replicas, failed"
         )
-        raise SystemExit(
+        stop_replica(
             (
                 message
                 + " (one of them stopped, or did not answer within --replica-timeout %d s); the error above says which"
             )
             % (args.rank, args.replicas, args.replica_timeout)
         )
+
+
+def stop_replica(message):
+    """A replica that cannot go on exits 1 with `message` at once (os._exit): with a peer gone,
+    tf.distribute's teardown as the interpreter exits can crash (SIGSEGV with a stopped peer),
+    and the crash's report would bury the message."""
+    sys.stderr.write(message + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def all_reduced(value):
