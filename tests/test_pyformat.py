@@ -186,6 +186,15 @@ SNIPPETS = {
         "    return {**a, 'b': 1, **c}\n"
         "y = f(*a, **{**b, **c})\nz = [*a, *b]\nw = -x[a:-1] + +y ** -z\n"
     ),
+    "what decides whether a line fits": (
+        "call(a,\n    # a comment of its own inside the brackets\n    b)\n"
+        "value = 'a string literal so long that even on its own line it would not fit within the"
+        " limit of 100 chars'.upper\n"
+        "result = table_of_values[  # a comment long enough that with the code it passes the limit\n"
+        "    index\n].method(argument_one, argument_two)[0]\n"
+        "result = table_of_values[index].method(  # a comment long enough that with the code it"
+        " passes the limit\n    argument\n)[0]\n"
+    ),
     "what black rewrites": (
         "return_ = (x)\nfor (i) in (range(3)):\n    pass\nif (a):\n    pass\nwhile (b):\n"
         "    break\nclass A():\n    pass\ndel (a), b\nprint((yield))\n"
