@@ -144,6 +144,10 @@ SNIPPETS = {
         "f = lambda x: x ** 2\ng = lambda: -1\nh = 2 ** -x\ni = a.b ** c.d\nj = x ** f(y)\n"
         "k = -x ** 2\ny = -x + +z - ~w\nz = not a\nw = a if not b else -c\nv = f(a=-1, b=+2)\n"
     ),
+    "power operators": (
+        "a = f(x).y ** 2\nb = x.y ** z.w\nc = lambda **k: k\nd = [x ** y for y in f(z)]\n"
+        "e = x[0] ** 2\ng = 2 ** -x.y\nh = x ** y[0]\ni = -x ** ~y\n"
+    ),
     "return and assignment splits": (
         "def f():\n    return some_function_with_a_long_name(first_argument, second_argument)"
         " + another_call(third)\n"

@@ -119,85 +119,54 @@ def _append_leaves(new_line: Line, old_line: Line, leaves: list[Leaf]) -> None:
 
 
 def hug_power_op(line: Line, features: Features) -> Iterator[Line]:
-    """No spaces around `**` between simple operands (names, numbers, attribute chains)."""
+    """The line with no spaces around each `**` whose operands are both simple (_simple_left,
+    _simple_right): `x**2`, `a.b**-c`, but `f(x) ** 2`. Refused for a line without `**`."""
     leaves = line.leaves
-    if not any(leaf.type == t.DOUBLESTAR for leaf in leaves):
+    powers = [index for index, leaf in enumerate(leaves) if leaf.type == t.DOUBLESTAR]
+    if not powers:
         raise CannotTransform("no power operator")
+    hugged = [i for i in powers if 0 < i < len(leaves) - 1]
+    hugged = [i for i in hugged if _simple_left(leaves, i - 1) and _simple_right(leaves, i + 1)]
+    tight = {*hugged, *(index + 1 for index in hugged)}  # the operator and the leaf after it
     new_line = line.clone()
-    should_hug = False
     for index, leaf in enumerate(leaves):
-        hug_this = should_hug
-        should_hug = (
-            0 < index < len(leaves) - 1
-            and leaf.type == t.DOUBLESTAR
-            and _is_simple_operand(line, index - 1, -1)
-            and leaves[index - 1].value != "lambda"
-            and _is_simple_operand(line, index + 1, 1)
-        )
-        if hug_this or should_hug:
-            new_leaf = Leaf(leaf.type, leaf.value, "", leaf.origin)
-        else:
-            new_leaf = leaf
-        new_line.append(new_leaf, preformatted=True)
+        kept = Leaf(leaf.type, leaf.value, "", leaf.origin) if index in tight else leaf
+        new_line.append(kept, preformatted=True)
         for comment in line.comments_after(leaf):
             new_line.append(comment, preformatted=True)
     yield new_line
 
 
-def _is_simple_operand(line: Line, index: int, kind: int) -> bool:
-    start = line.leaves[index]
-    if start.type in (t.NAME, t.NUMBER):
-        return _is_simple_lookup(line, index, kind)
-    if start.type in (t.PLUS, t.MINUS, t.TILDE):
-        if line.leaves[index + 1].type in (t.NAME, t.NUMBER):
-            return _is_simple_lookup(line, index + 1, 1)
-    return False
+def _simple_left(leaves: list[Leaf], index: int) -> bool:
+    """Whether the operand that ends at leaves[index] is simple: a number, or a name other than
+    `lambda` (with the dot before it, if any), that does not follow a `)` or `]` (the result of
+    a call or a subscript)."""
+    operand = leaves[index]
+    if operand.type == t.NAME and operand.value != "lambda":
+        start = index - 1 if index > 0 and leaves[index - 1].type == t.DOT else index
+    elif operand.type == t.NUMBER:
+        start = index
+    else:
+        return False
+    return start == 0 or leaves[start - 1].type not in (t.RPAR, t.RSQB)
 
 
-def _is_simple_lookup(line: Line, index: int, kind: int) -> bool:
-    if kind == -1:
-        return _simple_lookup_before(line, index, (t.RPAR, t.RSQB))
-    return _simple_lookup_after(line, index, (t.LPAR, t.LSQB))
-
-
-def _simple_lookup_before(line: Line, index: int, disallowed: tuple[int, ...]) -> bool:
-    contains_disallowed = False
-    chain: list[Leaf] = []
-    while 0 <= index < len(line.leaves):
-        current = line.leaves[index]
-        chain.append(current)
-        if not contains_disallowed and current.type in disallowed:
-            contains_disallowed = True
-        if not _is_expression_chained(chain):
-            return not contains_disallowed
-        index -= 1
-    return True
-
-
-def _simple_lookup_after(line: Line, index: int, disallowed: tuple[int, ...]) -> bool:
-    while 0 <= index < len(line.leaves):
-        current = line.leaves[index]
-        if current.type in disallowed:
-            return False
-        if current.type not in (t.NAME, t.DOT) or (
-            current.type == t.NAME and current.value == "for"
-        ):
-            return True
+def _simple_right(leaves: list[Leaf], index: int) -> bool:
+    """Whether the operand that starts at leaves[index] is simple: after at most one unary
+    sign, a number, or a run of names and dots (ended by `for` or anything else) that no `(`
+    or `[` follows."""
+    if leaves[index].type in (t.PLUS, t.MINUS, t.TILDE):
         index += 1
-    return True
-
-
-def _is_expression_chained(chain: list[Leaf]) -> bool:
-    if len(chain) < 2:
+    if index >= len(leaves) or leaves[index].type not in (t.NAME, t.NUMBER):
+        return False
+    if leaves[index].type == t.NUMBER:
         return True
-    current, past = chain[-1], chain[-2]
-    if past.type == t.NAME:
-        return current.type == t.DOT
-    if past.type in (t.RPAR, t.RSQB):
-        return current.type in (t.RSQB, t.RPAR)
-    if past.type in (t.LPAR, t.LSQB):
-        return current.type in (t.NAME, t.LPAR, t.LSQB)
-    return False
+    for leaf in leaves[index:]:
+        if leaf.type in (t.LPAR, t.LSQB):
+            return False
+        if leaf.type not in (t.NAME, t.DOT) or leaf.value == "for":
+            return True
+    return True
 
 
 # ---- delimiter splits --------------------------------------------------------------------
