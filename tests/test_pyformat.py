@@ -190,6 +190,19 @@ SNIPPETS = {
         "    return {**a, 'b': 1, **c}\n"
         "y = f(*a, **{**b, **c})\nz = [*a, *b]\nw = -x[a:-1] + +y ** -z\n"
     ),
+    "optional parentheses": (
+        "with (a, b) as c:\n    pass\nwith (a, b), c:\n    pass\nwith a, (b):\n    pass\n"
+        "with (open(f)) as g:\n    pass\nfor (*a, b) in c:\n    pass\n(\n    a\n) = 1\n"
+        "with (a for a in b):\n    pass\nfor (x,) in y:\n    pass\nwith (a,):\n    pass\n"
+        "def k():\n    return (  # about x\n        (x)\n    )\n"
+        "first_long_variable_name_number_one, second_long_variable_name_number_two, third = value\n"
+        "def f():\n    x = (yield)\n    return (yield)\n"
+        "def g():\n    return (x for x in y)\ndef h():\n    return ()\ndef i():\n    return (1,)\n"
+        "def j():\n    return ((  # about x\n        x\n    ))\nfrom m import *\n"
+        "first_long_name_of_a_variable, second_long_name_of_a_variable = some_function_call(one, two)\n"
+        "result = (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa + bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+        " + ((cccccccccccccccccccccccccc)))\n"
+    ),
     "what decides whether a line fits": (
         "call(a,\n    # a comment of its own inside the brackets\n    b)\n"
         "value = 'a string literal so long that even on its own line it would not fit within the"
@@ -226,6 +239,7 @@ def test_what_it_does_not_reproduce_goes_to_black() -> None:
         "def f(): return 1\n",
         "x\t= 1\n",
         "match x:\n    case 1:\n        pass\n",
+        "for x in (lambda: y):\n    pass\n",
     ):
         with pytest.raises(pyformat.Unsupported):
             _fast(source, PY3_FORMAT)

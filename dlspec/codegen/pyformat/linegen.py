@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional
+from typing import Callable
 
 from dlspec.codegen.pyformat import literals
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.lines import (
-    COMMA_PRIORITY,
-    BracketTracker,
     Line,
     is_docstring_leaf,
-    is_multiline_string,
 )
+from dlspec.codegen.pyformat.parentheses import hide_redundant, optional_parentheses
 from dlspec.codegen.pyformat.tree import LN, Leaf, Node, Unsupported, wrap_in_parentheses
 
 _WHITESPACE = frozenset((t.DEDENT, t.INDENT, t.NEWLINE))
@@ -43,260 +41,6 @@ def list_comments(prefix: str, is_endmarker: bool) -> list[tuple[int, str, int, 
 
 def _is_arith_like(node: LN) -> bool:
     return node.type in (t.arith_expr, t.shift_expr, t.xor_expr, t.and_expr)
-
-
-def _is_empty_tuple(node: LN) -> bool:
-    return (
-        node.type == t.atom
-        and len(node.children) == 2
-        and node.children[0].type == t.LPAR
-        and node.children[1].type == t.RPAR
-    )
-
-
-def _gexp(node: LN) -> Optional[LN]:
-    """The testlist_gexp inside an atom `( ... )`, if that is what it holds."""
-    if node.type != t.atom:
-        return None
-    inner = t.unwrap_singleton_parenthesis(node)
-    if inner is None or inner.type != t.testlist_gexp:
-        return None
-    return inner
-
-
-def is_one_tuple(node: LN) -> bool:
-    """A one-item tuple, with or without parentheses."""
-    if node.type == t.atom:
-        inner = _gexp(node)
-        return inner is not None and len(inner.children) == 2 and inner.children[1].type == t.COMMA
-    return (
-        node.type in (t.testlist, t.testlist_star_expr, t.exprlist)
-        and len(node.children) == 2
-        and node.children[1].type == t.COMMA
-    )
-
-
-def _is_tuple_containing_star(node: LN) -> bool:
-    inner = _gexp(node)
-    return inner is not None and any(c.type == t.star_expr for c in inner.children)
-
-
-def _is_generator(node: LN) -> bool:
-    inner = _gexp(node)
-    return inner is not None and any(c.type == t.old_comp_for for c in inner.children)
-
-
-def _is_yield(node: LN) -> bool:
-    if node.type == t.yield_expr:
-        return True
-    if node.type == t.NAME and node.value == "yield":
-        return True
-    if node.type != t.atom or len(node.children) != 3:
-        return False
-    lpar, inner, rpar = node.children
-    return lpar.type == t.LPAR and rpar.type == t.RPAR and _is_yield(inner)
-
-
-def _top_level_leaves(children: list[LN]) -> list[Leaf]:
-    out: list[Leaf] = []
-    for child in children:
-        if isinstance(child, Leaf):
-            out.append(child)
-            continue
-        if not child.children:
-            continue
-        first, last = child.children[0], child.children[-1]
-        if (
-            isinstance(first, Leaf)
-            and isinstance(last, Leaf)
-            and first.type in t.OPENING_BRACKETS
-            and last.type in t.CLOSING_BRACKETS
-        ):
-            out += [first, last]
-        else:
-            out += _top_level_leaves(child.children)
-    return out
-
-
-def max_delimiter_priority_in_atom(node: LN) -> int:
-    """The highest delimiter priority directly inside a parenthesized atom (0 if none)."""
-    if node.type != t.atom:
-        return 0
-    first, last = node.children[0], node.children[-1]
-    if not (first.type == t.LPAR and last.type == t.RPAR):
-        return 0
-    tracker = BracketTracker()
-    for leaf in _top_level_leaves(node.children[1:-1]):
-        tracker.mark(leaf)
-    try:
-        return tracker.max_delimiter_priority()
-    except ValueError:
-        return 0
-
-
-def _is_atom_with_invisible_parens(node: LN) -> bool:
-    if isinstance(node, Leaf) or node.type != t.atom:
-        return False
-    first, last = node.children[0], node.children[-1]
-    return (
-        isinstance(first, Leaf)
-        and first.type == t.LPAR
-        and first.value == ""
-        and isinstance(last, Leaf)
-        and last.type == t.RPAR
-        and last.value == ""
-    )
-
-
-def maybe_make_parens_invisible_in_atom(
-    node: LN, parent: LN, remove_brackets_around_comma: bool = False, allow_star_expr: bool = False
-) -> bool:
-    """Hide redundant parentheses of an atom (recursively); True when the caller should wrap
-    node in invisible parentheses instead."""
-    if (
-        node.type not in (t.atom, t.expr)
-        or _is_empty_tuple(node)
-        or is_one_tuple(node)
-        or (_gexp(node) is not None and parent.type == t.asexpr_test)
-        or (_gexp(node) is not None and parent.type == t.with_stmt and _has_comma_sibling(node))
-        or (_is_yield(node) and parent.type != t.expr_stmt)
-        or (
-            not remove_brackets_around_comma
-            and max_delimiter_priority_in_atom(node) >= COMMA_PRIORITY
-        )
-        or (not allow_star_expr and _is_tuple_containing_star(node))
-        or _is_generator(node)
-    ):
-        return False
-    assert isinstance(node, Node)
-    first, last = node.children[0], node.children[-1]
-    if first.type == t.LPAR and last.type == t.RPAR:
-        middle = node.children[1]
-        first.value = ""
-        last.value = ""
-        maybe_make_parens_invisible_in_atom(middle, parent, remove_brackets_around_comma)
-        if _is_atom_with_invisible_parens(middle):
-            assert isinstance(middle, Node)
-            inner = middle.children[1]
-            t.replace_node(middle, inner)
-            if middle.children[0].prefix.strip():
-                inner.prefix = middle.children[0].prefix + inner.prefix
-            if middle.children[-1].prefix.strip():
-                last.prefix = middle.children[-1].prefix + last.prefix
-        return False
-    return True
-
-
-def _has_comma_sibling(node: LN) -> bool:
-    parent = node.parent
-    return parent is not None and any(c is not node and c.type == t.COMMA for c in parent.children)
-
-
-def _is_atom_multiline(node: LN) -> bool:
-    if not isinstance(node, Node) or len(node.children) < 3:
-        return False
-    return any(
-        isinstance(child, Leaf) and "\n" in child.prefix for child in node.children[1].pre_order()
-    )
-
-
-def _lambda_or_ternary_in_parens(node: LN) -> bool:
-    while (
-        node.type == t.atom
-        and len(node.children) == 3
-        and node.children[0].type == t.LPAR
-        and node.children[-1].type == t.RPAR
-    ):
-        middle = node.children[1]
-        if middle.type in (t.test, t.lambdef):
-            return True
-        node = middle
-    return False
-
-
-def normalize_invisible_parens(node: Node, parens_after: frozenset[str]) -> None:
-    """Hide redundant parentheses or add invisible ones around the children of a statement
-    that follow a keyword in `parens_after` (black's optional parentheses)."""
-    check_lpar = False
-    for index, child in enumerate(list(node.children)):
-        if isinstance(child, Node) and child.type == t.annassign:
-            normalize_invisible_parens(child, parens_after)
-        if index == 0 and isinstance(child, Node) and child.type == t.testlist_star_expr:
-            check_lpar = True
-        if (
-            index == 0
-            and isinstance(child, Node)
-            and child.type == t.atom
-            and node.type == t.expr_stmt
-            and not is_one_tuple(child)
-            and not _is_atom_multiline(child)
-        ):
-            if len(node.children) >= 2 and node.children[1].type == t.annassign:
-                raise Unsupported("a parenthesized annotated target")
-            if maybe_make_parens_invisible_in_atom(
-                child, node, remove_brackets_around_comma=True, allow_star_expr=True
-            ):
-                wrap_in_parentheses(node, child, visible=False)
-        if check_lpar:
-            if _add_parens_after(node, child, index, parens_after):
-                break
-        check_lpar = isinstance(child, Leaf) and (
-            child.value in parens_after or child.type == t.COMMA
-        )
-
-
-def _add_parens_after(node: Node, child: LN, index: int, parens_after: frozenset[str]) -> bool:
-    """One child after a keyword of `parens_after`; True to stop looking (an import)."""
-    before = child.prev_sibling
-    if (
-        child.type == t.atom
-        and node.type == t.for_stmt
-        and isinstance(before, Leaf)
-        and before.type == t.NAME
-        and before.value == "for"
-    ):
-        if maybe_make_parens_invisible_in_atom(child, node, remove_brackets_around_comma=True):
-            wrap_in_parentheses(node, child, visible=False)
-    elif isinstance(child, Node) and node.type == t.with_stmt:
-        _remove_with_parens(child, node)
-    elif child.type == t.atom:
-        if "in" in parens_after and _lambda_or_ternary_in_parens(child):
-            raise Unsupported("a parenthesized lambda or ternary after `in`")
-        if maybe_make_parens_invisible_in_atom(child, node):
-            wrap_in_parentheses(node, child, visible=False)
-    elif is_one_tuple(child):
-        wrap_in_parentheses(node, child, visible=True)
-    elif node.type == t.import_from:
-        _normalize_import_from(node, child, index)
-        return True
-    elif not is_multiline_string(child):
-        wrap_in_parentheses(node, child, visible=False)
-    return False
-
-
-def _normalize_import_from(parent: Node, child: LN, index: int) -> None:
-    if child.type == t.LPAR:
-        child.value = ""
-        parent.children[-1].value = ""
-    elif child.type != t.STAR:
-        parent.insert_child(index, Leaf(t.LPAR, ""))
-        parent.insert_child(len(parent.children), Leaf(t.RPAR, ""))
-
-
-def _remove_with_parens(node: Node, parent: Node) -> None:
-    if node.type == t.atom:
-        if maybe_make_parens_invisible_in_atom(node, parent, remove_brackets_around_comma=True):
-            wrap_in_parentheses(parent, node, visible=False)
-        if isinstance(node.children[1], Node):
-            _remove_with_parens(node.children[1], node)
-    elif node.type == t.testlist_gexp:
-        for child in node.children:
-            if isinstance(child, Node):
-                _remove_with_parens(child, node)
-    elif node.type == t.asexpr_test:
-        first = node.children[0]
-        if maybe_make_parens_invisible_in_atom(first, node, remove_brackets_around_comma=True):
-            wrap_in_parentheses(node, first, visible=False)
 
 
 def _is_stub_suite(node: Node) -> bool:
@@ -440,7 +184,7 @@ class LineGenerator:
     def visit_stmt(self, node: LN) -> None:
         assert isinstance(node, Node)
         keywords, parens = _STATEMENTS[node.type]
-        normalize_invisible_parens(node, parens)
+        optional_parentheses(node, parens)
         for child in node.children:
             if child.type == t.NAME and child.value in keywords:
                 self.line()
@@ -455,7 +199,7 @@ class LineGenerator:
                 is_return_annotation = True
             elif is_return_annotation:
                 if child.type == t.atom and child.children[0].type == t.LPAR:
-                    if maybe_make_parens_invisible_in_atom(child, node):
+                    if hide_redundant(child, node):
                         wrap_in_parentheses(node, child, visible=False)
                 else:
                     wrap_in_parentheses(node, child, visible=False)
@@ -522,7 +266,7 @@ class LineGenerator:
 
     def visit_tname(self, node: LN) -> None:
         assert isinstance(node, Node)
-        if len(node.children) == 3 and maybe_make_parens_invisible_in_atom(node.children[2], node):
+        if len(node.children) == 3 and hide_redundant(node.children[2], node):
             wrap_in_parentheses(node, node.children[2], visible=False)
         self.visit_default(node)
 
@@ -533,7 +277,7 @@ class LineGenerator:
             if (first.type == t.LSQB and last.type == t.RSQB) or (
                 first.type == t.LBRACE and last.type == t.RBRACE
             ):
-                maybe_make_parens_invisible_in_atom(node.children[1], node)
+                hide_redundant(node.children[1], node)
         self.visit_default(node)
 
     def visit_string(self, node: LN) -> None:
