@@ -51,7 +51,9 @@ def launch_replicas(argv):
     of this script on this host, replica r with KERAS_DISTRIBUTION_JOB_ADDRESSES (the coordinator
     on a free local port), KERAS_DISTRIBUTION_NUM_PROCESSES=N and KERAS_DISTRIBUTION_PROCESS_ID=r,
     and exit as they do: when one fails, the others are stopped and this exits 1 saying which.
-    Otherwise (one process, or a replica) it returns at once."""
+    Replica 0 (the coordinator's host) gets a pipe that closes once every other replica has
+    exited (DLSPEC_OTHERS_GONE_FD: it leaves last, leave_replicas). Otherwise (one process, or a
+    replica) it returns at once."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--replicas", type=int, default=1)
     known, _ = parser.parse_known_args(argv)
@@ -73,6 +75,7 @@ def launch_replicas(argv):
         signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM): the replicas were stopped")
     )
     procs = []
+    others_gone, tell_others_gone = os.pipe()
     try:
         for rank in range(known.replicas):
             env = dict(os.environ, KERAS_DISTRIBUTION_JOB_ADDRESSES="127.0.0.1:%d" % port)
@@ -83,9 +86,20 @@ def launch_replicas(argv):
             env["TF_CONFIG"] = json.dumps(
                 {"cluster": cluster, "task": {"type": "worker", "index": rank}}
             )
-            procs.append(subprocess.Popen([sys.executable, sys.argv[0]] + argv, env=env))
+            fds = (others_gone,) if rank == 0 else ()
+            if rank == 0:
+                env["DLSPEC_OTHERS_GONE_FD"] = str(others_gone)
+            procs.append(
+                subprocess.Popen([sys.executable, sys.argv[0]] + argv, env=env, pass_fds=fds)
+            )
+        os.close(others_gone)
         while True:
             running = [proc.poll() for proc in procs].count(None)  # every one polled
+            if tell_others_gone is not None and all(
+                proc.returncode is not None for proc in procs[1:]
+            ):
+                os.close(tell_others_gone)
+                tell_others_gone = None
             failed = failures(procs)
             if failed:
                 raise SystemExit(
@@ -1010,25 +1024,38 @@ def stop_replica(message):
 
 def leave_replicas():
     """A keras[jax] replica whose run is done (its files written) leaves JAX's distributed system
-    in order: each shuts its client down (jax.distributed.shutdown, a barrier of all of them),
-    then the replica that hosts the coordination service exits at once (os._exit(0)) without
-    tearing the service down. A replica that outlives the service aborts, so its host must go
-    last; and JAX's own teardown of the service at exit aborted now and then on a loaded machine
-    (SIGABRT in gRPC's server teardown) after the work was done. Otherwise nothing."""
+    in order: each shuts its client down (jax.distributed.shutdown, a barrier of all of them);
+    the replica that hosts the coordination service then waits until the others have exited
+    (its launcher closes DLSPEC_OTHERS_GONE_FD; without one, 2 s) and exits (os._exit(0))
+    without tearing the service down. A replica whose client still talks to the service when it
+    goes aborts, so its host must go last; and JAX's own teardown of the service at exit aborted
+    now and then on a loaded machine (SIGABRT in gRPC's server teardown) after the work was
+    done. Otherwise (one process, another
+    backend, or a JAX whose state is not where 0.10 keeps it) nothing."""
     if keras.backend.backend() != "jax":
         return
     import jax
-    from jax._src import distributed  # the state jax.distributed.shutdown tears down
 
-    state = distributed.global_state
-    if state.client is None:
+    try:
+        from jax._src.distributed import (
+            global_state as state,
+        )  # what jax.distributed.shutdown tears down
+    except ImportError:  # a JAX that keeps it elsewhere: its own teardown at exit
+        return
+    if getattr(state, "client", None) is None or not hasattr(state, "service"):
         return
     service, state.service = state.service, None
     jax.distributed.shutdown()
-    if service is not None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    if service is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    others_gone = os.environ.get("DLSPEC_OTHERS_GONE_FD")
+    if others_gone:
+        os.read(int(others_gone), 1)  # end of file: this script's launcher saw the others exit
+    else:
+        time.sleep(2)  # replicas started otherwise: time for the others to close their clients
+    os._exit(0)
 
 
 def join_replicas(args):
