@@ -6036,8 +6036,10 @@ def leave_replicas():
 
 
 def stop_replica(message):
-    """A worker that cannot go on exits 1 with `message` at once: the others wait for it in the
-    kvstore (the launcher or their watchdogs stop them), and freeing it at exit would abort."""
+    """A replica that cannot go on exits 1 at once (os._exit), after `message` (None: none): with a
+    peer gone its framework's collectives cannot be torn down (gloo and the kvstore abort,
+    tf.distribute crashes, as the interpreter exits), and that crash's report would bury the
+    message."""
     if message is not None:
         sys.stderr.write("%s\n" % message)
     sys.stdout.flush()

@@ -677,10 +677,12 @@ def replica_group(args):
 
 
 def stop_replica(message):
-    """A replica that cannot go on exits 1 with `message` at once (os._exit): with a peer gone,
-    tf.distribute's teardown as the interpreter exits can crash (SIGSEGV with a stopped peer),
-    and the crash's report would bury the message."""
-    sys.stderr.write(message + "\n")
+    """A replica that cannot go on exits 1 at once (os._exit), after `message` (None: none): with a
+    peer gone its framework's collectives cannot be torn down (gloo and the kvstore abort,
+    tf.distribute crashes, as the interpreter exits), and that crash's report would bury the
+    message."""
+    if message is not None:
+        sys.stderr.write("%s\n" % message)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(1)
