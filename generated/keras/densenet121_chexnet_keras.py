@@ -8349,8 +8349,8 @@ def leave_replicas():
     without tearing the service down. A replica whose client still talks to the service when it
     goes aborts, so its host must go last; and JAX's own teardown of the service at exit aborted
     now and then on a loaded machine (SIGABRT in gRPC's server teardown) after the work was
-    done. Otherwise (one process, another
-    backend, or a JAX whose state is not where 0.10 keeps it) nothing."""
+    done. Otherwise (one process, another backend, or a JAX whose state is not where 0.10 keeps
+    it) nothing."""
     if keras.backend.backend() != "jax":
         return
     import jax
@@ -8369,11 +8369,14 @@ def leave_replicas():
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    others_gone = os.environ.get("DLSPEC_OTHERS_GONE_FD")
-    if others_gone:
+    others_gone = os.environ.get("DLSPEC_OTHERS_GONE_FD", "")
+    try:
         os.read(int(others_gone), 1)  # end of file: this script's launcher saw the others exit
-    else:
-        time.sleep(2)  # replicas started otherwise: time for the others to close their clients
+    except (
+        ValueError,
+        OSError,
+    ):  # replicas started otherwise: time for the others to close their clients
+        time.sleep(2)
     os._exit(0)
 
 
