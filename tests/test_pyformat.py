@@ -212,6 +212,20 @@ SNIPPETS = {
         "result = table_of_values[index].method(  # a comment long enough that with the code it"
         " passes the limit\n    argument\n)[0]\n"
     ),
+    "one item per line": (
+        "allowed = (first_condition_of_several and  # why the first one matters\n"
+        "    second_condition_of_several or third_condition_of_several)\n"
+        "message = ('the first part of a message'  # first\n    'the second part'  # second\n"
+        "    'the third part of it, long enough to split')\n"
+        "value = combine(first_argument_value,\n    second_argument  # about the second\n"
+        "    + third_argument, fourth_argument_value_long_enough)\n"
+        "call(\n    first_argument,\n    second_argument\n    # the last word\n)\n"
+        "call(\n    # a comment alone\n    argument\n)\n"
+        "outer(inner(*arguments_of_the_inner_call), second_argument_of_the_outer_call,"
+        " third_argument_long_enough)\n"
+        "result = wrapper(\n    first_function(argument_value).method_call(another_argument,"
+        " keyword_argument=value_of_the_keyword)\n)\n"
+    ),
     "what black rewrites": (
         "return_ = (x)\nfor (i) in (range(3)):\n    pass\nif (a):\n    pass\nwhile (b):\n"
         "    break\nclass A():\n    pass\ndel (a), b\nprint((yield))\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
@@ -12,22 +11,14 @@ from dlspec.codegen.pyformat.bracket_split import (
     should_split_funcdef_with_rhs,
 )
 from dlspec.codegen.pyformat.fits import (
-    CALL_COMMAS,
-    DEF_COMMAS,
-    CannotSplit,
     CannotTransform,
     Features,
     Transformer,
     is_line_short_enough,
     over_length_only_due_to_subscript_comment,
 )
-from dlspec.codegen.pyformat.lines import (
-    COMMA_PRIORITY,
-    DOT_PRIORITY,
-    STRING_PRIORITY,
-    Line,
-)
-from dlspec.codegen.pyformat.spacing import is_vararg
+from dlspec.codegen.pyformat.items import delimiter_split, standalone_comment_split
+from dlspec.codegen.pyformat.lines import Line
 from dlspec.codegen.pyformat.tree import Leaf
 
 # ---- the driver --------------------------------------------------------------------------
@@ -167,120 +158,3 @@ def _simple_right(leaves: list[Leaf], index: int) -> bool:
         if leaf.type not in (t.NAME, t.DOT) or leaf.value == "for":
             return True
     return True
-
-
-# ---- delimiter splits --------------------------------------------------------------------
-
-
-def _can_add_trailing_comma(leaf: Leaf, features: Features) -> bool:
-    if is_vararg(leaf, frozenset((t.typedargslist,))):
-        return DEF_COMMAS in features
-    if is_vararg(leaf, frozenset((t.arglist, t.argument))):
-        return CALL_COMMAS in features
-    return True
-
-
-def _safe_add_trailing_comma(safe: bool, priority: int, line: Line) -> Line:
-    if (
-        safe
-        and priority == COMMA_PRIORITY
-        and line.leaves[-1].type != t.COMMA
-        and line.leaves[-1].type != t.STANDALONE_COMMENT
-    ):
-        line.append(Leaf(t.COMMA, ","))
-    return line
-
-
-def _last_non_comment_leaf(line: Line) -> Optional[int]:
-    for index in range(len(line.leaves) - 1, 0, -1):
-        if line.leaves[index].type != t.STANDALONE_COMMENT:
-            return index
-    return None
-
-
-_MIGRATE_COMMENT_DELIMITERS = (STRING_PRIORITY, COMMA_PRIORITY)
-
-
-def _first_lines_unindented(split: Transformer) -> Transformer:
-    """black's dont_increase_indentation: each line's first leaf loses its prefix."""
-
-    def wrapper(line: Line, features: Features) -> Iterator[Line]:
-        for split_line in split(line, features):
-            split_line.leaves[0].prefix = ""
-            yield split_line
-
-    wrapper.__name__ = split.__name__
-    return wrapper
-
-
-def _delimiter_split(line: Line, features: Features) -> Iterator[Line]:
-    """One line per delimiter of the highest priority (a trailing comma added after commas)."""
-    if not line.leaves:
-        raise CannotSplit("line empty")
-    last_leaf = line.leaves[-1]
-    tracker = line.bracket_tracker
-    try:
-        priority = tracker.max_delimiter_priority(last_leaf)
-    except ValueError:
-        raise CannotSplit("no delimiters") from None
-    if priority == DOT_PRIORITY and tracker.delimiter_count_with_priority(priority) == 1:
-        raise CannotSplit("splitting a single attribute from its owner looks wrong")
-    state = _DelimiterState(line)
-    last_non_comment = _last_non_comment_leaf(line)
-    for index, leaf in enumerate(line.leaves):
-        yield from state.add(leaf)
-        previous_priority = index > 0 and tracker.delimiters.get(line.leaves[index - 1])
-        if previous_priority != priority or priority in _MIGRATE_COMMENT_DELIMITERS:
-            yield from state.add_comments(leaf)
-        state.lowest_depth = min(state.lowest_depth, leaf.bracket_depth)
-        if state.trailing_comma_safe and leaf.bracket_depth == state.lowest_depth:
-            state.trailing_comma_safe = _can_add_trailing_comma(leaf, features)
-        if last_leaf.type == t.STANDALONE_COMMENT and index == last_non_comment:
-            state.current = _safe_add_trailing_comma(
-                state.trailing_comma_safe, priority, state.current
-            )
-        if tracker.delimiters.get(leaf) == priority:
-            if index + 1 < len(line.leaves) and priority not in _MIGRATE_COMMENT_DELIMITERS:
-                yield from state.add_comments(line.leaves[index + 1])
-            yield state.current
-            state.current = Line(line.depth, line.inside_brackets)
-    if state.current:
-        yield _safe_add_trailing_comma(state.trailing_comma_safe, priority, state.current)
-
-
-class _DelimiterState:
-    """The line delimiter_split is filling, and what it knows of trailing commas."""
-
-    def __init__(self, line: Line) -> None:
-        self.line = line
-        self.current = Line(line.depth, line.inside_brackets)
-        self.lowest_depth = sys.maxsize
-        self.trailing_comma_safe = True
-
-    def add(self, leaf: Leaf) -> Iterator[Line]:
-        try:
-            self.current.append_safe(leaf, preformatted=True)
-        except ValueError:
-            yield self.current
-            self.current = Line(self.line.depth, self.line.inside_brackets)
-            self.current.append(leaf)
-
-    def add_comments(self, leaf: Leaf) -> Iterator[Line]:
-        for comment in self.line.comments_after(leaf):
-            yield from self.add(comment)
-
-
-def _standalone_comment_split(line: Line, features: Features) -> Iterator[Line]:
-    """Standalone comments on lines of their own."""
-    if not line.contains_standalone_comments():
-        raise CannotSplit("no standalone comments")
-    state = _DelimiterState(line)
-    for leaf in line.leaves:
-        yield from state.add(leaf)
-        yield from state.add_comments(leaf)
-    if state.current:
-        yield state.current
-
-
-delimiter_split = _first_lines_unindented(_delimiter_split)
-standalone_comment_split = _first_lines_unindented(_standalone_comment_split)
