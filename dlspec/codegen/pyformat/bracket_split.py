@@ -1,10 +1,12 @@
-"""Bracket splits, black's left- and right-hand splits: head, bracketed body and tail."""
+"""The right-hand split: which closing bracket to cut at (the trailers that fit stay on the
+head's line), and whether a pair of optional parentheses is used or left out."""
 
 from __future__ import annotations
 
 from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
+from dlspec.codegen.pyformat.bracket_pairs import Cut, last_pair_cut, make_visible
 from dlspec.codegen.pyformat.fits import (
     LINE_LENGTH,
     CannotSplit,
@@ -22,57 +24,6 @@ from dlspec.codegen.pyformat.lines import (
 )
 from dlspec.codegen.pyformat.tree import Leaf
 
-# ---- bracket splits ----------------------------------------------------------------------
-
-HEAD, BODY, TAIL = 0, 1, 2
-
-
-class RHSResult:
-    """The three lines of a split at one bracket pair."""
-
-    __slots__ = ("head", "body", "tail", "opening_bracket", "closing_bracket")
-
-    def __init__(self, head: Line, body: Line, tail: Line, opening: Leaf, closing: Leaf) -> None:
-        self.head, self.body, self.tail = head, body, tail
-        self.opening_bracket, self.closing_bracket = opening, closing
-
-
-def left_hand_split(line: Line, features: Features) -> Iterator[Line]:
-    """Split a `def` at its first bracket pair (its parameters)."""
-    matching: Optional[Leaf] = None
-    tail_leaves: list[Leaf] = []
-    body_leaves: list[Leaf] = []
-    head_leaves: list[Leaf] = []
-    for leaf_type in (t.LPAR, t.LSQB):
-        tail_leaves, body_leaves, head_leaves = [], [], []
-        current = head_leaves
-        matching = None
-        for leaf in line.leaves:
-            if (
-                current is body_leaves
-                and leaf.type in t.CLOSING_BRACKETS
-                and leaf.opening_bracket is matching
-                and matching is not None
-            ):
-                _ensure_visible(leaf)
-                _ensure_visible(matching)
-                current = tail_leaves if body_leaves else head_leaves
-            current.append(leaf)
-            if current is head_leaves and leaf.type == leaf_type:
-                matching = leaf
-                current = body_leaves
-        if matching is not None and tail_leaves:
-            break
-    if matching is None or not tail_leaves:
-        raise CannotSplit("no brackets found")
-    head = bracket_split_build_line(head_leaves, line, matching, HEAD)
-    body = bracket_split_build_line(body_leaves, line, matching, BODY)
-    tail = bracket_split_build_line(tail_leaves, line, matching, TAIL)
-    bracket_split_succeeded_or_raise(head, body, tail)
-    for result in (head, body, tail):
-        if result:
-            yield result
-
 
 def should_split_funcdef_with_rhs(line: Line) -> bool:
     """A def whose return annotation has a magic trailing comma splits with rhs."""
@@ -88,13 +39,6 @@ def should_split_funcdef_with_rhs(line: Line) -> bool:
     if return_type:
         raise t.Unsupported("a too long def with a return annotation")
     return False
-
-
-def _ensure_visible(leaf: Leaf) -> None:
-    if leaf.type == t.LPAR:
-        leaf.value = "("
-    elif leaf.type == t.RPAR:
-        leaf.value = ")"
 
 
 def rhs(line: Line, features: Features) -> Iterator[Line]:
@@ -132,40 +76,12 @@ def rhs(line: Line, features: Features) -> Iterator[Line]:
 def right_hand_split(
     line: Line, features: Features, omit: frozenset[int] | set[int] = frozenset()
 ) -> Iterator[Line]:
-    result = _first_right_hand_split(line, omit)
+    result = last_pair_cut(line, omit)
     yield from _maybe_split_omitting_optional_parens(result, line, features, omit)
 
 
-def _first_right_hand_split(line: Line, omit: frozenset[int] | set[int] = frozenset()) -> RHSResult:
-    tail_leaves: list[Leaf] = []
-    body_leaves: list[Leaf] = []
-    head_leaves: list[Leaf] = []
-    current = tail_leaves
-    opening: Optional[Leaf] = None
-    closing: Optional[Leaf] = None
-    for leaf in reversed(line.leaves):
-        if current is body_leaves and leaf is opening:
-            current = head_leaves if body_leaves else tail_leaves
-        current.append(leaf)
-        if current is tail_leaves:
-            if leaf.type in t.CLOSING_BRACKETS and id(leaf) not in omit:
-                opening = leaf.opening_bracket
-                closing = leaf
-                current = body_leaves
-    if opening is None or closing is None or not head_leaves:
-        raise CannotSplit("no brackets found")
-    tail_leaves.reverse()
-    body_leaves.reverse()
-    head_leaves.reverse()
-    head = bracket_split_build_line(head_leaves, line, opening, HEAD)
-    body = bracket_split_build_line(body_leaves, line, opening, BODY)
-    tail = bracket_split_build_line(tail_leaves, line, opening, TAIL)
-    bracket_split_succeeded_or_raise(head, body, tail)
-    return RHSResult(head, body, tail, opening, closing)
-
-
 def _maybe_split_omitting_optional_parens(
-    split: RHSResult, line: Line, features: Features, omit: frozenset[int] | set[int]
+    split: Cut, line: Line, features: Features, omit: frozenset[int] | set[int]
 ) -> Iterator[Line]:
     if (
         "force_optional_parentheses" not in features
@@ -178,7 +94,7 @@ def _maybe_split_omitting_optional_parens(
     ):
         omit = {id(split.closing_bracket), *omit}
         try:
-            split_oop = _first_right_hand_split(line, omit)
+            split_oop = last_pair_cut(line, omit)
             if _prefer_split_rhs_oop_over_rhs(split_oop, split):
                 yield from _maybe_split_omitting_optional_parens(split_oop, line, features, omit)
                 return
@@ -189,14 +105,14 @@ def _maybe_split_omitting_optional_parens(
                 raise CannotSplit("the body is still too long and cannot be split") from error
             elif split.head.contains_multiline_strings() or split.tail.contains_multiline_strings():
                 raise CannotSplit("multiline strings in the head or tail") from error
-    _ensure_visible(split.opening_bracket)
-    _ensure_visible(split.closing_bracket)
+    make_visible(split.opening_bracket)
+    make_visible(split.closing_bracket)
     for result in (split.head, split.body, split.tail):
         if result:
             yield result
 
 
-def _prefer_split_rhs_oop_over_rhs(split_oop: RHSResult, split: RHSResult) -> bool:
+def _prefer_split_rhs_oop_over_rhs(split_oop: Cut, split: Cut) -> bool:
     """Is the split that leaves out the optional parentheses the better one?"""
     head = split.head.leaves
     if not (len(head) >= 2 and head[-2].type == t.EQUAL):
@@ -224,7 +140,7 @@ def _prefer_split_rhs_oop_over_rhs(split_oop: RHSResult, split: RHSResult) -> bo
     )
 
 
-def can_omit_invisible_parens(split: RHSResult, line_length: int) -> bool:
+def can_omit_invisible_parens(split: Cut, line_length: int) -> bool:
     """May the body go without its optional parentheses (black's conservative test)?"""
     line = split.body
     if split.head.comments.get(split.opening_bracket):
@@ -308,117 +224,6 @@ def _can_omit_closing_paren(line: Line, last: Leaf, line_length: int) -> bool:
         elif leaf.type in t.OPENING_BRACKETS:
             seen_other_brackets = True
     return False
-
-
-def bracket_split_succeeded_or_raise(head: Line, body: Line, tail: Line) -> None:
-    tail_length = len(str(tail).strip())
-    if not body:
-        if tail_length == 0:
-            raise CannotSplit("splitting brackets produced the same line")
-        if tail_length < 3:
-            raise CannotSplit(f"splitting brackets on an empty body saves only {tail_length}")
-
-
-def _ensure_trailing_comma(leaves: list[Leaf], original: Line, opening: Leaf) -> bool:
-    if not leaves:
-        return False
-    if original.is_import:
-        return True
-    if not original.is_def or opening.value != "(":
-        return False
-    if any(leaf.type == t.COMMA for leaf in leaves):
-        if any(_in_annotation(leaf) for leaf in leaves if leaf.type == t.COMMA):
-            raise t.Unsupported("a comma inside an annotation")
-        return False
-    with_parent = next((leaf for leaf in leaves if leaf.parent is not None), None)
-    if with_parent is None:
-        return True
-    if _in_annotation(with_parent):
-        raise t.Unsupported("an annotation in a split def")
-    parent = with_parent.parent
-    following = parent.next_sibling if parent is not None else None
-    return not (following is not None and following.type == t.VBAR)
-
-
-def _in_annotation(leaf: Leaf) -> bool:
-    ancestor = leaf.parent
-    while ancestor is not None:
-        before = ancestor.prev_sibling
-        if before is not None and before.type == t.RARROW:
-            return True
-        if ancestor.parent is not None and ancestor.parent.type == t.tname:
-            return True
-        ancestor = ancestor.parent
-    return False
-
-
-def get_leaves_inside_matching_brackets(leaves: list[Leaf]) -> set[int]:
-    """ids of the leaves between (and of) matching bracket pairs within `leaves`."""
-    try:
-        start = next(i for i, leaf in enumerate(leaves) if leaf.type in t.OPENING_BRACKETS)
-    except StopIteration:
-        return set()
-    ids: set[int] = set()
-    stack: list[tuple[int, list[int]]] = []
-    for leaf in leaves[start:]:
-        if leaf.type in t.OPENING_BRACKETS:
-            stack.append((t.BRACKET[leaf.type], [id(leaf)]))
-        elif leaf.type in t.CLOSING_BRACKETS:
-            if stack and leaf.type == stack[-1][0]:
-                _, level = stack.pop()
-                level.append(id(leaf))
-                ids.update(level)
-            else:
-                break
-        elif stack:
-            stack[-1][1].append(id(leaf))
-    return ids
-
-
-def bracket_split_build_line(
-    leaves: list[Leaf], original: Line, opening: Leaf, component: int
-) -> Line:
-    """A head, body or tail line of a bracket split (the body one level deeper, with a
-    trailing comma where black adds one)."""
-    result = Line(original.depth)
-    if component == BODY:
-        result.inside_brackets = True
-        result.depth += 1
-        if _ensure_trailing_comma(leaves, original, opening):
-            for i in range(len(leaves) - 1, -1, -1):
-                if leaves[i].type == t.STANDALONE_COMMENT:
-                    continue
-                if leaves[i].type != t.COMMA:
-                    leaves.insert(i + 1, Leaf(t.COMMA, ","))
-                break
-    to_track = get_leaves_inside_matching_brackets(leaves) if component == HEAD else set()
-    for leaf in leaves:
-        result.append(leaf, preformatted=True, track_bracket=id(leaf) in to_track)
-        for comment in original.comments_after(leaf):
-            result.append(comment, preformatted=True)
-    if component == BODY and should_split_line(result, opening):
-        result.should_split_rhs = True
-    return result
-
-
-def should_split_line(line: Line, opening: Leaf) -> bool:
-    """Should the body of a split explode one item per line (commas, and a magic comma or a
-    collection literal)?"""
-    if not (opening.parent is not None and opening.value in "[{("):
-        return False
-    trailing_comma = False
-    exclude: Optional[Leaf] = None
-    try:
-        last = line.leaves[-1]
-        if last.type == t.COMMA:
-            trailing_comma = True
-            exclude = last
-        max_priority = line.bracket_tracker.max_delimiter_priority(exclude)
-    except (IndexError, ValueError):
-        return False
-    return max_priority == COMMA_PRIORITY and (
-        trailing_comma or opening.parent.type in (t.atom, t.import_from)
-    )
 
 
 def _closes_after_magic_comma(line: Line, index: int, leaf: Leaf) -> bool:

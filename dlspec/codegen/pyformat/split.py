@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
-from dlspec.codegen.pyformat.bracket_split import (
-    left_hand_split,
-    rhs,
-    should_split_funcdef_with_rhs,
-)
+from dlspec.codegen.pyformat.bracket_pairs import left_hand_split
+from dlspec.codegen.pyformat.bracket_split import rhs, should_split_funcdef_with_rhs
 from dlspec.codegen.pyformat.fits import (
     CannotTransform,
     Features,
