@@ -252,6 +252,13 @@ SNIPPETS = {
         ".method_two(argument_two_is_long).method_three(argument_three_is_long, and_more)\n"
         "result = compute(\n    # only a comment inside\n)\n"
     ),
+    "trailers left after the cut": (
+        "result = a_function_with_a_long_name_for_the_head(first_argument, second_argument,"
+        " third_argument_x)[\n    # a comment about the index\n    index\n]\n"
+        "value = first_function(argument)(nested_function(first_argument, second_argument,))\n"
+        "value = first_function(argument_one, argument_two)"
+        ".second_function_with_a_long_name_that_is_so_long_too((single_item,))\n"
+    ),
     "what black rewrites": (
         "return_ = (x)\nfor (i) in (range(3)):\n    pass\nif (a):\n    pass\nwhile (b):\n"
         "    break\nclass A():\n    pass\ndel (a), b\nprint((yield))\n"

@@ -13,14 +13,12 @@ from dlspec.codegen.pyformat.fits import (
     Features,
     can_be_split,
     is_line_short_enough,
-    over_length_only_due_to_subscript_comment,
 )
 from dlspec.codegen.pyformat.lines import (
     COMMA_PRIORITY,
     DOT_PRIORITY,
     Line,
     is_multiline_string,
-    is_one_sequence_between,
 )
 from dlspec.codegen.pyformat.tree import Leaf
 
@@ -39,38 +37,6 @@ def should_split_funcdef_with_rhs(line: Line) -> bool:
     if return_type:
         raise t.Unsupported("a too long def with a return annotation")
     return False
-
-
-def rhs(line: Line, features: Features) -> Iterator[Line]:
-    """black's right_hand_split_with_omits: split at the last bracket pair, gluing trailers
-    that fit onto the head's line."""
-    prefix_lengths: dict[Leaf, int] = {}
-    length = 4 * line.depth
-    for leaf in line.leaves:
-        prefix_lengths[leaf] = length
-        length += len(leaf.prefix) + len(leaf.value)
-    first_lines: Optional[list[Line]] = None
-    for omit in generate_trailers_to_omit(line, LINE_LENGTH):
-        if omit:
-            target: Optional[Leaf] = None
-            for leaf in reversed(line.leaves):
-                if leaf.type in t.CLOSING_BRACKETS and id(leaf) not in omit:
-                    target = leaf.opening_bracket
-                    break
-            if target is not None and target.value and prefix_lengths.get(target, 0) > LINE_LENGTH:
-                continue
-        lines = list(right_hand_split(line, features, omit))
-        if first_lines is None and not omit:
-            first_lines = lines
-        if is_line_short_enough(lines[0]) or (
-            omit and over_length_only_due_to_subscript_comment(lines[0])
-        ):
-            yield from lines
-            return
-    if first_lines is not None:
-        yield from first_lines
-    else:
-        yield from right_hand_split(line, features)
 
 
 def right_hand_split(
@@ -224,55 +190,3 @@ def _can_omit_closing_paren(line: Line, last: Leaf, line_length: int) -> bool:
         elif leaf.type in t.OPENING_BRACKETS:
             seen_other_brackets = True
     return False
-
-
-def _closes_after_magic_comma(line: Line, index: int, leaf: Leaf) -> bool:
-    """Whether the closing bracket at `index` follows a comma that makes its brackets a magic
-    trailing comma's (not a one-item tuple's)."""
-    prev = line.leaves[index - 1] if index > 0 else None
-    return (
-        prev is not None
-        and prev.type == t.COMMA
-        and leaf.opening_bracket is not None
-        and not is_one_sequence_between(leaf.opening_bracket, leaf, line.leaves)
-    )
-
-
-def generate_trailers_to_omit(line: Line, line_length: int) -> Iterator[set[int]]:
-    """Growing sets of closing brackets (ids) the right hand split may glue to the head."""
-    omit: set[int] = set()
-    if not line.magic_trailing_comma:
-        yield omit
-    length = 4 * line.depth
-    opening: Optional[Leaf] = None
-    closing: Optional[Leaf] = None
-    inner_brackets: set[int] = set()
-    for index, leaf, leaf_length in line.enumerate_with_length(reverse=True):
-        length += leaf_length
-        if length > line_length:
-            break
-        has_inline_comment = leaf_length > len(leaf.value) + len(leaf.prefix)
-        if leaf.type == t.STANDALONE_COMMENT or has_inline_comment:
-            break
-        if opening is not None:
-            if leaf is opening:
-                opening = None
-            elif leaf.type in t.CLOSING_BRACKETS:
-                if _closes_after_magic_comma(line, index, leaf):
-                    break
-                inner_brackets.add(id(leaf))
-        elif leaf.type in t.CLOSING_BRACKETS:
-            prev = line.leaves[index - 1] if index > 0 else None
-            if prev is not None and prev.type in t.OPENING_BRACKETS:
-                inner_brackets.add(id(leaf))
-                continue
-            if closing is not None:
-                omit.add(id(closing))
-                omit.update(inner_brackets)
-                inner_brackets.clear()
-                yield omit
-            if _closes_after_magic_comma(line, index, leaf):
-                break
-            if leaf.value:
-                opening = leaf.opening_bracket
-                closing = leaf

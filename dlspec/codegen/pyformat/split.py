@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.bracket_pairs import left_hand_split
-from dlspec.codegen.pyformat.bracket_split import rhs, should_split_funcdef_with_rhs
+from dlspec.codegen.pyformat.bracket_split import should_split_funcdef_with_rhs
 from dlspec.codegen.pyformat.fits import (
     CannotTransform,
     Features,
@@ -16,6 +16,7 @@ from dlspec.codegen.pyformat.fits import (
 )
 from dlspec.codegen.pyformat.items import delimiter_split, standalone_comment_split
 from dlspec.codegen.pyformat.lines import Line
+from dlspec.codegen.pyformat.trailers import rhs
 from dlspec.codegen.pyformat.tree import Leaf
 
 # ---- the driver --------------------------------------------------------------------------
