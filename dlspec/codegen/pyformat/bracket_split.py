@@ -1,9 +1,9 @@
-"""The right-hand split: which closing bracket to cut at (the trailers that fit stay on the
-head's line), and whether a pair of optional parentheses is used or left out."""
+"""The right-hand cut and the optional parentheses: a cut at invisible parentheses (around an
+assigned value, a return value, a condition) is made without them where black prefers."""
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import AbstractSet, Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.bracket_pairs import Cut, last_pair_cut, make_visible
@@ -24,169 +24,170 @@ from dlspec.codegen.pyformat.tree import Leaf
 
 
 def should_split_funcdef_with_rhs(line: Line) -> bool:
-    """A def whose return annotation has a magic trailing comma splits with rhs."""
-    return_type: list[Leaf] = []
-    in_return_type = False
-    for leaf in line.leaves:
-        if leaf.type == t.COLON:
-            in_return_type = False
-        if in_return_type:
-            return_type.append(leaf)
-        if leaf.type == t.RARROW:
-            in_return_type = True
-    if return_type:
-        raise t.Unsupported("a too long def with a return annotation")
+    """False: a def is cut at its parameters. A def with a return annotation (`->` and
+    something after it) goes to black, whose rules for it are not restated here."""
+    leaves = line.leaves
+    for index, leaf in enumerate(leaves[:-1]):
+        if leaf.type == t.RARROW and leaves[index + 1].type != t.COLON:
+            raise t.Unsupported("a too long def with a return annotation")
     return False
 
 
 def right_hand_split(
-    line: Line, features: Features, omit: frozenset[int] | set[int] = frozenset()
+    line: Line, features: Features, omit: AbstractSet[int] = frozenset()
 ) -> Iterator[Line]:
-    result = last_pair_cut(line, omit)
-    yield from _maybe_split_omitting_optional_parens(result, line, features, omit)
+    """The line cut at its last bracket pair not omitted (`last_pair_cut`), through
+    `_without_optional_parentheses`."""
+    yield from _without_optional_parentheses(last_pair_cut(line, omit), line, features, omit)
 
 
-def _maybe_split_omitting_optional_parens(
-    split: Cut, line: Line, features: Features, omit: frozenset[int] | set[int]
+def _without_optional_parentheses(
+    cut: Cut, line: Line, features: Features, omit: AbstractSet[int]
 ) -> Iterator[Line]:
+    """The cut's lines; where it is at invisible parentheses that `_may_leave_out` allows
+    leaving out, the cut at the pair before them instead, if `_prefer_without` says so (and
+    so on, leftwards). Where there is no pair before them the parentheses are used, but for a
+    body that no cut could make fit, or a multiline string in the head or the tail
+    (CannotSplit)."""
     if (
-        "force_optional_parentheses" not in features
-        and split.opening_bracket.type == t.LPAR
-        and not split.opening_bracket.value
-        and split.closing_bracket.type == t.RPAR
-        and not split.closing_bracket.value
+        _at_invisible_parentheses(cut)
+        and "force_optional_parentheses" not in features
         and not line.is_import
-        and can_omit_invisible_parens(split, LINE_LENGTH)
+        and _may_leave_out(cut)
     ):
-        omit = {id(split.closing_bracket), *omit}
+        omit = frozenset((id(cut.closing_bracket), *omit))
         try:
-            split_oop = last_pair_cut(line, omit)
-            if _prefer_split_rhs_oop_over_rhs(split_oop, split):
-                yield from _maybe_split_omitting_optional_parens(split_oop, line, features, omit)
+            without = last_pair_cut(line, omit)
+            if _prefer_without(without, cut):
+                yield from _without_optional_parentheses(without, line, features, omit)
                 return
         except CannotSplit as error:
             if line.is_chained_assignment:
                 pass
-            elif not can_be_split(split.body) and not is_line_short_enough(split.body):
+            elif not can_be_split(cut.body) and not is_line_short_enough(cut.body):
                 raise CannotSplit("the body is still too long and cannot be split") from error
-            elif split.head.contains_multiline_strings() or split.tail.contains_multiline_strings():
+            elif cut.head.contains_multiline_strings() or cut.tail.contains_multiline_strings():
                 raise CannotSplit("multiline strings in the head or tail") from error
-    make_visible(split.opening_bracket)
-    make_visible(split.closing_bracket)
-    for result in (split.head, split.body, split.tail):
-        if result:
-            yield result
+    make_visible(cut.opening_bracket)
+    make_visible(cut.closing_bracket)
+    yield from (part for part in (cut.head, cut.body, cut.tail) if part)
 
 
-def _prefer_split_rhs_oop_over_rhs(split_oop: Cut, split: Cut) -> bool:
-    """Is the split that leaves out the optional parentheses the better one?"""
-    head = split.head.leaves
-    if not (len(head) >= 2 and head[-2].type == t.EQUAL):
-        return True
-    if not any(leaf.type in t.BRACKETS for leaf in head[:-1]):
-        return True
-    if not is_line_short_enough(split.head, LINE_LENGTH - 1):
-        return True
-    if split.head.magic_trailing_comma is not None:
-        return True
-    equals = sum(1 for leaf in head if leaf.type == t.EQUAL)
-    equals_oop = sum(1 for leaf in split_oop.head.leaves if leaf.type == t.EQUAL)
-    if equals > 1 and equals > equals_oop:
-        return False
-    has_closing_bracket_after_assign = False
-    for leaf in reversed(split_oop.head.leaves):
-        if leaf.type == t.EQUAL:
-            break
-        if leaf.type in t.CLOSING_BRACKETS:
-            has_closing_bracket_after_assign = True
-            break
-    return has_closing_bracket_after_assign or (
-        any(leaf.type == t.EQUAL for leaf in split_oop.head.leaves)
-        and is_line_short_enough(split_oop.head)
+def _at_invisible_parentheses(cut: Cut) -> bool:
+    opening, closing = cut.opening_bracket, cut.closing_bracket
+    return (
+        opening.type == t.LPAR
+        and not opening.value
+        and closing.type == t.RPAR
+        and not closing.value
     )
 
 
-def can_omit_invisible_parens(split: Cut, line_length: int) -> bool:
-    """May the body go without its optional parentheses (black's conservative test)?"""
-    line = split.body
-    if split.head.comments.get(split.opening_bracket):
-        return False
-    closing: Optional[Leaf] = None
-    for leaf in reversed(line.leaves):
-        if closing is not None and leaf is closing.opening_bracket:
-            closing = None
-        if leaf.type == t.STANDALONE_COMMENT and closing is None:
-            return False
-        if (
-            closing is None
-            and leaf.type in t.CLOSING_BRACKETS
-            and _has_equal_leaf(line.leaves, leaf.opening_bracket)
-            and leaf.value
-        ):
-            closing = leaf
-    tracker = line.bracket_tracker
-    if not tracker.delimiters:
+def _prefer_without(without: Cut, cut: Cut) -> bool:
+    """Whether the cut without the optional parentheses is the better one. It is, but for an
+    assignment (`= (` ends the head) whose target holds brackets, whose head fits with a
+    column to spare and has no magic trailing comma. There it is only where its own head has
+    fewer `=` than a chained assignment's, and either ends in a closing bracket after its last
+    `=` (the cut is inside the value) or holds an `=` and fits."""
+    head = cut.head.leaves
+    if len(head) < 2 or head[-2].type != t.EQUAL:
         return True
-    max_priority = tracker.max_delimiter_priority()
-    delimiter_count = tracker.delimiter_count_with_priority(max_priority)
-    if delimiter_count > 1:
-        return False
-    if delimiter_count == 1 and max_priority == COMMA_PRIORITY and split.head.is_with_stmt:
-        return False
-    if max_priority == DOT_PRIORITY:
+    if not any(leaf.type in t.BRACKETS for leaf in head[:-1]):
         return True
-    first, second = line.leaves[0], line.leaves[1]
-    if first.type in t.OPENING_BRACKETS and second.type not in t.CLOSING_BRACKETS:
-        if _can_omit_opening_paren(line, first, line_length):
-            return True
-    penultimate, last = line.leaves[-2], line.leaves[-1]
     if (
-        last.type == t.RPAR
-        or last.type == t.RBRACE
-        or (last.type == t.RSQB and last.parent is not None and last.parent.type != t.trailer)
+        not is_line_short_enough(cut.head, LINE_LENGTH - 1)
+        or cut.head.magic_trailing_comma is not None
     ):
-        if penultimate.type in t.OPENING_BRACKETS:
+        return True
+    equals = sum(1 for leaf in head if leaf.type == t.EQUAL)
+    equals_without = sum(1 for leaf in without.head.leaves if leaf.type == t.EQUAL)
+    if equals > 1 and equals > equals_without:
+        return False
+    return _bracket_after_last_equal(without.head.leaves) or (
+        equals_without > 0 and is_line_short_enough(without.head)
+    )
+
+
+def _bracket_after_last_equal(leaves: list[Leaf]) -> bool:
+    """Whether a closing bracket comes after the last `=` (or there is no `=` before it)."""
+    for leaf in reversed(leaves):
+        if leaf.type == t.EQUAL:
             return False
-        if is_multiline_string(first):
-            return True
-        if _can_omit_closing_paren(line, last, line_length):
+        if leaf.type in t.CLOSING_BRACKETS:
             return True
     return False
 
 
-def _has_equal_leaf(leaves: list[Leaf], wanted: Optional[Leaf]) -> bool:
-    """black's `wanted in leaves`: its leaves compare equal by type and value."""
-    if wanted is None:
+def _may_leave_out(cut: Cut) -> bool:
+    """Whether the invisible parentheses of the cut may be left out, black's cautious test:
+    no comment right after them nor a standalone comment outside the body's visible pairs,
+    and at most one delimiter of the body's loosest kind (none at a with statement's comma).
+    Then yes for no delimiter or one dot, and otherwise only where the body starts or ends
+    with a bracket pair whose other side fits (`_rest_fits_after`, `_start_fits_before`)."""
+    body = cut.body
+    if cut.head.comments.get(cut.opening_bracket) or _loose_standalone_comment(body):
         return False
-    return any(x.type == wanted.type and x.value == wanted.value for x in leaves)
+    priorities = list(body.bracket_tracker.delimiters.values())
+    if not priorities:
+        return True
+    loosest = max(priorities)
+    count = priorities.count(loosest)
+    if count > 1 or (loosest == COMMA_PRIORITY and cut.head.is_with_stmt):
+        return False
+    if loosest == DOT_PRIORITY:
+        return True
+    first, second = body.leaves[0], body.leaves[1]
+    opens = first.type in t.OPENING_BRACKETS and second.type not in t.CLOSING_BRACKETS
+    if opens and _rest_fits_after(body, first):
+        return True
+    penultimate, last = body.leaves[-2], body.leaves[-1]
+    closes = last.type in (t.RPAR, t.RBRACE) or (
+        last.type == t.RSQB and last.parent is not None and last.parent.type != t.trailer
+    )
+    if not closes or penultimate.type in t.OPENING_BRACKETS:
+        return False
+    return is_multiline_string(first) or _start_fits_before(body, last)
 
 
-def _can_omit_opening_paren(line: Line, first: Leaf, line_length: int) -> bool:
-    """True when what follows the bracket matching `first` fits (all of the line seen)."""
-    remainder = False
-    length = 4 * line.depth
-    seen = 0
-    for _index, leaf, leaf_length in line.enumerate_with_length():
-        seen += 1
+def _loose_standalone_comment(body: Line) -> bool:
+    """Whether a standalone comment of the body lies outside its visible bracket pairs."""
+    inside: Optional[Leaf] = None  # the opening bracket of the visible pair being crossed
+    for leaf in reversed(body.leaves):
+        if inside is not None and leaf is inside:
+            inside = None
+        if leaf.type == t.STANDALONE_COMMENT and inside is None:
+            return True
+        if inside is None and leaf.type in t.CLOSING_BRACKETS and leaf.value:
+            inside = leaf.opening_bracket
+    return False
+
+
+def _rest_fits_after(body: Line, first: Leaf) -> bool:
+    """Whether the part of the body from the bracket closing `first` up to the next opening
+    bracket (or the end) fits on a line, the body holding no multiline string."""
+    if any("\n" in leaf.value for leaf in body.leaves):
+        return False
+    length, counting = 4 * body.depth, False
+    for _index, leaf, leaf_length in body.enumerate_with_length():
         if leaf.type in t.CLOSING_BRACKETS and leaf.opening_bracket is first:
-            remainder = True
-        if remainder:
+            counting = True
+        if counting:
             length += leaf_length
-            if length > line_length:
+            if length > LINE_LENGTH:
                 return False
             if leaf.type in t.OPENING_BRACKETS:
-                remainder = False
-    return len(line.leaves) == seen
+                counting = False
+    return True
 
 
-def _can_omit_closing_paren(line: Line, last: Leaf, line_length: int) -> bool:
-    length = 4 * line.depth
-    seen_other_brackets = False
-    for _index, leaf, leaf_length in line.enumerate_with_length():
+def _start_fits_before(body: Line, last: Leaf) -> bool:
+    """Whether the body up to the bracket opening `last` fits on a line, or another opening
+    bracket comes before it (where no multiline string does)."""
+    length, other_brackets = 4 * body.depth, False
+    for _index, leaf, leaf_length in body.enumerate_with_length():
         length += leaf_length
         if leaf is last.opening_bracket:
-            if seen_other_brackets or length <= line_length:
-                return True
-        elif leaf.type in t.OPENING_BRACKETS:
-            seen_other_brackets = True
+            return other_brackets or length <= LINE_LENGTH
+        if leaf.type in t.OPENING_BRACKETS:
+            other_brackets = True
     return False
