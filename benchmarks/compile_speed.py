@@ -158,6 +158,17 @@ def _cell(values: list[float], baseline: Optional[list[float]]) -> str:
     return cell
 
 
+def missing_shipped_memo(templates: Optional[Path] = None) -> Optional[Path]:
+    """The formatter memo an install ships for this checkout's formatter (in the templates
+    folder, named by the formatter's fingerprint), where it is missing: after a change to
+    the formatter, until `make generate` writes it, a first compile here formats what an
+    install's would find there."""
+    from dlspec.codegen.item_cache import shipped_path
+
+    path = shipped_path(templates)
+    return None if path.exists() else path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -170,6 +181,14 @@ def main() -> int:
     )
     args = parser.parse_args()
     specs = args.specs or sorted((ROOT / "examples").glob("*.dl"))
+    missing = missing_shipped_memo()
+    if missing is not None:
+        print(
+            f"compile_speed: {missing} is missing (the formatter changed since it was written);"
+            " run `make generate` first, or the first column times a compile no install makes",
+            file=sys.stderr,
+        )
+        return 1
     with tempfile.TemporaryDirectory() as tmp:
         commands = {"this": [DLSPEC]}
         if args.baseline:

@@ -41,3 +41,13 @@ def test_a_run_against_a_revision_prints_both_sides_and_their_ratio() -> None:
         before, after = cell.split("->")
         assert float(before) > 0 and float(after.split()[0]) > 0
         assert float(after.rsplit("x", 1)[1]) > 0
+
+
+def test_a_missing_shipped_memo_is_named(tmp_path: Path) -> None:
+    """The memo a first compile reads is looked for where an install has it, by the formatter's
+    fingerprint: named when absent (the script then stops), None once it is there."""
+    missing = compile_speed.missing_shipped_memo(tmp_path)
+    assert missing is not None and missing.parent.parent == tmp_path
+    missing.parent.mkdir()
+    missing.write_bytes(b"")
+    assert compile_speed.missing_shipped_memo(tmp_path) is None
