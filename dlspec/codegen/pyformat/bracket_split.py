@@ -8,6 +8,7 @@ from typing import AbstractSet, Iterator, Optional
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.bracket_pairs import Cut, last_pair_cut, make_visible
 from dlspec.codegen.pyformat.fits import (
+    FORCE_PARENTHESES,
     LINE_LENGTH,
     CannotSplit,
     Features,
@@ -51,7 +52,7 @@ def _without_optional_parentheses(
     (CannotSplit)."""
     if (
         _at_invisible_parentheses(cut)
-        and "force_optional_parentheses" not in features
+        and FORCE_PARENTHESES not in features
         and not line.is_import
         and _may_leave_out(cut)
     ):

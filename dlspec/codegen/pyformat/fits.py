@@ -10,6 +10,7 @@ from dlspec.codegen.pyformat.lines import Line
 LINE_LENGTH = 100
 # the features that let a split add a trailing comma after *args / **kwargs (call, def)
 CALL_COMMAS, DEF_COMMAS = "trailing_comma_in_call", "trailing_comma_in_def"
+FORCE_PARENTHESES = "force_optional_parentheses"  # a right-hand split's second try
 Features = frozenset[str]
 Transformer = Callable[[Line, Features], Iterator[Line]]
 

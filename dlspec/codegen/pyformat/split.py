@@ -1,4 +1,5 @@
-"""Split a logical line that does not fit, with black's transformers and in their order."""
+"""Split a logical line that does not fit: which splits it gets, in black's order, and the lines
+they make; and the power-operator hugging."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.bracket_pairs import left_hand_split
 from dlspec.codegen.pyformat.bracket_split import should_split_funcdef_with_rhs
 from dlspec.codegen.pyformat.fits import (
+    FORCE_PARENTHESES,
     CannotTransform,
     Features,
     Transformer,
@@ -23,13 +25,34 @@ from dlspec.codegen.pyformat.tree import Leaf
 
 
 def transform_line(line: Line, features: Features) -> Iterator[Line]:
-    """The physical lines black makes of one logical line."""
+    """The physical lines black makes of one logical line: the first of its splits
+    (`_splits_for`, then the power-operator hugging) that changes it, each line it makes split
+    in turn. A line nothing changes stays as it is, unless it holds a standalone comment
+    (black places those by rules not restated here)."""
     if line.is_comment:
         yield line
         return
-    line_str = line.render()
-    hugged = _hugged_string(line, features) or line_str
-    transformers: list[Transformer]
+    text = line.render()
+    for split in [*_splits_for(line, features, text), hug_power_op]:
+        try:
+            lines = _transformed(line, split, features, text)
+        except CannotTransform:
+            continue
+        yield from lines
+        return
+    if line.contains_standalone_comments():
+        raise t.Unsupported("a standalone comment black cannot place")
+    yield line
+
+
+def _splits_for(line: Line, features: Features, text: str) -> list[Transformer]:
+    """None for a line that stays whole: it fits (its powers hugged), nothing asks for it
+    to be exploded (a magic trailing comma, a body black explodes), and it holds neither a
+    standalone comment inside brackets nor an implicitly joined multiline string with
+    comments. Else a def's left-hand split; inside brackets the delimiter split, the
+    standalone-comment split and the right-hand split, in that order; else the right-hand
+    split."""
+    hugged = _hugged_string(line, features) or text
     if (
         not line.should_split_rhs
         and not line.magic_trailing_comma
@@ -37,71 +60,68 @@ def transform_line(line: Line, features: Features) -> Iterator[Line]:
         and not (line.inside_brackets and line.contains_standalone_comments())
         and not line.contains_implicit_multiline_string_with_comments()
     ):
-        transformers = []
-    elif line.is_def and not should_split_funcdef_with_rhs(line):
-        transformers = [left_hand_split]
-    elif line.inside_brackets:
-        transformers = [delimiter_split, standalone_comment_split, rhs]
-    else:
-        transformers = [rhs]
-    transformers.append(hug_power_op)
-    for transform in transformers:
-        try:
-            result = run_transformer(line, transform, features, line_str)
-        except CannotTransform:
-            continue
-        yield from result
-        return
-    if line.contains_standalone_comments():
-        raise t.Unsupported("a standalone comment black cannot place")
-    yield line
+        return []
+    if line.is_def and not should_split_funcdef_with_rhs(line):
+        return [left_hand_split]
+    if line.inside_brackets:
+        return [delimiter_split, standalone_comment_split, rhs]
+    return [rhs]
 
 
 def _hugged_string(line: Line, features: Features) -> Optional[str]:
+    """The line as it renders with its power operators hugged (None: it has none)."""
     try:
         return next(hug_power_op(line, features)).render()
     except CannotTransform:
         return None
 
 
-def run_transformer(
-    line: Line, transform: Transformer, features: Features, line_str: str
-) -> list[Line]:
-    optional_parens = [b for b in line.bracket_tracker.invisible if b.bracket_depth == 0]
-    result: list[Line] = []
-    for transformed in transform(line, features):
-        if transformed.render() == line_str:
-            raise CannotTransform("the transformer returned the line unchanged")
-        result.extend(transform_line(transformed, features))
-    if (
-        "force_optional_parentheses" in features
-        or transform is not rhs
+def _transformed(line: Line, split: Transformer, features: Features, text: str) -> list[Line]:
+    """The lines `split` makes of the line, each transformed in turn (CannotTransform where
+    one of them is the whole line again). A right-hand split whose first line is still too
+    long after leaving optional parentheses out (`_may_force_parentheses`) is made again with
+    them forced, on a fresh copy of the line, and that is taken where all its lines fit."""
+    optional = [bracket for bracket in line.bracket_tracker.invisible if bracket.bracket_depth == 0]
+    lines: list[Line] = []
+    for piece in split(line, features):
+        if piece.render() == text:
+            raise CannotTransform("the split returned the line unchanged")
+        lines.extend(transform_line(piece, features))
+    if split is not rhs or not _may_force_parentheses(line, lines, features, optional):
+        return lines
+    forced = _transformed(_fresh_copy(line), split, features | {FORCE_PARENTHESES}, text)
+    return forced if all(is_line_short_enough(part) for part in forced) else lines
+
+
+def _may_force_parentheses(
+    line: Line, lines: list[Line], features: Features, optional: list[Leaf]
+) -> bool:
+    """Whether a right-hand split is worth making again with its optional parentheses: not
+    forced already, the line has invisible parentheses and those outside all brackets all
+    stayed invisible, it holds no multiline string, its first line does not fit (not only
+    for a comment after a `[`), and its leaves are all in the syntax tree."""
+    return not (
+        FORCE_PARENTHESES in features
         or not line.bracket_tracker.invisible
-        or any(bracket.value for bracket in optional_parens)
+        or any(bracket.value for bracket in optional)
         or line.contains_multiline_strings()
-        or is_line_short_enough(result[0])
-        or over_length_only_due_to_subscript_comment(result[0])
+        or is_line_short_enough(lines[0])
+        or over_length_only_due_to_subscript_comment(lines[0])
         or any(leaf.parent is None for leaf in line.leaves)
-    ):
-        return result
-    line_copy = line.clone()
-    _append_leaves(line_copy, line, line.leaves)
-    second_opinion = run_transformer(
-        line_copy, transform, features | {"force_optional_parentheses"}, line_str
     )
-    if all(is_line_short_enough(ln) for ln in second_opinion):
-        result = second_opinion
-    return result
 
 
-def _append_leaves(new_line: Line, old_line: Line, leaves: list[Leaf]) -> None:
-    """Copy leaves into new_line, the copies replacing the originals in the tree."""
-    for old in leaves:
+def _fresh_copy(line: Line) -> Line:
+    """A copy of the line made of new leaves, spaced anew, each replacing its original in the
+    syntax tree."""
+    copy = line.clone()
+    for old in line.leaves:
         new = Leaf(old.type, old.value, "", old.origin)
         t.replace_node(old, new)
-        new_line.append(new, preformatted=False)
-        for comment in old_line.comments_after(old):
-            new_line.append(comment, preformatted=True)
+        copy.append(new, preformatted=False)
+        for comment in line.comments_after(old):
+            copy.append(comment, preformatted=True)
+    return copy
 
 
 # ---- power operators ---------------------------------------------------------------------
