@@ -24,7 +24,7 @@ class Cut:
 def left_hand_split(line: Line, features: Features) -> Iterator[Line]:
     """A def cut at its parameters' parentheses, the line's first `(`. CannotSplit for a def
     without parameters, which stays long. (A def with a return annotation does not get here:
-    should_split_funcdef_with_rhs sends it to black.)"""
+    refuse_return_annotation sends it to black.)"""
     leaves = line.leaves
     opening = next((index for index, leaf in enumerate(leaves) if leaf.type == t.LPAR), None)
     closing = None if opening is None else _closing_of(leaves, opening)

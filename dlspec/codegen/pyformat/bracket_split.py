@@ -24,14 +24,13 @@ from dlspec.codegen.pyformat.lines import (
 from dlspec.codegen.pyformat.tree import Leaf
 
 
-def should_split_funcdef_with_rhs(line: Line) -> bool:
-    """False: a def is cut at its parameters. A def with a return annotation (`->` and
-    something after it) goes to black, whose rules for it are not restated here."""
+def refuse_return_annotation(line: Line) -> None:
+    """Unsupported for a def with a return annotation (`->` and something after it): black's
+    rules for splitting one are not restated here, so it goes to black."""
     leaves = line.leaves
     for index, leaf in enumerate(leaves[:-1]):
         if leaf.type == t.RARROW and leaves[index + 1].type != t.COLON:
             raise t.Unsupported("a too long def with a return annotation")
-    return False
 
 
 def right_hand_split(
