@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import AbstractSet, Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
+from dlspec.codegen.pyformat.delimiters import COMMA_PRIORITY
 from dlspec.codegen.pyformat.fits import CannotSplit, Features
-from dlspec.codegen.pyformat.lines import COMMA_PRIORITY, Line
+from dlspec.codegen.pyformat.lines import Line
 from dlspec.codegen.pyformat.tree import Leaf
 
 
@@ -86,7 +87,7 @@ def _body(leaves: list[Leaf], original: Line, opening: Leaf) -> Line:
             leaves.insert(code[-1] + 1, Leaf(t.COMMA, ","))
     body = _plain(leaves, original, depth=1)
     if _explodes(body, opening):
-        body.should_split_rhs = True
+        body.exploded = True
     return body
 
 
@@ -158,9 +159,7 @@ def _explodes(body: Line, opening: Leaf) -> bool:
     if opening.parent is None or opening.value not in "[{(" or not body.leaves:
         return False
     trailing_comma = body.leaves[-1] if body.leaves[-1].type == t.COMMA else None
-    priorities = [
-        p for leaf, p in body.bracket_tracker.delimiters.items() if leaf is not trailing_comma
-    ]
+    priorities = [p for leaf, p in body.brackets.delimiters.items() if leaf is not trailing_comma]
     if not priorities or max(priorities) != COMMA_PRIORITY:
         return False
     return trailing_comma is not None or opening.parent.type in (t.atom, t.import_from)

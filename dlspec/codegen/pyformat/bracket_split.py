@@ -7,6 +7,7 @@ from typing import AbstractSet, Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.bracket_pairs import Cut, last_pair_cut, make_visible
+from dlspec.codegen.pyformat.delimiters import COMMA_PRIORITY, DOT_PRIORITY
 from dlspec.codegen.pyformat.fits import (
     FORCE_PARENTHESES,
     LINE_LENGTH,
@@ -15,12 +16,7 @@ from dlspec.codegen.pyformat.fits import (
     can_be_split,
     is_line_short_enough,
 )
-from dlspec.codegen.pyformat.lines import (
-    COMMA_PRIORITY,
-    DOT_PRIORITY,
-    Line,
-    is_multiline_string,
-)
+from dlspec.codegen.pyformat.lines import Line, is_multiline_string
 from dlspec.codegen.pyformat.tree import Leaf
 
 
@@ -66,7 +62,7 @@ def _without_optional_parentheses(
                 pass
             elif not can_be_split(cut.body) and not is_line_short_enough(cut.body):
                 raise CannotSplit("the body is still too long and cannot be split") from error
-            elif cut.head.contains_multiline_strings() or cut.tail.contains_multiline_strings():
+            elif cut.head.has_multiline_strings() or cut.tail.has_multiline_strings():
                 raise CannotSplit("multiline strings in the head or tail") from error
     make_visible(cut.opening_bracket)
     make_visible(cut.closing_bracket)
@@ -94,10 +90,7 @@ def _prefer_without(without: Cut, cut: Cut) -> bool:
         return True
     if not any(leaf.type in t.BRACKETS for leaf in head[:-1]):
         return True
-    if (
-        not is_line_short_enough(cut.head, LINE_LENGTH - 1)
-        or cut.head.magic_trailing_comma is not None
-    ):
+    if not is_line_short_enough(cut.head, LINE_LENGTH - 1) or cut.head.magic_comma is not None:
         return True
     equals = sum(1 for leaf in head if leaf.type == t.EQUAL)
     equals_without = sum(1 for leaf in without.head.leaves if leaf.type == t.EQUAL)
@@ -127,7 +120,7 @@ def _may_leave_out(cut: Cut) -> bool:
     body = cut.body
     if cut.head.comments.get(cut.opening_bracket) or _loose_standalone_comment(body):
         return False
-    priorities = list(body.bracket_tracker.delimiters.values())
+    priorities = list(body.brackets.delimiters.values())
     if not priorities:
         return True
     loosest = max(priorities)
@@ -168,7 +161,7 @@ def _rest_fits_after(body: Line, first: Leaf) -> bool:
     if any("\n" in leaf.value for leaf in body.leaves):
         return False
     length, counting = 4 * body.depth, False
-    for _index, leaf, leaf_length in body.enumerate_with_length():
+    for _index, leaf, leaf_length in body.measured():
         if leaf.type in t.CLOSING_BRACKETS and leaf.opening_bracket is first:
             counting = True
         if counting:
@@ -184,7 +177,7 @@ def _start_fits_before(body: Line, last: Leaf) -> bool:
     """Whether the body up to the bracket opening `last` fits on a line, or another opening
     bracket comes before it (where no multiline string does)."""
     length, other_brackets = 4 * body.depth, False
-    for _index, leaf, leaf_length in body.enumerate_with_length():
+    for _index, leaf, leaf_length in body.measured():
         length += leaf_length
         if leaf is last.opening_bracket:
             return other_brackets or length <= LINE_LENGTH

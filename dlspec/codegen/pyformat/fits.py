@@ -28,7 +28,7 @@ def is_line_short_enough(line: Line, line_length: int = LINE_LENGTH, line_str: s
     own inside it, and every physical line within line_length. Only a lone string may span
     lines (a docstring, as the fast path lets through); its middle lines do not count."""
     text = line_str or line.render()
-    if line.contains_standalone_comments():
+    if line.has_standalone_comments():
         return False
     rows = text.split("\n")
     if len(rows[0]) > line_length or len(rows[-1]) > line_length:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from dlspec.codegen.pyformat import tree as t
+from dlspec.codegen.pyformat.delimiters import COMMA_PRIORITY, DOT_PRIORITY, STRING_PRIORITY
 from dlspec.codegen.pyformat.fits import CALL_COMMAS, DEF_COMMAS, CannotSplit, Features
-from dlspec.codegen.pyformat.lines import COMMA_PRIORITY, DOT_PRIORITY, STRING_PRIORITY, Line
+from dlspec.codegen.pyformat.lines import Line
 from dlspec.codegen.pyformat.spacing import is_vararg
 from dlspec.codegen.pyformat.tree import Leaf
 
@@ -26,7 +27,7 @@ def delimiter_split(line: Line, features: Features) -> Iterator[Line]:
     if not leaves:
         raise CannotSplit("line empty")
     loosest = _loosest(line)
-    delimiters = line.bracket_tracker.delimiters
+    delimiters = line.brackets.delimiters
     cuts = {index for index, leaf in enumerate(leaves) if delimiters.get(leaf) == loosest}
     comments_move_up = loosest not in (COMMA_PRIORITY, STRING_PRIORITY)
     comma_after = _last_code_leaf(leaves) if loosest == COMMA_PRIORITY else -1
@@ -48,7 +49,7 @@ def delimiter_split(line: Line, features: Features) -> Iterator[Line]:
 
 def standalone_comment_split(line: Line, features: Features) -> Iterator[Line]:
     """The line cut around its standalone comments (outside brackets), which are lines."""
-    if not line.contains_standalone_comments():
+    if not line.has_standalone_comments():
         raise CannotSplit("no standalone comments")
     pieces = _Pieces(line)
     for leaf in line.leaves:
@@ -61,7 +62,7 @@ def _loosest(line: Line) -> int:
     """The priority to cut at: the highest of the line's delimiters but one on its last leaf (a
     trailing comma does not make a list). CannotSplit where there is none, or where the cut
     would only part one attribute from what it is taken of."""
-    delimiters = line.bracket_tracker.delimiters
+    delimiters = line.brackets.delimiters
     last = line.leaves[-1]
     priorities = [priority for leaf, priority in delimiters.items() if leaf is not last]
     if not priorities:

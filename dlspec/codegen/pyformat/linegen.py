@@ -138,7 +138,7 @@ class LineGenerator:
             for child in node.children:
                 self.visit(child)
             return
-        any_open_brackets = self.current_line.bracket_tracker.any_open_brackets()
+        any_open_brackets = self.current_line.brackets.any_open()
         prefix = node.prefix
         comments = list_comments(prefix, node.type == t.ENDMARKER) if "#" in prefix else []
         for kind, value, newlines, _ in comments:

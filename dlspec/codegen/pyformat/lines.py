@@ -1,311 +1,168 @@
-"""Logical lines: leaves with black's whitespace, bracket depths, delimiters and comments."""
+"""Logical lines: leaves spaced as black spaces them, their comments, and bracket data.
+
+A line is built leaf by leaf: each leaf gets its space from spacing.py and its depth and
+delimiter priority from delimiters.py; an inline comment is attached to the leaf it
+follows rather than kept as a leaf. The questions the splitters and blank-line rules ask
+of a line (what statement it starts, whether it ends in a magic trailing comma, its
+length leaf by leaf) are answered here. dlspec's own statement of black 26's rules."""
 
 from __future__ import annotations
 
 from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
-from dlspec.codegen.pyformat.spacing import (
-    MATH_OPERATORS,
-    TEST_DESCENDANTS,
-    UNPACKING_PARENTS,
-    VARARGS_PARENTS,
-    is_vararg,
-    whitespace,
-)
+from dlspec.codegen.pyformat.delimiters import Brackets
+from dlspec.codegen.pyformat.spacing import TEST_DESCENDANTS, whitespace
 from dlspec.codegen.pyformat.tree import Leaf, Node
 
-COMPREHENSION_PRIORITY = 20
-COMMA_PRIORITY = 18
-TERNARY_PRIORITY = 16
-LOGIC_PRIORITY = 14
-STRING_PRIORITY = 12
-COMPARATOR_PRIORITY = 10
-MATH_PRIORITIES = {
-    t.VBAR: 9, t.CIRCUMFLEX: 8, t.AMPER: 7, t.LEFTSHIFT: 6, t.RIGHTSHIFT: 6, t.PLUS: 5,
-    t.MINUS: 5, t.STAR: 4, t.SLASH: 4, t.DOUBLESLASH: 4, t.PERCENT: 4, t.AT: 4, t.TILDE: 3,
-    t.DOUBLESTAR: 2,
-}  # fmt: skip
-DOT_PRIORITY = 1
-COMPARATORS = frozenset((t.LESS, t.GREATER, t.EQEQUAL, t.NOTEQUAL, t.LESSEQUAL, t.GREATEREQUAL))
-_SPLIT_PARENTS = VARARGS_PARENTS | UNPACKING_PARENTS
+_STRING_PREFIXES = "fturbFTURB"
+_ARGUMENT_LISTS = frozenset((t.arglist, t.typedargslist))
 
 
-def is_split_after_delimiter(leaf: Leaf) -> int:
-    """The priority of a line break after leaf (commas, unless they unpack a for target)."""
-    if leaf.type != t.COMMA:
-        return 0
-    parent = leaf.parent
-    if parent is not None and parent.type == t.exprlist:
-        grandparent = parent.parent
-        if grandparent is not None and grandparent.type in (
-            t.comp_for,
-            t.old_comp_for,
-            t.for_stmt,
-        ):
-            return 0
-    return COMMA_PRIORITY
-
-
-def is_split_before_delimiter(leaf: Leaf, previous: Optional[Leaf]) -> int:
-    """The priority of a line break before leaf: operators, keywords, attribute dots."""
-    if is_vararg(leaf, _SPLIT_PARENTS):
-        return 0
-    kind, parent = leaf.type, leaf.parent
-    if kind == t.DOT:
-        if (
-            parent is not None
-            and parent.type not in (t.import_from, t.dotted_name)
-            and (previous is None or previous.type in t.CLOSING_BRACKETS)
-        ):
-            return DOT_PRIORITY
-        return 0
-    if kind in MATH_OPERATORS:
-        if parent is not None and parent.type not in (t.factor, t.star_expr):
-            return MATH_PRIORITIES[kind]
-        return 0
-    if kind in COMPARATORS:
-        return COMPARATOR_PRIORITY
-    if kind == t.STRING:
-        if previous is not None and previous.type == t.STRING:
-            return STRING_PRIORITY
-        return 0
-    if kind != t.NAME:
-        return 0
-    return _keyword_priority(leaf.value, parent.type if parent is not None else -1, previous)
-
-
-def _keyword_priority(value: str, parent: int, previous: Optional[Leaf]) -> int:
-    """(parent is -1 for a leaf without one: only `is` is a delimiter then.)"""
-    if value == "for" and parent in (t.comp_for, t.old_comp_for):
-        return COMPREHENSION_PRIORITY
-    if value == "if" and parent in (t.comp_if, t.old_comp_if):
-        return COMPREHENSION_PRIORITY
-    if value in ("if", "else") and parent == t.test:
-        return TERNARY_PRIORITY
-    if value == "is":
-        return COMPARATOR_PRIORITY
-    if value == "in" and parent in (t.comp_op, t.comparison):
-        if previous is not None and previous.type == t.NAME and previous.value == "not":
-            return 0
-        return COMPARATOR_PRIORITY
-    if value == "not" and parent == t.comp_op:
-        if previous is not None and previous.type == t.NAME and previous.value == "is":
-            return 0
-        return COMPARATOR_PRIORITY
-    if value in ("and", "or") and parent != -1:
-        return LOGIC_PRIORITY
-    return 0
-
-
-class BracketTracker:
-    """Depths, matching brackets and delimiter priorities of the leaves of one line."""
-
-    __slots__ = (
-        "depth",
-        "bracket_match",
-        "delimiters",
-        "previous",
-        "for_depths",
-        "lambda_depths",
-        "invisible",
-    )
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.bracket_match: dict[tuple[int, int], Leaf] = {}
-        self.delimiters: dict[Leaf, int] = {}
-        self.previous: Optional[Leaf] = None
-        self.for_depths: list[int] = []
-        self.lambda_depths: list[int] = []
-        self.invisible: list[Leaf] = []  # valueless parentheses, as they were when marked
-
-    def mark(self, leaf: Leaf) -> None:
-        kind = leaf.type
-        if kind == t.COMMENT:
-            return
-        if self.depth == 0 and kind in t.CLOSING_BRACKETS:
-            if (self.depth, kind) not in self.bracket_match:
-                return
-        if self.for_depths and self.for_depths[-1] == self.depth:
-            if kind == t.NAME and leaf.value == "in":
-                self.depth -= 1
-                self.for_depths.pop()
-        if self.lambda_depths and self.lambda_depths[-1] == self.depth and kind == t.COLON:
-            self.depth -= 1
-            self.lambda_depths.pop()
-        if kind in t.CLOSING_BRACKETS:
-            self.depth -= 1
-            try:
-                opening = self.bracket_match.pop((self.depth, kind))
-            except KeyError:
-                raise t.Unsupported("unmatched closing bracket") from None
-            leaf.opening_bracket = opening
-            if not leaf.value:
-                self.invisible.append(leaf)
-        leaf.bracket_depth = self.depth
-        if self.depth == 0:
-            priority = is_split_before_delimiter(leaf, self.previous)
-            if priority and self.previous is not None:
-                self.delimiters[self.previous] = priority
-            else:
-                priority = is_split_after_delimiter(leaf)
-                if priority:
-                    self.delimiters[leaf] = priority
-        if kind in t.OPENING_BRACKETS:
-            self.bracket_match[self.depth, t.BRACKET[kind]] = leaf
-            self.depth += 1
-            if not leaf.value:
-                self.invisible.append(leaf)
-        self.previous = leaf
-        if kind == t.NAME:
-            if leaf.value == "lambda":
-                self.depth += 1
-                self.lambda_depths.append(self.depth)
-            elif leaf.value == "for":
-                self.depth += 1
-                self.for_depths.append(self.depth)
-
-    def any_open_for_or_lambda(self) -> bool:
-        return bool(self.for_depths or self.lambda_depths)
-
-    def any_open_brackets(self) -> bool:
-        return bool(self.bracket_match)
-
-    def max_delimiter_priority(self, exclude: Optional[Leaf] = None) -> int:
-        """The highest priority (ValueError when there is no delimiter)."""
-        return max(v for k, v in self.delimiters.items() if k is not exclude)
-
-    def delimiter_count_with_priority(self, priority: int = 0) -> int:
-        if not self.delimiters:
-            return 0
-        priority = priority or self.max_delimiter_priority()
-        return sum(1 for p in self.delimiters.values() if p == priority)
-
-    def get_open_lsqb(self) -> Optional[Leaf]:
-        return self.bracket_match.get((self.depth - 1, t.RSQB))
-
-
-def is_one_sequence_between(
+def holds_one_item(
     opening: Leaf, closing: Leaf, leaves: list[Leaf], brackets: tuple[int, int] = (t.LPAR, t.RPAR)
 ) -> bool:
-    """Is what lies between the brackets a one-item sequence (`(a,)` rather than `(a, b)`)?"""
+    """Do the brackets (of the kinds given) hold one item, as `(a,)` or `(a)` do: at most one
+    comma directly inside, and none that separates arguments or parameters?"""
     if (opening.type, closing.type) != brackets:
         return False
-    depth = closing.bracket_depth + 1
-    start, left, right = -1, 0, len(leaves) - 1
-    while left <= right:  # from both ends: the opening bracket is usually near one
-        if leaves[left] is opening:
-            start = left
-            break
-        if leaves[right] is opening:
-            start = right
-            break
-        left += 1
-        right -= 1
+    start = _find(opening, leaves)
     if start < 0:
         return False
+    depth = closing.bracket_depth + 1
     commas = 0
     for leaf in leaves[start + 1 :]:
         if leaf is closing:
             break
-        if leaf.bracket_depth == depth and leaf.type == t.COMMA:
+        if leaf.type == t.COMMA and leaf.bracket_depth == depth:
+            if leaf.parent is not None and leaf.parent.type in _ARGUMENT_LISTS:
+                return False
             commas += 1
-            if leaf.parent is not None and leaf.parent.type in (t.arglist, t.typedargslist):
-                commas += 1
-                break
-    return commas < 2
+    return commas <= 1
 
 
-def is_import_leaf(leaf: Leaf) -> bool:
-    parent = leaf.parent
-    if leaf.type != t.NAME or parent is None:
-        return False
-    return (leaf.value == "import" and parent.type == t.import_name) or (
-        leaf.value == "from" and parent.type == t.import_from
-    )
+def _find(leaf: Leaf, leaves: list[Leaf]) -> int:
+    """The index of leaf in leaves (-1 if absent), searched from both ends at once: an
+    opening bracket is usually near one of them."""
+    left, right = 0, len(leaves) - 1
+    while left <= right:
+        if leaves[left] is leaf:
+            return left
+        if leaves[right] is leaf:
+            return right
+        left += 1
+        right -= 1
+    return -1
+
+
+def _string_prefix(value: str) -> str:
+    return value[: len(value) - len(value.lstrip(_STRING_PREFIXES))]
 
 
 def is_multiline_string(leaf: t.LN) -> bool:
-    if not isinstance(leaf, Leaf) or leaf.type != t.STRING:
+    """A triple-quoted string that spans lines."""
+    if leaf.type != t.STRING or not isinstance(leaf, Leaf) or "\n" not in leaf.value:
         return False
-    value = leaf.value.lstrip("fturbFTURB")
-    return value[:3] in ('"""', "'''") and "\n" in leaf.value
+    quotes = leaf.value[len(_string_prefix(leaf.value)) :][:3]
+    return quotes in ('"""', "'''")
 
 
 def is_docstring_leaf(leaf: Leaf) -> bool:
-    """black's docstring test: a plain string statement first in the file or in a block."""
-    if leaf.type != t.STRING:
+    """A string statement that is first in the file or in an indented block (not bytes, not
+    an f- or t-string)."""
+    if leaf.type != t.STRING or set(_string_prefix(leaf.value)) & set("bBfFtT"):
         return False
-    prefix = leaf.value[: len(leaf.value) - len(leaf.value.lstrip("fturbFTURB"))]
-    if set(prefix) & set("bBfFtT"):
+    statement = leaf.parent
+    if statement is None or statement.type != t.simple_stmt:
         return False
-    parent = leaf.parent
-    if parent is None or parent.type != t.simple_stmt:
-        return False
-    before = parent.prev_sibling
+    before = statement.prev_sibling
     if before is None:
-        return parent.parent is not None and parent.parent.type == t.file_input
-    if before.type == t.INDENT:
-        earlier = before.prev_sibling
-        return earlier is not None and earlier.type == t.NEWLINE and earlier.prev_sibling is None
-    return False
+        return statement.parent is not None and statement.parent.type == t.file_input
+    if before.type != t.INDENT:
+        return False
+    newline = before.prev_sibling  # a block starts NEWLINE INDENT
+    return newline is not None and newline.type == t.NEWLINE and newline.prev_sibling is None
+
+
+def _is_import_keyword(leaf: Leaf) -> bool:
+    holder = leaf.parent
+    if leaf.type != t.NAME or holder is None:
+        return False
+    return (leaf.value, holder.type) in (("import", t.import_name), ("from", t.import_from))
+
+
+def _is_atom_holding_one_leaf(node: Optional[Node]) -> bool:
+    """Is node a pair of brackets around one leaf (three leaves in all, or fewer)?"""
+    if node is None:
+        return False
+    count = 0
+    for _ in node.leaves():
+        count += 1
+        if count > 3:
+            return False
+    return True
 
 
 class Line:
-    """A logical line being built or split: leaves, comments after leaves, bracket data."""
+    """A logical line being built or split: leaves, the comments after leaves, bracket data,
+    and whether a split must put one item per line (`exploded`)."""
 
     __slots__ = (
         "depth",
         "leaves",
         "comments",
-        "bracket_tracker",
+        "brackets",
         "inside_brackets",
-        "should_split_rhs",
-        "magic_trailing_comma",
-        "_complex_subscripts",
+        "exploded",
+        "magic_comma",
+        "_subscripts",
     )
 
     def __init__(self, depth: int = 0, inside_brackets: bool = False) -> None:
         self.depth = depth
         self.leaves: list[Leaf] = []
-        self.comments: dict[Leaf, list[Leaf]] = {}
-        self.bracket_tracker = BracketTracker()
+        self.comments: dict[Leaf, list[Leaf]] = {}  # leaf -> the inline comments after it
+        self.brackets = Brackets()
         self.inside_brackets = inside_brackets
-        self.should_split_rhs = False
-        self.magic_trailing_comma: Optional[Leaf] = None
-        self._complex_subscripts: dict[int, bool] = {}
+        self.exploded = False
+        self.magic_comma: Optional[Leaf] = None  # the closing bracket after a magic comma
+        self._subscripts: dict[int, bool] = {}  # id(subscript element) -> is it complex
+
+    # ---- building --------------------------------------------------------------------
 
     def append(self, leaf: Leaf, preformatted: bool = False, track_bracket: bool = False) -> None:
-        """Add leaf with black's whitespace (unless preformatted) and bracket bookkeeping."""
-        if leaf.type not in t.BRACKETS and not leaf.value.strip():
-            return
-        if leaf.type == t.COLON and self.is_class_paren_empty:
-            del self.leaves[-2:]
+        """Add leaf, spaced (unless preformatted, as the leaves a split moves are) and
+        tracked (unless preformatted outside brackets and not asked to be)."""
+        if not leaf.value.strip() and leaf.type not in t.BRACKETS:
+            return  # newlines, indents, dedents
+        if leaf.type == t.COLON and self._is_class_with_empty_parentheses():
+            del self.leaves[-2:]  # `class A():` -> `class A:`
         if self.leaves and not preformatted:
-            leaf.prefix += whitespace(leaf, self.is_complex_subscript)
+            leaf.prefix += whitespace(leaf, self._in_complex_subscript)
         if self.inside_brackets or not preformatted or track_bracket:
-            self.bracket_tracker.mark(leaf)
-            if self.has_magic_trailing_comma(leaf):
-                self.magic_trailing_comma = leaf
-        if not self.append_comment(leaf):
+            self.brackets.mark(leaf)
+            if self._ends_magic_comma(leaf):
+                self.magic_comma = leaf
+        if not self._attach_comment(leaf):
             self.leaves.append(leaf)
 
     def append_safe(self, leaf: Leaf, preformatted: bool = False) -> None:
-        """append, but ValueError for a leaf after a standalone comment or a standalone comment
-        after other leaves (outside brackets)."""
-        tracker = self.bracket_tracker
-        if tracker.depth == 0 or tracker.any_open_for_or_lambda():
+        """append, refusing (ValueError) to put code and a standalone comment on one line
+        outside brackets."""
+        if self.brackets.depth == 0 or self.brackets.in_scope():
             if self.is_comment:
                 raise ValueError("cannot append to standalone comments")
             if self.leaves and leaf.type == t.STANDALONE_COMMENT:
                 raise ValueError("cannot append standalone comments to a populated line")
         self.append(leaf, preformatted=preformatted)
 
-    def append_comment(self, comment: Leaf) -> bool:
-        """Attach an inline comment to the last leaf; False when it is a leaf of its own."""
-        if comment.type == t.STANDALONE_COMMENT and self.bracket_tracker.any_open_brackets():
-            comment.prefix = ""
+    def _attach_comment(self, comment: Leaf) -> bool:
+        """Attach an inline comment to the leaf before it; False when it is a leaf of the line
+        (a standalone comment inside brackets, or a comment with nothing before it, which
+        becomes standalone) or not a comment at all."""
+        if comment.type == t.STANDALONE_COMMENT:
+            if self.brackets.any_open():
+                comment.prefix = ""
             return False
         if comment.type != t.COMMENT:
             return False
@@ -313,23 +170,73 @@ class Line:
             comment.type = t.STANDALONE_COMMENT
             comment.prefix = ""
             return False
-        last = self.leaves[-1]
-        if (
-            last.type == t.RPAR
-            and not last.value
-            and last.parent is not None
-            and len(list(last.parent.leaves())) <= 3
-            and not self.contains_standalone_comments()
-        ):
-            if len(self.leaves) >= 2:
-                last = self.leaves[-2]
-        self.comments.setdefault(last, []).append(comment)
+        self.comments.setdefault(self._comment_anchor(), []).append(comment)
         return True
 
-    def comments_after(self, leaf: Leaf) -> list[Leaf]:
-        return self.comments.get(leaf, [])
+    def _comment_anchor(self) -> Leaf:
+        """The last leaf, or the one before an invisible `)` closing around a single leaf (a
+        comment then stays beside that leaf when the parentheses are shown)."""
+        last = self.leaves[-1]
+        if (
+            len(self.leaves) > 1
+            and last.type == t.RPAR
+            and not last.value
+            and _is_atom_holding_one_leaf(last.parent)
+            and not self.has_standalone_comments()
+        ):
+            return self.leaves[-2]
+        return last
 
-    # ---- what kind of line -------------------------------------------------------------
+    def _ends_magic_comma(self, closing: Leaf) -> bool:
+        """Does a trailing comma come right before closing, asking for one item per line? Not
+        in a one-item tuple `(a,)` nor a one-item subscript `x[a,]`; always in `{...}`, in an
+        import's parentheses, and in a list or a call with several items."""
+        if closing.type not in t.CLOSING_BRACKETS or not self.leaves:
+            return False
+        if self.leaves[-1].type != t.COMMA:
+            return False
+        opening = closing.opening_bracket
+        if closing.type == t.RBRACE:
+            return True
+        if closing.type == t.RSQB:
+            subscript = closing.parent is not None and closing.parent.type == t.trailer
+            return not (
+                subscript
+                and opening is not None
+                and holds_one_item(opening, closing, self.leaves, (t.LSQB, t.RSQB))
+            )
+        if self.is_import:
+            return True
+        return opening is not None and not holds_one_item(opening, closing, self.leaves)
+
+    def _in_complex_subscript(self, leaf: Leaf) -> bool:
+        """Is leaf inside a subscript element that holds more than a name or a number (an
+        operator, a call, an attribute)? Not inside a list display."""
+        lsqb = self.brackets.open_subscript()
+        element = lsqb.next_sibling if lsqb is not None else None
+        if element is None or element.type == t.listmaker:
+            return False
+        if element.type == t.subscriptlist:
+            element = _child_towards(element, leaf)
+            if element is None:
+                return False
+        known = self._subscripts.get(id(element))
+        if known is None:
+            known = any(node.type in TEST_DESCENDANTS for node in element.pre_order())
+            self._subscripts[id(element)] = known
+        return known
+
+    # ---- what the line is --------------------------------------------------------------
+
+    def _starts_with(self, word: str) -> bool:
+        return bool(self.leaves) and self.leaves[0].type == t.NAME and self.leaves[0].value == word
+
+    def _ends_with(self, tail: str) -> bool:
+        """Do the last leaves spell tail, one character per leaf (`...` is three dots)?"""
+        last = self.leaves[-len(tail) :]
+        return len(last) == len(tail) and all(
+            leaf.value == c for leaf, c in zip(last, tail, strict=True)
+        )
 
     @property
     def is_comment(self) -> bool:
@@ -337,173 +244,115 @@ class Line:
 
     @property
     def is_decorator(self) -> bool:
-        return bool(self) and self.leaves[0].type == t.AT
+        return bool(self.leaves) and self.leaves[0].type == t.AT
 
     @property
     def is_import(self) -> bool:
-        return bool(self) and is_import_leaf(self.leaves[0])
+        return bool(self.leaves) and _is_import_keyword(self.leaves[0])
 
     @property
     def is_with_stmt(self) -> bool:
-        if not self:
+        if not self._starts_with("with"):
             return False
-        first = self.leaves[0]
-        return (
-            first.type == t.NAME
-            and first.value == "with"
-            and first.parent is not None
-            and first.parent.type == t.with_stmt
-        )
+        holder = self.leaves[0].parent
+        return holder is not None and holder.type == t.with_stmt
 
     @property
     def is_class(self) -> bool:
-        return bool(self) and self.leaves[0].type == t.NAME and self.leaves[0].value == "class"
+        return self._starts_with("class")
 
     @property
     def is_stub_class(self) -> bool:
-        return self.is_class and [(x.type, x.value) for x in self.leaves[-3:]] == [(t.DOT, ".")] * 3
+        return self.is_class and self._ends_with("...")
 
     @property
     def is_def(self) -> bool:
-        return bool(self.leaves) and self.leaves[0].type == t.NAME and self.leaves[0].value == "def"
+        return self._starts_with("def")
 
     @property
     def is_stub_def(self) -> bool:
-        return (
-            self.is_def
-            and [(x.type, x.value) for x in self.leaves[-4:]]
-            == [(t.COLON, ":")] + [(t.DOT, ".")] * 3
-        )
+        return self.is_def and self._ends_with(":...")
 
-    @property
-    def is_class_paren_empty(self) -> bool:
-        leaves = self.leaves
+    def _is_class_with_empty_parentheses(self) -> bool:
+        """`class A()` so far (visible parentheses)."""
         return (
-            len(leaves) == 4
+            len(self.leaves) == 4
             and self.is_class
-            and leaves[2].type == t.LPAR
-            and leaves[2].value == "("
-            and leaves[3].type == t.RPAR
-            and leaves[3].value == ")"
+            and [(leaf.type, leaf.value) for leaf in self.leaves[2:]]
+            == [(t.LPAR, "("), (t.RPAR, ")")]
         )
 
     @property
     def is_docstring(self) -> bool:
-        return bool(self) and is_docstring_leaf(self.leaves[0])
+        return bool(self.leaves) and is_docstring_leaf(self.leaves[0])
 
     @property
     def is_chained_assignment(self) -> bool:
-        return sum(1 for leaf in self.leaves if leaf.type == t.EQUAL) > 1
+        return [leaf.type for leaf in self.leaves].count(t.EQUAL) > 1
 
     @property
     def opens_block(self) -> bool:
         return bool(self.leaves) and self.leaves[-1].type == t.COLON
 
-    def contains_standalone_comments(self) -> bool:
+    def has_standalone_comments(self) -> bool:
         return any(leaf.type == t.STANDALONE_COMMENT for leaf in self.leaves)
 
-    def contains_implicit_multiline_string_with_comments(self) -> bool:
+    def has_commented_string_concatenation(self) -> bool:
+        """Does a string that is part of an implicit concatenation have a comment after it?"""
         leaves = self.leaves
         for index, leaf in enumerate(leaves):
-            if leaf.type != t.STRING or not self.comments.get(leaf):
-                continue
-            before = index > 0 and leaves[index - 1].type == t.STRING
-            after = index + 1 < len(leaves) and leaves[index + 1].type == t.STRING
-            if before or after:
-                return True
+            if leaf.type == t.STRING and self.comments.get(leaf):
+                neighbours = leaves[max(index - 1, 0) : index] + leaves[index + 1 : index + 2]
+                if any(other.type == t.STRING for other in neighbours):
+                    return True
         return False
 
-    def contains_multiline_strings(self) -> bool:
+    def has_multiline_strings(self) -> bool:
         return any(is_multiline_string(leaf) for leaf in self.leaves)
 
-    def has_magic_trailing_comma(self, closing: Leaf) -> bool:
-        """A trailing comma before closing that asks for one item per line (not a one-tuple,
-        not a one-item subscript)."""
-        if closing.type not in t.CLOSING_BRACKETS or not self.leaves:
-            return False
-        if self.leaves[-1].type != t.COMMA:
-            return False
-        if closing.type == t.RBRACE:
-            return True
-        if closing.type == t.RSQB:
-            if (
-                closing.parent is not None
-                and closing.parent.type == t.trailer
-                and closing.opening_bracket is not None
-                and is_one_sequence_between(
-                    closing.opening_bracket, closing, self.leaves, (t.LSQB, t.RSQB)
-                )
-            ):
-                return False
-            return True
-        if self.is_import:
-            return True
-        if closing.opening_bracket is not None and not is_one_sequence_between(
-            closing.opening_bracket, closing, self.leaves
-        ):
-            return True
-        return False
+    def comments_after(self, leaf: Leaf) -> list[Leaf]:
+        return self.comments.get(leaf, [])
 
-    def is_complex_subscript(self, leaf: Leaf) -> bool:
-        """Is leaf inside a subscript holding more than names and numbers?"""
-        open_lsqb = self.bracket_tracker.get_open_lsqb()
-        if open_lsqb is None:
-            return False
-        start = open_lsqb.next_sibling
-        if isinstance(start, Node):
-            if start.type == t.listmaker:
-                return False
-            if start.type == t.subscriptlist:
-                start = _child_towards(start, leaf)
-        if start is None:
-            return False
-        key = id(start)
-        cached = self._complex_subscripts.get(key)
-        if cached is None:
-            cached = _has_test_descendant(start)
-            self._complex_subscripts[key] = cached
-        return cached
+    # ---- measuring and rendering -----------------------------------------------------
 
-    # ---- rendering -----------------------------------------------------------------------
-
-    def enumerate_with_length(self, reverse: bool = False) -> Iterator[tuple[int, Leaf, int]]:
-        """(index, leaf, length with the comments after it); stops at a multiline string."""
-        indices = range(len(self.leaves) - 1, -1, -1) if reverse else range(len(self.leaves))
-        for index in indices:
+    def measured(self, reverse: bool = False) -> Iterator[tuple[int, Leaf, int]]:
+        """(index, leaf, its width with its prefix and the comments after it), from the start
+        or the end, up to the first leaf that spans lines."""
+        order = range(len(self.leaves) - 1, -1, -1) if reverse else range(len(self.leaves))
+        for index in order:
             leaf = self.leaves[index]
             if "\n" in leaf.value:
                 return
-            length = len(leaf.prefix) + len(leaf.value)
-            for comment in self.comments.get(leaf, ()):
-                length += len(comment.value)
-            yield index, leaf, length
+            width = len(leaf.prefix) + len(leaf.value)
+            width += sum(len(comment.value) for comment in self.comments.get(leaf, ()))
+            yield index, leaf, width
 
     def clone(self) -> Line:
+        """An empty line with this one's depth and flags."""
         line = Line(self.depth, self.inside_brackets)
-        line.should_split_rhs = self.should_split_rhs
-        line.magic_trailing_comma = self.magic_trailing_comma
+        line.exploded = self.exploded
+        line.magic_comma = self.magic_comma
         return line
 
     def render(self) -> str:
-        """The line without its newline (black's str(line) stripped of newlines)."""
+        """The line as text, indented, without a newline."""
         return str(self).strip("\n")
 
     def __str__(self) -> str:
         if not self.leaves:
             return "\n"
-        first = self.leaves[0]
-        parts = [first.prefix, "    " * self.depth, first.value]
-        parts += [leaf.prefix + leaf.value for leaf in self.leaves[1:]]
-        for comments in self.comments.values():
-            parts += [comment.prefix + comment.value for comment in comments]
-        return "".join(parts) + "\n"
+        text = ["    " * self.depth]
+        text += [leaf.prefix + leaf.value for leaf in self.leaves]
+        text += [c.prefix + c.value for comments in self.comments.values() for c in comments]
+        text.append("\n")
+        return "".join(text)
 
     def __bool__(self) -> bool:
         return bool(self.leaves or self.comments)
 
     def template(self, offset: int) -> list:
-        """The rendered line as text pieces and, for names, numbers and strings of the
-        source, their index (counted from `offset`) in place of their text."""
+        """The line as text pieces, indented, with a newline; the names, numbers and strings
+        of the source are their index (counted from offset) in place of their text."""
         if not self.leaves:
             return ["\n"]
         pieces: list = [self.leaves[0].prefix, "    " * self.depth]
@@ -517,18 +366,8 @@ class Line:
         return pieces
 
 
-def _has_test_descendant(node: t.LN) -> bool:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type in TEST_DESCENDANTS:
-            return True
-        if isinstance(current, Node):
-            stack.extend(current.children)
-    return False
-
-
 def _child_towards(ancestor: Node, descendant: t.LN) -> Optional[t.LN]:
+    """The child of ancestor that descendant is in (None if it is not)."""
     node: Optional[t.LN] = descendant
     while node is not None and node.parent is not ancestor:
         node = node.parent

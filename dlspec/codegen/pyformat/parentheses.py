@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
-from dlspec.codegen.pyformat.lines import COMMA_PRIORITY, BracketTracker, is_multiline_string
+from dlspec.codegen.pyformat.delimiters import COMMA_PRIORITY, Brackets
+from dlspec.codegen.pyformat.lines import is_multiline_string
 from dlspec.codegen.pyformat.tree import LN, Leaf, Node, Unsupported, wrap_in_parentheses
 
 # what a bare tuple is, as the part of a statement (`return 1,`, `for x in 1, 2:`)
@@ -61,7 +62,7 @@ def _loosest_delimiter_inside(node: LN) -> int:
     node that is not a parenthesized atom."""
     if node.type != t.atom or node.children[0].type != t.LPAR or node.children[-1].type != t.RPAR:
         return 0
-    tracker = BracketTracker()
+    tracker = Brackets()
     for leaf in _outer_leaves(node.children[1:-1]):
         tracker.mark(leaf)
     return max(tracker.delimiters.values(), default=0)

@@ -40,7 +40,7 @@ def transform_line(line: Line, features: Features) -> Iterator[Line]:
             continue
         yield from lines
         return
-    if line.contains_standalone_comments():
+    if line.has_standalone_comments():
         raise t.Unsupported("a standalone comment black cannot place")
     yield line
 
@@ -54,11 +54,11 @@ def _splits_for(line: Line, features: Features, text: str) -> list[Transformer]:
     split."""
     hugged = _hugged_string(line, features) or text
     if (
-        not line.should_split_rhs
-        and not line.magic_trailing_comma
+        not line.exploded
+        and not line.magic_comma
         and is_line_short_enough(line, line_str=hugged)
-        and not (line.inside_brackets and line.contains_standalone_comments())
-        and not line.contains_implicit_multiline_string_with_comments()
+        and not (line.inside_brackets and line.has_standalone_comments())
+        and not line.has_commented_string_concatenation()
     ):
         return []
     if line.is_def:
@@ -82,7 +82,7 @@ def _transformed(line: Line, split: Transformer, features: Features, text: str) 
     one of them is the whole line again). A right-hand split whose first line is still too
     long after leaving optional parentheses out (`_may_force_parentheses`) is made again with
     them forced, on a fresh copy of the line, and that is taken where all its lines fit."""
-    optional = [bracket for bracket in line.bracket_tracker.invisible if bracket.bracket_depth == 0]
+    optional = [bracket for bracket in line.brackets.invisible if bracket.bracket_depth == 0]
     lines: list[Line] = []
     for piece in split(line, features):
         if piece.render() == text:
@@ -103,9 +103,9 @@ def _may_force_parentheses(
     for a comment after a `[`), and its leaves are all in the syntax tree."""
     return not (
         FORCE_PARENTHESES in features
-        or not line.bracket_tracker.invisible
+        or not line.brackets.invisible
         or any(bracket.value for bracket in optional)
-        or line.contains_multiline_strings()
+        or line.has_multiline_strings()
         or is_line_short_enough(lines[0])
         or over_length_only_due_to_subscript_comment(lines[0])
         or any(leaf.parent is None for leaf in line.leaves)

@@ -13,7 +13,7 @@ from dlspec.codegen.pyformat.fits import (
     is_line_short_enough,
     over_length_only_due_to_subscript_comment,
 )
-from dlspec.codegen.pyformat.lines import Line, is_one_sequence_between
+from dlspec.codegen.pyformat.lines import Line, holds_one_item
 from dlspec.codegen.pyformat.tree import Leaf
 
 
@@ -63,14 +63,14 @@ def trailer_omits(line: Line) -> Iterator[frozenset[int]]:
     brackets crossed to reach it, then the last two, and so on. The walk back from the end
     stops where the trailers left out would no longer fit on a line, at a comment, a multiline
     string, or a bracket pair with a magic trailing comma."""
-    if not line.magic_trailing_comma:
+    if not line.magic_comma:
         yield frozenset()
     omit: set[int] = set()
     crossed: set[int] = set()  # closing brackets passed since the last trailer was counted
     inside: Optional[Leaf] = None  # the opening bracket of the trailer being crossed
     last: Optional[Leaf] = None  # the closing bracket of the last trailer crossed
     length = 4 * line.depth
-    for index, leaf, leaf_length in line.enumerate_with_length(reverse=True):
+    for index, leaf, leaf_length in line.measured(reverse=True):
         length += leaf_length
         commented = leaf_length > len(leaf.prefix) + len(leaf.value)
         if length > LINE_LENGTH or commented or leaf.type == t.STANDALONE_COMMENT:
@@ -107,5 +107,5 @@ def _magic_comma_before(line: Line, index: int) -> bool:
         index > 0
         and line.leaves[index - 1].type == t.COMMA
         and opening is not None
-        and not is_one_sequence_between(opening, closing, line.leaves)
+        and not holds_one_item(opening, closing, line.leaves)
     )
