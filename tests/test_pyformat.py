@@ -290,6 +290,44 @@ SNIPPETS = {
         "n = [0XFF, 1E5, 1.0E-5, 0o17, 0B1, 1.5J, .5, 5.]\n"
         "def f(a, b):\n\n    return a\n\n\n\n\ndef g():\n    pass\nx = 1\n"
     ),
+    "delimiter priorities and scopes": (
+        "result = function_name(value for value, other in pairs_of_value_longer_names_long_lo"
+        "ng_name if other, second_argument_value_longer_name_x)\n"
+        'value = "first implicitly concatenated string literal" "second implicitly concatenat'
+        'ed string literal" == other\n'
+        "result = function_name(first_value_longer_name_name + second_value_longer_name_name "
+        "| third_value_longer_name_name + fourth_value_longer_name_name + fifth_value_longer_"
+        "name)\n"
+        "result = function_name(first_value_longer_name_name_here_and_a_bit_more * second_val"
+        "ue_longer_name_name_here_and_a_bit_more + third_value_longer_name_name_here_and_a_bi"
+        "t_more * fourth_value_longer_name_x)\n"
+        "result = function_name(first_value_longer_name_name(a) ** second_value_longer_name_n"
+        "ame(b) * third_value_longer_name_name(c) ** fourth_value_longer_name_name(dd))\n"
+        "def g():\n"
+        "    return obj.method(a) not in [gamma_long_name_here.call(x), obj.method(a)(**gamma"
+        "_long_name_here, alpha_value, mod.sub.fn), delta.bb]\n"
+        "result = function_name(first_value_longer_name_name_here_and_a_bit_more_long_long is"
+        " not second_value_longer_name_name_here_and_a_bit_more_long_long_long_long_name)\n"
+        "assert some_function_name(argument_number_one, argument_number_two) in collection_of"
+        '_values, "message text"\n'
+        "result = function_name(first_value_longer_name_name_here_and_a_bit_more_long_long is"
+        " second_value_longer_name_name_here_and_a_bit_more_long_long_long_long_long_name)\n"
+        "result = {key_value: transform(value_value) for key_value, value_value in dictionary"
+        "_of_values.items() if key_value}\n"
+        "x = not (beta(key_0=gamma_long_name_here,\n"
+        "# tail comment\n"
+        ") or [obj.method(a), obj.method(a)] == obj.attr)\n"
+        "result = function_name(-first_value_longer_name_name_here_and_a_bit_more_long + -sec"
+        "ond_value_longer_name_name_here_and_a_bit_more_long - -third_value_longer_name_name_"
+        "long_x)\n"
+        "result = [element_value_longer_name for element_value_longer_name, other_value_longe"
+        "r_name in zip(first_collection_of_value_longer_names, second_collection_xx)]\n"
+        "if (lambda q, *w: obj.attr):\n"
+        "    pass\n"
+        "result = function_name(lambda first_argument,\n"
+        "# comment\n"
+        "second_argument: first_argument + second_argument, other)\n"
+    ),
 }
 
 

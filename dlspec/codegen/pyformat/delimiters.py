@@ -57,7 +57,7 @@ def break_after(leaf: Leaf) -> int:
     return COMMA_PRIORITY if leaf.type == t.COMMA else 0
 
 
-def break_before(leaf: Leaf, previous: Optional[Leaf]) -> int:
+def break_before(leaf: Leaf, previous: Leaf) -> int:
     """The priority of a break before leaf (previous: the leaf before it on the line)."""
     kind, holder = leaf.type, leaf.parent
     if kind == t.NAME:
@@ -68,9 +68,9 @@ def break_before(leaf: Leaf, previous: Optional[Leaf]) -> int:
     if kind in _COMPARISON_SIGNS:
         return COMPARATOR_PRIORITY
     if kind == t.STRING:
-        return STRING_PRIORITY if previous is not None and previous.type == t.STRING else 0
-    if kind == t.DOT:
-        return DOT_PRIORITY if _is_method_dot(holder, previous) else 0
+        return STRING_PRIORITY if previous.type == t.STRING else 0
+    if kind == t.DOT:  # an attribute after a call or a subscript (never so in an import)
+        return DOT_PRIORITY if previous.type in t.CLOSING_BRACKETS else 0
     return 0
 
 
@@ -81,13 +81,6 @@ def _keyword(leaf: Leaf, holder: Optional[t.Node]) -> int:
     if holder.type == t.comp_op:
         return COMPARATOR_PRIORITY if holder.children[0] is leaf else 0
     return _KEYWORDS.get((holder.type, leaf.value), 0)
-
-
-def _is_method_dot(holder: Optional[t.Node], previous: Optional[Leaf]) -> bool:
-    """An attribute dot right after a closing bracket (or first on the line), outside imports."""
-    if holder is None or holder.type in (t.import_from, t.dotted_name):
-        return False
-    return previous is None or previous.type in t.CLOSING_BRACKETS
 
 
 class Brackets:
@@ -105,7 +98,7 @@ class Brackets:
         self.opened: list[Leaf] = []  # opening brackets and scope keywords, innermost last
         self.delimiters: dict[Leaf, int] = {}  # the leaf a break goes after -> priority
         self.previous: Optional[Leaf] = None
-        self.invisible: list[Leaf] = []  # valueless parentheses, in the order they arrived
+        self.invisible: list[Leaf] = []  # valueless opening parentheses (a pair shows as one)
 
     def mark(self, leaf: Leaf) -> None:
         """Give leaf its depth (and a closing bracket its opening one); note a delimiter."""
@@ -135,8 +128,6 @@ class Brackets:
         elif leaf.type in t.CLOSING_BRACKETS and t.BRACKET[innermost.type] == leaf.type:
             self._pop()
             leaf.opening_bracket = innermost
-            if not leaf.value:
-                self.invisible.append(leaf)
             return
         if leaf.type in t.CLOSING_BRACKETS:
             raise t.Unsupported("unmatched closing bracket")
@@ -150,10 +141,12 @@ class Brackets:
         self.depth -= 1
 
     def _note_delimiter(self, leaf: Leaf) -> None:
-        before = break_before(leaf, self.previous)
-        if before and self.previous is not None:
-            self.delimiters[self.previous] = before
-            return
+        """A break before leaf is noted on the leaf before it (none before the first leaf)."""
+        if self.previous is not None:
+            before = break_before(leaf, self.previous)
+            if before:
+                self.delimiters[self.previous] = before
+                return
         after = break_after(leaf)
         if after:
             self.delimiters[leaf] = after
