@@ -2,8 +2,10 @@
 
 `format_python` reproduces black 26.10.1 (line length 100, magic trailing commas, stable
 style) for the Python subset dlspec's templates produce, and raises `Unsupported` for
-anything else, so that the caller formats that source with black itself. Parts of this package
-follow black's source closely and carry black's MIT licence: see NOTICE at the project's root."""
+anything else, so that the caller formats that source with black itself. The rules are black's
+behaviour, read in its source as facts and checked against black byte for byte by the tests;
+the code stating them is dlspec's own (NOTICE at the project's root says what was derived
+before 2026-12-07)."""
 
 from __future__ import annotations
 

@@ -20,15 +20,6 @@ from dlspec.codegen.pyformat.lines import Line, is_multiline_string
 from dlspec.codegen.pyformat.tree import Leaf
 
 
-def refuse_return_annotation(line: Line) -> None:
-    """Unsupported for a def with a return annotation (`->` and something after it): black's
-    rules for splitting one are not restated here, so it goes to black."""
-    leaves = line.leaves
-    for index, leaf in enumerate(leaves[:-1]):
-        if leaf.type == t.RARROW and leaves[index + 1].type != t.COLON:
-            raise t.Unsupported("a too long def with a return annotation")
-
-
 def right_hand_split(
     line: Line, features: Features, omit: AbstractSet[int] = frozenset()
 ) -> Iterator[Line]:

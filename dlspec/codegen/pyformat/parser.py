@@ -256,8 +256,6 @@ class _Parser:
 
     def funcdef(self) -> LN:
         children: list[LN] = [self.take(), self.expect(t.NAME), self.parameters()]
-        if self.peek().type == t.RARROW:
-            children += [self.take(), self.test()]
         return Node(t.funcdef, children + [self.expect(t.COLON), self.suite()])
 
     def parameters(self) -> LN:

@@ -7,7 +7,6 @@ from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.bracket_pairs import left_hand_split
-from dlspec.codegen.pyformat.bracket_split import refuse_return_annotation
 from dlspec.codegen.pyformat.fits import (
     FORCE_PARENTHESES,
     CannotTransform,
@@ -49,9 +48,9 @@ def _splits_for(line: Line, features: Features, text: str) -> list[Transformer]:
     """None for a line that stays whole: it fits (its powers hugged), nothing asks for it
     to be exploded (a magic trailing comma, a body black explodes), and it holds neither a
     standalone comment inside brackets nor an implicitly joined multiline string with
-    comments. Else a def's left-hand split (a def with a return annotation goes to black); inside brackets the delimiter split, the
-    standalone-comment split and the right-hand split, in that order; else the right-hand
-    split."""
+    comments. Else a def's left-hand split (a def never has a return annotation here: the
+    tokenizer hands `->` to black); inside brackets the delimiter split, the standalone-comment
+    split and the right-hand split, in that order; else the right-hand split."""
     hugged = _hugged_string(line, features) or text
     if (
         not line.exploded
@@ -62,7 +61,6 @@ def _splits_for(line: Line, features: Features, text: str) -> list[Transformer]:
     ):
         return []
     if line.is_def:
-        refuse_return_annotation(line)
         return [left_hand_split]
     if line.inside_brackets:
         return [delimiter_split, standalone_comment_split, rhs]
