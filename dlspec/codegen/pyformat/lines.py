@@ -211,10 +211,11 @@ class Line:
 
     def _in_complex_subscript(self, leaf: Leaf) -> bool:
         """Is leaf inside a subscript element that holds more than a name or a number (an
-        operator, a call, an attribute)? Not inside a list display."""
+        operator, a call, an attribute)? (Asked only of a slice's parts, so the innermost `[`
+        is a subscript's, never a list display's.)"""
         lsqb = self.brackets.open_subscript()
         element = lsqb.next_sibling if lsqb is not None else None
-        if element is None or element.type == t.listmaker:
+        if element is None:
             return False
         if element.type == t.subscriptlist:
             element = _child_towards(element, leaf)
@@ -252,10 +253,7 @@ class Line:
 
     @property
     def is_with_stmt(self) -> bool:
-        if not self._starts_with("with"):
-            return False
-        holder = self.leaves[0].parent
-        return holder is not None and holder.type == t.with_stmt
+        return self._starts_with("with")
 
     @property
     def is_class(self) -> bool:
@@ -341,8 +339,9 @@ class Line:
     def __str__(self) -> str:
         if not self.leaves:
             return "\n"
-        text = ["    " * self.depth]
-        text += [leaf.prefix + leaf.value for leaf in self.leaves]
+        first = self.leaves[0]
+        text = [first.prefix, "    " * self.depth, first.value]
+        text += [leaf.prefix + leaf.value for leaf in self.leaves[1:]]
         text += [c.prefix + c.value for comments in self.comments.values() for c in comments]
         text.append("\n")
         return "".join(text)
