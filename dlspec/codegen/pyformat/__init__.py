@@ -21,7 +21,7 @@ from dlspec.codegen.pyformat.blank_lines import (
     joined,
 )
 from dlspec.codegen.pyformat.exploded import ItemFormatter, format_exploded
-from dlspec.codegen.pyformat.fits import CALL_COMMAS, DEF_COMMAS
+from dlspec.codegen.pyformat.fits import CALL_COMMAS, DEF_COMMAS, LINE_LENGTH
 from dlspec.codegen.pyformat.isolated import format_statement
 from dlspec.codegen.pyformat.linegen import generate_lines
 from dlspec.codegen.pyformat.parser import parse
@@ -43,7 +43,6 @@ _NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+_[0-9]")
 _FUTURE_ANNOTATIONS = re.compile(r"__future__[^\n]*annotations")
 _DOCSTRING = re.compile(rf"(?P<string>{STRING_PATTERN})(?:[ ]*(?P<comment>#[^\n]*))?")
 _BACKSLASH_NEWLINE = re.compile(r"\\\s*\n")
-_LINE_LENGTH = 100
 
 
 def format_python(source: str, py2: bool = False, memo: Optional[ItemMemo] = None) -> str:
@@ -252,9 +251,9 @@ def _docstring(item: Item) -> tuple[list[str], tuple]:
     if match is None or _BACKSLASH_NEWLINE.search(item.text):
         raise Unsupported("a docstring the fast path does not handle")
     value = literals.normalize_unicode_escapes(match.group("string"))
-    text = literals.docstring_value(value, item.depth, _LINE_LENGTH)
+    text = literals.docstring_value(value, item.depth, LINE_LENGTH)
     if text != value:  # black's second pass
-        text = literals.docstring_value(text, item.depth, _LINE_LENGTH)
+        text = literals.docstring_value(text, item.depth, LINE_LENGTH)
     text = literals.normalize_string_quotes(literals.normalize_string_prefix(text))
     comment = match.group("comment")
     if comment:

@@ -16,11 +16,11 @@ from typing import Callable
 
 from dlspec.codegen.pyformat import literals
 from dlspec.codegen.pyformat import tree as t
+from dlspec.codegen.pyformat.fits import LINE_LENGTH
 from dlspec.codegen.pyformat.lines import is_docstring_leaf
 from dlspec.codegen.pyformat.parentheses import hide_redundant, optional_parentheses
 from dlspec.codegen.pyformat.tree import LN, Leaf, Node, Unsupported, wrap_in_parentheses
 
-LINE_LENGTH = 100
 _BACKSLASH_NEWLINE = re.compile(r"\\\s*\n")
 _ASSIGNMENTS = frozenset("= += -= *= @= /= %= &= |= ^= <<= >>= **= //= :".split())
 _BITWISE_OR_ARITHMETIC = frozenset((t.arith_expr, t.shift_expr, t.xor_expr, t.and_expr))

@@ -14,6 +14,7 @@ import re
 from typing import Optional
 
 from dlspec.codegen.pyformat import literals
+from dlspec.codegen.pyformat.fits import LINE_LENGTH
 from dlspec.codegen.pyformat.tokens import NUMBER_PATTERN, STRING_PATTERN, check_f_string
 from dlspec.codegen.pyformat.tree import Unsupported
 
@@ -39,7 +40,6 @@ _AUGMENTED = frozenset("+= -= *= /= //= %= &= |= ^= <<= >>= @=".split())
 _OPENING = {"(": ")", "[": "]", "{": "}"}
 _CLOSING = frozenset(")]}")
 _QUOTES = "\"'"
-LINE_LENGTH = 100
 
 # token classes
 NAME, KEYWORD, NUMBER, STRING, OP = "name", "keyword", "number", "string", "op"
