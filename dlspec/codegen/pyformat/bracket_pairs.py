@@ -140,12 +140,10 @@ def _comma_added(leaves: list[Leaf], original: Line, opening: Leaf) -> bool:
 
 
 def _in_annotation(leaf: Leaf) -> bool:
-    """Whether leaf is part of a return annotation or a parameter's annotation."""
+    """Whether leaf is part of a parameter's annotation (a return annotation never arrives:
+    the tokenizer hands `->` to black)."""
     ancestor = leaf.parent
     while ancestor is not None:
-        before = ancestor.prev_sibling
-        if before is not None and before.type == t.RARROW:
-            return True
         if ancestor.parent is not None and ancestor.parent.type == t.tname:
             return True
         ancestor = ancestor.parent
