@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.lines import Line
 
 # block headers that, just after a nested body, keep a top-level line at two blank lines
@@ -31,7 +30,6 @@ class LineInfo:
         "is_import",
         "is_docstring",
         "opens_block",
-        "is_stub_def",
         "first_value",
         "one_leaf",
     )
@@ -41,7 +39,7 @@ class LineInfo:
         self.before = before  # newlines before the line's first leaf
         self.first_value = first_value
         self.is_comment = self.is_decorator = self.is_def = self.is_class = False
-        self.is_import = self.is_docstring = self.opens_block = self.is_stub_def = False
+        self.is_import = self.is_docstring = self.opens_block = False
         self.one_leaf = False
 
     def placed(self, depth: int, before: int) -> LineInfo:
@@ -79,10 +77,7 @@ def info_from_line(line: Line) -> LineInfo:
     info.is_import = line.is_import
     info.is_docstring = line.is_docstring
     info.opens_block = line.opens_block
-    info.is_stub_def = line.is_stub_def
     info.one_leaf = len(line.leaves) == 1
-    if line.is_stub_class:
-        raise t.Unsupported("a stub class")
     return info
 
 
@@ -181,8 +176,6 @@ class BlankLines:
         if above.defines and above.depth < info.depth:
             return 1 if written else 0
         wanted = 1 if info.depth else 2
-        if above.is_stub_def and not written:
-            wanted = 0
         if above.is_comment and above.depth == info.depth and before == 0:
             run = self.comment_run
             if run is None or run.above is None or run.before > 1:

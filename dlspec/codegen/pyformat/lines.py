@@ -232,13 +232,6 @@ class Line:
     def _starts_with(self, word: str) -> bool:
         return bool(self.leaves) and self.leaves[0].type == t.NAME and self.leaves[0].value == word
 
-    def _ends_with(self, tail: str) -> bool:
-        """Do the last leaves spell tail, one character per leaf (`...` is three dots)?"""
-        last = self.leaves[-len(tail) :]
-        return len(last) == len(tail) and all(
-            leaf.value == c for leaf, c in zip(last, tail, strict=True)
-        )
-
     @property
     def is_comment(self) -> bool:
         return len(self.leaves) == 1 and self.leaves[0].type == t.STANDALONE_COMMENT
@@ -260,16 +253,8 @@ class Line:
         return self._starts_with("class")
 
     @property
-    def is_stub_class(self) -> bool:
-        return self.is_class and self._ends_with("...")
-
-    @property
     def is_def(self) -> bool:
         return self._starts_with("def")
-
-    @property
-    def is_stub_def(self) -> bool:
-        return self.is_def and self._ends_with(":...")
 
     def _is_class_with_empty_parentheses(self) -> bool:
         """`class A()` so far (visible parentheses)."""
