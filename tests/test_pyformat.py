@@ -290,6 +290,25 @@ SNIPPETS = {
         "n = [0XFF, 1E5, 1.0E-5, 0o17, 0B1, 1.5J, .5, 5.]\n"
         "def f(a, b):\n\n    return a\n\n\n\n\ndef g():\n    pass\nx = 1\n"
     ),
+    "optional parentheses forced after a right-hand split": (
+        "some_value = some_object_name_xxxxxxxxxxxxxxxxxxxxxxxxxxx[  # comment xxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxx\n"
+        "    a\n"
+        "]\n"
+        "def f():\n"
+        "    return some_object_name.method_name_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxx(a)  # comment\n"
+    ),
+    "what the split driver decides": (
+        "resultx = compute_something(argument_one, argument_two, argument_three_is_long) + va"
+        "lue ** 2 + b ** 2\n"
+        "w = ('a' 'bccc'  # why\n"
+        " and beta)\n"
+        "some.attribute.chain[index] = function_name(x, some_function_name, obj.method(a)  # "
+        "end\n"
+        ")(second_call_argument)\n"
+        "z = x[1].y ** 2\n"
+    ),
     "a bytes string first in the file": "b'  not a docstring  '\nx = 1\n",
     "what a line knows of itself": (
         "x = f(a,)\n"

@@ -1,13 +1,13 @@
-"""A line cut at one bracket pair: which pair the left- and right-hand splits take, and the
-head, body and tail lines the cut makes."""
+"""A line cut at one bracket pair: which pair the right-hand split takes, and the head, body
+and tail lines the cut makes."""
 
 from __future__ import annotations
 
-from typing import AbstractSet, Iterator, Optional
+from typing import AbstractSet
 
 from dlspec.codegen.pyformat import tree as t
 from dlspec.codegen.pyformat.delimiters import COMMA_PRIORITY
-from dlspec.codegen.pyformat.fits import CannotSplit, Features
+from dlspec.codegen.pyformat.fits import CannotSplit
 from dlspec.codegen.pyformat.lines import Line
 from dlspec.codegen.pyformat.tree import Leaf
 
@@ -20,26 +20,6 @@ class Cut:
     def __init__(self, head: Line, body: Line, tail: Line, opening: Leaf, closing: Leaf) -> None:
         self.head, self.body, self.tail = head, body, tail
         self.opening_bracket, self.closing_bracket = opening, closing
-
-
-def left_hand_split(line: Line, features: Features) -> Iterator[Line]:
-    """A def cut at its parameters' parentheses, the line's first `(`. CannotSplit for a def
-    without parameters, which stays long. (A def with a return annotation does not get here:
-    refuse_return_annotation sends it to black.)"""
-    leaves = line.leaves
-    opening = next((index for index, leaf in enumerate(leaves) if leaf.type == t.LPAR), None)
-    closing = None if opening is None else _closing_of(leaves, opening)
-    if opening is None or closing is None or closing == opening + 1:
-        raise CannotSplit("no parameters")
-    head, body, tail = cut_lines(line, opening, closing)
-    yield from (part for part in (head, body, tail) if part)
-
-
-def _closing_of(leaves: list[Leaf], opening: int) -> Optional[int]:
-    """The index of the bracket that closes leaves[opening], where it is on the line."""
-    bracket = leaves[opening]
-    following = range(opening + 1, len(leaves))
-    return next((index for index in following if leaves[index].opening_bracket is bracket), None)
 
 
 def last_pair_cut(line: Line, omit: AbstractSet[int] = frozenset()) -> Cut:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from dlspec.codegen.pyformat import tree as t
-from dlspec.codegen.pyformat.bracket_pairs import left_hand_split
 from dlspec.codegen.pyformat.fits import (
     FORCE_PARENTHESES,
     CannotTransform,
@@ -45,23 +44,21 @@ def transform_line(line: Line, features: Features) -> Iterator[Line]:
 
 
 def _splits_for(line: Line, features: Features, text: str) -> list[Transformer]:
-    """None for a line that stays whole: it fits (its powers hugged), nothing asks for it
-    to be exploded (a magic trailing comma, a body black explodes), and it holds neither a
-    standalone comment inside brackets nor an implicitly joined multiline string with
-    comments. Else a def's left-hand split (a def never has a return annotation here: the
-    tokenizer hands `->` to black); inside brackets the delimiter split, the standalone-comment
-    split and the right-hand split, in that order; else the right-hand split."""
+    """None for a line that stays whole: it fits (its powers hugged; a standalone comment
+    never fits), nothing asks for it to be exploded (a magic trailing comma, a body black
+    explodes), and it holds no implicitly joined multiline string with comments. Else, inside
+    brackets, the delimiter split, the standalone-comment split and the right-hand split, in
+    that order; else the right-hand split. (Black cuts a def at its first bracket, and the
+    right-hand split at its last: on a def line here both are the parameters' parentheses,
+    since the tokenizer hands a return annotation to black.)"""
     hugged = _hugged_string(line, features) or text
     if (
         not line.exploded
         and not line.magic_comma
         and is_line_short_enough(line, line_str=hugged)
-        and not (line.inside_brackets and line.has_standalone_comments())
         and not line.has_commented_string_concatenation()
     ):
         return []
-    if line.is_def:
-        return [left_hand_split]
     if line.inside_brackets:
         return [delimiter_split, standalone_comment_split, rhs]
     return [rhs]
@@ -167,8 +164,6 @@ def _simple_right(leaves: list[Leaf], index: int) -> bool:
         index += 1
     if index >= len(leaves) or leaves[index].type not in (t.NAME, t.NUMBER):
         return False
-    if leaves[index].type == t.NUMBER:
-        return True
     for leaf in leaves[index:]:
         if leaf.type in (t.LPAR, t.LSQB):
             return False
