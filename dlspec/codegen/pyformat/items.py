@@ -83,13 +83,12 @@ def _last_code_leaf(leaves: list[Leaf]) -> int:
 
 def _comma_allowed(leaves: list[Leaf], features: Features) -> bool:
     """Whether a comma may follow the last item: after a `*args`, `**kwargs` or `/` of a call
-    or a def only where the target Python takes it there. Only the outermost leaves are asked:
-    each leaf no deeper than every leaf before it."""
+    or a def only where the target Python takes it there. Only the line's own items are asked:
+    the leaves at its first leaf's depth (none is shallower)."""
     outermost = leaves[0].bracket_depth
     for leaf in leaves:
         if leaf.bracket_depth > outermost:
             continue
-        outermost = leaf.bracket_depth
         if is_vararg(leaf, _DEF_PARAMETERS) and DEF_COMMAS not in features:
             return False
         if is_vararg(leaf, _CALL_ARGUMENTS) and CALL_COMMAS not in features:
