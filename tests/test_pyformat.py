@@ -290,6 +290,17 @@ SNIPPETS = {
         "n = [0XFF, 1E5, 1.0E-5, 0o17, 0B1, 1.5J, .5, 5.]\n"
         "def f(a, b):\n\n    return a\n\n\n\n\ndef g():\n    pass\nx = 1\n"
     ),
+    "the comma a split adds, before a standalone comment": (
+        "from some_module import (\n"
+        "    some_name_that_is_long\n"
+        "    # comment\n"
+        ")\n"
+        "def function_name(\n"
+        "    argument_name\n"
+        "    # comment\n"
+        "):\n"
+        "    pass\n"
+    ),
     "where the optional parentheses are left out": (
         "first_target = second_target_name_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
         "xxxxxxxxxxxxxxxxxxxxxxxxxxxx = value\n"
@@ -569,6 +580,8 @@ def test_what_it_does_not_reproduce_goes_to_black() -> None:
         "x\t= 1\n",
         "match x:\n    case 1:\n        pass\n",
         "for x in (lambda: y):\n    pass\n",
+        "def function_name_long_enough_to_split(argument: dict[str, tuple[int, int]] = some_default"
+        "_value_long):\n    pass\n",
     ):
         with pytest.raises(pyformat.Unsupported):
             _fast(source, PY3_FORMAT)

@@ -103,7 +103,9 @@ def _inside_closed_pairs(leaves: list[Leaf]) -> set[int]:
 
 def _comma_added(leaves: list[Leaf], original: Line, opening: Leaf) -> bool:
     """Whether the body gets a trailing comma: an import's always, a def's parameters when
-    there is one (no comma among them). Commas in a parameter's annotation go to black."""
+    there is one (no comma among them). Commas in a parameter's annotation go to black. (The
+    cut on a def line is at its parameters: a return annotation goes to black at the
+    tokenizer.)"""
     if original.is_import:
         return True
     if not original.is_def or opening.value != "(":
@@ -111,17 +113,11 @@ def _comma_added(leaves: list[Leaf], original: Line, opening: Leaf) -> bool:
     commas = [leaf for leaf in leaves if leaf.type == t.COMMA]
     if any(_in_annotation(comma) for comma in commas):
         raise t.Unsupported("a comma inside an annotation")
-    if commas:
-        return False
-    first = next((leaf for leaf in leaves if leaf.parent is not None), None)
-    if first is not None and _in_annotation(first):
-        raise t.Unsupported("an annotation in a split def")
-    return True
+    return not commas
 
 
 def _in_annotation(leaf: Leaf) -> bool:
-    """Whether leaf is part of a parameter's annotation (a return annotation never arrives:
-    the tokenizer hands `->` to black)."""
+    """Whether leaf is part of a parameter's annotation."""
     ancestor = leaf.parent
     while ancestor is not None:
         if ancestor.parent is not None and ancestor.parent.type == t.tname:
@@ -132,15 +128,15 @@ def _in_annotation(leaf: Leaf) -> bool:
 
 def _explodes(body: Line, opening: Leaf) -> bool:
     """Whether the body goes one item per line even if it fits: its loosest delimiters (but a
-    trailing comma) are commas, and it ends in a comma or fills a collection's or an import's
-    brackets (invisible parentheses count: black asks whether the value is in "[{(")."""
-    if opening.parent is None or opening.value not in "[{(" or not body.leaves:
+    trailing comma) are commas, and it ends in a comma (as an import's body always does:
+    `_comma_added`) or fills a collection's brackets (invisible parentheses count)."""
+    if opening.parent is None or not body.leaves:
         return False
     trailing_comma = body.leaves[-1] if body.leaves[-1].type == t.COMMA else None
     priorities = [p for leaf, p in body.brackets.delimiters.items() if leaf is not trailing_comma]
     if not priorities or max(priorities) != COMMA_PRIORITY:
         return False
-    return trailing_comma is not None or opening.parent.type in (t.atom, t.import_from)
+    return trailing_comma is not None or opening.parent.type == t.atom
 
 
 def make_visible(leaf: Leaf) -> None:
