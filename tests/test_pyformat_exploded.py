@@ -1,0 +1,108 @@
+"""The fast path for a statement written one item per line with a magic trailing comma
+(pyformat.exploded) writes what black writes, on seeded random statements: the heads it takes
+and the heads it must leave to the full formatter (tuples, subscripts, keywords, bare brackets,
+a first line over the limit), items plain and to be respaced, nested, keyed, commented, over
+the limit, and collections whose last item has no comma."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from dlspec.codegen import pyformat
+from dlspec.codegen.pyformat.exploded import format_exploded
+from dlspec.codegen.render import PY3_FORMAT, format_with_black
+
+COUNT = 400
+NAMES = ("x", "value", "some_name", "obj.attr", "lambda_", "not_", "a" * 70)
+ATOMS = ("1", "-2", "0XFF", "name", "'text'", '"text"', "f(x)", "a+b", "f( x )", "x[1 : 2]")
+ATOMS += ("a**2", "not x", "[1,2]", "{'k':v}", "obj.method(a, b)", "'" + "s" * 96 + "'")
+
+
+def _head(rng: random.Random) -> tuple[str, str]:
+    """The first line (a call, a list, a dict or set, a tuple or a subscript, with or without
+    an assignment or return before it) and the opener its items are inside (`f(` for a call's
+    arguments, else the bracket)."""
+    target = rng.choice(("", "return ", f"{rng.choice(NAMES)} = ", "x = "))
+    callee = rng.choice(("", "", "f", "obj.method", "mod.sub.call", "None", "not", "b" * 90))
+    bracket = rng.choice("([" if callee else "[{(")
+    called = bracket == "(" and callee not in ("", "not")
+    return target + callee + bracket, "f(" if called else bracket
+
+
+def _items(rng: random.Random, opener: str, depth: int) -> list[str]:
+    """The lines (unindented) of the items inside `opener` (`[`, `f(`, `{`, ...), comment and
+    blank lines between them: all of a dict's items keyed or none (a set), a call's keyword
+    arguments after its positional ones."""
+    keyed = opener == "{" and rng.random() < 0.7
+    keywords = 0 if opener[-1] != "(" or opener == "(" else rng.randint(0, 2)
+    count = rng.randint(1, 4)
+    lines: list[str] = []
+    for index in range(count):
+        if rng.random() < 0.1:
+            lines.append("# between")
+        if rng.random() < 0.05:
+            lines.append("")
+        key = ""
+        if keyed:
+            key = rng.choice(("'key': ", '"key": ', "name: ", "b'k': ", "f'k': ", "None: ", "1: "))
+        elif index >= count - keywords:
+            key = rng.choice(("name=", "lambda_=", "x = "))
+        lines += _item(rng, key, depth, last=index == count - 1)
+    if rng.random() < 0.05:
+        lines.append("# after")
+    return lines
+
+
+def _item(rng: random.Random, key: str, depth: int, last: bool) -> list[str]:
+    """One item's lines (unindented): a value, or a collection that is itself exploded;
+    sometimes with a comment after it, and the last item sometimes without its comma."""
+    if depth < 2 and rng.random() < 0.25:
+        inner = rng.choice(("[", "{", "f(", "(", "g.h("))
+        closing = {"[": "]", "{": "}", "(": ")"}[inner[-1]]
+        lines = ["    " + line if line else "" for line in _items(rng, inner, depth + 1)]
+        return [key + inner, *lines, closing + ("" if last and rng.random() < 0.2 else ",")]
+    comma = "" if last and rng.random() < 0.2 else ","
+    comment = "  # note" if rng.random() < 0.05 else ""
+    return [key + rng.choice(ATOMS) + comma + comment]
+
+
+def _statement(rng: random.Random) -> str:
+    """An exploded statement (unindented)."""
+    head, opener = _head(rng)
+    bracket = head[-1]
+    lines = [head, *("    " + line if line else "" for line in _items(rng, opener, 1))]
+    closing = {"[": "]", "{": "}", "(": ")"}[bracket]
+    after = "(x)" if bracket == "(" and rng.random() < 0.1 else ""
+    return "\n".join(lines) + "\n" + closing + after
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_exploded_statements_are_black(seed: int) -> None:
+    """Where the fast path takes a statement, its lines are black's; so is the fast formatter's
+    whole output wherever it takes the file. Enough statements are taken to mean something."""
+    rng = random.Random(seed)
+    taken = 0
+    for _ in range(COUNT):
+        text = _statement(rng)
+        depth = rng.choice((0, 0, 1))
+        header = "def f():\n" if depth else ""
+        source = header + "".join("    " * depth + line + "\n" for line in text.split("\n"))
+        try:
+            black = format_with_black(source, PY3_FORMAT)
+        except Exception:  # noqa: BLE001 - not Python (a keyword where a name goes)
+            continue
+        features = pyformat._file_features(source, False, False)
+        try:
+            lines = format_exploded(text, depth, pyformat._item_fallback(features))
+        except pyformat.Unsupported:  # the file goes to black
+            lines = None
+        if lines is not None:
+            taken += 1
+            assert header + "".join(lines) == black, source
+        try:
+            assert pyformat.format_python(source, False) == black, source
+        except pyformat.Unsupported:
+            pass
+    assert taken >= COUNT // 8, taken
