@@ -290,6 +290,9 @@ SNIPPETS = {
         "n = [0XFF, 1E5, 1.0E-5, 0o17, 0B1, 1.5J, .5, 5.]\n"
         "def f(a, b):\n\n    return a\n\n\n\n\ndef g():\n    pass\nx = 1\n"
     ),
+    "relative imports": (
+        "from . import a\n" "from .. import a\n" "from .a import b\n" "from ..a.b import c\n"
+    ),
     "the comma a split adds, before a standalone comment": (
         "from some_module import (\n"
         "    some_name_that_is_long\n"

@@ -116,6 +116,9 @@ def _after_equal(equal: Leaf, holder: Optional[t.Node]) -> Optional[str]:
 
 
 # ---- decided by the node the leaf is in ------------------------------------------------------
+# (The first leaf of a node gets here only where _by_leaf_before has not decided it: never at
+# the start of a line or after an opening bracket, a keyword's `=`, a slice's colon or an
+# unpacking star.)
 
 
 def _after_comma_only(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex) -> str:
@@ -139,34 +142,18 @@ def _typed_parameters(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex
     return SPACE if prev.type == t.COMMA else NO
 
 
-def _annotated_name(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex) -> str:
-    if prev is None:
-        before = preceding_leaf(parent)
-        if before is None or before.type != t.COMMA:
-            return NO
-    return SPACE
-
-
-def _trailer(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex) -> str:
-    """A call's parentheses, a subscript's bracket, an attribute's dot: no spaces."""
-    if leaf.type in (t.LPAR, t.RPAR):
-        return NO
-    if prev is None:
-        return NO if leaf.type in (t.DOT, t.LSQB) else SPACE
-    return SPACE if prev.type == t.COMMA else NO
-
-
 def _keyword_argument(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex) -> str:
     """`name=value` and `*args`, `**kwargs` in a call: no spaces inside."""
     if leaf.type == t.EQUAL:
         return NO
     if prev is None:
-        before = preceding_leaf(parent)
-        return NO if before is None or before.type == t.LPAR else SPACE
+        return SPACE
     return NO if prev.type == t.EQUAL or prev.type in _STARS else SPACE
 
 
 def _never(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex) -> str:
+    """A decorator's leaves, and a trailer's: a call's parentheses, a subscript's bracket, an
+    attribute's dot and name (what a trailer holds after a comma is in a node of its own)."""
     return NO
 
 
@@ -203,15 +190,6 @@ def _unary(leaf: Leaf, parent: t.Node, prev: Optional[LN], _: Complex) -> str:
     """A unary operator or an unpacking star, and what it applies to."""
     if prev is not None:
         return NO if leaf.type in (t.NAME, t.NUMBER, t.STRING) else SPACE
-    before = preceding_leaf(parent)
-    if before is None or before.type in t.OPENING_BRACKETS:
-        return NO
-    holder = before.parent
-    assert holder is not None
-    if before.type == t.COLON and holder.type in (t.subscript, t.sliceop):
-        return NO
-    if before.type == t.EQUAL and holder.type == t.argument:
-        return NO
     return SPACE
 
 
@@ -229,8 +207,7 @@ _BY_PARENT: dict[int, Rule] = {
     t.arglist: _after_comma_only,
     t.varargslist: _lambda_parameters,
     t.typedargslist: _typed_parameters,
-    t.tname: _annotated_name,
-    t.trailer: _trailer,
+    t.trailer: _never,
     t.argument: _keyword_argument,
     t.decorator: _never,
     t.dotted_name: _dotted_name,
