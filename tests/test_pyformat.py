@@ -775,6 +775,26 @@ def test_split_cuts_only_between_top_level_statements() -> None:
     )
     source = "x = 1\n\n\n# about f\n@dec\ndef f():\n    pass\ny = \\\ndef g(): pass\n"
     assert segments.split(source) == ["x = 1\n", source[6:]]
+    source = '"""Module.\n\ndef not_code():\n"""\n\n\ndef f():\n    pass\n'
+    cut = source.index("\n\n\ndef f") + 1  # above the blank lines; the string starts at 0
+    assert segments.split(source) == [source[:cut], source[cut:]]
+    source = "# about f\n\ndef f():\n    pass\n\n"
+    assert segments.split(source) == [source]  # nothing above the comment to cut from
+
+
+def test_segments_remember_their_heads() -> None:
+    """A segment's head (comments, decorators, its def line) is decided again where it stands;
+    a segment ending in a comment is not remembered (the placer points back at it)."""
+    source = "x = 1\n# about f\n@dec\ndef f():\n    return 1\ndef g():\n    pass\n# the end\n"
+    memo: dict[tuple, tuple] = {}
+    assert pyformat.format_python(source, False, memo) == format_with_black(source)
+    heads = {
+        key[1]: [len(entry[0]) for _, entry in by_features]
+        for key, (_, by_features) in memo.items()
+        if key[0] == segments.SEGMENT
+    }
+    pieces = segments.split(source)
+    assert [heads.get(segments.digest(piece)) for piece in pieces] == [[0], [3], None]
 
 
 def test_a_remembered_segment_is_what_is_written() -> None:

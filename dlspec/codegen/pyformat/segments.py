@@ -20,7 +20,6 @@ from typing import Optional
 
 from dlspec.codegen.pyformat.blank_lines import BlankLines, Block, LineInfo
 from dlspec.codegen.pyformat.tokens import STRING_PATTERN
-from dlspec.codegen.pyformat.tree import Unsupported
 
 _DECORATOR = re.compile(r"@[A-Za-z_][A-Za-z0-9_.]*(?:\([^()\n]*\))?[ ]*")
 _TRIPLE = re.compile("'''|\"\"\"")
@@ -59,16 +58,11 @@ def _multiline_strings(source: str) -> list[tuple[int, int]]:
         if triple is None:
             return spans
         start = max(source.rfind("\n", 0, triple.start()) + 1, resume)
-        for token in _TOKEN.finditer(source, start):
-            if token.end() > triple.start():
-                if token.start() > triple.start():
-                    raise Unsupported("a triple quote outside any string")
-                if "\n" in token.group():
-                    spans.append(token.span())
-                resume = token.end()
-                break
-        else:
-            raise Unsupported("a triple quote outside any string")
+        # the first token past the triple quote holds it: at worst `""` matches there
+        token = next(t for t in _TOKEN.finditer(source, start) if t.end() > triple.start())
+        if "\n" in token.group():
+            spans.append(token.span())
+        resume = token.end()
 
 
 def _def_lines(source: str) -> list[int]:
