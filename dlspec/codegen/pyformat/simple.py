@@ -44,7 +44,7 @@ _QUOTES = "\"'"
 # token classes
 NAME, KEYWORD, NUMBER, STRING, OP = "name", "keyword", "number", "string", "op"
 # bracket kinds
-CALL, PAREN, DEF, SUB, LIST, DICT = "call", "paren", "def", "sub", "list", "dict"
+CALL, PAREN, SUB, LIST, DICT = "call", "paren", "sub", "list", "dict"
 # what a token does, where that decides the next token's space
 UNARY, KWARG, VARARG, SLICE, ASSIGN, BINARY = (
     "unary",
@@ -203,12 +203,8 @@ class _Spacer:
             if kind != OP:
                 if index:  # a name, number or string: the common case, decided here
                     prev_kind, prev_value = kinds[index - 1], values[index - 1]
-                    if prev_kind == OP and (prev_value in _OPENING or prev_value == "."):
-                        gap = ""
-                    elif roles[index - 1] in _NO_SPACE_AFTER:
-                        gap = ""
-                    else:
-                        gap = " "
+                    glued = prev_kind == OP and (prev_value in _OPENING or prev_value == ".")
+                    gap = "" if glued or roles[index - 1] in _NO_SPACE_AFTER else " "
             elif value in _OPENING:
                 gap = self.gap(index, kind, value)
                 self.open(index, value)
@@ -255,8 +251,6 @@ class _Spacer:
             if prev_kind in (NAME, STRING) or (prev_kind == OP and prev_value in _CLOSING):
                 return ""
             raise _Refused("a dot after something else")
-        if prev_kind == OP and prev_value == ".":
-            return ""
         if prev_role in _NO_SPACE_AFTER:
             return ""
         return " "
@@ -294,10 +288,7 @@ class _Spacer:
         prev_value = s.values[index - 1] if index else ""
         follows_operand = prev_kind == NAME or (prev_kind == OP and prev_value in _CLOSING)
         if value == "(":
-            if s.first_word in ("def", "class") and not self.stack and prev_kind == NAME:
-                kind = DEF if s.first_word == "def" else CALL
-            else:
-                kind = CALL if follows_operand else PAREN
+            kind = CALL if follows_operand else PAREN  # a def's parameters space as arguments
             if self.stack and prev_kind == OP and prev_value in ("[", "{"):
                 self.stack[-1].first_paren = index
         elif value == "[":
@@ -370,11 +361,7 @@ class _Spacer:
                     raise _Refused("a power operator")
                 return BINARY
             if value in ("*", "**"):
-                if (
-                    context in (CALL, DEF)
-                    and prev_value in ("(", ",")
-                    and len(self.stack) > self.outer
-                ):
+                if context == CALL and prev_value in ("(", ",") and len(self.stack) > self.outer:
                     return VARARG
                 raise _Refused("unpacking outside a call")
             return UNARY
@@ -383,7 +370,7 @@ class _Spacer:
                 raise _Refused("a binary operator without a left operand")
             return BINARY
         if value == "=":
-            if context in (CALL, DEF) and prev_kind == NAME:
+            if context == CALL and prev_kind == NAME:
                 return KWARG
             if not context and s.first_word not in _KEYWORDS:
                 return ASSIGN
@@ -426,16 +413,10 @@ def _check_statement(s: _Statement) -> None:
     kinds, values = s.kinds, s.values
     if s.comment and len(kinds) >= 2 and kinds[-1] == STRING and kinds[-2] == STRING:
         raise _Refused("a comment after implicitly concatenated strings")
-    first = values[0]
-    if first == "@":
+    if values[0] == "@":
         for kind, value in zip(kinds[1:], values[1:], strict=True):
             if kind != NAME and value != ".":
                 raise _Refused("a decorator that is not a dotted name")
-    elif first in ("import", "from"):
-        if first == "from" and values[1] == ".":
-            raise _Refused("a relative import")
-        if "(" in values:
-            raise _Refused("a parenthesized import")
 
 
 def _parse(text: str, first_word: str, inside: str = "") -> _Statement:
