@@ -138,13 +138,25 @@ PICKED = {
     "x.y = z = 1": TAKEN,
     "x = a.b(c)[d](e)": TAKEN,
     "x = 1; y = 2": "refused: operator ;",
+    "x: int = 1": "refused: a colon black may space otherwise",
+    "'a' 'b'  # two": "refused: a comment after implicitly concatenated strings",
+    "@a[0]": "refused: a decorator that is not a dotted name",
+    "x = a[--b:]": "refused: a slice with an expression",
+    # not one-line Python: refused all the same
+    'x = """a\nb"""': "refused: a multiline string",
+    "x = (a": "refused: unbalanced brackets",
+    "x = a)": "refused: unbalanced brackets",
+    "x = (a]": "refused: unbalanced brackets",
+    "x = < 1": "refused: a binary operator without a left operand",
+    "f(a[0] = 1)": "refused: `=` in an unexpected place",
 }
 
 
 @pytest.mark.parametrize("text", PICKED)
 def test_picked_statements(text: str) -> None:
     """Each has its outcome; where the fast path takes it, black's lines."""
-    row = Row(1, re.match(r"[A-Za-z_][A-Za-z0-9_]*|@", text).group(), text.endswith(":"), "", text)
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|@", text)
+    row = Row(1, word.group() if word else text[:1], text.endswith(":"), "", text)
     assert outcome(text, row.depth, row.first_word) == PICKED[text]
     if PICKED[text] == TAKEN:
         expected = _black_lines(text, *_context(row), "    ")
@@ -152,12 +164,15 @@ def test_picked_statements(text: str) -> None:
 
 
 def test_an_exploded_item_is_one_item_with_its_comma() -> None:
-    """format_element takes `item,` alone: not two items, nor one without its comma, nor one
-    with a comment (the exploded path decides those)."""
+    """format_element takes `item,` alone, up to the limit: not two items, nor one without
+    its comma, nor one with a comment (the exploded path decides those)."""
     assert format_element("[a, b],", 1, "[") == "    [a, b],"
     assert format_element("x = 1,", 1, "(") == "    x=1,"
-    for text in ("a, b,", "a", "f(x),  # c"):
+    for text in ("a, b,", "ab", "f(x),  # c"):
         assert format_element(text, 1, "[") is None, text
+    name = "n" * (LINE_LENGTH - 5)  # with its indent and comma, exactly the limit
+    assert format_element(name + ",", 1, "[") == "    " + name + ","
+    assert format_element(name + "n,", 1, "[") is None
 
 
 # ---- seeded random calls at the limit ------------------------------------------------------
