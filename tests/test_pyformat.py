@@ -290,6 +290,7 @@ SNIPPETS = {
         "n = [0XFF, 1E5, 1.0E-5, 0o17, 0B1, 1.5J, .5, 5.]\n"
         "def f(a, b):\n\n    return a\n\n\n\n\ndef g():\n    pass\nx = 1\n"
     ),
+    "a block indented one space, ending in comments": "if x:\n pass\n # c\n# d\n",
     "relative imports": (
         "from . import a\n" "from .. import a\n" "from .a import b\n" "from ..a.b import c\n"
     ),
@@ -579,6 +580,7 @@ def test_what_it_does_not_reproduce_goes_to_black() -> None:
         "def f(): return 1\n",
         "def f() -> int:\n    pass\n",
         "def f():\n    ...\n",
+        "if x:\n        a = 1\n    b = 2\n",  # a dedent to no enclosing block's column
         "class A:\n    ...\n",
         "x\t= 1\n",
         "match x:\n    case 1:\n        pass\n",
@@ -589,6 +591,11 @@ def test_what_it_does_not_reproduce_goes_to_black() -> None:
         with pytest.raises(pyformat.Unsupported):
             _fast(source, PY3_FORMAT)
         assert format_source(source) == format_with_black(source)
+
+
+def test_the_scanner_refuses_an_indent_that_opens_no_block() -> None:
+    with pytest.raises(pyformat.Unsupported, match="an indented line that does not open a block"):
+        scan("x = 1\n    y = 2\n")
 
 
 def _straddling_lines(rng: random.Random) -> str:
