@@ -150,6 +150,9 @@ PICKED = {
     "x = < 1": "refused: a binary operator without a left operand",
     "f(a[0] = 1)": "refused: `=` in an unexpected place",
 }
+# a call split after its `(`, whose first line (at depth 1) is the limit long, then one more
+PICKED["x = " + "f" * 91 + "(first_argument, second_argument)"] = TAKEN
+PICKED["x = " + "f" * 92 + "(first_argument, second_argument)"] = "none"
 
 
 @pytest.mark.parametrize("text", PICKED)
@@ -207,12 +210,13 @@ def _argument(rng: random.Random, column: int) -> str:
 
 
 def _call(rng: random.Random, depth: int) -> str:
-    """`[target] callee(args)[(x)][  # comment]`, one of its lines near the limit."""
+    """`[target] callee(args)[(x) or [x] or [0]][  # comment]`, one of its lines near the
+    limit."""
     target = rng.choice(TARGETS)
     callee = rng.choice(CALLEES)
     rest = [rng.choice(KEYWORDS) + rng.choice(ATOMS) for _ in range(rng.randint(0, 4))]
     indent = 4 * depth
-    tail = "(x)" if target == "x = " and rng.random() < 0.2 else ""
+    tail = rng.choice(("(x)", "[x]", "[0]")) if target == "x = " and rng.random() < 0.3 else ""
     comment = "  # note" if rng.random() < 0.1 else ""
     where = rng.choice(("line", "head", "argument"))
     if where == "argument":
