@@ -570,6 +570,10 @@ def _exploded_arguments(
     for first, last in zip(bounds, bounds[1:], strict=False):
         if s.roles[first + 1] == VARARG:
             return None  # its trailing comma depends on the target versions
+        for index in range(first + 1, last):
+            if s.values[index] == "for" and s.kinds[index] == KEYWORD:
+                if _depth_in(s, opening, index) == 0:
+                    return None  # a generator argument: black splits at `for`
         line = indent + s.text(first + 1, last) + ","
         if len(line) <= LINE_LENGTH:
             lines.append(line)
@@ -595,3 +599,16 @@ def _split_argument(s: _Statement, start: int, end: int, indent: str) -> Optiona
     if closing != end - 1 or closing == opening + 1:
         return None
     return _call_lines(s, start, opening, closing, indent, "),")
+
+
+def _depth_in(s: _Statement, opening: int, index: int) -> int:
+    """How many brackets, opened after `opening`, enclose token `index`."""
+    depth = 0
+    for position in range(opening + 1, index):
+        value = s.values[position]
+        if s.kinds[position] == OP:
+            if value in _OPENING:
+                depth += 1
+            elif value in _CLOSING:
+                depth -= 1
+    return depth
