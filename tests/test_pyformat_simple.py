@@ -153,6 +153,9 @@ PICKED = {
 # a call split after its `(`, whose first line (at depth 1) is the limit long, then one more
 PICKED["x = " + "f" * 91 + "(first_argument, second_argument)"] = TAKEN
 PICKED["x = " + "f" * 92 + "(first_argument, second_argument)"] = "none"
+# a generator, the sole argument, whose target's comma is at the call's level: black splits
+# at its `for`, not at that comma
+PICKED["x = f(value for value, other in " + "p" * 70 + ")"] = "none"
 
 
 @pytest.mark.parametrize("text", PICKED)
