@@ -63,6 +63,12 @@ def test_each_statement_has_its_pinned_outcome() -> None:
     assert not changed, "\n".join(changed)
 
 
+def _first_word(text: str) -> str:
+    """A statement's first word as the scanner reads it (a name, `@`, else its first character)."""
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|@", text)
+    return word.group() if word else text[:1]
+
+
 def _context(row: Row) -> tuple[str, str]:
     """Source before and after the statement that makes it valid at its depth: enclosing
     defs, the block an `else` or `except` continues, a body for a header or decorator, the
@@ -161,8 +167,7 @@ PICKED["x = f(value for value, other in " + "p" * 70 + ")"] = "none"
 @pytest.mark.parametrize("text", PICKED)
 def test_picked_statements(text: str) -> None:
     """Each has its outcome; where the fast path takes it, black's lines."""
-    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|@", text)
-    row = Row(1, word.group() if word else text[:1], text.endswith(":"), "", text)
+    row = Row(1, _first_word(text), text.endswith(":"), "", text)
     assert outcome(text, row.depth, row.first_word) == PICKED[text]
     if PICKED[text] == TAKEN:
         expected = _black_lines(text, *_context(row), "    ")
@@ -245,7 +250,7 @@ def test_random_calls_at_the_limit_are_black(seed: int) -> None:
     for _ in range(COUNT):
         depth = rng.choice((0, 1, 2))
         text = _call(rng, depth)
-        row = Row(depth, text.split(" ")[0].split(".")[0].split("(")[0], False, "", text)
+        row = Row(depth, _first_word(text), False, "", text)
         before, after = _context(row)
         try:
             expected = _black_lines(text, before, after, "    " * depth)
