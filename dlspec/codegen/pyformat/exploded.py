@@ -12,14 +12,10 @@ from typing import Callable, Optional
 
 from dlspec.codegen.pyformat.literals import make_comment, normalize_string
 from dlspec.codegen.pyformat.simple import format_element
-from dlspec.codegen.pyformat.tokens import STRING_PATTERN
+from dlspec.codegen.pyformat.tokens import KEYWORDS, STRING_PATTERN
 from dlspec.codegen.pyformat.tree import Unsupported
 
-_KEYWORDS = frozenset(
-    "and as assert async await break class continue def del elif else except finally for from"
-    " global if import in is lambda nonlocal not or pass raise return try while with yield"
-    " None True False".split()
-)
+_KEYWORDS = KEYWORDS | {"None", "True", "False"}
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 # `NAME = [`, `return {`, `name.attr(`, `x = f(`: what black keeps on the first line
 _HEAD = re.compile(

@@ -11,7 +11,7 @@ from dlspec.codegen.pyformat.exploded import format_exploded
 from dlspec.codegen.pyformat.linegen import generate_lines
 from dlspec.codegen.pyformat.parser import parse
 from dlspec.codegen.pyformat.split import transform_line
-from dlspec.codegen.pyformat.tokens import TOKEN, tokenize
+from dlspec.codegen.pyformat.tokens import KEYWORDS, TOKEN, tokenize
 from dlspec.codegen.pyformat.tree import Node, Unsupported
 
 # Statements that need the statement before them to parse: (text before, index of the line)
@@ -24,10 +24,6 @@ _CONTEXTS = {
 _HEADERS = frozenset("if for while with try def class".split())
 _SHAPES: dict[tuple, tuple[list[list], LineInfo]] = {}
 _MEMO_LIMIT = 20000
-_KEYWORDS = frozenset(
-    "and as assert async await break class continue def del elif else except finally for from"
-    " global if import in is lambda nonlocal not or pass raise return try while with yield".split()
-)
 
 
 def _synthetic(text: str, first_word: str, header: bool) -> tuple[str, int, int]:
@@ -181,7 +177,7 @@ def shape_key(text: str) -> tuple[tuple, list[str]]:
             newline = True
             continue
         if group == "name":
-            if value in _KEYWORDS:
+            if value in KEYWORDS:
                 key.append(value)
             else:
                 key.append(len(value))

@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from dlspec.codegen.pyformat import tree as t
+from dlspec.codegen.pyformat.tokens import KEYWORDS
 from dlspec.codegen.pyformat.tree import LN, Leaf, Node, Unsupported
 
-_KEYWORDS = frozenset(
-    "and as assert async await break class continue def del elif else except finally for from"
-    " global if import in is lambda nonlocal not or pass raise return try while with yield".split()
-)
 _AUGMENTED = frozenset(t.AUGMENTED.values())
 _COMPARISONS = frozenset((t.LESS, t.GREATER, t.EQEQUAL, t.NOTEQUAL, t.LESSEQUAL, t.GREATEREQUAL))
 # binary operator -> its level; the levels' node types, loosest first
@@ -68,7 +65,7 @@ class _Parser:
     def starts_expression(self) -> bool:
         leaf = self.leaves[self.pos]
         if leaf.type == t.NAME:
-            return leaf.value not in _KEYWORDS or leaf.value in ("lambda", "not", "yield")
+            return leaf.value not in KEYWORDS or leaf.value in ("lambda", "not", "yield")
         return leaf.type in _EXPRESSION_STARTS
 
     # ---- statements --------------------------------------------------------------------
@@ -97,7 +94,7 @@ class _Parser:
             simple = self._SIMPLE.get(leaf.value)
             if simple is not None:
                 return simple(self)
-            if leaf.value in _KEYWORDS and leaf.value not in ("lambda", "not", "yield"):
+            if leaf.value in KEYWORDS and leaf.value not in ("lambda", "not", "yield"):
                 raise Unsupported(f"statement {leaf.value!r}")
         return self.expr_stmt()
 
@@ -463,7 +460,7 @@ class _Parser:
         leaf = self.peek()
         kind = leaf.type
         if kind == t.NAME:
-            if leaf.value in _KEYWORDS:
+            if leaf.value in KEYWORDS:
                 raise Unsupported(f"keyword {leaf.value!r} in an expression")
             return self.take()
         if kind == t.NUMBER:

@@ -15,7 +15,12 @@ from typing import Optional
 
 from dlspec.codegen.pyformat import literals
 from dlspec.codegen.pyformat.fits import LINE_LENGTH
-from dlspec.codegen.pyformat.tokens import NUMBER_PATTERN, STRING_PATTERN, check_f_string
+from dlspec.codegen.pyformat.tokens import (
+    KEYWORDS,
+    NUMBER_PATTERN,
+    STRING_PATTERN,
+    check_f_string,
+)
 from dlspec.codegen.pyformat.tree import Unsupported
 
 _OPERATORS = (
@@ -25,10 +30,6 @@ _OPERATORS = (
 # joined pieces with the text
 _PIECES = re.compile(
     rf"[ ]+|#.*|{STRING_PATTERN}|{NUMBER_PATTERN}|[A-Za-z_][A-Za-z0-9_]*|{_OPERATORS}"
-)
-_KEYWORDS = frozenset(
-    "and as assert async await break class continue def del elif else except finally for from"
-    " global if import in is lambda nonlocal not or pass raise return try while with yield".split()
 )
 _REFUSED_KEYWORDS = frozenset("assert async await del lambda nonlocal yield".split())
 _HEADERS = frozenset("if elif else for while with try except finally def class".split())
@@ -110,7 +111,7 @@ _OPERATOR_PIECES = (
 # a piece's class when its text decides it (operators, keywords); None for the rest
 _PIECE_CLASS: dict[str, str] = {
     **{piece: OP for piece in _OPERATOR_PIECES},
-    **{word: KEYWORD for word in _KEYWORDS},
+    **{word: KEYWORD for word in KEYWORDS},
 }
 
 
@@ -372,7 +373,7 @@ class _Spacer:
         if value == "=":
             if context == CALL and prev_kind == NAME:
                 return KWARG
-            if not context and s.first_word not in _KEYWORDS:
+            if not context and s.first_word not in KEYWORDS:
                 return ASSIGN
             raise _Refused("`=` in an unexpected place")
         if value in _AUGMENTED and not context:
@@ -512,7 +513,7 @@ def _split_call(s: _Statement, depth: int) -> Optional[list[str]]:
             start, assign = target_end + 1, True
             if ASSIGN in s.roles[start:]:
                 return None  # a chained assignment
-        elif s.first_word in _KEYWORDS:
+        elif s.first_word in KEYWORDS:
             return None
     opening = _dotted_name(s, start)
     if opening == start or opening >= size or values[opening] != "(":

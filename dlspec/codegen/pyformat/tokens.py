@@ -23,6 +23,11 @@ STRING_PATTERN = (
     r"|'(?:[^'\\\n]|\\[^\n])*'"
     r'|"(?:[^"\\\n]|\\[^\n])*")'
 )
+# Python's keywords (the soft ones, `match`, `case`, `type` and `lazy`, are names here)
+KEYWORDS = frozenset(
+    "and as assert async await break class continue def del elif else except finally for from"
+    " global if import in is lambda nonlocal not or pass raise return try while with yield".split()
+)
 NUMBER_PATTERN = (
     r"0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+"
     r"|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9][0-9_]*)?[jJ]?"
