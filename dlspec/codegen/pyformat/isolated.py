@@ -54,8 +54,6 @@ def _check_features(root: Node, features: frozenset[str]) -> None:
                 c.type == t.star_expr for c in value.children
             ):
                 raise Unsupported("unpacking in return or yield")
-        elif kind == t.annassign:
-            raise Unsupported("an annotated assignment")
         elif kind == t.decorator:
             if not _simple_decorator(node.children[1]):
                 raise Unsupported("a decorator black calls relaxed")

@@ -157,11 +157,9 @@ def _lambda_or_ternary_inside(node: LN) -> bool:
 def optional_parentheses(statement: Node, after: frozenset[str]) -> None:
     """Give the parts of a statement that follow one of the words in `after`, or a comma (or
     that open it as a bare tuple), black's optional parentheses (_part_after); hide the
-    redundant parentheses of an assignment's target; an annotation part is done the same way."""
+    redundant parentheses of an assignment's target."""
     children = list(statement.children)
     for index, child in enumerate(children):
-        if isinstance(child, Node) and child.type == t.annassign:
-            optional_parentheses(child, after)
         if index == 0 and statement.type == t.expr_stmt and child.type == t.atom:
             _assignment_target(statement, child)
         before = children[index - 1] if index else None
@@ -176,8 +174,6 @@ def _assignment_target(statement: Node, target: LN) -> None:
     a target written over several lines keep theirs)."""
     if is_one_tuple(target) or _spans_lines(target):
         return
-    if len(statement.children) >= 2 and statement.children[1].type == t.annassign:
-        raise Unsupported("a parenthesized annotated target")
     if hide_redundant(target, statement, commas_ok=True, star_ok=True):
         wrap_in_parentheses(statement, target, visible=False)
 
