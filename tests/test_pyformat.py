@@ -656,6 +656,79 @@ def test_what_it_does_not_reproduce_goes_to_black() -> None:
         assert format_source(source) == format_with_black(source)
 
 
+# A call black splits one argument per line: it ends `*rest,` only where the file lets black
+# infer target versions that allow a comma after *args.
+_STARRED_CALL = (
+    "result = function_name(argument_one_long_name_abcdefghij, argument_two_long_name_abcdefgh"
+    "ijkl, *the_rest_of_the_arguments)\n"
+)
+_NEWER_VERSIONS = (
+    "def f[T](x):\n    pass\n",
+    "class C[T]:\n    pass\n",
+    "class C [T](B):\n    x = 1\n",
+    "type X = int\n",
+    "type X[T] = list[T]\n",
+    "lazy import x\n",
+    "lazy from a import b\n",
+    "try:\n    pass\nexcept A, B:\n    pass\n",
+    "try:\n    pass\nexcept f(a), B:  # (\n    pass\n",
+)
+_UNDERSCORED_NUMBERS = ("x = 0x_ff\n", "x = 1e1_0\n", "x = .5_0\n", "x = 1.5_0\n", "x = 0b1_0\n")
+_SAME_VERSIONS = (
+    "type = 1\n",
+    "type(x)\n",
+    "lazy.x = 1\n",
+    "x if y else z\n",
+    "x not in y\n",
+    "try:\n    pass\nexcept (A, B):  # a, b\n    pass\n",
+    "try:\n    pass\nexcept E(','):\n    pass\n",
+    "class C(B[T]):\n    pass\n",
+    "x = conv1_0 + a.b1_2\n",
+)
+
+
+def _starred_call_after(head: str, comma: bool) -> tuple[str, str]:
+    """head, then _STARRED_CALL: (the source, black's output, which ends `*rest` with a comma
+    or without one as `comma` says)."""
+    source = head + _STARRED_CALL
+    black = format_with_black(source)
+    ending = "    *the_rest_of_the_arguments,\n" if comma else "    *the_rest_of_the_arguments\n"
+    assert ending in black, head
+    return source, black
+
+
+@pytest.mark.parametrize("head", _NEWER_VERSIONS)
+def test_what_makes_black_infer_newer_versions_goes_to_black(head: str) -> None:
+    """black adds a comma after *args when a statement anywhere in the file needs a newer
+    Python: type parameters, a soft keyword's statement, unparenthesized except types. The
+    statement formatters would take those statements without parsing them; the scanner refuses
+    them, and so does the parser (the whole tree)."""
+    source, black = _starred_call_after(head, comma=True)
+    with pytest.raises(pyformat.Unsupported):
+        scan(head)
+    with pytest.raises(pyformat.Unsupported):
+        _fast(source, PY3_FORMAT)
+    assert format_source(source) == black
+
+
+@pytest.mark.parametrize("head", _UNDERSCORED_NUMBERS)
+def test_every_underscored_number_is_seen(head: str) -> None:
+    """The statement path looks for underscores in numbers by a pattern; the tree sees the
+    numbers themselves and formats the file."""
+    source, black = _starred_call_after(head, comma=True)
+    with pytest.raises(pyformat.Unsupported, match="underscores"):
+        pyformat._format_by_statement(source, False)
+    assert _fast(source, PY3_FORMAT) == black
+    assert pyformat.format_python(source, False, {}) == black
+
+
+@pytest.mark.parametrize("head", _SAME_VERSIONS)
+def test_what_looks_alike_stays_on_the_statement_path(head: str) -> None:
+    source, black = _starred_call_after(head, comma=False)
+    assert pyformat._format_by_statement(source, False) == black
+    assert pyformat.format_python(source, False, {}) == black
+
+
 def test_the_scanner_refuses_an_indent_that_opens_no_block() -> None:
     with pytest.raises(pyformat.Unsupported, match="an indented line that does not open a block"):
         scan("x = 1\n    y = 2\n")

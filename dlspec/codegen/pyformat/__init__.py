@@ -39,7 +39,8 @@ ItemMemo = MutableMapping[tuple, tuple]
 
 _BOTH = frozenset((CALL_COMMAS, DEF_COMMAS))
 _NONE: frozenset[str] = frozenset()
-_NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+_[0-9]")
+# a number holding an underscore (`1_000`, `0x_ff`, `1e1_0`, `.5_0`), or text that looks like one
+_NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.])\.?[0-9][0-9A-Za-z.]*_")
 _FUTURE_ANNOTATIONS = re.compile(r"__future__[^\n]*annotations")
 _DOCSTRING = re.compile(rf"(?P<string>{STRING_PATTERN})(?:[ ]*(?P<comment>#[^\n]*))?")
 _BACKSLASH_NEWLINE = re.compile(r"\\\s*\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dlspec.codegen.pyformat.literals import make_comment
-from dlspec.codegen.pyformat.tokens import STRING_PATTERN, kept_in_block
+from dlspec.codegen.pyformat.tokens import KEYWORDS, STRING_PATTERN, kept_in_block
 from dlspec.codegen.pyformat.tree import Unsupported
 
 # what matters for finding where a logical line ends: strings, comments, brackets, newlines
@@ -20,6 +20,13 @@ _STRING = re.compile(STRING_PATTERN)
 _FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|@")
 _ONLY_STRING = re.compile(rf"(?:{STRING_PATTERN})(?P<comment>[ ]*#[^\n]*)?")
 _HEADER_WORDS = frozenset("if elif else for while with try except finally def class".split())
+# Statements from which black infers newer target versions (and so adds trailing commas after
+# *args and **kwargs when it splits a call or a def anywhere in the file) that the statement
+# formatters would take without parsing: type parameters, a soft keyword's statement (`type
+# X = ...`, `lazy import x`, `match x:`) and an `except` naming types without parentheses.
+_TYPE_PARAMETERS = re.compile(r"(?:def|class)[ ]+[A-Za-z_][A-Za-z0-9_]*[ ]*\[")
+_SECOND_WORD = re.compile(r"[ ]+([A-Za-z_][A-Za-z0-9_]*|[0-9\"'])")
+_EXPRESSION_WORDS = frozenset("if in not and or is".split())  # `x if ...`, `x in ...`
 
 
 class Item:
@@ -134,6 +141,7 @@ class _Scanner:
             item.docstring = not set(prefix) & set("bBfF")
         if text == "...":
             raise Unsupported("an ellipsis statement (black may join it to its def)")
+        _check_target_versions(item.first_word, text)
         self.items.append(item)
         item.header = item.first_word in _HEADER_WORDS and _ends_with_colon(text)
         self.after_indent = item.header
@@ -188,6 +196,35 @@ class _Scanner:
 def _prefix(string: str) -> str:
     """A string literal's prefix letters."""
     return string[: len(string) - len(string.lstrip("rRbBuUfF"))]
+
+
+def _check_target_versions(word: str, text: str) -> None:
+    """Refuse a statement from which black would infer newer target versions (see
+    _TYPE_PARAMETERS); the parser refuses it too, so the file goes to black."""
+    if word in ("def", "class"):
+        if _TYPE_PARAMETERS.match(text):
+            raise Unsupported("type parameters")
+    elif word == "except":
+        if "," in text and _top_level_comma(text):
+            raise Unsupported("`except` with types not in parentheses")
+    elif word not in KEYWORDS and word != "@":
+        second = _SECOND_WORD.match(text, len(word))
+        if second is not None and second.group(1) not in _EXPRESSION_WORDS:
+            raise Unsupported(f"a statement opening with the soft keyword {word!r}")
+
+
+def _top_level_comma(text: str) -> bool:
+    """Whether a comma sits outside brackets in a statement's code (strings and comments
+    aside)."""
+    depth = 0
+    for char in _STRING.sub("", text).partition("#")[0]:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth <= 0:
+            return True
+    return False
 
 
 def _ends_with_colon(text: str) -> bool:
