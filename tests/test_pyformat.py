@@ -17,7 +17,7 @@ import pytest
 from dlspec.backends import TARGETS
 from dlspec.codegen import pyformat
 from dlspec.codegen.compile import unformatted
-from dlspec.codegen.pyformat import segments
+from dlspec.codegen.pyformat import isolated, segments
 from dlspec.codegen.pyformat.scan import scan, scan_segment
 from dlspec.codegen.render import (
     PY2_FORMAT,
@@ -681,6 +681,11 @@ _NEWER_VERSIONS = (
     "def f():\n    yield 1, *[\n        a,\n    ]\n",
     "@a[0]\ndef f():\n    pass\n",
     "@a.b[0](\n    c,\n)\ndef f():\n    pass\n",
+    "@(a)\ndef f():\n    pass\n",
+    "@(a).b\ndef f():\n    pass\n",
+    "@a[0].b\ndef f():\n    pass\n",
+    "@a().b\ndef f():\n    pass\n",
+    "@a.b()()\ndef f():\n    pass\n",
     "x = {**a for a in b}\n",
     "x = [\n    *a for a in b\n]\n",
     "from __future__ import annotations\n",
@@ -702,6 +707,18 @@ _SAME_VERSIONS = (
     "try:\n    pass\nexcept E(','):\n    pass\n",
     "class C(B[T]):\n    pass\n",
     "x = conv1_0 + a.b1_2\n",
+    "@a.b.c(\n    d,\n)\ndef f():\n    pass\n",
+    "@a.b\ndef f():\n    pass\n",
+    "from __future__ import division\n",
+    "from typing import (\n    annotations,\n)\n",
+)
+# an f-string lets black add the comma too: the scanner must see it, on a one-line statement
+# or a longer one, with any prefix
+_F_STRINGS = (
+    'x = f"{a}"\n',
+    "x = Rf'{a}' + b\n",
+    'x = [  # c\n    fR"{a}",\n]\n',
+    'x = g(\n    "a",\n    F"{b}",\n)\n',
 )
 
 
@@ -738,11 +755,57 @@ def test_every_underscored_number_is_seen(head: str) -> None:
     assert pyformat.format_python(source, False, {}) == black
 
 
+@pytest.mark.parametrize("head", _F_STRINGS)
+def test_a_file_with_an_f_string_ends_starred_calls_with_a_comma(head: str) -> None:
+    source, black = _starred_call_after(head, comma=True)
+    assert pyformat._format_by_statement(source, False) == black
+    assert pyformat.format_python(source, False, {}) == black
+
+
 @pytest.mark.parametrize("head", _SAME_VERSIONS)
 def test_what_looks_alike_stays_on_the_statement_path(head: str) -> None:
     source, black = _starred_call_after(head, comma=False)
     assert pyformat._format_by_statement(source, False) == black
     assert pyformat.format_python(source, False, {}) == black
+
+
+# Statements of one shape_key are formatted once and the others filled in: pairs that differ
+# only where black's decisions may differ (a keyword of the same length, a number, where the
+# lines break around a comment) must not share a shape.
+_SHAPE_PAIRS = (
+    ("x = [a for b in c if d]", "x = [a for b in c or d]"),
+    ("x = f(1)", "x = f()"),
+    (  # split at the `or` (logic binds looser than a comparison), wherever it is
+        "x = first_operand_long_name_aaaaaaaaaaaaa or second_operand_long_name_bbbbbbbbbbb"
+        " in third_operand_cdef",
+        "x = first_operand_long_name_aaaaaaaaaaaaa in second_operand_long_name_bbbbbbbbbbb"
+        " or third_operand_cdef",
+    ),
+    ("x = [  # c\n    a]", "x = [\n    # c\n    a]"),
+)
+
+
+@pytest.mark.parametrize("first, second", _SHAPE_PAIRS)
+def test_statements_of_other_shapes_are_formatted_afresh(first: str, second: str) -> None:
+    isolated._SHAPES.clear()
+    isolated.format_statement(first, 0, "x", False, frozenset())
+    lines, _ = isolated.format_statement(second, 0, "x", False, frozenset())
+    assert "".join(lines) == format_with_black(second + "\n")
+
+
+def test_a_statement_opening_with_a_string_is_formatted_where_it_is_no_docstring() -> None:
+    """The full formatter gets such a statement after a `pass` (first in a file, black would
+    take it for the docstring)."""
+    text = "'{}'.format(lambda: x)"
+    lines, _ = isolated.format_statement(text, 0, "'", False, frozenset())
+    assert lines == ['"{}".format(lambda: x)\n']
+    source = "x = 1\n" + text + "\n"
+    assert _fast(source, PY3_FORMAT) == format_with_black(source)
+
+
+def test_the_scanner_refuses_a_bracket_closed_before_it_opened() -> None:
+    with pytest.raises(pyformat.Unsupported, match="unbalanced brackets"):
+        scan("x = a)  # c\ny = (b\n")
 
 
 def test_the_scanner_refuses_an_indent_that_opens_no_block() -> None:
