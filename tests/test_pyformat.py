@@ -797,6 +797,7 @@ def test_a_statement_opening_with_a_string_is_formatted_where_it_is_no_docstring
     """The full formatter gets such a statement after a `pass` (first in a file, black would
     take it for the docstring)."""
     text = "'{}'.format(lambda: x)"
+    isolated._SHAPES.clear()  # formatted afresh, not filled into a shape seen before
     lines, _ = isolated.format_statement(text, 0, "'", False, frozenset())
     assert lines == ['"{}".format(lambda: x)\n']
     source = "x = 1\n" + text + "\n"
