@@ -106,3 +106,30 @@ def test_random_exploded_statements_are_black(seed: int) -> None:
         except pyformat.Unsupported:
             pass
     assert taken >= COUNT // 8, taken
+
+
+def _no_fallback(text: str, depth: int, bracket: str) -> None:
+    pytest.fail(f"the full formatter was asked for {text!r}")
+
+
+# statements the fast path takes whole (a wrong refusal would only cost speed, so no output
+# test sees one), and the first line it must leave to the full formatter
+TAKEN = (
+    "f(\n    a,\n)(x)",  # a call after the one black splits
+    "x = [\n    1,\n\n    2,\n]",  # a blank line between items
+    "x = [\n    1,\n    # c\n    2,\n]",  # a comment line between items
+    "x = " + "a" * 95 + "(\n    b,\n)",  # a first line of 100 columns
+)
+
+
+@pytest.mark.parametrize("text", TAKEN)
+def test_what_the_fast_path_takes_is_black(text: str) -> None:
+    lines = format_exploded(text, 0, _no_fallback)
+    assert lines is not None
+    assert "".join(lines) == format_with_black(text + "\n", PY3_FORMAT)
+
+
+def test_a_first_line_over_the_limit_goes_to_the_full_formatter() -> None:
+    text = "x = " + "a" * 96 + "(\n    b,\n)"
+    assert format_exploded(text, 0, _no_fallback) is None
+    assert pyformat.format_python(text + "\n") == format_with_black(text + "\n", PY3_FORMAT)
