@@ -119,7 +119,11 @@ TAKEN = (
     "x = [\n    1,\n\n    2,\n]",  # a blank line between items
     "x = [\n    1,\n    # c\n    2,\n]",  # a comment line between items
     "x = " + "a" * 95 + "(\n    b,\n)",  # a first line of 100 columns
+    "x = [\n    f(\n        a,\n    ),\n]",  # an item exploded in turn
+    "x = {\n    'k': [\n        a,\n    ],\n}",  # a keyed one
 )
+# items the fast path hands to the full formatter, one by one, and then uses
+WITH_FALLBACK = ("x = [\n    lambda: x,\n]", "x = [\n    f(a)(\n        b,\n    ),\n]")
 
 
 @pytest.mark.parametrize("text", TAKEN)
@@ -133,3 +137,10 @@ def test_a_first_line_over_the_limit_goes_to_the_full_formatter() -> None:
     text = "x = " + "a" * 96 + "(\n    b,\n)"
     assert format_exploded(text, 0, _no_fallback) is None
     assert pyformat.format_python(text + "\n") == format_with_black(text + "\n", PY3_FORMAT)
+
+
+@pytest.mark.parametrize("text", WITH_FALLBACK)
+def test_items_the_full_formatter_writes_are_used(text: str) -> None:
+    lines = format_exploded(text, 0, pyformat._item_fallback(frozenset()))
+    assert lines is not None
+    assert "".join(lines) == format_with_black(text + "\n", PY3_FORMAT)
