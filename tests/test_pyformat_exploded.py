@@ -121,6 +121,7 @@ TAKEN = (
     "x = " + "a" * 95 + "(\n    b,\n)",  # a first line of 100 columns
     "x = [\n    f(\n        a,\n    ),\n]",  # an item exploded in turn
     "x = {\n    'k': [\n        a,\n    ],\n}",  # a keyed one
+    "f(\n    a=[\n        b,\n    ],\n)",  # a keyword argument's
 )
 # items the fast path hands to the full formatter, one by one, and then uses
 WITH_FALLBACK = ("x = [\n    lambda: x,\n]", "x = [\n    f(a)(\n        b,\n    ),\n]")
