@@ -117,6 +117,11 @@ SNIPPETS = {
         "x = [[1, 2], [3, 4]][0][1]\ny = f(g(h(i(j(k)))))\n"
         "d = {\n    'k': [\n        'a',\n        'b',\n    ],\n    'v': f(\n        x,\n    ),\n}\n"
     ),
+    "tuples ending in a comma": (
+        "x, = y\nx, y, = z\na = b, = c\na, = b = c\na[0], = struct.unpack('<H', data)\n"
+        "for x, in y:\n    pass\nfor x in y,:\n    pass\nfor x, in y, z:\n    pass\n"
+        "def f():\n    size, = unpack('<i', read(4))\n    return size\n"
+    ),
     "strings": (
         "a = 'single'\nb = \"double\"\nc = 'it\\'s'\nd = \"say \\\"hi\\\"\"\ne = u'unicode'\n"
         "f = B'bytes'\ng = r'raw\\d'\nh = 'mixed \"quotes\"'\nk = f'{name}_{index}'\n"

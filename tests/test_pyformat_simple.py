@@ -174,6 +174,24 @@ def test_picked_statements(text: str) -> None:
         assert format_simple(text, row.depth, row.first_word) == expected
 
 
+@pytest.mark.parametrize(
+    "text, first_word",
+    [
+        ("x, = y", "x"),
+        ("x, y, = z", "x"),
+        ("a = b, = c", "a"),
+        ("for x, in y:", "for"),
+        ("for x in y,:", "for"),
+    ],
+)
+def test_a_statement_level_tuple_ending_in_a_comma_is_refused(text: str, first_word: str) -> None:
+    """black parenthesizes such a tuple (`(x,) = y`) or explodes it (two items or more): the
+    fast path leaves it to the full formatter, which writes black's lines."""
+    assert outcome(text, 0, first_word) == "refused: a statement-level tuple ending in a comma"
+    source = text + ("\n    pass\n" if text.endswith(":") else "\n")
+    assert pyformat.format_python(source) == format_with_black(source)
+
+
 def test_an_exploded_item_is_one_item_with_its_comma() -> None:
     """format_element takes `item,` alone, up to the limit: not two items, nor one without
     its comma, nor one with a comment (the exploded path decides those)."""

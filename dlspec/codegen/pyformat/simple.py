@@ -336,6 +336,12 @@ class _Spacer:
             s.commas.setdefault(bracket.index, []).append(index)
         elif index == len(s.kinds) - 1:
             raise _Refused("a one-item tuple at statement level")
+        elif s.values[index + 1] in ("=", ":") or (
+            s.kinds[index + 1] == KEYWORD and s.values[index + 1] == "in"
+        ):
+            # a target or an iterable that ends in a comma (`x, = y`, `for x, in y`,
+            # `for x in y,:`): black parenthesizes a one-item tuple, explodes a longer one
+            raise _Refused("a statement-level tuple ending in a comma")
 
     def colon(self, index: int) -> str:
         """The role of `:`: a dict's, a simple slice's, a block's; else _Refused."""
