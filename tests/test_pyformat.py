@@ -12,6 +12,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
+import black
 import pytest
 
 from dlspec.backends import TARGETS
@@ -659,6 +660,78 @@ def test_what_it_does_not_reproduce_goes_to_black() -> None:
         with pytest.raises(pyformat.Unsupported):
             _fast(source, PY3_FORMAT)
         assert format_source(source) == format_with_black(source)
+
+
+# No valid Python: black refuses each, so the formatter must too (a template bug then shows as
+# black's error), though its statement path never parses
+_INVALID = [
+    "if x:\n",
+    "if x:\ny = 1\n",
+    "def f():\n    if x:\n    y = 1\n",
+    "if x:\n    # only a comment\ny = 2\n",
+    "while x:\n    # only a comment\n",
+    "x = = 1\n",
+    "x = 1 +\n",
+    "x = 1 2\n",
+    "x = f(a b)\n",
+    "x = [i for i in]\n",
+    "x = {1: }\n",
+    "x = f(**)\n",
+    "x = a[]\n",
+    "x = not\n",
+    "x.\n",
+    "import\n",
+    "from x import\n",
+    "global\n",
+    "raise from x\n",
+    "for in x:\n    pass\n",
+    "class:\n    pass\n",
+    "with:\n    pass\n",
+    "else:\n    pass\n",
+    "if x:\n    pass\nelif:\n    pass\n",
+    "if x:\n    pass\nexcept:\n    pass\n",
+    "try:\n    pass\n",
+    "try:\n    pass\nelse:\n    pass\n",
+    "try:\n    pass\nx = 1\n",
+    "def f():\n    try:\n        pass\n",
+    "if a:\n    try:\n        pass\nelse:\n    pass\n",
+    "for x in y:\n    pass\nelse:\n    pass\nfinally:\n    pass\n",
+    "def f():\n    pass\n    else:\n        pass\n",
+    "@decorator\n",
+    "@decorator\nx = 1\n",
+    "def f():\n    @decorator\n    x = 1\n",
+    "@decorator\nif x:\n    pass\n",
+]
+# compound statements and decorators of every shape, which the statement path takes
+_VALID_BLOCKS = [
+    "if a:\n    pass\nelif b:\n    pass\nelif c:\n    pass\nelse:\n    pass\n",
+    "try:\n    pass\nexcept A:\n    pass\nexcept B as e:\n    pass\nelse:\n    pass\n"
+    "finally:\n    pass\n",
+    "try:\n    pass\nfinally:\n    pass\n",
+    "for x in y:\n    if x:\n        break\nelse:\n    pass\n",
+    "while x:\n    try:\n        pass\n    except E:\n        continue\nelse:\n    pass\n",
+    "if a:\n    for x in y:\n        pass\n    else:\n        pass\nelse:\n    pass\n",
+    "@a\n# a comment\n@b(c)\ndef f():\n    pass\n",
+    "class A:\n    @property\n    def f(self):\n        return 1\n",
+    "if a:\n    pass\n    # a comment in the block\nelse:\n    pass\n",
+    "try:\n    try:\n        pass\n    finally:\n        pass\nexcept E:\n    pass\n",
+]
+
+
+@pytest.mark.parametrize("source", _INVALID)
+def test_what_black_refuses_the_formatter_refuses(source: str) -> None:
+    with pytest.raises(black.InvalidInput):
+        format_with_black(source)
+    for memo in (None, {}):
+        with pytest.raises(pyformat.Unsupported):
+            pyformat.format_python(source, False, memo)
+    with pytest.raises(black.InvalidInput):
+        format_source(source)
+
+
+@pytest.mark.parametrize("source", _VALID_BLOCKS)
+def test_blocks_and_decorators_stay_on_the_statement_path(source: str) -> None:
+    assert pyformat._format_by_statement(source, False) == format_with_black(source)
 
 
 # A call black splits one argument per line: it ends `*rest,` only where the file lets black

@@ -30,6 +30,7 @@ from dlspec.codegen.pyformat.simple import format_simple
 from dlspec.codegen.pyformat.split import transform_line
 from dlspec.codegen.pyformat.tokens import REFUSED, STRING_PATTERN, tokenize
 from dlspec.codegen.pyformat.tree import NUMBER, Unsupported
+from dlspec.codegen.pyformat.valid import check_statement
 
 __all__ = ["ItemMemo", "Unsupported", "format_python"]
 
@@ -193,6 +194,7 @@ def _remembered(item: Item, features: frozenset[str], memo: ItemMemo) -> tuple[t
     key = item_key(item, features)
     known = memo.get(key)
     if known is None:
+        check_statement(item.text, item.first_word, item.header)
         lines, facts = _format_item(item, features)
         known = memo[key] = (tuple(lines), facts)
     lines, facts = known

@@ -223,11 +223,15 @@ class _Parser:
 
     def try_stmt(self) -> LN:
         children: list[LN] = [self.take(), self.expect(t.COLON), self.suite()]
+        handled = self.at("except")
         while self.at("except"):
             children += [self.except_clause(), self.expect(t.COLON), self.suite()]
-        for word in ("else", "finally"):
-            if self.at(word):
-                children += [self.take(), self.expect(t.COLON), self.suite()]
+        if handled and self.at("else"):
+            children += [self.take(), self.expect(t.COLON), self.suite()]
+        if self.at("finally"):
+            children += [self.take(), self.expect(t.COLON), self.suite()]
+        elif not handled:
+            raise Unsupported("a try statement with neither except nor finally")
         return Node(t.try_stmt, children)
 
     def except_clause(self) -> LN:

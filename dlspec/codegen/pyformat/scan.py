@@ -7,6 +7,7 @@ statement can be formatted on its own and black's blank-line rules applied betwe
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from dlspec.codegen.pyformat.literals import make_comment
 from dlspec.codegen.pyformat.tokens import KEYWORDS, STRING_PATTERN, kept_in_block
@@ -27,6 +28,14 @@ _HEADER_WORDS = frozenset("if elif else for while with try except finally def cl
 _TYPE_PARAMETERS = re.compile(r"(?:def|class)[ ]+[A-Za-z_][A-Za-z0-9_]*[ ]*\[")
 _SECOND_WORD = re.compile(r"[ ]+([A-Za-z_][A-Za-z0-9_]*|[0-9\"'])")
 _EXPRESSION_WORDS = frozenset("if in not and or is".split())  # `x if ...`, `x in ...`
+# what each clause may continue: the header closed last at its depth (its first word)
+_CONTINUES = {
+    "elif": ("if", "elif"),
+    "else": ("if", "elif", "for", "while", "except"),
+    "except": ("try", "except"),
+    "finally": ("try", "except", "else"),
+}
+_DECORATED = frozenset(("@", "def", "class", "async"))
 
 
 class Item:
@@ -85,6 +94,11 @@ class _Scanner:
         self.pending = 0  # start of the text before the next statement
         self.after_indent = True  # the next statement opens a block (or the file)
         self.f_strings = False
+        self.needs_body = False  # the last statement is a block's header
+        # per depth: the last statement's first word and its compound statement's first
+        # clause's, where that statement is a header; None where it is not
+        self.clauses: list[Optional[tuple[str, str]]] = []
+        self.decorator_depth = -1  # a decorator's, until its def or class
 
     def run(self) -> list[Item]:
         source, size, pos = self.source, len(self.source), 0
@@ -100,11 +114,16 @@ class _Scanner:
                 continue
             self.indent_to(column, first)
             pos = self.statement(first)
+        if self.needs_body or self.decorator_depth >= 0:
+            raise Unsupported("a header or decorator that ends the file")
+        _check_tries_closed(self.clauses)
         self.dedent_to(0, size)
         self.finish(source[self.pending :])
         return self.items
 
     def indent_to(self, column: int, first: int) -> None:
+        if self.needs_body and column <= self.indents[-1]:
+            raise Unsupported("a block with no body")
         if column > self.indents[-1]:
             if not self.after_indent:
                 raise Unsupported("an indented line that does not open a block")
@@ -144,9 +163,38 @@ class _Scanner:
         _check_target_versions(item.first_word, text)
         self.items.append(item)
         item.header = item.first_word in _HEADER_WORDS and _ends_with_colon(text)
-        self.after_indent = item.header
+        self.check_structure(item)
+        self.after_indent = self.needs_body = item.header
         self.pending = end + 1
         return end + 1
+
+    def check_structure(self, item: Item) -> None:
+        """Refuse what black refuses but the statement formatters would take, as they never
+        parse: a clause (`elif`, `else`, `except`, `finally`) that continues no compound
+        statement, and a decorator that no def or class follows at its depth. (A block with
+        no body is refused where the next line is not indented.)"""
+        depth, word = item.depth, item.first_word
+        clauses = self.clauses
+        clauses.extend([None] * (depth + 1 - len(clauses)))
+        previous = clauses[depth]
+        _check_tries_closed(clauses[depth + 1 :])
+        if word not in ("except", "finally"):
+            _check_tries_closed(clauses[depth : depth + 1])
+        del clauses[depth + 1 :]  # the blocks deeper than this statement are closed
+        first = word
+        if word in _CONTINUES:
+            if previous is None or previous[0] not in _CONTINUES[word]:
+                raise Unsupported(f"`{word}` continues no compound statement it may continue")
+            if word == "finally" and previous[0] == "else" and previous[1] != "try":
+                raise Unsupported("`finally` after the `else` of no try statement")
+            first = previous[1]
+        clauses[depth] = (word, first) if item.header else None
+        if self.decorator_depth >= 0:
+            if depth != self.decorator_depth or word not in _DECORATED:
+                raise Unsupported("a decorator that no def or class follows")
+            self.decorator_depth = -1
+        if word == "@":
+            self.decorator_depth = depth
 
     def statement_end(self, start: int) -> int:
         """Where the logical line ends: the first newline outside brackets and strings."""
@@ -191,6 +239,12 @@ class _Scanner:
         if depth:
             raise Unsupported("unbalanced brackets")
         return len(self.source)
+
+
+def _check_tries_closed(clauses: list[Optional[tuple[str, str]]]) -> None:
+    """Refuse a try statement that ends after its `try` block (no `except`, no `finally`)."""
+    if any(clause is not None and clause[0] == "try" for clause in clauses):
+        raise Unsupported("a try statement with neither except nor finally")
 
 
 def _prefix(string: str) -> str:
