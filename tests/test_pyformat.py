@@ -729,6 +729,17 @@ def test_what_black_refuses_the_formatter_refuses(source: str) -> None:
         format_source(source)
 
 
+@pytest.mark.parametrize("opening, closing", [("(", ")"), ("f(", ")"), ("[", "]"), ("a[", "]")])
+def test_brackets_nested_past_the_parser_s_recursion_go_to_black(
+    opening: str, closing: str
+) -> None:
+    """Python takes 199 levels; the parser recurses about 13 frames a level."""
+    source = "x = " + opening * 150 + "1" + closing * 150 + "\n"
+    with pytest.raises(pyformat.Unsupported):
+        pyformat.format_python(source)
+    assert format_source(source) == format_with_black(source)
+
+
 @pytest.mark.parametrize("source", _VALID_BLOCKS)
 def test_blocks_and_decorators_stay_on_the_statement_path(source: str) -> None:
     assert pyformat._format_by_statement(source, False) == format_with_black(source)

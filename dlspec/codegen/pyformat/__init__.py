@@ -53,6 +53,15 @@ def format_python(source: str, py2: bool = False, memo: Optional[ItemMemo] = Non
     formatter does not reproduce. memo: statements formatted before (a statement's lines
     depend on its text, depth and the file's features alone, and a segment's on its text and
     those features), read and filled."""
+    try:
+        return _format_python(source, py2, memo)
+    except RecursionError:
+        # brackets nested deeper than the parser's recursion reaches (about 70): black's own
+        # parser is not recursive
+        raise Unsupported("brackets nested too deep") from None
+
+
+def _format_python(source: str, py2: bool, memo: Optional[ItemMemo]) -> str:
     if memo is not None:
         try:
             return _format_by_segment(source, py2, memo)
