@@ -701,6 +701,7 @@ _INVALID = [
     "@decorator\nx = 1\n",
     "def f():\n    @decorator\n    x = 1\n",
     "@decorator\nif x:\n    pass\n",
+    "class A:\n    @decorator\ndef f():\n    pass\n",
 ]
 # compound statements and decorators of every shape, which the statement path takes
 _VALID_BLOCKS = [

@@ -171,8 +171,9 @@ class _Scanner:
     def check_structure(self, item: Item) -> None:
         """Refuse what black refuses but the statement formatters would take, as they never
         parse: a clause (`elif`, `else`, `except`, `finally`) that continues no compound
-        statement, and a decorator that no def or class follows at its depth. (A block with
-        no body is refused where the next line is not indented.)"""
+        statement, a try statement closed after its `try` block, and a decorator that no def
+        or class follows at its depth. (A block with no body is refused where the next line
+        is not indented, and what is still open at the end of the file in `run`.)"""
         depth, word = item.depth, item.first_word
         clauses = self.clauses
         clauses.extend([None] * (depth + 1 - len(clauses)))
