@@ -702,6 +702,7 @@ _INVALID = [
     "def f():\n    @decorator\n    x = 1\n",
     "@decorator\nif x:\n    pass\n",
     "class A:\n    @decorator\ndef f():\n    pass\n",
+    "if a:\n    if b:\n        pass\nc = 1\nif d:\n    else:\n        pass\n",
 ]
 # compound statements and decorators of every shape, which the statement path takes
 _VALID_BLOCKS = [
