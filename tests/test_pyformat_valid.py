@@ -122,3 +122,19 @@ def test_no_shape_is_valid_where_its_statement_is_not() -> None:
                 total += 1
     assert invalid > total // 4
     assert agreed > total * 99 // 100
+
+
+def test_the_compiler_s_warnings_are_not_shown_nor_raised() -> None:
+    """An invalid escape is valid Python with a warning, which is black's to show or not:
+    even where warnings are errors the statement is taken."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        valid.check_statement("x = '\\d'", "x", False)
+
+
+def test_a_shape_is_compiled_once() -> None:
+    valid._VALID.clear()
+    valid.check_statement("self.conv_7 = nn.Conv2d(3, 64)", "self", False)
+    assert valid._VALID == {"n.n = n.n(1, 1)"}
+    valid.check_statement("self.fc = nn.Linear(120, 84)", "self", False)
+    assert len(valid._VALID) == 1
