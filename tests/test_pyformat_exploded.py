@@ -145,3 +145,20 @@ def test_items_the_full_formatter_writes_are_used(text: str) -> None:
     lines = format_exploded(text, 0, pyformat._item_fallback(frozenset()))
     assert lines is not None
     assert "".join(lines) == format_with_black(text + "\n", PY3_FORMAT)
+
+
+# a line that closes the collection and opens another: no item of it, though it ends with a
+# comma (the full formatter would read `a, ], b=[c,` inside `x = [...]` as an assignment); the
+# item holding it may still go to the full formatter whole
+CLOSED_MID_LINE = (
+    "t = f(\n    'k',\n    a=[\n        b, c, ], d=[e, g,\n        h,\n    ],\n)",
+    "x = [\n    a, ], [b,\n]",
+)
+
+
+@pytest.mark.parametrize("text", CLOSED_MID_LINE)
+def test_a_collection_closed_mid_line_is_no_item(text: str) -> None:
+    black = format_with_black(text + "\n", PY3_FORMAT)
+    lines = format_exploded(text, 0, pyformat._item_fallback(frozenset()))
+    assert lines is None or "".join(lines) == black
+    assert pyformat.format_python(text + "\n") == black

@@ -113,10 +113,10 @@ def _items(lines: list[str]) -> Optional[list[tuple[str, list[str]]]]:
                 depth += 1
             elif kind == "close":
                 depth -= 1
+                if depth < 0:
+                    return None  # `a, ], b=[c,`: the collection closed mid-line
             elif kind == "comment":
                 return None
-        if depth < 0:
-            return None
         if depth == 0:
             if not line[:code_end].endswith(","):
                 return None
