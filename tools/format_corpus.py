@@ -53,7 +53,7 @@ def statements(path: Path, variant: str = "plain") -> list[Statement]:
             depth = (start * 7 + previous_end) % 4
             found.append((f"{name} (depth {depth})", _nested(ast.unparse(node) + "\n", depth)))
         elif variant == "mutated":
-            mutated = mutate(text, random.Random(name))
+            mutated = mutate(text, random.Random(f"{path.name}:{start}"))  # same on any machine
             if mutated is not None:
                 found.append((name, mutated))
         else:
